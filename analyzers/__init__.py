@@ -1,0 +1,73 @@
+"""etprof's analyzers: one module per analysis, found through one registry.
+
+Each module registers a pure function ``(trace, options) -> result`` with :func:`analyzer`.
+Adding a file here adds an analyzer: :func:`get` and :func:`available` import every module of
+this package once, so nothing else needs editing. Analyzers never print and never import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from etprof.errors import InputError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Analyzer:
+    name: str
+    summary: str
+    func: Callable[..., Any]
+    options: type
+
+
+_REGISTRY: dict[str, Analyzer] = {}
+_loaded = False
+
+
+def analyzer(name: str, summary: str, options: type) -> Callable[[F], F]:
+    """Register the decorated function as analyzer `name`, taking `options` as its options."""
+
+    def register(func: F) -> F:
+        if name in _REGISTRY and _REGISTRY[name].func is not func:
+            raise RuntimeError(f"two analyzers are named {name!r}")
+        _REGISTRY[name] = Analyzer(name, summary, func, options)
+        return func
+
+    return register
+
+
+def _load_all() -> None:
+    global _loaded
+    if _loaded:
+        return
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+    _loaded = True
+
+
+def available() -> dict[str, Analyzer]:
+    _load_all()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get(name: str) -> Analyzer:
+    _load_all()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise InputError(
+            f"no analyzer named '{name}'", f"use one of: {', '.join(sorted(_REGISTRY))}"
+        ) from None
+
+
+def run(name: str, trace: Any, options: Any = None) -> Any:
+    """Run analyzer `name` on `trace` with `options` (its defaults when None)."""
+    entry = get(name)
+    return entry.func(trace, options if options is not None else entry.options())

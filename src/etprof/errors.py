@@ -1,0 +1,39 @@
+"""One error hierarchy: every user mistake becomes an EtprofError, caught once in the CLI."""
+
+from __future__ import annotations
+
+
+class EtprofError(Exception):
+    """A problem the user can fix: `problem` says what is wrong, `fix` what to do about it."""
+
+    exit_code = 2
+
+    def __init__(self, problem: str, fix: str = "") -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.fix = fix
+
+    def one_line(self) -> str:
+        return f"{self.problem}; {self.fix}" if self.fix else self.problem
+
+
+class InputError(EtprofError):
+    """A file or argument given by the user cannot be used."""
+
+
+class TraceFormatError(InputError):
+    """A file is not a readable ETDump trace."""
+
+
+class ProgramFormatError(InputError):
+    """A file is not a readable ExecuTorch program (.pte)."""
+
+
+class RuntimeUnavailableError(EtprofError):
+    """The ExecuTorch runtime (or one of its backends) is not available here."""
+
+    exit_code = 3
+
+
+class MismatchError(EtprofError):
+    """Two inputs that must describe the same thing do not."""

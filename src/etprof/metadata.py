@@ -1,0 +1,116 @@
+"""The trace metadata document that `etprof run` writes beside every trace.
+
+It makes a trace self-describing: how it was measured, on what, and the program's instruction
+table (instruction id -> operator or delegate), so that later analysis needs neither the `.pte`
+nor the ETRecord. Format history (bump FORMAT_VERSION and document in docs/trace-metadata.md):
+
+- 1: first version.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from etprof.errors import InputError
+
+FORMAT_NAME = "etprof-trace-metadata"
+FORMAT_VERSION = 1
+SIDECAR_SUFFIX = ".etprof.json"
+
+
+@dataclass(frozen=True)
+class Instruction:
+    """One instruction of the program's execution plan (chain 0 of the profiled method)."""
+
+    id: int
+    kind: str  # "operator" | "delegate" | "move" | "jump" | "free" | "unknown"
+    name: str  # operator "aten::mean.out", or the delegate's backend id "XnnpackBackend"
+    delegate_index: int = -1
+    modules: tuple[str, ...] = ()  # nn.Module paths, when an ETRecord was found
+
+
+@dataclass(frozen=True)
+class ProgramInfo:
+    path: str = ""
+    sha256: str = ""
+    method: str = "forward"
+    model: str = ""
+    instructions: tuple[Instruction, ...] = ()
+    delegates: tuple[str, ...] = ()
+    etrecord: str = ""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    iters: int = 0
+    warmup: int = 10
+    threads: int = 1
+    inputs: str = ""
+    started: str = ""
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    cpu: str = ""
+    cores: int = 0
+    platform: str = ""
+    python: str = ""
+
+
+@dataclass(frozen=True)
+class TraceMeta:
+    program: ProgramInfo = field(default_factory=ProgramInfo)
+    run: RunSettings = field(default_factory=RunSettings)
+    host: HostInfo = field(default_factory=HostInfo)
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        doc: dict[str, Any] = {"format": FORMAT_NAME, "version": FORMAT_VERSION}
+        doc.update(asdict(self))
+        return json.dumps(doc, indent=1) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "metadata") -> TraceMeta:
+        fix = f"delete it or re-create it with `etprof run` ({source})"
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{source} is not valid JSON ({exc.msg})", fix) from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
+            raise InputError(f"{source} is not an etprof trace metadata document", fix)
+        if doc.get("version") != FORMAT_VERSION:
+            raise InputError(
+                f"{source} has metadata version {doc.get('version')}, this etprof reads "
+                f"{FORMAT_VERSION}",
+                "upgrade etprof or re-run the model",
+            )
+        try:
+            prog = dict(doc["program"])
+            prog["instructions"] = tuple(
+                Instruction(**{**i, "modules": tuple(i.get("modules", ()))})
+                for i in prog.get("instructions", ())
+            )
+            prog["delegates"] = tuple(prog.get("delegates", ()))
+            return cls(
+                program=ProgramInfo(**prog),
+                run=RunSettings(**doc["run"]),
+                host=HostInfo(**doc["host"]),
+                versions={str(k): str(v) for k, v in doc.get("versions", {}).items()},
+            )
+        except (KeyError, TypeError) as exc:
+            raise InputError(f"{source} is missing or has a malformed field ({exc})", fix) from None
+
+
+def sidecar_path(trace_path: Path) -> Path:
+    """Where the metadata of `trace_path` lives: `x.etdp` -> `x.etprof.json`."""
+    return trace_path.with_suffix(SIDECAR_SUFFIX)
+
+
+def read_sidecar(trace_path: Path) -> TraceMeta | None:
+    path = sidecar_path(trace_path)
+    if not path.is_file():
+        return None
+    return TraceMeta.from_json(path.read_text(encoding="utf-8"), str(path))

@@ -1,0 +1,102 @@
+"""Read a `.pte` program's instruction table (schema `program.fbs`, identifier "ET12").
+
+Only what attribution needs: for each instruction of a method's first chain, whether it calls a
+kernel (and which operator) or a delegate (and which backend). No torch, no exir.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from etprof.errors import ProgramFormatError
+from etprof.etdump.flatbuf import Buffer, CorruptBuffer
+from etprof.metadata import Instruction, ProgramInfo
+
+IDENTIFIER = b"ET12"
+# Program fields
+_PROGRAM_PLANS = 1
+# ExecutionPlan fields
+_PLAN_NAME, _PLAN_CHAINS, _PLAN_OPERATORS, _PLAN_DELEGATES = 0, 5, 6, 7
+_CHAIN_INSTRUCTIONS = 2
+# union InstructionArguments occupies two slots: its type tag (0) then the value (1)
+_INSTR_TYPE, _INSTR_VALUE = 0, 1
+_UNION_KINDS = {1: "operator", 2: "delegate", 3: "move", 4: "jump", 5: "free"}
+
+
+def looks_like_program(data: bytes) -> bool:
+    return len(data) >= 8 and data[4:8] == IDENTIFIER
+
+
+def read_program(path: Path, method: str = "forward") -> ProgramInfo:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ProgramFormatError(f"no such program: {path}", "check the path") from None
+    except IsADirectoryError:
+        raise ProgramFormatError(f"{path} is a directory", "pass a .pte file") from None
+    except OSError as exc:
+        raise ProgramFormatError(f"cannot read {path}: {exc.strerror}", "check permissions") from None
+    if not looks_like_program(data):
+        raise ProgramFormatError(
+            f"{path} is not an ExecuTorch program (no ET12 identifier)",
+            "pass a .pte made by `etprof export` or ExecuTorch's to_executorch()",
+        )
+    try:
+        instructions, delegates, methods = _instruction_table(Buffer.of(data), method)
+    except (CorruptBuffer, IndexError, ValueError) as exc:
+        raise ProgramFormatError(f"{path} is a corrupt .pte ({exc})", "export it again") from None
+    if instructions is None:
+        raise ProgramFormatError(
+            f"{path} has no method '{method}' (it has: {', '.join(methods) or 'none'})",
+            "pass --method with one of those",
+        )
+    return ProgramInfo(
+        path=str(path),
+        sha256=hashlib.sha256(data).hexdigest(),
+        method=method,
+        model=path.stem,
+        instructions=tuple(instructions),
+        delegates=tuple(delegates),
+    )
+
+
+def _instruction_table(
+    buf: Buffer, method: str
+) -> tuple[list[Instruction] | None, list[str], list[str]]:
+    root = buf.deref(0)
+    methods: list[str] = []
+    for plan in buf.table_vector(root, _PROGRAM_PLANS):
+        name = buf.string_field(plan, _PLAN_NAME) or ""
+        methods.append(name)
+        if name != method:
+            continue
+        operators = []
+        for op in buf.table_vector(plan, _PLAN_OPERATORS):
+            base = buf.string_field(op, 0) or "?"
+            overload = buf.string_field(op, 1) or ""
+            operators.append(f"{base}.{overload}" if overload else base)
+        delegates = [buf.string_field(d, 0) or "?" for d in buf.table_vector(plan, _PLAN_DELEGATES)]
+        chains = buf.table_vector(plan, _PLAN_CHAINS)
+        out: list[Instruction] = []
+        if chains:
+            for idx, instr in enumerate(buf.table_vector(chains[0], _CHAIN_INSTRUCTIONS)):
+                out.append(_instruction(buf, idx, instr, operators, delegates))
+        return out, delegates, methods
+    return None, [], methods
+
+
+def _instruction(
+    buf: Buffer, idx: int, instr: int, operators: list[str], delegates: list[str]
+) -> Instruction:
+    kind = _UNION_KINDS.get(buf.u8_field(instr, _INSTR_TYPE), "unknown")
+    value = buf.table_field(instr, _INSTR_VALUE)
+    if kind == "operator" and value is not None:
+        op_index = buf.int_field(value, 0, 0)
+        name = operators[op_index] if 0 <= op_index < len(operators) else "?"
+        return Instruction(id=idx, kind=kind, name=name)
+    if kind == "delegate" and value is not None:
+        d = buf.int_field(value, 0, 0)
+        name = delegates[d] if 0 <= d < len(delegates) else "?"
+        return Instruction(id=idx, kind=kind, name=name, delegate_index=d)
+    return Instruction(id=idx, kind=kind, name=kind)

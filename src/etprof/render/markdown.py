@@ -1,0 +1,30 @@
+"""Markdown: every table as a GitHub-flavoured table, for pasting into reviews."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from etprof.result import Result
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value).replace("|", "\\|")
+
+
+def frame_to_markdown(frame: pd.DataFrame) -> str:
+    cols = [str(c) for c in frame.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for row in frame.itertuples(index=False):
+        lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def render(result: Result, *, width: int = 100, table: str | None = None) -> str:
+    parts = []
+    for name, frame in result.tables().items():
+        if table is None or table == name:
+            parts.append(f"### {name}\n\n{frame_to_markdown(frame)}\n")
+    parts.extend(f"> {n}" for n in result.notes())
+    return "\n".join(parts) + "\n"

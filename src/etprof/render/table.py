@@ -1,0 +1,42 @@
+"""Terminal tables (rich), rendered to a string at a fixed width so output is testable."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from etprof.result import Result
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "-"
+        return f"{value:,.3f}" if abs(value) < 1e6 else f"{value:,.0f}"
+    return str(value)
+
+
+def frame_table(title: str, frame: pd.DataFrame) -> Table:
+    t = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
+    for col in frame.columns:
+        numeric = pd.api.types.is_numeric_dtype(frame[col])
+        t.add_column(str(col), justify="right" if numeric else "left")
+    for row in frame.itertuples(index=False):
+        t.add_row(*(_fmt(v) for v in row))
+    return t
+
+
+def render(result: Result, *, width: int = 100, table: str | None = None) -> str:
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, force_terminal=False, color_system=None,
+                      highlight=False, soft_wrap=False)
+    for name, frame in result.tables().items():
+        if table is None or table == name:
+            console.print(frame_table(name, frame))
+            console.print()
+    for note in result.notes():
+        console.print(note, markup=False)
+    return buf.getvalue()

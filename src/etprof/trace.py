@@ -1,0 +1,158 @@
+"""The central trace object: profile events as a DataFrame plus frozen metadata.
+
+Event table columns (one row per ETDump profile event):
+
+- ``run``: index of the RunData block in the file; ``seq``: position of the event in its block.
+- ``iteration``: 0-based index among the "Execute" blocks (one per ``Method::execute``), -1 for
+  the others (the "Default" block holds loading).
+- ``name``: the event's name ("" when absent); ``delegate_op``: ``delegate_debug_id_str`` ("" when
+  absent); ``delegate_id_int``, ``instruction_id``, ``chain_index``: as recorded.
+- ``start_ns``, ``end_ns``, ``duration_ns``: int64 nanoseconds (Linux ETDump ticks are ns).
+- ``kind``: see :data:`KINDS`; ``op``: a readable operator name (kernel name without the
+  ``native_call_`` prefix, XNNPACK operator without its ``#N`` counter, or the instruction's
+  operator / delegate backend when the program's instruction table is known).
+
+A Trace is never mutated: selections return new Trace objects.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from etprof.errors import InputError
+from etprof.etdump.reader import RawDump
+from etprof.metadata import TraceMeta
+
+DEFAULT_WARMUP = 10
+
+RUN_MODEL = "run_model"
+DELEGATE_CALL = "delegate_call"
+OPERATOR_CALL = "operator_call"
+KERNEL = "kernel"
+DELEGATE_OP = "delegate_op"
+LOAD = "load"
+OTHER = "other"
+KINDS = (RUN_MODEL, DELEGATE_CALL, OPERATOR_CALL, KERNEL, DELEGATE_OP, LOAD, OTHER)
+
+_NAMED_KINDS = {
+    "Method::execute": RUN_MODEL,
+    "DELEGATE_CALL": DELEGATE_CALL,
+    "OPERATOR_CALL": OPERATOR_CALL,
+    "Program::load_method": LOAD,
+    "Method::init": LOAD,
+}
+_COUNTER = re.compile(r"\s*#\d+$")
+EXECUTE_RUN = "Execute"
+
+
+@dataclass(frozen=True)
+class Trace:
+    events: pd.DataFrame
+    meta: TraceMeta
+    source: str = ""
+    has_meta: bool = False  # False when no sidecar was found: settings are defaults
+    allocations: pd.DataFrame | None = None
+    debug_event_count: int = 0
+    etdump_version: int = 0
+
+    @property
+    def warmup(self) -> int:
+        return self.meta.run.warmup if self.has_meta else DEFAULT_WARMUP
+
+    @property
+    def iterations(self) -> int:
+        it = self.events["iteration"]
+        return int(it.max()) + 1 if len(it) and int(it.max()) >= 0 else 0
+
+    @property
+    def model(self) -> str:
+        return self.meta.program.model or Path(self.source).stem
+
+    def with_warmup(self, warmup: int) -> Trace:
+        run = replace(self.meta.run, warmup=warmup)
+        return replace(self, meta=replace(self.meta, run=run), has_meta=True)
+
+    def measured(self, warmup: int | None = None) -> Trace:
+        """The events of the measured iterations only (warm-up dropped)."""
+        skip = self.warmup if warmup is None else warmup
+        n = self.iterations
+        if n == 0:
+            raise InputError(
+                f"{self.source or 'the trace'} has no Execute runs (no Method::execute recorded)",
+                "profile with `etprof run`, or executor_runner with --etdump_path",
+            )
+        if n <= skip:
+            raise InputError(
+                f"{self.source or 'the trace'} has {n} iterations, not more than the {skip} "
+                "warm-up iterations to drop",
+                "record more (--iters) or lower --warmup",
+            )
+        ev = self.events
+        return replace(self, events=ev[ev["iteration"] >= skip].reset_index(drop=True))
+
+    def of_kind(self, *kinds: str) -> pd.DataFrame:
+        ev = self.events
+        return ev[ev["kind"].isin(kinds)]
+
+
+def events_frame(raw: RawDump, meta: TraceMeta | None = None) -> pd.DataFrame:
+    """Build the event table from the reader's columns (shared by every engine)."""
+    names = np.array(raw.names + [""], dtype=object)
+    dnames = np.array(raw.delegate_names + [""], dtype=object)
+    # code -1 (absent) picks the trailing "" of each table
+    name = pd.Categorical(names[raw.name_codes])
+    delegate = pd.Categorical(dnames[raw.delegate_codes])
+    run_is_exec = np.array([n == EXECUTE_RUN for n in raw.run_names], dtype=bool)
+    iteration_of_run = np.where(run_is_exec, np.cumsum(run_is_exec) - 1, -1)
+    start = raw.start.astype(np.int64)
+    end = raw.end.astype(np.int64)
+    frame = pd.DataFrame(
+        {
+            "run": raw.run.astype(np.int32),
+            "seq": raw.seq.astype(np.int32),
+            "iteration": iteration_of_run[raw.run].astype(np.int32)
+            if raw.run.size
+            else np.zeros(0, np.int32),
+            "name": name,
+            "delegate_op": delegate,
+            "delegate_id_int": raw.delegate_id_int.astype(np.int32),
+            "instruction_id": raw.instruction_id.astype(np.int32),
+            "chain_index": raw.chain_index.astype(np.int32),
+            "start_ns": start,
+            "end_ns": end,
+            "duration_ns": end - start,
+        }
+    )
+    return annotate(frame, meta)
+
+
+def annotate(frame: pd.DataFrame, meta: TraceMeta | None) -> pd.DataFrame:
+    """Add the ``kind`` and ``op`` columns from names and the instruction table."""
+    name = frame["name"].astype(str)
+    delegate = frame["delegate_op"].astype(str)
+    kind = name.map(lambda n: _NAMED_KINDS.get(n, OTHER))
+    kind = kind.where(~name.str.startswith("native_call_"), KERNEL)
+    is_delegate_op = (delegate != "") | ((frame["delegate_id_int"] != -1) & (name == ""))
+    kind = kind.where(~is_delegate_op, DELEGATE_OP)
+    op = pd.Series("", index=frame.index, dtype=object)
+    op = op.where(kind != KERNEL, name.str.slice(len("native_call_")))
+    op = op.where(kind != DELEGATE_OP, delegate.str.replace(_COUNTER, "", regex=True))
+    table = _instruction_names(meta)
+    if table:
+        call = kind.isin([OPERATOR_CALL, DELEGATE_CALL])
+        op = op.where(~call, frame["instruction_id"].map(table).fillna(""))
+    out = frame.copy()
+    out["kind"] = pd.Categorical(kind, categories=KINDS)
+    out["op"] = op.astype("category")
+    return out
+
+
+def _instruction_names(meta: TraceMeta | None) -> dict[int, str]:
+    if meta is None:
+        return {}
+    return {i.id: i.name for i in meta.program.instructions}
