@@ -23,6 +23,12 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Profile ExecuTorch programs: where run-model time goes between XNNPACK and portable
+    kernels. Start with `etprof demo`, or `etprof run MODEL.pte`."""
+
+
 def _register_commands() -> None:
     """Each module of etprof.commands exposes `register(app)`; adding a module adds a command."""
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):

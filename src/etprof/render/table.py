@@ -23,7 +23,8 @@ def frame_table(title: str, frame: pd.DataFrame) -> Table:
     t = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
     for col in frame.columns:
         numeric = pd.api.types.is_numeric_dtype(frame[col])
-        t.add_column(str(col), justify="right" if numeric else "left")
+        # spaced headers may wrap; underscores would be cut with an ellipsis at narrow widths
+        t.add_column(str(col).replace("_", " "), justify="right" if numeric else "left")
     for row in frame.itertuples(index=False):
         t.add_row(*(_fmt(v) for v in row))
     return t

@@ -1,0 +1,85 @@
+"""The summary `etprof run` prints: run-model statistics, delegated vs portable split, top ops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from etprof.analyzers import analyzer
+from etprof.analyzers.buckets import BucketOptions, Buckets, buckets
+from etprof.analyzers.operators import OperatorOptions, OperatorTable, operators
+from etprof.analyzers.runmodel import RunModelOptions, RunModelStats, run_model_stats
+from etprof.result import records
+from etprof.trace import Trace
+
+
+@dataclass(frozen=True)
+class SummaryOptions:
+    warmup: int | None = None
+    top: int = 10
+
+
+@dataclass(frozen=True)
+class Summary:
+    stats: RunModelStats
+    buckets: Buckets
+    operators: OperatorTable
+    settings: dict[str, Any]
+
+    schema = "etprof.summary"
+
+    def split(self) -> pd.DataFrame:
+        total = self.buckets.run_model_ms
+        rows = []
+        for side, ms in (("delegated (XNNPACK)", self.buckets.delegated_ms()),
+                         ("portable", self.buckets.portable_ms())):
+            rows.append({"side": side, "mean_ms": ms,
+                         "share_pct": 100.0 * ms / total if total else 0.0})
+        rest = total - sum(r["mean_ms"] for r in rows)
+        rows.append({"side": "runtime overhead", "mean_ms": rest,
+                     "share_pct": 100.0 * rest / total if total else 0.0})
+        return pd.DataFrame(rows)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        s = self.stats.summary()
+        stats = pd.DataFrame([{
+            "model": self.stats.model, "measured": self.stats.n, "dropped": self.stats.warmup,
+            "mean_ms": s["mean_ms"], "floored_ms": int(s["floored_ms"]),
+            "median_ms": s["median_ms"], "p10_ms": s["p10_ms"], "p90_ms": s["p90_ms"],
+            "min_ms": s["min_ms"], "max_ms": s["max_ms"], "cv_pct": s["cv_pct"],
+        }])
+        top = self.operators.frame.drop(columns=["glue"])
+        return {"run model": stats, "split": self.split(), "top operators": top}
+
+    def notes(self) -> list[str]:
+        return []
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "settings": self.settings,
+            "run_model": self.stats.to_dict(),
+            "split": records(self.split()),
+            "buckets": records(self.buckets.table()),
+            "top_operators": records(self.operators.frame),
+        }
+
+
+@analyzer("summary", "run-model statistics, delegated vs portable split and top operators",
+          SummaryOptions)
+def summary(trace: Trace, options: SummaryOptions) -> Summary:
+    meta = trace.meta
+    settings = {
+        "iterations": trace.iterations,
+        "warmup": trace.warmup if options.warmup is None else options.warmup,
+        "threads": meta.run.threads if trace.has_meta else None,
+        "program": meta.program.path or None,
+        "trace": trace.source,
+    }
+    return Summary(
+        stats=run_model_stats(trace, RunModelOptions(options.warmup)),
+        buckets=buckets(trace, BucketOptions(options.warmup)),
+        operators=operators(trace, OperatorOptions(options.warmup, options.top)),
+        settings=settings,
+    )
