@@ -1,0 +1,57 @@
+"""Shared fixtures: paths to real traces and programs, and a CLI runner in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data"
+SAMPLES = ROOT / "sample_traces"
+
+
+def sample_traces() -> list[Path]:
+    return sorted(SAMPLES.glob("*.etdp"))
+
+
+@dataclass(frozen=True)
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None, timeout: float = 600) -> CliResult:
+    """Run `etprof ARGS` in a fresh interpreter, as a user would."""
+    env = dict(os.environ, COLUMNS="100")
+    proc = subprocess.run(
+        [sys.executable, "-m", "etprof.cli", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def assert_one_line_error(result: CliResult, *needles: str) -> None:
+    """A user mistake: non-zero exit, one `etprof: error:` line, no traceback."""
+    assert result.returncode != 0, result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("etprof: error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture
+def small_pte() -> Path:
+    return DATA / "small_xnnpack.pte"
+
+
+@pytest.fixture
+def small_trace() -> Path:
+    return DATA / "small_xnnpack.etdp"
