@@ -33,6 +33,8 @@ RENDERERS: dict[str, Renderer] = {
         Renderer("csv", (".csv",), "etprof.render.csv"),
         Renderer("markdown", (".md",), "etprof.render.markdown"),
         Renderer("html", (".html", ".htm"), "etprof.render.html"),
+        # only `etprof timeline` offers it; no extension, so ".json" keeps meaning etprof JSON
+        Renderer("chrome", (), "etprof.render.chrome"),
     )
 }
 
