@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import nn
@@ -19,6 +20,9 @@ INPUT_SHAPE = (1, 3, 224, 224)
 NUM_CLASSES = 1000
 
 Activation = Callable[..., nn.Module]
+Norm = Callable[[int], nn.Module]
+# MobileNetV3 trains its BatchNorms with these (torchvision and the paper's TF code)
+V3_NORM: Norm = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -40,12 +44,11 @@ class ConvBNAct(nn.Sequential):
         stride: int = 1,
         groups: int = 1,
         activation: Activation | None = nn.ReLU6,
-        bn_eps: float = 1e-5,
-        bn_momentum: float = 0.1,
+        norm: Norm = nn.BatchNorm2d,
     ) -> None:
         layers: list[nn.Module] = [
             nn.Conv2d(in_ch, out_ch, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
-            nn.BatchNorm2d(out_ch, eps=bn_eps, momentum=bn_momentum),
+            norm(out_ch),
         ]
         if activation is not None:
             layers.append(activation(inplace=True))
@@ -55,7 +58,7 @@ class ConvBNAct(nn.Sequential):
 class InvertedResidualV2(nn.Module):
     def __init__(self, in_ch: int, out_ch: int, stride: int, expand_ratio: int) -> None:
         super().__init__()
-        hidden = int(round(in_ch * expand_ratio))
+        hidden = round(in_ch * expand_ratio)
         self.use_residual = stride == 1 and in_ch == out_ch
         layers: list[nn.Module] = []
         if expand_ratio != 1:
@@ -68,13 +71,16 @@ class InvertedResidualV2(nn.Module):
         self.conv = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv(x) if self.use_residual else self.conv(x)
+        out: torch.Tensor = self.conv(x)
+        return x + out if self.use_residual else out
 
 
 class MobileNetV2(nn.Module):
     # (expansion t, channels c, repeats n, first stride s), Table 2 of the paper
+    # fmt: off
     SETTING = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
                (6, 160, 3, 2), (6, 320, 1, 1))
+    # fmt: on
 
     def __init__(self, num_classes: int = NUM_CLASSES, dropout: float = 0.2) -> None:
         super().__init__()
@@ -93,7 +99,8 @@ class MobileNetV2(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)
         x = nn.functional.adaptive_avg_pool2d(x, (1, 1))
-        return self.classifier(torch.flatten(x, 1))
+        logits: torch.Tensor = self.classifier(torch.flatten(x, 1))
+        return logits
 
 
 class SqueezeExcitation(nn.Module):
@@ -108,8 +115,10 @@ class SqueezeExcitation(nn.Module):
         self.scale_activation = nn.Hardsigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = self.fc2(self.activation(self.fc1(self.avgpool(x))))
-        return self.scale_activation(scale) * x
+        scale: torch.Tensor = self.scale_activation(
+            self.fc2(self.activation(self.fc1(self.avgpool(x))))
+        )
+        return scale * x
 
 
 @dataclass(frozen=True)
@@ -125,9 +134,6 @@ class Bneck:
     stride: int
 
 
-_V3_BN = {"bn_eps": 0.001, "bn_momentum": 0.01}
-
-
 class InvertedResidualV3(nn.Module):
     def __init__(self, cfg: Bneck) -> None:
         super().__init__()
@@ -135,16 +141,25 @@ class InvertedResidualV3(nn.Module):
         act: Activation = nn.Hardswish if cfg.use_hs else nn.ReLU
         layers: list[nn.Module] = []
         if cfg.expanded != cfg.in_ch:
-            layers.append(ConvBNAct(cfg.in_ch, cfg.expanded, kernel=1, activation=act, **_V3_BN))
-        layers.append(ConvBNAct(cfg.expanded, cfg.expanded, kernel=cfg.kernel, stride=cfg.stride,
-                                groups=cfg.expanded, activation=act, **_V3_BN))
+            layers.append(ConvBNAct(cfg.in_ch, cfg.expanded, 1, activation=act, norm=V3_NORM))
+        layers.append(
+            ConvBNAct(
+                cfg.expanded,
+                cfg.expanded,
+                cfg.kernel,
+                cfg.stride,
+                groups=cfg.expanded,
+                activation=act,
+                norm=V3_NORM,
+            )
+        )
         if cfg.use_se:
             layers.append(SqueezeExcitation(cfg.expanded, make_divisible(cfg.expanded // 4)))
-        layers.append(ConvBNAct(cfg.expanded, cfg.out_ch, kernel=1, activation=None, **_V3_BN))
+        layers.append(ConvBNAct(cfg.expanded, cfg.out_ch, 1, activation=None, norm=V3_NORM))
         self.block = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.block(x)
+        out: torch.Tensor = self.block(x)
         return out + x if self.use_residual else out
 
 
@@ -156,6 +171,7 @@ def _bnecks(rows: list[tuple[int, int, int, int, bool, str, int]]) -> tuple[Bnec
 
 
 # Tables 1 and 2 of the MobileNetV3 paper (in, kernel, expanded, out, SE, activation, stride)
+# fmt: off
 V3_LARGE = _bnecks([
     (16, 3, 16, 16, False, "RE", 1), (16, 3, 64, 24, False, "RE", 2),
     (24, 3, 72, 24, False, "RE", 1), (24, 5, 72, 40, True, "RE", 2),
@@ -174,18 +190,24 @@ V3_SMALL = _bnecks([
     (48, 5, 288, 96, True, "HS", 2), (96, 5, 576, 96, True, "HS", 1),
     (96, 5, 576, 96, True, "HS", 1),
 ])
+# fmt: on
 
 
 class MobileNetV3(nn.Module):
-    def __init__(self, setting: tuple[Bneck, ...], last_channel: int,
-                 num_classes: int = NUM_CLASSES, dropout: float = 0.2) -> None:
+    def __init__(
+        self,
+        setting: tuple[Bneck, ...],
+        last_channel: int,
+        num_classes: int = NUM_CLASSES,
+        dropout: float = 0.2,
+    ) -> None:
         super().__init__()
         first, last_in = setting[0].in_ch, setting[-1].out_ch
         layers: list[nn.Module] = [
-            ConvBNAct(3, first, stride=2, activation=nn.Hardswish, **_V3_BN)
+            ConvBNAct(3, first, stride=2, activation=nn.Hardswish, norm=V3_NORM)
         ]
         layers += [InvertedResidualV3(cfg) for cfg in setting]
-        layers.append(ConvBNAct(last_in, 6 * last_in, kernel=1, activation=nn.Hardswish, **_V3_BN))
+        layers.append(ConvBNAct(last_in, 6 * last_in, 1, activation=nn.Hardswish, norm=V3_NORM))
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(
@@ -198,7 +220,8 @@ class MobileNetV3(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.avgpool(self.features(x))
-        return self.classifier(torch.flatten(x, 1))
+        logits: torch.Tensor = self.classifier(torch.flatten(x, 1))
+        return logits
 
 
 def _init_weights(model: nn.Module) -> None:
@@ -216,11 +239,33 @@ def _init_weights(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+@torch.no_grad()
+def _calibrate_batchnorm(model: nn.Module, batch: int = 4) -> None:
+    """Set BatchNorm running statistics from one batch of noise.
+
+    With fresh running stats (mean 0, var 1) an untrained network's activations shrink layer
+    after layer (the output is ~1e-10), below the quantizer's smallest scale, so a quantized
+    model would compute zeros. Measured statistics make every layer roughly unit-variance, as
+    in a trained network. Only buffers change, never the architecture or the parameters.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average: one batch sets the statistics outright
+    model.train()
+    model(torch.randn(batch, *INPUT_SHAPE[1:]))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+
+
 def _seeded(factory: Callable[[], nn.Module]) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     """Build under a fixed seed (without disturbing the caller's RNG) and return eval mode."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
-        model = factory().eval()
+        model = factory()
+        _calibrate_batchnorm(model)
+        model.eval()
         example = torch.randn(INPUT_SHAPE)
     return model, (example,)
 
