@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from etprof.errors import InputError
@@ -102,11 +103,6 @@ class Trace:
 
 def events_frame(raw: RawDump, meta: TraceMeta | None = None) -> pd.DataFrame:
     """Build the event table from the reader's columns (shared by every engine)."""
-    names = np.array(raw.names + [""], dtype=object)
-    dnames = np.array(raw.delegate_names + [""], dtype=object)
-    # code -1 (absent) picks the trailing "" of each table
-    name = pd.Categorical(names[raw.name_codes])
-    delegate = pd.Categorical(dnames[raw.delegate_codes])
     run_is_exec = np.array([n == EXECUTE_RUN for n in raw.run_names], dtype=bool)
     iteration_of_run = np.where(run_is_exec, np.cumsum(run_is_exec) - 1, -1)
     start = raw.start.astype(np.int64)
@@ -118,8 +114,8 @@ def events_frame(raw: RawDump, meta: TraceMeta | None = None) -> pd.DataFrame:
             "iteration": iteration_of_run[raw.run].astype(np.int32)
             if raw.run.size
             else np.zeros(0, np.int32),
-            "name": name,
-            "delegate_op": delegate,
+            "name": _categorical(raw.names, raw.name_codes),
+            "delegate_op": _categorical(raw.delegate_names, raw.delegate_codes),
             "delegate_id_int": raw.delegate_id_int.astype(np.int32),
             "instruction_id": raw.instruction_id.astype(np.int32),
             "chain_index": raw.chain_index.astype(np.int32),
@@ -132,24 +128,67 @@ def events_frame(raw: RawDump, meta: TraceMeta | None = None) -> pd.DataFrame:
 
 
 def annotate(frame: pd.DataFrame, meta: TraceMeta | None) -> pd.DataFrame:
-    """Add the ``kind`` and ``op`` columns from names and the instruction table."""
-    name = frame["name"].astype(str)
-    delegate = frame["delegate_op"].astype(str)
-    kind = name.map(lambda n: _NAMED_KINDS.get(n, OTHER))
-    kind = kind.where(~name.str.startswith("native_call_"), KERNEL)
-    is_delegate_op = (delegate != "") | ((frame["delegate_id_int"] != -1) & (name == ""))
-    kind = kind.where(~is_delegate_op, DELEGATE_OP)
-    op = pd.Series("", index=frame.index, dtype=object)
-    op = op.where(kind != KERNEL, name.str.slice(len("native_call_")))
-    op = op.where(kind != DELEGATE_OP, delegate.str.replace(_COUNTER, "", regex=True))
+    """Add the ``kind`` and ``op`` columns from names and the instruction table.
+
+    Works on the distinct names, not on the rows: a trace of half a million events has a few
+    hundred distinct names, and every per-row step below is one numpy gather.
+    """
+    names, name_codes = _strings_and_codes(frame["name"])
+    dnames, dcodes = _strings_and_codes(frame["delegate_op"])
+    kind_of_name = np.array(
+        [KINDS.index(KERNEL if n.startswith("native_call_") else _NAMED_KINDS.get(n, OTHER))
+         for n in names],
+        dtype=np.int8,
+    )
+    kind = kind_of_name[name_codes]
+    is_delegate_op = np.array([d != "" for d in dnames], dtype=bool)[dcodes] | (
+        (frame["delegate_id_int"].to_numpy() != -1)
+        & np.array([n == "" for n in names], dtype=bool)[name_codes]
+    )
+    kind[is_delegate_op] = KINDS.index(DELEGATE_OP)
+
+    # one table of candidate op strings: "" | kernel names | delegate ops | instruction names
+    kernel_ops = [n[len("native_call_") :] for n in names]
+    delegate_ops = [_COUNTER.sub("", d) for d in dnames]
     table = _instruction_names(meta)
+    ids = np.array(sorted(table), dtype=np.int64)
+    op_strings = ["", *kernel_ops, *delegate_ops, *(table[i] for i in ids.tolist())]
+    op_code = np.zeros(len(frame), dtype=np.int64)
+    is_kernel = kind == KINDS.index(KERNEL)
+    op_code[is_kernel] = 1 + name_codes[is_kernel]
+    op_code[is_delegate_op] = 1 + len(names) + dcodes[is_delegate_op]
     if table:
-        call = kind.isin([OPERATOR_CALL, DELEGATE_CALL])
-        op = op.where(~call, frame["instruction_id"].map(table).fillna(""))
+        call = (kind == KINDS.index(OPERATOR_CALL)) | (kind == KINDS.index(DELEGATE_CALL))
+        instr = frame["instruction_id"].to_numpy().astype(np.int64)[call]
+        at = np.minimum(np.searchsorted(ids, instr), ids.size - 1)
+        known = ids[at] == instr  # unknown ids get "" (as a failed lookup did)
+        op_code[call] = np.where(known, 1 + len(names) + len(dnames) + at, 0)
     out = frame.copy()
-    out["kind"] = pd.Categorical(kind, categories=KINDS)
-    out["op"] = op.astype("category")
+    out["kind"] = pd.Categorical.from_codes(kind, dtype=pd.CategoricalDtype(KINDS))
+    out["op"] = _categorical(op_strings, op_code)
     return out
+
+
+def _categorical(strings: list[str], codes: npt.NDArray[np.int64]) -> pd.Categorical:
+    """``strings[codes]`` as a Categorical (code -1 means ""), without per-row string work.
+
+    Categories are the distinct values present, sorted, as ``pd.Categorical(values)`` makes them.
+    """
+    table = np.array([*strings, ""], dtype=object)  # code -1 picks the trailing ""
+    used = np.zeros(table.size, dtype=bool)
+    used[codes] = True
+    categories = pd.Categorical(table[used]).categories
+    remap = categories.get_indexer(pd.Index(table, dtype=object))
+    return pd.Categorical.from_codes(remap[codes], dtype=pd.CategoricalDtype(categories))
+
+
+def _strings_and_codes(column: pd.Series) -> tuple[list[str], npt.NDArray[np.int64]]:
+    """A string column as (distinct strings, per-row codes into them); missing reads as ""."""
+    cat = column.array if isinstance(column.dtype, pd.CategoricalDtype) else \
+        pd.Categorical(column.to_numpy(dtype=object))
+    strings = [str(c) for c in cat.categories] + [""]
+    codes = np.asarray(cat.codes, dtype=np.int64)
+    return strings, np.where(codes < 0, len(strings) - 1, codes)
 
 
 def _instruction_names(meta: TraceMeta | None) -> dict[int, str]:
