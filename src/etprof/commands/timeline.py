@@ -1,0 +1,44 @@
+"""`etprof timeline TRACE -o trace.json`: a Chrome-trace/Perfetto view of one iteration or all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from etprof.commands._common import OutputOption, emit
+
+# The slice table is data for tools (json, csv); people read the timeline in a trace viewer.
+FORMATS = ("chrome", "json", "csv")
+
+
+def timeline(
+    trace: Path = typer.Argument(..., help="the ETDump trace (.etdp)"),
+    output: Path | None = OutputOption,
+    iteration: int | None = typer.Option(None, "--iteration", "-i", help="iteration to export, "
+                                         "0-based (default: the first measured one)"),
+    all_iterations: bool = typer.Option(False, "--all", help="export every iteration, and "
+                                        "loading"),
+    fmt: str | None = typer.Option(None, "--format", "-f", help="chrome (default), json or csv "
+                                   "(the slice table)"),
+    pte: Path | None = typer.Option(None, "--pte", help="the program, for a trace made without "
+                                    "`etprof run` (names instructions)"),
+    etrecord: Path | None = typer.Option(None, "--etrecord", help="ETRecord, for module paths"),
+) -> None:
+    """Export a trace as Chrome trace JSON (open in ui.perfetto.dev or chrome://tracing).
+
+    Method::execute, each instruction, and the XNNPACK operators nested in their DELEGATE_CALL;
+    --format csv or json give the same slices as a table (times in ns) instead.
+    """
+    from etprof.load import load_trace
+    from etprof.render.chrome import timeline as build
+
+    if fmt is None and (output is None or output.suffix.lower() == ".json"):
+        fmt = "chrome"  # what this command is for; `.json` here means a Chrome trace
+    result = build(load_trace(trace, pte=pte, etrecord=etrecord), iteration,
+                   all_iterations=all_iterations)
+    emit(result, fmt, output, allowed=FORMATS)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("timeline")(timeline)
