@@ -1,6 +1,7 @@
 """etprof's analyzers: one module per analysis, found through one registry.
 
-Each module registers a pure function ``(trace, options) -> result`` with :func:`analyzer`.
+Each module registers a pure function ``(trace, options) -> result`` with :func:`analyzer`
+(a comparison registers ``(trace_a, trace_b, options) -> result`` with ``inputs=2``).
 Adding a file here adds an analyzer: :func:`get` and :func:`available` import every module of
 this package once, so nothing else needs editing. Analyzers never print and never import torch.
 """
@@ -24,19 +25,20 @@ class Analyzer:
     summary: str
     func: Callable[..., Any]
     options: type
+    inputs: int = 1  # traces the function takes before its options (2 for `diff`)
 
 
 _REGISTRY: dict[str, Analyzer] = {}
 _loaded = False
 
 
-def analyzer(name: str, summary: str, options: type) -> Callable[[F], F]:
+def analyzer(name: str, summary: str, options: type, inputs: int = 1) -> Callable[[F], F]:
     """Register the decorated function as analyzer `name`, taking `options` as its options."""
 
     def register(func: F) -> F:
         if name in _REGISTRY and _REGISTRY[name].func is not func:
             raise RuntimeError(f"two analyzers are named {name!r}")
-        _REGISTRY[name] = Analyzer(name, summary, func, options)
+        _REGISTRY[name] = Analyzer(name, summary, func, options, inputs)
         return func
 
     return register
@@ -70,4 +72,6 @@ def get(name: str) -> Analyzer:
 def run(name: str, trace: Any, options: Any = None) -> Any:
     """Run analyzer `name` on `trace` with `options` (its defaults when None)."""
     entry = get(name)
+    if entry.inputs != 1:
+        raise TypeError(f"analyzer {name!r} takes {entry.inputs} traces: call its func directly")
     return entry.func(trace, options if options is not None else entry.options())
