@@ -8,6 +8,8 @@ from etprof.result import Result
 
 
 def _cell(value: object) -> str:
+    if value is None or value is pd.NA:  # missing in a nullable column (e.g. Int64)
+        return "-"
     if isinstance(value, float):
         return f"{value:.3f}"
     return str(value).replace("|", "\\|")

@@ -12,6 +12,8 @@ from etprof.result import Result
 
 
 def _fmt(value: object) -> str:
+    if value is None or value is pd.NA:  # missing in a nullable column (e.g. Int64)
+        return "-"
     if isinstance(value, float):
         if value != value:  # NaN
             return "-"
