@@ -1,0 +1,130 @@
+"""The notebook API (etprof.api, re-exported lazily by `import etprof`) on real traces."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import sample_traces
+
+import etprof
+from etprof import analyzers, api
+from etprof.errors import InputError
+from etprof.load import load_trace
+from etprof.render import chrome
+from etprof.trace import Trace
+
+SMALL = Path(__file__).parent / "data" / "small_xnnpack.etdp"
+TRACES = [SMALL, *sample_traces()]
+
+
+@pytest.fixture(scope="module")
+def small() -> Trace:
+    return etprof.load(SMALL)
+
+
+def test_import_etprof_is_cheap() -> None:
+    code = ("import sys, etprof\n"
+            "print(sorted(m for m in ('pandas', 'numpy', 'torch', 'executorch', 'typer')"
+            " if m in sys.modules))\n"
+            "print(callable(etprof.load), 'operators' in dir(etprof))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:2] == ["[]", "True True"]
+
+
+def test_names_are_the_api_functions() -> None:
+    for name in api.__all__:
+        assert getattr(etprof, name) is getattr(api, name)
+    # importing the etprof.load module does not hide the load() function
+    from etprof.load import load_trace as _  # noqa: F401
+
+    assert etprof.load is api.load
+    with pytest.raises(AttributeError):
+        etprof.no_such_name  # noqa: B018
+
+
+def test_load_matches_load_trace(small: Trace) -> None:
+    direct = load_trace(SMALL)
+    pd.testing.assert_frame_equal(small.events, direct.events)
+    assert small.iterations == 20 and small.warmup == 10
+
+
+def test_events_is_a_copy_and_measured_drops_warmup(small: Trace) -> None:
+    ev = etprof.events(small)
+    ev.loc[:, "duration_ns"] = 0
+    assert small.events["duration_ns"].sum() > 0
+    measured = etprof.events(SMALL, measured=True)
+    assert sorted(measured["iteration"].unique()) == list(range(10, 20))
+    assert len(measured) == (small.events["iteration"] >= 10).sum()
+
+
+@pytest.mark.parametrize("path", TRACES, ids=lambda p: p.stem)
+def test_analyses_agree_with_the_event_table(path: Path) -> None:
+    t = etprof.load(path)
+    ev = etprof.events(t, measured=True)
+    run_model_ms = ev.loc[ev["kind"] == "run_model", "duration_ns"].to_numpy() / 1e6
+    stats = etprof.runmodel(t)
+    assert stats.mean_ms == pytest.approx(float(np.mean(run_model_ms)), rel=1e-12)
+    assert stats.floored_ms == int(np.floor(np.mean(run_model_ms)))
+
+    b = etprof.buckets(t)
+    assert isinstance(b, pd.DataFrame)
+    total = b.loc[b["bucket"] == "run_model", "mean_ms"].item()
+    assert total == pytest.approx(stats.mean_ms)
+    assert b.loc[b["bucket"] != "run_model", "mean_ms"].sum() == pytest.approx(total)
+
+    ops = etprof.operators(t)
+    assert isinstance(ops, pd.DataFrame) and len(ops)
+    op_kinds = ev["kind"].isin(["delegate_op", "kernel"])
+    per_iter = ev.loc[op_kinds, "duration_ns"].sum() / 1e6 / ev["iteration"].nunique()
+    assert ops["per_iter_ms"].sum() == pytest.approx(per_iter)
+    by_bucket = b.set_index("bucket")["mean_ms"]
+    assert ops["per_iter_ms"].sum() == pytest.approx(
+        by_bucket["xnnpack_compute"] + by_bucket["xnnpack_glue"] + by_bucket["portable_kernels"])
+    assert etprof.operators(t, top=2)["op"].tolist() == ops["op"].head(2).tolist()
+
+
+def test_breakdown_returns_its_result_with_dataframes(small: Trace) -> None:
+    result = etprof.breakdown(small)
+    assert result.schema == "etprof.breakdown"
+    tables = result.tables()
+    assert tables and all(isinstance(f, pd.DataFrame) for f in tables.values())
+    assert result is not None and type(result) is type(analyzers.run("breakdown", small))
+
+
+def test_diff_of_a_trace_with_itself_is_no_change(small: Trace) -> None:
+    result = etprof.diff(small, SMALL)  # a Trace and a path
+    assert result.schema == "etprof.diff"
+    assert result.mean_delta_ms == pytest.approx(0.0, abs=1e-12)
+    assert "no significant change" in result.headline()
+    assert all(isinstance(f, pd.DataFrame) for f in result.tables().values())
+
+
+def test_analyze_reaches_any_analyzer_and_checks_options(small: Trace) -> None:
+    assert etprof.analyze("runmodel", small, warmup=15).n == 5
+    with pytest.raises(InputError) as bad:
+        etprof.operators(small, topp=3)
+    assert bad.value.one_line() == ("analyzer 'operators' has no option 'topp'; "
+                                    "use one of: warmup, top")
+    with pytest.raises(InputError, match="takes 2 trace"):
+        etprof.analyze("diff", small)
+    with pytest.raises(InputError, match="no analyzer named"):
+        etprof.analyze("nope", small)
+
+
+def test_timeline_and_chrome_trace(small: Trace, tmp_path: Path) -> None:
+    slices = etprof.timeline(small)
+    pd.testing.assert_frame_equal(slices, chrome.timeline(small).slices)
+    assert set(slices["iteration"]) == {10}
+    out = etprof.chrome_trace(SMALL, tmp_path / "t.json", iteration=2)
+    doc = json.loads(out.read_text())
+    complete = [e for e in doc["traceEvents"] if e["ph"] == "X"]
+    assert len(complete) == len(etprof.timeline(small, 2))
+    assert {e["args"]["iteration"] for e in complete} == {2}
