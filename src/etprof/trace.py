@@ -107,34 +107,61 @@ def events_frame(raw: RawDump, meta: TraceMeta | None = None) -> pd.DataFrame:
     iteration_of_run = np.where(run_is_exec, np.cumsum(run_is_exec) - 1, -1)
     start = raw.start.astype(np.int64)
     end = raw.end.astype(np.int64)
-    frame = pd.DataFrame(
+    names, name_codes = [*raw.names, ""], _absent_last(raw.name_codes, len(raw.names))
+    dnames, dcodes = [*raw.delegate_names, ""], _absent_last(raw.delegate_codes,
+                                                              len(raw.delegate_names))
+    delegate_id_int = raw.delegate_id_int.astype(np.int32)
+    instruction_id = raw.instruction_id.astype(np.int32)
+    kind, op = _kind_and_op(names, name_codes, dnames, dcodes, delegate_id_int, instruction_id,
+                            meta)
+    return pd.DataFrame(
         {
             "run": raw.run.astype(np.int32),
             "seq": raw.seq.astype(np.int32),
             "iteration": iteration_of_run[raw.run].astype(np.int32)
             if raw.run.size
             else np.zeros(0, np.int32),
-            "name": _categorical(raw.names, raw.name_codes),
-            "delegate_op": _categorical(raw.delegate_names, raw.delegate_codes),
-            "delegate_id_int": raw.delegate_id_int.astype(np.int32),
-            "instruction_id": raw.instruction_id.astype(np.int32),
+            "name": _categorical(names, name_codes),
+            "delegate_op": _categorical(dnames, dcodes),
+            "delegate_id_int": delegate_id_int,
+            "instruction_id": instruction_id,
             "chain_index": raw.chain_index.astype(np.int32),
             "start_ns": start,
             "end_ns": end,
             "duration_ns": end - start,
+            "kind": kind,
+            "op": op,
         }
     )
-    return annotate(frame, meta)
 
 
 def annotate(frame: pd.DataFrame, meta: TraceMeta | None) -> pd.DataFrame:
-    """Add the ``kind`` and ``op`` columns from names and the instruction table.
+    """Add the ``kind`` and ``op`` columns from names and the instruction table."""
+    names, name_codes = _strings_and_codes(frame["name"])
+    dnames, dcodes = _strings_and_codes(frame["delegate_op"])
+    kind, op = _kind_and_op(names, name_codes, dnames, dcodes,
+                            frame["delegate_id_int"].to_numpy(),
+                            frame["instruction_id"].to_numpy(), meta)
+    out = frame.copy()
+    out["kind"] = kind
+    out["op"] = op
+    return out
+
+
+def _kind_and_op(
+    names: list[str],
+    name_codes: npt.NDArray[np.int64],
+    dnames: list[str],
+    dcodes: npt.NDArray[np.int64],
+    delegate_id_int: npt.NDArray[np.integer],
+    instruction_id: npt.NDArray[np.integer],
+    meta: TraceMeta | None,
+) -> tuple[pd.Categorical, pd.Categorical]:
+    """The ``kind`` and ``op`` columns, from each row's codes into the distinct names.
 
     Works on the distinct names, not on the rows: a trace of half a million events has a few
     hundred distinct names, and every per-row step below is one numpy gather.
     """
-    names, name_codes = _strings_and_codes(frame["name"])
-    dnames, dcodes = _strings_and_codes(frame["delegate_op"])
     kind_of_name = np.array(
         [KINDS.index(KERNEL if n.startswith("native_call_") else _NAMED_KINDS.get(n, OTHER))
          for n in names],
@@ -142,8 +169,7 @@ def annotate(frame: pd.DataFrame, meta: TraceMeta | None) -> pd.DataFrame:
     )
     kind = kind_of_name[name_codes]
     is_delegate_op = np.array([d != "" for d in dnames], dtype=bool)[dcodes] | (
-        (frame["delegate_id_int"].to_numpy() != -1)
-        & np.array([n == "" for n in names], dtype=bool)[name_codes]
+        (delegate_id_int != -1) & np.array([n == "" for n in names], dtype=bool)[name_codes]
     )
     kind[is_delegate_op] = KINDS.index(DELEGATE_OP)
 
@@ -153,28 +179,32 @@ def annotate(frame: pd.DataFrame, meta: TraceMeta | None) -> pd.DataFrame:
     table = _instruction_names(meta)
     ids = np.array(sorted(table), dtype=np.int64)
     op_strings = ["", *kernel_ops, *delegate_ops, *(table[i] for i in ids.tolist())]
-    op_code = np.zeros(len(frame), dtype=np.int64)
+    op_code = np.zeros(kind.size, dtype=np.int64)
     is_kernel = kind == KINDS.index(KERNEL)
     op_code[is_kernel] = 1 + name_codes[is_kernel]
     op_code[is_delegate_op] = 1 + len(names) + dcodes[is_delegate_op]
     if table:
         call = (kind == KINDS.index(OPERATOR_CALL)) | (kind == KINDS.index(DELEGATE_CALL))
-        instr = frame["instruction_id"].to_numpy().astype(np.int64)[call]
+        instr = instruction_id[call].astype(np.int64)
         at = np.minimum(np.searchsorted(ids, instr), ids.size - 1)
         known = ids[at] == instr  # unknown ids get "" (as a failed lookup did)
         op_code[call] = np.where(known, 1 + len(names) + len(dnames) + at, 0)
-    out = frame.copy()
-    out["kind"] = pd.Categorical.from_codes(kind, dtype=pd.CategoricalDtype(KINDS))
-    out["op"] = _categorical(op_strings, op_code)
-    return out
+    return (pd.Categorical.from_codes(kind, dtype=pd.CategoricalDtype(KINDS)),
+            _categorical(op_strings, op_code))
+
+
+def _absent_last(codes: npt.NDArray[np.int64], absent: int) -> npt.NDArray[np.int64]:
+    """Codes with -1 (absent) replaced by `absent`, the index of an appended ""."""
+    return np.where(codes < 0, absent, codes) if codes.size and codes.min() < 0 else codes
 
 
 def _categorical(strings: list[str], codes: npt.NDArray[np.int64]) -> pd.Categorical:
-    """``strings[codes]`` as a Categorical (code -1 means ""), without per-row string work.
+    """``strings[codes]`` as a Categorical, without per-row string work.
 
-    Categories are the distinct values present, sorted, as ``pd.Categorical(values)`` makes them.
+    Categories are the distinct values present, sorted, as ``pd.Categorical(values)`` makes them
+    (so equal strings listed twice, by another engine, still make one category).
     """
-    table = np.array([*strings, ""], dtype=object)  # code -1 picks the trailing ""
+    table = np.array(strings, dtype=object)
     used = np.zeros(table.size, dtype=bool)
     used[codes] = True
     categories = pd.Categorical(table[used]).categories
