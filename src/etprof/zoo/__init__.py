@@ -5,6 +5,6 @@ Importing this package does not import torch; building a model does.
 
 from __future__ import annotations
 
-from etprof.zoo.registry import ZOO, ModelSpec, load, parse
+from etprof.zoo.registry import ZOO, ModelSpec, load, parse, resolve
 
-__all__ = ["ZOO", "ModelSpec", "load", "parse"]
+__all__ = ["ZOO", "ModelSpec", "load", "parse", "resolve"]

@@ -59,7 +59,7 @@ def parse(spec: str) -> ModelSpec:
 def load(spec: str | ModelSpec) -> tuple[torch.nn.Module, tuple[Any, ...]]:
     """Build the model: returns (module in eval mode, example inputs as a tuple)."""
     parsed = parse(spec) if isinstance(spec, str) else spec
-    factory = _resolve(parsed)
+    factory = resolve(parsed)
     try:
         built = factory()
     except InputError:
@@ -72,7 +72,8 @@ def load(spec: str | ModelSpec) -> tuple[torch.nn.Module, tuple[Any, ...]]:
     return _checked(parsed, built)
 
 
-def _resolve(spec: ModelSpec) -> Any:
+def resolve(spec: ModelSpec) -> Any:
+    """The builder a spec names (imports its module, does not call it)."""
     label = f"{spec.module}:{spec.attr}"
     try:
         module = _import_from_cwd(spec.module)
