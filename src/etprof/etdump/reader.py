@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from etprof.errors import TraceFormatError
 from etprof.etdump.flatbuf import Buffer, CorruptBuffer
+from etprof.etdump.tables import Columns, TableSet
 
 IDENTIFIER = b"ED00"
 
@@ -28,6 +29,8 @@ _PE_NAME, _PE_CHAIN, _PE_INSTRUCTION, _PE_DELEGATE_INT, _PE_DELEGATE_STR = 0, 1,
 _PE_START, _PE_END = 6, 7
 # table AllocationEvent { allocator_id, allocation_size }
 _AE_ALLOCATOR, _AE_SIZE = 0, 1
+# table Allocator { name }
+_ALLOCATOR_NAME = 0
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,11 @@ class RawDump:
 
 
 def _root(data: bytes, source: str) -> tuple[Buffer, int]:
+    """Check the identifier and the size prefix; return the buffer and the root table's position.
+
+    Positions stay relative to the file: FlatBuffer offsets are relative, so a size-prefixed
+    buffer is read in place (no copy of a 35 MB trace) with its root one uoffset further on.
+    """
     fix = "pass the .etdp written by `etprof run` or by executor_runner --etdump_path"
     if len(data) == 0:
         raise TraceFormatError(f"{source} is empty", fix)
@@ -70,17 +78,17 @@ def _root(data: bytes, source: str) -> tuple[Buffer, int]:
                 f"{source} is truncated: it declares {prefix + 4} bytes but has {len(data)}",
                 "re-copy the trace or run the model again",
             )
-        body = data[4 : 4 + prefix]
+        buf, root_at = Buffer.of(memoryview(data)[: 4 + prefix]), 4
     elif len(data) >= 8 and data[4:8] == IDENTIFIER:
-        body = data
+        buf, root_at = Buffer.of(data), 0
     else:
         kind = _guess_kind(data)
         raise TraceFormatError(f"{source} is not an ETDump trace ({kind})", fix)
-    buf = Buffer.of(body)
     try:
-        return buf, buf.deref(0)
+        return buf, buf.deref(root_at)
     except CorruptBuffer as exc:
-        raise TraceFormatError(f"{source} is a corrupt ETDump trace ({exc})", fix) from None
+        raise TraceFormatError(f"{source} is a corrupt ETDump trace ({exc})",
+                               "re-copy the trace or run the model again") from None
 
 
 def _guess_kind(data: bytes) -> str:
@@ -92,6 +100,9 @@ def _guess_kind(data: bytes) -> str:
         return "it looks like JSON text"
     if len(data) < 12:
         return f"only {len(data)} bytes, too short to be one"
+    for ident in (data[4:8], data[8:12]):
+        if all(48 <= c < 123 and chr(c).isalnum() for c in ident):
+            return f"it is a FlatBuffer with identifier '{ident.decode()}', not 'ED00'"
     return "no ED00 identifier"
 
 
@@ -109,10 +120,11 @@ def read_dump(path: Path) -> RawDump:
 
 
 def parse_dump(data: bytes, source: str = "trace") -> RawDump:
+    """Parse an ETDump held in memory; raise TraceFormatError on anything malformed."""
     buf, root = _root(data, source)
     try:
         return _parse(buf, root)
-    except (CorruptBuffer, UnicodeDecodeError, IndexError, ValueError, OverflowError) as exc:
+    except (CorruptBuffer, IndexError, ValueError, OverflowError) as exc:
         raise TraceFormatError(
             f"{source} is a corrupt ETDump trace ({exc})",
             "re-copy the trace or run the model again",
@@ -120,50 +132,62 @@ def parse_dump(data: bytes, source: str = "trace") -> RawDump:
 
 
 def _parse(buf: Buffer, root: int) -> RawDump:
-    version = buf.int_field(root, _ETDUMP_VERSION, 0, signed=False)
-    runs = buf.table_vector(root, _ETDUMP_RUN_DATA)
-    run_names = [buf.string_field(r, _RUN_NAME) or "" for r in runs]
-    allocator_names = [
-        [buf.string_field(a, 0) or "" for a in buf.table_vector(r, _RUN_ALLOCATORS)] for r in runs
-    ]
-    vectors = [buf.vector_field(r, _RUN_EVENTS) for r in runs]
-    for first, length in vectors:
-        if first + 4 * length > len(buf):
-            raise CorruptBuffer("an event vector runs past the end of the buffer")
-    events, owner = buf.gather_table_vectors(vectors)
-    seq_all = np.arange(events.size, dtype=np.int64)
-    if owner.size:
-        seq_all -= np.repeat(np.cumsum([n for _, n in vectors]) - [n for _, n in vectors],
-                             [n for _, n in vectors])
+    cols = Columns(buf.data)
+    top = cols.tables(np.array([root], dtype=np.int64))
+    version = int(top.scalar(_ETDUMP_VERSION, "<u4", 0)[0])
+    run_pos, _, _ = cols.table_vector_elements(*top.vectors(_ETDUMP_RUN_DATA, 4))
+    runs = cols.tables(run_pos)
+    run_names = _decoded(*runs.strings(_RUN_NAME))
+    allocator_names = _allocator_names(cols, runs)
 
-    prof = buf.gather_table_field(events, _EV_PROFILE)
-    alloc = buf.gather_table_field(events, _EV_ALLOCATION)
-    debug_pos = buf.gather_field_pos(events, _EV_DEBUG)
+    event_pos, owner, seq = cols.table_vector_elements(*runs.vectors(_RUN_EVENTS, 4))
+    events = cols.tables(event_pos)
+    has_prof, prof = events.sub_tables(_EV_PROFILE)
+    is_prof = np.ones(len(events), dtype=bool) if has_prof is None else has_prof
+    # "exactly one of these fields must be non-null": a profile event wins over the others
+    is_alloc = _present(events, _EV_ALLOCATION) & ~is_prof
+    _, alloc = events.subset(is_alloc).sub_tables(_EV_ALLOCATION)
+    is_debug = _present(events, _EV_DEBUG) & ~is_prof & ~is_alloc
 
-    is_prof = prof > 0
-    p = prof[is_prof]
-    names, name_codes = buf.gather_strings(p, _PE_NAME)
-    dnames, dcodes = buf.gather_strings(p, _PE_DELEGATE_STR)
-
-    is_alloc = (alloc > 0) & ~is_prof
-    a = alloc[is_alloc]
+    names, name_codes = prof.strings(_PE_NAME)
+    dnames, dcodes = prof.strings(_PE_DELEGATE_STR)
+    every = has_prof is None
     return RawDump(
         version=version,
         run_names=run_names,
-        run=owner[is_prof],
-        seq=seq_all[is_prof],
+        run=owner if every else owner[is_prof],
+        seq=seq if every else seq[is_prof],
         name_codes=name_codes,
         names=names,
         delegate_codes=dcodes,
         delegate_names=dnames,
-        delegate_id_int=buf.gather_int_field(p, _PE_DELEGATE_INT, -1),
-        instruction_id=buf.gather_int_field(p, _PE_INSTRUCTION, -1),
-        chain_index=buf.gather_int_field(p, _PE_CHAIN, 0),
-        start=buf.gather_u64_field(p, _PE_START),
-        end=buf.gather_u64_field(p, _PE_END),
+        delegate_id_int=prof.scalar(_PE_DELEGATE_INT, "<i4", -1).astype(np.int64),
+        instruction_id=prof.scalar(_PE_INSTRUCTION, "<i4", -1).astype(np.int64),
+        chain_index=prof.scalar(_PE_CHAIN, "<i4", 0).astype(np.int64),
+        start=prof.scalar(_PE_START, "<u8", 0).astype(np.uint64),
+        end=prof.scalar(_PE_END, "<u8", 0).astype(np.uint64),
         alloc_run=owner[is_alloc],
-        alloc_allocator=buf.gather_int_field(a, _AE_ALLOCATOR, 0),
-        alloc_size=buf.gather_u64_field(a, _AE_SIZE),
+        alloc_allocator=alloc.scalar(_AE_ALLOCATOR, "<i4", 0).astype(np.int64),
+        alloc_size=alloc.scalar(_AE_SIZE, "<u8", 0).astype(np.uint64),
         allocator_names=allocator_names,
-        debug_event_count=int(((debug_pos > 0) & ~is_prof & ~is_alloc).sum()),
+        debug_event_count=int(is_debug.sum()),
     )
+
+
+def _present(tables: TableSet, index: int) -> npt.NDArray[np.bool_]:
+    _, has = tables.field_pos(index, 4)
+    return np.ones(len(tables), dtype=bool) if has is None else has
+
+
+def _decoded(names: list[str], codes: npt.NDArray[np.int64]) -> list[str]:
+    table = names + [""]  # code -1 (absent) picks the trailing ""
+    return [table[c] for c in codes.tolist()]
+
+
+def _allocator_names(cols: Columns, runs: TableSet) -> list[list[str]]:
+    pos, owner, _ = cols.table_vector_elements(*runs.vectors(_RUN_ALLOCATORS, 4))
+    flat = _decoded(*cols.tables(pos).strings(_ALLOCATOR_NAME))
+    out: list[list[str]] = [[] for _ in range(len(runs))]
+    for run, name in zip(owner.tolist(), flat):
+        out[run].append(name)
+    return out
