@@ -1,0 +1,163 @@
+"""The fallback explainer's plain-language explanation, written from a FallbackReport's data.
+
+One line for the program (partitions, breaks), one per fallen-back operator (what, why), one for
+the cost, and one with the fix (and its measured effect when a comparison trace was given).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from etprof.analyzers._fallback_program import (
+    CONSTRAINT, DECOMPOSED, GLUE, PRECISION, UNSUPPORTED,
+)
+from etprof.xnnpack_support import PRECISION_LABELS
+
+if TYPE_CHECKING:
+    from etprof.analyzers.fallback import FallbackReport
+
+_VARIANT = re.compile(r"^(?P<model>.+?)_(portable|xnnpack)(_.*)?$")
+
+
+def zoo_name(model: str) -> str:
+    """"mv3_xnnpack_q8_quantonly" -> "mv3" (the naming of `etprof export`); else unchanged."""
+    m = _VARIANT.match(model)
+    return m.group("model") if m else model
+
+
+def explain(r: FallbackReport) -> list[str]:
+    model = zoo_name(r.model)
+    if r.partitions == 0:
+        return [(f"{r.model} has no delegate call: every operator runs on portable kernels, so "
+                 f"nothing fell back from XNNPACK. Lower it to XNNPACK with `etprof export "
+                 f"{model}`.")]
+    if r.portable_instructions == 0:
+        partitions = _n(r.partitions, "XNNPACK partition")
+        return [(f"{r.model}: every operator runs inside {partitions}; no operator fell back to "
+                 "portable kernels and there is no graph break.")]
+    lines = [(f"{r.model}: {_n(r.portable_instructions, 'portable operator instruction')} per "
+              f"run beside {_n(r.partitions, 'XNNPACK partition')}, "
+              f"{_n(r.breaks, 'graph break')}.")]
+    causes = r.causes.assign(cls=r.causes["class"])  # `class` is awkward as an attribute
+    real = causes[causes["cls"] != GLUE]
+    for op, group in real.groupby("op", sort=False):
+        lines.append(_why(r, str(op), group, r.instructions))
+    glue = causes[causes["cls"] == GLUE]
+    for row in glue.to_dict("records"):
+        served = r.instructions[r.instructions["cause_op"] == row["op"]]
+        where = ", ".join(sorted(set(served["where"])))
+        lines.append(f"{row['op']} (x{row['count']}, {where}) is layout/constant glue on portable "
+                     f"kernels that no fallen-back operator accounts for; {_ms(row['total_ms'])} "
+                     f"per run ({row['share_pct']:.1f}% of run model).")
+    if not real.empty:
+        lines.append(_cost(r))
+        lines.append(_fix(r, model, real))
+    return lines
+
+
+def _why(r: FallbackReport, op: str, group: pd.DataFrame, instr: pd.DataFrame) -> str:
+    count = int(group["count"].sum())
+    cls = str(group["cls"].iloc[0])
+    precisions = str(group["xnnpack"].iloc[0]).split(", ")
+    supported = " and ".join(PRECISION_LABELS.get(p, p) for p in precisions if p)
+    short = _short(op)
+    if cls == PRECISION:
+        quantized = [p for p in r.precisions if p != "fp32"]
+        if quantized and "fp32" in precisions:
+            why = (f"because XNNPACK supports {short} only in {supported} and this program is "
+                   f"{_program(r)}: a partitioner that takes quantized partitions only (the "
+                   "quant-only partitioner, XnnpackPartitioner(config_precisions=STATIC_QUANT)) "
+                   f"leaves the fp32 {short} out")
+        else:
+            why = f"because XNNPACK supports {short} only {supported}, and this program is fp32"
+    elif cls == UNSUPPORTED:
+        why = f"because XNNPACK has no partitioner config for {short} (executorch {r.executorch})"
+    else:
+        assert cls == CONSTRAINT
+        why = (f"although XNNPACK supports {short} ({supported}): its partitioner config "
+               "rejected these instances (shape, arguments or dtype; lower with "
+               "XnnpackPartitioner(verbose=True) to see why)")
+    line = f"{op} (x{count}) ran on portable kernels {why}."
+    labels: Counter[str] = Counter()
+    for label, k in zip(group["decomposed_from"], group["count"]):
+        if label:
+            labels[str(label)] += int(k)
+    if labels:
+        pieces = " and ".join(f"{label} (x{k})" for label, k in labels.items())
+        inside = sorted({p for label, delegated, _ in DECOMPOSED if label in labels
+                         for p in delegated})
+        line += (f" They are the {short} pieces of {pieces}: lowering decomposed these "
+                 f"activations, and their other pieces ({', '.join(inside)}) ran inside XNNPACK.")
+    glue = int(group["glue"].sum())
+    if glue:
+        served = instr[instr["cause_op"] == op]
+        glue_ops = sorted(set(served.loc[served["instruction"] != served["cause_instruction"],
+                                         "op"]))
+        line += f" {_n(glue, 'glue instruction')} ({', '.join(glue_ops)}) serve them."
+    return line
+
+
+def _cost(r: FallbackReport) -> str:
+    c = r.causes
+    parts = (f"portable kernels {_ms(c['portable_ms'].sum())}, boundary Convert/Transpose "
+             f"{_ms(c['boundary_ms'].sum())}, extra delegate calls {_ms(c['calls_ms'].sum())}")
+    split = (f"They split the graph into {_n(r.partitions, 'XNNPACK partition')} "
+             f"({_n(r.breaks, 'graph break')}); " if r.breaks else "")
+    return (f"{split}fallback and boundary cost {_ms(r.fallback_ms)} per run "
+            f"({r.fallback_pct:.1f}% of run model {_ms(r.run_model_ms)}): {parts}.")
+
+
+def _fix(r: FallbackReport, model: str, real: pd.DataFrame) -> str:
+    top = str(real.iloc[0]["cls"])  # the most expensive cause decides the headline fix
+    ops = ", ".join(_short(o) for o in dict.fromkeys(real.loc[real["cls"] == top, "op"]))
+    quantized = [p for p in r.precisions if p != "fp32"]
+    if top == PRECISION and quantized:
+        fix = ("Fix: lower with the default XnnpackPartitioner (mixed precision: it also takes "
+               f"fp32 operators): `etprof export {model} --quantize`")
+    elif top == PRECISION:
+        fix = (f"Fix: quantize the model so XNNPACK can take {ops}: "
+               f"`etprof export {model} --quantize`")
+    elif top == UNSUPPORTED:
+        fix = (f"Fix: XNNPACK cannot run {ops}; replace them in the model with operators it "
+               "supports, or accept their cost")
+    else:
+        fix = (f"Fix: make the {ops} instances fit XNNPACK's constraints (the partitioner's "
+               "verbose log says which one failed)")
+    c = r.comparison
+    if c is None:
+        if top == PRECISION and quantized:
+            fix += (" (to measure the gain, profile that program with `etprof run` and pass its "
+                    "trace as the comparison)")
+        return fix + "."
+    line = (f"{fix} (measured: {_ms(r.run_model_ms)} -> {_ms(c.run_model_ms)} run model, "
+            f"{_n(c.partitions, 'partition')}, {_n(c.breaks, 'graph break')}, "
+            f"{_ms(c.fallback_ms)} fallback left, in {c.model}).")
+    gap = r.run_model_ms - c.run_model_ms
+    if gap > 0:
+        # the rest of the gap is inside the XNNPACK blocks (layout changes mid-block, the
+        # decomposed pieces run as separate operators, ...): say how much, do not guess why
+        line += (f" The attribution above accounts for {_ms(r.fallback_ms - c.fallback_ms)} of "
+                 f"that {_ms(gap)} gap.")
+    return line
+
+
+def _program(r: FallbackReport) -> str:
+    quantized = [PRECISION_LABELS[p] for p in r.precisions if p != "fp32"]
+    return " and ".join(quantized) if quantized else "fp32"
+
+
+def _short(op: str) -> str:
+    """"aten::div.out" -> "div"."""
+    return op.split("::")[-1].split(".")[0]
+
+
+def _ms(x: float) -> str:
+    return f"{x:.2f} ms" if abs(x) >= 1 else f"{x:.3f} ms"
+
+
+def _n(k: int, noun: str) -> str:
+    return f"{k} {noun}{'' if k == 1 else 's'}"

@@ -1,0 +1,218 @@
+"""The program-level facts the fallback explainer reasons on, read from a trace only.
+
+- the program order of operator and delegate instructions (from the instruction table in the
+  trace's metadata, or rebuilt from one iteration's events when there is none);
+- what each portable instruction is with respect to XNNPACK (glue, unsupported, supported only
+  at another precision, or supported but not taken), from the checked-in support table;
+- the program's precision, from the quantize ops and the XNNPACK operator names;
+- each delegate block's edges: the operators XNNPACK runs at the start and end of a block,
+  where the layout (Transpose) and precision (Convert) changes of a partition boundary sit.
+
+No torch, no executorch: everything comes from the trace and etprof/data/xnnpack_support.json.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from etprof.analyzers.buckets import is_glue
+from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, Trace
+from etprof.xnnpack_support import OpSupport, SupportTable
+
+GLUE = "glue"
+UNSUPPORTED = "unsupported"
+PRECISION = "precision"
+CONSTRAINT = "constraint"
+CLASS_LABELS = {
+    GLUE: "layout/constant glue",
+    UNSUPPORTED: "not supported by XNNPACK",
+    PRECISION: "supported by XNNPACK only at another precision",
+    CONSTRAINT: "supported by XNNPACK, this instance not taken",
+}
+
+# Portable kernels that move, re-type, quantize or materialize data without computing: they
+# never explain a fallback by themselves, they are there because of the op next to them.
+GLUE_KERNELS = frozenset({
+    "view_copy", "_to_copy", "_to_dim_order_copy", "_clone_dim_order", "clone", "permute_copy",
+    "expand_copy", "squeeze_copy", "unsqueeze_copy", "alias_copy", "detach_copy", "_unsafe_view",
+    "select_copy", "slice_copy", "t_copy", "transpose_copy", "full", "full_like", "scalar_tensor",
+    "zeros", "zeros_like", "ones", "ones_like", "empty", "fill", "copy", "_local_scalar_dense",
+    "quantize_per_tensor", "dequantize_per_tensor", "quantize_per_channel",
+    "dequantize_per_channel", "quantize_per_token", "dequantize_per_token", "choose_qparams",
+    "choose_qparams_per_token_asymmetric",
+})
+QUANT_KERNELS = frozenset({"quantize_per_tensor", "dequantize_per_tensor", "quantize_per_channel",
+                           "dequantize_per_channel"})
+
+# XNNPACK operator names carry their datatypes: "Fully Connected (NC, QS8, QC8W) GEMM" is static
+# 8-bit, "Convert (NC, F32, QD8)" dynamic quantization.
+_STATIC_TAG = re.compile(r"\b(QS8|QU8|QC8W?|QC4W)\b")
+_DYNAMIC_TAG = re.compile(r"\b(QD8|QP8|QDU8)\b")
+# Element-wise XNNPACK operators: what decomposed activations become inside a block. A block's
+# edge extends over them, so glue next to a decomposed activation still counts as edge glue.
+_POINTWISE = re.compile(
+    r"^(Add|Subtract|Multiply|Divide|Maximum|Minimum|Squared Difference|Clamp|HardSwish|Sigmoid|"
+    r"Tanh|ELU|Leaky ReLU|Negate|Abs|Square|Square Root|Reciprocal Square Root|Exp|Log|Ceiling|"
+    r"Floor|Bankers Rounding|GELU|Copy|Invalid Unary Op)\b"
+)
+# Decompositions that split a familiar activation across the boundary: the element-wise ops that
+# end the block before the portable op, and the portable op. From torch's reference
+# decompositions: hardswish(x) = x * clamp(x + 3, 0, 6) / 6, hardsigmoid(x) = clamp(x + 3, 0, 6)
+# / 6. Longest pattern first.
+DECOMPOSED = (
+    ("hardswish", ("Add", "Clamp", "Multiply"), "div"),
+    ("hardsigmoid", ("Add", "Clamp"), "div"),
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One operator or delegate instruction, in program order."""
+
+    id: int
+    kind: str  # "operator" | "delegate"
+    name: str  # "aten::div.out" (or "div.out" when rebuilt from events), "XnnpackBackend"
+    modules: tuple[str, ...] = ()
+
+
+def kernel_base(name: str) -> str:
+    """"aten::div.out" -> "div"; "div.out" -> "div"."""
+    return name.split("::")[-1].split(".")[0]
+
+
+def program_steps(trace: Trace) -> list[Step]:
+    """Operator and delegate instructions in program order."""
+    table = [i for i in trace.meta.program.instructions if i.kind in ("operator", "delegate")]
+    if table:
+        return [Step(i.id, i.kind, i.name, tuple(i.modules)) for i in table]
+    ev = trace.events
+    first = ev.loc[ev["iteration"] >= 0, "iteration"]
+    if first.empty:
+        return []
+    one = ev[ev["iteration"] == int(first.min())]
+    kernels = (one[one["kind"] == KERNEL].groupby("instruction_id")["op"]
+               .first().astype(str).to_dict())
+    steps: dict[int, Step] = {}
+    for row in one[one["kind"].isin([OPERATOR_CALL, DELEGATE_CALL])].itertuples():
+        iid = int(row.instruction_id)
+        if row.kind == DELEGATE_CALL:
+            steps[iid] = Step(iid, "delegate", str(row.op) or "delegate")
+        else:
+            steps[iid] = Step(iid, "operator", kernels.get(iid, str(row.op)) or "?")
+    return [steps[i] for i in sorted(steps)]
+
+
+def lookup(table: SupportTable, name: str) -> OpSupport | None:
+    found = table.lookup(name)
+    if found is None and "::" not in name:  # rebuilt from kernel names: no namespace
+        for candidate in (f"aten::{name}", f"quantized_decomposed::{name}",
+                          f"dim_order_ops::{name}"):
+            found = table.lookup(candidate)
+            if found is not None:
+                break
+    return found
+
+
+def program_precisions(trace: Trace, steps: list[Step]) -> tuple[str, ...]:
+    """The quantization schemes the program uses, or ("fp32",) when it uses none."""
+    ops = trace.events.loc[trace.events["kind"] == DELEGATE_OP, "op"].astype(str).unique()
+    found = []
+    if any(_STATIC_TAG.search(o) for o in ops) or any(
+        kernel_base(s.name) in QUANT_KERNELS for s in steps if s.kind == "operator"
+    ):
+        found.append("static_quant")
+    if any(_DYNAMIC_TAG.search(o) for o in ops):
+        found.append("dynamic_quant")
+    return tuple(found) or ("fp32",)
+
+
+def classify(step: Step, support: OpSupport | None, precisions: tuple[str, ...]) -> str:
+    """Why `step` can be on a portable kernel, as far as XNNPACK's configs tell."""
+    if kernel_base(step.name) in GLUE_KERNELS:
+        return GLUE
+    if support is None:
+        return UNSUPPORTED
+    quantized = [p for p in precisions if p != "fp32"]
+    if quantized and not set(quantized) & set(support.precisions):
+        return PRECISION
+    if not quantized and "fp32" not in support.precisions:
+        return PRECISION
+    return CONSTRAINT
+
+
+@dataclass(frozen=True)
+class BlockEdges:
+    """The XNNPACK operators of one delegate block, and which positions form its edges."""
+
+    ops: tuple[str, ...]
+    head: frozenset[int]  # positions of the leading glue/element-wise operators
+    tail: frozenset[int]  # positions of the trailing ones (never overlapping head)
+
+    def tail_pointwise(self) -> tuple[str, ...]:
+        """The element-wise operators that end the block, first word only ("Add", "Clamp")."""
+        out = []
+        for pos in sorted(self.tail, reverse=True):
+            if is_glue(self.ops[pos]):
+                continue
+            if not _POINTWISE.match(self.ops[pos]):
+                break
+            out.append(self.ops[pos].split(" (")[0])
+        return tuple(reversed(out))
+
+
+def block_edges(trace: Trace) -> dict[int, BlockEdges]:
+    """Per delegate instruction, its operators (from the first measured iteration) and edges."""
+    ev = trace.events
+    ops = ev[(ev["kind"] == DELEGATE_OP) & (ev["iteration"] >= 0)]
+    if ops.empty:
+        return {}
+    one = ops[ops["iteration"] == int(ops["iteration"].min())].sort_values(["run", "seq"])
+    out: dict[int, BlockEdges] = {}
+    for iid, group in one.groupby("instruction_id", sort=True):
+        names = tuple(group["op"].astype(str))
+        edge = [is_glue(n) or bool(_POINTWISE.match(n)) for n in names]
+        head = 0
+        while head < len(names) and edge[head]:
+            head += 1
+        tail = len(names)
+        while tail > head and edge[tail - 1]:
+            tail -= 1
+        out[int(iid)] = BlockEdges(names, frozenset(range(head)),
+                                   frozenset(range(tail, len(names))))
+    return out
+
+
+def edge_glue_ns(trace: Trace, edges: dict[int, BlockEdges]) -> pd.DataFrame:
+    """Per delegate instruction: total ns of the glue operators at its head and at its tail."""
+    ev = trace.events
+    ops = ev[(ev["kind"] == DELEGATE_OP) & (ev["iteration"] >= 0)].sort_values(["run", "seq"])
+    cols = {"head_glue_ns": 0, "tail_glue_ns": 0}
+    if ops.empty:
+        return pd.DataFrame(columns=list(cols), dtype="int64")
+    pos = ops.groupby(["iteration", "instruction_id"], sort=False).cumcount()
+    glue = ops["op"].astype(str).map(is_glue)
+    iid = ops["instruction_id"].astype(int)
+    in_head = [p in edges[i].head if i in edges else False for i, p in zip(iid, pos)]
+    in_tail = [p in edges[i].tail if i in edges else False for i, p in zip(iid, pos)]
+    dur = ops["duration_ns"]
+    frame = pd.DataFrame({
+        "head_glue_ns": dur.where(glue & pd.Series(in_head, index=ops.index), 0),
+        "tail_glue_ns": dur.where(glue & pd.Series(in_tail, index=ops.index), 0),
+        "instruction_id": iid,
+    })
+    return frame.groupby("instruction_id")[list(cols)].sum()
+
+
+def decomposed_label(step: Step, before: BlockEdges | None) -> str:
+    """"hardswish" when `step` is the portable piece of a recognised decomposition, else ""."""
+    if before is None:
+        return ""
+    tail = before.tail_pointwise()
+    base = kernel_base(step.name)
+    for label, pointwise, portable in DECOMPOSED:
+        if base == portable and tail[-len(pointwise):] == pointwise:
+            return label
+    return ""

@@ -1,0 +1,323 @@
+"""Why operators of a delegated program ran on portable kernels, and what that cost.
+
+Each portable operator instruction is classified against XNNPACK's partitioner configs (the
+table etprof/data/xnnpack_support.json generated from executorch): layout/constant glue, not
+supported by XNNPACK, supported only at another precision, or supported but not taken. A run of
+portable instructions between two delegate calls is a graph break; its cost is
+
+    the portable instructions' own time (OPERATOR_CALL, dispatch included)
+  + the Convert/Transpose operators at the edges of the two delegate blocks around it
+  + the overhead of the delegate call that follows it (DELEGATE_CALL minus its operators),
+
+attributed to the instructions that caused it (glue goes to the cause it serves, by nn.Module
+when the trace knows modules). Times are per measured iteration. With a comparison trace (the
+same model lowered another way) the fix comes with its measured effect. See docs/fallback.md.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from etprof.analyzers import analyzer
+from etprof.analyzers._fallback_program import (
+    CLASS_LABELS, CONSTRAINT, GLUE, PRECISION, UNSUPPORTED, BlockEdges, Step, block_edges,
+    classify, decomposed_label, edge_glue_ns, lookup, program_precisions, program_steps,
+)
+from etprof.analyzers._fallback_notes import explain, zoo_name
+from etprof.errors import InputError
+from etprof.result import records
+from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_MODEL, Trace
+from etprof.xnnpack_support import PRECISION_LABELS, load_table
+
+# A cause row: `class` is a key of CLASS_LABELS, `why` its label; `xnnpack` the precisions
+# XNNPACK's config takes; `count` cause instructions, `glue` glue instructions serving them,
+# `breaks` graph breaks they made; `boundary_ms` the Convert/Transpose at the edges of the blocks
+# around those breaks, `calls_ms` the overhead of the extra delegate calls.
+CAUSE_COLUMNS = ("cause", "op", "decomposed_from", "class", "why", "xnnpack", "count", "glue",
+                 "breaks", "portable_ms", "boundary_ms", "calls_ms", "total_ms", "share_pct")
+_SHOWN = ["cause", "class", "count", "glue", "breaks", "portable_ms", "boundary_ms",
+          "calls_ms", "total_ms", "share_pct"]
+BREAK_COLUMNS = ("break", "after", "before", "ops", "causes", "portable_ms", "boundary_ms",
+                 "calls_ms", "total_ms")
+
+
+@dataclass(frozen=True)
+class FallbackOptions:
+    warmup: int | None = None  # None: the trace's own setting
+    # The same model lowered another way (e.g. with the default mixed partitioner): its measured
+    # run model is quoted next to the fix.
+    compare: Trace | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    source: str
+    model: str
+    run_model_ms: float
+    partitions: int
+    breaks: int
+    fallback_ms: float
+
+
+@dataclass(frozen=True)
+class FallbackReport:
+    model: str
+    measured: int
+    run_model_ms: float
+    precisions: tuple[str, ...]
+    partitions: int  # delegate call instructions
+    breaks: int  # runs of portable instructions between two delegate calls
+    portable_instructions: int
+    causes: pd.DataFrame  # CAUSE_COLUMNS, most expensive first
+    break_table: pd.DataFrame  # BREAK_COLUMNS, in program order
+    instructions: pd.DataFrame  # one row per portable instruction
+    executorch: str  # version the XNNPACK support table comes from
+    comparison: Comparison | None = None
+
+    schema = "etprof.fallback"
+
+    @property
+    def fallback_ms(self) -> float:
+        return float(self.causes["total_ms"].sum()) if len(self.causes) else 0.0
+
+    @property
+    def fallback_pct(self) -> float:
+        return 100.0 * self.fallback_ms / self.run_model_ms if self.run_model_ms else 0.0
+
+    def fallen_back_ops(self) -> list[str]:
+        """Operators that caused a fallback (glue excluded)."""
+        c = self.causes
+        return sorted(set(c.loc[c["class"] != GLUE, "op"]))
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        out = {"fallback causes": self.causes[_SHOWN], "graph breaks": self.break_table}
+        if self.comparison is not None:
+            out["comparison"] = self._comparison_frame()
+        return out
+
+    def notes(self) -> list[str]:
+        return explain(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "measured": self.measured, "run_model_ms": self.run_model_ms,
+            "precisions": list(self.precisions), "partitions": self.partitions,
+            "breaks": self.breaks, "portable_instructions": self.portable_instructions,
+            "fallback_ms": self.fallback_ms, "fallback_pct": self.fallback_pct,
+            "xnnpack_support_from": f"executorch {self.executorch}",
+            "causes": records(self.causes), "graph_breaks": records(self.break_table),
+            "instructions": records(self.instructions),
+            "comparison": None if self.comparison is None else vars(self.comparison),
+            "explanation": self.notes(),
+        }
+
+    def _comparison_frame(self) -> pd.DataFrame:
+        c = self.comparison
+        assert c is not None
+        rows = [(self.model, self.run_model_ms, self.partitions, self.breaks, self.fallback_ms),
+                (c.model, c.run_model_ms, c.partitions, c.breaks, c.fallback_ms)]
+        return pd.DataFrame(rows, columns=["model", "run_model_ms", "partitions", "breaks",
+                                           "fallback_ms"])
+
+
+@analyzer("fallback", "why operators ran on portable kernels, the graph breaks they made and "
+          "their cost", FallbackOptions)
+def explain_fallbacks(trace: Trace, options: FallbackOptions) -> FallbackReport:
+    report = _analyse(trace, options.warmup)
+    if options.compare is not None:
+        other = _analyse(options.compare, None)
+        comparison = Comparison(
+            source=options.compare.source, model=other.model, run_model_ms=other.run_model_ms,
+            partitions=other.partitions, breaks=other.breaks, fallback_ms=other.fallback_ms)
+        report = FallbackReport(**{**vars(report), "comparison": comparison})
+    return report
+
+
+def _analyse(trace: Trace, warmup: int | None) -> FallbackReport:
+    measured = trace.measured(warmup)
+    ev = measured.events
+    n = int(ev.loc[ev["kind"] == RUN_MODEL, "iteration"].nunique())
+    if n == 0:
+        raise InputError(f"{trace.source or 'the trace'} has no Method::execute event in its "
+                         "measured iterations", "record it with `etprof run`")
+    steps = program_steps(measured)
+    if not steps:
+        raise InputError(
+            f"{trace.source or 'the trace'} has no operator or delegate call events",
+            "record the trace with ETDump profiling on (`etprof run`)")
+    run_model_ms = float(ev.loc[ev["kind"] == RUN_MODEL, "duration_ns"].sum()) / n / 1e6
+    table = load_table()
+    precisions = program_precisions(measured, steps)
+    per_iter = _per_instruction_ns(ev, n)
+    edges = block_edges(measured)
+    edge_ns = edge_glue_ns(measured, edges) / n
+    rows, breaks = _attribute(steps, table, precisions, per_iter, edges, edge_ns)
+    instructions = pd.DataFrame(rows, columns=_INSTR_COLUMNS)
+    return FallbackReport(
+        model=trace.model, measured=n, run_model_ms=run_model_ms, precisions=precisions,
+        partitions=sum(s.kind == "delegate" for s in steps), breaks=len(breaks),
+        portable_instructions=sum(s.kind == "operator" for s in steps),
+        causes=_cause_frame(instructions, run_model_ms),
+        break_table=pd.DataFrame(breaks, columns=list(BREAK_COLUMNS)),
+        instructions=instructions, executorch=table.executorch)
+
+
+_INSTR_COLUMNS = ["instruction", "op", "class", "where", "run", "cause_instruction", "cause_op",
+                  "decomposed_from", "xnnpack", "modules", "own_ms", "boundary_ms", "calls_ms"]
+
+
+def _per_instruction_ns(ev: pd.DataFrame, n: int) -> dict[str, pd.Series]:
+    """Mean ns per iteration, by instruction id, of each kind of event."""
+    def total(kind: str) -> pd.Series:
+        sel = ev[ev["kind"] == kind]
+        return sel.groupby("instruction_id")["duration_ns"].sum() / n
+
+    return {k: total(k) for k in (OPERATOR_CALL, KERNEL, DELEGATE_CALL, DELEGATE_OP)}
+
+
+def _runs(steps: list[Step]) -> list[tuple[int | None, int | None, list[Step]]]:
+    """Maximal runs of operator steps with the delegate ids before and after them."""
+    out: list[tuple[int | None, int | None, list[Step]]] = []
+    prev: int | None = None
+    current: list[Step] = []
+    for s in steps:
+        if s.kind == "delegate":
+            if current:
+                out.append((prev, s.id, current))
+            prev, current = s.id, []
+        else:
+            current.append(s)
+    if current:
+        out.append((prev, None, current))
+    return out
+
+
+def _attribute(
+    steps: list[Step], table: Any, precisions: tuple[str, ...], t: dict[str, pd.Series],
+    edges: dict[int, BlockEdges], edge_ns: pd.DataFrame,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def own_ns(iid: int) -> float:
+        v = t[OPERATOR_CALL].get(iid)
+        return float(v) if v is not None else float(t[KERNEL].get(iid, 0.0))
+
+    def overhead_ns(iid: int) -> float:
+        return float(t[DELEGATE_CALL].get(iid, 0.0)) - float(t[DELEGATE_OP].get(iid, 0.0))
+
+    def edge(iid: int | None, col: str) -> float:
+        return float(edge_ns.at[iid, col]) if iid is not None and iid in edge_ns.index else 0.0
+
+    has_delegate = any(s.kind == "delegate" for s in steps)
+    info: dict[int, dict[str, Any]] = {}
+    runs = _runs(steps)
+    for index, (prev, nxt, run) in enumerate(runs):
+        where = ("no delegate" if not has_delegate else "before first partition" if prev is None
+                 else "after last partition" if nxt is None else "graph break")
+        for s in run:
+            support = lookup(table, s.name)
+            cls = classify(s, support, precisions)
+            label = decomposed_label(s, edges.get(prev)) if prev is not None else ""
+            info[s.id] = {
+                "instruction": s.id, "op": s.name, "class": cls, "where": where, "run": index,
+                "decomposed_from": label,
+                "xnnpack": ", ".join(support.precisions) if support else "",
+                "modules": ", ".join(s.modules), "own_ms": own_ns(s.id) / 1e6,
+                "boundary_ms": 0.0, "calls_ms": 0.0, "_modules": set(s.modules),
+            }
+    causes_all = [i for i in info.values() if i["class"] != GLUE]
+    breaks: list[dict[str, Any]] = []
+    for prev, nxt, run in runs:
+        rows = [info[s.id] for s in run]
+        real = [r for r in rows if r["class"] != GLUE]
+        for row in rows:
+            if row["class"] != GLUE:
+                cause = row
+            else:  # glue serves the cause of its module, else the run's first cause
+                cause = (_by_module(row, real) or _by_module(row, causes_all)
+                         or (real[0] if real else row))
+            row["cause_instruction"], row["cause_op"] = cause["instruction"], cause["op"]
+        causes = real or rows  # a break of glue alone is caused by that glue
+        if prev is None or nxt is None:
+            continue
+        glue_ms = (edge(prev, "tail_glue_ns") + edge(nxt, "head_glue_ns")) / 1e6
+        call_ms = overhead_ns(nxt) / 1e6
+        for c in causes:
+            c["boundary_ms"] += glue_ms / len(causes)
+            c["calls_ms"] += call_ms / len(causes)
+        portable_ms = sum(info[s.id]["own_ms"] for s in run)
+        labels = sorted({c["decomposed_from"] for c in causes} - {""})
+        breaks.append({
+            "break": len(breaks) + 1, "after": prev, "before": nxt,
+            "ops": ", ".join(_counted(_bare(s.name) for s in run)),
+            "causes": ", ".join(_counted(_bare(c["op"]) for c in causes))
+            + (f" ({', '.join(labels)})" if labels else ""),
+            "portable_ms": portable_ms, "boundary_ms": glue_ms, "calls_ms": call_ms,
+            "total_ms": portable_ms + glue_ms + call_ms,
+        })
+    out = [{k: v for k, v in info[s.id].items() if not k.startswith("_")}
+           for s in steps if s.kind == "operator"]
+    return out, breaks
+
+
+def _by_module(row: dict[str, Any], causes: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The cause that shares an nn.Module with the glue `row` (e.g. a constant's _to_copy)."""
+    if not row["_modules"]:
+        return None
+    for c in causes:
+        if c is not row and row["_modules"] & c["_modules"]:
+            return c
+    return None
+
+
+def _bare(op: str) -> str:
+    """"aten::div.out" -> "div.out": the table's cause label (the JSON keeps the full name)."""
+    return op.split("::")[-1]
+
+
+def _counted(names: Any) -> list[str]:
+    return [f"{name} x{k}" if k > 1 else name for name, k in Counter(names).items()]
+
+
+def _cause_frame(instr: pd.DataFrame, run_model_ms: float) -> pd.DataFrame:
+    if instr.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64" if c.endswith(("ms", "pct"))
+                                          else object) for c in CAUSE_COLUMNS})
+    rows = []
+    causes = instr[instr["cause_instruction"] == instr["instruction"]]
+    keys = ["op", "class", "decomposed_from"]
+    for (op, cls, label), group in causes.groupby(keys, sort=False):
+        ids = set(group["instruction"])
+        served = instr[instr["cause_instruction"].isin(ids)]
+        portable = float(served["own_ms"].sum())
+        glue = float(group["boundary_ms"].sum())
+        call = float(group["calls_ms"].sum())
+        total = portable + glue + call
+        rows.append({
+            "cause": f"{_bare(op)} ({label})" if label else _bare(op), "op": op,
+            "decomposed_from": label,
+            "class": cls, "why": CLASS_LABELS[cls], "xnnpack": group["xnnpack"].iloc[0],
+            "count": len(group), "glue": len(served) - len(group),
+            "breaks": int(group.loc[group["where"] == "graph break", "run"].nunique()),
+            "portable_ms": portable, "boundary_ms": glue, "calls_ms": call,
+            "total_ms": total, "share_pct": 100.0 * total / run_model_ms if run_model_ms else 0.0,
+        })
+    frame = pd.DataFrame(rows, columns=list(CAUSE_COLUMNS))
+    return frame.sort_values(["total_ms", "cause"], ascending=[False, True]).reset_index(drop=True)
+
+
+__all__ = [
+    "CLASS_LABELS",
+    "CONSTRAINT",
+    "GLUE",
+    "PRECISION",
+    "PRECISION_LABELS",
+    "UNSUPPORTED",
+    "Comparison",
+    "FallbackOptions",
+    "FallbackReport",
+    "explain_fallbacks",
+    "zoo_name",
+]

@@ -1,0 +1,28 @@
+"""Regenerate src/etprof/data/xnnpack_support.json from the installed executorch.
+
+Run after upgrading executorch:  /work/venv/bin/python scripts/gen_xnnpack_support.py
+(tests/test_fallback.py fails while the checked-in table differs from what this would write).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from etprof.output import write_text
+from etprof.quiet import silenced
+from etprof.xnnpack_support import DATA_FILE, dumps, generate_table
+
+TARGET = Path(__file__).resolve().parent.parent / "src" / "etprof" / "data" / DATA_FILE
+
+
+def main() -> int:
+    with silenced():
+        table = generate_table()
+    write_text(TARGET, dumps(table))
+    sys.stderr.write(f"wrote {TARGET} ({len(table.ops)} configs, executorch {table.executorch})\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
