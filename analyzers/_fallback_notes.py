@@ -130,8 +130,8 @@ def _fix(r: FallbackReport, model: str, real: pd.DataFrame) -> str:
     c = r.comparison
     if c is None:
         if top == PRECISION and quantized:
-            fix += (" (to measure the gain, profile that program with `etprof run` and pass its "
-                    "trace as the comparison)")
+            fix += (" (to measure the gain, profile that program with `etprof run` and compare "
+                    "the two traces)")
         return fix + "."
     line = (f"{fix} (measured: {_ms(r.run_model_ms)} -> {_ms(c.run_model_ms)} run model, "
             f"{_n(c.partitions, 'partition')}, {_n(c.breaks, 'graph break')}, "

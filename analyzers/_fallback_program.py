@@ -129,9 +129,11 @@ def program_precisions(trace: Trace, steps: list[Step]) -> tuple[str, ...]:
     return tuple(found) or ("fp32",)
 
 
-def classify(step: Step, support: OpSupport | None, precisions: tuple[str, ...]) -> str:
-    """Why `step` can be on a portable kernel, as far as XNNPACK's configs tell."""
-    if kernel_base(step.name) in GLUE_KERNELS:
+def classify(step: Step, support: OpSupport | None, precisions: tuple[str, ...],
+             glue: bool = True) -> str:
+    """Why `step` can be on a portable kernel, as far as XNNPACK's configs tell. With
+    glue=False a glue kernel is judged like any operator (it breaks the graph by itself)."""
+    if glue and kernel_base(step.name) in GLUE_KERNELS:
         return GLUE
     if support is None:
         return UNSUPPORTED

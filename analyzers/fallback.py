@@ -219,6 +219,10 @@ def _attribute(
         for s in run:
             support = lookup(table, s.name)
             cls = classify(s, support, precisions)
+            if where == "graph break" and all(
+                classify(o, None, precisions) == GLUE for o in run
+            ):  # glue alone between two partitions: it is the cause, judge it as an operator
+                cls = classify(s, support, precisions, glue=False)
             label = decomposed_label(s, edges.get(prev)) if prev is not None else ""
             info[s.id] = {
                 "instruction": s.id, "op": s.name, "class": cls, "where": where, "run": index,
@@ -239,7 +243,7 @@ def _attribute(
                 cause = (_by_module(row, real) or _by_module(row, causes_all)
                          or (real[0] if real else row))
             row["cause_instruction"], row["cause_op"] = cause["instruction"], cause["op"]
-        causes = real or rows  # a break of glue alone is caused by that glue
+        causes = real or rows  # glue outside any break and serving no cause: its own cause
         if prev is None or nxt is None:
             continue
         glue_ms = (edge(prev, "tail_glue_ns") + edge(nxt, "head_glue_ns")) / 1e6

@@ -185,14 +185,25 @@ def test_quant_only_hand_built_tells_the_story() -> None:
     assert "comparison" in r.tables()
 
 
-def test_glue_alone_and_portable_only_programs() -> None:
-    events = [*delegate(0, [("Add (ND)", 1_000)], 500), *operator(1, "_to_copy.out", 300, 400),
-              *delegate(2, [("Add (ND)", 1_000)], 500)]
-    r = explain_fallbacks(hand_trace("glue", [xnn(0, 0), op(1, "aten::_to_copy.out"), xnn(2, 1)],
-                                     events, 10_000), FallbackOptions())
-    assert r.breaks == 1 and r.fallen_back_ops() == []
-    assert r.causes.loc[0, "class"] == "glue" and r.causes.loc[0, "breaks"] == 1
-    assert any("layout/constant glue" in n and "graph break" in n for n in r.notes())
+def test_glue_alone_in_a_break_is_judged_as_an_operator() -> None:
+    # mv2 q8 with the quant-only partitioner: the classifier's Dropout is a clone, which XNNPACK
+    # takes in fp32 only, between two quantized partitions
+    conv = ("Convolution (NHWC, QC8) IGEMM", 1_000)
+    events = [*delegate(0, [conv], 500), *operator(1, "clone.out", 300, 400),
+              *delegate(2, [conv], 500), *operator(3, "_to_copy.out", 50, 80)]
+    instrs = [xnn(0, 0), op(1, "aten::clone.out"), xnn(2, 1), op(3, "aten::_to_copy.out")]
+    r = explain_fallbacks(hand_trace("m_xnnpack_q8_quantonly", instrs, events, 10_000),
+                          FallbackOptions())
+    assert r.breaks == 1 and r.fallen_back_ops() == ["aten::clone.out"]
+    classes = r.causes.set_index("op")["class"]
+    assert classes["aten::clone.out"] == "precision"
+    assert classes["aten::_to_copy.out"] == "glue"  # after the last partition: glue stays glue
+    notes = " ".join(r.notes())
+    assert "XNNPACK supports clone only in fp32" in notes
+    assert "aten::_to_copy.out (x1, after last partition) is layout/constant glue" in notes
+
+
+def test_portable_only_program() -> None:
     portable = hand_trace("p_portable", [op(0, "aten::div.out")], operator(0, "div.out", 5, 9),
                           100)
     r = explain_fallbacks(portable, FallbackOptions())
