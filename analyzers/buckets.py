@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from etprof.analyzers import analyzer
@@ -42,12 +43,30 @@ LABELS = {
 DELEGATED = ("xnnpack_compute", "xnnpack_glue", "delegate_overhead")
 PORTABLE = ("portable_kernels", "dispatch_overhead")
 
-# XNNPACK operators that only move or re-type data between layouts and precisions.
-GLUE_OP = re.compile(r"^(Transpose|Convert|Copy|Static Reshape|Reshape|Expand Dims|Squeeze)\b")
+# XNNPACK operators that only move or re-type data between layouts and precisions: the
+# NCHW<->NHWC transposes and the F32<->QS8/QD8 converts that lowering inserts, copies and the
+# shape-only ops. Names are XNNPACK's `xnn_operator_type_to_string` (+ microkernel), e.g.
+# "Transpose (ND, X8)", "Convert (NC)", "Convert (NC, F32, QD8)", "Copy (NC, X32)",
+# "Static Reshape (NC)", "Static Expand Dims (NC)", "Fuse Dims (NC)". The "(" after the name keeps
+# arithmetic that merely starts alike ("Copy Sign (ND)") out.
+GLUE_OP = re.compile(
+    r"^(?:Transpose|Convert|Copy|Static Reshape|Reshape|Static Expand Dims|Expand Dims|Fuse Dims"
+    r"|Split Dims|Squeeze|Unsqueeze)\s*\("
+)
 
 
 def is_glue(op: str) -> bool:
     return bool(GLUE_OP.match(op))
+
+
+def glue_mask(op: pd.Series) -> pd.Series:
+    """`is_glue` of every entry of an operator-name column (matched once per distinct name)."""
+    if isinstance(op.dtype, pd.CategoricalDtype):
+        flags = np.array([is_glue(str(c)) for c in op.cat.categories] + [False], dtype=bool)
+        return pd.Series(flags[op.cat.codes.to_numpy()], index=op.index)  # code -1: the False
+    names = op.astype(str)
+    table = {name: is_glue(name) for name in names.unique()}
+    return names.map(table).astype(bool)
 
 
 @dataclass(frozen=True)
@@ -114,7 +133,7 @@ def bucket_frame(trace: Trace) -> pd.DataFrame:
     def total(mask: pd.Series) -> pd.Series:
         return dur[mask].groupby(it[mask]).sum()
 
-    glue = ev["op"].astype(str).map(is_glue) if len(ev) else pd.Series(dtype=bool)
+    glue = glue_mask(ev["op"])
     run_model = total((kind == RUN_MODEL) & (it >= 0))
     idx = run_model.index
     xop = kind == DELEGATE_OP

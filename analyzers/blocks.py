@@ -1,0 +1,170 @@
+"""Per delegate block: each DELEGATE_CALL instruction, the XNNPACK operators inside it, its overhead.
+
+A block is keyed by its instruction id: XNNPACK numbers operators ``#1, #2, ...`` afresh in every
+delegate, so ``Convert (NC) #1`` names a different operator in each block. The XNNPACK operator
+events carry the instruction id of the DELEGATE_CALL that ran them.
+
+Times are per measured iteration (the total over those iterations divided by their number), so
+a block's operators plus its overhead equal its DELEGATE_CALL time exactly. The overhead is a
+subtraction and may come out negative (see docs/attribution.md, "whole microseconds").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from etprof.analyzers import analyzer
+from etprof.analyzers.buckets import glue_mask
+from etprof.analyzers.modules import instruction_modules, module_label
+from etprof.result import records
+from etprof.trace import DELEGATE_CALL, DELEGATE_OP, RUN_MODEL, Trace
+
+OVERHEAD_EVENT = "(delegate overhead)"
+BLOCK_COLUMNS = ("instruction", "backend", "ops", "main_ops", "module", "call_ms", "compute_ms",
+                 "glue_ms", "overhead_ms", "share_pct")
+OP_COLUMNS = ("instruction", "event", "part", "count", "mean_ms", "block_share_pct", "share_pct")
+
+
+@dataclass(frozen=True)
+class BlockOptions:
+    warmup: int | None = None
+
+
+@dataclass(frozen=True)
+class BlockTable:
+    model: str
+    measured: int
+    run_model_ms: float
+    blocks: pd.DataFrame  # one row per delegate instruction: BLOCK_COLUMNS
+    operators: pd.DataFrame  # one row per operator event of a block, plus its overhead: OP_COLUMNS
+    negative: pd.DataFrame  # (instruction, iteration, overhead_ns) where the overhead is < 0
+
+    schema = "etprof.blocks"
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {"delegate blocks": self.blocks, "block operators": self.operators}
+
+    def notes(self) -> list[str]:
+        return negative_overhead_notes(self.negative, self.measured)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "measured": self.measured, "run_model_ms": self.run_model_ms,
+                "blocks": records(self.blocks), "block_operators": records(self.operators)}
+
+
+def negative_overhead_notes(negative: pd.DataFrame, measured: int) -> list[str]:
+    if negative.empty:
+        return []
+    worst = int(negative["overhead_ns"].min())
+    blocks = negative["instruction"].nunique()
+    note = (
+        f"{len(negative)} of the measured block calls ({blocks} block(s)) have a negative "
+        f"delegate overhead, down to {worst / 1e3:.3f} us: XNNPACK times its operators itself, in "
+        "whole microseconds and on its own clock, so they can add up to a little more than the "
+        "DELEGATE_CALL the runtime measured; the overhead is kept negative, not clipped, so the "
+        "buckets still sum exactly."
+    )
+    return [note]
+
+
+def _empty(columns: tuple[str, ...], strings: tuple[str, ...]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object if c in strings else "float64")
+                         for c in columns})
+
+
+def block_tables(trace: Trace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(blocks, block operators, negative overheads) over the iterations present in `trace`."""
+    ev = trace.events
+    ev = ev[ev["iteration"] >= 0]
+    n = max(1, int(ev["iteration"].nunique()))
+    run_model_ns = float(ev.loc[ev["kind"] == RUN_MODEL, "duration_ns"].sum()) / n
+    calls = ev[ev["kind"] == DELEGATE_CALL]
+    ops = ev[ev["kind"] == DELEGATE_OP]
+    if calls.empty:
+        return (_empty(BLOCK_COLUMNS, ("backend", "main_ops", "module")),
+                _empty(OP_COLUMNS, ("event", "part")),
+                pd.DataFrame({"instruction": [], "iteration": [], "overhead_ns": []}))
+    part = np.where(glue_mask(ops["op"]).to_numpy(), "glue", "compute")
+    ops = ops.assign(op=ops["op"].astype(str), part=part, event=ops["delegate_op"].astype(str))
+    per_call = calls.groupby(["instruction_id", "iteration"])["duration_ns"].sum()
+    per_op = ops.groupby(["instruction_id", "iteration"])["duration_ns"].sum()
+    overhead = per_call.sub(per_op.reindex(per_call.index, fill_value=0))
+    neg = overhead[overhead < 0].reset_index()
+    neg.columns = ["instruction", "iteration", "overhead_ns"]
+
+    call_ns = calls.groupby("instruction_id")["duration_ns"].sum().astype(float) / n
+    parts = (ops.groupby(["instruction_id", "part"])["duration_ns"].sum().unstack(fill_value=0)
+             .reindex(index=call_ns.index, columns=["compute", "glue"], fill_value=0) / n)
+    counts = ops.groupby("instruction_id").size().reindex(call_ns.index, fill_value=0) / n
+    backend = calls.groupby("instruction_id")["op"].first().astype(str)
+    main = _main_ops(ops, n)
+    modules = instruction_modules(trace)
+    share = 100.0 / run_model_ns if run_model_ns else 0.0
+    frame = pd.DataFrame({
+        "instruction": call_ns.index.astype("int64"),
+        "backend": [b or "(unknown)" for b in backend.reindex(call_ns.index)],
+        "ops": counts.to_numpy(),
+        "main_ops": [main.get(i, "(no operator events)") for i in call_ns.index],
+        "module": [module_label(modules.get(int(i), ())) for i in call_ns.index],
+        "call_ms": call_ns.to_numpy() / 1e6,
+        "compute_ms": parts["compute"].to_numpy() / 1e6,
+        "glue_ms": parts["glue"].to_numpy() / 1e6,
+        "overhead_ms": (call_ns - parts["compute"] - parts["glue"]).to_numpy() / 1e6,
+        "share_pct": call_ns.to_numpy() * share,
+    })
+    return frame[list(BLOCK_COLUMNS)], _operator_rows(ops, call_ns, n, share), neg
+
+
+def _operator_rows(ops: pd.DataFrame, call_ns: pd.Series, n: int, share: float) -> pd.DataFrame:
+    """One row per operator event of each block (in execution order), then the block overhead."""
+    grouped = (
+        ops.groupby(["instruction_id", "event"], sort=False)
+        .agg(part=("part", "first"), count=("duration_ns", "size"),
+             total=("duration_ns", "sum"), seq=("seq", "min"))
+        .reset_index()
+        .sort_values(["instruction_id", "seq"])
+    )
+    by_block = dict(iter(grouped.groupby("instruction_id", sort=False)))
+    rows = []
+    for instr, block_ns in call_ns.items():
+        ops_ns = 0.0
+        inside = by_block.get(instr)
+        for r in () if inside is None else inside.itertuples(index=False):
+            ns = float(r.total) / n
+            ops_ns += ns
+            rows.append((int(instr), str(r.event), str(r.part), r.count / n, ns / 1e6,
+                         100.0 * ns / block_ns if block_ns else 0.0, ns * share))
+        rest = float(block_ns) - ops_ns
+        rows.append((int(instr), OVERHEAD_EVENT, "overhead", 1.0, rest / 1e6,
+                     100.0 * rest / block_ns if block_ns else 0.0, rest * share))
+    return pd.DataFrame(rows, columns=list(OP_COLUMNS))
+
+
+def _main_ops(ops: pd.DataFrame, n: int, limit: int = 3) -> dict[int, str]:
+    """Per block, its most expensive operator types: "Convolution (NHWC, QC8) IGEMM x3, ..."."""
+    by_op = ops.groupby(["instruction_id", "op"])["duration_ns"].agg(["sum", "size"])
+    by_op = by_op.reset_index().sort_values(["instruction_id", "sum", "size", "op"],
+                                            ascending=[True, False, False, True])
+    out = {}
+    for instr, group in by_op.groupby("instruction_id", sort=False):
+        parts = [f"{op} x{round(size / n)}" for op, size in
+                 zip(group["op"][:limit], group["size"][:limit])]
+        more = len(group) - limit
+        out[int(instr)] = ", ".join(parts) + (f", +{more} more" if more > 0 else "")
+    return out
+
+
+@analyzer("blocks", "each delegate block (DELEGATE_CALL): its XNNPACK operators and overhead",
+          BlockOptions)
+def blocks(trace: Trace, options: BlockOptions) -> BlockTable:
+    measured = trace.measured(options.warmup)
+    frame, ops, negative = block_tables(measured)
+    ev = measured.events
+    n = int(ev.loc[ev["iteration"] >= 0, "iteration"].nunique())
+    rm = float(ev.loc[ev["kind"] == RUN_MODEL, "duration_ns"].sum()) / max(1, n) / 1e6
+    return BlockTable(model=trace.model, measured=n, run_model_ms=rm, blocks=frame,
+                      operators=ops, negative=negative)

@@ -1,0 +1,220 @@
+"""`etprof breakdown`: where run-model time goes, as one composite result.
+
+It gathers the run-model statistics, the exact bucket attribution (analyzers/buckets.py), the
+operator, delegate-block, module and iteration tables, and, when the fallback analyzer is
+installed (analyzers/fallback.py), its explanation of why operators ran on portable kernels.
+``by`` picks the detailed table a table/CSV rendering shows; JSON always carries everything
+(schema "etprof.breakdown", documented in docs/attribution.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pandas as pd
+
+from etprof.analyzers import analyzer
+from etprof.analyzers.blocks import BlockTable, block_tables, negative_overhead_notes
+from etprof.analyzers.buckets import Buckets, bucket_frame
+from etprof.analyzers.iterations import IterationTable, iteration_frame, stability, stability_notes
+from etprof.analyzers.modules import ModuleTable, module_frame
+from etprof.analyzers.operators import OperatorTable, operator_frame
+from etprof.analyzers.runmodel import RunModelStats, run_model_samples
+from etprof.errors import EtprofError, InputError
+from etprof.result import records
+from etprof.trace import Trace
+
+BY = ("op", "block", "module", "iteration")
+DEFAULT_TOP = 10
+# The table CSV writes for each --by (the default is "op").
+CSV_TABLE = {"op": "operators", "block": "block operators", "module": "modules",
+             "iteration": "iterations"}
+_BLOCK_SUMMARY = ["instruction", "ops", "main_ops", "call_ms", "overhead_ms", "share_pct"]
+_BLOCK_DETAIL = ["instruction", "ops", "module", "call_ms", "compute_ms", "glue_ms",
+                 "overhead_ms", "share_pct"]
+
+
+@dataclass(frozen=True)
+class BreakdownOptions:
+    warmup: int | None = None  # None: the trace's own setting
+    top: int | None = None  # operator rows: 10 in the default view, all with by="op"
+    by: str | None = None  # None: the default view; else one of BY
+
+    def __post_init__(self) -> None:
+        if self.by is not None and self.by not in BY:
+            raise InputError(f"unknown --by '{self.by}'", f"use one of: {', '.join(BY)}")
+        if self.top is not None and self.top < 1:
+            raise InputError(f"--top {self.top} must be at least 1", "use e.g. --top 10")
+        if self.warmup is not None and self.warmup < 0:
+            raise InputError(f"--warmup {self.warmup} is negative", "use 0 or more")
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    settings: dict[str, Any]
+    stats: RunModelStats
+    buckets: Buckets
+    operators: OperatorTable
+    blocks: BlockTable
+    modules: ModuleTable
+    iterations: IterationTable
+    fallback: Any = None  # FallbackReport when analyzers/fallback.py is installed
+    fallback_error: str = ""  # why the explainer could not run on this trace
+    by: str | None = None
+    top: int | None = None
+
+    schema = "etprof.breakdown"
+
+    def header(self) -> pd.DataFrame:
+        s = self.stats.summary()
+        st = self.iterations.stability
+        rows = [
+            ("model", self.stats.model),
+            ("trace", self.settings["trace"]),
+            ("program", self.settings["program"] or "(unknown: no metadata, no --pte)"),
+            ("iterations", (f"{self.stats.iterations} recorded, first {self.stats.warmup} "
+                            f"dropped as warm-up ({self.settings['warmup_from']}), "
+                            f"{self.stats.n} measured")),
+            ("threads", str(self.settings["threads"] or "unknown")),
+            ("run model mean", f"{s['mean_ms']:.3f} ms (floored {int(s['floored_ms'])} ms)"),
+            ("run model median", (f"{s['median_ms']:.3f} ms (p10 {s['p10_ms']:.3f}, "
+                                  f"p90 {s['p90_ms']:.3f}, CV {st.cv_pct:.1f}%)")),
+        ]
+        return pd.DataFrame(rows, columns=["field", "value"])
+
+    def operator_rows(self, default_view: bool) -> pd.DataFrame:
+        limit = self.top if self.top is not None else (DEFAULT_TOP if default_view else None)
+        frame = self.operators.frame
+        return frame if limit is None else frame.head(limit).reset_index(drop=True)
+
+    def block_summary(self) -> pd.DataFrame:
+        """The default view's blocks: the most expensive first, as many as operator rows."""
+        limit = self.top if self.top is not None else DEFAULT_TOP
+        frame = self.blocks.blocks.sort_values(["call_ms", "instruction"], ascending=[False, True])
+        return frame[_BLOCK_SUMMARY].head(limit).reset_index(drop=True)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        out = {"run": self.header()}
+        if self.by is None:
+            out["buckets"] = self.buckets.table()
+            out["top operators"] = self.operator_rows(default_view=True)
+            out["delegate blocks"] = self.block_summary()
+        elif self.by == "op":
+            out["operators"] = self.operator_rows(default_view=False)
+        elif self.by == "block":
+            out["delegate blocks"] = self.blocks.blocks[_BLOCK_DETAIL]
+            out["block operators"] = self.blocks.operators
+        elif self.by == "module":
+            out["modules"] = self.modules.frame
+        else:
+            out["iterations"] = self.iterations.frame
+        return out
+
+    def notes(self) -> list[str]:
+        st = self.iterations.stability
+        frame = self.iterations.frame
+        notes = [n for n in stability_notes(st, frame, self.stats.warmup)
+                 if n.startswith("warning") or self.by in (None, "iteration")]
+        if self.by in (None, "block"):
+            notes += negative_overhead_notes(self.blocks.negative, self.stats.n)
+        hidden = len(self.blocks.blocks) - len(self.block_summary())
+        if self.by is None and hidden > 0:
+            notes.append(f"{hidden} more delegate block(s) not shown: `--by block` lists all "
+                         f"{len(self.blocks.blocks)} with their operators")
+        if self.by == "module":
+            notes += self.modules.notes()
+        if self.by is None:
+            if self.fallback is not None:
+                notes += list(self.fallback.notes())
+            elif self.fallback_error:
+                notes.append(f"fallback explanation unavailable: {self.fallback_error}")
+        return notes
+
+    def to_dict(self) -> dict[str, Any]:
+        per_iter = self.buckets.per_iteration.reset_index()
+        return {
+            "model": self.stats.model,
+            "settings": self.settings,
+            "run_model": self.stats.to_dict(),
+            "buckets": records(self.buckets.table()),
+            "buckets_per_iteration_ns": records(per_iter),
+            "operators": records(self.operators.frame),
+            "blocks": records(self.blocks.blocks),
+            "block_operators": records(self.blocks.operators),
+            "modules": {"known": self.modules.known, "rows": records(self.modules.frame)},
+            "iterations": {"stability": self.iterations.stability.to_dict(),
+                           "rows": records(self.iterations.frame)},
+            "fallback": None if self.fallback is None else self.fallback.to_dict(),
+            "notes": self.all_notes(),
+        }
+
+    def all_notes(self) -> list[str]:
+        """The notes of every view, once each (what the JSON document carries)."""
+        seen: dict[str, None] = {}
+        for by in (None, "block", "module", "iteration"):
+            seen.update(dict.fromkeys(replace(self, by=by).notes()))
+        return list(seen)
+
+
+def explain_fallbacks_if_available(trace: Trace) -> tuple[Any, str]:
+    """The fallback analyzer's report, or (None, why not). Absent analyzer: (None, "")."""
+    try:
+        from etprof.analyzers.fallback import FallbackOptions, explain_fallbacks
+    except ModuleNotFoundError as exc:
+        if exc.name != "etprof.analyzers.fallback":
+            raise
+        return None, ""
+    try:
+        return explain_fallbacks(trace, FallbackOptions()), ""
+    except EtprofError as exc:
+        return None, exc.one_line()
+
+
+@analyzer("breakdown", "run-model time attributed to buckets, operators, delegate blocks, "
+          "modules and iterations", BreakdownOptions)
+def breakdown(trace: Trace, options: BreakdownOptions) -> Breakdown:
+    warmup = trace.warmup if options.warmup is None else options.warmup
+    measured = trace.measured(warmup)
+    samples = run_model_samples(measured)
+    n = len(samples)
+    stats = RunModelStats(model=trace.model, iterations=trace.iterations, warmup=warmup,
+                          samples_ms=tuple(float(x) / 1e6 for x in samples.to_numpy()))
+    rm_ms = float(samples.mean()) / 1e6 if n else math.nan
+    frame, ops, negative = block_tables(measured)
+    module_rows, known = module_frame(measured)
+    it_frame = iteration_frame(trace, warmup)
+    run_model = it_frame.loc[~it_frame["dropped"], "run_model_ms"].to_numpy()
+    if run_model.size == 0:
+        raise InputError(
+            f"{trace.source or 'the trace'} has no Method::execute event in its measured "
+            "iterations", "record the trace with ETDump profiling on (`etprof run`)")
+    traced = trace if options.warmup is None else trace.with_warmup(warmup)
+    fallback, why = explain_fallbacks_if_available(traced)
+    settings = {
+        "trace": trace.source,
+        "program": trace.meta.program.path or None,
+        "iterations": trace.iterations,
+        "warmup": warmup,
+        "warmup_from": "--warmup" if options.warmup is not None
+        else "trace metadata" if trace.has_meta else "default",
+        "measured": n,
+        "threads": trace.meta.run.threads if trace.has_meta else None,
+    }
+    return Breakdown(
+        settings=settings,
+        stats=stats,
+        buckets=Buckets(model=trace.model, warmup=warmup, per_iteration=bucket_frame(measured)),
+        operators=OperatorTable(model=trace.model, measured=n, run_model_ms=rm_ms,
+                                frame=operator_frame(measured)),
+        blocks=BlockTable(model=trace.model, measured=n, run_model_ms=rm_ms, blocks=frame,
+                          operators=ops, negative=negative),
+        modules=ModuleTable(model=trace.model, measured=n, known=known, frame=module_rows),
+        iterations=IterationTable(model=trace.model, warmup=warmup, frame=it_frame,
+                                  stability=stability(run_model)),
+        fallback=fallback,
+        fallback_error=why,
+        by=options.by,
+        top=options.top,
+    )

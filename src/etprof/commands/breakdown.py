@@ -1,0 +1,55 @@
+"""`etprof breakdown TRACE`: where run-model time goes (buckets, operators, blocks, modules,
+iterations). Reads traces only: never imports torch or executorch (unless --engine inspector)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from etprof.commands._common import FormatOption, OutputOption, emit
+
+ALLOWED_FORMATS = ("table", "json", "csv", "markdown")
+
+
+def breakdown(
+    trace: Path = typer.Argument(..., help="the ETDump trace (.etdp) to analyse"),
+    top: int | None = typer.Option(None, "--top", help="operator types to list (default: 10 in "
+                                   "the summary, all with --by op)"),
+    by: str | None = typer.Option(None, "--by", help="detailed table: op, block, module or "
+                                  "iteration (CSV default: op)"),
+    fmt: str | None = FormatOption,
+    output: Path | None = OutputOption,
+    pte: Path | None = typer.Option(None, "--pte", help="the .pte the trace was recorded from, "
+                                    "for a trace made by another runner"),
+    etrecord: Path | None = typer.Option(None, "--etrecord", help="its ETRecord, for module "
+                                         "paths (needs --pte)"),
+    warmup: int | None = typer.Option(None, "--warmup", help="iterations to drop (default: the "
+                                      "trace's own setting, else 10)"),
+    engine: str = typer.Option("fast", "--engine", help="fast (etprof's reader) or inspector "
+                               "(ExecuTorch's, slow, imports torch)"),
+) -> None:
+    """Attribute run-model time to XNNPACK, portable kernels and overheads; list operators,
+    delegate blocks, modules and iterations."""
+    from etprof import analyzers, render
+    from etprof.analyzers.breakdown import CSV_TABLE, BreakdownOptions
+    from etprof.errors import InputError
+    from etprof.load import load_trace
+    from etprof.output import check_writable
+
+    options = BreakdownOptions(warmup=warmup, top=top, by=by)  # refuses bad values up front
+    chosen = render.choose(fmt, output, ALLOWED_FORMATS)
+    if output is not None:
+        check_writable(output)
+    if trace.is_dir():
+        raise InputError(f"{trace} is a directory, not a trace", "pass an .etdp file")
+    if chosen == "csv" and options.by is None:
+        options = BreakdownOptions(warmup=warmup, top=top, by="op")
+    loaded = load_trace(trace, pte=pte, etrecord=etrecord, engine=engine)
+    result = analyzers.run("breakdown", loaded, options)
+    table = CSV_TABLE[options.by] if chosen == "csv" and options.by else None
+    emit(result, chosen, output, table=table, allowed=ALLOWED_FORMATS)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("breakdown")(breakdown)
