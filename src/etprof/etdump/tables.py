@@ -47,17 +47,17 @@ class Columns:
             self._views[dtype] = view
         return view
 
-    def check(self, pos: Positions, size: int) -> None:
+    def check(self, pos: Positions, size: int, what: str = "") -> None:
         """Raise unless every `size`-byte read at `pos` lies inside the buffer."""
         if pos.size and (int(pos.min()) < 0 or int(pos.max()) + size > len(self.data)):
-            raise CorruptBuffer(f"a {size}-byte read falls outside the {len(self.data)}-byte "
-                                "buffer")
+            what = what or f"a {size}-byte read"
+            raise CorruptBuffer(f"{what} falls outside the {len(self.data)}-byte buffer")
 
-    def check_end(self, pos: Positions, size: int) -> None:
+    def check_end(self, pos: Positions, size: int, what: str = "") -> None:
         """Like :meth:`check` for positions already known not to be negative."""
         if pos.size and int(pos.max()) + size > len(self.data):
-            raise CorruptBuffer(f"a {size}-byte read runs past the end of the {len(self.data)}"
-                                "-byte buffer")
+            what = what or f"a {size}-byte read"
+            raise CorruptBuffer(f"{what} runs past the end of the {len(self.data)}-byte buffer")
 
     def gather(self, pos: Positions, dtype: str) -> np.ndarray:
         self.check(pos, np.dtype(dtype).itemsize)
@@ -66,7 +66,8 @@ class Columns:
     def deref(self, pos: Positions) -> Positions:
         """Follow the uoffsets stored at `pos`; each target must hold at least 4 bytes."""
         target = pos + self.gather(pos, "<u4")
-        self.check_end(target, 4)  # uoffsets are unsigned: targets are not before `pos`
+        # uoffsets are unsigned: targets are never before `pos`, only the end needs checking
+        self.check_end(target, 4, "an offset")
         return target
 
     def vector(self, pos: Positions, elem_size: int) -> tuple[Positions, Positions]:
@@ -78,14 +79,14 @@ class Columns:
         start = self.deref(pos)
         length = self.gather(start, "<u4").astype(np.int64)
         first = start + 4
-        self.check_end(first + elem_size * length, 0)
+        self.check_end(first + elem_size * length, 0, "a vector's length")
         return first, length
 
     def tables(self, pos: Positions) -> TableSet:
         """The tables at `pos`, ready to have their fields read."""
-        self.check(pos, 4)
+        self.check(pos, 4, "a table")
         vid, vtables = _factorize(pos - self.view("<i4")[pos])
-        self.check(vtables, 4)
+        self.check(vtables, 4, "a table's vtable")
         vt_size = self.view("<u2")[vtables].astype(np.int64)
         top = int(pos.max()) if pos.size else 0
         return TableSet(self, pos, vid, vtables, vt_size, top)
@@ -176,7 +177,7 @@ class TableSet:
         if has is not None:
             pos = np.where(has, pos, 0)
         if self.top + hi + size > len(self.cols):  # else no table's field can reach the end
-            self.cols.check_end(pos, size)
+            self.cols.check_end(pos, size, "a table's field")
         return pos, has
 
     def scalar(self, index: int, dtype: str, default: int) -> np.ndarray:
@@ -193,7 +194,7 @@ class TableSet:
         target = pos + self.cols.view("<u4")[pos]
         if has is not None:
             target = np.where(has, target, 0)
-        self.cols.check_end(target, 4)
+        self.cols.check_end(target, 4, "an offset")
         return target, has
 
     def vectors(self, index: int, elem_size: int) -> tuple[Positions, Positions]:
@@ -225,7 +226,7 @@ class TableSet:
         if not start.size:
             return [], np.full(self.pos.shape, -1, dtype=np.int64)
         length = self.cols.view("<u4")[start].astype(np.int64)
-        self.cols.check_end(start + 4 + length, 0)
+        self.cols.check_end(start + 4 + length, 0, "a string's length")
         names, local = distinct_strings(self.cols, start + 4, length)
         if has is None:
             return names, local
