@@ -1,7 +1,8 @@
 """What every analysis returns: named tables, plain-language notes, and a JSON-able dict.
 
 Renderers only format a Result; they never compute. JSON documents carry a schema name and
-version (see docs/json-schema.md).
+version (see docs/json-schema.md). A result may also define ``headline() -> str``, a one-line
+answer (e.g. a diff's verdict) that the table and markdown renderers print above the tables.
 """
 
 from __future__ import annotations

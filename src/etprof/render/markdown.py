@@ -25,6 +25,9 @@ def frame_to_markdown(frame: pd.DataFrame) -> str:
 
 def render(result: Result, *, width: int = 100, table: str | None = None) -> str:
     parts = []
+    headline = getattr(result, "headline", None)  # optional: a one-line answer shown first
+    if headline is not None:
+        parts.append(f"**{headline()}**\n")
     for name, frame in result.tables().items():
         if table is None or table == name:
             parts.append(f"### {name}\n\n{frame_to_markdown(frame)}\n")

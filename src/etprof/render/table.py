@@ -36,6 +36,10 @@ def render(result: Result, *, width: int = 100, table: str | None = None) -> str
     buf = io.StringIO()
     console = Console(file=buf, width=width, force_terminal=False, color_system=None,
                       highlight=False, soft_wrap=False)
+    headline = getattr(result, "headline", None)  # optional: a one-line answer shown first
+    if headline is not None:
+        console.print(headline(), markup=False)
+        console.print()
     for name, frame in result.tables().items():
         if table is None or table == name:
             console.print(frame_table(name, frame))
