@@ -316,10 +316,13 @@ def test_mv3_quant_only_names_the_fallen_back_ops() -> None:
     assert after < before  # the default (mixed) partitioner closes the gap
 
 
-def test_mv3_mixed_and_mv2_fp32_have_no_graph_break() -> None:
+def test_mv2_fp32_has_no_graph_break() -> None:
     r = explain_fallbacks(sample(MV2_FP32), FallbackOptions())
     assert (r.partitions, r.breaks, r.fallen_back_ops()) == (1, 0, [])
     assert "no graph break" in r.notes()[0]
+
+
+def test_mv3_mixed_has_no_graph_break() -> None:
     r = explain_fallbacks(sample(MIXED), FallbackOptions())
     assert (r.partitions, r.breaks, r.fallen_back_ops()) == (1, 0, [])
     assert set(r.causes["class"]) <= {"glue"}
