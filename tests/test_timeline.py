@@ -331,3 +331,20 @@ def test_all_warmup_trace_asks_for_an_iteration(small: Trace) -> None:
 
     with pytest.raises(InputError, match="all of them warm-up"):
         chrome.timeline(small.with_warmup(small.iterations))
+
+
+def test_cli_pte_names_the_instructions_of_a_trace_without_metadata(
+        small_trace_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "t.json"
+    bare = run_cli("timeline", small_trace_path, "-o", out)
+    assert bare.returncode == 0, bare.stderr
+    names = {e["name"] for e in check_chrome_trace(json.loads(out.read_text()))}
+    assert "DELEGATE_CALL" in names and "DELEGATE_CALL XnnpackBackend" not in names
+    pte = small_trace_path.with_suffix(".pte")
+    named = run_cli("timeline", small_trace_path, "--pte", pte, "-o", out)
+    assert named.returncode == 0, named.stderr
+    slices = check_chrome_trace(json.loads(out.read_text()))
+    names = {e["name"] for e in slices}
+    assert {"DELEGATE_CALL XnnpackBackend", "OPERATOR_CALL aten::mean.out"} <= names
+    assert {e["args"].get("op") for e in slices if e["args"]["kind"] == "operator_call"} == \
+        {"aten::mean.out"}
