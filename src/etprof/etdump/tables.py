@@ -65,7 +65,7 @@ class Columns:
 
     def deref(self, pos: Positions) -> Positions:
         """Follow the uoffsets stored at `pos`; each target must hold at least 4 bytes."""
-        target = pos + self.gather(pos, "<u4")
+        target: Positions = pos + self.gather(pos, "<u4")
         # uoffsets are unsigned: targets are never before `pos`, only the end needs checking
         self.check_end(target, 4, "an offset")
         return target
