@@ -128,3 +128,28 @@ def test_timeline_and_chrome_trace(small: Trace, tmp_path: Path) -> None:
     complete = [e for e in doc["traceEvents"] if e["ph"] == "X"]
     assert len(complete) == len(etprof.timeline(small, 2))
     assert {e["args"]["iteration"] for e in complete} == {2}
+
+
+SCHEMA_DOC = Path(__file__).parent.parent / "docs" / "json-schema.md"
+
+
+@pytest.mark.skipif(len(sample_traces()) < 2, reason="needs two sample traces")
+def test_every_json_schema_is_documented_with_its_fields() -> None:
+    """docs/json-schema.md names every schema etprof writes and each of its top-level keys."""
+    from etprof import render
+    from etprof.bench import BenchResult, BenchSettings
+
+    doc = SCHEMA_DOC.read_text()
+    a, b = (etprof.load(p) for p in sample_traces()[:2])
+    results = [entry.func(a, b, entry.options()) if entry.inputs == 2 else
+               entry.func(a, entry.options()) for entry in analyzers.available().values()]
+    results += [chrome.timeline(a), BenchResult((), BenchSettings(), "seed")]
+    for result in results:
+        body = json.loads(render.render(result, "json"))
+        section = doc.split(f"## `{body['schema']}`", 1)
+        assert len(section) == 2, f"{body['schema']} is not documented"
+        text = section[1].split("\n## ", 1)[0]
+        for key in body:
+            if key not in ("schema", "version"):
+                assert f"`{key}`" in text, f"{body['schema']}: field {key} is not documented"
+        assert body["version"] == 1 and "currently **1**" in doc

@@ -140,7 +140,9 @@ def test_complete_entry_is_reused_and_a_stale_one_is_not(
     monkeypatch.setattr(etprof.export, "export_model", fake_export)
     assert bench.ensure_program(entry, material, spec, "xnnpack_fp32") == 1.5
     assert entry.is_complete() and len(calls) == 1
-    assert json.loads(entry.manifest.read_text())["material"] == material
+    manifest = json.loads(entry.manifest.read_text())
+    assert manifest["material"] == material and manifest["key"] == entry.key
+    assert (manifest["format"], manifest["version"]) == ("etprof-bench-cache", 1)
     assert bench.ensure_program(entry, material, spec, "xnnpack_fp32") is None
     assert len(calls) == 1, "a second run does not re-export"
     # a manifest written for another key (e.g. by an interrupted, older run) is not trusted

@@ -101,9 +101,11 @@ class CacheEntry:
         if not (self.pte.is_file() and self.manifest.is_file()):
             return False
         try:
-            return bool(json.loads(self.manifest.read_text(encoding="utf-8")).get("key") == self.key)
+            doc = json.loads(self.manifest.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             return False
+        return isinstance(doc, dict) and doc.get("format") == CACHE_FORMAT and \
+            doc.get("version") == CACHE_VERSION and doc.get("key") == self.key
 
 
 @dataclass(frozen=True)
@@ -269,8 +271,9 @@ def ensure_program(entry: CacheEntry, material: dict[str, Any], spec: zoo.ModelS
     entry.folder.mkdir(parents=True, exist_ok=True)
     result = export_model(spec, STANDARD_VARIANTS[variant], entry.folder, verbose=verbose)
     # written last: an interrupted export leaves no manifest, so the next run exports again
-    write_text(entry.manifest, json.dumps({"key": entry.key, "material": material,
-                                           "export_s": result.seconds}, indent=1) + "\n")
+    manifest = {"format": CACHE_FORMAT, "version": CACHE_VERSION, "key": entry.key,
+                "material": material, "export_s": result.seconds}
+    write_text(entry.manifest, json.dumps(manifest, indent=1) + "\n")
     return result.seconds
 
 
