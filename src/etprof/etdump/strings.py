@@ -92,13 +92,11 @@ def _word_classes(cols: Columns, pos: Positions, length: Positions
     # a stable radix sort on small keys: rows of each class stay in order
     order = np.argsort(nwords.astype(np.uint16 if widest < 2**16 else np.int64), kind="stable")
     counts = np.bincount(nwords, minlength=widest + 1)
+    ends = np.cumsum(counts)
     out: list[tuple[Positions, Words]] = []
-    start = 0
-    for width, count in enumerate(counts.tolist()):
-        if not count:
-            continue
-        rows = order[start : start + count]
-        start += count
+    for width in np.flatnonzero(counts).tolist():
+        count = int(counts[width])
+        rows = order[int(ends[width]) - count : int(ends[width])]
         if width == 0:
             out.append((rows, np.zeros((count, 0), dtype=np.uint64)))
             continue
