@@ -60,7 +60,10 @@ def test_malformed_specs_are_refused(spec: str) -> None:
 def test_callable_spec_names_outputs_after_the_callable() -> None:
     spec = zoo.parse("pkg.models:build.small")
     assert (spec.name, spec.module, spec.attr, spec.builtin) == (
-        "small", "pkg.models", "build.small", False
+        "small",
+        "pkg.models",
+        "build.small",
+        False,
     )
     assert zoo.parse("mv3-large").builtin
 
