@@ -1,0 +1,213 @@
+"""Contributors to a diff: run-model time split into rows, matched across two traces.
+
+Each side's run-model time per iteration is split exactly into
+
+- one row per operator: every XNNPACK operator inside a delegate call and every portable kernel;
+- three overhead rows from the buckets (delegate overhead, dispatch overhead, runtime overhead),
+  each defined by subtraction, so the rows of an iteration sum to its run-model time in integer ns.
+
+Rows are keyed so that the same work has the same key on both sides:
+
+- "instruction" (two traces of one program): a portable kernel by its instruction id; an XNNPACK
+  operator by its delegate call's instruction id, its position in that call and its name;
+- "operator" (different lowerings of one model): by operator type and side (delegated or
+  portable), and for portable kernels by nn.Module path when both traces know module paths.
+
+A key missing on one side is 0 there. Each row's mean is its per-iteration total over the
+measured iterations divided by their number, so the deltas sum to the run-model mean delta.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from etprof.analyzers.buckets import is_glue
+from etprof.significance import rank_tests
+from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, Trace
+
+MATCHES = ("auto", "instruction", "operator")
+COMPUTE, GLUE, FALLBACK = "XNNPACK compute", "partition-boundary glue", "portable fallback"
+# The overhead rows: bucket column -> (row label, class, side, the calls it is paid per)
+OVERHEADS = {
+    "delegate_overhead": ("delegate calls, outside their operators", "delegate overhead",
+                          "xnnpack", DELEGATE_CALL),
+    "dispatch_overhead": ("operator calls, outside their kernels", "dispatch overhead",
+                          "portable", OPERATOR_CALL),
+    "runtime_overhead": ("run model, outside all calls", "runtime overhead", "runtime", ""),
+}
+COLUMNS = ["contributor", "class", "side", "kind", "where", "calls_a", "calls_b", "a_ms", "b_ms",
+           "delta_ms", "share_pct", "p_value"]
+
+
+def same_program(a: Trace, b: Trace) -> bool:
+    """Same sha256, else identical instruction tables, else identical event structure."""
+    pa, pb = a.meta.program, b.meta.program
+    if pa.sha256 and pa.sha256 == pb.sha256:
+        return True
+    if pa.instructions and pb.instructions:
+        return _table(pa.instructions) == _table(pb.instructions)
+    return _signature(a) == _signature(b) != ()
+
+
+def contributors(a: Trace, b: Trace, match: str, frame_a: pd.DataFrame,
+                 frame_b: pd.DataFrame) -> pd.DataFrame:
+    """Matched rows of two warm-up-free traces, largest |delta| first (see module docstring).
+
+    `frame_a`/`frame_b`: per-iteration buckets (`Buckets.per_iteration`) of the same iterations.
+    """
+    modules = match == "operator" and _has_modules(a) and _has_modules(b)
+    wide_a, info_a = _split(a, frame_a, match, modules)
+    wide_b, info_b = _split(b, frame_b, match, modules)
+    keys = list(dict.fromkeys([*wide_a.columns, *wide_b.columns]))
+    wa = wide_a.reindex(columns=keys, fill_value=0)
+    wb = wide_b.reindex(columns=keys, fill_value=0)
+    info = pd.concat([info_a, info_b[~info_b.index.isin(info_a.index)]]).reindex(keys)
+    a_ms = wa.sum(axis=0).to_numpy(float) / len(wa) / 1e6
+    b_ms = wb.sum(axis=0).to_numpy(float) / len(wb) / 1e6
+    delta = b_ms - a_ms
+    total = math.fsum(delta)
+    rows = pd.DataFrame({
+        "contributor": info["contributor"].to_numpy(),
+        "class": info["class"].to_numpy(),
+        "side": info["side"].to_numpy(),
+        "kind": info["kind"].to_numpy(),
+        "where": info["where"].to_numpy(),
+        "calls_a": info_a["calls"].reindex(keys, fill_value=0.0).to_numpy(float),
+        "calls_b": info_b["calls"].reindex(keys, fill_value=0.0).to_numpy(float),
+        "a_ms": a_ms,
+        "b_ms": b_ms,
+        "delta_ms": delta,
+        "share_pct": 100.0 * delta / total if total else np.full(len(keys), math.nan),
+        "p_value": rank_tests(wa.to_numpy(float), wb.to_numpy(float)),
+    })
+    order = np.lexsort((rows["contributor"].to_numpy(str), -np.abs(delta)))
+    return rows.iloc[order].reset_index(drop=True)
+
+
+def contributor_table(rows: pd.DataFrame, top: int, calls: bool = True) -> pd.DataFrame:
+    """The `top` operator rows, the rest folded into one, the overhead rows, and the total.
+
+    Narrower than `rows` so it reads at 100 columns: side and module path are in the label or
+    the JSON; `calls` (per iteration, "A -> B") only when rows are operator types.
+    """
+    ops = rows[rows["kind"] == "operator"]
+    shown = ops.head(top)
+    rest = ops.iloc[top:]
+    parts = [shown]
+    if len(rest):
+        parts.append(_fold(rest, f"other operators ({len(rest)})"))
+    parts.append(rows[rows["kind"] == "overhead"])
+    table = pd.concat(parts, ignore_index=True)
+    total = _fold(rows, "run model (total)", kind="total").assign(calls_a=math.nan,
+                                                                   calls_b=math.nan)
+    table = pd.concat([table, total], ignore_index=True)
+    out = table[["contributor", "class"]].copy()
+    if calls:
+        out["calls"] = [_calls(a, b) for a, b in zip(table["calls_a"], table["calls_b"])]
+    for col in ("a_ms", "b_ms", "delta_ms", "share_pct", "p_value"):
+        out[col] = table[col].astype("float64")
+    return out
+
+
+def _calls(a: float, b: float) -> str:
+    if math.isnan(a) or math.isnan(b):
+        return ""
+    return f"{_count(a)} -> {_count(b)}"
+
+
+def _count(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:.1f}"
+
+
+def _fold(rows: pd.DataFrame, label: str, kind: str = "operator") -> pd.DataFrame:
+    a, b = math.fsum(rows["a_ms"]), math.fsum(rows["b_ms"])
+    share = math.fsum(rows["share_pct"]) if rows["share_pct"].notna().all() else math.nan
+    return pd.DataFrame([{
+        "contributor": label, "class": "", "side": "", "kind": kind, "where": "",
+        "calls_a": float(rows["calls_a"].sum(min_count=1)),
+        "calls_b": float(rows["calls_b"].sum(min_count=1)),
+        "a_ms": a, "b_ms": b, "delta_ms": math.fsum(rows["delta_ms"]), "share_pct": share,
+        "p_value": math.nan,
+    }])
+
+
+def _split(t: Trace, frame: pd.DataFrame, match: str,
+           modules: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(iterations x keys matrix of ns, per-key description) for one warm-up-free trace."""
+    iters = frame.index
+    ev = t.events
+    ops = ev[ev["kind"].isin([DELEGATE_OP, KERNEL]) & ev["iteration"].isin(iters)]
+    described = _describe(ops, t, match, modules)
+    if len(ops):
+        wide = (described.groupby(["iteration", "key"], sort=False)["duration_ns"].sum()
+                .unstack(fill_value=0).reindex(iters, fill_value=0))
+    else:
+        wide = pd.DataFrame(index=iters)
+    info = (described.drop_duplicates("key").set_index("key")
+            [["contributor", "class", "side", "kind", "where"]])
+    info["calls"] = described.groupby("key").size().reindex(info.index) / max(1, len(iters))
+    info = info.astype({"calls": "float64"})
+    n = max(1, len(iters))
+    for bucket, (label, cls, side, call) in OVERHEADS.items():
+        wide[bucket] = frame[bucket].to_numpy()
+        calls = float((ev["kind"] == call).sum() / n) if call else math.nan
+        info.loc[bucket] = {"contributor": label, "class": cls, "side": side,
+                            "kind": "overhead", "where": "", "calls": calls}
+    return wide.astype("int64"), info
+
+
+def _describe(ops: pd.DataFrame, t: Trace, match: str, modules: bool) -> pd.DataFrame:
+    """Key, label, class and side of every operator event."""
+    op = ops["op"].astype(str)
+    instr = ops["instruction_id"]
+    delegated = ops["kind"] == DELEGATE_OP
+    mods = _module_of(t)
+    where = instr.map(mods).fillna("").where(~delegated, "")
+    instr_s = instr.astype(str)
+    if match == "instruction":
+        # position of each XNNPACK operator within its delegate call, in execution order
+        pos = ops[delegated].groupby(["iteration", "instruction_id"], observed=True).cumcount()
+        pos_s = pos.reindex(ops.index, fill_value=-1).astype(str)
+        key = (instr_s + ":" + pos_s + ":" + op).where(delegated, instr_s + ":" + op)
+        label = (op + " [instr " + instr_s + " #" + pos_s + "]").where(
+            delegated, op + " [instr " + instr_s + "]")
+    else:
+        side = pd.Series(np.where(delegated, "xnnpack:", "portable:"), index=ops.index)
+        key = side + op + (("@" + where) if modules else "")
+        label = op
+    label = label + ("  (" + where + ")").where(where != "", "")
+    glue = ops["op"].map(is_glue).astype(bool)  # categorical: once per distinct name
+    cls = np.where(delegated, np.where(glue, GLUE, COMPUTE), FALLBACK)
+    return pd.DataFrame({
+        "iteration": ops["iteration"].to_numpy(), "key": key.to_numpy(),
+        "contributor": label.to_numpy(),
+        "class": cls, "side": np.where(delegated, "xnnpack", "portable"), "kind": "operator",
+        "where": where.to_numpy(), "duration_ns": ops["duration_ns"].to_numpy(),
+    }, index=ops.index)
+
+
+def _module_of(t: Trace) -> dict[int, str]:
+    return {i.id: ", ".join(i.modules[:2]) + (" …" if len(i.modules) > 2 else "")
+            for i in t.meta.program.instructions if i.modules}
+
+
+def _has_modules(t: Trace) -> bool:
+    return any(i.modules for i in t.meta.program.instructions)
+
+
+def _table(instructions: tuple[object, ...]) -> tuple[tuple[object, ...], ...]:
+    return tuple((i.id, i.kind, i.name, i.delegate_index) for i in instructions)  # type: ignore[attr-defined]
+
+
+def _signature(t: Trace) -> tuple[tuple[int, str, str], ...]:
+    """What ran, in order, in the last iteration: instruction, event kind and operator."""
+    ev = t.events
+    if not len(ev) or int(ev["iteration"].max()) < 0:
+        return ()
+    last = ev[(ev["iteration"] == ev["iteration"].max())
+              & ev["kind"].isin([DELEGATE_CALL, OPERATOR_CALL, KERNEL, DELEGATE_OP])]
+    return tuple(zip(last["instruction_id"].tolist(), last["kind"].astype(str).tolist(),
+                     last["op"].astype(str).tolist()))

@@ -1,0 +1,392 @@
+"""`diff`: how B's run-model time differs from A's, whether that is significant, and where it went.
+
+Three answers, each exact or honest about its uncertainty:
+
+1. Run model: mean and median of both sides, the change, its bootstrap interval and a verdict
+   (faster / slower / no significant change), all from :mod:`etprof.significance`.
+2. The breakdown buckets of both sides (:func:`etprof.analyzers.buckets.buckets`) and their deltas.
+3. Contributors: run-model time of each side split into rows (one per operator, or per operator
+   type, plus the delegate, dispatch and runtime overhead rows); rows are matched across the
+   sides and their deltas sum to the run-model mean delta (see ``_contributors``).
+
+Settings that make a comparison meaningless (different models, thread counts or warm-up) are
+refused unless ``force``; then they become warnings in ``notes()`` (docs/diff.md).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from etprof.analyzers import analyzer
+from etprof.analyzers._diff_rows import MATCHES, contributor_table, contributors, same_program
+from etprof.analyzers.buckets import BUCKETS, BucketOptions, Buckets, buckets
+from etprof.analyzers.runmodel import run_model_samples
+from etprof.errors import InputError, MismatchError
+from etprof.result import records
+from etprof.significance import NO_CHANGE, Comparison, Method, check_method, compare, rank_tests
+from etprof.trace import Trace
+
+# What each breakdown bucket is called when it explains a change.
+CLASSES = {
+    "xnnpack_compute": "XNNPACK compute",
+    "xnnpack_glue": "partition-boundary glue",
+    "delegate_overhead": "delegate overhead",
+    "portable_kernels": "portable fallback",
+    "dispatch_overhead": "dispatch overhead",
+    "runtime_overhead": "runtime overhead",
+}
+# Words that name a variant rather than a model in file stems like "mv3_xnnpack_q8_quantonly".
+VARIANT_WORDS = frozenset({
+    "portable", "xnnpack", "fp32", "fp16", "bf16", "f32", "f16", "q8", "q4", "int8", "int4",
+    "8a8w", "quant", "quantized", "quantonly", "qat", "mixed", "dynamic", "static", "coreml",
+    "mps", "qnn", "vulkan", "delegated",
+})
+MAIN_SHARE_PCT = 10.0  # a class named in "where it went" carries at least this share
+NOISY_CV_PCT = 5.0  # run-model CV above which a side is flagged as measured on a busy machine
+
+
+@dataclass(frozen=True)
+class DiffOptions:
+    warmup: int | None = None  # None: each trace's own setting
+    noise_pct: float = 1.0  # changes inside +/- this band are never called significant
+    alpha: float = 0.05
+    confidence: float = 0.95
+    resamples: int = 2000
+    seed: int = 0
+    statistic: str = "mean"
+    match: str = "auto"  # "auto" | "instruction" | "operator"
+    top: int = 10  # operator contributors listed by name in the table (JSON has all)
+    force: bool = False  # compare traces whose settings differ (with a warning)
+
+    def method(self) -> Method:
+        return Method(noise_pct=self.noise_pct, alpha=self.alpha, confidence=self.confidence,
+                      resamples=self.resamples, seed=self.seed, statistic=self.statistic)
+
+    def check(self) -> None:
+        """Refuse unusable options before any trace is read."""
+        check_method(self.method())
+        if self.match not in MATCHES:
+            raise InputError(f"unknown match '{self.match}'", f"use one of: {', '.join(MATCHES)}")
+        if self.top < 0:
+            raise InputError(f"--top {self.top} is negative", "use 0 or more")
+        if self.warmup is not None and self.warmup < 0:
+            raise InputError(f"--warmup {self.warmup} is negative", "use 0 or more")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One setting compared between the sides, as pyperf checks metadata."""
+
+    setting: str
+    a: str
+    b: str
+    status: str  # "same" | "differs" | "unknown"
+    blocking: bool  # a difference refuses the diff unless forced
+
+    def sentence(self) -> str:
+        return f"{self.setting} differs: {self.a} (A) vs {self.b} (B)"
+
+
+@dataclass(frozen=True)
+class Side:
+    label: str
+    model: str
+    trace: str
+    program_sha256: str
+    iterations: int
+    warmup: int
+    measured: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    a: Side
+    b: Side
+    comparison: Comparison
+    buckets: pd.DataFrame  # per bucket: A, B, delta, share of the delta, rank-test p
+    contributors: pd.DataFrame  # every matched row; delta_ms sums to the mean delta
+    match: str  # "instruction" | "operator"
+    checks: tuple[Check, ...]
+    forced: tuple[str, ...] = ()  # the blocking differences `force` let through
+    top: int = 10
+    alpha: float = 0.05
+    warnings: tuple[str, ...] = field(default=())
+
+    schema = "etprof.diff"
+
+    @property
+    def mean_delta_ms(self) -> float:
+        return self.comparison.mean_delta_ms
+
+    def headline(self) -> str:
+        c = self.comparison
+        ci = f"{c.method.confidence:.0%} CI {_pct(c.ci_low_pct)} .. {_pct(c.ci_high_pct)}"
+        head = f"{self.a.label} -> {self.b.label}: "
+        stat = "" if c.method.statistic == "mean" else f" in {c.method.statistic}"
+        if c.verdict == NO_CHANGE:
+            return (f"{head}no significant change{stat}: {_signed_ms(c.delta_ms)} "
+                    f"({_pct(c.change_pct)}, {ci}), Mann-Whitney p={c.p_value:.2g}")
+        return (f"{head}{c.verdict} by {_ms(abs(c.delta_ms))}{stat} ({_pct(c.change_pct)}, {ci}),"
+                f" significant (Mann-Whitney p={c.p_value:.2g})")
+
+    def run_model_table(self) -> pd.DataFrame:
+        c = self.comparison
+        rows = []
+        for stat, a, b in (("mean", c.mean_a_ms, c.mean_b_ms),
+                           ("median", c.median_a_ms, c.median_b_ms)):
+            rows.append({"statistic": stat, "a_ms": a, "b_ms": b, "delta_ms": b - a,
+                         "change_pct": 100.0 * (b / a - 1.0) if a else math.nan})
+        return pd.DataFrame(rows)
+
+    def top_contributors(self) -> pd.DataFrame:
+        return contributor_table(self.contributors, self.top, calls=self.match == "operator")
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {
+            "run model": self.run_model_table(),
+            "buckets": self.buckets,
+            "top contributors": self.top_contributors(),
+        }
+
+    def where_it_went(self) -> str:
+        """The classes that carry the change (same direction, significant, >= 10% share)."""
+        total = self.mean_delta_ms
+        if total == 0:
+            return ""
+        rows = self.buckets[self.buckets["bucket"].isin(BUCKETS)]
+        main = rows[(rows["share_pct"] >= MAIN_SHARE_PCT) & (rows["p_value"] < self.alpha)]
+        main = main.sort_values("share_pct", ascending=False)
+        if main.empty:
+            return "no single part of the run carries a significant share of the change"
+        parts = [f"{r['class']} {_signed_ms(r['delta_ms'])} ({r['share_pct']:.0f}%)"
+                 for _, r in main.iterrows()]
+        return "where it went: " + ", ".join(parts)
+
+    def notes(self) -> list[str]:
+        c = self.comparison
+        m = c.method
+        out = []
+        if c.verdict == NO_CHANGE and c.reason:
+            out.append(f"not significant: {c.reason}")
+        where = self.where_it_went()
+        if where:
+            out.append(where)
+        if m.statistic != "mean":
+            out.append(f"the headline compares {m.statistic}s; the buckets and contributors "
+                       f"split the mean delta {_signed_ms(self.mean_delta_ms)}")
+        out.extend(f"warning: {w}" for w in self.warnings)
+        out.append(
+            f"contributors matched by {self.match}; their deltas sum to the run-model mean delta "
+            f"{_signed_ms(self.mean_delta_ms)} (JSON lists all {len(self.contributors)} rows)"
+        )
+        out.append(
+            f"method: {c.n_a} vs {c.n_b} measured iterations; two-sided Mann-Whitney U at "
+            f"alpha {m.alpha:g}; {m.confidence:.0%} percentile bootstrap CI of the {m.statistic}"
+            f" ({m.resamples} resamples, seed {m.seed}); noise band +/-{m.noise_pct:g}% "
+            "(docs/diff.md)"
+        )
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "a": self.a.to_dict(),
+            "b": self.b.to_dict(),
+            "headline": self.headline(),
+            "comparison": self.comparison.to_dict(),
+            "run_model": records(self.run_model_table()),
+            "buckets": records(self.buckets),
+            "match": self.match,
+            "contributors": records(self.contributors),
+            "contributors_sum_ms": math.fsum(self.contributors["delta_ms"]),
+            "checks": [dict(c.__dict__) for c in self.checks],
+            "forced": list(self.forced),
+            "warnings": list(self.warnings),
+        }
+
+
+@analyzer("diff", "compare two traces: significance of the change and where it went",
+          DiffOptions, inputs=2)
+def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
+    """Compare trace `b` against baseline `a` (pure: neither trace is changed)."""
+    options.check()
+    checks = check_settings(a, b, options)
+    blocking = [c for c in checks if c.blocking and c.status == "differs"]
+    if blocking and not options.force:
+        raise MismatchError(
+            f"{'; '.join(c.sentence() for c in blocking)}",
+            "compare like with like, or pass --force to compare anyway (with a warning)"
+            + ("; --warmup N drops the same iterations from both" if any(
+                c.setting == "warm-up" for c in blocking) else ""),
+        )
+    ma, mb = a.measured(options.warmup), b.measured(options.warmup)
+    samples_a = run_model_samples(ma).to_numpy() / 1e6
+    samples_b = run_model_samples(mb).to_numpy() / 1e6
+    comparison = compare(samples_a, samples_b, options.method())
+    match = _match_mode(a, b, options.match)
+    ba, bb = buckets(a, BucketOptions(options.warmup)), buckets(b, BucketOptions(options.warmup))
+    rows = contributors(ma, mb, match, ba.per_iteration, bb.per_iteration)
+    warnings = [f"{c.sentence()}; compared anyway because of --force" for c in blocking]
+    warnings += [c.sentence() for c in checks if not c.blocking and c.status == "differs"]
+    warnings += [f"{c.setting} not checked: not recorded for "
+                 f"{' and '.join(s for s, v in (('A', c.a), ('B', c.b)) if v == '?')}"
+                 for c in checks if c.status == "unknown" and c.blocking]
+    label_a, label_b = _labels(a, b)
+    warnings += _noisy((label_a, samples_a), (label_b, samples_b))
+    return DiffResult(
+        a=_side(a, label_a, options, len(samples_a)),
+        b=_side(b, label_b, options, len(samples_b)),
+        comparison=comparison,
+        buckets=bucket_deltas(ba, bb, comparison.mean_delta_ms),
+        contributors=rows,
+        match=match,
+        checks=tuple(checks),
+        forced=tuple(c.setting for c in blocking),
+        top=options.top,
+        alpha=options.alpha,
+        warnings=tuple(warnings),
+    )
+
+
+diff = diff_traces  # the name etprof.api and the registry's users call it by
+
+
+def bucket_deltas(ba: Buckets, bb: Buckets, total_ms: float) -> pd.DataFrame:
+    """Both sides' buckets, their deltas and each delta's share of the run-model delta."""
+    cols = ["run_model", *BUCKETS]
+    p = rank_tests(ba.per_iteration[cols].to_numpy(float), bb.per_iteration[cols].to_numpy(float))
+    mean_a = pd.Series({**ba.mean_ms().to_dict(), "run_model": ba.run_model_ms})
+    mean_b = pd.Series({**bb.mean_ms().to_dict(), "run_model": bb.run_model_ms})
+    rows = []
+    for i, name in enumerate(cols):
+        av, bv = float(mean_a[name]), float(mean_b[name])
+        rows.append({
+            "bucket": name,
+            "class": CLASSES.get(name, "run model (total)"),
+            "a_ms": av, "b_ms": bv, "delta_ms": bv - av,
+            "share_pct": 100.0 * (bv - av) / total_ms if total_ms else math.nan,
+            "p_value": float(p[i]),
+        })
+    return pd.DataFrame(rows[1:] + rows[:1])  # the total last, as in the buckets table
+
+
+def check_settings(a: Trace, b: Trace, options: DiffOptions) -> list[Check]:
+    """Compare the settings that must agree (blocking) and those worth a warning."""
+    checks = [_model_check(a, b)]
+    ta = a.meta.run.threads if a.has_meta else None
+    tb = b.meta.run.threads if b.has_meta else None
+    checks.append(_check("threads", ta, tb, blocking=True))
+    if options.warmup is None:
+        wa = a.meta.run.warmup if a.has_meta else None
+        wb = b.meta.run.warmup if b.has_meta else None
+        checks.append(_check("warm-up", wa, wb, blocking=True))
+    ha = a.meta.host.cpu if a.has_meta else None
+    hb = b.meta.host.cpu if b.has_meta else None
+    checks.append(_check("host CPU", ha or None, hb or None, blocking=False))
+    for pkg in ("executorch",):
+        va = a.meta.versions.get(pkg) if a.has_meta else None
+        vb = b.meta.versions.get(pkg) if b.has_meta else None
+        checks.append(_check(f"{pkg} version", va, vb, blocking=False))
+    return checks
+
+
+def model_base(name: str) -> str:
+    """The model a program name stands for: the stem before its first variant word.
+
+    "mv3_xnnpack_q8_quantonly" and "mv3_xnnpack_q8" are both "mv3"; "mv3-large_xnnpack_fp32"
+    is "mv3_large". A name without variant words is its own base.
+    """
+    words = [w for w in re.split(r"[_\-.\s]+", name.lower()) if w]
+    base: list[str] = []
+    for w in words:
+        if w in VARIANT_WORDS:
+            break
+        base.append(w)
+    return "_".join(base) or name.lower()
+
+
+def _model_check(a: Trace, b: Trace) -> Check:
+    na, nb = a.meta.program.model, b.meta.program.model
+    if not na or not nb:
+        return Check("model", na or "?", nb or "?", "unknown", True)
+    same = (a.meta.program.sha256 and a.meta.program.sha256 == b.meta.program.sha256) or \
+        model_base(na) == model_base(nb)
+    return Check("model", na, nb, "same" if same else "differs", True)
+
+
+def _check(setting: str, a: object, b: object, *, blocking: bool) -> Check:
+    if a is None or b is None:
+        status = "unknown"
+    else:
+        status = "same" if a == b else "differs"
+    return Check(setting, "?" if a is None else str(a), "?" if b is None else str(b), status,
+                 blocking)
+
+
+def _match_mode(a: Trace, b: Trace, wanted: str) -> str:
+    same = same_program(a, b)
+    if wanted == "instruction" and not same:
+        raise InputError("--match instruction needs two traces of the same program (same "
+                         "sha256 or instruction table)", "use --match operator or auto")
+    if wanted == "auto":
+        return "instruction" if same else "operator"
+    return wanted
+
+
+def _labels(a: Trace, b: Trace) -> tuple[str, str]:
+    if a.model != b.model:
+        return a.model, b.model
+    sa, sb = Path(a.source).name, Path(b.source).name
+    if sa and sb and sa != sb:
+        return sa, sb
+    if a.source and Path(a.source).resolve() != Path(b.source).resolve():
+        return a.source, b.source
+    return f"{a.model} (A)", f"{b.model} (B)"
+
+
+def _side(t: Trace, label: str, options: DiffOptions, measured: int) -> Side:
+    return Side(label=label, model=t.model, trace=t.source, program_sha256=t.meta.program.sha256,
+                iterations=t.iterations,
+                warmup=t.warmup if options.warmup is None else options.warmup,
+                measured=measured)
+
+
+def _noisy(*sides: tuple[str, Any]) -> list[str]:
+    """A busy machine shifts whole runs, which one pair of runs cannot tell from a change."""
+    busy = []
+    for label, samples in sides:
+        mean = float(samples.mean())
+        cv = 100.0 * float(samples.std(ddof=1)) / mean if len(samples) > 1 and mean else 0.0
+        if cv > NOISY_CV_PCT:
+            busy.append(f"{label} (CV {cv:.0f}%)")
+    if not busy:
+        return []
+    return [(f"run-model times vary from iteration to iteration in {' and '.join(busy)}: the "
+             "machine was busy, and runs on a busy machine differ from each other more than "
+             "their iterations do; re-run both on a quiet machine before trusting the verdict")]
+
+
+def _ms(value: float) -> str:
+    v = abs(value)
+    digits = 0 if v >= 100 else 1 if v >= 10 else 2 if v >= 1 else 3
+    return f"{value:.{digits}f} ms"
+
+
+def _signed_ms(value: float) -> str:
+    return ("+" if value >= 0 else "-") + _ms(abs(value))
+
+
+def _pct(value: float) -> str:
+    return "n/a" if not math.isfinite(value) else f"{value:+.1f}%"
+
+
+__all__ = ["Check", "DiffOptions", "DiffResult", "Side", "check_settings", "diff",
+           "diff_traces", "model_base"]

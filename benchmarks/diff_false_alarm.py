@@ -1,0 +1,131 @@
+"""How often does `etprof diff` call two fresh runs of the same program different?
+
+    python benchmarks/diff_false_alarm.py MODEL.pte [--pairs 20] [--iters 60] [--warmup 10]
+        [--noise 1.0] [--work DIR] [--reuse]
+
+Runs the program 2 x pairs times with the library runner (`etprof.runner.run_program`, the seed's
+methodology: ITERS iterations, WARMUP dropped, 1 thread), diffs run 2k+1 against run 2k with the
+default options, and prints each pair's verdict and the false-alarm rate (pairs not called "no
+significant change"); the target is at most 5%. Not a test: it takes minutes and its answer
+depends on how busy the machine is.
+
+The traces stay in --work, so the same pairs are then re-judged under other settings side by side
+(median instead of mean, wider noise bands), and the script prints the smallest noise band that
+would have kept this machine's false alarms at or under 5%: the honest input to choosing --noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from etprof.analyzers.diff import DiffOptions, diff_traces
+from etprof.analyzers.runmodel import run_model_samples
+from etprof.load import load_trace
+from etprof.runner import RunRequest, run_program
+from etprof.significance import NO_CHANGE, Comparison, compare
+
+TARGET_PCT = 5.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pte", type=Path)
+    parser.add_argument("--pairs", type=int, default=20)
+    parser.add_argument("--iters", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--noise", type=float, default=DiffOptions.noise_pct)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/etprof-false-alarm"))
+    parser.add_argument("--reuse", action="store_true",
+                        help="re-judge traces already in --work instead of running again")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    options = DiffOptions(noise_pct=args.noise)
+    # A copy without the ETRecord beside it: module paths do not change timing, and attaching a
+    # 40 MB ETRecord to every run would only make the benchmark slower.
+    pte = args.work / args.pte.name
+    if pte.resolve() != args.pte.resolve():
+        shutil.copyfile(args.pte, pte)
+
+    pairs = []  # run-model samples (ms) of each pair
+    flagged = []  # did the diff warn that the machine was busy?
+    started = time.perf_counter()
+    for i in range(args.pairs):
+        paths = [args.work / f"{args.pte.stem}_pair{i:02d}_{side}.etdp" for side in "ab"]
+        for path in paths:
+            if not (args.reuse and path.is_file()):
+                run_program(RunRequest(pte=pte, out=path, iters=args.iters,
+                                       warmup=args.warmup))
+        a, b = (load_trace(p) for p in paths)
+        result = diff_traces(a, b, options)  # the real pipeline, as `etprof diff` runs it
+        pairs.append(tuple(run_model_samples(t.measured()).to_numpy() / 1e6 for t in (a, b)))
+        flagged.append(any("machine was busy" in w for w in result.warnings))
+        print(f"pair {i + 1:2d}/{args.pairs}: {_line(result.comparison)}"
+              f"{'  [busy]' if flagged[-1] else ''}", flush=True)
+    elapsed = time.perf_counter() - started
+
+    # Re-judged with the same function diff_traces uses, on the same samples.
+    judged = [compare(a, b, options.method()) for a, b in pairs]
+    rate = _rate(judged)
+    alarms = [c.verdict != NO_CHANGE for c in judged]
+    print()
+    print(f"{args.pte.name}: {len(pairs)} pairs of {args.iters}-iteration runs "
+          f"({args.warmup} dropped), {elapsed:.0f} s")
+    print(f"false-alarm rate (default options, noise +/-{args.noise:g}%, mean): "
+          f"{rate:.0f}% ({sum(alarms)} of {len(judged)}); target <= {TARGET_PCT:g}%: "
+          f"{'met' if rate <= TARGET_PCT else 'NOT met'}")
+    print(f"pairs with the busy-machine warning: {sum(flagged)} of {len(flagged)}; "
+          f"false alarms among them: {sum(a and f for a, f in zip(alarms, flagged))} of "
+          f"{sum(alarms)}")
+
+    print()
+    print("the same pairs under other settings:")
+    print(f"  {'statistic':<9} {'noise':>7} {'false alarms':>13}")
+    for stat in ("mean", "median"):
+        for noise in sorted({args.noise, 1.0, 2.0, 3.0, 5.0}):
+            method = replace(options.method(), statistic=stat, noise_pct=noise)
+            print(f"  {stat:<9} {noise:>6g}% "
+                  f"{_rate([compare(a, b, method) for a, b in pairs]):>12.0f}%")
+    for stat in ("mean", "median"):
+        method = replace(options.method(), statistic=stat)
+        needed = _band_needed([compare(a, b, method) for a, b in pairs])
+        print(f"smallest noise band with <= {TARGET_PCT:g}% false alarms ({stat}): "
+              f"just over +/-{needed:.1f}%")
+    changes = sorted(abs(c.change_pct) for c in judged)
+    print(f"|mean change| between same-program runs: median {changes[len(changes) // 2]:.1f}%, "
+          f"max {changes[-1]:.1f}%")
+    return 0
+
+
+def _line(c: Comparison) -> str:
+    return (f"{c.verdict:<22} mean {c.mean_a_ms:7.3f} -> {c.mean_b_ms:7.3f} ms "
+            f"({c.change_pct:+5.1f}%, CI {c.ci_low_pct:+5.1f}% .. {c.ci_high_pct:+5.1f}%), "
+            f"median {c.median_a_ms:7.3f} -> {c.median_b_ms:7.3f}, p={c.p_value:.2g}")
+
+
+def _rate(judged: list[Comparison]) -> float:
+    alarms = sum(c.verdict != NO_CHANGE for c in judged)
+    return 100.0 * alarms / len(judged) if judged else math.nan
+
+
+def _band_needed(judged: list[Comparison]) -> float:
+    """Smallest band under which at most TARGET_PCT% of the pairs are called a change."""
+    needed = []
+    for c in judged:
+        if c.p_value >= c.method.alpha or not math.isfinite(c.ci_low_pct):
+            needed.append(0.0)  # the rank test alone already keeps it quiet
+        else:  # the band must reach the interval's end nearest zero
+            needed.append(max(0.0, min(abs(c.ci_low_pct), abs(c.ci_high_pct))
+                              if c.ci_low_pct * c.ci_high_pct > 0 else 0.0))
+    needed.sort()
+    allowed = math.floor(len(needed) * TARGET_PCT / 100.0)
+    return needed[len(needed) - 1 - allowed] if len(needed) > allowed else 0.0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""`etprof diff A B`: is B faster or slower than A, significantly, and where did the time go."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from etprof.commands._common import FormatOption, OutputOption
+
+FORMATS = ("table", "json", "csv", "markdown")
+TABLES = ("run model", "buckets", "top contributors")
+
+
+def diff(
+    a: Path = typer.Argument(..., help="baseline trace (.etdp)"),
+    b: Path = typer.Argument(..., help="trace to compare against it (.etdp)"),
+    pte_a: Path | None = typer.Option(None, "--pte-a", help="A's .pte, for a trace made "
+                                      "elsewhere (instruction table)"),
+    pte_b: Path | None = typer.Option(None, "--pte-b", help="B's .pte"),
+    etrecord_a: Path | None = typer.Option(None, "--etrecord-a", help="A's ETRecord "
+                                           "(module paths; needs --pte-a)"),
+    etrecord_b: Path | None = typer.Option(None, "--etrecord-b", help="B's ETRecord "
+                                           "(needs --pte-b)"),
+    warmup: int | None = typer.Option(None, "--warmup", help="iterations to drop from both "
+                                      "(default: each trace's own, 10 when unknown)"),
+    noise: float = typer.Option(1.0, "--noise", help="noise band in percent: smaller changes "
+                                "are never called significant"),
+    statistic: str = typer.Option("mean", "--statistic", help="mean or median: what the "
+                                  "headline change and its interval are about"),
+    match: str = typer.Option("auto", "--match", help="auto, instruction (same program) or "
+                              "operator (different lowerings)"),
+    top: int = typer.Option(10, "--top", help="operator contributors to list by name"),
+    seed: int = typer.Option(0, "--seed", help="bootstrap seed (output is reproducible)"),
+    force: bool = typer.Option(False, "--force", help="compare traces of different models, "
+                               "thread counts or warm-up (with a warning)"),
+    table: str | None = typer.Option(None, "--table", help="for CSV: run model, buckets or "
+                                     "top contributors (the default)"),
+    fmt: str | None = FormatOption,
+    output: Path | None = OutputOption,
+) -> None:
+    """Compare two traces: run-model change with a verdict, buckets, and contributors."""
+    from etprof import render
+    from etprof.analyzers.diff import DiffOptions, diff_traces
+    from etprof.commands._common import emit
+    from etprof.errors import InputError
+    from etprof.load import load_trace
+
+    options = DiffOptions(warmup=warmup, noise_pct=noise, statistic=statistic, match=match,
+                          top=top, seed=seed, force=force)
+    # refuse bad options before reading anything
+    options.check()
+    chosen = render.choose(fmt, output, FORMATS)
+    if table is not None and table not in TABLES:
+        raise InputError(f"no table '{table}' in a diff", f"use one of: {', '.join(TABLES)}")
+    for side, pte, etrecord in (("a", pte_a, etrecord_a), ("b", pte_b, etrecord_b)):
+        if etrecord is not None and pte is None:
+            raise InputError(f"--etrecord-{side} needs --pte-{side} too",
+                             f"pass the .pte trace {side.upper()} was made from")
+    trace_a = load_trace(a, pte=pte_a, etrecord=etrecord_a)
+    trace_b = load_trace(b, pte=pte_b, etrecord=etrecord_b)
+    result = diff_traces(trace_a, trace_b, options)
+    csv_table = (table or "top contributors") if chosen == "csv" else None
+    emit(result, chosen, output, table=csv_table, allowed=FORMATS)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("diff")(diff)

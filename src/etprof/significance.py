@@ -1,0 +1,194 @@
+"""Is B faster or slower than A? Significance of a latency change, computed in one place.
+
+Two samples of per-iteration times are compared with
+
+- a Mann-Whitney U rank test (two-sided): does one side tend to take longer? Rank-based, so a
+  few preempted iterations (a 12 ms stall in a 3 ms op) cannot decide the answer alone;
+- a percentile bootstrap confidence interval of the relative change of the chosen statistic
+  (mean by default), resampling each side's iterations independently with a seeded generator,
+  so the same inputs always give the same interval;
+- a noise band: a change is only called significant when the test rejects *and* the whole
+  interval lies outside +/- noise_pct. Iterations of one run share the machine's state, so
+  they under-state run-to-run variation; the band is the part of a change the user declares
+  too small to trust (docs/diff.md).
+
+Renderers never recompute any of this: they format a :class:`Comparison`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from etprof.errors import InputError
+
+FASTER = "faster"
+SLOWER = "slower"
+NO_CHANGE = "no significant change"
+STATISTICS = ("mean", "median")
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Method:
+    """How a comparison is judged (the knobs of docs/diff.md)."""
+
+    noise_pct: float = 1.0
+    alpha: float = 0.05
+    confidence: float = 0.95
+    resamples: int = 2000
+    seed: int = 0
+    statistic: str = "mean"  # the statistic whose relative change the interval is about
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Everything said about A -> B; `delta_ms` and `change_pct` use `method.statistic`."""
+
+    n_a: int
+    n_b: int
+    mean_a_ms: float
+    mean_b_ms: float
+    median_a_ms: float
+    median_b_ms: float
+    delta_ms: float  # B - A of the chosen statistic
+    change_pct: float  # 100 * (B / A - 1) of the chosen statistic
+    ci_low_pct: float
+    ci_high_pct: float
+    p_value: float
+    significant: bool
+    verdict: str  # FASTER | SLOWER | NO_CHANGE
+    reason: str  # why a change is not significant ("" when it is)
+    method: Method
+
+    @property
+    def mean_delta_ms(self) -> float:
+        return self.mean_b_ms - self.mean_a_ms
+
+    @property
+    def median_delta_ms(self) -> float:
+        return self.median_b_ms - self.median_a_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["method"] = asdict(self.method)
+        return {k: _finite(v) for k, v in doc.items()}
+
+
+def compare(a_ms: npt.ArrayLike, b_ms: npt.ArrayLike, method: Method | None = None) -> Comparison:
+    """Compare two samples of per-iteration times (ms): A is the baseline."""
+    method = method or Method()
+    check_method(method)
+    a = np.asarray(a_ms, dtype=np.float64)
+    b = np.asarray(b_ms, dtype=np.float64)
+    if a.size == 0 or b.size == 0:
+        raise ValueError("both samples need at least one value")
+    base, new = _stat(a, method.statistic), _stat(b, method.statistic)
+    change = _relative(new, base)
+    low, high = bootstrap_interval(a, b, method)
+    p = rank_test(a, b)
+    verdict, reason = _verdict(change, low, high, p, method)
+    return Comparison(
+        n_a=int(a.size), n_b=int(b.size),
+        mean_a_ms=float(a.mean()), mean_b_ms=float(b.mean()),
+        median_a_ms=float(np.median(a)), median_b_ms=float(np.median(b)),
+        delta_ms=new - base, change_pct=change, ci_low_pct=low, ci_high_pct=high,
+        p_value=p, significant=verdict != NO_CHANGE, verdict=verdict, reason=reason,
+        method=method,
+    )
+
+
+def check_method(method: Method) -> None:
+    """Refuse settings under which the words "significant" would mean nothing."""
+    if method.statistic not in STATISTICS:
+        raise InputError(f"unknown statistic '{method.statistic}'",
+                         f"use one of: {', '.join(STATISTICS)}")
+    if not (math.isfinite(method.noise_pct) and method.noise_pct >= 0):
+        raise InputError(f"--noise {method.noise_pct} is not a percentage >= 0",
+                         "use e.g. --noise 1.0 (a +/-1% band)")
+    if not 0 < method.alpha < 1:
+        raise InputError(f"significance level {method.alpha} is not between 0 and 1",
+                         "use e.g. 0.05")
+    if not 0 < method.confidence < 1:
+        raise InputError(f"confidence {method.confidence} is not between 0 and 1",
+                         "use e.g. 0.95")
+    if method.resamples < 100:
+        raise InputError(f"{method.resamples} bootstrap resamples are too few for an interval",
+                         "use 1000 or more")
+
+
+def rank_test(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
+    """Two-sided Mann-Whitney U p-value; 1.0 when the samples cannot be told apart at all."""
+    from scipy.stats import mannwhitneyu
+
+    x = np.asarray(a, dtype=np.float64)
+    y = np.asarray(b, dtype=np.float64)
+    if x.size == 0 or y.size == 0:
+        return 1.0
+    p = float(mannwhitneyu(x, y, alternative="two-sided").pvalue)
+    # all values tied: the test statistic has no variance and scipy answers NaN
+    return 1.0 if math.isnan(p) else p
+
+
+def rank_tests(a: FloatArray, b: FloatArray) -> FloatArray:
+    """Column-wise :func:`rank_test` of two (iterations x columns) matrices."""
+    from scipy.stats import mannwhitneyu
+
+    if a.shape[1] == 0:
+        return np.zeros(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.asarray(mannwhitneyu(a, b, alternative="two-sided", axis=0).pvalue, np.float64)
+    return np.where(np.isnan(p), 1.0, p)
+
+
+def bootstrap_interval(a: FloatArray, b: FloatArray, method: Method) -> tuple[float, float]:
+    """Percentile bootstrap interval of 100 * (stat(B) / stat(A) - 1), seeded."""
+    rng = np.random.default_rng(method.seed)
+    ra = _row_stat(a[rng.integers(0, a.size, size=(method.resamples, a.size))], method.statistic)
+    rb = _row_stat(b[rng.integers(0, b.size, size=(method.resamples, b.size))], method.statistic)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = 100.0 * (rb / ra - 1.0)
+    rel = rel[np.isfinite(rel)]
+    if rel.size == 0:
+        return math.nan, math.nan
+    tail = 100.0 * (1.0 - method.confidence) / 2.0
+    low, high = np.percentile(rel, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def _verdict(change: float, low: float, high: float, p: float,
+             method: Method) -> tuple[str, str]:
+    if not (math.isfinite(change) and math.isfinite(low) and math.isfinite(high)):
+        return NO_CHANGE, "the baseline time is zero, so no relative change exists"
+    if p >= method.alpha:
+        return NO_CHANGE, f"the rank test does not reject (p={p:.2g} >= {method.alpha:g})"
+    band = method.noise_pct
+    if low > band:
+        return SLOWER, ""
+    if high < -band:
+        return FASTER, ""
+    return NO_CHANGE, (f"the {100 * method.confidence:g}% interval reaches into the "
+                       f"+/-{band:g}% noise band")
+
+
+def _relative(new: float, base: float) -> float:
+    return 100.0 * (new / base - 1.0) if base else math.nan
+
+
+def _finite(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _stat(values: FloatArray, statistic: str) -> float:
+    return float(np.median(values)) if statistic == "median" else float(values.mean())
+
+
+def _row_stat(matrix: FloatArray, statistic: str) -> FloatArray:
+    """The statistic of each row (one bootstrap resample per row)."""
+    out = np.median(matrix, axis=1) if statistic == "median" else matrix.mean(axis=1)
+    return np.asarray(out, dtype=np.float64)
