@@ -7,6 +7,7 @@ import io
 import json
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -175,7 +176,13 @@ def test_table_is_the_seeds_floored_with_seed_figures_beside() -> None:
                                      "xnnpack q8 quant-only"]
     assert t["seed_linux_x86_ms"].tolist()[:2] == [25480, 10]
     assert pd.isna(t["seed_linux_x86_ms"].iloc[2]) and t["seed_linux_x86_ms"].iloc[3] == 323
-    assert "1 reused" in " ".join(RESULT.notes()) and "no 2023 figure" in " ".join(RESULT.notes())
+    notes = " ".join(RESULT.notes())
+    assert "1 reused" in notes and "no 2023 figure" in notes
+    assert "noisy" not in notes  # every row's cv is 1.25%
+    noisy = BenchResult((RESULT.rows[0], replace(RESULT.rows[1], cv_pct=23.7)), RESULT.settings,
+                        "seed.txt")
+    assert "noisy: run-to-run variation above 10% for mv2 xnnpack fp32 (24%)" in \
+        " ".join(noisy.notes())
 
 
 def test_csv_reads_back_to_the_same_values() -> None:

@@ -169,6 +169,15 @@ class BenchResult:
         ]
         if any(r.variant == "xnnpack_q8" for r in self.rows):
             out.append("xnnpack q8 (today's mixed partitioner) has no 2023 figure.")
+        from etprof.analyzers.iterations import NOISY_CV_PCT
+
+        noisy = [f"{r.model} {BACKEND_LABELS.get(r.variant, r.variant)} ({r.cv_pct:.0f}%)"
+                 for r in self.rows if r.cv_pct > NOISY_CV_PCT]
+        if noisy:
+            out.append(f"noisy: run-to-run variation above {NOISY_CV_PCT:.0f}% for "
+                       f"{', '.join(noisy)}; the machine was busy or the runs unsteady, so "
+                       "compare those means with care (re-run on an idle machine; "
+                       "`etprof breakdown TRACE --by iteration` shows each run).")
         return out
 
     def to_dict(self) -> dict[str, Any]:
