@@ -361,6 +361,18 @@ def test_cli_bad_options(args: list[str]) -> None:
     assert_one_line_error(run_cli("diff", SMALL, SMALL, *args))
 
 
+def test_cli_traces_from_elsewhere_take_their_programs() -> None:
+    pte = DATA / "small_xnnpack.pte"  # the trace has no metadata: the .pte gives the table
+    result = run_cli("diff", SMALL, SMALL, "--pte-a", pte, "--pte-b", pte, "-f", "json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["match"] == "instruction" and doc["a"]["program_sha256"]
+    assert "mean.out [instr 1]" in {r["contributor"] for r in doc["contributors"]}
+    not_a_program = QUANTONLY.with_suffix(".etprof.json")
+    assert_one_line_error(run_cli("diff", SMALL, SMALL, "--pte-b", not_a_program),
+                          "not an ExecuTorch program")
+
+
 def test_cli_writes_a_file(tmp_path: Path) -> None:
     out = tmp_path / "diff.json"
     result = run_cli("diff", SMALL, SMALL, "-o", out)

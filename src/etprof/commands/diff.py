@@ -13,8 +13,8 @@ TABLES = ("run model", "buckets", "top contributors")
 
 
 def diff(
-    a: Path = typer.Argument(..., help="baseline trace (.etdp)"),
-    b: Path = typer.Argument(..., help="trace to compare against it (.etdp)"),
+    a: Path = typer.Argument(..., metavar="A", help="baseline trace (.etdp)"),
+    b: Path = typer.Argument(..., metavar="B", help="trace to compare against it (.etdp)"),
     pte_a: Path | None = typer.Option(None, "--pte-a", help="A's .pte, for a trace made "
                                       "elsewhere (instruction table)"),
     pte_b: Path | None = typer.Option(None, "--pte-b", help="B's .pte"),
