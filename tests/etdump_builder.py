@@ -3,7 +3,8 @@
 Writes every kind of event (profile, allocation, debug), allocators, absent fields and shared
 strings, with the `flatbuffers` package, so reader tests need neither torch nor flatc. Also a
 slow reference reader that walks the same file one table at a time with the scalar
-:class:`~etprof.etdump.flatbuf.Buffer`, to check the vectorised reader against.
+:class:`~etprof.etdump.flatbuf.Buffer`, to check the vectorised reader against; `everything()`, a
+trace with every kind of field; and `check_consistent`, what any successful read must satisfy.
 """
 
 from __future__ import annotations
@@ -220,3 +221,45 @@ def reference_read(data: bytes) -> RawDump:
         alloc_run=i64("alloc_run"), alloc_allocator=i64("alloc_id"), alloc_size=u("alloc_size"),
         allocator_names=allocator_names, debug_event_count=debug,
     )
+
+
+def everything() -> list[Run]:
+    long = "Fully Connected (NC, QS8, QC8W) GEMM with a name longer than sixty-four bytes #1"
+    return [
+        Run("Default", [Alloc(0, 4096), Prof("Method::init", 0, 10, 90, chain=-1)],
+            allocators=["method", "planned"]),
+        Run("Execute", [
+            Prof(None, 0, 100, 200, delegate="Convolution (NHWC, F32) IGEMM #1"),
+            Prof(None, 0, 200, 260, delegate_int=7),  # integer delegate id only
+            Prof(None, 0, 260, 300, delegate=long, metadata=b"\x01\x02\x03"),
+            Prof("DELEGATE_CALL", 0, 90, 310),
+            Debug("aten::mean.out", 1, 42),
+            Prof("native_call_mean.out", 1, 320, 400),
+            Prof("OPERATOR_CALL", 1, 310, 410),
+            Prof("", 2, 410, 420),  # empty, not absent
+            Prof("12345678", 3, 420, 430),  # exactly one word
+            Prof("1234567812345678", 3, 430, 440),  # exactly two
+            Prof(b"bad \xff utf-8", 4, 440, 450),
+            Prof("huge", 5, 2**64 - 100, 2**64 - 1),
+            Alloc(1, 2**40),
+            Prof("Method::execute", 0, 80, 500, chain=-1),
+        ], allocators=["method"]),
+        Run("Execute", []),
+        Run("Execute", None),  # event vector absent
+        Run(None, [Prof("Method::execute", 0, 600, 700)]),  # run name absent
+    ]
+
+
+def check_consistent(raw: RawDump) -> None:
+    """What every result must satisfy, whatever the bytes were."""
+    n = raw.run.size
+    for col in (raw.seq, raw.name_codes, raw.delegate_codes, raw.delegate_id_int,
+                raw.instruction_id, raw.chain_index, raw.start, raw.end):
+        assert col.size == n
+    assert raw.alloc_allocator.size == raw.alloc_size.size == raw.alloc_run.size
+    assert len(raw.names) == len(set(raw.names))
+    assert len(raw.delegate_names) == len(set(raw.delegate_names))
+    for codes, table in ((raw.name_codes, raw.names), (raw.delegate_codes, raw.delegate_names)):
+        assert codes.size == 0 or (codes.min() >= -1 and codes.max() < len(table))
+    assert n == 0 or (raw.run.min() >= 0 and raw.run.max() < len(raw.run_names))
+    assert len(raw.allocator_names) == len(raw.run_names)

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 from conftest import DATA, assert_one_line_error, run_cli, sample_traces
-from etdump_builder import build
+from etdump_builder import build, check_consistent, everything
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_reader import check_consistent, everything
 
 from etprof.errors import TraceFormatError
 from etprof.etdump.reader import RawDump, parse_dump

@@ -15,7 +15,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import DATA, assert_one_line_error, run_cli, sample_traces
-from etdump_builder import Alloc, Debug, Prof, Run, build, reference_read, write
+from etdump_builder import (
+    Alloc,
+    Debug,
+    Prof,
+    Run,
+    build,
+    check_consistent,
+    everything,
+    reference_read,
+    write,
+)
 
 from etprof.errors import TraceFormatError
 from etprof.etdump import strings
@@ -36,21 +46,6 @@ def assert_same(a: RawDump, b: RawDump) -> None:
             assert x == y, f.name
 
 
-def check_consistent(raw: RawDump) -> None:
-    """What every result must satisfy, whatever the bytes were."""
-    n = raw.run.size
-    for col in (raw.seq, raw.name_codes, raw.delegate_codes, raw.delegate_id_int,
-                raw.instruction_id, raw.chain_index, raw.start, raw.end):
-        assert col.size == n
-    assert raw.alloc_allocator.size == raw.alloc_size.size == raw.alloc_run.size
-    assert len(raw.names) == len(set(raw.names))
-    assert len(raw.delegate_names) == len(set(raw.delegate_names))
-    for codes, table in ((raw.name_codes, raw.names), (raw.delegate_codes, raw.delegate_names)):
-        assert codes.size == 0 or (codes.min() >= -1 and codes.max() < len(table))
-    assert n == 0 or (raw.run.min() >= 0 and raw.run.max() < len(raw.run_names))
-    assert len(raw.allocator_names) == len(raw.run_names)
-
-
 @pytest.mark.parametrize("path", REAL_TRACES, ids=lambda p: p.name)
 def test_real_traces_match_the_reference_reader(path: Path) -> None:
     raw = read_dump(path)
@@ -59,33 +54,6 @@ def test_real_traces_match_the_reference_reader(path: Path) -> None:
     assert raw.run.size > 0 and "Method::execute" in raw.names
     ev = events_frame(raw)
     assert (ev["iteration"].max() + 1) == raw.run_names.count("Execute")
-
-
-def everything() -> list[Run]:
-    long = "Fully Connected (NC, QS8, QC8W) GEMM with a name longer than sixty-four bytes #1"
-    return [
-        Run("Default", [Alloc(0, 4096), Prof("Method::init", 0, 10, 90, chain=-1)],
-            allocators=["method", "planned"]),
-        Run("Execute", [
-            Prof(None, 0, 100, 200, delegate="Convolution (NHWC, F32) IGEMM #1"),
-            Prof(None, 0, 200, 260, delegate_int=7),  # integer delegate id only
-            Prof(None, 0, 260, 300, delegate=long, metadata=b"\x01\x02\x03"),
-            Prof("DELEGATE_CALL", 0, 90, 310),
-            Debug("aten::mean.out", 1, 42),
-            Prof("native_call_mean.out", 1, 320, 400),
-            Prof("OPERATOR_CALL", 1, 310, 410),
-            Prof("", 2, 410, 420),  # empty, not absent
-            Prof("12345678", 3, 420, 430),  # exactly one word
-            Prof("1234567812345678", 3, 430, 440),  # exactly two
-            Prof(b"bad \xff utf-8", 4, 440, 450),
-            Prof("huge", 5, 2**64 - 100, 2**64 - 1),
-            Alloc(1, 2**40),
-            Prof("Method::execute", 0, 80, 500, chain=-1),
-        ], allocators=["method"]),
-        Run("Execute", []),
-        Run("Execute", None),  # event vector absent
-        Run(None, [Prof("Method::execute", 0, 600, 700)]),  # run name absent
-    ]
 
 
 @pytest.mark.parametrize("prefixed", [True, False])
