@@ -4,9 +4,12 @@ Warm-up and drift are only visible iteration by iteration. Over the measured ite
 
 - noisy: coefficient of variation (sample std / mean) above NOISY_CV_PCT;
 - trending: Spearman's rank correlation of run-model time with iteration number is significant
-  (two-sided p < TREND_P, normal approximation z = rho * sqrt(n - 1), used from MIN_TREND_N
-  iterations on), or the medians of the first and second half differ by more than
-  HALF_CHANGE_PCT (neither is judged below MIN_TREND_N iterations);
+  (two-sided p < TREND_P; a steady drift), or the medians of the first and second half differ by
+  more than HALF_CHANGE_PCT *and* a Mann-Whitney U test says the halves differ (p < TREND_P; a
+  step). The test keeps a stationary but bimodal run, whose half medians jump between the modes
+  by chance, from being called a trend. Both p-values use the normal approximation (no scipy at
+  run time; tests/test_attribution.py checks them against scipy). Not judged below MIN_TREND_N
+  iterations;
 - outlier: an iteration above median + max(OUTLIER_MADS x MAD, OUTLIER_MIN_PCT % of the median)
   (MAD scaled to a normal sigma).
 
@@ -55,6 +58,7 @@ class Stability:
     first_half_median_ms: float
     second_half_median_ms: float
     half_change_pct: float
+    halves_p: float | None  # Mann-Whitney U, first half vs second half
     outliers: int
     noisy: bool
     trending: bool
@@ -101,6 +105,23 @@ def spearman(values: np.ndarray) -> tuple[float, float] | None:
     return rho, math.erfc(z / math.sqrt(2))
 
 
+def mann_whitney(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Two-sided p of the Mann-Whitney U test (normal approximation, tie and continuity
+    corrections: scipy's ``mannwhitneyu(method="asymptotic")``)."""
+    n1, n2 = a.size, b.size
+    n = n1 + n2
+    if n1 == 0 or n2 == 0:
+        return None
+    ranks = pd.Series(np.concatenate([a, b])).rank().to_numpy()
+    u = float(ranks[:n1].sum()) - n1 * (n1 + 1) / 2
+    _, ties = np.unique(ranks, return_counts=True)
+    var = n1 * n2 / 12 * ((n + 1) - float((ties**3 - ties).sum()) / (n * (n - 1)))
+    if var <= 0:
+        return None
+    z = (abs(u - n1 * n2 / 2) - 0.5) / math.sqrt(var)
+    return min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2)))
+
+
 def stability(samples_ms: np.ndarray) -> Stability:
     s = np.asarray(samples_ms, dtype=float)
     n = s.size
@@ -112,17 +133,19 @@ def stability(samples_ms: np.ndarray) -> Stability:
     second = float(np.median(s[n - half:])) if half else median
     change = 100.0 * (second - first) / first if first else 0.0
     trend = spearman(s)
+    halves_p = mann_whitney(s[:half], s[n - half:]) if n >= MIN_TREND_N else None
+    step = halves_p is not None and halves_p < TREND_P and abs(change) > HALF_CHANGE_PCT
     cv = 100.0 * std / mean if mean else 0.0
     return Stability(
         measured=n, mean_ms=mean, median_ms=median, cv_pct=cv,
         spearman_rho=None if trend is None else trend[0],
         spearman_p=None if trend is None else trend[1],
         first_half_median_ms=first, second_half_median_ms=second, half_change_pct=change,
+        halves_p=halves_p,
         outliers=int(outlier_mask(s).sum()),
         noisy=cv > NOISY_CV_PCT,
         # with fewer iterations, halves of a handful of samples say nothing: no verdict
-        trending=n >= MIN_TREND_N
-        and ((trend is not None and trend[1] < TREND_P) or abs(change) > HALF_CHANGE_PCT),
+        trending=n >= MIN_TREND_N and ((trend is not None and trend[1] < TREND_P) or step),
     )
 
 
@@ -150,8 +173,9 @@ def stability_notes(st: Stability, frame: pd.DataFrame, warmup: int) -> list[str
         why = []
         if st.spearman_p is not None and st.spearman_p < TREND_P:
             why.append(f"Spearman rho {st.spearman_rho:+.2f} vs iteration, p={st.spearman_p:.1g}")
-        if abs(st.half_change_pct) > HALF_CHANGE_PCT:
-            why.append(f"second-half median {st.half_change_pct:+.1f}% vs first half")
+        if abs(st.half_change_pct) > HALF_CHANGE_PCT and (st.halves_p or 1.0) < TREND_P:
+            why.append(f"second-half median {st.half_change_pct:+.1f}% vs first half, "
+                       f"Mann-Whitney p={st.halves_p:.1g}")
         notes.append(
             f"warning: the measured iterations are still trending ({'; '.join(why)}): drop more "
             "warm-up (--warmup) or record more iterations"

@@ -24,7 +24,7 @@ from etprof.trace import DELEGATE_CALL, OPERATOR_CALL, RUN_MODEL, Trace
 ROOT = "(root)"
 UNKNOWN = "(unknown)"
 RUNTIME = "(runtime overhead)"
-COLUMNS = ("module", "instructions", "delegated_ms", "portable_ms", "total_ms", "share_pct",
+COLUMNS = ("module", "calls", "delegated_ms", "portable_ms", "total_ms", "share_pct",
            "cum_share_pct")
 
 
@@ -76,10 +76,16 @@ def common_module(paths: tuple[str, ...] | list[str]) -> str:
 
 
 def module_label(paths: tuple[str, ...]) -> str:
-    """How a table shows an instruction's module: its common module, (root) or (unknown)."""
+    """How a table shows an instruction's module: its common module, (root) or (unknown).
+
+    An empty path is a graph node outside every module (quantize/dequantize nodes inserted by
+    quantization, getitems): it does not pull a delegate's time up to the root when the
+    delegate also holds nodes of real modules.
+    """
     if not paths:
         return UNKNOWN
-    return common_module(paths) or ROOT
+    named = tuple(p for p in paths if p)
+    return common_module(named) or ROOT if named else ROOT
 
 
 def module_frame(trace: Trace) -> tuple[pd.DataFrame, bool]:
@@ -91,24 +97,27 @@ def module_frame(trace: Trace) -> tuple[pd.DataFrame, bool]:
     table = instruction_modules(trace)
     known = any(table.values())
     calls = ev[ev["kind"].isin([DELEGATE_CALL, OPERATOR_CALL])]
-    label = calls["instruction_id"].map(lambda i: module_label(table.get(int(i), ())))
+    ids = calls["instruction_id"].astype("int64")
+    labels = {i: module_label(table.get(i, ())) for i in ids.unique().tolist()}
     side = calls["kind"].map({DELEGATE_CALL: "delegated", OPERATOR_CALL: "portable"}).astype(str)
-    frame = pd.DataFrame({"module": label.astype(str), "side": side,
-                          "instruction": calls["instruction_id"], "ns": calls["duration_ns"]})
-    rows = []
-    for module, group in frame.groupby("module", sort=False):
-        delegated = float(group.loc[group["side"] == "delegated", "ns"].sum()) / n
-        portable = float(group.loc[group["side"] == "portable", "ns"].sum()) / n
-        rows.append({"module": str(module), "instructions": int(group["instruction"].nunique()),
-                     "delegated_ms": delegated / 1e6, "portable_ms": portable / 1e6,
-                     "total_ms": (delegated + portable) / 1e6})
-    out = pd.DataFrame(rows, columns=list(COLUMNS[:5]))
+    frame = pd.DataFrame({"module": ids.map(labels), "side": side, "instruction": ids,
+                          "ns": calls["duration_ns"]})
+    ns = (frame.groupby(["module", "side"])["ns"].sum().unstack(fill_value=0)
+          .reindex(columns=["delegated", "portable"], fill_value=0) / n)
+    out = pd.DataFrame({
+        "module": ns.index.astype(str),
+        # distinct call instructions; "calls" keeps the header short so module paths fit
+        "calls": frame.groupby("module")["instruction"].nunique().reindex(ns.index).to_numpy(),
+        "delegated_ms": ns["delegated"].to_numpy() / 1e6,
+        "portable_ms": ns["portable"].to_numpy() / 1e6,
+        "total_ms": (ns["delegated"] + ns["portable"]).to_numpy() / 1e6,
+    })
     out = out.sort_values(["total_ms", "module"], ascending=[False, True])
     runtime_ns = run_model_ns - float(calls["duration_ns"].sum()) / n
-    tail = pd.DataFrame([{"module": RUNTIME, "instructions": 0, "delegated_ms": 0.0,
+    tail = pd.DataFrame([{"module": RUNTIME, "calls": 0, "delegated_ms": 0.0,
                           "portable_ms": 0.0, "total_ms": runtime_ns / 1e6}])
     out = pd.concat([out, tail], ignore_index=True) if len(out) else tail
-    out["instructions"] = out["instructions"].astype("int64")
+    out["calls"] = out["calls"].astype("int64")
     out["share_pct"] = 100.0 * out["total_ms"] * 1e6 / run_model_ns if run_model_ns else 0.0
     out["cum_share_pct"] = out["share_pct"].cumsum()
     return out[list(COLUMNS)].reset_index(drop=True), known

@@ -1,8 +1,8 @@
 """The attribution model (docs/attribution.md): buckets, delegate blocks, modules, iterations.
 
 Checked on every real trace (sample_traces/*.etdp, found by glob, and the small XNNPACK fixture)
-and on hand-built traces written here with the `flatbuffers` package (no torch), whose expected
-numbers are worked out by hand in the test.
+and on hand-built traces (written with tests/etdump_builder.py, no torch), whose expected numbers
+are worked out by hand in the test.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import flatbuffers
+import etdump_builder
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,8 +19,15 @@ from conftest import DATA, sample_traces
 from etprof.analyzers.blocks import OVERHEAD_EVENT, block_tables
 from etprof.analyzers.breakdown import BreakdownOptions, breakdown
 from etprof.analyzers.buckets import BUCKETS, GLUE_OP, bucket_frame, is_glue
-from etprof.analyzers.iterations import stability
-from etprof.analyzers.modules import RUNTIME, common_module, module_frame
+from etprof.analyzers.iterations import mann_whitney, spearman, stability
+from etprof.analyzers.modules import (
+    ROOT,
+    RUNTIME,
+    UNKNOWN,
+    common_module,
+    module_frame,
+    module_label,
+)
 from etprof.analyzers.operators import operator_frame
 from etprof.load import load_trace
 from etprof.metadata import Instruction, ProgramInfo, RunSettings, TraceMeta, sidecar_path
@@ -29,7 +36,7 @@ from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_
 REAL_TRACES = [*sample_traces(), DATA / "small_xnnpack.etdp"]
 
 
-# -- a torch-free ETDump writer (schema etdump_schema_flatcc.fbs, identifier "ED00") -------------
+# -- hand-built traces (written with tests/etdump_builder.py: no torch) -------------------------
 
 
 @dataclass(frozen=True)
@@ -49,49 +56,15 @@ class Run:
 
 
 def write_etdump(path: Path, runs: list[Run]) -> Path:
-    b = flatbuffers.Builder(1024)
-
-    def string(s: str | None) -> int | None:
-        return None if s is None else b.CreateString(s)
-
-    def vector(offsets: list[int]) -> int:
-        b.StartVector(4, len(offsets), 4)
-        for off in reversed(offsets):
-            b.PrependUOffsetTRelative(off)
-        return b.EndVector()
-
-    run_offsets = []
-    for run in runs:
-        events = []
-        for e in run.events:
-            name, dstr = string(e.name), string(e.delegate)
-            b.StartObject(8)  # ProfileEvent
-            if name is not None:
-                b.PrependUOffsetTRelativeSlot(0, name, 0)
-            b.PrependInt32Slot(1, e.chain, 0)
-            b.PrependInt32Slot(2, e.instruction, -1)
-            b.PrependInt32Slot(3, -1, -1)
-            if dstr is not None:
-                b.PrependUOffsetTRelativeSlot(4, dstr, 0)
-            b.PrependUint64Slot(6, e.start, 0)
-            b.PrependUint64Slot(7, e.end, 0)
-            profile = b.EndObject()
-            b.StartObject(3)  # Event
-            b.PrependUOffsetTRelativeSlot(0, profile, 0)
-            events.append(b.EndObject())
-        ev_vec = vector(events)
-        name = b.CreateString(run.name)
-        b.StartObject(4)  # RunData
-        b.PrependUOffsetTRelativeSlot(0, name, 0)
-        b.PrependInt32Slot(1, -1, -1)
-        b.PrependUOffsetTRelativeSlot(3, ev_vec, 0)
-        run_offsets.append(b.EndObject())
-    runs_vec = vector(run_offsets)
-    b.StartObject(2)  # ETDump
-    b.PrependUint32Slot(0, 0, 0)
-    b.PrependUOffsetTRelativeSlot(1, runs_vec, 0)
-    b.FinishSizePrefixed(b.EndObject(), file_identifier=b"ED00")
-    path.write_bytes(bytes(b.Output()))
+    body = etdump_builder.build([
+        etdump_builder.Run(run.name, [
+            etdump_builder.Prof(e.name, e.instruction, e.start, e.end, delegate=e.delegate,
+                                chain=e.chain)
+            for e in run.events
+        ])
+        for run in runs
+    ])
+    path.write_bytes(body)
     return path
 
 
@@ -359,6 +332,10 @@ def test_common_module() -> None:
     assert common_module(["features.3"]) == "features.3"
     assert common_module(["features.0", "classifier.1"]) == ""
     assert common_module([]) == ""
+    # nodes outside every module (q/dq nodes: path "") do not pull a delegate up to the root
+    assert module_label(("", "features.1.block.0.0", "features.1.block.1.fc1")) == \
+        "features.1.block"
+    assert module_label(("",)) == ROOT and module_label(()) == UNKNOWN
 
 
 def test_modules_of_the_hand_built_model(model_trace: Path) -> None:
@@ -378,9 +355,15 @@ def test_modules_of_the_hand_built_model(model_trace: Path) -> None:
 @pytest.mark.parametrize("path", REAL_TRACES, ids=lambda p: p.name)
 def test_module_table_sums_to_run_model(path: Path) -> None:
     trace = load_trace(path).measured()
-    frame, _ = module_frame(trace)
+    frame, known = module_frame(trace)
     run_model = bucket_frame(trace)["run_model"].mean() / 1e6
     assert frame["total_ms"].sum() == pytest.approx(run_model, rel=1e-9)
+    assert frame["module"].is_unique
+    blocks, _, _ = block_tables(trace)
+    if known:  # recorded with an ETRecord: every call lands on a module, the blocks show theirs
+        assert "(unknown)" not in set(frame["module"]) and "(unknown)" not in set(blocks["module"])
+    else:
+        assert set(frame["module"]) <= {"(unknown)", RUNTIME}
 
 
 # -- operators -----------------------------------------------------------------------------------
@@ -417,9 +400,37 @@ def test_stability_flags() -> None:
     s = stability(noisy)
     assert s.noisy and s.outliers == 5
     stepped = np.r_[np.full(25, 10.0), np.full(25, 11.0)] + rng.normal(0, 0.01, 50)
-    assert stability(stepped).half_change_pct == pytest.approx(10, abs=0.5)
+    s = stability(stepped)
+    assert s.trending and s.half_change_pct == pytest.approx(10, abs=0.5)
+    assert s.halves_p is not None and s.halves_p < 1e-6
+    # stationary but bimodal (two machine states taking turns): the half medians land on
+    # different modes, but the halves hold the same mixture: not a trend
+    lo, hi = 10.5, 14.6
+    first = rng.permutation(np.r_[np.full(13, lo), np.full(12, hi)])
+    second = rng.permutation(np.r_[np.full(12, lo), np.full(13, hi)])
+    bimodal = np.r_[first, second] + rng.normal(0, 0.01, 50)
+    s = stability(bimodal)
+    assert s.half_change_pct > 30 and s.halves_p is not None and s.halves_p > 0.5
+    assert not s.trending
     short = stability(np.array([1.0, 2.0, 3.0]))  # too few for the rank test
     assert short.spearman_rho is None and short.trending is False
+
+
+def test_rank_tests_match_scipy() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(1)
+    for trial in range(20):
+        n = int(rng.integers(10, 80))
+        values = np.round(rng.normal(10, 1, n) + rng.uniform(-0.05, 0.05) * np.arange(n), 1)
+        rho, p = spearman(values)  # type: ignore[misc]
+        ref = stats.spearmanr(np.arange(n), values)
+        assert rho == pytest.approx(ref.statistic, abs=1e-12)
+        # normal vs Student-t approximation: close, and the same verdict away from the threshold
+        assert p == pytest.approx(ref.pvalue, rel=0.5, abs=2e-3)
+        half = n // 2
+        a, b = values[:half], values[n - half:]
+        ref_u = stats.mannwhitneyu(a, b, method="asymptotic", use_continuity=True)
+        assert mann_whitney(a, b) == pytest.approx(ref_u.pvalue, rel=1e-9)
 
 
 @pytest.mark.parametrize("path", REAL_TRACES, ids=lambda p: p.name)

@@ -35,13 +35,16 @@ from test_attribution import (
 from typer.testing import CliRunner
 
 from etprof import render
-from etprof.analyzers.breakdown import BY, CSV_TABLE, BreakdownOptions, breakdown
+from etprof.analyzers.breakdown import BY, BreakdownOptions, breakdown
 from etprof.cli import app
+from etprof.commands.breakdown import view
 from etprof.load import load_trace
 
 FORMATS = ("table", "json", "csv", "markdown")
 GOLDEN_DIR = ROOT / "tests" / "golden"
-GOLDEN_TRACE = Path("tests") / "data" / "small_xnnpack.etdp"  # relative to ROOT: stable header
+# The seed's story in one sample: MobileNetV3, static 8-bit, quant-only partitioner. Relative to
+# ROOT so that the header's trace path is stable.
+GOLDEN_TRACE = Path("sample_traces") / "mv3_xnnpack_q8_quantonly.etdp"
 
 
 @pytest.fixture(scope="module")
@@ -50,19 +53,8 @@ def hand_built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"model": write_model_trace(folder), "empty": write_empty_trace(folder)}
 
 
-def all_traces(hand_built: dict[str, Path]) -> list[Path]:
-    return [*sample_traces(), DATA / "small_xnnpack.etdp", *hand_built.values()]
-
-
-TRACE_IDS = [f"sample:{p.name}" for p in sample_traces()] + ["small_xnnpack", "model", "empty"]
-
-
 def trace_by_id(name: str, hand_built: dict[str, Path]) -> Path:
-    if name.startswith("sample:"):
-        return next(p for p in sample_traces() if p.name == name.removeprefix("sample:"))
-    if name == "small_xnnpack":
-        return DATA / "small_xnnpack.etdp"
-    return hand_built[name]
+    return DATA / "small_xnnpack.etdp" if name == "small_xnnpack" else hand_built[name]
 
 
 def invoke(*args: str | Path) -> str:
@@ -76,27 +68,50 @@ def invoke(*args: str | Path) -> str:
 # -- every --by and --format on every trace ------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", TRACE_IDS)
-def test_every_view_and_format(name: str, hand_built: dict[str, Path]) -> None:
+def check_outputs(trace: Path, outputs: dict[tuple[str | None, str], str]) -> None:
+    """Check every (by, format) output of `etprof breakdown` on `trace`."""
+    loaded = load_trace(trace)
+    results = {by: breakdown(loaded, BreakdownOptions(by=by)) for by in (None, *BY)}
+    for (by, fmt), out in outputs.items():
+        assert out.strip(), (by, fmt)
+        expected = results[by]
+        if fmt == "json":
+            check_json(json.loads(out), loaded.iterations)
+        elif fmt == "csv":
+            shown, table = view("csv", by)
+            assert shown is not None and table is not None
+            check_csv_round_trip(out, results[shown].tables()[table])
+        elif fmt in ("table", "markdown"):
+            for title in expected.tables():
+                assert title in out
+            flat = " ".join(out.split())  # notes wrap at the width
+            for note in expected.notes():
+                assert " ".join(note.split()[:8]) in flat, note
+
+
+@pytest.mark.parametrize("name", ["small_xnnpack", "model", "empty"])
+def test_every_view_and_format_through_the_cli(name: str, hand_built: dict[str, Path]) -> None:
     path = trace_by_id(name, hand_built)
-    trace = load_trace(path)
-    results = {by: breakdown(trace, BreakdownOptions(by=by)) for by in (None, *BY)}
-    for by, expected in results.items():
+    outputs = {}
+    for by in (None, *BY):
         for fmt in FORMATS:
             args = ["breakdown", path, "--format", fmt] + (["--by", by] if by else [])
-            out = invoke(*args)
-            assert out.strip(), (by, fmt)
-            if fmt == "json":
-                check_json(json.loads(out), trace.iterations)
-            elif fmt == "csv":
-                table = CSV_TABLE[by or "op"]
-                check_csv_round_trip(out, results[by or "op"].tables()[table])
-            elif fmt == "table":
-                for title in expected.tables():
-                    assert title in out
-                flat = " ".join(out.split())  # notes wrap at the width
-                for note in expected.notes():
-                    assert " ".join(note.split()[:8]) in flat, note
+            outputs[(by, fmt)] = invoke(*args)
+    check_outputs(path, outputs)
+
+
+@pytest.mark.parametrize("path", sample_traces(), ids=lambda p: p.name)
+def test_every_view_and_format_on_samples(path: Path) -> None:
+    """The same matrix on every sample, rendered the way the command renders (its `view`),
+    without re-running the analysis twenty times per trace."""
+    loaded = load_trace(path)
+    results = {by: breakdown(loaded, BreakdownOptions(by=by)) for by in (None, *BY)}
+    outputs = {}
+    for by in (None, *BY):
+        for fmt in FORMATS:
+            shown, table = view(fmt, by)
+            outputs[(by, fmt)] = render.render(results[shown], fmt, width=100, table=table)
+    check_outputs(path, outputs)
 
 
 def check_csv_round_trip(text: str, expected: pd.DataFrame) -> None:

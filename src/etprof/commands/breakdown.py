@@ -32,7 +32,7 @@ def breakdown(
     """Attribute run-model time to XNNPACK, portable kernels and overheads; list operators,
     delegate blocks, modules and iterations."""
     from etprof import analyzers, render
-    from etprof.analyzers.breakdown import CSV_TABLE, BreakdownOptions
+    from etprof.analyzers.breakdown import BreakdownOptions
     from etprof.errors import InputError
     from etprof.load import load_trace
     from etprof.output import check_writable
@@ -43,12 +43,22 @@ def breakdown(
         check_writable(output)
     if trace.is_dir():
         raise InputError(f"{trace} is a directory, not a trace", "pass an .etdp file")
-    if chosen == "csv" and options.by is None:
-        options = BreakdownOptions(warmup=warmup, top=top, by="op")
+    shown_by, table = view(chosen, by)
+    options = BreakdownOptions(warmup=warmup, top=top, by=shown_by)
     loaded = load_trace(trace, pte=pte, etrecord=etrecord, engine=engine)
     result = analyzers.run("breakdown", loaded, options)
-    table = CSV_TABLE[options.by] if chosen == "csv" and options.by else None
     emit(result, chosen, output, table=table, allowed=ALLOWED_FORMATS)
+
+
+def view(fmt: str, by: str | None) -> tuple[str | None, str | None]:
+    """The view to analyse and the one table to render: CSV holds one table, --by's (op by
+    default); the other formats render every table of the view."""
+    from etprof.analyzers.breakdown import CSV_TABLE
+
+    if fmt != "csv":
+        return by, None
+    by = by or "op"
+    return by, CSV_TABLE[by]
 
 
 def register(app: typer.Typer) -> None:
