@@ -1,0 +1,63 @@
+"""`etprof demo`: the quick start. Export a built-in MobileNet, profile it, explain the result.
+
+No file of the user's is needed. By default it retells the seed's MobileNetV3 q8 story: the same
+quantized model lowered with the 2023 quant-only partitioner and with today's mixed partitioner,
+each run with the seed's methodology, then the breakdown of the slow one and the diff.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+DEMO_VARIANTS = ("xnnpack_q8_quantonly", "xnnpack_q8")
+
+
+def demo(
+    model: str = typer.Argument("mv3", help="zoo model: mv2, mv3 or mv3-large"),
+    workdir: Path = typer.Option(Path("etprof-demo"), "--dir", help="where programs and "
+                                 "traces go (reused on a second run)"),
+    iters: int = typer.Option(60, "--iters", help="iterations per run (the seed: 60)"),
+    warmup: int = typer.Option(10, "--warmup", help="iterations dropped (the seed: 10)"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="show export/runtime logs"),
+) -> None:
+    """Export MobileNet (q8, quant-only and mixed partitioners), profile both, explain the gap."""
+    from rich.console import Console
+
+    from etprof import analyzers, render
+    from etprof.commands._common import terminal_width
+    from etprof.export import STANDARD_VARIANTS, export_model, output_paths
+    from etprof.load import load_trace
+    from etprof.quiet import terminal
+    from etprof.runner import RunRequest, default_trace_path, run_program
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    console = Console(file=terminal(), stderr=True)
+    traces = []
+    for variant in DEMO_VARIANTS:
+        options = STANDARD_VARIANTS[variant]
+        pte, _ = output_paths(workdir, model, options)
+        if pte.is_file():
+            console.print(f"reusing {pte}")
+        else:
+            with console.status(f"exporting {model} as {variant} (about a minute)"):
+                pte = export_model(model, options, workdir, verbose=verbose).pte
+            console.print(f"exported {pte}")
+        out = default_trace_path(pte)
+        with console.status(f"running {pte.name} {iters} times"):
+            run_program(RunRequest(pte=pte, out=out, iters=iters, warmup=warmup,
+                                   verbose=verbose))
+        console.print(f"profiled {out}")
+        traces.append(load_trace(out))
+    width = terminal_width()
+    slow, fast = traces
+    typer.echo(render.render(analyzers.run("breakdown", slow), "table", width=width))
+    diff = analyzers.get("diff")
+    typer.echo(render.render(diff.func(slow, fast, diff.options()), "table", width=width))
+    typer.echo(f"Next: etprof breakdown {slow.source}   |   etprof diff {slow.source} "
+               f"{fast.source}   |   etprof report {slow.source} -o report.html")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
