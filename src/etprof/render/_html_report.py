@@ -1,0 +1,207 @@
+"""The sections of the HTML report: diff verdict, run model, buckets, operators, iterations,
+fallback. Only formatting: every figure comes from the analyzers' results in the Report.
+
+With two traces each topic shows both sides one under the other (A then B), so the eye compares
+like with like; the iteration charts share one scale when the two runs are of a similar size.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+
+import pandas as pd
+
+from etprof.render import _html_svg as svg
+from etprof.render.html import frame_table, notes_list, prose
+from etprof.report import Report, SideReport
+
+SHARED_SCALE_RATIO = 3.0  # iteration charts share a y scale when the sides differ less than this
+_DIFF_CLASS = {"faster": "faster", "slower": "slower"}
+
+
+def report_body(r: Report) -> str:
+    parts = [_header(r)]
+    if r.diff is not None:
+        parts.append(_diff(r))
+    parts += [_run(r), _buckets(r), _operators(r), _iterations(r), _fallback(r)]
+    parts.append(f'<footer>Made by etprof {escape(r.version)}. One self-contained file: it loads '
+                 "nothing from the network. Hover a bar for its exact figure.</footer>")
+    return "\n".join(parts)
+
+
+def _tag(side: SideReport) -> str:
+    return f'<span class="side-tag">{escape(side.label)}</span>' if side.label else ""
+
+
+def _name(side: SideReport) -> str:
+    return f"{side.label} \u00b7 {side.model}" if side.label else side.model
+
+
+def _header(r: Report) -> str:
+    traces = " \u00b7 ".join(
+        f"{_tag(s)}<code>{escape(str(s.breakdown.settings['trace']))}</code>" for s in r.sides)
+    lead = "" if r.diff is not None else f'<p class="lead">{prose(r.headline())}</p>'
+    return (f'<header class="page"><h1>{escape(r.title)}</h1>'
+            f'<p class="sub">{traces}</p>{lead}</header>')
+
+
+def _diff(r: Report) -> str:
+    d = r.diff
+    assert d is not None
+    verdict = _DIFF_CLASS.get(d.comparison.verdict, "same")
+    where = d.where_it_went()
+    rows = d.buckets[d.buckets["bucket"] != "run_model"]
+    bucket_chart = svg.delta_bars(
+        [(str(b["class"]), float(b["delta_ms"]),
+          f"A {b['a_ms']:.3f} ms, B {b['b_ms']:.3f} ms, p={b['p_value']:.2g}")
+         for _, b in rows.iterrows()],
+        "change per bucket, B minus A (ms per iteration)")
+    top = d.top_contributors()
+    named = top[~top["contributor"].isin(["run model (total)"])]
+    contributor_chart = svg.delta_bars(
+        [(str(c["contributor"]), float(c["delta_ms"]),
+          f"A {c['a_ms']:.3f} ms, B {c['b_ms']:.3f} ms") for _, c in named.iterrows()],
+        "top contributors to the change, B minus A (ms per iteration)")
+    rename = {"a_ms": "A ms", "b_ms": "B ms", "delta_ms": "B - A ms",
+              "share_pct": "share of change %", "change_pct": "change %"}
+    notes = [n for n in d.notes() if not n.startswith("where it went")]
+    return (
+        '<section class="card" id="diff"><h2>Comparison: B against A</h2>'
+        f'<p class="verdict {verdict}">{escape(d.headline())}</p>'
+        + (f"<p>{prose(where[0].upper() + where[1:])}.</p>" if where else "")
+        + frame_table(d.run_model_table(), rename=rename)
+        + "<h3>Where the change went (per bucket)</h3>" + bucket_chart
+        + svg.legend([(svg.SLOWER, "B slower (more time)"), (svg.FASTER, "B faster (less time)")])
+        + _details("bucket table", frame_table(d.buckets, total_last=True, rename=rename))
+        + "<h3>Top contributors</h3>" + contributor_chart
+        + _details("contributor table", frame_table(top, total_last=True, rename=rename))
+        + notes_list(notes) + "</section>"
+    )
+
+
+def _num(x: float) -> str:
+    """Three significant decimals at most: a range of two figures must fit a card."""
+    return f"{x:.1f}" if abs(x) >= 100 else f"{x:.2f}" if abs(x) >= 10 else f"{x:.3f}"
+
+
+def _details(summary: str, body: str) -> str:
+    return f"<details><summary>{escape(summary)}</summary>{body}</details>"
+
+
+def _run(r: Report) -> str:
+    blocks = []
+    for side in r.sides:
+        b = side.breakdown
+        s = b.stats.summary()
+        st = b.iterations.stability
+        cards = [
+            (f"{s['mean_ms']:.3f} ms", f"mean (floored {int(s['floored_ms'])} ms)"),
+            (f"{s['median_ms']:.3f} ms", "median"),
+            (f"{_num(s['p10_ms'])}\u2013{_num(s['p90_ms'])}", "p10\u2013p90 ms"),
+            (f"{st.cv_pct:.1f}%", "CV" + (" (noisy)" if st.noisy else "")),
+            (f"{b.stats.n} / {b.stats.iterations}",
+             f"measured / recorded ({b.stats.warmup} warm-up dropped)"),
+            (str(b.settings["threads"] or "?"), "threads"),
+        ]
+        stat_html = "".join(f'<div class="stat"><b>{escape(v)}</b><span>{escape(k)}</span></div>'
+                            for v, k in cards)
+        program = b.settings["program"] or "unknown (no metadata, no --pte)"
+        blocks.append(
+            f"<h3>{_tag(side)}{escape(side.model)}</h3>"
+            f'<p class="meta">program {escape(str(program))}; warm-up from '
+            f'{escape(str(b.settings["warmup_from"]))}</p>'
+            f'<div class="stats">{stat_html}</div>')
+    return ('<section class="card" id="run"><h2>Run model (Method::execute)</h2>'
+            + "".join(blocks) + "</section>")
+
+
+def _buckets(r: Report) -> str:
+    rows = []
+    tables = []
+    for side in r.sides:
+        t = side.breakdown.buckets.table()
+        body = t[t["bucket"] != "run_model"]
+        segments = [svg.Segment(str(x["bucket"]), str(x["label"]), float(x["mean_ms"]),
+                            float(x["share_pct"])) for _, x in body.iterrows()]
+        rows.append((_name(side), segments, side.breakdown.buckets.run_model_ms))
+        tables.append(t.set_index("bucket"))
+    labels = tables[0]["label"]
+    summary = pd.DataFrame({"bucket": labels.to_numpy(), "side": tables[0]["side"].to_numpy()})
+    for side, t in zip(r.sides, tables):
+        prefix = f"{side.label} " if side.label else ""
+        summary[f"{prefix}ms"] = t["mean_ms"].to_numpy()
+        summary[f"{prefix}%"] = t["share_pct"].to_numpy()
+    keys = [(svg.BUCKET_COLORS[k], str(labels[k])) for k in svg.BUCKET_COLORS if k in labels.index]
+    return ('<section class="card" id="buckets"><h2>Where run-model time goes</h2>'
+            + svg.stacked_buckets(rows) + svg.legend(keys)
+            + frame_table(summary, total_last=True)
+            + '<p class="meta">Buckets are exact: per iteration they sum to the run-model time '
+              "(docs/attribution.md). Bars show shares; the figure at the right is the mean "
+              "run model.</p></section>")
+
+
+def _operators(r: Report) -> str:
+    charts = []
+    present: set[str] = set()
+    for side in r.sides:
+        frame = side.breakdown.operators.frame.head(r.top)
+        rows = [svg.BarRow(label=str(o["op"]), value=float(o["per_iter_ms"]),
+                       kind="glue" if bool(o.get("glue", False)) else str(o["side"]),
+                       note=f"{o['share_pct']:.1f}%", count=float(o["count"]))
+                for _, o in frame.iterrows()]
+        present.update(row.kind for row in rows)
+        total = len(side.breakdown.operators.frame)
+        title = f"top {len(rows)} of {total} operator types by time per iteration: {side.model}"
+        chart = svg.operator_bars(rows, title) if rows else \
+            '<p class="meta">No operator events in this trace.</p>'
+        charts.append(f"<h3>{_tag(side)}{escape(side.model)}</h3>{chart}")
+    keys = [(svg.SIDE_COLORS[k], svg.SIDE_LABELS[k]) for k in svg.SIDE_COLORS if k in present]
+    return ('<section class="card" id="operators"><h2>Top operators</h2>' + svg.legend(keys)
+            + "".join(charts)
+            + '<p class="meta">Time per iteration over the measured iterations; the percentage '
+              "is the share of run model.</p></section>")
+
+
+def _iterations(r: Report) -> str:
+    tops = [float(s.iterations.frame["run_model_ms"].max()) for s in r.sides]
+    shared = max(tops) if min(tops) > 0 and max(tops) / min(tops) <= SHARED_SCALE_RATIO else None
+    parts = []
+    for side in r.sides:
+        it = side.iterations
+        f = it.frame
+        chart = svg.iteration_chart(
+            f["iteration"].tolist(), f["run_model_ms"].astype(float).tolist(),
+            f["dropped"].astype(bool).tolist(), f["outlier"].astype(bool).tolist(),
+            it.stability.median_ms,
+            f"run model per iteration: {side.model} (first {it.warmup} dropped as warm-up)",
+            top_ms=shared)
+        notes = [n for n in it.notes()]
+        parts.append(f"<h3>{_tag(side)}{escape(side.model)}</h3>{chart}{notes_list(notes)}")
+    keys = [(svg.MEASURED, "measured iteration"), (svg.WARMUP, "warm-up (dropped)"),
+            (svg.OUTLIER, "outlier (kept in the statistics)")]
+    scale = " (same scale)" if shared is not None and len(r.sides) > 1 else ""
+    return (f'<section class="card" id="iterations"><h2>Per-iteration latency{scale}</h2>'
+            + svg.legend(keys) + "".join(parts) + "</section>")
+
+
+def _fallback(r: Report) -> str:
+    parts = []
+    for side in r.sides:
+        head = f"<h3>{_tag(side)}{escape(side.model)}</h3>"
+        fb = side.fallback
+        if fb is None:
+            why = side.fallback_error or "the fallback explainer is not available"
+            parts.append(f'{head}<p class="meta">No explanation: {escape(why)}</p>')
+            continue
+        lines = "".join(f'<p{" class=fix" if line.startswith("Fix:") else ""}>{prose(line)}</p>'
+                        for line in fb.notes())
+        causes = fb.tables()["fallback causes"]
+        table = frame_table(causes) if len(causes) else ""
+        share = "" if math.isnan(fb.fallback_pct) else f"{fb.fallback_pct:.1f}%"
+        stat = (f'<p class="meta">{fb.partitions} XNNPACK partition(s), {fb.breaks} graph '
+                f"break(s), {fb.portable_instructions} portable instruction(s); fallback cost "
+                f"{fb.fallback_ms:.3f} ms per iteration ({share} of run model)</p>")
+        parts.append(f'{head}{stat}<div class="explain">{lines}</div>{table}')
+    return ('<section class="card" id="fallback"><h2>Why operators ran on portable kernels'
+            "</h2>" + "".join(parts) + "</section>")

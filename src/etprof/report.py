@@ -1,0 +1,159 @@
+"""The HTML report's content: one or two traces analysed, and their diff, as one composite result.
+
+`build_report` only gathers what the analyzers compute (breakdown, fallback explanation,
+iterations, diff); :mod:`etprof.render.html` turns it into a page. With two traces, A's fallback
+explanation is given B as its comparison, so its fix line carries B's measured run model (B is
+the trace a user typically made by applying the fix). B's own explanation gets no comparison: A
+is usually the worse lowering, and "measured: 21 ms -> 29 ms" would read as a fix that hurts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from etprof.errors import EtprofError, InputError
+
+if TYPE_CHECKING:  # pandas and the analyzers load only when a report is built
+    import pandas as pd
+
+    from etprof.analyzers.breakdown import Breakdown
+    from etprof.analyzers.diff import DiffResult
+    from etprof.analyzers.iterations import IterationTable
+    from etprof.trace import Trace
+
+DEFAULT_TOP = 10
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    warmup: int | None = None  # None: each trace's own setting
+    top: int = DEFAULT_TOP  # operator types charted per trace
+    force: bool = False  # diff traces whose settings differ (with a warning)
+
+    def check(self) -> None:
+        """Refuse unusable options before any trace is read."""
+        if self.top < 1:
+            raise InputError(f"--top {self.top} must be at least 1", "use e.g. --top 10")
+        if self.warmup is not None and self.warmup < 0:
+            raise InputError(f"--warmup {self.warmup} is negative", "use 0 or more")
+
+
+@dataclass(frozen=True)
+class SideReport:
+    """Everything the report shows about one trace."""
+
+    label: str  # "A" / "B", or "" for a single trace
+    breakdown: Breakdown
+    fallback: Any = None  # FallbackReport, or None when it could not run (see fallback_error)
+    fallback_error: str = ""
+
+    @property
+    def model(self) -> str:
+        return str(self.breakdown.stats.model)
+
+    @property
+    def iterations(self) -> IterationTable:
+        return self.breakdown.iterations
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "breakdown": self.breakdown.to_dict(),
+            "fallback": None if self.fallback is None else self.fallback.to_dict(),
+            "fallback_error": self.fallback_error or None,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    sides: tuple[SideReport, ...]  # one, or two (A then B)
+    diff: DiffResult | None = None
+    top: int = DEFAULT_TOP
+    version: str = field(default="")  # etprof's version, shown in the page footer
+
+    schema = "etprof.report"
+
+    @property
+    def title(self) -> str:
+        if len(self.sides) == 1:
+            return f"etprof report: {self.sides[0].model}"
+        return f"etprof report: {self.sides[0].model} vs {self.sides[1].model}"
+
+    def headline(self) -> str:
+        if self.diff is not None:
+            return str(self.diff.headline())
+        b = self.sides[0].breakdown
+        total = b.buckets.run_model_ms
+        parts = [("in XNNPACK", b.buckets.delegated_ms()),
+                 ("in portable kernels and their dispatch", b.buckets.portable_ms())]
+        shares = ", ".join(f"{100 * ms / total:.1f}% {where}" for where, ms in parts) \
+            if total else "no time recorded"
+        return (f"{b.stats.model}: run model {b.stats.mean_ms:.3f} ms (mean of {b.stats.n} "
+                f"measured iterations); {shares}")
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        out: dict[str, pd.DataFrame] = {}
+        for side in self.sides:
+            prefix = f"{side.label}: " if side.label else ""
+            out[f"{prefix}run"] = side.breakdown.header()
+            out[f"{prefix}buckets"] = side.breakdown.buckets.table()
+            out[f"{prefix}top operators"] = side.breakdown.operators.frame.head(self.top)
+        if self.diff is not None:
+            out.update({f"diff: {k}": v for k, v in self.diff.tables().items()})
+        return out
+
+    def notes(self) -> list[str]:
+        out: list[str] = []
+        for side in self.sides:
+            out += side.breakdown.notes()
+        if self.diff is not None:
+            out += self.diff.notes()
+        return list(dict.fromkeys(out))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "sides": [s.to_dict() for s in self.sides],
+            "diff": None if self.diff is None else self.diff.to_dict(),
+        }
+
+
+def build_report(a: Trace, b: Trace | None = None, options: ReportOptions | None = None,
+                 *, version: str = "") -> Report:
+    """Analyse `a` (and `b`, compared against `a`) for the HTML report."""
+    from etprof.analyzers.breakdown import BreakdownOptions, breakdown
+
+    options = options or ReportOptions()
+    options.check()
+    diff = None
+    if b is not None:
+        from etprof.analyzers.diff import DiffOptions, diff_traces
+
+        # first: it refuses mismatched traces before the slower per-trace analyses run
+        diff = diff_traces(a, b, DiffOptions(warmup=options.warmup, top=options.top,
+                                             force=options.force))
+    sides = []
+    for label, trace, other in (("A", a, b), ("B", b, None)):
+        if trace is None:
+            break
+        result = breakdown(trace, BreakdownOptions(warmup=options.warmup, top=options.top))
+        fallback, why = result.fallback, result.fallback_error
+        if other is not None and fallback is not None:  # again, quoting B's measured figures
+            fallback, why = _fallback(trace, other, options.warmup, fallback)
+        sides.append(SideReport(label=label if b is not None else "", breakdown=result,
+                                fallback=fallback, fallback_error=why))
+    return Report(sides=tuple(sides), diff=diff, top=options.top, version=version)
+
+
+def _fallback(trace: Trace, compare: Trace, warmup: int | None, alone: Any) -> tuple[Any, str]:
+    """`trace`'s fallback explanation with `compare`'s measured figures; `alone` (the one
+    without them) when the comparison trace cannot be explained (e.g. it has no operators)."""
+    from etprof.analyzers.fallback import FallbackOptions, explain_fallbacks
+
+    if warmup is not None:
+        compare = compare.with_warmup(warmup)
+    try:
+        return explain_fallbacks(trace, FallbackOptions(warmup=warmup, compare=compare)), ""
+    except EtprofError:
+        return alone, ""
