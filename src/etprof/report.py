@@ -84,6 +84,9 @@ class Report:
         if self.diff is not None:
             return str(self.diff.headline())
         b = self.sides[0].breakdown
+        own = getattr(b, "headline", None)  # the breakdown's own one-line answer, where it has one
+        if own is not None:
+            return str(own())
         total = b.buckets.run_model_ms
         parts = [("in XNNPACK", b.buckets.delegated_ms()),
                  ("in portable kernels and their dispatch", b.buckets.portable_ms())]
