@@ -178,7 +178,7 @@ def _describe(ops: pd.DataFrame, t: Trace, match: str, modules: bool) -> pd.Data
         side = pd.Series(np.where(delegated, "xnnpack:", "portable:"), index=ops.index)
         key = side + op + (("@" + where) if modules else "")
         label = op
-    label = label + ("  (" + where + ")").where(where != "", "")
+    label = label + (" (" + where + ")").where(where != "", "")
     glue = ops["op"].map(is_glue).astype(bool)  # categorical: once per distinct name
     cls = np.where(delegated, np.where(glue, GLUE, COMPUTE), FALLBACK)
     return pd.DataFrame({

@@ -134,7 +134,7 @@ def test_one_slower_operator_is_found_exactly(toys: dict[str, Path]) -> None:
     assert (others["delta_ms"].abs() < 1e-12).all(), others[others["delta_ms"] != 0]
     assert rows.loc[conv, "class"] == "XNNPACK compute"
     assert rows.loc["Transpose (ND, X8) [instr 0 #2]", "class"] == "partition-boundary glue"
-    assert rows.loc["div.out [instr 1]  (features.0.act)", "class"] == "portable fallback"
+    assert rows.loc["div.out [instr 1] (features.0.act)", "class"] == "portable fallback"
     check_sum(result)
     assert result.headline().startswith("base.etdp -> slow.etdp: slower by 0.010 ms (+")
 
