@@ -4,7 +4,8 @@ Makes (once, cached under --workdir, outside the repo) a 1000-iteration trace of
 quantized with the quant-only partitioner -- about 480,000 events and 35 MB -- and a 60-iteration
 one, then runs `etprof breakdown` on each with `--engine fast` and `--engine inspector` in fresh
 processes, side by side, and prints whole-process wall time, CPU time and peak RSS (from the
-child's own rusage), their ratios, and whether both engines printed the same JSON document.
+child's own rusage), their ratios, and whether both engines printed the same JSON document. A
+"load only" row times a process that only loads the trace (imports included): the reader's part.
 
     python benchmarks/reader_speed.py [--workdir DIR] [--pte mv3_xnnpack_q8_quantonly.pte]
 
@@ -37,6 +38,12 @@ from etprof import analyzers
 from etprof.load import load_trace
 from etprof.render import render
 print(render(analyzers.run("buckets", load_trace(sys.argv[1], engine=sys.argv[2])), "json"))
+"""
+# The reader's share: a process that only loads the trace into etprof's event table.
+LOAD_ONLY = """
+import sys
+from etprof.load import load_trace
+print(len(load_trace(sys.argv[1], engine=sys.argv[2]).events))
 """
 
 
@@ -83,7 +90,9 @@ def has_breakdown() -> bool:
     return proc.returncode == 0 and "--engine" in proc.stdout
 
 
-def breakdown_cmd(trace: Path, engine: str, real: bool) -> list[str]:
+def breakdown_cmd(trace: Path, engine: str, real: bool | None) -> list[str]:
+    if real is None:
+        return [sys.executable, "-c", LOAD_ONLY, str(trace), engine]
     if real:
         return etprof("breakdown", str(trace), "--engine", engine, "--format", "json")
     return [sys.executable, "-c", FALLBACK, str(trace), engine]
@@ -116,7 +125,7 @@ def sample_trace(pte: Path, workdir: Path) -> Path:
     return checked_in if checked_in.is_file() else trace_of(pte, 60, workdir)
 
 
-def bench(trace: Path, engine: str, repeat: int, real: bool) -> list[Measure]:
+def bench(trace: Path, engine: str, repeat: int, real: bool | None) -> list[Measure]:
     runs = []
     for i in range(repeat):
         print(f"[{trace.name}] {engine} run {i + 1}/{repeat}", file=sys.stderr, flush=True)
@@ -131,7 +140,7 @@ def best(runs: list[Measure]) -> Measure:
 def row(label: str, engine: str, runs: list[Measure]) -> str:
     b = best(runs)
     median = statistics.median(m.wall for m in runs)
-    return (f"{label:<22} {engine:<10} {b.wall:>9.2f} {median:>9.2f} {b.cpu:>8.2f} "
+    return (f"{label:<36} {engine:<10} {b.wall:>9.2f} {median:>9.2f} {b.cpu:>8.2f} "
             f"{max(m.rss_mb for m in runs):>9.0f} {len(runs):>4}")
 
 
@@ -164,17 +173,19 @@ def main() -> None:
         results[(trace.name, "fast")] = bench(trace, "fast", args.repeat, real)
         results[(trace.name, "inspector")] = bench(trace, "inspector", args.inspector_repeat,
                                                    real)
+    load_only = {trace.name: bench(trace, "fast", args.repeat, None) for trace in (big, small)}
     help_runs = [measure_rusage(etprof("--help")) for _ in range(args.repeat)]
 
     from etprof.etdump.reader import read_dump
 
     print(f"\ncommand: {command}; load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} cores (a busy machine inflates wall time, not CPU time)")
-    print(f"{'trace':<22} {'engine':<10} {'best wall':>9} {'median':>9} {'cpu s':>8} "
+    print(f"{'trace':<36} {'engine':<10} {'best wall':>9} {'median':>9} {'cpu s':>8} "
           f"{'peak MB':>9} {'runs':>4}")
     for trace in (big, small):
         for engine in ("fast", "inspector"):
             print(row(trace.name, engine, results[(trace.name, engine)]))
+        print(row(trace.name, "load only", load_only[trace.name]))
     print(row("etprof --help", "", help_runs))
 
     print()
