@@ -491,6 +491,20 @@ def test_screenshot_colours_follow_where_operators_ran(shots: dict[str, Shot]) -
     assert chromium.count_color(shots["pair"].pixels, FASTER) > 2000
 
 
+def test_a_negative_bucket_gets_no_width_and_the_bar_keeps_its_length() -> None:
+    from etprof.render._html_svg import Segment, stacked_buckets
+
+    def widths(pcts: list[float]) -> list[float]:
+        segs = [Segment(f"b{i}", f"b{i}", p / 10, p) for i, p in enumerate(pcts)]
+        page = Page(stacked_buckets([("m", segs, 10.0)], width=1000))
+        return [float(e.attrs["width"]) for e in page.find("rect", "seg")]
+
+    plain, negative = widths([60.0, 30.0, 10.0]), widths([70.0, 35.0, -5.0])
+    assert negative[2] == 0.0 and min(plain) > 0
+    assert sum(negative) == pytest.approx(sum(plain), abs=0.05)
+    assert negative[0] / sum(negative) == pytest.approx(70 / 105, abs=1e-3)
+
+
 def test_png_reader_matches_a_known_image(tmp_path: Path) -> None:
     """The reader undoes every filter type: checked on an image written with all five."""
     import struct

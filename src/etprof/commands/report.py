@@ -13,7 +13,7 @@ HTML_SUFFIXES = (".html", ".htm")
 def report(
     a: Path = typer.Argument(..., metavar="TRACE", help="the ETDump trace (.etdp) to report on "
                              "(the baseline when B is given)"),
-    b: Path | None = typer.Argument(None, metavar="[B]", help="a second trace: compared against "
+    b: Path | None = typer.Argument(None, metavar="B", help="a second trace: compared against "
                                     "TRACE (diff view, both sides' charts)"),
     output: Path = typer.Option(Path("report.html"), "--output", "-o", help="the HTML file to "
                                 "write (replaced atomically)"),

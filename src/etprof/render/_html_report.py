@@ -7,7 +7,6 @@ like with like; the iteration charts share one scale when the two runs are of a 
 
 from __future__ import annotations
 
-import math
 from html import escape
 
 import pandas as pd
@@ -176,8 +175,7 @@ def _iterations(r: Report) -> str:
             it.stability.median_ms,
             f"run model per iteration: {side.model} (first {it.warmup} dropped as warm-up)",
             top_ms=shared)
-        notes = [n for n in it.notes()]
-        parts.append(f"<h3>{_tag(side)}{escape(side.model)}</h3>{chart}{notes_list(notes)}")
+        parts.append(f"<h3>{_tag(side)}{escape(side.model)}</h3>{chart}{notes_list(it.notes())}")
     keys = [(svg.MEASURED, "measured iteration"), (svg.WARMUP, "warm-up (dropped)"),
             (svg.OUTLIER, "outlier (kept in the statistics)")]
     scale = " (same scale)" if shared is not None and len(r.sides) > 1 else ""
@@ -198,10 +196,9 @@ def _fallback(r: Report) -> str:
                         for line in fb.notes())
         causes = fb.tables()["fallback causes"]
         table = frame_table(causes) if len(causes) else ""
-        share = "" if math.isnan(fb.fallback_pct) else f"{fb.fallback_pct:.1f}%"
         stat = (f'<p class="meta">{fb.partitions} XNNPACK partition(s), {fb.breaks} graph '
                 f"break(s), {fb.portable_instructions} portable instruction(s); fallback cost "
-                f"{fb.fallback_ms:.3f} ms per iteration ({share} of run model)</p>")
+                f"{fb.fallback_ms:.3f} ms per iteration ({fb.fallback_pct:.1f}% of run model)</p>")
         parts.append(f'{head}{stat}<div class="explain">{lines}</div>{table}')
     return ('<section class="card" id="fallback"><h2>Why operators ran on portable kernels'
             "</h2>" + "".join(parts) + "</section>")

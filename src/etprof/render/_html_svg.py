@@ -93,7 +93,11 @@ def _rect(x: float, y: float, w: float, h: float, fill: str, title: str, cls: st
 
 def stacked_buckets(rows: Sequence[tuple[str, Sequence[Segment], float]], width: int = 1080
                     ) -> str:
-    """One 100% bar per trace: each bucket's share of run model, its ms in the tooltip."""
+    """One 100% bar per trace: each bucket's share of run model, its ms in the tooltip.
+
+    A bucket defined by subtraction can be negative (XNNPACK's operators timed longer than their
+    delegate call); it gets no width, and the bar is scaled to the positive shares' sum.
+    """
     label_w = min(300.0, max(len(r[0]) for r in rows) * CHAR_PX + 16) if rows else 0.0
     total_w = 90.0
     bar_w = width - label_w - total_w
@@ -103,8 +107,9 @@ def stacked_buckets(rows: Sequence[tuple[str, Sequence[Segment], float]], width:
         y = 6 + i * (bar_h + gap)
         body.append(_text(0, y + bar_h / 2 + 4, _clip(label, label_w - 12), "label"))
         x = label_w
+        full = max(100.0, sum(max(0.0, s.pct) for s in segments))
         for s in segments:
-            w = bar_w * s.pct / 100.0 if total > 0 else 0.0
+            w = bar_w * max(0.0, s.pct) / full if total > 0 else 0.0
             title = f"{s.label}: {fmt_ms(s.ms)} ({s.pct:.1f}% of run model)"
             body.append(_rect(x, y, w, bar_h, BUCKET_COLORS.get(s.key, NEUTRAL), title, "seg",
                               f' data-bucket="{escape(s.key)}"'))
