@@ -67,6 +67,21 @@ class Breakdown:
 
     schema = "etprof.breakdown"
 
+    def headline(self) -> str:
+        """One line: the mean run model and where it went (printed above the tables)."""
+        total = self.buckets.run_model_ms
+        means = self.buckets.mean_ms()
+
+        def pct(ms: float) -> str:
+            return f"{100.0 * ms / total:.1f}%" if total else "-"
+
+        return (
+            f"{self.stats.model}: {self.stats.mean_ms:.3f} ms: "
+            f"XNNPACK {pct(self.buckets.delegated_ms())} ({pct(float(means['xnnpack_glue']))} "
+            f"glue), portable {pct(self.buckets.portable_ms())}, "
+            f"runtime {pct(float(means['runtime_overhead']))}"
+        )
+
     def header(self) -> pd.DataFrame:
         s = self.stats.summary()
         st = self.iterations.stability
