@@ -88,8 +88,11 @@ def block_tables(trace: Trace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
         return (_empty(BLOCK_COLUMNS, ("backend", "main_ops", "module")),
                 _empty(OP_COLUMNS, ("event", "part")),
                 pd.DataFrame({"instruction": [], "iteration": [], "overhead_ns": []}))
-    part = np.where(glue_mask(ops["op"]).to_numpy(), "glue", "compute")
-    ops = ops.assign(op=ops["op"].astype(str), part=part, event=ops["delegate_op"].astype(str))
+    glue = glue_mask(ops["op"]).to_numpy()
+    # `op`, `event` and `part` stay categorical (grouped with observed=True): one string per
+    # row, made and hashed, cost more than the rest of the table on long traces.
+    part = pd.Categorical.from_codes(glue.astype(np.int8), categories=["compute", "glue"])
+    ops = ops.assign(part=part, event=ops["delegate_op"])
     per_call = calls.groupby(["instruction_id", "iteration"])["duration_ns"].sum()
     per_op = ops.groupby(["instruction_id", "iteration"])["duration_ns"].sum()
     overhead = per_call.sub(per_op.reindex(per_call.index, fill_value=0))
@@ -97,8 +100,10 @@ def block_tables(trace: Trace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
     neg.columns = ["instruction", "iteration", "overhead_ns"]
 
     call_ns = calls.groupby("instruction_id")["duration_ns"].sum().astype(float) / n
-    parts = (ops.groupby(["instruction_id", "part"])["duration_ns"].sum().unstack(fill_value=0)
-             .reindex(index=call_ns.index, columns=["compute", "glue"], fill_value=0) / n)
+    dur, by_instr = ops["duration_ns"], ops["instruction_id"]
+    parts = (pd.DataFrame({"compute": dur.where(~glue, 0).groupby(by_instr).sum(),
+                           "glue": dur.where(glue, 0).groupby(by_instr).sum()})
+             .reindex(index=call_ns.index, fill_value=0) / n)
     counts = ops.groupby("instruction_id").size().reindex(call_ns.index, fill_value=0) / n
     backend = calls.groupby("instruction_id")["op"].first().astype(str)
     main = _main_ops(ops, n)
@@ -122,18 +127,19 @@ def block_tables(trace: Trace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
 def _operator_rows(ops: pd.DataFrame, call_ns: pd.Series, n: int, share: float) -> pd.DataFrame:
     """One row per operator event of each block (in execution order), then the block overhead."""
     grouped = (
-        ops.groupby(["instruction_id", "event"], sort=False)
+        ops.groupby(["instruction_id", "event"], sort=False, observed=True)
         .agg(part=("part", "first"), count=("duration_ns", "size"),
              total=("duration_ns", "sum"), seq=("seq", "min"))
         .reset_index()
         .sort_values(["instruction_id", "seq"])
     )
-    by_block = dict(iter(grouped.groupby("instruction_id", sort=False)))
+    by_block: dict[int, list[Any]] = {}  # a few rows per block: one pass, no sub-frames
+    for r in grouped.itertuples(index=False):
+        by_block.setdefault(int(r.instruction_id), []).append(r)
     rows = []
     for instr, block_ns in call_ns.items():
         ops_ns = 0.0
-        inside = by_block.get(instr)
-        for r in () if inside is None else inside.itertuples(index=False):
+        for r in by_block.get(int(instr), ()):
             ns = float(r.total) / n
             ops_ns += ns
             rows.append((int(instr), str(r.event), str(r.part), r.count / n, ns / 1e6,
@@ -146,9 +152,11 @@ def _operator_rows(ops: pd.DataFrame, call_ns: pd.Series, n: int, share: float) 
 
 def _main_ops(ops: pd.DataFrame, n: int, limit: int = 3) -> dict[int, str]:
     """Per block, its most expensive operator types: "Convolution (NHWC, QC8) IGEMM x3, ..."."""
-    by_op = ops.groupby(["instruction_id", "op"])["duration_ns"].agg(["sum", "size"])
-    by_op = by_op.reset_index().sort_values(["instruction_id", "sum", "size", "op"],
-                                            ascending=[True, False, False, True])
+    grouped = ops.groupby(["instruction_id", "op"], observed=True)["duration_ns"]
+    by_op = grouped.agg(["sum", "size"]).reset_index()
+    by_op["op"] = by_op["op"].astype(str)  # ties sort by name, not by category order
+    by_op = by_op.sort_values(["instruction_id", "sum", "size", "op"],
+                              ascending=[True, False, False, True])
     out = {}
     for instr, group in by_op.groupby("instruction_id", sort=False):
         parts = [f"{op} x{round(size / n)}" for op, size in
