@@ -41,6 +41,8 @@ class BreakdownOptions:
     warmup: int | None = None  # None: the trace's own setting
     top: int | None = None  # operator rows: 10 in the default view, all with by="op"
     by: str | None = None  # None: the default view; else one of BY
+    # another lowering of the same model: the fallback fix then quotes its measured time
+    compare: Trace | None = None
 
     def __post_init__(self) -> None:
         if self.by is not None and self.by not in BY:
@@ -173,16 +175,12 @@ class Breakdown:
         return list(seen)
 
 
-def explain_fallbacks_if_available(trace: Trace) -> tuple[Any, str]:
-    """The fallback analyzer's report, or (None, why not). Absent analyzer: (None, "")."""
+def explain_fallbacks_of(trace: Trace, compare: Trace | None) -> tuple[Any, str]:
+    """The fallback analyzer's report, or (None, why it declined this trace)."""
+    from etprof.analyzers.fallback import FallbackOptions, explain_fallbacks
+
     try:
-        from etprof.analyzers.fallback import FallbackOptions, explain_fallbacks
-    except ModuleNotFoundError as exc:
-        if exc.name != "etprof.analyzers.fallback":
-            raise
-        return None, ""
-    try:
-        return explain_fallbacks(trace, FallbackOptions()), ""
+        return explain_fallbacks(trace, FallbackOptions(compare=compare)), ""
     except EtprofError as exc:
         return None, exc.one_line()
 
@@ -206,7 +204,7 @@ def breakdown(trace: Trace, options: BreakdownOptions) -> Breakdown:
             f"{trace.source or 'the trace'} has no Method::execute event in its measured "
             "iterations", "record the trace with ETDump profiling on (`etprof run`)")
     traced = trace if options.warmup is None else trace.with_warmup(warmup)
-    fallback, why = explain_fallbacks_if_available(traced)
+    fallback, why = explain_fallbacks_of(traced, options.compare)
     settings = {
         "trace": trace.source,
         "program": trace.meta.program.path or None,

@@ -28,6 +28,9 @@ def breakdown(
                                       "trace's own setting, else 10)"),
     engine: str = typer.Option("fast", "--engine", help="fast (etprof's reader) or inspector "
                                "(ExecuTorch's, slow, imports torch)"),
+    compare: Path | None = typer.Option(None, "--compare", help="a trace of another lowering "
+                                        "of the same model (e.g. the mixed partitioner's): the "
+                                        "fallback fix quotes its measured run-model time"),
 ) -> None:
     """Attribute run-model time to XNNPACK, portable kernels and overheads; list operators,
     delegate blocks, modules and iterations."""
@@ -44,8 +47,9 @@ def breakdown(
     if trace.is_dir():
         raise InputError(f"{trace} is a directory, not a trace", "pass an .etdp file")
     shown_by, table = view(chosen, by)
-    options = BreakdownOptions(warmup=warmup, top=top, by=shown_by)
     loaded = load_trace(trace, pte=pte, etrecord=etrecord, engine=engine)
+    other = load_trace(compare, engine=engine) if compare is not None else None
+    options = BreakdownOptions(warmup=warmup, top=top, by=shown_by, compare=other)
     result = analyzers.run("breakdown", loaded, options)
     emit(result, chosen, output, table=table, allowed=ALLOWED_FORMATS)
 

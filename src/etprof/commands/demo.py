@@ -52,7 +52,10 @@ def demo(
         traces.append(load_trace(out))
     width = terminal_width()
     slow, fast = traces
-    typer.echo(render.render(analyzers.run("breakdown", slow), "table", width=width))
+    from etprof.analyzers.breakdown import BreakdownOptions
+
+    result = analyzers.run("breakdown", slow, BreakdownOptions(compare=fast))
+    typer.echo(render.render(result, "table", width=width))
     diff = analyzers.get("diff")
     typer.echo(render.render(diff.func(slow, fast, diff.options()), "table", width=width))
     typer.echo(f"Next: etprof breakdown {slow.source}   |   etprof diff {slow.source} "
