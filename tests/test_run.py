@@ -148,3 +148,27 @@ def test_backend_not_in_runtime(small_pte: Path, tmp_path: Path) -> None:
     result = run_cli("run", pte, "--out", tmp_path / "alien.etdp")
     assert_one_line_error(result, "VendorNpuBknd1", "does not have")
     assert not (tmp_path / "alien.etdp").exists()
+
+
+@pytest.mark.slow
+def test_export_then_run_with_etrecord_module_paths(tmp_path: Path) -> None:
+    """The whole path on a freshly exported model: export -> run -> self-describing trace."""
+    tests_dir = Path(__file__).parent
+    exported = run_cli("export", "etprof_tiny_models:tiny", "--quantize", "-o", tmp_path,
+                       cwd=tests_dir)
+    assert exported.returncode == 0, exported.stderr
+    pte = next(tmp_path.glob("*_xnnpack_q8.pte"))
+    assert pte.with_suffix(".etrecord").is_file()
+    result = run_cli("run", pte, "--iters", "60", "--warmup", "10", "--json")
+    assert result.returncode == 0, result.stderr
+    trace = pte.with_suffix(".etdp")
+    durations = execute_durations_ns(trace)
+    doc = json.loads(result.stdout)
+    assert doc["run_model"]["mean_ms"] == pytest.approx(np.mean(durations[10:60]) / 1e6,
+                                                        rel=1e-12)
+    meta = TraceMeta.from_json(sidecar_path(trace).read_text())
+    assert meta.program.etrecord.endswith(".etrecord")
+    delegated = [i for i in meta.program.instructions if i.kind == "delegate"]
+    assert delegated and any(i.modules for i in delegated)
+    assert {m.split(".")[0] for i in meta.program.instructions for m in i.modules} <= {
+        "conv", "squeeze", "fc", ""}
