@@ -55,7 +55,7 @@ def main() -> int:
             shutil.copy(trace, dest)
             sidecar_path(dest).write_text(meta.to_json(), encoding="utf-8")
             size = dest.stat().st_size
-            print(f"  {dest.relative_to(ROOT)}: {size / 1e6:.2f} MB", flush=True)
+            print(f"  {dest}: {size / 1e6:.2f} MB", flush=True)
             if size > MAX_BYTES:
                 print(f"  warning: {dest.name} is over {MAX_BYTES / 1e6:.0f} MB", file=sys.stderr)
             assert TraceMeta.from_json(sidecar_path(dest).read_text()).run.iters == 60
