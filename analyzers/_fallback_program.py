@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from etprof.analyzers.buckets import glue_mask, is_glue
+from etprof.grouping import group_cumcount, group_sum
 from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, Trace
 from etprof.xnnpack_support import OpSupport, SupportTable
 
@@ -119,7 +120,7 @@ def lookup(table: SupportTable, name: str) -> OpSupport | None:
 
 def program_precisions(trace: Trace, steps: list[Step]) -> tuple[str, ...]:
     """The quantization schemes the program uses, or ("fp32",) when it uses none."""
-    ops = trace.events.loc[trace.events["kind"] == DELEGATE_OP, "op"].astype(str).unique()
+    ops = [str(o) for o in trace.of_kind(DELEGATE_OP)["op"].unique()]
     found = []
     if any(_STATIC_TAG.search(o) for o in ops) or any(
         kernel_base(s.name) in QUANT_KERNELS for s in steps if s.kind == "operator"
@@ -168,8 +169,7 @@ class BlockEdges:
 
 def block_edges(trace: Trace) -> dict[int, BlockEdges]:
     """Per delegate instruction, its operators (from the first measured iteration) and edges."""
-    ev = trace.events
-    ops = ev[(ev["kind"] == DELEGATE_OP) & (ev["iteration"] >= 0)]
+    ops = trace.executed(DELEGATE_OP)
     if ops.empty:
         return {}
     one = ops[ops["iteration"] == int(ops["iteration"].min())].sort_values(["run", "seq"])
@@ -190,18 +190,19 @@ def block_edges(trace: Trace) -> dict[int, BlockEdges]:
 
 def edge_glue_ns(trace: Trace, edges: dict[int, BlockEdges]) -> pd.DataFrame:
     """Per delegate instruction: total ns of the glue operators at its head and at its tail."""
-    ev = trace.events
-    ops = ev[(ev["kind"] == DELEGATE_OP) & (ev["iteration"] >= 0)].sort_values(["run", "seq"])
+    ops = _in_trace_order(trace.executed(DELEGATE_OP))
     cols = {"head_glue_ns": 0, "tail_glue_ns": 0}
     if ops.empty:
         return pd.DataFrame(columns=list(cols), dtype="int64")
-    pos = ops.groupby(["iteration", "instruction_id"], sort=False).cumcount().to_numpy()
+    ids = ops["instruction_id"].to_numpy(np.int64)
+    it = ops["iteration"].to_numpy(np.int64)
+    # each operator's position in its block's call (per iteration)
+    pos = group_cumcount((it - it.min()) * (int(ids.max()) - int(ids.min()) + 1)
+                         + (ids - ids.min()))
     glue = glue_mask(ops["op"]).to_numpy()
-    iid = ops["instruction_id"].astype(int)
     # Whole-array membership instead of a Python test per event (a 1000-iteration trace has
     # ~280k operator events but only a few hundred (instruction, position) edge entries):
     # each (instruction, position) pair becomes one int64 key, matched with np.isin.
-    ids = iid.to_numpy(dtype=np.int64)
     low = min(int(ids.min()), min(edges, default=0))
     width = 1 + max([int(pos.max())] + [p for e in edges.values() for p in (*e.head, *e.tail)])
     key = (ids - low) * width + pos
@@ -210,13 +211,23 @@ def edge_glue_ns(trace: Trace, edges: dict[int, BlockEdges]) -> pd.DataFrame:
         return np.array([(i - low) * width + p for i, e in edges.items()
                          for p in getattr(e, side)], dtype=np.int64)
 
-    dur = ops["duration_ns"]
-    frame = pd.DataFrame({
-        "head_glue_ns": dur.where(glue & np.isin(key, keys("head")), 0),
-        "tail_glue_ns": dur.where(glue & np.isin(key, keys("tail")), 0),
-        "instruction_id": iid,
+    dur = ops["duration_ns"].to_numpy(np.int64)
+    out = pd.DataFrame({
+        "head_glue_ns": group_sum(ids, np.where(glue & np.isin(key, keys("head")), dur, 0)),
+        "tail_glue_ns": group_sum(ids, np.where(glue & np.isin(key, keys("tail")), dur, 0)),
     })
-    return frame.groupby("instruction_id")[list(cols)].sum()
+    out.index.name = "instruction_id"
+    return out
+
+
+def _in_trace_order(ev: pd.DataFrame) -> pd.DataFrame:
+    """Events sorted by (run, seq), skipping the sort when they already are (the reader's
+    order)."""
+    run, seq = ev["run"].to_numpy(np.int64), ev["seq"].to_numpy(np.int64)
+    if run.size < 2 or bool(((run[1:] > run[:-1]) | ((run[1:] == run[:-1])
+                                                      & (seq[1:] > seq[:-1]))).all()):
+        return ev
+    return ev.sort_values(["run", "seq"])
 
 
 def decomposed_label(step: Step, before: BlockEdges | None) -> str:

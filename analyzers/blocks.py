@@ -20,6 +20,7 @@ import pandas as pd
 from etprof.analyzers import analyzer
 from etprof.analyzers.buckets import glue_mask
 from etprof.analyzers.modules import instruction_modules, module_label
+from etprof.grouping import group_codes, group_count, group_min, group_sum
 from etprof.result import records
 from etprof.trace import DELEGATE_CALL, DELEGATE_OP, RUN_MODEL, Trace
 
@@ -78,12 +79,10 @@ def _empty(columns: tuple[str, ...], strings: tuple[str, ...]) -> pd.DataFrame:
 
 def block_tables(trace: Trace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(blocks, block operators, negative overheads) over the iterations present in `trace`."""
-    ev = trace.events
-    ev = ev[ev["iteration"] >= 0]
-    n = max(1, int(ev["iteration"].nunique()))
-    run_model_ns = float(ev.loc[ev["kind"] == RUN_MODEL, "duration_ns"].sum()) / n
-    calls = ev[ev["kind"] == DELEGATE_CALL]
-    ops = ev[ev["kind"] == DELEGATE_OP]
+    n = max(1, trace.iterations_present())
+    run_model_ns = float(trace.executed(RUN_MODEL)["duration_ns"].sum()) / n
+    calls = trace.executed(DELEGATE_CALL)
+    ops = trace.executed(DELEGATE_OP)
     if calls.empty:
         return (_empty(BLOCK_COLUMNS, ("backend", "main_ops", "module")),
                 _empty(OP_COLUMNS, ("event", "part")),
@@ -93,19 +92,19 @@ def block_tables(trace: Trace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
     # row, made and hashed, cost more than the rest of the table on long traces.
     part = pd.Categorical.from_codes(glue.astype(np.int8), categories=["compute", "glue"])
     ops = ops.assign(part=part, event=ops["delegate_op"])
-    per_call = calls.groupby(["instruction_id", "iteration"])["duration_ns"].sum()
-    per_op = ops.groupby(["instruction_id", "iteration"])["duration_ns"].sum()
-    overhead = per_call.sub(per_op.reindex(per_call.index, fill_value=0))
-    neg = overhead[overhead < 0].reset_index()
-    neg.columns = ["instruction", "iteration", "overhead_ns"]
+    c_iid = calls["instruction_id"].to_numpy(np.int64)
+    o_iid = ops["instruction_id"].to_numpy(np.int64)
+    c_dur = calls["duration_ns"].to_numpy(np.int64)
+    o_dur = ops["duration_ns"].to_numpy(np.int64)
+    neg = _negative_overheads(calls, ops)
 
-    call_ns = calls.groupby("instruction_id")["duration_ns"].sum().astype(float) / n
-    dur, by_instr = ops["duration_ns"], ops["instruction_id"]
-    parts = (pd.DataFrame({"compute": dur.where(~glue, 0).groupby(by_instr).sum(),
-                           "glue": dur.where(glue, 0).groupby(by_instr).sum()})
+    call_ns = group_sum(c_iid, c_dur).astype(float) / n
+    parts = (pd.DataFrame({"compute": group_sum(o_iid, np.where(glue, 0, o_dur)),
+                           "glue": group_sum(o_iid, np.where(glue, o_dur, 0))})
              .reindex(index=call_ns.index, fill_value=0) / n)
-    counts = ops.groupby("instruction_id").size().reindex(call_ns.index, fill_value=0) / n
-    backend = calls.groupby("instruction_id")["op"].first().astype(str)
+    counts = group_count(o_iid).reindex(call_ns.index, fill_value=0) / n
+    ids, first = np.unique(c_iid, return_index=True)
+    backend = pd.Series(calls["op"].to_numpy()[first].astype(str), index=ids)
     main = _main_ops(ops, n)
     modules = instruction_modules(trace)
     share = 100.0 / run_model_ns if run_model_ns else 0.0
@@ -124,15 +123,31 @@ def block_tables(trace: Trace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
     return frame[list(BLOCK_COLUMNS)], _operator_rows(ops, call_ns, n, share), neg
 
 
+def _negative_overheads(calls: pd.DataFrame, ops: pd.DataFrame) -> pd.DataFrame:
+    """The (instruction, iteration) pairs whose call took less than its operators summed (a
+    clock or nesting problem worth a warning), with that negative overhead in ns."""
+    c_it = calls["iteration"].to_numpy(np.int64)
+    o_it = ops["iteration"].to_numpy(np.int64)
+    low = int(min(c_it.min(), o_it.min(initial=c_it.min())))
+    width = int(max(c_it.max(), o_it.max(initial=c_it.max()))) - low + 1
+
+    def key(ev: pd.DataFrame, it: np.ndarray) -> np.ndarray:
+        return ev["instruction_id"].to_numpy(np.int64) * width + (it - low)
+
+    per_call = group_sum(key(calls, c_it), calls["duration_ns"])
+    per_op = group_sum(key(ops, o_it), ops["duration_ns"]).reindex(per_call.index, fill_value=0)
+    overhead = per_call - per_op
+    bad = overhead[overhead < 0]
+    keys = bad.index.to_numpy(np.int64)
+    return pd.DataFrame({"instruction": keys // width, "iteration": keys % width + low,
+                         "overhead_ns": bad.to_numpy()})
+
+
 def _operator_rows(ops: pd.DataFrame, call_ns: pd.Series, n: int, share: float) -> pd.DataFrame:
     """One row per operator event of each block (in execution order), then the block overhead."""
-    grouped = (
-        ops.groupby(["instruction_id", "event"], sort=False, observed=True)
-        .agg(part=("part", "first"), count=("duration_ns", "size"),
-             total=("duration_ns", "sum"), seq=("seq", "min"))
-        .reset_index()
-        .sort_values(["instruction_id", "seq"])
-    )
+    grouped = _by_instruction_and(ops, "event")
+    grouped["part"] = ops["part"].to_numpy()[grouped["first"].to_numpy()]
+    grouped = grouped.sort_values(["instruction_id", "seq"], kind="stable")
     by_block: dict[int, list[Any]] = {}  # a few rows per block: one pass, no sub-frames
     for r in grouped.itertuples(index=False):
         by_block.setdefault(int(r.instruction_id), []).append(r)
@@ -150,10 +165,29 @@ def _operator_rows(ops: pd.DataFrame, call_ns: pd.Series, n: int, share: float) 
     return pd.DataFrame(rows, columns=list(OP_COLUMNS))
 
 
+def _by_instruction_and(ops: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Per (instruction, value of categorical `column`) present: the value, its event count,
+    total ns, smallest seq and first row; sorted by instruction then category code."""
+    cat = ops[column].array
+    codes = np.asarray(cat.codes, dtype=np.int64) + 1  # -1 (missing) becomes 0
+    iid = ops["instruction_id"].to_numpy(np.int64)
+    keys, groups = group_codes(iid * (len(cat.categories) + 1) + codes)
+    k = keys.size
+    rows = np.arange(len(ops), dtype=np.int64)
+    first = group_min(groups, k, rows)
+    return pd.DataFrame({
+        "instruction_id": iid[first],
+        column: cat.take(first),
+        "count": np.bincount(groups, minlength=k).astype(np.int64),
+        "total": group_sum(groups, ops["duration_ns"]).to_numpy(),  # every group has rows
+        "seq": group_min(groups, k, ops["seq"]),
+        "first": first,
+    })
+
+
 def _main_ops(ops: pd.DataFrame, n: int, limit: int = 3) -> dict[int, str]:
     """Per block, its most expensive operator types: "Convolution (NHWC, QC8) IGEMM x3, ..."."""
-    grouped = ops.groupby(["instruction_id", "op"], observed=True)["duration_ns"]
-    by_op = grouped.agg(["sum", "size"]).reset_index()
+    by_op = _by_instruction_and(ops, "op").rename(columns={"total": "sum", "count": "size"})
     by_op["op"] = by_op["op"].astype(str)  # ties sort by name, not by category order
     by_op = by_op.sort_values(["instruction_id", "sum", "size", "op"],
                               ascending=[True, False, False, True])
@@ -171,8 +205,7 @@ def _main_ops(ops: pd.DataFrame, n: int, limit: int = 3) -> dict[int, str]:
 def blocks(trace: Trace, options: BlockOptions) -> BlockTable:
     measured = trace.measured(options.warmup)
     frame, ops, negative = block_tables(measured)
-    ev = measured.events
-    n = int(ev.loc[ev["iteration"] >= 0, "iteration"].nunique())
-    rm = float(ev.loc[ev["kind"] == RUN_MODEL, "duration_ns"].sum()) / max(1, n) / 1e6
+    n = measured.iterations_present()
+    rm = measured.executed(RUN_MODEL)["duration_ns"].sum() / max(1, n) / 1e6
     return BlockTable(model=trace.model, measured=n, run_model_ms=rm, blocks=frame,
                       operators=ops, negative=negative)

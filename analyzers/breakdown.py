@@ -175,12 +175,12 @@ class Breakdown:
         return list(seen)
 
 
-def explain_fallbacks_of(trace: Trace, compare: Trace | None) -> tuple[Any, str]:
+def explain_fallbacks_of(trace: Trace, warmup: int, compare: Trace | None) -> tuple[Any, str]:
     """The fallback analyzer's report, or (None, why it declined this trace)."""
     from etprof.analyzers.fallback import FallbackOptions, explain_fallbacks
 
     try:
-        return explain_fallbacks(trace, FallbackOptions(compare=compare)), ""
+        return explain_fallbacks(trace, FallbackOptions(warmup=warmup, compare=compare)), ""
     except EtprofError as exc:
         return None, exc.one_line()
 
@@ -198,13 +198,14 @@ def breakdown(trace: Trace, options: BreakdownOptions) -> Breakdown:
     frame, ops, negative = block_tables(measured)
     module_rows, known = module_frame(measured)
     it_frame = iteration_frame(trace, warmup)
+    every = bucket_frame(trace)  # memoised: iteration_frame made it
+    per_iteration = every[every.index >= warmup]
     run_model = it_frame.loc[~it_frame["dropped"], "run_model_ms"].to_numpy()
     if run_model.size == 0:
         raise InputError(
             f"{trace.source or 'the trace'} has no Method::execute event in its measured "
             "iterations", "record the trace with ETDump profiling on (`etprof run`)")
-    traced = trace if options.warmup is None else trace.with_warmup(warmup)
-    fallback, why = explain_fallbacks_of(traced, options.compare)
+    fallback, why = explain_fallbacks_of(trace, warmup, options.compare)
     settings = {
         "trace": trace.source,
         "program": trace.meta.program.path or None,
@@ -218,7 +219,7 @@ def breakdown(trace: Trace, options: BreakdownOptions) -> Breakdown:
     return Breakdown(
         settings=settings,
         stats=stats,
-        buckets=Buckets(model=trace.model, warmup=warmup, per_iteration=bucket_frame(measured)),
+        buckets=Buckets(model=trace.model, warmup=warmup, per_iteration=per_iteration),
         operators=OperatorTable(model=trace.model, measured=n, run_model_ms=rm_ms,
                                 frame=operator_frame(measured)),
         blocks=BlockTable(model=trace.model, measured=n, run_model_ms=rm_ms, blocks=frame,

@@ -124,26 +124,28 @@ class Buckets:
 
 
 def bucket_frame(trace: Trace) -> pd.DataFrame:
-    """Per-iteration bucket times in ns for every iteration present in `trace`."""
-    ev = trace.events
-    it = ev["iteration"]
-    kind = ev["kind"]
-    dur = ev["duration_ns"]
+    """Per-iteration bucket times in ns for every iteration present in `trace` (memoised)."""
+    return trace.memo("bucket_frame", lambda: _bucket_frame(trace))
 
-    def total(mask: pd.Series) -> pd.Series:
-        return dur[mask].groupby(it[mask]).sum()
 
-    glue = glue_mask(ev["op"])
-    run_model = total((kind == RUN_MODEL) & (it >= 0))
+def _bucket_frame(trace: Trace) -> pd.DataFrame:
+    def total(ev: pd.DataFrame, mask: pd.Series | None = None) -> pd.Series:
+        if mask is not None:
+            ev = ev[mask.to_numpy()]
+        return ev["duration_ns"].groupby(ev["iteration"].to_numpy()).sum()
+
+    rm = trace.of_kind(RUN_MODEL)
+    run_model = total(rm, rm["iteration"] >= 0)
     idx = run_model.index
-    xop = kind == DELEGATE_OP
+    xop = trace.of_kind(DELEGATE_OP)
+    glue = glue_mask(xop["op"])
     parts = {
         "run_model": run_model,
-        "delegate_call": total(kind == DELEGATE_CALL),
-        "xnnpack_compute": total(xop & ~glue),
-        "xnnpack_glue": total(xop & glue),
-        "operator_call": total(kind == OPERATOR_CALL),
-        "portable_kernels": total(kind == KERNEL),
+        "delegate_call": total(trace.of_kind(DELEGATE_CALL)),
+        "xnnpack_compute": total(xop, ~glue),
+        "xnnpack_glue": total(xop, glue),
+        "operator_call": total(trace.of_kind(OPERATOR_CALL)),
+        "portable_kernels": total(trace.of_kind(KERNEL)),
     }
     f = pd.DataFrame({k: v.reindex(idx, fill_value=0) for k, v in parts.items()}, index=idx)
     f = f.fillna(0).astype("int64")

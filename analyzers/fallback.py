@@ -30,6 +30,7 @@ from etprof.analyzers._fallback_program import (
 from etprof.analyzers._fallback_notes import explain, zoo_name
 from etprof.errors import InputError
 from etprof.result import records
+from etprof.grouping import group_sum
 from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_MODEL, Trace
 from etprof.xnnpack_support import PRECISION_LABELS, load_table
 
@@ -139,8 +140,7 @@ def explain_fallbacks(trace: Trace, options: FallbackOptions) -> FallbackReport:
 
 def _analyse(trace: Trace, warmup: int | None) -> FallbackReport:
     measured = trace.measured(warmup)
-    ev = measured.events
-    n = int(ev.loc[ev["kind"] == RUN_MODEL, "iteration"].nunique())
+    n = int(measured.of_kind(RUN_MODEL)["iteration"].nunique())
     if n == 0:
         raise InputError(f"{trace.source or 'the trace'} has no Method::execute event in its "
                          "measured iterations", "record it with `etprof run`")
@@ -149,10 +149,10 @@ def _analyse(trace: Trace, warmup: int | None) -> FallbackReport:
         raise InputError(
             f"{trace.source or 'the trace'} has no operator or delegate call events",
             "record the trace with ETDump profiling on (`etprof run`)")
-    run_model_ms = float(ev.loc[ev["kind"] == RUN_MODEL, "duration_ns"].sum()) / n / 1e6
+    run_model_ms = measured.run_model_ns() / n / 1e6
     table = load_table()
     precisions = program_precisions(measured, steps)
-    per_iter = _per_instruction_ns(ev, n)
+    per_iter = _per_instruction_ns(measured, n)
     edges = block_edges(measured)
     edge_ns = edge_glue_ns(measured, edges) / n
     rows, breaks = _attribute(steps, table, precisions, per_iter, edges, edge_ns)
@@ -170,11 +170,11 @@ _INSTR_COLUMNS = ["instruction", "op", "class", "where", "run", "cause_instructi
                   "decomposed_from", "xnnpack", "modules", "own_ms", "boundary_ms", "calls_ms"]
 
 
-def _per_instruction_ns(ev: pd.DataFrame, n: int) -> dict[str, pd.Series]:
+def _per_instruction_ns(trace: Trace, n: int) -> dict[str, pd.Series]:
     """Mean ns per iteration, by instruction id, of each kind of event."""
     def total(kind: str) -> pd.Series:
-        sel = ev[ev["kind"] == kind]
-        return sel.groupby("instruction_id")["duration_ns"].sum() / n
+        sel = trace.of_kind(kind)
+        return group_sum(sel["instruction_id"], sel["duration_ns"]) / n
 
     return {k: total(k) for k in (OPERATOR_CALL, KERNEL, DELEGATE_CALL, DELEGATE_OP)}
 

@@ -90,13 +90,11 @@ def module_label(paths: tuple[str, ...]) -> str:
 
 def module_frame(trace: Trace) -> tuple[pd.DataFrame, bool]:
     """The module table over the iterations present in `trace`, and whether paths were known."""
-    ev = trace.events
-    ev = ev[ev["iteration"] >= 0]
-    n = max(1, int(ev["iteration"].nunique()))
-    run_model_ns = float(ev.loc[ev["kind"] == RUN_MODEL, "duration_ns"].sum()) / n
+    n = max(1, trace.iterations_present())
+    run_model_ns = float(trace.executed(RUN_MODEL)["duration_ns"].sum()) / n
     table = instruction_modules(trace)
     known = any(table.values())
-    calls = ev[ev["kind"].isin([DELEGATE_CALL, OPERATOR_CALL])]
+    calls = trace.executed(DELEGATE_CALL, OPERATOR_CALL)
     # Sum per (instruction, kind) first, on integers and the categorical: a few hundred rows
     # instead of one per call, so the module and side strings are made once per instruction.
     per_instr = (calls.groupby([calls["instruction_id"].astype("int64"), "kind"], observed=True)
@@ -133,5 +131,5 @@ def module_frame(trace: Trace) -> tuple[pd.DataFrame, bool]:
 def modules(trace: Trace, options: ModuleOptions) -> ModuleTable:
     measured = trace.measured(options.warmup)
     frame, known = module_frame(measured)
-    n = int(measured.events.loc[measured.events["iteration"] >= 0, "iteration"].nunique())
+    n = measured.iterations_present()
     return ModuleTable(model=trace.model, measured=n, known=known, frame=frame)

@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from etprof.analyzers import analyzer
 from etprof.analyzers.buckets import is_glue
+from etprof.grouping import group_codes, group_min, group_sum
 from etprof.result import records
 from etprof.trace import DELEGATE_OP, KERNEL, RUN_MODEL, Trace
 
@@ -45,26 +47,26 @@ class OperatorTable:
 
 def operator_frame(trace: Trace) -> pd.DataFrame:
     """Per operator type, over all iterations present in `trace` (already warm-up free)."""
-    ev = trace.events
-    n = max(1, int(ev.loc[ev["iteration"] >= 0, "iteration"].nunique()))
-    run_model_ns = float(ev.loc[ev["kind"] == RUN_MODEL, "duration_ns"].sum()) / n
-    ops = ev[ev["kind"].isin([DELEGATE_OP, KERNEL])]
+    n = max(1, trace.iterations_present())
+    run_model_ns = trace.run_model_ns() / n
+    ops = trace.of_kind(DELEGATE_OP, KERNEL)
     cols = ["op", "side", "count", "per_iter_ms", "mean_ms", "share_pct", "cum_share_pct"]
     if ops.empty:
         return pd.DataFrame({c: pd.Series(dtype="float64" if c.endswith(("ms", "pct")) else
                                           "object") for c in cols})
-    # Grouped on the categoricals, named afterwards: a string per event (and hashing it) cost
-    # more than the whole table on long traces. Sorting the named groups gives the order that
-    # grouping on the strings gave.
-    grouped = (
-        ops.groupby(["op", "kind"], observed=True)["duration_ns"]
-        .agg(["count", "sum"])
-        .reset_index()
-    )
-    grouped["op"] = grouped["op"].astype(str)
-    grouped["kind"] = grouped["kind"].astype(str).map({DELEGATE_OP: "xnnpack", KERNEL: "portable"})
-    grouped = (grouped.rename(columns={"kind": "side"})
-               .sort_values(["op", "side"], kind="stable").reset_index(drop=True))
+    # Grouped on the categorical codes (with numpy), named afterwards: a string per event (and
+    # hashing it) cost more than the whole table on long traces. Sorting the named groups gives
+    # the order that grouping on the strings gave.
+    op = ops["op"].array
+    portable = (ops["kind"].to_numpy() == KERNEL).astype(np.int64)
+    keys, groups = group_codes(np.asarray(op.codes, dtype=np.int64) * 2 + portable)
+    first = group_min(groups, keys.size, np.arange(len(ops), dtype=np.int64))
+    grouped = pd.DataFrame({
+        "op": np.asarray(op.take(first).astype(str), dtype=object),
+        "side": np.where(portable[first] == 1, "portable", "xnnpack"),
+        "count": np.bincount(groups, minlength=keys.size),
+        "sum": group_sum(groups, ops["duration_ns"]).to_numpy(),
+    }).sort_values(["op", "side"], kind="stable").reset_index(drop=True)
     grouped["per_iter_ms"] = grouped["sum"] / n / 1e6
     grouped["mean_ms"] = grouped["sum"] / grouped["count"] / 1e6
     grouped["count"] = grouped["count"] / n
@@ -81,7 +83,6 @@ def operators(trace: Trace, options: OperatorOptions) -> OperatorTable:
     frame = operator_frame(measured)
     if options.top is not None:
         frame = frame.head(options.top).reset_index(drop=True)
-    ev = measured.events
-    n = int(ev.loc[ev["iteration"] >= 0, "iteration"].nunique())
-    rm = float(ev.loc[ev["kind"] == RUN_MODEL, "duration_ns"].sum()) / max(1, n) / 1e6
+    n = measured.iterations_present()
+    rm = measured.run_model_ns() / max(1, n) / 1e6
     return OperatorTable(model=trace.model, measured=n, run_model_ms=rm, frame=frame)

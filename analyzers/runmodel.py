@@ -78,8 +78,7 @@ class RunModelStats:
 
 def run_model_samples(trace: Trace) -> pd.Series:
     """Method::execute duration (ns) per iteration of `trace`, indexed by iteration."""
-    ev = trace.events
-    rm = ev[ev["kind"] == RUN_MODEL]
+    rm = trace.of_kind(RUN_MODEL)
     return rm.groupby("iteration")["duration_ns"].sum()
 
 

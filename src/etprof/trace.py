@@ -18,8 +18,10 @@ A Trace is never mutated: selections return new Trace objects.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +51,7 @@ _NAMED_KINDS = {
 }
 _COUNTER = re.compile(r"\s*#\d+$")
 EXECUTE_RUN = "Execute"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,10 @@ class Trace:
     allocations: pd.DataFrame | None = None
     debug_event_count: int = 0
     etdump_version: int = 0
+    # selections computed once per trace: analyses ask for the same ones many times, and on a
+    # 500k-event trace each costs tens of ms. Not part of the value (compare=False).
+    _cache: dict[object, object] = field(default_factory=dict, init=False, repr=False,
+                                         compare=False)
 
     @property
     def warmup(self) -> int:
@@ -93,12 +100,57 @@ class Trace:
                 "warm-up iterations to drop",
                 "record more (--iters) or lower --warmup",
             )
-        ev = self.events
-        return replace(self, events=ev[ev["iteration"] >= skip].reset_index(drop=True))
+        key = ("measured", skip)
+        if key not in self._cache:
+            self._cache[key] = replace(self, events=_rows(self.events,
+                                                          self.events["iteration"] >= skip))
+        return self._cache[key]  # type: ignore[return-value]
 
     def of_kind(self, *kinds: str) -> pd.DataFrame:
-        ev = self.events
-        return ev[ev["kind"].isin(kinds)]
+        """The events of these kinds, in trace order (cached: treat as read-only)."""
+        key = ("kind", kinds)
+        if key not in self._cache:
+            ev = self.events
+            codes = [KINDS.index(k) for k in kinds]
+            kind = np.asarray(ev["kind"].array.codes)
+            mask = kind == codes[0] if len(codes) == 1 else np.isin(kind, codes)
+            self._cache[key] = _rows(ev, mask)
+        return self._cache[key]  # type: ignore[return-value]
+
+    def executed(self, *kinds: str) -> pd.DataFrame:
+        """`of_kind` restricted to the Execute runs (iteration >= 0): no loading events."""
+        key = ("executed", kinds)
+        if key not in self._cache:
+            ev = self.of_kind(*kinds)
+            it = ev["iteration"].to_numpy()
+            self._cache[key] = ev if not it.size or it.min() >= 0 else _rows(ev, it >= 0)
+        return self._cache[key]  # type: ignore[return-value]
+
+    def iterations_present(self) -> int:
+        """How many distinct iterations (Execute runs) this trace's events cover."""
+        def count() -> int:
+            it = self.events["iteration"].to_numpy()
+            return int(np.count_nonzero(np.bincount(it[it >= 0]))) if it.size else 0
+
+        return self.memo("iterations_present", count)
+
+    def memo(self, key: str, compute: Callable[[], T]) -> T:
+        """`compute()` once per trace: for derived tables that several analyses share."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]  # type: ignore[return-value]
+
+    def run_model_ns(self) -> float:
+        """Total Method::execute time of the iterations in this trace, in ns."""
+        return float(self.of_kind(RUN_MODEL)["duration_ns"].sum())
+
+
+def _rows(frame: pd.DataFrame, mask: pd.Series | npt.NDArray[np.bool_]) -> pd.DataFrame:
+    """``frame[mask]`` renumbered from 0; a slice, not a copy, when the rows are contiguous."""
+    where = np.flatnonzero(np.asarray(mask))
+    if where.size and int(where[-1]) - int(where[0]) + 1 == where.size:
+        return frame.iloc[int(where[0]) : int(where[-1]) + 1].reset_index(drop=True)
+    return frame.take(where).reset_index(drop=True)
 
 
 def events_frame(raw: RawDump, meta: TraceMeta | None = None) -> pd.DataFrame:
