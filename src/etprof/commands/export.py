@@ -4,18 +4,12 @@ ExecuTorch's examples name them (mv3_xnnpack_q8.pte), and say what ended up wher
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from etprof import zoo
-from etprof.export import (
-    ExportOptions,
-    ExportResult,
-    check_options,
-    check_output_dir,
-    export_model,
-    output_paths,
-)
+if TYPE_CHECKING:  # imported when the command runs: other commands start without it
+    from etprof.export import ExportResult
 
 OutDirOption = typer.Option(".", "--output-dir", "-o", help="folder for the files")
 
@@ -42,6 +36,15 @@ def export(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show torch/executorch logs"),
 ) -> None:
     """Export MODEL to a .pte program and an .etrecord, the way ExecuTorch's XNNPACK example does."""
+    from etprof import zoo
+    from etprof.export import (
+        ExportOptions,
+        check_options,
+        check_output_dir,
+        export_model,
+        output_paths,
+    )
+
     # Everything that can be refused is refused here, before tens of seconds of exporting.
     spec = zoo.parse(model)
     if not spec.builtin:
