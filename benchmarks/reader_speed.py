@@ -31,14 +31,6 @@ ROOT = Path(__file__).resolve().parent.parent
 STEM = "mv3_xnnpack_q8_quantonly"
 GOAL_RATIO, GOAL_WALL_BIG, GOAL_RSS_MB, GOAL_WALL_SMALL = 30.0, 1.5, 300.0, 1.0
 
-# Until `etprof breakdown` exists: the same work (load with an engine, bucket analysis) as JSON.
-FALLBACK = """
-import sys
-from etprof import analyzers
-from etprof.load import load_trace
-from etprof.render import render
-print(render(analyzers.run("buckets", load_trace(sys.argv[1], engine=sys.argv[2])), "json"))
-"""
 # The reader's share: a process that only loads the trace into etprof's event table.
 LOAD_ONLY = """
 import sys
@@ -84,18 +76,20 @@ def measure_rusage(cmd: list[str]) -> Measure:
         return Measure(wall, usage.ru_utime + usage.ru_stime, rss_mb, out.read())
 
 
-def has_breakdown() -> bool:
-    proc = subprocess.run(etprof("breakdown", "--help"), check=False, capture_output=True,
-                          text=True)
-    return proc.returncode == 0 and "--engine" in proc.stdout
+def byte_compile() -> None:
+    """Compile etprof's modules as `pip install` of a wheel does. An editable install under
+    PYTHONDONTWRITEBYTECODE=1 (set on this machine) would otherwise recompile them in every
+    process, ~60 ms that no installed user pays."""
+    import compileall
+
+    for folder in (ROOT / "src" / "etprof", ROOT / "analyzers"):
+        compileall.compile_dir(folder, quiet=1)
 
 
-def breakdown_cmd(trace: Path, engine: str, real: bool | None) -> list[str]:
-    if real is None:
+def breakdown_cmd(trace: Path, engine: str, load_only: bool = False) -> list[str]:
+    if load_only:
         return [sys.executable, "-c", LOAD_ONLY, str(trace), engine]
-    if real:
-        return etprof("breakdown", str(trace), "--engine", engine, "--format", "json")
-    return [sys.executable, "-c", FALLBACK, str(trace), engine]
+    return etprof("breakdown", str(trace), "--engine", engine, "--format", "json")
 
 
 def find_pte(args: argparse.Namespace) -> Path:
@@ -125,11 +119,11 @@ def sample_trace(pte: Path, workdir: Path) -> Path:
     return checked_in if checked_in.is_file() else trace_of(pte, 60, workdir)
 
 
-def bench(trace: Path, engine: str, repeat: int, real: bool | None) -> list[Measure]:
+def bench(trace: Path, engine: str, repeat: int, load_only: bool = False) -> list[Measure]:
     runs = []
     for i in range(repeat):
         print(f"[{trace.name}] {engine} run {i + 1}/{repeat}", file=sys.stderr, flush=True)
-        runs.append(measure_rusage(breakdown_cmd(trace, engine, real)))
+        runs.append(measure_rusage(breakdown_cmd(trace, engine, load_only)))
     return runs
 
 
@@ -165,15 +159,15 @@ def main() -> None:
     pte = find_pte(args)
     big = trace_of(pte, args.iters, args.workdir)
     small = sample_trace(pte, args.workdir)
-    real = has_breakdown()
-    command = "etprof breakdown --format json" if real else "python -c (load_trace + buckets)"
+    byte_compile()
+    command = "etprof breakdown --format json"
 
     results: dict[tuple[str, str], list[Measure]] = {}
     for trace in (big, small):
-        results[(trace.name, "fast")] = bench(trace, "fast", args.repeat, real)
-        results[(trace.name, "inspector")] = bench(trace, "inspector", args.inspector_repeat,
-                                                   real)
-    load_only = {trace.name: bench(trace, "fast", args.repeat, None) for trace in (big, small)}
+        results[(trace.name, "fast")] = bench(trace, "fast", args.repeat)
+        results[(trace.name, "inspector")] = bench(trace, "inspector", args.inspector_repeat)
+    load_only = {trace.name: bench(trace, "fast", args.repeat, load_only=True)
+                 for trace in (big, small)}
     help_runs = [measure_rusage(etprof("--help")) for _ in range(args.repeat)]
 
     from etprof.etdump.reader import read_dump

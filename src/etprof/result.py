@@ -39,13 +39,27 @@ class Result(Protocol):
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """DataFrame rows as JSON-safe dicts (NaN becomes null, numpy scalars become Python)."""
-    out: list[dict[str, Any]] = []
-    for row in frame.to_dict(orient="records"):
-        out.append({str(k): _plain(v) for k, v in row.items()})
-    return out
+    import numpy as np  # loaded already: `frame` is a DataFrame
+
+    # column by column: numpy's tolist() makes Python scalars in C, and only float columns
+    # (NaN, inf) and object-like ones need a look at each value
+    names = [str(c) for c in frame.columns]
+    columns = []
+    for _, column in frame.items():
+        values = column.tolist()
+        kind = column.dtype.kind if isinstance(column.dtype, np.dtype) else "O"
+        if kind == "f":
+            values = [v if math.isfinite(v) else None for v in values]
+        elif kind not in "iub":
+            values = [_plain(v) for v in values]
+        columns.append(values)
+    return [dict(zip(names, row)) for row in zip(*columns)] if names else \
+        [{} for _ in range(len(frame))]
 
 
 def _plain(value: Any) -> Any:
+    if value is None or type(value).__name__ == "NAType":  # pandas' NA, without importing it
+        return None
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
