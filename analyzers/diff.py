@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,17 @@ from etprof.analyzers.buckets import BUCKETS, BucketOptions, Buckets, buckets
 from etprof.analyzers.runmodel import run_model_samples
 from etprof.errors import InputError, MismatchError
 from etprof.result import records
-from etprof.significance import NO_CHANGE, Comparison, Method, check_method, compare, rank_tests
+from etprof.significance import (
+    IDLE_SHARE_PCT,
+    NO_CHANGE,
+    Comparison,
+    Method,
+    block_length,
+    check_method,
+    compare,
+    contention_pct,
+    rank_tests,
+)
 from etprof.trace import Trace
 
 # What each breakdown bucket is called when it explains a change.
@@ -48,6 +58,7 @@ VARIANT_WORDS = frozenset({
     "mps", "qnn", "vulkan", "delegated",
 })
 MAIN_SHARE_PCT = 10.0  # a class named in "where it went" carries at least this share
+CONTENTION_NOTE_PCT = 0.1  # any contention that widened the band is worth saying
 NOISY_CV_PCT = 5.0  # run-model CV above which a side is flagged as measured on a busy machine
 
 
@@ -60,13 +71,15 @@ class DiffOptions:
     resamples: int = 2000
     seed: int = 0
     statistic: str = "mean"
+    resampling: str = "blocks"  # bootstrap over blocks of consecutive iterations (docs/diff.md)
     match: str = "auto"  # "auto" | "instruction" | "operator"
     top: int = 10  # operator contributors listed by name in the table (JSON has all)
     force: bool = False  # compare traces whose settings differ (with a warning)
 
     def method(self) -> Method:
         return Method(noise_pct=self.noise_pct, alpha=self.alpha, confidence=self.confidence,
-                      resamples=self.resamples, seed=self.seed, statistic=self.statistic)
+                      resamples=self.resamples, seed=self.seed, statistic=self.statistic,
+                      resampling=self.resampling)
 
     def check(self) -> None:
         """Refuse unusable options before any trace is read."""
@@ -133,8 +146,10 @@ class DiffResult:
         head = f"{self.a.label} -> {self.b.label}: "
         stat = "" if c.method.statistic == "mean" else f" in {c.method.statistic}"
         if c.verdict == NO_CHANGE:
+            contended = (f", noise band +/-{c.method.band_pct:.3g}% for CPU contention"
+                         if c.method.contention_pct else "")
             return (f"{head}no significant change{stat}: {_signed_ms(c.delta_ms)} "
-                    f"({_pct(c.change_pct)}, {ci}), Mann-Whitney p={c.p_value:.2g}")
+                    f"({_pct(c.change_pct)}, {ci}), Mann-Whitney p={c.p_value:.2g}{contended}")
         return (f"{head}{c.verdict} by {_ms(abs(c.delta_ms))}{stat} ({_pct(c.change_pct)}, {ci}),"
                 f" significant (Mann-Whitney p={c.p_value:.2g})")
 
@@ -191,8 +206,8 @@ class DiffResult:
         out.append(
             f"method: {c.n_a} vs {c.n_b} measured iterations; two-sided Mann-Whitney U at "
             f"alpha {m.alpha:g}; {m.confidence:.0%} percentile bootstrap CI of the {m.statistic}"
-            f" ({m.resamples} resamples, seed {m.seed}); noise band +/-{m.noise_pct:g}% "
-            "(docs/diff.md)"
+            f" over {_resampled(m, c.n_a)} ({m.resamples} resamples, seed "
+            f"{m.seed}); noise band +/-{m.band_pct:.3g}% (docs/diff.md)"
         )
         return out
 
@@ -230,7 +245,10 @@ def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
     ma, mb = a.measured(options.warmup), b.measured(options.warmup)
     samples_a = run_model_samples(ma).to_numpy() / 1e6
     samples_b = run_model_samples(mb).to_numpy() / 1e6
-    comparison = compare(samples_a, samples_b, options.method())
+    shares = [t.meta.run.cpu_share_pct if t.has_meta else None for t in (a, b)]
+    contended = contention_pct(*shares)
+    method = replace(options.method(), contention_pct=round(contended, 2))
+    comparison = compare(samples_a, samples_b, method)
     match = _match_mode(a, b, options.match)
     ba, bb = buckets(a, BucketOptions(options.warmup)), buckets(b, BucketOptions(options.warmup))
     rows = contributors(ma, mb, match, ba.per_iteration, bb.per_iteration)
@@ -241,6 +259,7 @@ def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
                  for c in checks if c.status == "unknown" and c.blocking]
     label_a, label_b = _labels(a, b)
     warnings += _noisy((label_a, samples_a), (label_b, samples_b))
+    warnings += _contended(label_a, label_b, shares, contended, method)
     return DiffResult(
         a=_side(a, label_a, options, len(samples_a)),
         b=_side(b, label_b, options, len(samples_b)),
@@ -372,6 +391,24 @@ def _noisy(*sides: tuple[str, Any]) -> list[str]:
     return [(f"run-model times vary from iteration to iteration in {' and '.join(busy)}: the "
              "machine was busy, and runs on a busy machine differ from each other more than "
              "their iterations do; re-run both on a quiet machine before trusting the verdict")]
+
+
+def _resampled(m: Method, n: int) -> str:
+    return (f"blocks of {block_length(n)} consecutive iterations" if m.resampling == "blocks"
+            else "single iterations")
+
+
+def _contended(label_a: str, label_b: str, shares: list[float | None], contended: float,
+               method: Method) -> list[str]:
+    """Another process took the runner's core for part of the measured time."""
+    if contended < CONTENTION_NOTE_PCT:
+        return []
+    who = [f"{label} had its CPU {share:.0f}% of the measured time"
+           for label, share in zip((label_a, label_b), shares)
+           if share is not None and share < IDLE_SHARE_PCT]
+    return [(f"another process shared the runner's core: {' and '.join(who)}, which can "
+             f"stretch its times by {contended:.0f}%; the noise band is widened to "
+             f"+/-{method.band_pct:.3g}% (re-run on a quiet machine for a tighter answer)")]
 
 
 def _ms(value: float) -> str:

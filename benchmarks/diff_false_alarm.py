@@ -1,13 +1,14 @@
 """How often does `etprof diff` call two fresh runs of the same program different?
 
     python benchmarks/diff_false_alarm.py MODEL.pte [--pairs 20] [--iters 60] [--warmup 10]
-        [--noise 1.0] [--work DIR] [--reuse]
+        [--noise 1.0] [--work DIR] [--reuse] [--processes]
 
-Runs the program 2 x pairs times with the library runner (`etprof.runner.run_program`, the seed's
-methodology: ITERS iterations, WARMUP dropped, 1 thread), diffs run 2k+1 against run 2k with the
-default options, and prints each pair's verdict and the false-alarm rate (pairs not called "no
-significant change"); the target is at most 5%. Not a test: it takes minutes and its answer
-depends on how busy the machine is.
+Runs the program 2 x pairs times (the seed's methodology: ITERS iterations, WARMUP dropped, 1
+thread), diffs run 2k+1 against run 2k with the default options, and prints each pair's verdict
+and the false-alarm rate (pairs not called "no significant change") with its 95% interval; the
+target is at most 5%. With --processes every run is a fresh `etprof run` process, as a user makes
+two traces; without, the runs share this process (`etprof.runner.run_program`), which is faster.
+Not a test: it takes minutes and its answer depends on how busy the machine is.
 
 The traces stay in --work, so the same pairs are then re-judged under other settings side by side
 (median instead of mean, wider noise bands), and the script prints the smallest noise band that
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import math
 import shutil
+import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -43,6 +45,8 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/etprof-false-alarm"))
     parser.add_argument("--reuse", action="store_true",
                         help="re-judge traces already in --work instead of running again")
+    parser.add_argument("--processes", action="store_true",
+                        help="record each trace with a fresh `etprof run` process")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     options = DiffOptions(noise_pct=args.noise)
@@ -54,52 +58,80 @@ def main() -> int:
 
     pairs = []  # run-model samples (ms) of each pair
     flagged = []  # did the diff warn that the machine was busy?
+    methods = []
     started = time.perf_counter()
     for i in range(args.pairs):
         paths = [args.work / f"{args.pte.stem}_pair{i:02d}_{side}.etdp" for side in "ab"]
         for path in paths:
             if not (args.reuse and path.is_file()):
-                run_program(RunRequest(pte=pte, out=path, iters=args.iters,
-                                       warmup=args.warmup))
+                record(pte, path, args)
         a, b = (load_trace(p) for p in paths)
         result = diff_traces(a, b, options)  # the real pipeline, as `etprof diff` runs it
         pairs.append(tuple(run_model_samples(t.measured()).to_numpy() / 1e6 for t in (a, b)))
+        methods.append(result.comparison.method)  # with this pair's CPU-contention widening
         flagged.append(any("machine was busy" in w for w in result.warnings))
         print(f"pair {i + 1:2d}/{args.pairs}: {_line(result.comparison)}"
               f"{'  [busy]' if flagged[-1] else ''}", flush=True)
     elapsed = time.perf_counter() - started
 
     # Re-judged with the same function diff_traces uses, on the same samples.
-    judged = [compare(a, b, options.method()) for a, b in pairs]
+    judged = [compare(a, b, m) for (a, b), m in zip(pairs, methods)]
     rate = _rate(judged)
     alarms = [c.verdict != NO_CHANGE for c in judged]
     print()
     print(f"{args.pte.name}: {len(pairs)} pairs of {args.iters}-iteration runs "
           f"({args.warmup} dropped), {elapsed:.0f} s")
-    print(f"false-alarm rate (default options, noise +/-{args.noise:g}%, mean): "
-          f"{rate:.0f}% ({sum(alarms)} of {len(judged)}); target <= {TARGET_PCT:g}%: "
+    low, high = wilson(sum(alarms), len(judged))
+    print(f"false-alarm rate (default options, noise +/-{args.noise:g}%, mean, block "
+          f"bootstrap): {rate:.0f}% ({sum(alarms)} of {len(judged)}; 95% interval "
+          f"{low:.0f}% .. {high:.0f}%); target <= {TARGET_PCT:g}%: "
           f"{'met' if rate <= TARGET_PCT else 'NOT met'}")
+    widened = sum(m.contention_pct > 0 for m in methods)
+    print(f"pairs whose band was widened for CPU contention: {widened} of {len(methods)}")
     print(f"pairs with the busy-machine warning: {sum(flagged)} of {len(flagged)}; "
           f"false alarms among them: {sum(a and f for a, f in zip(alarms, flagged))} of "
           f"{sum(alarms)}")
 
     print()
     print("the same pairs under other settings:")
-    print(f"  {'statistic':<9} {'noise':>7} {'false alarms':>13}")
+    print(f"  {'statistic':<9} {'noise':>7} {'blocks':>8} {'iterations':>11}   (resampling)")
     for stat in ("mean", "median"):
         for noise in sorted({args.noise, 1.0, 2.0, 3.0, 5.0}):
-            method = replace(options.method(), statistic=stat, noise_pct=noise)
-            print(f"  {stat:<9} {noise:>6g}% "
-                  f"{_rate([compare(a, b, method) for a, b in pairs]):>12.0f}%")
+            rates = [_rate([compare(a, b, replace(m, statistic=stat, noise_pct=noise,
+                                                  resampling=how))
+                            for (a, b), m in zip(pairs, methods)])
+                     for how in ("blocks", "iterations")]
+            print(f"  {stat:<9} {noise:>6g}% {rates[0]:>7.0f}% {rates[1]:>10.0f}%")
     for stat in ("mean", "median"):
-        method = replace(options.method(), statistic=stat)
-        needed = _band_needed([compare(a, b, method) for a, b in pairs])
-        print(f"smallest noise band with <= {TARGET_PCT:g}% false alarms ({stat}): "
-              f"just over +/-{needed:.1f}%")
+        needed = _band_needed([compare(a, b, replace(m, statistic=stat, contention_pct=0.0))
+                               for (a, b), m in zip(pairs, methods)])
+        print(f"smallest noise band with <= {TARGET_PCT:g}% false alarms ({stat}, without "
+              f"contention widening): just over +/-{needed:.1f}%")
     changes = sorted(abs(c.change_pct) for c in judged)
     print(f"|mean change| between same-program runs: median {changes[len(changes) // 2]:.1f}%, "
           f"max {changes[-1]:.1f}%")
     return 0
+
+
+def record(pte: Path, out: Path, args: argparse.Namespace) -> None:
+    if not args.processes:
+        run_program(RunRequest(pte=pte, out=out, iters=args.iters, warmup=args.warmup))
+        return
+    cmd = [sys.executable, "-m", "etprof.cli", "run", str(pte), "--iters", str(args.iters),
+           "--warmup", str(args.warmup), "--out", str(out)]
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
+
+
+def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a rate, in percent: 20 pairs cannot pin 5% down."""
+    if n == 0:
+        return math.nan, math.nan
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return 100.0 * max(0.0, centre - half), 100.0 * min(1.0, centre + half)
 
 
 def _line(c: Comparison) -> str:

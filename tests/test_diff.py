@@ -19,8 +19,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DATA, ROOT, assert_one_line_error, run_cli
-from test_attribution import Ev, Run, default_run, write_etdump, xnnpack_ops
 
 from etprof import render
 from etprof.analyzers import get
@@ -28,7 +26,10 @@ from etprof.analyzers.diff import DiffOptions, DiffResult, diff_traces, model_ba
 from etprof.errors import InputError, MismatchError
 from etprof.load import load_trace
 from etprof.metadata import Instruction, ProgramInfo, RunSettings, TraceMeta, sidecar_path
-from etprof.significance import FASTER, NO_CHANGE, SLOWER, Method, compare
+from etprof.significance import FASTER, NO_CHANGE, SLOWER, Method, compare, contention_pct
+
+from conftest import DATA, ROOT, assert_one_line_error, run_cli
+from test_attribution import Ev, Run, default_run, write_etdump, xnnpack_ops
 
 SAMPLES = ROOT / "sample_traces"
 QUANTONLY = SAMPLES / "mv3_xnnpack_q8_quantonly.etdp"
@@ -385,3 +386,46 @@ def test_diff_of_traces_is_pure() -> None:
     before = trace.events.copy()
     diff_traces(trace, replace(trace), DiffOptions())
     pd.testing.assert_frame_equal(trace.events, before)
+
+
+# -- CPU contention and block resampling ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("shares,expected", [
+    ((None, None), 0.0), ((99.5, 100.0), 0.0), ((80.0, None), 25.0), ((50.0, 80.0), 100.0),
+])
+def test_contention_is_the_inflation_of_the_least_served_side(
+        shares: tuple[float | None, float | None], expected: float) -> None:
+    assert contention_pct(*shares) == pytest.approx(expected)
+
+
+def test_contention_widens_the_band_and_says_so(tmp_path: Path, toys: dict[str, Path]) -> None:
+    contended = toy_meta()
+    contended = replace(contended, run=replace(contended.run, cpu_share_pct=80.0))
+    slow = write_toy(tmp_path, "slow_contended", conv_us=40, meta=contended)
+    quiet = diff_traces(load_trace(toys["base"]), load_trace(toys["slow"]), DiffOptions())
+    assert quiet.comparison.verdict == SLOWER and quiet.comparison.method.contention_pct == 0
+    result = diff_traces(load_trace(toys["base"]), load_trace(slow), DiffOptions())
+    c = result.comparison
+    # the same +10 us per iteration, but 80% of the CPU can explain up to +25%
+    assert c.change_pct == pytest.approx(quiet.comparison.change_pct)
+    assert c.method.contention_pct == pytest.approx(25.0)
+    assert c.verdict == NO_CHANGE and "CPU contention" in c.reason
+    assert any("had its CPU 80%" in w for w in result.warnings)
+    assert "for CPU contention" in result.headline()
+
+
+def test_block_resampling_widens_the_interval_of_a_drifting_run() -> None:
+    rng = np.random.default_rng(1)
+    flat = 10.0 + rng.normal(0, 0.05, 50)
+    drift = flat + np.repeat([0.0, 0.4], 25)  # the machine changed speed half way through
+    blocks, single = (compare(flat, drift, Method(resampling=how)) for how in
+                      ("blocks", "iterations"))
+    assert blocks.change_pct == single.change_pct
+    width = {m: c.ci_high_pct - c.ci_low_pct for m, c in (("b", blocks), ("i", single))}
+    assert width["b"] > 1.5 * width["i"]
+    # independent iterations: both resamplings agree on the width within a fifth
+    quiet = [compare(flat, flat[::-1] * 1.001, Method(resampling=how)) for how in
+             ("blocks", "iterations")]
+    w = [c.ci_high_pct - c.ci_low_pct for c in quiet]
+    assert w[0] == pytest.approx(w[1], rel=0.2)

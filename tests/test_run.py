@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_cli
 from etprof.etdump.reader import read_dump
 from etprof.metadata import FORMAT_VERSION, TraceMeta, sidecar_path
+
+from conftest import assert_one_line_error, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +79,8 @@ def test_sidecar_makes_trace_self_describing(profiled: tuple[Path, dict[str, obj
     assert doc["format"] == "etprof-trace-metadata" and doc["version"] == FORMAT_VERSION
     meta = TraceMeta.from_json(sidecar_path(trace).read_text())
     assert (meta.run.iters, meta.run.warmup, meta.run.threads) == (60, 10, 1)
+    # one thread: the runner measured how much of the measured time it had the CPU
+    assert meta.run.cpu_share_pct is not None and 0 < meta.run.cpu_share_pct <= 100
     assert meta.versions["executorch"] == "1.5.1"
     kinds = [(i.id, i.kind, i.name) for i in meta.program.instructions]
     assert kinds == [(0, "delegate", "XnnpackBackend"), (1, "operator", "aten::mean.out"),
@@ -89,7 +92,7 @@ def test_sidecar_makes_trace_self_describing(profiled: tuple[Path, dict[str, obj
 
 def test_breakdown_needs_no_program(profiled: tuple[Path, dict[str, object]],
                                     tmp_path: Path) -> None:
-    trace, doc = profiled
+    trace, _ = profiled
     alone = tmp_path / "alone.etdp"
     shutil.copy(trace, alone)
     shutil.copy(sidecar_path(trace), sidecar_path(alone))

@@ -5,6 +5,9 @@ table (instruction id -> operator or delegate), so that later analysis needs nei
 nor the ETRecord. Format history (bump FORMAT_VERSION and document in docs/trace-metadata.md):
 
 - 1: first version.
+- 2: ``run.cpu_share_pct`` and ``run.load_average``: how much of the measured iterations' wall
+  time the runner's thread was on a CPU, and the 1-minute load average after them (docs/diff.md
+  uses them to tell contention from change). Version 1 documents are still read (both null).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from typing import Any
 from etprof.errors import InputError
 
 FORMAT_NAME = "etprof-trace-metadata"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 SIDECAR_SUFFIX = ".etprof.json"
 
 
@@ -50,6 +54,10 @@ class RunSettings:
     threads: int = 1
     inputs: str = ""
     started: str = ""
+    # 100 * thread CPU time / wall time over the measured iterations; below 100 another process
+    # had the CPU part of the time. None: not measured (threads > 1, version 1, another runner).
+    cpu_share_pct: float | None = None
+    load_average: float | None = None  # 1-minute load average when the iterations ended
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,7 @@ class TraceMeta:
             raise InputError(f"{source} is not valid JSON ({exc.msg})", fix) from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
             raise InputError(f"{source} is not an etprof trace metadata document", fix)
-        if doc.get("version") != FORMAT_VERSION:
+        if doc.get("version") not in READABLE_VERSIONS:
             raise InputError(
                 f"{source} has metadata version {doc.get('version')}, this etprof reads "
                 f"{FORMAT_VERSION}",

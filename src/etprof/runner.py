@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -77,7 +78,7 @@ def run_program(req: RunRequest, progress: Progress | None = None) -> TraceMeta:
 
         with silenced(not req.verbose):
             info = replace(attach_modules(info, etrecord), etrecord=str(etrecord))
-    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     with silenced(not req.verbose) as captured:
         try:
             runtime._unsafe_reset_threadpool(req.threads)
@@ -90,7 +91,10 @@ def run_program(req: RunRequest, progress: Progress | None = None) -> TraceMeta:
     meta_info = module.method_meta(req.method)
     inputs, described = _inputs(req, meta_info, torch)
     with silenced(not req.verbose) as captured:
+        clock = _Contention()
         for i in range(req.iters):
+            if i == req.warmup:
+                clock.start()
             try:
                 module.run_method(req.method, inputs)
             except RuntimeError as exc:
@@ -101,9 +105,11 @@ def run_program(req: RunRequest, progress: Progress | None = None) -> TraceMeta:
             if progress is not None:
                 progress(i + 1, req.iters)
         del captured
+        share = clock.cpu_share_pct() if req.threads == 1 else None
         meta = TraceMeta(
             program=info,
-            run=RunSettings(req.iters, req.warmup, req.threads, described, started),
+            run=RunSettings(req.iters, req.warmup, req.threads, described, started,
+                            cpu_share_pct=share, load_average=_load_average()),
             host=host_info(),
             versions=versions(),
         )
@@ -116,6 +122,34 @@ def run_program(req: RunRequest, progress: Progress | None = None) -> TraceMeta:
                 )
             tmp_meta.write_text(meta.to_json(), encoding="utf-8")
     return meta
+
+
+class _Contention:
+    """How much of the measured iterations' wall time this thread spent on a CPU.
+
+    With one thread the runtime computes on the calling thread, so on an idle core the share is
+    ~100%; less means another process took the core for that fraction of the time, and every
+    iteration timed then is inflated by it. (With more threads the workers' time is not this
+    thread's, so the share is not recorded.)
+    """
+
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+
+    def start(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.thread_time()
+
+    def cpu_share_pct(self) -> float | None:
+        wall = time.perf_counter() - self.wall
+        cpu = time.thread_time() - self.cpu
+        return round(min(100.0, 100.0 * cpu / wall), 2) if self.wall and wall > 0 else None
+
+
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # not on every platform
+        return None
 
 
 def _import_runtime() -> tuple[Any, Any]:
@@ -193,7 +227,7 @@ def _read_inputs(path: Path, torch: Any) -> tuple[Any, ...]:
             arrays = [loaded[k] for k in loaded.files] if path.suffix == ".npz" else [loaded]
             return tuple(torch.from_numpy(a) for a in arrays)
         obj = torch.load(path, weights_only=True)
-    except Exception as exc:  # any unreadable file is the user's to fix, not a crash
+    except Exception as exc:  # noqa: BLE001 -- any unreadable file is the user's to fix
         raise InputError(f"cannot read inputs from {path} ({_first_line(exc)})",
                          "pass a torch.save'd tensor or tuple of tensors (.pt), or .npy/.npz") \
             from None

@@ -5,12 +5,16 @@ Two samples of per-iteration times are compared with
 - a Mann-Whitney U rank test (two-sided): does one side tend to take longer? Rank-based, so a
   few preempted iterations (a 12 ms stall in a 3 ms op) cannot decide the answer alone;
 - a percentile bootstrap confidence interval of the relative change of the chosen statistic
-  (mean by default), resampling each side's iterations independently with a seeded generator,
-  so the same inputs always give the same interval;
+  (mean by default), resampling each side independently with a seeded generator, so the same
+  inputs always give the same interval. It resamples blocks of consecutive iterations (a
+  circular block bootstrap): iterations of one run are not independent -- the machine drifts
+  (frequency, cache, a neighbour's load) -- and resampling single iterations would hide that
+  drift and make the interval too narrow;
 - a noise band: a change is only called significant when the test rejects *and* the whole
-  interval lies outside +/- noise_pct. Iterations of one run share the machine's state, so
-  they under-state run-to-run variation; the band is the part of a change the user declares
-  too small to trust (docs/diff.md).
+  interval lies outside +/- (noise_pct + contention_pct). Two runs of one program differ by
+  more than their iterations suggest; noise_pct is the part of a change the user declares too
+  small to trust, and contention_pct how much another process's use of the runner's core can
+  have stretched the times (docs/diff.md).
 
 Renderers never recompute any of this: they format a :class:`Comparison`.
 """
@@ -30,6 +34,8 @@ FASTER = "faster"
 SLOWER = "slower"
 NO_CHANGE = "no significant change"
 STATISTICS = ("mean", "median")
+RESAMPLING = ("blocks", "iterations")
+IDLE_SHARE_PCT = 99.0  # a runner with at least this share of its core had it to itself
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -44,6 +50,14 @@ class Method:
     resamples: int = 2000
     seed: int = 0
     statistic: str = "mean"  # the statistic whose relative change the interval is about
+    resampling: str = "blocks"  # "blocks" of consecutive iterations, or single "iterations"
+    # Added to the band: how much another process's use of the CPU can have inflated a side's
+    # times (see contention_pct); 0 when the runs had their cores to themselves.
+    contention_pct: float = 0.0
+
+    @property
+    def band_pct(self) -> float:
+        return self.noise_pct + self.contention_pct
 
 
 @dataclass(frozen=True)
@@ -117,6 +131,9 @@ def check_method(method: Method) -> None:
     if not 0 < method.confidence < 1:
         raise InputError(f"confidence {method.confidence} is not between 0 and 1",
                          "use e.g. 0.95")
+    if method.resampling not in RESAMPLING:
+        raise InputError(f"unknown resampling '{method.resampling}'",
+                         f"use one of: {', '.join(RESAMPLING)}")
     if method.resamples < 100:
         raise InputError(f"{method.resamples} bootstrap resamples are too few for an interval",
                          "use 1000 or more")
@@ -149,8 +166,8 @@ def rank_tests(a: FloatArray, b: FloatArray) -> FloatArray:
 def bootstrap_interval(a: FloatArray, b: FloatArray, method: Method) -> tuple[float, float]:
     """Percentile bootstrap interval of 100 * (stat(B) / stat(A) - 1), seeded."""
     rng = np.random.default_rng(method.seed)
-    ra = _row_stat(a[rng.integers(0, a.size, size=(method.resamples, a.size))], method.statistic)
-    rb = _row_stat(b[rng.integers(0, b.size, size=(method.resamples, b.size))], method.statistic)
+    ra = _row_stat(a[_resample(rng, a.size, method)], method.statistic)
+    rb = _row_stat(b[_resample(rng, b.size, method)], method.statistic)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = 100.0 * (rb / ra - 1.0)
     rel = rel[np.isfinite(rel)]
@@ -161,19 +178,52 @@ def bootstrap_interval(a: FloatArray, b: FloatArray, method: Method) -> tuple[fl
     return float(low), float(high)
 
 
+def contention_pct(*cpu_share_pct: float | None) -> float:
+    """How much CPU contention can have inflated the slower-served side, in percent.
+
+    A runner thread that had its core ``s`` percent of the measured wall time can have had its
+    iteration times stretched by up to ``100 / s - 1``: 80% -> +25%. Shares of 99% and more
+    count as 100: an idle machine's interrupts and timer ticks take that much from every run.
+    Unknown shares count as 100.
+    """
+    known = [s for s in cpu_share_pct if s is not None and s > 0]
+    if not known or min(known) >= IDLE_SHARE_PCT:
+        return 0.0
+    return 100.0 * (100.0 / min(known) - 1.0)
+
+
+def block_length(n: int) -> int:
+    """Iterations resampled together: about sqrt(n) (7 of 50), long enough to keep a drift over
+    several iterations inside one block, short enough to leave several blocks to draw."""
+    return max(1, round(math.sqrt(n)))
+
+
+def _resample(rng: np.random.Generator, n: int, method: Method) -> npt.NDArray[np.int64]:
+    """Indices of `method.resamples` resamples (rows) of n iterations."""
+    if method.resampling == "iterations":
+        return rng.integers(0, n, size=(method.resamples, n))
+    length = block_length(n)
+    blocks = -(-n // length)
+    starts = rng.integers(0, n, size=(method.resamples, blocks, 1))
+    rows = (starts + np.arange(length)) % n  # circular: a block may wrap to the first iterations
+    return rows.reshape(method.resamples, blocks * length)[:, :n]
+
+
 def _verdict(change: float, low: float, high: float, p: float,
              method: Method) -> tuple[str, str]:
     if not (math.isfinite(change) and math.isfinite(low) and math.isfinite(high)):
         return NO_CHANGE, "the baseline time is zero, so no relative change exists"
     if p >= method.alpha:
         return NO_CHANGE, f"the rank test does not reject (p={p:.2g} >= {method.alpha:g})"
-    band = method.noise_pct
+    band = method.band_pct
     if low > band:
         return SLOWER, ""
     if high < -band:
         return FASTER, ""
+    widened = (f" (+/-{method.noise_pct:g}% plus {method.contention_pct:.1f}% for CPU "
+               "contention)" if method.contention_pct else "")
     return NO_CHANGE, (f"the {100 * method.confidence:g}% interval reaches into the "
-                       f"+/-{band:g}% noise band")
+                       f"+/-{band:.3g}% noise band{widened}")
 
 
 def _relative(new: float, base: float) -> float:
