@@ -13,7 +13,11 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from etprof.analyzers._fallback_program import (
-    CONSTRAINT, DECOMPOSED, GLUE, PRECISION, UNSUPPORTED,
+    CONSTRAINT,
+    DECOMPOSED,
+    GLUE,
+    PRECISION,
+    UNSUPPORTED,
 )
 from etprof.xnnpack_support import PRECISION_LABELS
 

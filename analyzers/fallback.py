@@ -23,14 +23,26 @@ from typing import Any
 import pandas as pd
 
 from etprof.analyzers import analyzer
-from etprof.analyzers._fallback_program import (
-    CLASS_LABELS, CONSTRAINT, GLUE, PRECISION, UNSUPPORTED, BlockEdges, Step, block_edges,
-    classify, decomposed_label, edge_glue_ns, lookup, program_precisions, program_steps,
-)
 from etprof.analyzers._fallback_notes import explain, zoo_name
+from etprof.analyzers._fallback_program import (
+    CLASS_LABELS,
+    CONSTRAINT,
+    GLUE,
+    PRECISION,
+    UNSUPPORTED,
+    BlockEdges,
+    Step,
+    block_edges,
+    classify,
+    decomposed_label,
+    edge_glue_ns,
+    lookup,
+    program_precisions,
+    program_steps,
+)
 from etprof.errors import InputError
-from etprof.result import records
 from etprof.grouping import group_sum
+from etprof.result import records
 from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_MODEL, Trace
 from etprof.xnnpack_support import PRECISION_LABELS, load_table
 

@@ -16,7 +16,7 @@ from etprof.analyzers import analyzer
 from etprof.analyzers.buckets import is_glue
 from etprof.grouping import group_codes, group_min, group_sum
 from etprof.result import records
-from etprof.trace import DELEGATE_OP, KERNEL, RUN_MODEL, Trace
+from etprof.trace import DELEGATE_OP, KERNEL, Trace
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ def run_cli(*args: str | Path, cwd: Path | None = None, timeout: float = 600) ->
     env = dict(os.environ, COLUMNS="100")
     proc = subprocess.run(
         [sys.executable, "-m", "etprof.cli", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout,
+        capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout, check=False,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import sample_traces
 
 import etprof
 from etprof import analyzers, api
@@ -18,6 +17,8 @@ from etprof.errors import InputError
 from etprof.load import load_trace
 from etprof.render import chrome
 from etprof.trace import Trace
+
+from conftest import sample_traces
 
 SMALL = Path(__file__).parent / "data" / "small_xnnpack.etdp"
 TRACES = [SMALL, *sample_traces()]

@@ -10,11 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import etdump_builder
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DATA, sample_traces
 
 from etprof.analyzers.blocks import OVERHEAD_EVENT, block_tables
 from etprof.analyzers.breakdown import BreakdownOptions, breakdown
@@ -32,6 +30,9 @@ from etprof.analyzers.operators import operator_frame
 from etprof.load import load_trace
 from etprof.metadata import Instruction, ProgramInfo, RunSettings, TraceMeta, sidecar_path
 from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_MODEL, Trace
+
+import etdump_builder
+from conftest import DATA, sample_traces
 
 REAL_TRACES = [*sample_traces(), DATA / "small_xnnpack.etdp"]
 

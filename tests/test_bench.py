@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import assert_one_line_error, run_cli
 
 from etprof import bench, render, zoo
 from etprof.bench import BenchResult, BenchRow, BenchSettings
 from etprof.errors import InputError
 from etprof.export import STANDARD_VARIANTS
+
+from conftest import assert_one_line_error, run_cli
 
 SEED_TEXT = Path(bench.seed_figures()["source"]["file"])
 

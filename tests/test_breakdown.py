@@ -22,6 +22,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
+from etprof import render
+from etprof.analyzers.breakdown import BY, BreakdownOptions, breakdown
+from etprof.cli import app
+from etprof.commands.breakdown import view
+from etprof.load import load_trace
+
 from conftest import DATA, ROOT, assert_one_line_error, run_cli, sample_traces
 from test_attribution import (
     MODEL_ITERS,
@@ -32,13 +40,6 @@ from test_attribution import (
     write_etdump,
     write_model_trace,
 )
-from typer.testing import CliRunner
-
-from etprof import render
-from etprof.analyzers.breakdown import BY, BreakdownOptions, breakdown
-from etprof.cli import app
-from etprof.commands.breakdown import view
-from etprof.load import load_trace
 
 FORMATS = ("table", "json", "csv", "markdown")
 GOLDEN_DIR = ROOT / "tests" / "golden"

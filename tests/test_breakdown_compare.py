@@ -6,9 +6,10 @@ import re
 
 import pytest
 
-from conftest import SAMPLES, assert_one_line_error, run_cli
 from etprof.analyzers.runmodel import RunModelOptions, run_model_stats
 from etprof.load import load_trace
+
+from conftest import SAMPLES, assert_one_line_error, run_cli
 
 QUANT_ONLY = SAMPLES / "mv3_xnnpack_q8_quantonly.etdp"
 MIXED = SAMPLES / "mv3_xnnpack_q8.etdp"

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import DATA, sample_traces
 
 from etprof.errors import InputError, TraceFormatError
 from etprof.etdump.inspector_engine import (
@@ -28,6 +27,8 @@ from etprof.etdump.inspector_engine import (
 )
 from etprof.etdump.reader import RawDump, read_dump
 from etprof.trace import DEFAULT_WARMUP, EXECUTE_RUN, events_frame
+
+from conftest import DATA, sample_traces
 
 U64_MAX = 2**64 - 1
 

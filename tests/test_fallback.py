@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SAMPLES
 
 from etprof import analyzers, render
 from etprof.analyzers.fallback import FallbackOptions, FallbackReport, explain_fallbacks, zoo_name
@@ -26,6 +25,8 @@ from etprof.load import load_trace
 from etprof.metadata import Instruction, ProgramInfo, RunSettings, TraceMeta
 from etprof.trace import Trace, annotate
 from etprof.xnnpack_support import dumps, load_table, table_from_dict
+
+from conftest import SAMPLES
 
 QUANTONLY = SAMPLES / "mv3_xnnpack_q8_quantonly.etdp"
 MIXED = SAMPLES / "mv3_xnnpack_q8.etdp"

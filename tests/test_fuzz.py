@@ -14,14 +14,15 @@ import struct
 from pathlib import Path
 
 import pytest
-from conftest import DATA, assert_one_line_error, run_cli, sample_traces
-from etdump_builder import build, check_consistent, everything
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etprof.errors import TraceFormatError
 from etprof.etdump.reader import RawDump, parse_dump
 from etprof.trace import events_frame
+
+from conftest import DATA, assert_one_line_error, run_cli, sample_traces
+from etdump_builder import build, check_consistent, everything
 
 
 def _bases() -> dict[str, bytes]:

@@ -7,12 +7,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import DATA
 
 from etprof.errors import InputError, MismatchError
 from etprof.metadata import ProgramInfo
 from etprof.modules import attach_modules
 from etprof.program import read_program
+
+from conftest import DATA
 
 
 @pytest.fixture(scope="module")

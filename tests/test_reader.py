@@ -14,6 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from etprof.errors import TraceFormatError
+from etprof.etdump import strings
+from etprof.etdump.flatbuf import Buffer
+from etprof.etdump.reader import RawDump, parse_dump, read_dump
+from etprof.trace import events_frame
+
 from conftest import DATA, assert_one_line_error, run_cli, sample_traces
 from etdump_builder import (
     Alloc,
@@ -26,12 +33,6 @@ from etdump_builder import (
     reference_read,
     write,
 )
-
-from etprof.errors import TraceFormatError
-from etprof.etdump import strings
-from etprof.etdump.flatbuf import Buffer
-from etprof.etdump.reader import RawDump, parse_dump, read_dump
-from etprof.trace import events_frame
 
 REAL_TRACES = [DATA / "small_xnnpack.etdp", *sample_traces()]
 

@@ -15,11 +15,8 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
-import browser as chromium
-import etdump_builder
 import numpy as np
 import pytest
-from conftest import DATA, SAMPLES, assert_one_line_error, run_cli, sample_traces
 
 from etprof.analyzers.breakdown import BreakdownOptions, breakdown
 from etprof.analyzers.diff import DiffOptions, diff_traces
@@ -29,6 +26,10 @@ from etprof.render import render
 from etprof.render._html_svg import BUCKET_COLORS, FASTER, SIDE_COLORS
 from etprof.report import Report, ReportOptions, build_report
 from etprof.trace import Trace
+
+import browser as chromium
+import etdump_builder
+from conftest import DATA, SAMPLES, assert_one_line_error, run_cli, sample_traces
 
 TRACES = [*sample_traces(), DATA / "small_xnnpack.etdp"]
 QUANTONLY = SAMPLES / "mv3_xnnpack_q8_quantonly.etdp"
@@ -255,7 +256,7 @@ def test_a_pair_shows_the_diff_and_both_sides(pair: tuple[Trace, Trace, Report])
 
 def test_the_report_is_a_result_every_renderer_formats(pair: tuple[Trace, Trace, Report]
                                                        ) -> None:
-    a, b, report = pair
+    _, b, report = pair
     doc = json.loads(render(report, "json"))
     assert doc["schema"] == "etprof.report" and [s["label"] for s in doc["sides"]] == ["A", "B"]
     assert doc["diff"]["headline"] == report.headline()

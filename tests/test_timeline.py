@@ -14,7 +14,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import assert_one_line_error, run_cli, sample_traces
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +22,8 @@ from etprof.load import load_trace
 from etprof.metadata import Instruction, ProgramInfo, TraceMeta
 from etprof.render import chrome
 from etprof.trace import Trace, annotate
+
+from conftest import assert_one_line_error, run_cli, sample_traces
 
 # ---------------------------------------------------------------- the format's rules, checked
 # independently of etprof's own layout code

@@ -45,7 +45,7 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     # (NaN, inf) and object-like ones need a look at each value
     names = [str(c) for c in frame.columns]
     columns = []
-    for _, column in frame.items():
+    for _, column in frame.items():  # noqa: PERF102 -- a DataFrame, not a dict
         values = column.tolist()
         kind = column.dtype.kind if isinstance(column.dtype, np.dtype) else "O"
         if kind == "f":

@@ -27,6 +27,7 @@ def run(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show the runtime's log"),
 ) -> None:
     """Run a program with ETDump profiling (seed methodology) and summarise the measured runs."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from etprof import analyzers
@@ -34,7 +35,6 @@ def run(
     from etprof.load import load_trace
     from etprof.quiet import terminal
     from etprof.runner import RunRequest, default_trace_path, run_program
-    from rich.console import Console
 
     req = RunRequest(pte=pte, out=out or default_trace_path(pte), iters=iters, warmup=warmup,
                      threads=threads, method=method, inputs=inputs, etrecord=etrecord,
