@@ -20,7 +20,7 @@ import pandas as pd
 from etprof.analyzers import analyzer
 from etprof.analyzers.buckets import glue_mask
 from etprof.analyzers.modules import instruction_modules, module_label
-from etprof.grouping import group_codes, group_count, group_min, group_sum
+from etprof.grouping import group_codes, group_count, group_first, group_min, group_sum
 from etprof.result import records
 from etprof.trace import DELEGATE_CALL, DELEGATE_OP, RUN_MODEL, Trace
 
@@ -173,8 +173,7 @@ def _by_instruction_and(ops: pd.DataFrame, column: str) -> pd.DataFrame:
     iid = ops["instruction_id"].to_numpy(np.int64)
     keys, groups = group_codes(iid * (len(cat.categories) + 1) + codes)
     k = keys.size
-    rows = np.arange(len(ops), dtype=np.int64)
-    first = group_min(groups, k, rows)
+    first = group_first(groups, k)
     return pd.DataFrame({
         "instruction_id": iid[first],
         column: cat.take(first),

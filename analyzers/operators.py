@@ -14,7 +14,7 @@ import pandas as pd
 
 from etprof.analyzers import analyzer
 from etprof.analyzers.buckets import is_glue
-from etprof.grouping import group_codes, group_min, group_sum
+from etprof.grouping import group_codes, group_first, group_sum
 from etprof.result import records
 from etprof.trace import DELEGATE_OP, KERNEL, Trace
 
@@ -60,7 +60,7 @@ def operator_frame(trace: Trace) -> pd.DataFrame:
     op = ops["op"].array
     portable = (ops["kind"].to_numpy() == KERNEL).astype(np.int64)
     keys, groups = group_codes(np.asarray(op.codes, dtype=np.int64) * 2 + portable)
-    first = group_min(groups, keys.size, np.arange(len(ops), dtype=np.int64))
+    first = group_first(groups, keys.size)
     grouped = pd.DataFrame({
         "op": np.asarray(op.take(first).astype(str), dtype=object),
         "side": np.where(portable[first] == 1, "portable", "xnnpack"),

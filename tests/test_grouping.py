@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from etprof.grouping import group_codes, group_count, group_cumcount, group_min, group_sum
+from etprof.grouping import (
+    group_codes,
+    group_count,
+    group_cumcount,
+    group_first,
+    group_min,
+    group_sum,
+)
 from etprof.load import load_trace
 from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, KINDS, RUN_MODEL
 
@@ -47,9 +54,9 @@ def test_group_cumcount_and_min_match_pandas(keys: list[int]) -> None:
     assert group_cumcount(k).tolist() == expected.tolist()
     index, groups = group_codes(k)
     assert index.tolist() == sorted(set(keys))
-    rows = np.arange(k.size, dtype=np.int64)
-    first = group_min(groups, index.size, rows)
+    first = group_first(groups, index.size)
     assert first.tolist() == [keys.index(v) for v in index.tolist()]
+    assert group_min(groups, index.size, -k).tolist() == [-v for v in index.tolist()]
 
 
 @pytest.mark.parametrize("name", ["mv3_xnnpack_q8_quantonly", "mv2_portable"])

@@ -38,6 +38,11 @@ def group_min(groups: npt.NDArray[np.int64], count: int, values: npt.ArrayLike
     return out
 
 
+def group_first(groups: npt.NDArray[np.int64], count: int) -> npt.NDArray[np.int64]:
+    """Index of each group's first row (`groups` from :func:`group_codes`)."""
+    return group_min(groups, count, np.arange(groups.size, dtype=np.int64))
+
+
 def group_cumcount(keys: npt.ArrayLike) -> npt.NDArray[np.int64]:
     """Each row's position among the earlier rows with its key (``groupby(keys).cumcount()``)."""
     k = np.asarray(keys, dtype=np.int64)
