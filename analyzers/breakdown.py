@@ -18,7 +18,13 @@ import pandas as pd
 from etprof.analyzers import analyzer
 from etprof.analyzers.blocks import BlockTable, block_tables, negative_overhead_notes
 from etprof.analyzers.buckets import Buckets, bucket_frame
-from etprof.analyzers.iterations import IterationTable, iteration_frame, stability, stability_notes
+from etprof.analyzers.iterations import (
+    IterationTable,
+    in_session_order,
+    iteration_frame,
+    stability,
+    stability_notes,
+)
 from etprof.analyzers.modules import ModuleTable, module_frame
 from etprof.analyzers.operators import OperatorTable, operator_frame
 from etprof.analyzers.runmodel import RunModelStats, run_model_samples
@@ -84,6 +90,14 @@ class Breakdown:
             f"runtime {pct(float(means['runtime_overhead']))}"
         )
 
+    def _iterations(self) -> str:
+        sessions = int(self.settings.get("sessions") or 1)
+        recorded = (f"{sessions} sessions x {self.stats.iterations // sessions}" if sessions > 1
+                    else str(self.stats.iterations))
+        each = " of each" if sessions > 1 else ""
+        return (f"{recorded} recorded, first {self.stats.warmup}{each} dropped as warm-up "
+                f"({self.settings['warmup_from']}), {self.stats.n} measured")
+
     def header(self) -> pd.DataFrame:
         s = self.stats.summary()
         st = self.iterations.stability
@@ -91,9 +105,7 @@ class Breakdown:
             ("model", self.stats.model),
             ("trace", self.settings["trace"]),
             ("program", self.settings["program"] or "(unknown: no metadata, no --pte)"),
-            ("iterations", (f"{self.stats.iterations} recorded, first {self.stats.warmup} "
-                            f"dropped as warm-up ({self.settings['warmup_from']}), "
-                            f"{self.stats.n} measured")),
+            ("iterations", self._iterations()),
             ("threads", str(self.settings["threads"] or "unknown")),
             ("run model mean", f"{s['mean_ms']:.3f} ms (floored {int(s['floored_ms'])} ms)"),
             ("run model median", (f"{s['median_ms']:.3f} ms (p10 {s['p10_ms']:.3f}, "
@@ -199,7 +211,7 @@ def breakdown(trace: Trace, options: BreakdownOptions) -> Breakdown:
     module_rows, known = module_frame(measured)
     it_frame = iteration_frame(trace, warmup)
     every = bucket_frame(trace)  # memoised: iteration_frame made it
-    per_iteration = every[every.index >= warmup]
+    per_iteration = every[~trace.is_warmup(every.index, warmup)]
     run_model = it_frame.loc[~it_frame["dropped"], "run_model_ms"].to_numpy()
     if run_model.size == 0:
         raise InputError(
@@ -214,6 +226,7 @@ def breakdown(trace: Trace, options: BreakdownOptions) -> Breakdown:
         "warmup_from": "--warmup" if options.warmup is not None
         else "trace metadata" if trace.has_meta else "default",
         "measured": n,
+        "sessions": trace.sessions,
         "threads": trace.meta.run.threads if trace.has_meta else None,
     }
     return Breakdown(
@@ -226,7 +239,7 @@ def breakdown(trace: Trace, options: BreakdownOptions) -> Breakdown:
                           operators=ops, negative=negative),
         modules=ModuleTable(model=trace.model, measured=n, known=known, frame=module_rows),
         iterations=IterationTable(model=trace.model, warmup=warmup, frame=it_frame,
-                                  stability=stability(run_model)),
+                                  stability=stability(in_session_order(trace, it_frame))),
         fallback=fallback,
         fallback_error=why,
         by=options.by,

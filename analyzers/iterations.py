@@ -149,6 +149,19 @@ def stability(samples_ms: np.ndarray) -> Stability:
     )
 
 
+def in_session_order(trace: Trace, frame: pd.DataFrame) -> np.ndarray:
+    """The measured run-model times of an iteration frame, ordered by position within their
+    session with the sessions interleaved: a warm-up trend the sessions share is a trend in this
+    order, a level difference between sessions is not."""
+    kept = frame.loc[~frame["dropped"]]
+    values = kept["run_model_ms"].to_numpy()
+    if trace.sessions <= 1:
+        return values
+    it = kept["iteration"].to_numpy()
+    order = np.lexsort((trace.session_of(it), it % max(1, trace.session_length)))
+    return values[order]
+
+
 def outlier_mask(s: np.ndarray) -> np.ndarray:
     if s.size < 3:
         return np.zeros(s.size, dtype=bool)
@@ -196,7 +209,7 @@ def iteration_frame(trace: Trace, warmup: int) -> pd.DataFrame:
     # sum in integer ns, then convert: the ms values are the exact ns / 1e6
     b = ns.assign(xnnpack=ns["xnnpack_compute"] + ns["xnnpack_glue"]) / 1e6
     run_model = b["run_model"].to_numpy()
-    dropped = b.index.to_numpy() < warmup
+    dropped = trace.is_warmup(b.index.to_numpy(), warmup)
     outlier = np.zeros(len(b), dtype=bool)
     outlier[~dropped] = outlier_mask(run_model[~dropped])
     frame = pd.DataFrame({
@@ -227,4 +240,4 @@ def iterations(trace: Trace, options: IterationOptions) -> IterationTable:
             "record the trace with ETDump profiling on (`etprof run`)",
         )
     return IterationTable(model=trace.model, warmup=warmup, frame=frame,
-                          stability=stability(measured))
+                          stability=stability(in_session_order(trace, frame)))

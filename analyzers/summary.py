@@ -45,7 +45,8 @@ class Summary:
     def tables(self) -> dict[str, pd.DataFrame]:
         s = self.stats.summary()
         stats = pd.DataFrame([{
-            "model": self.stats.model, "measured": self.stats.n, "dropped": self.stats.warmup,
+            "model": self.stats.model, "measured": self.stats.n,
+            "dropped": self.stats.iterations - self.stats.n,
             "mean_ms": s["mean_ms"], "floored_ms": int(s["floored_ms"]),
             "median_ms": s["median_ms"], "p10_ms": s["p10_ms"], "p90_ms": s["p90_ms"],
             "min_ms": s["min_ms"], "max_ms": s["max_ms"], "cv_pct": s["cv_pct"],

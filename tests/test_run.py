@@ -22,7 +22,7 @@ def profiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     work = tmp_path_factory.mktemp("run")
     pte = work / "small_xnnpack.pte"
     shutil.copy(Path(__file__).parent / "data" / "small_xnnpack.pte", pte)
-    result = run_cli("run", pte, "--iters", "60", "--warmup", "10", "--json")
+    result = run_cli("run", pte, "--iters", "60", "--warmup", "10", "--sessions", "1", "--json")
     assert result.returncode == 0, result.stderr
     return work / "small_xnnpack.etdp", json.loads(result.stdout)
 
@@ -110,7 +110,7 @@ def test_inputs_file_of_right_and_wrong_shape(tmp_path: Path, small_pte: Path) -
     np.save(bad, np.ones((1, 3, 8, 8), dtype=np.float32))
     out = tmp_path / "t.etdp"
     ok = run_cli("run", small_pte, "--iters", "12", "--warmup", "2", "--inputs", good,
-                 "--out", out)
+                 "--spread", "0", "--out", out)
     assert ok.returncode == 0, ok.stderr
     assert TraceMeta.from_json(sidecar_path(out).read_text()).run.inputs == "file:good.npy"
     out2 = tmp_path / "t2.etdp"
@@ -162,7 +162,8 @@ def test_export_then_run_with_etrecord_module_paths(tmp_path: Path) -> None:
     assert exported.returncode == 0, exported.stderr
     pte = next(tmp_path.glob("*_xnnpack_q8.pte"))
     assert pte.with_suffix(".etrecord").is_file()
-    result = run_cli("run", pte, "--iters", "60", "--warmup", "10", "--json")
+    result = run_cli("run", pte, "--iters", "60", "--warmup", "10", "--sessions", "1",
+                     "--json")
     assert result.returncode == 0, result.stderr
     trace = pte.with_suffix(".etdp")
     durations = execute_durations_ns(trace)

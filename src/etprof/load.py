@@ -55,7 +55,19 @@ def load_trace(
     )
     if pte is not None:
         check_program_matches(trace)
+    _check_sessions(trace)
     return trace
+
+
+def _check_sessions(trace: Trace) -> None:
+    """A multi-session trace must hold every session's iterations, or none lines up."""
+    sessions, per = trace.sessions, trace.meta.run.iters
+    if sessions > 1 and trace.iterations != sessions * per:
+        raise MismatchError(
+            f"{trace.source} has {trace.iterations} Execute runs, but its metadata says "
+            f"{sessions} sessions of {per} iterations",
+            "pair the trace with the .etprof.json written with it, or run the model again",
+        )
 
 
 def _program_info(pte: Path | None, etrecord: Path | None, method: str) -> ProgramInfo:

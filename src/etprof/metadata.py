@@ -8,6 +8,9 @@ nor the ETRecord. Format history (bump FORMAT_VERSION and document in docs/trace
 - 2: ``run.cpu_share_pct`` and ``run.load_average``: how much of the measured iterations' wall
   time the runner's thread was on a CPU, and the 1-minute load average after them (docs/diff.md
   uses them to tell contention from change). Version 1 documents are still read (both null).
+- 3: ``run.sessions``: the program was loaded and run that many times, ``run.iters`` iterations
+  each (the trace holds their Execute runs one session after another), and ``run.spread_s``,
+  the seconds they were spread over. Older documents: 1 and 0.
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from typing import Any
 from etprof.errors import InputError
 
 FORMAT_NAME = "etprof-trace-metadata"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 SIDECAR_SUFFIX = ".etprof.json"
 
 
@@ -58,6 +61,8 @@ class RunSettings:
     # had the CPU part of the time. None: not measured (threads > 1, version 1, another runner).
     cpu_share_pct: float | None = None
     load_average: float | None = None  # 1-minute load average when the iterations ended
+    sessions: int = 1  # loads of the program, each running `iters` iterations (warm-up included)
+    spread_s: float = 0.0  # the sessions were spread over at least this many seconds
 
 
 @dataclass(frozen=True)

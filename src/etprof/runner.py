@@ -1,5 +1,10 @@
 """Run a `.pte` program with ETDump profiling on, following the seed's methodology.
 
+A run is one or more sessions: each loads the program afresh and runs it `iters` times, the first
+`warmup` of them warm-up (the seed: 60 and 10). Two runs of one program differ by more than their
+iterations suggest (where the program's memory lands, what the machine does that second), and
+only several sessions let `etprof diff` see how much (docs/diff.md).
+
 Imports the ExecuTorch runtime (and so torch) lazily: only `etprof run` and `etprof bench` need it.
 The trace and its metadata sidecar are written atomically: an error leaves no partial trace.
 """
@@ -9,19 +14,26 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import platform
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from etprof import __version__
 from etprof.errors import InputError, RuntimeUnavailableError
+from etprof.etdump.merge import merge_dumps
 from etprof.metadata import HostInfo, ProgramInfo, RunSettings, TraceMeta, sidecar_path
 from etprof.output import atomic_path, check_writable
 from etprof.program import read_program
+from etprof.session import SessionResult, run_session
 
 Progress = Callable[[int, int], None]
+AUTO_SESSIONS = 5  # sessions of `--sessions auto` (docs/methodology.md)
+AUTO_BUDGET_S = 20.0  # ... unless that many would take longer than this
+SPREAD_S = 10.0  # sessions are spread over at least this long (docs/methodology.md)
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,12 @@ class RunRequest:
     inputs: Path | None = None
     etrecord: Path | None = None  # default: <pte stem>.etrecord beside the .pte, if present
     verbose: bool = False
+    # loads of the program, each running `iters` iterations; None: AUTO_SESSIONS, fewer for a
+    # slow program (auto_sessions)
+    sessions: int | None = 1
+    # idle pauses make the sessions span at least this many seconds, so that the machine's slow
+    # drift shows as session-to-session variation; 0: back to back
+    spread_s: float = 0.0
 
 
 def default_trace_path(pte: Path) -> Path:
@@ -53,6 +71,12 @@ def validate(req: RunRequest) -> ProgramInfo:
         raise InputError(f"--warmup {req.warmup} is negative", "use 0 or more")
     if req.threads < 1:
         raise InputError(f"--threads {req.threads} must be at least 1", "use --threads 1")
+    if not (req.spread_s >= 0 and req.spread_s < 3600):
+        raise InputError(f"--spread {req.spread_s} is not a number of seconds from 0 to 3600",
+                         f"use e.g. --spread {SPREAD_S:g} (0: sessions back to back)")
+    if req.sessions is not None and req.sessions < 1:
+        raise InputError(f"--sessions {req.sessions} must be at least 1",
+                         "use --sessions auto (the default) or a count like 5")
     if not req.pte.exists():
         raise InputError(f"no such program: {req.pte}", "check the path or make one with "
                          "`etprof export mv3 --quantize`")
@@ -65,63 +89,128 @@ def validate(req: RunRequest) -> ProgramInfo:
 
 
 def run_program(req: RunRequest, progress: Progress | None = None) -> TraceMeta:
-    """Run `req.pte` `req.iters` times with ETDump on; write the trace and its metadata."""
+    """Run `req.pte` in `req.sessions` sessions of `req.iters` iterations with ETDump on; write
+    the trace (the sessions' ETDumps joined) and its metadata."""
     from etprof.quiet import silenced
 
     info = validate(req)
     with silenced(not req.verbose):
         runtime, torch = _import_runtime()
     _check_backends(runtime, info, req.pte)
+    started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    results, dumps = _sessions(req, runtime, torch, progress)
     etrecord = req.etrecord or _beside(req.pte)
-    if etrecord is not None:
+    if etrecord is not None:  # after the sessions: the ETRecord's loading must not precede a fork
         from etprof.modules import attach_modules
 
         with silenced(not req.verbose):
             info = replace(attach_modules(info, etrecord), etrecord=str(etrecord))
-    started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    with silenced(not req.verbose) as captured:
+    cpu, wall = sum(r.cpu_s for r in results), sum(r.wall_s for r in results)
+    share = round(min(100.0, 100.0 * cpu / wall), 2) if req.threads == 1 and wall > 0 else None
+    meta = TraceMeta(
+        program=info,
+        run=RunSettings(req.iters, req.warmup, req.threads, results[0].inputs, started,
+                        cpu_share_pct=share, load_average=_load_average(),
+                        sessions=len(results), spread_s=req.spread_s),
+        host=host_info(),
+        versions=versions(),
+    )
+    data = dumps[0] if len(dumps) == 1 else merge_dumps(dumps)
+    with atomic_path(req.out) as tmp_trace, atomic_path(sidecar_path(req.out)) as tmp_meta:
+        tmp_trace.write_bytes(data)
+        tmp_meta.write_text(meta.to_json(), encoding="utf-8")
+    return meta
+
+
+def _sessions(req: RunRequest, runtime: Any, torch: Any, progress: Progress | None
+              ) -> tuple[list[SessionResult], list[bytes]]:
+    """Run the sessions one after another; with `sessions=None`, as many as fit the budget."""
+    from etprof.quiet import silenced
+
+    wanted = req.sessions or AUTO_SESSIONS
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
+    total = wanted * req.iters
+    pause = 0.0
+    results: list[SessionResult] = []
+    dumps: list[bytes] = []
+    with tempfile.TemporaryDirectory(prefix="etprof-run-") as tmp:
+        for k in range(wanted):
+            if k:
+                time.sleep(pause)
+            path = Path(tmp) / f"session{k}.etdp"
+            began = time.perf_counter()
+            with silenced(not req.verbose):
+                results.append(run_session(partial(_session, req, runtime, torch, path), tick,
+                                           f"session {k + 1} of the run of {req.pte}"))
+            dumps.append(_dump(path))
+            if k == 0:
+                took = time.perf_counter() - began
+                if req.sessions is None:
+                    wanted = auto_sessions(took)
+                    total = wanted * req.iters
+                pause = session_pause(wanted, took, req.spread_s)
+    return results, dumps
+
+
+def session_pause(sessions: int, session_s: float, spread_s: float) -> float:
+    """Idle seconds between sessions so that `sessions` of `session_s` span `spread_s`."""
+    if sessions < 2:
+        return 0.0
+    return max(0.0, (spread_s - sessions * session_s) / (sessions - 1))
+
+
+def auto_sessions(first_session_s: float) -> int:
+    """Sessions for `--sessions auto`: AUTO_SESSIONS, fewer when they would take longer than
+    AUTO_BUDGET_S together (a 3-second-per-iteration portable model gets one)."""
+    if first_session_s <= 0:
+        return AUTO_SESSIONS
+    return max(1, min(AUTO_SESSIONS, int(AUTO_BUDGET_S // first_session_s)))
+
+
+def _session(req: RunRequest, runtime: Any, torch: Any, path: Path,
+             tick: Callable[[], None]) -> SessionResult:
+    """One session (in a forked child on Linux): load, run `req.iters` times, dump to `path`."""
+    try:
+        runtime._unsafe_reset_threadpool(req.threads)
+        module = runtime._load_for_executorch(str(req.pte), enable_etdump=True)
+    except RuntimeError as exc:
+        raise RuntimeUnavailableError(
+            f"the runtime could not load {req.pte} ({_first_line(exc)})",
+            "re-export it with this executorch version, or run with --verbose for the log",
+        ) from None
+    inputs, described = _inputs(req, module.method_meta(req.method), torch)
+    clock = _Contention()
+    for i in range(req.iters):
+        if i == req.warmup:
+            clock.start()
         try:
-            runtime._unsafe_reset_threadpool(req.threads)
-            module = runtime._load_for_executorch(str(req.pte), enable_etdump=True)
+            module.run_method(req.method, inputs)
         except RuntimeError as exc:
             raise RuntimeUnavailableError(
-                f"the runtime could not load {req.pte} ({_first_line(exc)})",
-                "re-export it with this executorch version, or run with --verbose for the log",
+                f"iteration {i + 1} of {req.method} failed ({_first_line(exc)})",
+                "run with --verbose to see the runtime's log",
             ) from None
-    meta_info = module.method_meta(req.method)
-    inputs, described = _inputs(req, meta_info, torch)
-    with silenced(not req.verbose) as captured:
-        clock = _Contention()
-        for i in range(req.iters):
-            if i == req.warmup:
-                clock.start()
-            try:
-                module.run_method(req.method, inputs)
-            except RuntimeError as exc:
-                raise RuntimeUnavailableError(
-                    f"iteration {i + 1} of {req.method} failed ({_first_line(exc)})",
-                    "run with --verbose to see the runtime's log",
-                ) from None
-            if progress is not None:
-                progress(i + 1, req.iters)
-        del captured
-        share = clock.cpu_share_pct() if req.threads == 1 else None
-        meta = TraceMeta(
-            program=info,
-            run=RunSettings(req.iters, req.warmup, req.threads, described, started,
-                            cpu_share_pct=share, load_average=_load_average()),
-            host=host_info(),
-            versions=versions(),
+        tick()
+    cpu, wall = clock.elapsed()
+    module.write_etdump_result_to_file(str(path))
+    return SessionResult(cpu_s=cpu, wall_s=wall, inputs=described)
+
+
+def _dump(path: Path) -> bytes:
+    data = path.read_bytes() if path.exists() else b""
+    if not data:
+        raise RuntimeUnavailableError(
+            "the runtime wrote no ETDump data",
+            "use an executorch build with ETDump support (the PyPI wheel has it)",
         )
-        with atomic_path(req.out) as tmp_trace, atomic_path(sidecar_path(req.out)) as tmp_meta:
-            module.write_etdump_result_to_file(str(tmp_trace))
-            if not tmp_trace.exists() or tmp_trace.stat().st_size == 0:
-                raise RuntimeUnavailableError(
-                    "the runtime wrote no ETDump data",
-                    "use an executorch build with ETDump support (the PyPI wheel has it)",
-                )
-            tmp_meta.write_text(meta.to_json(), encoding="utf-8")
-    return meta
+    return data
 
 
 class _Contention:
@@ -139,10 +228,11 @@ class _Contention:
     def start(self) -> None:
         self.wall, self.cpu = time.perf_counter(), time.thread_time()
 
-    def cpu_share_pct(self) -> float | None:
-        wall = time.perf_counter() - self.wall
-        cpu = time.thread_time() - self.cpu
-        return round(min(100.0, 100.0 * cpu / wall), 2) if self.wall and wall > 0 else None
+    def elapsed(self) -> tuple[float, float]:
+        """(CPU seconds, wall seconds) since `start`; (0, 0) if it was never started."""
+        if not self.wall:
+            return 0.0, 0.0
+        return time.thread_time() - self.cpu, time.perf_counter() - self.wall
 
 
 def _load_average() -> float | None:
@@ -207,15 +297,15 @@ def _inputs(req: RunRequest, meta: Any, torch: Any) -> tuple[tuple[Any, ...], st
         _check_inputs(values, specs, req.inputs)
         return values, f"file:{req.inputs.name}"
     gen = torch.Generator().manual_seed(0)
-    values = []
+    made: list[Any] = []
     for shape, dtype in specs:
         if dtype.is_floating_point:
-            values.append(torch.randn(shape, generator=gen).to(dtype))
+            made.append(torch.randn(shape, generator=gen).to(dtype))
         elif dtype == torch.bool:
-            values.append(torch.rand(shape, generator=gen) > 0.5)
+            made.append(torch.rand(shape, generator=gen) > 0.5)
         else:
-            values.append(torch.randint(0, 10, shape, generator=gen).to(dtype))
-    return tuple(values), "random:seed=0"
+            made.append(torch.randint(0, 10, shape, generator=gen).to(dtype))
+    return tuple(made), "random:seed=0"
 
 
 def _read_inputs(path: Path, torch: Any) -> tuple[Any, ...]:

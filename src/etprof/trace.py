@@ -78,6 +78,29 @@ class Trace:
         return int(it.max()) + 1 if len(it) and int(it.max()) >= 0 else 0
 
     @property
+    def sessions(self) -> int:
+        """How many times the program was loaded and run (`etprof run --sessions`); each session
+        has its own warm-up. A trace made elsewhere is one session."""
+        return max(1, self.meta.run.sessions) if self.has_meta else 1
+
+    @property
+    def session_length(self) -> int:
+        """Iterations per session (the Execute runs are the sessions' runs one after another)."""
+        return self.iterations // self.sessions if self.sessions > 1 else self.iterations
+
+    def session_of(self, iteration: npt.ArrayLike) -> npt.NDArray[np.int64]:
+        """The 0-based session of each iteration index."""
+        it = np.asarray(iteration, dtype=np.int64)
+        return it // max(1, self.session_length) if self.sessions > 1 else np.zeros_like(it)
+
+    def is_warmup(self, iteration: npt.ArrayLike, warmup: int | None = None) -> npt.NDArray[np.bool_]:
+        """Whether each iteration index is one of its session's first `warmup` (dropped) ones."""
+        skip = self.warmup if warmup is None else warmup
+        it = np.asarray(iteration, dtype=np.int64)
+        within = it % max(1, self.session_length) if self.sessions > 1 else it
+        return within < skip
+
+    @property
     def model(self) -> str:
         return self.meta.program.model or Path(self.source).stem
 
@@ -88,22 +111,24 @@ class Trace:
     def measured(self, warmup: int | None = None) -> Trace:
         """The events of the measured iterations only (warm-up dropped)."""
         skip = self.warmup if warmup is None else warmup
-        n = self.iterations
-        if n == 0:
+        n = self.session_length
+        if self.iterations == 0:
             raise InputError(
                 f"{self.source or 'the trace'} has no Execute runs (no Method::execute recorded)",
                 "profile with `etprof run`, or executor_runner with --etdump_path",
             )
         if n <= skip:
+            per = " per session" if self.sessions > 1 else ""
             raise InputError(
-                f"{self.source or 'the trace'} has {n} iterations, not more than the {skip} "
+                f"{self.source or 'the trace'} has {n} iterations{per}, not more than the {skip} "
                 "warm-up iterations to drop",
                 "record more (--iters) or lower --warmup",
             )
         key = ("measured", skip)
         if key not in self._cache:
-            self._cache[key] = replace(self, events=_rows(self.events,
-                                                          self.events["iteration"] >= skip))
+            it = self.events["iteration"].to_numpy()
+            keep = (it >= 0) & ~self.is_warmup(it, skip)
+            self._cache[key] = replace(self, events=_rows(self.events, keep))
         return self._cache[key]  # type: ignore[return-value]
 
     def of_kind(self, *kinds: str) -> pd.DataFrame:

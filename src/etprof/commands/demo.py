@@ -30,7 +30,7 @@ def demo(
     from etprof.export import STANDARD_VARIANTS, export_model, output_paths
     from etprof.load import load_trace
     from etprof.quiet import terminal
-    from etprof.runner import RunRequest, default_trace_path, run_program
+    from etprof.runner import SPREAD_S, RunRequest, default_trace_path, run_program
 
     workdir.mkdir(parents=True, exist_ok=True)
     console = Console(file=terminal(), stderr=True)
@@ -45,9 +45,9 @@ def demo(
                 pte = export_model(model, options, workdir, verbose=verbose).pte
             console.print(f"exported {pte}")
         out = default_trace_path(pte)
-        with console.status(f"running {pte.name} {iters} times"):
+        with console.status(f"running {pte.name} {iters} times in each of up to 5 sessions"):
             run_program(RunRequest(pte=pte, out=out, iters=iters, warmup=warmup,
-                                   verbose=verbose))
+                                   verbose=verbose, sessions=None, spread_s=SPREAD_S))
         console.print(f"profiled {out}")
         traces.append(load_trace(out))
     width = terminal_width()

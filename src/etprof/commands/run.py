@@ -14,6 +14,10 @@ def run(
     iters: int = typer.Option(60, "--iters", help="iterations to run (the seed: 60)"),
     warmup: int = typer.Option(10, "--warmup", help="first iterations to drop (the seed: 10)"),
     threads: int = typer.Option(1, "--threads", help="runtime threads (the seed: 1)"),
+    sessions: str = typer.Option("auto", "--sessions", help="loads of the program, each running "
+                                 "--iters iterations; auto: 5, fewer if they would take over 20 s"),
+    spread: float = typer.Option(10.0, "--spread", help="seconds the sessions span at least "
+                                 "(idle pauses between them), so they see the machine's drift"),
     out: Path | None = typer.Option(None, "--out", help="trace path (default: beside the .pte, "
                                     ".etdp)"),
     method: str = typer.Option("forward", "--method", help="method to run"),
@@ -38,17 +42,34 @@ def run(
 
     req = RunRequest(pte=pte, out=out or default_trace_path(pte), iters=iters, warmup=warmup,
                      threads=threads, method=method, inputs=inputs, etrecord=etrecord,
-                     verbose=verbose)
+                     verbose=verbose, sessions=parse_sessions(sessions), spread_s=spread)
     console = Console(file=terminal(), stderr=True)
     with Progress(TextColumn(f"running {pte.name}"), BarColumn(), MofNCompleteColumn(),
                   console=console, transient=True) as bar:
-        task = bar.add_task("run", total=iters)
-        run_program(req, lambda done, total: bar.update(task, completed=done))
+        task = bar.add_task("run", total=iters * (req.sessions or 1))
+        meta = run_program(req, lambda done, total: bar.update(task, completed=done,
+                                                               total=total))
     trace = load_trace(req.out)
     summary = analyzers.run("summary", trace, SummaryOptions(top=top))
-    typer.echo(f"trace: {req.out} ({iters} iterations, first {warmup} dropped, "
+    done = meta.run.sessions
+    runs = f"{done} sessions x {iters} iterations" if done > 1 else f"{iters} iterations"
+    each = " of each" if done > 1 else ""
+    typer.echo(f"trace: {req.out} ({runs}, first {warmup}{each} dropped, "
                f"{threads} thread{'s' if threads != 1 else ''})", err=True)
     emit(summary, "json" if json_out else fmt, None)
+
+
+def parse_sessions(text: str) -> int | None:
+    """`--sessions`: "auto" (None) or a count."""
+    from etprof.errors import InputError
+
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InputError(f"--sessions {text!r} is neither a count nor 'auto'",
+                         "use --sessions auto or e.g. --sessions 5") from None
 
 
 def register(app: typer.Typer) -> None:

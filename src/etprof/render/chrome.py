@@ -122,7 +122,7 @@ def _pick_iteration(trace: Trace, iteration: int | None) -> int:
         raise InputError(f"{label} has no Execute runs (no Method::execute recorded)",
                          "profile with `etprof run`, or executor_runner with --etdump_path")
     if iteration is None:
-        if n <= trace.warmup:
+        if trace.session_length <= trace.warmup:
             raise InputError(
                 f"{label} has {n} iterations, all of them warm-up ({trace.warmup})",
                 f"pick one with --iteration 0..{n - 1}, or export them all with --all")
