@@ -204,10 +204,9 @@ class DiffResult:
             f"{_signed_ms(self.mean_delta_ms)} (JSON lists all {len(self.contributors)} rows)"
         )
         out.append(
-            f"method: {c.n_a} vs {c.n_b} measured iterations; two-sided Mann-Whitney U at "
-            f"alpha {m.alpha:g}; {m.confidence:.0%} percentile bootstrap CI of the {m.statistic}"
-            f" over {_resampled(m, c.n_a)} ({m.resamples} resamples, seed "
-            f"{m.seed}); noise band +/-{m.band_pct:.3g}% (docs/diff.md)"
+            f"method: {c.n_a} vs {c.n_b} measured iterations{_sessions(c)}; two-sided "
+            f"Mann-Whitney U at alpha {m.alpha:g}; {m.confidence:.0%} CI of the {m.statistic}: "
+            f"{_interval(c)}; noise band +/-{m.band_pct:.3g}% (docs/diff.md)"
         )
         return out
 
@@ -243,12 +242,14 @@ def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
                 c.setting == "warm-up" for c in blocking) else ""),
         )
     ma, mb = a.measured(options.warmup), b.measured(options.warmup)
-    samples_a = run_model_samples(ma).to_numpy() / 1e6
-    samples_b = run_model_samples(mb).to_numpy() / 1e6
+    rm_a, rm_b = run_model_samples(ma), run_model_samples(mb)
+    samples_a, samples_b = rm_a.to_numpy() / 1e6, rm_b.to_numpy() / 1e6
     shares = [t.meta.run.cpu_share_pct if t.has_meta else None for t in (a, b)]
     contended = contention_pct(*shares)
     method = replace(options.method(), contention_pct=round(contended, 2))
-    comparison = compare(samples_a, samples_b, method)
+    comparison = compare(samples_a, samples_b, method,
+                         sessions_a=a.session_of(rm_a.index.to_numpy()),
+                         sessions_b=b.session_of(rm_b.index.to_numpy()))
     match = _match_mode(a, b, options.match)
     ba, bb = buckets(a, BucketOptions(options.warmup)), buckets(b, BucketOptions(options.warmup))
     rows = contributors(ma, mb, match, ba.per_iteration, bb.per_iteration)
@@ -260,6 +261,7 @@ def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
     label_a, label_b = _labels(a, b)
     warnings += _noisy((label_a, samples_a), (label_b, samples_b))
     warnings += _contended(label_a, label_b, shares, contended, method)
+    warnings += _one_session(comparison)
     return DiffResult(
         a=_side(a, label_a, options, len(samples_a)),
         b=_side(b, label_b, options, len(samples_b)),
@@ -396,6 +398,30 @@ def _noisy(*sides: tuple[str, Any]) -> list[str]:
 def _resampled(m: Method, n: int) -> str:
     return (f"blocks of {block_length(n)} consecutive iterations" if m.resampling == "blocks"
             else "single iterations")
+
+
+def _sessions(c: Comparison) -> str:
+    return f" in {c.sessions_a} vs {c.sessions_b} sessions" if c.by_session else ""
+
+
+def _interval(c: Comparison) -> str:
+    m = c.method
+    boot = (f"percentile bootstrap over {_resampled(m, c.n_a)} ({m.resamples} resamples, "
+            f"seed {m.seed})")
+    if not c.by_session:
+        return boot
+    return (f"the hull of a {boot} and a Welch t interval over the session {m.statistic}s "
+            f"({_pct(c.session_ci_low_pct)} .. {_pct(c.session_ci_high_pct)})")
+
+
+def _one_session(c: Comparison) -> list[str]:
+    """Without sessions the interval knows nothing of run-to-run variation."""
+    if c.by_session or c.verdict == NO_CHANGE:
+        return []
+    return [("both traces are one session each, so the interval covers iteration-to-iteration "
+             "noise only; two runs of one program can differ by more than that (docs/diff.md). "
+             "Record with `etprof run --sessions 5` (auto does so for fast programs) to account "
+             "for it")]
 
 
 def _contended(label_a: str, label_b: str, shares: list[float | None], contended: float,

@@ -1,14 +1,19 @@
 """How often does `etprof diff` call two fresh runs of the same program different?
 
     python benchmarks/diff_false_alarm.py MODEL.pte [--pairs 20] [--iters 60] [--warmup 10]
-        [--noise 1.0] [--work DIR] [--reuse] [--processes]
+        [--sessions auto] [--noise 1.0] [--work DIR] [--reuse] [--processes]
 
 Runs the program 2 x pairs times (the seed's methodology: ITERS iterations, WARMUP dropped, 1
-thread), diffs run 2k+1 against run 2k with the default options, and prints each pair's verdict
-and the false-alarm rate (pairs not called "no significant change") with its 95% interval; the
-target is at most 5%. With --processes every run is a fresh `etprof run` process, as a user makes
-two traces; without, the runs share this process (`etprof.runner.run_program`), which is faster.
-Not a test: it takes minutes and its answer depends on how busy the machine is.
+thread, in SESSIONS sessions as `etprof run` does by default), diffs run 2k+1 against run 2k with
+the default options, and prints each pair's verdict and the false-alarm rate (pairs not called "no
+significant change") with its 95% interval; the target is at most 5%. With --processes every run
+is a fresh `etprof run` process, as a user makes two traces; without, the runs share this process
+(`etprof.runner.run_program`), which is faster. Not a test: it takes minutes and its answer
+depends on how busy the machine is.
+
+Side by side on the same traces it also judges each pair as if it had been recorded in one
+session (the first session of each trace, the `--sessions 1` of before), so the output shows what
+the sessions buy.
 
 The traces stay in --work, so the same pairs are then re-judged under other settings side by side
 (median instead of mean, wider noise bands), and the script prints the smallest noise band that
@@ -25,12 +30,14 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from etprof.analyzers.diff import DiffOptions, diff_traces
 from etprof.analyzers.runmodel import run_model_samples
+from etprof.commands.run import parse_sessions
 from etprof.load import load_trace
 from etprof.runner import RunRequest, run_program
-from etprof.significance import NO_CHANGE, Comparison, compare
+from etprof.significance import NO_CHANGE, Comparison, Method, compare
 
 TARGET_PCT = 5.0
 
@@ -41,6 +48,8 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--iters", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--sessions", default="auto", help="as `etprof run --sessions`")
+    parser.add_argument("--spread", type=float, default=10.0, help="as `etprof run --spread`")
     parser.add_argument("--noise", type=float, default=DiffOptions.noise_pct)
     parser.add_argument("--work", type=Path, default=Path("/tmp/etprof-false-alarm"))
     parser.add_argument("--reuse", action="store_true",
@@ -57,6 +66,7 @@ def main() -> int:
         shutil.copyfile(args.pte, pte)
 
     pairs = []  # run-model samples (ms) of each pair
+    labels = []  # the session of each sample
     flagged = []  # did the diff warn that the machine was busy?
     methods = []
     started = time.perf_counter()
@@ -67,7 +77,9 @@ def main() -> int:
                 record(pte, path, args)
         a, b = (load_trace(p) for p in paths)
         result = diff_traces(a, b, options)  # the real pipeline, as `etprof diff` runs it
-        pairs.append(tuple(run_model_samples(t.measured()).to_numpy() / 1e6 for t in (a, b)))
+        rms = [run_model_samples(t.measured()) for t in (a, b)]
+        pairs.append(tuple(rm.to_numpy() / 1e6 for rm in rms))
+        labels.append(tuple(t.session_of(rm.index.to_numpy()) for t, rm in zip((a, b), rms)))
         methods.append(result.comparison.method)  # with this pair's CPU-contention widening
         flagged.append(any("machine was busy" in w for w in result.warnings))
         print(f"pair {i + 1:2d}/{args.pairs}: {_line(result.comparison)}"
@@ -75,17 +87,33 @@ def main() -> int:
     elapsed = time.perf_counter() - started
 
     # Re-judged with the same function diff_traces uses, on the same samples.
-    judged = [compare(a, b, m) for (a, b), m in zip(pairs, methods)]
+    judged = [_judge(a, b, m, la, lb) for (a, b), m, (la, lb) in zip(pairs, methods, labels)]
     rate = _rate(judged)
     alarms = [c.verdict != NO_CHANGE for c in judged]
+    sessions = sorted({c.sessions_a for c in judged} | {c.sessions_b for c in judged})
     print()
-    print(f"{args.pte.name}: {len(pairs)} pairs of {args.iters}-iteration runs "
-          f"({args.warmup} dropped), {elapsed:.0f} s")
+    print(f"{args.pte.name}: {len(pairs)} pairs of runs of {'/'.join(map(str, sessions))} "
+          f"session(s) x {args.iters} iterations ({args.warmup} of each dropped), "
+          f"{elapsed:.0f} s")
     low, high = wilson(sum(alarms), len(judged))
-    print(f"false-alarm rate (default options, noise +/-{args.noise:g}%, mean, block "
-          f"bootstrap): {rate:.0f}% ({sum(alarms)} of {len(judged)}; 95% interval "
+    print(f"false-alarm rate (default options, noise +/-{args.noise:g}%, mean, sessions and "
+          f"block bootstrap): {rate:.0f}% ({sum(alarms)} of {len(judged)}; 95% interval "
           f"{low:.0f}% .. {high:.0f}%); target <= {TARGET_PCT:g}%: "
           f"{'met' if rate <= TARGET_PCT else 'NOT met'}")
+    single = [compare(*(_first_session(x, lab) for x, lab in ((a, la), (b, lb))), m)
+              for (a, b), m, (la, lb) in zip(pairs, methods, labels)]
+    hits = sum(c.verdict != NO_CHANGE for c in single)
+    low1, high1 = wilson(hits, len(single))
+    print(f"the same pairs judged on their first session only (as one-session runs): "
+          f"{_rate(single):.0f}% ({hits} of {len(single)}; 95% interval {low1:.0f}% .. "
+          f"{high1:.0f}%)")
+    powers = [c.session_ci_high_pct - c.session_ci_low_pct for c in judged
+              if math.isfinite(c.session_ci_low_pct)]
+    if powers:
+        powers.sort()
+        print(f"width of the between-session interval: median {powers[len(powers) // 2]:.1f} "
+              f"points, max {powers[-1]:.1f} (the smallest change it can call is about half "
+              "that plus the band)")
     widened = sum(m.contention_pct > 0 for m in methods)
     print(f"pairs whose band was widened for CPU contention: {widened} of {len(methods)}")
     print(f"pairs with the busy-machine warning: {sum(flagged)} of {len(flagged)}; "
@@ -97,14 +125,15 @@ def main() -> int:
     print(f"  {'statistic':<9} {'noise':>7} {'blocks':>8} {'iterations':>11}   (resampling)")
     for stat in ("mean", "median"):
         for noise in sorted({args.noise, 1.0, 2.0, 3.0, 5.0}):
-            rates = [_rate([compare(a, b, replace(m, statistic=stat, noise_pct=noise,
-                                                  resampling=how))
-                            for (a, b), m in zip(pairs, methods)])
+            rates = [_rate([_judge(a, b, replace(m, statistic=stat, noise_pct=noise,
+                                                 resampling=how), la, lb)
+                            for (a, b), m, (la, lb) in zip(pairs, methods, labels)])
                      for how in ("blocks", "iterations")]
             print(f"  {stat:<9} {noise:>6g}% {rates[0]:>7.0f}% {rates[1]:>10.0f}%")
     for stat in ("mean", "median"):
-        needed = _band_needed([compare(a, b, replace(m, statistic=stat, contention_pct=0.0))
-                               for (a, b), m in zip(pairs, methods)])
+        needed = _band_needed([_judge(a, b, replace(m, statistic=stat, contention_pct=0.0),
+                                      la, lb)
+                               for (a, b), m, (la, lb) in zip(pairs, methods, labels)])
         print(f"smallest noise band with <= {TARGET_PCT:g}% false alarms ({stat}, without "
               f"contention widening): just over +/-{needed:.1f}%")
     changes = sorted(abs(c.change_pct) for c in judged)
@@ -113,12 +142,22 @@ def main() -> int:
     return 0
 
 
+def _judge(a: Any, b: Any, method: Method, la: Any, lb: Any) -> Comparison:
+    return compare(a, b, method, sessions_a=la, sessions_b=lb)
+
+
+def _first_session(samples: Any, sessions: Any) -> Any:
+    return samples[sessions == sessions[0]]
+
+
 def record(pte: Path, out: Path, args: argparse.Namespace) -> None:
     if not args.processes:
-        run_program(RunRequest(pte=pte, out=out, iters=args.iters, warmup=args.warmup))
+        run_program(RunRequest(pte=pte, out=out, iters=args.iters, warmup=args.warmup,
+                               sessions=parse_sessions(args.sessions), spread_s=args.spread))
         return
     cmd = [sys.executable, "-m", "etprof.cli", "run", str(pte), "--iters", str(args.iters),
-           "--warmup", str(args.warmup), "--out", str(out)]
+           "--warmup", str(args.warmup), "--sessions", args.sessions, "--spread",
+           str(args.spread), "--out", str(out)]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr}")

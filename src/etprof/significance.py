@@ -10,6 +10,11 @@ Two samples of per-iteration times are compared with
   circular block bootstrap): iterations of one run are not independent -- the machine drifts
   (frequency, cache, a neighbour's load) -- and resampling single iterations would hide that
   drift and make the interval too narrow;
+- when a side was recorded in several sessions (`etprof run --sessions`: the program loaded and
+  run afresh each time), a Welch t interval over the per-session statistics: two runs of one
+  program differ by more than their iterations suggest (where its memory lands, what the machine
+  does that second), and only the spread between sessions measures that. The interval reported
+  is the hull of the two, so neither source of noise is left out;
 - a noise band: a change is only called significant when the test rejects *and* the whole
   interval lies outside +/- (noise_pct + contention_pct). Two runs of one program differ by
   more than their iterations suggest; noise_pct is the part of a change the user declares too
@@ -79,6 +84,16 @@ class Comparison:
     verdict: str  # FASTER | SLOWER | NO_CHANGE
     reason: str  # why a change is not significant ("" when it is)
     method: Method
+    sessions_a: int = 1
+    sessions_b: int = 1
+    # the between-session interval (NaN when both sides are one session); the reported
+    # ci_low/high_pct is its hull with the bootstrap interval
+    session_ci_low_pct: float = math.nan
+    session_ci_high_pct: float = math.nan
+
+    @property
+    def by_session(self) -> bool:
+        return max(self.sessions_a, self.sessions_b) > 1
 
     @property
     def mean_delta_ms(self) -> float:
@@ -94,8 +109,13 @@ class Comparison:
         return {k: _finite(v) for k, v in doc.items()}
 
 
-def compare(a_ms: npt.ArrayLike, b_ms: npt.ArrayLike, method: Method | None = None) -> Comparison:
-    """Compare two samples of per-iteration times (ms): A is the baseline."""
+def compare(a_ms: npt.ArrayLike, b_ms: npt.ArrayLike, method: Method | None = None, *,
+            sessions_a: npt.ArrayLike | None = None,
+            sessions_b: npt.ArrayLike | None = None) -> Comparison:
+    """Compare two samples of per-iteration times (ms): A is the baseline.
+
+    `sessions_a`/`sessions_b` give each time's session (any labels; None: one session).
+    """
     method = method or Method()
     check_method(method)
     a = np.asarray(a_ms, dtype=np.float64)
@@ -105,6 +125,11 @@ def compare(a_ms: npt.ArrayLike, b_ms: npt.ArrayLike, method: Method | None = No
     base, new = _stat(a, method.statistic), _stat(b, method.statistic)
     change = _relative(new, base)
     low, high = bootstrap_interval(a, b, method)
+    stats_a = session_stats(a, sessions_a, method.statistic)
+    stats_b = session_stats(b, sessions_b, method.statistic)
+    s_low, s_high = session_interval(stats_a, stats_b, base, new, method.confidence)
+    if math.isfinite(s_low) and math.isfinite(s_high):
+        low, high = min(low, s_low), max(high, s_high)
     p = rank_test(a, b)
     verdict, reason = _verdict(change, low, high, p, method)
     return Comparison(
@@ -113,8 +138,52 @@ def compare(a_ms: npt.ArrayLike, b_ms: npt.ArrayLike, method: Method | None = No
         median_a_ms=float(np.median(a)), median_b_ms=float(np.median(b)),
         delta_ms=new - base, change_pct=change, ci_low_pct=low, ci_high_pct=high,
         p_value=p, significant=verdict != NO_CHANGE, verdict=verdict, reason=reason,
-        method=method,
+        method=method, sessions_a=int(stats_a.size), sessions_b=int(stats_b.size),
+        session_ci_low_pct=s_low, session_ci_high_pct=s_high,
     )
+
+
+def session_stats(values: FloatArray, sessions: npt.ArrayLike | None,
+                  statistic: str) -> FloatArray:
+    """The statistic of each session's values, in order of first appearance."""
+    if sessions is None:
+        return np.array([_stat(values, statistic)])
+    labels = np.asarray(sessions)
+    if labels.shape != values.shape:
+        raise ValueError("one session label per value is needed")
+    _, first, codes = np.unique(labels, return_index=True, return_inverse=True)
+    out = np.array([_stat(values[codes == k], statistic) for k in np.argsort(first)])
+    return np.asarray(out, dtype=np.float64)
+
+
+def session_interval(stats_a: FloatArray, stats_b: FloatArray, base: float, new: float,
+                     confidence: float) -> tuple[float, float]:
+    """Welch t interval of 100 * (B / A - 1) from per-session statistics, on a log scale.
+
+    Each side's estimate varies by (its sessions' relative variance) / (its session count). A
+    side of one session borrows the other side's relative variance (same machine, same kind of
+    run). NaN when neither side has two sessions, or a time is not positive.
+    """
+    ka, kb = stats_a.size, stats_b.size
+    if max(ka, kb) < 2 or base <= 0 or new <= 0:
+        return math.nan, math.nan
+    rel_a = float(np.var(stats_a / base, ddof=1)) if ka > 1 else math.nan
+    rel_b = float(np.var(stats_b / new, ddof=1)) if kb > 1 else math.nan
+    rel_a = rel_b if ka < 2 else rel_a
+    rel_b = rel_a if kb < 2 else rel_b
+    var_a, var_b = rel_a / ka, rel_b / kb
+    center = math.log(new / base)
+    total = var_a + var_b
+    if total <= 0:
+        return _relative(new, base), _relative(new, base)
+    from scipy.stats import t as student
+
+    if min(ka, kb) < 2:  # one variance estimate serves both sides: its degrees of freedom
+        dof = float(max(ka, kb) - 1)
+    else:  # Welch-Satterthwaite
+        dof = total**2 / (var_a**2 / (ka - 1) + var_b**2 / (kb - 1))
+    half = float(student.ppf(0.5 + confidence / 2.0, dof)) * math.sqrt(total)
+    return 100.0 * math.expm1(center - half), 100.0 * math.expm1(center + half)
 
 
 def check_method(method: Method) -> None:
