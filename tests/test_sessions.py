@@ -307,3 +307,51 @@ def test_diff_of_a_sessions_trace_with_itself(sessions_run: tuple[Path, dict[str
     assert not any("one session" in w for w in result.warnings)
     samples = run_model_samples(trace.measured()).to_numpy()
     assert c.n_a == samples.size == SESSIONS * (ITERS - WARMUP)
+
+
+# -- several programs, interleaved ----------------------------------------------------------------
+
+def test_two_programs_take_turns(tmp_path: Path) -> None:
+    """`etprof run A B`: sessions alternate A1 B1 A2 B2, one trace per program."""
+    a, b = tmp_path / "small_a.pte", tmp_path / "small_b.pte"
+    shutil.copy(DATA / "small_xnnpack.pte", a)
+    shutil.copy(DATA / "small_xnnpack.pte", b)
+    result = run_cli("run", a, b, "--sessions", "2", "--iters", "6", "--warmup", "1",
+                     "--spread", "0", "--json")
+    assert result.returncode == 0, result.stderr
+    docs = json.loads(result.stdout)
+    assert [d["run_model"]["model"] for d in docs] == ["small_a", "small_b"]
+    assert f"compare: etprof diff {a.with_suffix('.etdp')} {b.with_suffix('.etdp')}" \
+        in result.stderr
+    traces = [load_trace(p.with_suffix(".etdp")) for p in (a, b)]
+    assert traces[0].meta.run.interleaved_with == (str(b),)
+    assert traces[1].meta.run.interleaved_with == (str(a),)
+    spans = []  # (start, end, program) of every session
+    for which, t in enumerate(traces):
+        runs = t.of_kind("run_model")
+        session = t.session_of(runs["iteration"].to_numpy())
+        for k in range(t.sessions):
+            mine = runs[session == k]
+            spans.append((int(mine["start_ns"].min()), int(mine["end_ns"].max()), which))
+    spans.sort()
+    assert [w for _, _, w in spans] == [0, 1, 0, 1]
+    assert all(end < nxt for (_, end, _), (nxt, _, _) in zip(spans, spans[1:]))
+
+
+def test_several_programs_refuse_one_output(tmp_path: Path) -> None:
+    pte = DATA / "small_xnnpack.pte"
+    assert_one_line_error(run_cli("run", pte, pte, "--out", tmp_path / "x.etdp"), "--out")
+    assert_one_line_error(run_cli("run", pte, pte, "--spread", "0"), "same trace")
+    assert not list(tmp_path.iterdir())
+
+
+def test_auto_stops_at_one_session_when_over_budget(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The auto count is decided after the first session and ends the run there."""
+    import etprof.runner as runner
+
+    monkeypatch.setattr(runner, "AUTO_BUDGET_S", 1e-6)
+    out = tmp_path / "one.etdp"
+    meta = runner.run_program(runner.RunRequest(pte=DATA / "small_xnnpack.pte", out=out,
+                                                iters=4, warmup=1, sessions=None))
+    assert meta.run.sessions == 1 and load_trace(out).iterations == 4

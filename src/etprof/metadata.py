@@ -9,8 +9,9 @@ nor the ETRecord. Format history (bump FORMAT_VERSION and document in docs/trace
   time the runner's thread was on a CPU, and the 1-minute load average after them (docs/diff.md
   uses them to tell contention from change). Version 1 documents are still read (both null).
 - 3: ``run.sessions``: the program was loaded and run that many times, ``run.iters`` iterations
-  each (the trace holds their Execute runs one session after another), and ``run.spread_s``,
-  the seconds they were spread over. Older documents: 1 and 0.
+  each (the trace holds their Execute runs one session after another), ``run.spread_s``, the
+  seconds they were spread over, and ``run.interleaved_with``, the programs whose sessions took
+  turns with this one's. Older documents: 1, 0 and none.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ class RunSettings:
     load_average: float | None = None  # 1-minute load average when the iterations ended
     sessions: int = 1  # loads of the program, each running `iters` iterations (warm-up included)
     spread_s: float = 0.0  # the sessions were spread over at least this many seconds
+    # programs whose sessions took turns with this one's (`etprof run A.pte B.pte`)
+    interleaved_with: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,8 @@ class TraceMeta:
             prog["delegates"] = tuple(prog.get("delegates", ()))
             return cls(
                 program=ProgramInfo(**prog),
-                run=RunSettings(**doc["run"]),
+                run=RunSettings(**{**doc["run"], "interleaved_with": tuple(
+                    doc["run"].get("interleaved_with", ()))}),
                 host=HostInfo(**doc["host"]),
                 versions={str(k): str(v) for k, v in doc.get("versions", {}).items()},
             )

@@ -16,7 +16,8 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -91,43 +92,92 @@ def validate(req: RunRequest) -> ProgramInfo:
 def run_program(req: RunRequest, progress: Progress | None = None) -> TraceMeta:
     """Run `req.pte` in `req.sessions` sessions of `req.iters` iterations with ETDump on; write
     the trace (the sessions' ETDumps joined) and its metadata."""
+    return run_programs([req], progress)[0]
+
+
+def run_programs(reqs: Sequence[RunRequest], progress: Progress | None = None
+                 ) -> list[TraceMeta]:
+    """Run several programs with their sessions interleaved -- A1 B1 A2 B2 ... -- so that every
+    program meets the same drift of the machine, and write one trace per program.
+
+    The requests differ only in program, output, ETRecord and method; the first one's iterations,
+    warm-up, threads, sessions, spread and inputs serve all. Either every trace is written or
+    none is.
+    """
     from etprof.quiet import silenced
 
-    info = validate(req)
-    with silenced(not req.verbose):
+    first = _check_together(reqs)
+    infos = [validate(req) for req in reqs]
+    with silenced(not first.verbose):
         runtime, torch = _import_runtime()
-    _check_backends(runtime, info, req.pte)
+    for req, info in zip(reqs, infos):
+        _check_backends(runtime, info, req.pte)
     started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    results, dumps = _sessions(req, runtime, torch, progress)
-    etrecord = req.etrecord or _beside(req.pte)
-    if etrecord is not None:  # after the sessions: the ETRecord's loading must not precede a fork
-        from etprof.modules import attach_modules
+    sessions = _sessions(reqs, runtime, torch, progress)
+    metas = []
+    with ExitStack() as outputs:
+        for req, info, (results, dumps) in zip(reqs, infos, sessions):
+            others = tuple(str(r.pte) for r in reqs if r is not req)
+            meta = _meta(req, _with_modules(req, info), results, started, others)
+            data = dumps[0] if len(dumps) == 1 else merge_dumps(dumps)
+            outputs.enter_context(atomic_path(req.out)).write_bytes(data)
+            outputs.enter_context(atomic_path(sidecar_path(req.out))).write_text(
+                meta.to_json(), encoding="utf-8")
+            metas.append(meta)
+    return metas
 
-        with silenced(not req.verbose):
-            info = replace(attach_modules(info, etrecord), etrecord=str(etrecord))
+
+def _check_together(reqs: Sequence[RunRequest]) -> RunRequest:
+    if not reqs:
+        raise ValueError("no programs to run")
+    first = reqs[0]
+    outs = [r.out.resolve() for r in reqs]
+    if len(set(outs)) < len(outs):
+        raise InputError("two programs would write the same trace",
+                         "give the programs different names or directories")
+    shared = ("iters", "warmup", "threads", "sessions", "spread_s", "inputs", "verbose")
+    for req in reqs[1:]:
+        differs = [f for f in shared if getattr(req, f) != getattr(first, f)]
+        if differs:
+            raise ValueError(f"interleaved runs share their settings; {differs} differ")
+    return first
+
+
+def _with_modules(req: RunRequest, info: ProgramInfo) -> ProgramInfo:
+    """Module paths from the ETRecord (after the sessions: loading it must not precede a fork)."""
+    from etprof.quiet import silenced
+
+    etrecord = req.etrecord or _beside(req.pte)
+    if etrecord is None:
+        return info
+    from etprof.modules import attach_modules
+
+    with silenced(not req.verbose):
+        return replace(attach_modules(info, etrecord), etrecord=str(etrecord))
+
+
+def _meta(req: RunRequest, info: ProgramInfo, results: list[SessionResult], started: str,
+          others: tuple[str, ...]) -> TraceMeta:
     cpu, wall = sum(r.cpu_s for r in results), sum(r.wall_s for r in results)
     share = round(min(100.0, 100.0 * cpu / wall), 2) if req.threads == 1 and wall > 0 else None
-    meta = TraceMeta(
+    return TraceMeta(
         program=info,
         run=RunSettings(req.iters, req.warmup, req.threads, results[0].inputs, started,
                         cpu_share_pct=share, load_average=_load_average(),
-                        sessions=len(results), spread_s=req.spread_s),
+                        sessions=len(results), spread_s=req.spread_s, interleaved_with=others),
         host=host_info(),
         versions=versions(),
     )
-    data = dumps[0] if len(dumps) == 1 else merge_dumps(dumps)
-    with atomic_path(req.out) as tmp_trace, atomic_path(sidecar_path(req.out)) as tmp_meta:
-        tmp_trace.write_bytes(data)
-        tmp_meta.write_text(meta.to_json(), encoding="utf-8")
-    return meta
 
 
-def _sessions(req: RunRequest, runtime: Any, torch: Any, progress: Progress | None
-              ) -> tuple[list[SessionResult], list[bytes]]:
-    """Run the sessions one after another; with `sessions=None`, as many as fit the budget."""
+def _sessions(reqs: Sequence[RunRequest], runtime: Any, torch: Any, progress: Progress | None
+              ) -> list[tuple[list[SessionResult], list[bytes]]]:
+    """Rounds of one session per program; with `sessions=None`, as many as fit the budget."""
     from etprof.quiet import silenced
 
-    wanted = req.sessions or AUTO_SESSIONS
+    first = reqs[0]
+    wanted = first.sessions or AUTO_SESSIONS
+    total = wanted * first.iters * len(reqs)
     done = 0
 
     def tick() -> None:
@@ -136,27 +186,29 @@ def _sessions(req: RunRequest, runtime: Any, torch: Any, progress: Progress | No
         if progress is not None:
             progress(done, total)
 
-    total = wanted * req.iters
+    out: list[tuple[list[SessionResult], list[bytes]]] = [([], []) for _ in reqs]
     pause = 0.0
-    results: list[SessionResult] = []
-    dumps: list[bytes] = []
+    k = 0
     with tempfile.TemporaryDirectory(prefix="etprof-run-") as tmp:
-        for k in range(wanted):
+        while k < wanted:
             if k:
                 time.sleep(pause)
-            path = Path(tmp) / f"session{k}.etdp"
             began = time.perf_counter()
-            with silenced(not req.verbose):
-                results.append(run_session(partial(_session, req, runtime, torch, path), tick,
-                                           f"session {k + 1} of the run of {req.pte}"))
-            dumps.append(_dump(path))
+            for j, req in enumerate(reqs):
+                path = Path(tmp) / f"program{j}_session{k}.etdp"
+                with silenced(not first.verbose):
+                    result = run_session(partial(_session, req, runtime, torch, path), tick,
+                                         f"session {k + 1} of {req.pte}")
+                out[j][0].append(result)
+                out[j][1].append(_dump(path))
             if k == 0:
                 took = time.perf_counter() - began
-                if req.sessions is None:
+                if first.sessions is None:
                     wanted = auto_sessions(took)
-                    total = wanted * req.iters
-                pause = session_pause(wanted, took, req.spread_s)
-    return results, dumps
+                    total = wanted * first.iters * len(reqs)
+                pause = session_pause(wanted, took, first.spread_s)
+            k += 1
+    return out
 
 
 def session_pause(sessions: int, session_s: float, spread_s: float) -> float:

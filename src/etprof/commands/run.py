@@ -1,4 +1,5 @@
-"""`etprof run MODEL.pte`: run with ETDump profiling on and print the run-model summary."""
+"""`etprof run MODEL.pte [MORE.pte ...]`: run with ETDump profiling on and print the run-model
+summary; several programs take turns session by session (docs/methodology.md)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,10 @@ from pathlib import Path
 
 import typer
 
-from etprof.commands._common import emit
-
 
 def run(
-    pte: Path = typer.Argument(..., help="the .pte program to profile"),
+    ptes: list[Path] = typer.Argument(..., metavar="PTE...", help="the .pte program(s) to "
+                                      "profile; several take turns, session by session"),
     iters: int = typer.Option(60, "--iters", help="iterations to run (the seed: 60)"),
     warmup: int = typer.Option(10, "--warmup", help="first iterations to drop (the seed: 10)"),
     threads: int = typer.Option(1, "--threads", help="runtime threads (the seed: 1)"),
@@ -30,33 +30,54 @@ def run(
     fmt: str | None = typer.Option(None, "--format", "-f", help="table, json, csv or markdown"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show the runtime's log"),
 ) -> None:
-    """Run a program with ETDump profiling (seed methodology) and summarise the measured runs."""
+    """Run programs with ETDump profiling (seed methodology) and summarise the measured runs."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from etprof import analyzers
+    from etprof import analyzers, render
     from etprof.analyzers.summary import SummaryOptions
+    from etprof.commands._common import terminal_width
+    from etprof.errors import InputError
     from etprof.load import load_trace
     from etprof.quiet import terminal
-    from etprof.runner import RunRequest, default_trace_path, run_program
+    from etprof.runner import RunRequest, default_trace_path, run_programs
 
-    req = RunRequest(pte=pte, out=out or default_trace_path(pte), iters=iters, warmup=warmup,
-                     threads=threads, method=method, inputs=inputs, etrecord=etrecord,
-                     verbose=verbose, sessions=parse_sessions(sessions), spread_s=spread)
+    fmt = "json" if json_out else fmt
+    several = len(ptes) > 1
+    if several and (out is not None or etrecord is not None):
+        raise InputError("--out and --etrecord name one program's files, and several were given",
+                         "drop them: each trace goes beside its .pte, with its ETRecord found "
+                         "there")
+    chosen = render.choose(fmt, None, ("table", "json", "csv", "markdown"))
+    if several and chosen == "csv":
+        raise InputError("--format csv writes one table, and several programs were given",
+                         "use --format json (a list of summaries) or table")
+    reqs = [RunRequest(pte=pte, out=out or default_trace_path(pte), iters=iters, warmup=warmup,
+                       threads=threads, method=method, inputs=inputs, etrecord=etrecord,
+                       verbose=verbose, sessions=parse_sessions(sessions), spread_s=spread)
+            for pte in ptes]
     console = Console(file=terminal(), stderr=True)
-    with Progress(TextColumn(f"running {pte.name}"), BarColumn(), MofNCompleteColumn(),
+    names = ", ".join(p.name for p in ptes)
+    with Progress(TextColumn(f"running {names}"), BarColumn(), MofNCompleteColumn(),
                   console=console, transient=True) as bar:
-        task = bar.add_task("run", total=iters * (req.sessions or 1))
-        meta = run_program(req, lambda done, total: bar.update(task, completed=done,
-                                                               total=total))
-    trace = load_trace(req.out)
-    summary = analyzers.run("summary", trace, SummaryOptions(top=top))
-    done = meta.run.sessions
-    runs = f"{done} sessions x {iters} iterations" if done > 1 else f"{iters} iterations"
-    each = " of each" if done > 1 else ""
-    typer.echo(f"trace: {req.out} ({runs}, first {warmup}{each} dropped, "
-               f"{threads} thread{'s' if threads != 1 else ''})", err=True)
-    emit(summary, "json" if json_out else fmt, None)
+        task = bar.add_task("run", total=iters * (reqs[0].sessions or 1) * len(reqs))
+        metas = run_programs(reqs, lambda done, total: bar.update(task, completed=done,
+                                                                  total=total))
+    texts = []
+    for req, meta in zip(reqs, metas):
+        summary = analyzers.run("summary", load_trace(req.out), SummaryOptions(top=top))
+        texts.append(render.render(summary, chosen, width=terminal_width()))
+        done = meta.run.sessions
+        runs = f"{done} sessions x {iters} iterations" if done > 1 else f"{iters} iterations"
+        each = " of each" if done > 1 else ""
+        typer.echo(f"trace: {req.out} ({runs}, first {warmup}{each} dropped, "
+                   f"{threads} thread{'s' if threads != 1 else ''})", err=True)
+    if chosen == "json" and several:
+        typer.echo("[\n" + ",\n".join(t.rstrip("\n") for t in texts) + "\n]")
+    else:
+        typer.echo("\n".join(texts), nl=False)
+    if several:
+        typer.echo(f"compare: etprof diff {reqs[0].out} {reqs[1].out}", err=True)
 
 
 def parse_sessions(text: str) -> int | None:
