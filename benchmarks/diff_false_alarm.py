@@ -1,7 +1,7 @@
 """How often does `etprof diff` call two fresh runs of the same program different?
 
     python benchmarks/diff_false_alarm.py MODEL.pte [--pairs 20] [--iters 60] [--warmup 10]
-        [--sessions auto] [--noise 1.0] [--work DIR] [--reuse] [--processes]
+        [--sessions auto] [--noise 1.0] [--work DIR] [--reuse] [--processes] [--interleave]
 
 Runs the program 2 x pairs times (the seed's methodology: ITERS iterations, WARMUP dropped, 1
 thread, in SESSIONS sessions as `etprof run` does by default), diffs run 2k+1 against run 2k with
@@ -10,6 +10,9 @@ significant change") with its 95% interval; the target is at most 5%. With --pro
 is a fresh `etprof run` process, as a user makes two traces; without, the runs share this process
 (`etprof.runner.run_program`), which is faster. Not a test: it takes minutes and its answer
 depends on how busy the machine is.
+
+With --interleave each pair is recorded by one `etprof run A.pte B.pte` (two copies of the
+program taking turns session by session) instead of two runs one after the other.
 
 Side by side on the same traces it also judges each pair as if it had been recorded in one
 session (the first session of each trace, the `--sessions 1` of before), so the output shows what
@@ -36,7 +39,7 @@ from etprof.analyzers.diff import DiffOptions, diff_traces
 from etprof.analyzers.runmodel import run_model_samples
 from etprof.commands.run import parse_sessions
 from etprof.load import load_trace
-from etprof.runner import RunRequest, run_program
+from etprof.runner import RunRequest, run_program, run_programs
 from etprof.significance import NO_CHANGE, Comparison, Method, compare
 
 TARGET_PCT = 5.0
@@ -56,6 +59,8 @@ def main() -> int:
                         help="re-judge traces already in --work instead of running again")
     parser.add_argument("--processes", action="store_true",
                         help="record each trace with a fresh `etprof run` process")
+    parser.add_argument("--interleave", action="store_true",
+                        help="record each pair in one run, the two copies taking turns")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     options = DiffOptions(noise_pct=args.noise)
@@ -72,9 +77,13 @@ def main() -> int:
     started = time.perf_counter()
     for i in range(args.pairs):
         paths = [args.work / f"{args.pte.stem}_pair{i:02d}_{side}.etdp" for side in "ab"]
-        for path in paths:
-            if not (args.reuse and path.is_file()):
-                record(pte, path, args)
+        if args.interleave:
+            if not (args.reuse and all(p.is_file() for p in paths)):
+                record_pair(pte, paths, args)
+        else:
+            for path in paths:
+                if not (args.reuse and path.is_file()):
+                    record(pte, path, args)
         a, b = (load_trace(p) for p in paths)
         result = diff_traces(a, b, options)  # the real pipeline, as `etprof diff` runs it
         rms = [run_model_samples(t.measured()) for t in (a, b)]
@@ -92,7 +101,8 @@ def main() -> int:
     alarms = [c.verdict != NO_CHANGE for c in judged]
     sessions = sorted({c.sessions_a for c in judged} | {c.sessions_b for c in judged})
     print()
-    print(f"{args.pte.name}: {len(pairs)} pairs of runs of {'/'.join(map(str, sessions))} "
+    how = "interleaved pairs" if args.interleave else "pairs"
+    print(f"{args.pte.name}: {len(pairs)} {how} of runs of {'/'.join(map(str, sessions))} "
           f"session(s) x {args.iters} iterations ({args.warmup} of each dropped), "
           f"{elapsed:.0f} s")
     low, high = wilson(sum(alarms), len(judged))
@@ -148,6 +158,28 @@ def _judge(a: Any, b: Any, method: Method, la: Any, lb: Any) -> Comparison:
 
 def _first_session(samples: Any, sessions: Any) -> Any:
     return samples[sessions == sessions[0]]
+
+
+def record_pair(pte: Path, outs: list[Path], args: argparse.Namespace) -> None:
+    """Both traces of a pair from one run: copies of the program, named after the traces."""
+    copies = [out.with_suffix(".pte") for out in outs]
+    for copy in copies:
+        shutil.copyfile(pte, copy)
+    try:
+        if not args.processes:
+            run_programs([RunRequest(pte=c, out=o, iters=args.iters, warmup=args.warmup,
+                                     sessions=parse_sessions(args.sessions),
+                                     spread_s=args.spread) for c, o in zip(copies, outs)])
+            return
+        cmd = [sys.executable, "-m", "etprof.cli", "run", *map(str, copies), "--iters",
+               str(args.iters), "--warmup", str(args.warmup), "--sessions", args.sessions,
+               "--spread", str(args.spread)]
+        proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
+        if proc.returncode != 0:
+            sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
+    finally:
+        for copy in copies:
+            copy.unlink(missing_ok=True)
 
 
 def record(pte: Path, out: Path, args: argparse.Namespace) -> None:
