@@ -2,7 +2,8 @@
 
 No file of the user's is needed. By default it retells the seed's MobileNetV3 q8 story: the same
 quantized model lowered with the 2023 quant-only partitioner and with today's mixed partitioner,
-each run with the seed's methodology, then the breakdown of the slow one and the diff.
+run taking turns session by session with the seed's methodology, then the breakdown of the slow
+one and the diff.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ def demo(
     from etprof.export import STANDARD_VARIANTS, export_model, output_paths
     from etprof.load import load_trace
     from etprof.quiet import terminal
-    from etprof.runner import SPREAD_S, RunRequest, default_trace_path, run_program
+    from etprof.runner import SPREAD_S, RunRequest, default_trace_path, run_programs
 
     workdir.mkdir(parents=True, exist_ok=True)
     console = Console(file=terminal(), stderr=True)
-    traces = []
+    reqs = []
     for variant in DEMO_VARIANTS:
         options = STANDARD_VARIANTS[variant]
         pte, _ = output_paths(workdir, model, options)
@@ -44,12 +45,14 @@ def demo(
             with console.status(f"exporting {model} as {variant} (about a minute)"):
                 pte = export_model(model, options, workdir, verbose=verbose).pte
             console.print(f"exported {pte}")
-        out = default_trace_path(pte)
-        with console.status(f"running {pte.name} {iters} times in each of up to 5 sessions"):
-            run_program(RunRequest(pte=pte, out=out, iters=iters, warmup=warmup,
-                                   verbose=verbose, sessions=None, spread_s=SPREAD_S))
-        console.print(f"profiled {out}")
-        traces.append(load_trace(out))
+        reqs.append(RunRequest(pte=pte, out=default_trace_path(pte), iters=iters, warmup=warmup,
+                               verbose=verbose, sessions=None, spread_s=SPREAD_S))
+    with console.status(f"running both, taking turns: {iters} iterations in each of up to 5 "
+                        "sessions"):
+        run_programs(reqs)
+    traces = [load_trace(req.out) for req in reqs]
+    for req in reqs:
+        console.print(f"profiled {req.out}")
     width = terminal_width()
     slow, fast = traces
     from etprof.analyzers.breakdown import BreakdownOptions
