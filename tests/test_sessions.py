@@ -8,6 +8,7 @@ deserializer, and the session interval against a hand computation.
 from __future__ import annotations
 
 import faulthandler
+import itertools
 import json
 import math
 import os
@@ -335,7 +336,7 @@ def test_two_programs_take_turns(tmp_path: Path) -> None:
             spans.append((int(mine["start_ns"].min()), int(mine["end_ns"].max()), which))
     spans.sort()
     assert [w for _, _, w in spans] == [0, 1, 0, 1]
-    assert all(end < nxt for (_, end, _), (nxt, _, _) in zip(spans, spans[1:]))
+    assert all(end < nxt for (_, end, _), (nxt, _, _) in itertools.pairwise(spans))
 
 
 def test_several_programs_refuse_one_output(tmp_path: Path) -> None:
@@ -348,7 +349,7 @@ def test_several_programs_refuse_one_output(tmp_path: Path) -> None:
 def test_auto_stops_at_one_session_when_over_budget(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """The auto count is decided after the first session and ends the run there."""
-    import etprof.runner as runner
+    from etprof import runner
 
     monkeypatch.setattr(runner, "AUTO_BUDGET_S", 1e-6)
     out = tmp_path / "one.etdp"
