@@ -158,7 +158,7 @@ def in_session_order(trace: Trace, frame: pd.DataFrame) -> np.ndarray:
     if trace.sessions <= 1:
         return values
     it = kept["iteration"].to_numpy()
-    order = np.lexsort((trace.session_of(it), it % max(1, trace.session_length)))
+    order = np.lexsort((trace.session_of(it), trace.position_in_session(it)))
     return values[order]
 
 

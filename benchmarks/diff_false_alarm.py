@@ -167,16 +167,9 @@ def record_pair(pte: Path, outs: list[Path], args: argparse.Namespace) -> None:
         shutil.copyfile(pte, copy)
     try:
         if not args.processes:
-            run_programs([RunRequest(pte=c, out=o, iters=args.iters, warmup=args.warmup,
-                                     sessions=parse_sessions(args.sessions),
-                                     spread_s=args.spread) for c, o in zip(copies, outs)])
+            run_programs([request(c, o, args) for c, o in zip(copies, outs)])
             return
-        cmd = [sys.executable, "-m", "etprof.cli", "run", *map(str, copies), "--iters",
-               str(args.iters), "--warmup", str(args.warmup), "--sessions", args.sessions,
-               "--spread", str(args.spread)]
-        proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
-        if proc.returncode != 0:
-            sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
+        etprof_run(copies, [], args)
     finally:
         for copy in copies:
             copy.unlink(missing_ok=True)
@@ -184,12 +177,22 @@ def record_pair(pte: Path, outs: list[Path], args: argparse.Namespace) -> None:
 
 def record(pte: Path, out: Path, args: argparse.Namespace) -> None:
     if not args.processes:
-        run_program(RunRequest(pte=pte, out=out, iters=args.iters, warmup=args.warmup,
-                               sessions=parse_sessions(args.sessions), spread_s=args.spread))
+        run_program(request(pte, out, args))
         return
-    cmd = [sys.executable, "-m", "etprof.cli", "run", str(pte), "--iters", str(args.iters),
+    etprof_run([pte], ["--out", str(out)], args)
+
+
+def request(pte: Path, out: Path, args: argparse.Namespace) -> RunRequest:
+    """The in-process run of one program with the benchmark's settings."""
+    return RunRequest(pte=pte, out=out, iters=args.iters, warmup=args.warmup,
+                      sessions=parse_sessions(args.sessions), spread_s=args.spread)
+
+
+def etprof_run(ptes: list[Path], extra: list[str], args: argparse.Namespace) -> None:
+    """`etprof run PTES...` in a fresh process with the benchmark's settings; exit on failure."""
+    cmd = [sys.executable, "-m", "etprof.cli", "run", *map(str, ptes), "--iters", str(args.iters),
            "--warmup", str(args.warmup), "--sessions", args.sessions, "--spread",
-           str(args.spread), "--out", str(out)]
+           str(args.spread), *extra]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr}")

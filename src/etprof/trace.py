@@ -93,12 +93,15 @@ class Trace:
         it = np.asarray(iteration, dtype=np.int64)
         return it // max(1, self.session_length) if self.sessions > 1 else np.zeros_like(it)
 
+    def position_in_session(self, iteration: npt.ArrayLike) -> npt.NDArray[np.int64]:
+        """Each iteration index counted from its session's first iteration."""
+        it = np.asarray(iteration, dtype=np.int64)
+        return it % max(1, self.session_length) if self.sessions > 1 else it
+
     def is_warmup(self, iteration: npt.ArrayLike, warmup: int | None = None) -> npt.NDArray[np.bool_]:
         """Whether each iteration index is one of its session's first `warmup` (dropped) ones."""
         skip = self.warmup if warmup is None else warmup
-        it = np.asarray(iteration, dtype=np.int64)
-        within = it % max(1, self.session_length) if self.sessions > 1 else it
-        return within < skip
+        return self.position_in_session(iteration) < skip
 
     @property
     def model(self) -> str:
