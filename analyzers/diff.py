@@ -28,6 +28,7 @@ from etprof.analyzers._diff_rows import MATCHES, contributor_table, contributors
 from etprof.analyzers.buckets import BUCKETS, BucketOptions, Buckets, buckets
 from etprof.analyzers.runmodel import run_model_samples
 from etprof.errors import InputError, MismatchError
+from etprof.gate import DEFAULT_MIN_SESSIONS, Gate, check_thresholds, judge
 from etprof.result import records
 from etprof.significance import (
     IDLE_SHARE_PCT,
@@ -75,6 +76,10 @@ class DiffOptions:
     match: str = "auto"  # "auto" | "instruction" | "operator"
     top: int = 10  # operator contributors listed by name in the table (JSON has all)
     force: bool = False  # compare traces whose settings differ (with a warning)
+    # the CI gate (etprof.gate): thresholds in percent, None for no gate
+    fail_if_slower: float | None = None
+    fail_if_faster: float | None = None
+    min_sessions: int = DEFAULT_MIN_SESSIONS  # fewer on a side: a pass becomes inconclusive
 
     def method(self) -> Method:
         return Method(noise_pct=self.noise_pct, alpha=self.alpha, confidence=self.confidence,
@@ -90,6 +95,7 @@ class DiffOptions:
             raise InputError(f"--top {self.top} is negative", "use 0 or more")
         if self.warmup is not None and self.warmup < 0:
             raise InputError(f"--warmup {self.warmup} is negative", "use 0 or more")
+        check_thresholds(self.fail_if_slower, self.fail_if_faster, self.min_sessions)
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,7 @@ class DiffResult:
     top: int = 10
     alpha: float = 0.05
     warnings: tuple[str, ...] = field(default=())
+    gate: Gate | None = None  # the CI gate's outcome, when a threshold was given
 
     schema = "etprof.diff"
 
@@ -199,6 +206,9 @@ class DiffResult:
             out.append(f"the headline compares {m.statistic}s; the buckets and contributors "
                        f"split the mean delta {_signed_ms(self.mean_delta_ms)}")
         out.extend(f"warning: {w}" for w in self.warnings)
+        if self.gate is not None:
+            out.extend(f"gate: {g.sentence()}" for g in self.gate.checks)
+            out.append(f"gate: {self.gate.outcome} (exit code {self.gate.exit_code})")
         out.append(
             f"contributors matched by {self.match}; their deltas sum to the run-model mean delta "
             f"{_signed_ms(self.mean_delta_ms)} (JSON lists all {len(self.contributors)} rows)"
@@ -224,6 +234,7 @@ class DiffResult:
             "checks": [dict(c.__dict__) for c in self.checks],
             "forced": list(self.forced),
             "warnings": list(self.warnings),
+            "gate": None if self.gate is None else self.gate.to_dict(),
         }
 
 
@@ -274,6 +285,8 @@ def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
         top=options.top,
         alpha=options.alpha,
         warnings=tuple(warnings),
+        gate=judge(comparison, slower=options.fail_if_slower, faster=options.fail_if_faster,
+                   min_sessions=options.min_sessions),
     )
 
 

@@ -36,6 +36,14 @@ def diff(
                                "thread counts or warm-up (with a warning)"),
     table: str | None = typer.Option(None, "--table", help="for CSV: run model, buckets or "
                                      "top contributors (the default)"),
+    fail_if_slower: float | None = typer.Option(
+        None, "--fail-if-slower", metavar="PCT", help="CI gate: exit 4 when B is significantly "
+        "slower by more than PCT%, 5 when the comparison cannot tell (docs/diff.md)"),
+    fail_if_faster: float | None = typer.Option(
+        None, "--fail-if-faster", metavar="PCT", help="CI gate: exit 4 when B is significantly "
+        "faster by more than PCT%, 5 when the comparison cannot tell"),
+    min_sessions: int = typer.Option(2, "--min-sessions", help="gate: fewer sessions on a side "
+                                     "make a pass inconclusive"),
     fmt: str | None = FormatOption,
     output: Path | None = OutputOption,
 ) -> None:
@@ -47,7 +55,8 @@ def diff(
     from etprof.load import load_trace
 
     options = DiffOptions(warmup=warmup, noise_pct=noise, statistic=statistic, match=match,
-                          top=top, seed=seed, force=force)
+                          top=top, seed=seed, force=force, fail_if_slower=fail_if_slower,
+                          fail_if_faster=fail_if_faster, min_sessions=min_sessions)
     # refuse bad options before reading anything
     options.check()
     chosen = render.choose(fmt, output, FORMATS)
@@ -62,6 +71,8 @@ def diff(
     result = diff_traces(trace_a, trace_b, options)
     csv_table = (table or "top contributors") if chosen == "csv" else None
     emit(result, chosen, output, table=csv_table, allowed=FORMATS)
+    if result.gate is not None and result.gate.exit_code:
+        raise typer.Exit(result.gate.exit_code)
 
 
 def register(app: typer.Typer) -> None:
