@@ -12,6 +12,10 @@ nor the ETRecord. Format history (bump FORMAT_VERSION and document in docs/trace
   each (the trace holds their Execute runs one session after another), ``run.spread_s``, the
   seconds they were spread over, and ``run.interleaved_with``, the programs whose sessions took
   turns with this one's. Older documents: 1, 0 and none.
+- 4: ``program.memory``: the memory the program plans (activation arenas per method, weights,
+  delegate blobs; etprof.program_memory), ``run.memory``: per session, resident memory before
+  and after the load and its peaks (etprof.rss), ``run.untraced``: per session, the wall time of
+  each measured iteration traced and untraced (the profiler's own cost). Older documents: none.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from etprof.errors import InputError
+from etprof.program_memory import PlannedMemory
 
 FORMAT_NAME = "etprof-trace-metadata"
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 SIDECAR_SUFFIX = ".etprof.json"
 
 
@@ -49,6 +54,28 @@ class ProgramInfo:
     instructions: tuple[Instruction, ...] = ()
     delegates: tuple[str, ...] = ()
     etrecord: str = ""
+    memory: PlannedMemory | None = None  # None: not read (a version 1-3 document)
+
+
+@dataclass(frozen=True)
+class SessionMemory:
+    """Resident memory of one session's process, in bytes (None: not measurable there)."""
+
+    before_load_bytes: int | None = None
+    after_load_bytes: int | None = None
+    untraced_load_bytes: int | None = None  # added by the untraced second load
+    warmup_peak_bytes: int | None = None  # high-water mark over the warm-up (the first runs)
+    measured_start_bytes: int | None = None
+    measured_peak_bytes: int | None = None  # high-water mark over the measured iterations
+    peak_reset: bool = False  # False: the peaks are the process's since it started
+
+
+@dataclass(frozen=True)
+class UntracedTimes:
+    """Wall ms of each measured iteration of one session, the traced and the untraced call."""
+
+    traced_ms: tuple[float, ...] = ()
+    untraced_ms: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,6 +93,8 @@ class RunSettings:
     spread_s: float = 0.0  # the sessions were spread over at least this many seconds
     # programs whose sessions took turns with this one's (`etprof run A.pte B.pte`)
     interleaved_with: tuple[str, ...] = ()
+    memory: tuple[SessionMemory, ...] = ()  # one per session; empty: not measured
+    untraced: tuple[UntracedTimes, ...] = ()  # one per session; empty: not measured
 
 
 @dataclass(frozen=True)
@@ -86,6 +115,8 @@ class TraceMeta:
     def to_json(self) -> str:
         doc: dict[str, Any] = {"format": FORMAT_NAME, "version": FORMAT_VERSION}
         doc.update(asdict(self))
+        memory = self.program.memory
+        doc["program"]["memory"] = memory.to_dict() if memory is not None else None
         return json.dumps(doc, indent=1) + "\n"
 
     @classmethod
@@ -110,14 +141,20 @@ class TraceMeta:
                 for i in prog.get("instructions", ())
             )
             prog["delegates"] = tuple(prog.get("delegates", ()))
+            if prog.get("memory") is not None:
+                prog["memory"] = PlannedMemory.from_dict(prog["memory"])
+            run = doc["run"]
             return cls(
                 program=ProgramInfo(**prog),
-                run=RunSettings(**{**doc["run"], "interleaved_with": tuple(
-                    doc["run"].get("interleaved_with", ()))}),
+                run=RunSettings(**{
+                    **run, "interleaved_with": tuple(run.get("interleaved_with", ())),
+                    "memory": tuple(SessionMemory(**m) for m in run.get("memory", ())),
+                    "untraced": tuple(UntracedTimes(tuple(u["traced_ms"]), tuple(u["untraced_ms"]))
+                                      for u in run.get("untraced", ()))}),
                 host=HostInfo(**doc["host"]),
                 versions={str(k): str(v) for k, v in doc.get("versions", {}).items()},
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{source} is missing or has a malformed field ({exc})", fix) from None
 
 

@@ -56,6 +56,10 @@ class Buffer:
         self.check(pos, 4)
         return int(struct.unpack_from("<I", self.data, pos)[0])
 
+    def u64_at(self, pos: int) -> int:
+        self.check(pos, 8)
+        return int(struct.unpack_from("<Q", self.data, pos)[0])
+
     def deref(self, pos: int) -> int:
         """Follow the uoffset stored at `pos`; the target must hold at least 4 bytes."""
         target = pos + self.u32_at(pos)
@@ -81,6 +85,10 @@ class Buffer:
         if not pos:
             return default
         return self.i32_at(pos) if signed else self.u32_at(pos)
+
+    def u64_field(self, table: int, field: int, default: int = 0) -> int:
+        pos = self.field_pos(table, field)
+        return self.u64_at(pos) if pos else default
 
     def u8_field(self, table: int, field: int, default: int = 0) -> int:
         pos = self.field_pos(table, field)
