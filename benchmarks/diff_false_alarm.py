@@ -38,7 +38,7 @@ from typing import Any
 from etprof.analyzers.diff import DiffOptions, diff_traces
 from etprof.analyzers.runmodel import run_model_samples
 from etprof.commands.run import parse_sessions
-from etprof.load import load_trace
+from etprof.loading import load_trace
 from etprof.runner import RunRequest, run_program, run_programs
 from etprof.significance import NO_CHANGE, Comparison, Method, compare
 

@@ -34,7 +34,7 @@ GOAL_RATIO, GOAL_WALL_BIG, GOAL_RSS_MB, GOAL_WALL_SMALL = 30.0, 1.5, 300.0, 1.0
 # The reader's share: a process that only loads the trace into etprof's event table.
 LOAD_ONLY = """
 import sys
-from etprof.load import load_trace
+from etprof.loading import load_trace
 print(len(load_trace(sys.argv[1], engine=sys.argv[2]).events))
 """
 

@@ -258,7 +258,7 @@ def test_bench_end_to_end_then_from_cache(tmp_path: Path) -> None:
         assert f"trace: {f['trace']}" in first.stderr
         # the kept trace is a real trace whose run-model mean is the row's
         from etprof import analyzers
-        from etprof.load import load_trace
+        from etprof.loading import load_trace
 
         stats = analyzers.run("runmodel", load_trace(f["trace"]))
         assert stats.n == 10 and r["measured"] == 10

@@ -28,7 +28,7 @@ from etprof import render
 from etprof.analyzers.breakdown import BY, BreakdownOptions, breakdown
 from etprof.cli import app
 from etprof.commands.breakdown import view
-from etprof.load import load_trace
+from etprof.loading import load_trace
 
 from conftest import DATA, ROOT, assert_one_line_error, run_cli, sample_traces
 from test_attribution import (

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from etprof.analyzers.runmodel import RunModelOptions, run_model_stats
-from etprof.load import load_trace
+from etprof.loading import load_trace
 
 from conftest import SAMPLES, assert_one_line_error, run_cli
 

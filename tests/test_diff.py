@@ -24,7 +24,7 @@ from etprof import render
 from etprof.analyzers import get
 from etprof.analyzers.diff import DiffOptions, DiffResult, diff_traces, model_base
 from etprof.errors import InputError, MismatchError
-from etprof.load import load_trace
+from etprof.loading import load_trace
 from etprof.metadata import Instruction, ProgramInfo, RunSettings, TraceMeta, sidecar_path
 from etprof.significance import FASTER, NO_CHANGE, SLOWER, Method, compare, contention_pct
 

@@ -21,7 +21,7 @@ from etprof import analyzers, render
 from etprof.analyzers.fallback import FallbackOptions, FallbackReport, explain_fallbacks, zoo_name
 from etprof.analyzers.runmodel import RunModelOptions, run_model_stats
 from etprof.errors import InputError
-from etprof.load import load_trace
+from etprof.loading import load_trace
 from etprof.metadata import Instruction, ProgramInfo, RunSettings, TraceMeta
 from etprof.trace import Trace, annotate
 from etprof.xnnpack_support import dumps, load_table, table_from_dict
@@ -249,7 +249,7 @@ def test_every_renderer_formats_the_report(small_trace: Path) -> None:
 def test_registered_and_torch_free(small_trace: Path) -> None:
     assert analyzers.get("fallback").func is explain_fallbacks
     code = (
-        "import sys; from etprof.load import load_trace; from etprof import analyzers; "
+        "import sys; from etprof.loading import load_trace; from etprof import analyzers; "
         f"r = analyzers.run('fallback', load_trace({str(small_trace)!r})); r.notes(); "
         "bad = [m for m in ('torch', 'executorch') if m in sys.modules]; "
         "sys.exit(f'imported {bad}' if bad else 0)"

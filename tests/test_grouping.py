@@ -17,7 +17,7 @@ from etprof.grouping import (
     group_min,
     group_sum,
 )
-from etprof.load import load_trace
+from etprof.loading import load_trace
 from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, KINDS, RUN_MODEL
 
 from conftest import SAMPLES

@@ -54,7 +54,7 @@ def test_breakdown_with_the_fast_engine_imports_no_torch(trace: Path, tmp_path: 
 
 def test_reading_a_trace_imports_no_torch(tmp_path: Path) -> None:
     code = (
-        "import sys; from etprof.load import load_trace; "
+        "import sys; from etprof.loading import load_trace; "
         f"t = load_trace({str(TRACES[0])!r}); assert len(t.events); "
         "print(sorted({m.split('.')[0] for m in sys.modules} & %r))" % (HEAVY,)
     )

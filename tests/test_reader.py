@@ -224,7 +224,7 @@ def test_cli_refuses_bad_traces_in_one_line(kind: str, tmp_path: Path) -> None:
 
 
 def test_hand_built_file_round_trips_through_load(tmp_path: Path) -> None:
-    from etprof.load import load_trace
+    from etprof.loading import load_trace
 
     path = write(tmp_path / "t.etdp", everything())
     trace = load_trace(path)

@@ -20,7 +20,7 @@ import pytest
 
 from etprof.analyzers.breakdown import BreakdownOptions, breakdown
 from etprof.analyzers.diff import DiffOptions, diff_traces
-from etprof.load import load_trace
+from etprof.loading import load_trace
 from etprof.metadata import Instruction, ProgramInfo, RunSettings, TraceMeta, sidecar_path
 from etprof.render import render
 from etprof.render._html_svg import BUCKET_COLORS, FASTER, SIDE_COLORS

@@ -96,7 +96,7 @@ def test_breakdown_needs_no_program(profiled: tuple[Path, dict[str, object]],
     alone = tmp_path / "alone.etdp"
     shutil.copy(trace, alone)
     shutil.copy(sidecar_path(trace), sidecar_path(alone))
-    from etprof.load import load_trace
+    from etprof.loading import load_trace
 
     loaded = load_trace(alone)
     assert loaded.has_meta and loaded.warmup == 10

@@ -25,7 +25,7 @@ from etprof.analyzers.runmodel import run_model_samples
 from etprof.errors import InputError, MismatchError, RuntimeUnavailableError
 from etprof.etdump.merge import merge_dumps
 from etprof.etdump.reader import parse_dump, read_dump
-from etprof.load import load_trace
+from etprof.loading import load_trace
 from etprof.metadata import TraceMeta, sidecar_path
 from etprof.runner import AUTO_BUDGET_S, AUTO_SESSIONS, auto_sessions, session_pause
 from etprof.session import SessionResult, forking, run_session

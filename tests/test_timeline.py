@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from etprof import render
-from etprof.load import load_trace
+from etprof.loading import load_trace
 from etprof.metadata import Instruction, ProgramInfo, TraceMeta
 from etprof.render import chrome
 from etprof.trace import Trace, annotate

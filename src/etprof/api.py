@@ -20,7 +20,7 @@ import pandas as pd
 
 from etprof import analyzers
 from etprof.errors import InputError
-from etprof.load import load_trace
+from etprof.loading import load_trace
 from etprof.trace import Trace
 
 TraceLike = Trace | str | Path

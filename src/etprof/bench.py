@@ -311,7 +311,7 @@ def bench(models: Sequence[str], variants: Sequence[str], settings: BenchSetting
           notify: Notify | None = None) -> BenchResult:
     """Export (or reuse), run and measure every model in every variant, in that order."""
     from etprof import analyzers
-    from etprof.load import load_trace
+    from etprof.loading import load_trace
     from etprof.runner import RunRequest, run_program
 
     say = notify or (lambda event: None)

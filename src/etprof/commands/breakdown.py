@@ -37,7 +37,7 @@ def breakdown(
     from etprof import analyzers, render
     from etprof.analyzers.breakdown import BreakdownOptions
     from etprof.errors import InputError
-    from etprof.load import load_trace
+    from etprof.loading import load_trace
     from etprof.output import check_writable
 
     options = BreakdownOptions(warmup=warmup, top=top, by=by)  # refuses bad values up front

@@ -29,7 +29,7 @@ def demo(
     from etprof import analyzers, render
     from etprof.commands._common import terminal_width
     from etprof.export import STANDARD_VARIANTS, export_model, output_paths
-    from etprof.load import load_trace
+    from etprof.loading import load_trace
     from etprof.quiet import terminal
     from etprof.runner import SPREAD_S, RunRequest, default_trace_path, run_programs
 

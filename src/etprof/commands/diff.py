@@ -52,7 +52,7 @@ def diff(
     from etprof.analyzers.diff import DiffOptions, diff_traces
     from etprof.commands._common import emit
     from etprof.errors import InputError
-    from etprof.load import load_trace
+    from etprof.loading import load_trace
 
     options = DiffOptions(warmup=warmup, noise_pct=noise, statistic=statistic, match=match,
                           top=top, seed=seed, force=force, fail_if_slower=fail_if_slower,

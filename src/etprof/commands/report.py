@@ -34,7 +34,7 @@ def report(
     diff view when given two traces). Works offline: no script, nothing fetched."""
     from etprof import __version__
     from etprof.errors import InputError
-    from etprof.load import load_trace
+    from etprof.loading import load_trace
     from etprof.output import check_writable, write_text
     from etprof.render import render
     from etprof.report import ReportOptions, build_report

@@ -38,7 +38,7 @@ def run(
     from etprof.analyzers.summary import SummaryOptions
     from etprof.commands._common import terminal_width
     from etprof.errors import InputError
-    from etprof.load import load_trace
+    from etprof.loading import load_trace
     from etprof.quiet import terminal
     from etprof.runner import RunRequest, default_trace_path, run_programs
 

@@ -30,7 +30,7 @@ def timeline(
     Method::execute, each instruction, and the XNNPACK operators nested in their DELEGATE_CALL;
     --format csv or json give the same slices as a table (times in ns) instead.
     """
-    from etprof.load import load_trace
+    from etprof.loading import load_trace
     from etprof.render.chrome import timeline as build
 
     if fmt is None and (output is None or output.suffix.lower() == ".json"):
