@@ -22,7 +22,9 @@ from etprof.analyzers._fallback_program import (
 from etprof.xnnpack_support import PRECISION_LABELS
 
 if TYPE_CHECKING:
-    from etprof.analyzers.fallback import FallbackReport
+    # relative: mypy also checks this folder as `analyzers`, where the report must be that
+    # package's own class
+    from .fallback import FallbackReport
 
 _VARIANT = re.compile(r"^(?P<model>.+?)_(portable|xnnpack)(_.*)?$")
 

@@ -132,7 +132,7 @@ def _negative_overheads(calls: pd.DataFrame, ops: pd.DataFrame) -> pd.DataFrame:
     width = int(max(c_it.max(), o_it.max(initial=c_it.max()))) - low + 1
 
     def key(ev: pd.DataFrame, it: np.ndarray) -> np.ndarray:
-        return ev["instruction_id"].to_numpy(np.int64) * width + (it - low)
+        return np.asarray(ev["instruction_id"].to_numpy(np.int64) * width + (it - low))
 
     per_call = group_sum(key(calls, c_it), calls["duration_ns"])
     per_op = group_sum(key(ops, o_it), ops["duration_ns"]).reindex(per_call.index, fill_value=0)

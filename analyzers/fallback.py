@@ -23,7 +23,6 @@ from typing import Any
 import pandas as pd
 
 from etprof.analyzers import analyzer
-from etprof.analyzers._fallback_notes import explain, zoo_name
 from etprof.analyzers._fallback_program import (
     CLASS_LABELS,
     CONSTRAINT,
@@ -45,6 +44,8 @@ from etprof.grouping import group_sum
 from etprof.result import records
 from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_MODEL, Trace
 from etprof.xnnpack_support import PRECISION_LABELS, load_table
+
+from ._fallback_notes import explain, zoo_name  # relative: see _fallback_notes
 
 # A cause row: `class` is a key of CLASS_LABELS, `why` its label; `xnnpack` the precisions
 # XNNPACK's config takes; `count` cause instructions, `glue` glue instructions serving them,
@@ -104,7 +105,7 @@ class FallbackReport:
     def fallen_back_ops(self) -> list[str]:
         """Operators that caused a fallback (glue excluded)."""
         c = self.causes
-        return sorted(set(c.loc[c["class"] != GLUE, "op"]))
+        return sorted({str(op) for op in c.loc[c["class"] != GLUE, "op"]})
 
     def tables(self) -> dict[str, pd.DataFrame]:
         out = {"fallback causes": self.causes[_SHOWN], "graph breaks": self.break_table}

@@ -32,7 +32,7 @@ class Summary:
 
     def split(self) -> pd.DataFrame:
         total = self.buckets.run_model_ms
-        rows = []
+        rows: list[dict[str, Any]] = []
         for side, ms in (("delegated (XNNPACK)", self.buckets.delegated_ms()),
                          ("portable", self.buckets.portable_ms())):
             rows.append({"side": side, "mean_ms": ms,

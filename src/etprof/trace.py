@@ -143,7 +143,7 @@ class Trace:
             kind = np.asarray(ev["kind"].array.codes)
             mask = kind == codes[0] if len(codes) == 1 else np.isin(kind, codes)
             self._cache[key] = _rows(ev, mask)
-        return self._cache[key]  # type: ignore[return-value]
+        return self._cache[key]
 
     def executed(self, *kinds: str) -> pd.DataFrame:
         """`of_kind` restricted to the Execute runs (iteration >= 0): no loading events."""
@@ -152,7 +152,7 @@ class Trace:
             ev = self.of_kind(*kinds)
             it = ev["iteration"].to_numpy()
             self._cache[key] = ev if not it.size or it.min() >= 0 else _rows(ev, it >= 0)
-        return self._cache[key]  # type: ignore[return-value]
+        return self._cache[key]
 
     def iterations_present(self) -> int:
         """How many distinct iterations (Execute runs) this trace's events cover."""

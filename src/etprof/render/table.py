@@ -31,14 +31,14 @@ def _column_formatter(name: str, series: pd.Series) -> tuple[bool, object]:
         return True, lambda v: "-" if _is_missing(v) else str(v)
     if str(name).lower().replace("_", " ") in ("p value", "p"):
         # two significant digits: 0.000 would hide how small a p-value is
-        return True, lambda v: "-" if _is_missing(v) else f"{float(v):.2g}"  # type: ignore[arg-type]
+        return True, lambda v: "-" if _is_missing(v) else f"{float(v):.2g}"
     values = series.dropna().to_numpy(dtype=float)
     unitless = not str(name).lower().replace("_", " ").split(" ")[-1] in _UNITS
     if unitless and len(values) and bool((values == values.round()).all()):
         # counts that an average made float (42.0 operators per iteration) read as counts
         return True, lambda v: "-" if _is_missing(v) else f"{v:,.0f}"
     return True, lambda v: "-" if _is_missing(v) else (
-        f"{v:,.3f}" if abs(float(v)) < 1e6 else f"{v:,.0f}")  # type: ignore[arg-type]
+        f"{v:,.3f}" if abs(float(v)) < 1e6 else f"{v:,.0f}")
 
 
 def _fit(natural: list[int], floor: list[int], right: list[bool], width: int) -> list[int]:
