@@ -8,7 +8,8 @@ Warm-up and drift are only visible iteration by iteration. Over the measured ite
   more than HALF_CHANGE_PCT *and* a Mann-Whitney U test says the halves differ (p < TREND_P; a
   step). The test keeps a stationary but bimodal run, whose half medians jump between the modes
   by chance, from being called a trend. Both p-values use the normal approximation (no scipy at
-  run time; tests/test_attribution.py checks them against scipy). Not judged below MIN_TREND_N
+  run time; tests/test_attribution.py checks them against scipy); the halves' test is
+  :func:`etprof.significance.rank_test`, the one the diff uses. Not judged below MIN_TREND_N
   iterations;
 - outlier: an iteration above median + max(OUTLIER_MADS x MAD, OUTLIER_MIN_PCT % of the median)
   (MAD scaled to a normal sigma).
@@ -29,6 +30,7 @@ from etprof.analyzers import analyzer
 from etprof.analyzers.buckets import bucket_frame
 from etprof.errors import InputError
 from etprof.result import records
+from etprof.significance import rank_test
 from etprof.trace import Trace
 
 NOISY_CV_PCT = 10.0
@@ -105,23 +107,6 @@ def spearman(values: np.ndarray) -> tuple[float, float] | None:
     return rho, math.erfc(z / math.sqrt(2))
 
 
-def mann_whitney(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Two-sided p of the Mann-Whitney U test (normal approximation, tie and continuity
-    corrections: scipy's ``mannwhitneyu(method="asymptotic")``)."""
-    n1, n2 = a.size, b.size
-    n = n1 + n2
-    if n1 == 0 or n2 == 0:
-        return None
-    ranks = pd.Series(np.concatenate([a, b])).rank().to_numpy()
-    u = float(ranks[:n1].sum()) - n1 * (n1 + 1) / 2
-    _, ties = np.unique(ranks, return_counts=True)
-    var = n1 * n2 / 12 * ((n + 1) - float((ties**3 - ties).sum()) / (n * (n - 1)))
-    if var <= 0:
-        return None
-    z = (abs(u - n1 * n2 / 2) - 0.5) / math.sqrt(var)
-    return min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2)))
-
-
 def stability(samples_ms: np.ndarray) -> Stability:
     s = np.asarray(samples_ms, dtype=float)
     n = s.size
@@ -133,7 +118,7 @@ def stability(samples_ms: np.ndarray) -> Stability:
     second = float(np.median(s[n - half:])) if half else median
     change = 100.0 * (second - first) / first if first else 0.0
     trend = spearman(s)
-    halves_p = mann_whitney(s[:half], s[n - half:]) if n >= MIN_TREND_N else None
+    halves_p = rank_test(s[:half], s[n - half:]) if n >= MIN_TREND_N else None
     step = halves_p is not None and halves_p < TREND_P and abs(change) > HALF_CHANGE_PCT
     cv = 100.0 * std / mean if mean else 0.0
     return Stability(
@@ -154,7 +139,7 @@ def in_session_order(trace: Trace, frame: pd.DataFrame) -> np.ndarray:
     session with the sessions interleaved: a warm-up trend the sessions share is a trend in this
     order, a level difference between sessions is not."""
     kept = frame.loc[~frame["dropped"]]
-    values = kept["run_model_ms"].to_numpy()
+    values = np.asarray(kept["run_model_ms"].to_numpy(), dtype=float)
     if trace.sessions <= 1:
         return values
     it = kept["iteration"].to_numpy()

@@ -17,7 +17,7 @@ import pytest
 from etprof.analyzers.blocks import OVERHEAD_EVENT, block_tables
 from etprof.analyzers.breakdown import BreakdownOptions, breakdown
 from etprof.analyzers.buckets import BUCKETS, GLUE_OP, bucket_frame, is_glue
-from etprof.analyzers.iterations import mann_whitney, spearman, stability
+from etprof.analyzers.iterations import spearman, stability
 from etprof.analyzers.modules import (
     ROOT,
     RUNTIME,
@@ -27,8 +27,9 @@ from etprof.analyzers.modules import (
     module_label,
 )
 from etprof.analyzers.operators import operator_frame
-from etprof.load import load_trace
+from etprof.loading import load_trace
 from etprof.metadata import Instruction, ProgramInfo, RunSettings, TraceMeta, sidecar_path
+from etprof.significance import rank_test, rank_tests
 from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_MODEL, Trace
 
 import etdump_builder
@@ -431,7 +432,12 @@ def test_rank_tests_match_scipy() -> None:
         half = n // 2
         a, b = values[:half], values[n - half:]
         ref_u = stats.mannwhitneyu(a, b, method="asymptotic", use_continuity=True)
-        assert mann_whitney(a, b) == pytest.approx(ref_u.pvalue, rel=1e-9)
+        assert rank_test(a, b) == pytest.approx(ref_u.pvalue, rel=1e-9)
+        # the diff's column-wise form is the same test, column by column
+        pair = rank_tests(np.c_[a, b[::-1]], np.c_[b, a])
+        ref_cols = stats.mannwhitneyu(np.c_[a, b[::-1]], np.c_[b, a], method="asymptotic",
+                                      axis=0).pvalue
+        assert pair == pytest.approx(ref_cols, rel=1e-9)
 
 
 @pytest.mark.parametrize("path", REAL_TRACES, ids=lambda p: p.name)

@@ -209,27 +209,31 @@ def check_method(method: Method) -> None:
 
 
 def rank_test(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
-    """Two-sided Mann-Whitney U p-value; 1.0 when the samples cannot be told apart at all."""
-    from scipy.stats import mannwhitneyu
+    """Two-sided Mann-Whitney U p-value; 1.0 when the samples cannot be told apart at all.
 
-    x = np.asarray(a, dtype=np.float64)
-    y = np.asarray(b, dtype=np.float64)
-    if x.size == 0 or y.size == 0:
+    The normal approximation with tie and continuity corrections (scipy's
+    ``mannwhitneyu(method="asymptotic")``; tests/test_attribution.py checks it against scipy).
+    This is etprof's one rank test: the diff and the iterations analyzer's step test use it.
+    """
+    x = np.asarray(a, dtype=np.float64).ravel()
+    y = np.asarray(b, dtype=np.float64).ravel()
+    n1, n2 = x.size, y.size
+    if n1 == 0 or n2 == 0 or np.isnan(x).any() or np.isnan(y).any():
         return 1.0
-    p = float(mannwhitneyu(x, y, alternative="two-sided").pvalue)
-    # all values tied: the test statistic has no variance and scipy answers NaN
-    return 1.0 if math.isnan(p) else p
+    n = n1 + n2
+    _, inverse, ties = np.unique(np.concatenate([x, y]), return_inverse=True, return_counts=True)
+    average_rank = np.cumsum(ties) - (ties - 1) / 2.0  # tied values share their mean rank
+    u = float(average_rank[inverse[:n1]].sum()) - n1 * (n1 + 1) / 2.0
+    var = n1 * n2 / 12.0 * ((n + 1) - float((ties**3 - ties).sum()) / (n * (n - 1)))
+    if var <= 0:  # every value tied: nothing to rank
+        return 1.0
+    z = (abs(u - n1 * n2 / 2.0) - 0.5) / math.sqrt(var)
+    return min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2.0)))
 
 
 def rank_tests(a: FloatArray, b: FloatArray) -> FloatArray:
     """Column-wise :func:`rank_test` of two (iterations x columns) matrices."""
-    from scipy.stats import mannwhitneyu
-
-    if a.shape[1] == 0:
-        return np.zeros(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.asarray(mannwhitneyu(a, b, alternative="two-sided", axis=0).pvalue, np.float64)
-    return np.where(np.isnan(p), 1.0, p)
+    return np.array([rank_test(a[:, j], b[:, j]) for j in range(a.shape[1])], dtype=np.float64)
 
 
 def bootstrap_interval(a: FloatArray, b: FloatArray, method: Method) -> tuple[float, float]:
