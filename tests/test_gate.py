@@ -15,7 +15,7 @@ import pytest
 from etprof.analyzers.diff import DiffOptions, diff_traces
 from etprof.errors import InputError
 from etprof.gate import EXIT_CODES, FAIL, INCONCLUSIVE, PASS, judge
-from etprof.load import load_trace
+from etprof.loading import load_trace
 from etprof.significance import FASTER, NO_CHANGE, SLOWER
 
 from conftest import DATA, ROOT, assert_one_line_error, run_cli
