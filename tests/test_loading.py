@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from etprof import analyzers
-from etprof.load import load_trace
+from etprof.loading import load_trace
 from etprof.trace import RUN_MODEL
 
 ROOT = Path(__file__).resolve().parent.parent
