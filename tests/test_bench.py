@@ -224,7 +224,7 @@ def test_parse_variants() -> None:
     (["resnet"], "unknown model 'resnet'"),
     (["mv2", "--iters", "10", "--warmup", "10"], "--iters 10 must be greater"),
     (["mv2", "--threads", "0"], "--threads 0"),
-    (["mv2", "--format", "html"], "unknown format 'html'"),
+    (["mv2", "--format", "xml"], "unknown format 'xml'"),
 ])
 def test_cli_bad_input_is_one_line_and_quick(tmp_path: Path, args: list[str], needle: str) -> None:
     result = run_cli("bench", *args, "--cache", tmp_path / "cache", timeout=120)

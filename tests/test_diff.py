@@ -356,7 +356,7 @@ def test_cli_different_models_need_force(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("args", [["--noise", "-2"], ["--statistic", "mode"],
-                                  ["--match", "nearest"], ["--format", "html"],
+                                  ["--match", "nearest"], ["--format", "xml"],
                                   ["--etrecord-a", "x.etrecord"]])
 def test_cli_bad_options(args: list[str]) -> None:
     assert_one_line_error(run_cli("diff", SMALL, SMALL, *args))

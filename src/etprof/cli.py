@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import signal
 import sys
+from types import FrameType
 
 import typer
 
 from etprof import commands
-from etprof.errors import EtprofError
+from etprof.errors import EtprofError, Terminated
+
+try:  # typer 0.28 carries its own click
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover -- older typer uses click itself
+    from click import exceptions as click_errors  # type: ignore[no-redef]
 
 app = typer.Typer(
     name="etprof",
@@ -42,14 +49,39 @@ _register_commands()
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     try:
-        app()
+        code = app(prog_name="etprof", standalone_mode=False)
     except EtprofError as exc:
         print(f"etprof: error: {exc.one_line()}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except click_errors.NoArgsIsHelpError as exc:
+        exc.show()  # `etprof` alone: the help
+        sys.exit(exc.exit_code)
+    except click_errors.ClickException as exc:
+        print(f"etprof: error: {usage_line(exc)}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
         print("etprof: interrupted", file=sys.stderr)
         sys.exit(130)
+    except Terminated as exc:
+        print("etprof: terminated", file=sys.stderr)
+        sys.exit(128 + exc.signum)
+    if code == 130:  # typer turns Ctrl-C into exit status 130
+        print("etprof: interrupted", file=sys.stderr)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def usage_line(exc: click_errors.ClickException) -> str:
+    """Typer's (click's) own usage errors in etprof's one-line form, with the help to read."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    ctx = getattr(exc, "ctx", None)
+    where = f"`{ctx.command_path} --help`" if ctx is not None else "`etprof --help`"
+    return f"{message}; see {where}"
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(signum)  # unwinds like Ctrl-C: temporary files and children are cleaned up
 
 
 if __name__ == "__main__":

@@ -37,3 +37,21 @@ class RuntimeUnavailableError(EtprofError):
 
 class MismatchError(EtprofError):
     """Two inputs that must describe the same thing do not."""
+
+
+class OutputError(EtprofError):
+    """An output file cannot be written (or must not be: it is an input, a directory, ...)."""
+
+
+class CorruptTraceError(TraceFormatError):
+    """A trace parses, but its events cannot be real (an event ending before it starts, a
+    kernel outside its operator call, ...): numbers computed from it would be wrong."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: raised in the main thread so that every `finally` and context manager
+    cleans up (temporary files, session children), as Ctrl-C's KeyboardInterrupt does."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

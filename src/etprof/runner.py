@@ -82,8 +82,9 @@ def validate(req: RunRequest) -> ProgramInfo:
         raise InputError(f"no such program: {req.pte}", "check the path or make one with "
                          "`etprof export mv3 --quantize`")
     info = read_program(req.pte, req.method)
-    check_writable(req.out)
-    check_writable(sidecar_path(req.out))
+    inputs = (req.pte, req.inputs, req.etrecord, _beside(req.pte))
+    check_writable(req.out, inputs)
+    check_writable(sidecar_path(req.out), inputs)
     if req.inputs is not None and not req.inputs.is_file():
         raise InputError(f"no such inputs file: {req.inputs}", "pass a .pt, .npy or .npz file")
     return info

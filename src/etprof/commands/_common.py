@@ -1,33 +1,59 @@
-"""Helpers shared by subcommands: emitting a rendered result to stdout or a file."""
+"""Helpers shared by subcommands: `--format`/`-o` options drawn from the renderer registry,
+checking an output before any work, and emitting a rendered result to stdout or a file."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from etprof import render
+from etprof.metadata import SIDECAR_SUFFIX
 from etprof.output import check_writable, write_text
 from etprof.result import Result
 
-FormatOption = typer.Option(None, "--format", "-f", help="table, json, csv or markdown "
-                            "(default: from the output's extension, else table)")
-OutputOption = typer.Option(None, "--output", "-o", help="write to this file instead of stdout")
+OutputOption = typer.Option(None, "--output", "-o", help="write to this file instead of stdout "
+                            "(replaced atomically)")
+
+
+def format_option(schema: str) -> Any:
+    """`--format` for a command whose result has `schema`: its help lists the registry's
+    formats for that schema."""
+    return typer.Option(None, "--format", "-f", help=render.help_text(schema))
 
 
 def terminal_width() -> int:
     return max(80, min(160, shutil.get_terminal_size((100, 24)).columns))
 
 
-def emit(result: Result, fmt: str | None, output: Path | None, *, table: str | None = None,
-         allowed: tuple[str, ...] = ("table", "json", "csv", "markdown")) -> None:
-    chosen = render.choose(fmt, output, allowed)
+def trace_inputs(*traces: Path | None) -> list[Path]:
+    """Traces with their sidecars: the files an output must not overwrite."""
+    out = []
+    for trace in traces:
+        if trace is not None:
+            out += [trace, trace.with_suffix(SIDECAR_SUFFIX)]
+    return out
+
+
+def check_output(fmt: str | None, output: Path | None, schema: str,
+                 inputs: Iterable[Path | None] = ()) -> str:
+    """Before anything is read: the format to write, and the output checked writable and not
+    one of `inputs`."""
+    chosen = render.choose(fmt, output, schema)
     if output is not None:
-        check_writable(output)
-    text = render.render(result, chosen, width=terminal_width(), table=table)
+        check_writable(output, inputs)
+    return chosen
+
+
+def emit(result: Result, fmt: str, output: Path | None, *, table: str | None = None,
+         inputs: Iterable[Path | None] = ()) -> None:
+    """Render `result` in `fmt` (from check_output) to stdout or `output`."""
+    text = render.render(result, fmt, width=terminal_width(), table=table)
     if output is None:
         typer.echo(text, nl=False)
     else:
-        write_text(output, text)
+        write_text(output, text, inputs)
         typer.echo(f"wrote {output}", err=True)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from etprof.commands._common import emit
+from etprof.commands._common import check_output, emit, format_option
 
-FORMATS = ("table", "json", "csv", "markdown")
+SCHEMA = "etprof.bench"
 
 
 def bench(
@@ -21,7 +21,7 @@ def bench(
     threads: int = typer.Option(1, "--threads", help="runtime threads (the seed: 1)"),
     cache: Path | None = typer.Option(None, "--cache", help="where exported programs and traces "
                                       "are kept (default: ~/.cache/etprof/bench)"),
-    fmt: str | None = typer.Option(None, "--format", "-f", help="table, markdown, json or csv"),
+    fmt: str | None = format_option(SCHEMA),
     output: Path | None = typer.Option(None, "--output", "-o", help="write the result to this "
                                        "file instead of stdout"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show export/runtime logs"),
@@ -30,7 +30,6 @@ def bench(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
-    from etprof import render
     from etprof.bench import (
         DEFAULT_MODELS,
         BenchEvent,
@@ -39,12 +38,9 @@ def bench(
         parse_variants,
     )
     from etprof.bench import bench as run_bench
-    from etprof.output import check_writable
     from etprof.quiet import terminal
 
-    chosen = render.choose(fmt, output, FORMATS)  # refuse a bad format before minutes of work
-    if output is not None:
-        check_writable(output)
+    chosen = check_output(fmt, output, SCHEMA)  # refuse a bad format before minutes of work
     settings = BenchSettings(iters=iters, warmup=warmup, threads=threads,
                              cache=cache or default_cache_dir(), verbose=verbose)
     names = parse_variants(variants)
@@ -70,7 +66,7 @@ def bench(
         result = run_bench(models or list(DEFAULT_MODELS), names, settings, show)
     for row in result.rows:
         typer.echo(f"trace: {row.trace}", err=True)
-    emit(result, chosen, output, allowed=FORMATS)
+    emit(result, chosen, output)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
-from etprof.commands._common import FormatOption, OutputOption, emit
+from etprof.commands._common import OutputOption, check_output, emit, format_option, trace_inputs
 
-ALLOWED_FORMATS = ("table", "json", "csv", "markdown")
+SCHEMA = "etprof.breakdown"
 
 
 def breakdown(
@@ -18,7 +18,7 @@ def breakdown(
                                    "the summary, all with --by op)"),
     by: str | None = typer.Option(None, "--by", help="detailed table: op, block, module or "
                                   "iteration (CSV default: op)"),
-    fmt: str | None = FormatOption,
+    fmt: str | None = format_option(SCHEMA),
     output: Path | None = OutputOption,
     pte: Path | None = typer.Option(None, "--pte", help="the .pte the trace was recorded from, "
                                     "for a trace made by another runner"),
@@ -34,16 +34,14 @@ def breakdown(
 ) -> None:
     """Attribute run-model time to XNNPACK, portable kernels and overheads; list operators,
     delegate blocks, modules and iterations."""
-    from etprof import analyzers, render
+    from etprof import analyzers
     from etprof.analyzers.breakdown import BreakdownOptions
     from etprof.errors import InputError
     from etprof.loading import load_trace
-    from etprof.output import check_writable
 
     options = BreakdownOptions(warmup=warmup, top=top, by=by)  # refuses bad values up front
-    chosen = render.choose(fmt, output, ALLOWED_FORMATS)
-    if output is not None:
-        check_writable(output)
+    inputs = [*trace_inputs(trace, compare), pte, etrecord]
+    chosen = check_output(fmt, output, SCHEMA, inputs)
     if trace.is_dir():
         raise InputError(f"{trace} is a directory, not a trace", "pass an .etdp file")
     shown_by, table = view(chosen, by)
@@ -51,7 +49,7 @@ def breakdown(
     other = load_trace(compare, engine=engine) if compare is not None else None
     options = BreakdownOptions(warmup=warmup, top=top, by=shown_by, compare=other)
     result = analyzers.run("breakdown", loaded, options)
-    emit(result, chosen, output, table=table, allowed=ALLOWED_FORMATS)
+    emit(result, chosen, output, table=table, inputs=inputs)
 
 
 def view(fmt: str, by: str | None) -> tuple[str | None, str | None]:

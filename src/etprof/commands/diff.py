@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from etprof.commands._common import FormatOption, OutputOption
+from etprof.commands._common import OutputOption, format_option
 
-FORMATS = ("table", "json", "csv", "markdown")
+SCHEMA = "etprof.diff"
 TABLES = ("run model", "buckets", "top contributors")
 
 
@@ -44,13 +44,12 @@ def diff(
         "faster by more than PCT%, 5 when the comparison cannot tell"),
     min_sessions: int = typer.Option(2, "--min-sessions", help="gate: fewer sessions on a side "
                                      "make a pass inconclusive"),
-    fmt: str | None = FormatOption,
+    fmt: str | None = format_option(SCHEMA),
     output: Path | None = OutputOption,
 ) -> None:
     """Compare two traces: run-model change with a verdict, buckets, and contributors."""
-    from etprof import render
     from etprof.analyzers.diff import DiffOptions, diff_traces
-    from etprof.commands._common import emit
+    from etprof.commands._common import check_output, emit, trace_inputs
     from etprof.errors import InputError
     from etprof.loading import load_trace
 
@@ -59,7 +58,8 @@ def diff(
                           fail_if_faster=fail_if_faster, min_sessions=min_sessions)
     # refuse bad options before reading anything
     options.check()
-    chosen = render.choose(fmt, output, FORMATS)
+    inputs = [*trace_inputs(a, b), pte_a, pte_b, etrecord_a, etrecord_b]
+    chosen = check_output(fmt, output, SCHEMA, inputs)
     if table is not None and table not in TABLES:
         raise InputError(f"no table '{table}' in a diff", f"use one of: {', '.join(TABLES)}")
     for side, pte, etrecord in (("a", pte_a, etrecord_a), ("b", pte_b, etrecord_b)):
@@ -70,7 +70,7 @@ def diff(
     trace_b = load_trace(b, pte=pte_b, etrecord=etrecord_b)
     result = diff_traces(trace_a, trace_b, options)
     csv_table = (table or "top contributors") if chosen == "csv" else None
-    emit(result, chosen, output, table=csv_table, allowed=FORMATS)
+    emit(result, chosen, output, table=csv_table, inputs=inputs)
     if result.gate is not None and result.gate.exit_code:
         raise typer.Exit(result.gate.exit_code)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-HTML_SUFFIXES = (".html", ".htm")
+SCHEMA = "etprof.report"
 
 
 def report(
@@ -33,18 +33,17 @@ def report(
     """Write an HTML report: run model, buckets, top operators, iterations, fallback (and the
     diff view when given two traces). Works offline: no script, nothing fetched."""
     from etprof import __version__
+    from etprof.commands._common import check_output, trace_inputs
     from etprof.errors import InputError
     from etprof.loading import load_trace
-    from etprof.output import check_writable, write_text
+    from etprof.output import write_text
     from etprof.render import render
     from etprof.report import ReportOptions, build_report
 
     options = ReportOptions(warmup=warmup, top=top, force=force)
     options.check()  # bad values are refused before any trace is read
-    if output.suffix.lower() not in HTML_SUFFIXES:
-        raise InputError(f"the report is HTML, but {output} does not end in .html",
-                         "name it e.g. report.html (for JSON use `etprof breakdown -f json`)")
-    check_writable(output)
+    inputs = [*trace_inputs(a, b), pte, pte_b, etrecord, etrecord_b]
+    chosen = check_output(None, output, SCHEMA, inputs)  # an HTML page: refuses `-o r.json`
     if b is None and (pte_b is not None or etrecord_b is not None):
         raise InputError("--pte-b/--etrecord-b given without a trace B", "pass B, or drop them")
     for side, path, p, e in (("", a, pte, etrecord), ("-b", b, pte_b, etrecord_b)):
@@ -56,8 +55,8 @@ def report(
     trace_a = load_trace(a, pte=pte, etrecord=etrecord)
     trace_b = None if b is None else load_trace(b, pte=pte_b, etrecord=etrecord_b)
     result = build_report(trace_a, trace_b, options, version=__version__)
-    text = render(result, "html")
-    write_text(output, text)
+    text = render(result, chosen)
+    write_text(output, text, inputs)
     typer.echo(f"wrote {output} ({len(text.encode()) // 1024 + 1} KB)", err=True)
 
 

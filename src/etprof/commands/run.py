@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from etprof.render import formats
+
 
 def run(
     ptes: list[Path] = typer.Argument(..., metavar="PTE...", help="the .pte program(s) to "
@@ -27,7 +29,8 @@ def run(
                                          "(default: <pte stem>.etrecord beside the .pte)"),
     top: int = typer.Option(10, "--top", help="operators to list"),
     json_out: bool = typer.Option(False, "--json", help="print the summary as JSON"),
-    fmt: str | None = typer.Option(None, "--format", "-f", help="table, json, csv or markdown"),
+    fmt: str | None = typer.Option(None, "--format", "-f", help=", ".join(formats("etprof.summary"))
+                                   + " (default: table)"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show the runtime's log"),
 ) -> None:
     """Run programs with ETDump profiling (seed methodology) and summarise the measured runs."""
@@ -48,7 +51,7 @@ def run(
         raise InputError("--out and --etrecord name one program's files, and several were given",
                          "drop them: each trace goes beside its .pte, with its ETRecord found "
                          "there")
-    chosen = render.choose(fmt, None, ("table", "json", "csv", "markdown"))
+    chosen = render.choose(fmt, None, "etprof.summary")
     if several and chosen == "csv":
         raise InputError("--format csv writes one table, and several programs were given",
                          "use --format json (a list of summaries) or table")

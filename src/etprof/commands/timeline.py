@@ -6,10 +6,10 @@ from pathlib import Path
 
 import typer
 
-from etprof.commands._common import OutputOption, emit
+from etprof.commands._common import OutputOption, check_output, emit, format_option, trace_inputs
 
 # The slice table is data for tools (json, csv); people read the timeline in a trace viewer.
-FORMATS = ("chrome", "json", "csv")
+SCHEMA = "etprof.timeline"
 
 
 def timeline(
@@ -19,8 +19,7 @@ def timeline(
                                          "0-based (default: the first measured one)"),
     all_iterations: bool = typer.Option(False, "--all", help="export every iteration, and "
                                         "loading"),
-    fmt: str | None = typer.Option(None, "--format", "-f", help="chrome (default), json or csv "
-                                   "(the slice table)"),
+    fmt: str | None = format_option(SCHEMA),
     pte: Path | None = typer.Option(None, "--pte", help="the program, for a trace made without "
                                     "`etprof run` (names instructions)"),
     etrecord: Path | None = typer.Option(None, "--etrecord", help="ETRecord, for module paths"),
@@ -33,11 +32,11 @@ def timeline(
     from etprof.loading import load_trace
     from etprof.render.chrome import timeline as build
 
-    if fmt is None and (output is None or output.suffix.lower() == ".json"):
-        fmt = "chrome"  # what this command is for; `.json` here means a Chrome trace
+    inputs = [*trace_inputs(trace), pte, etrecord]
+    chosen = check_output(fmt, output, SCHEMA, inputs)  # `.json` here means a Chrome trace
     result = build(load_trace(trace, pte=pte, etrecord=etrecord), iteration,
                    all_iterations=all_iterations)
-    emit(result, fmt, output, allowed=FORMATS)
+    emit(result, chosen, output, inputs=inputs)
 
 
 def register(app: typer.Typer) -> None:
