@@ -42,7 +42,7 @@ def figures(result: Any) -> dict[str, Any]:
 def main() -> int:
     from etprof import analyzers
     from etprof.analyzers.breakdown import BreakdownOptions
-    from etprof.load import load_trace
+    from etprof.loading import load_trace
 
     out: dict[str, Any] = {}
     for path in sorted((ROOT / "sample_traces").glob("*.etdp")):

@@ -32,9 +32,11 @@ __all__ = [
 
 
 def load(path: str | Path, pte: str | Path | None = None, etrecord: str | Path | None = None,
-         *, engine: str = "fast") -> Trace:
-    """Read an ETDump trace with its metadata (`pte`/`etrecord` for a trace made elsewhere)."""
-    return load_trace(Path(path), pte=_path(pte), etrecord=_path(etrecord), engine=engine)
+         *, engine: str = "fast", method: str | None = None) -> Trace:
+    """Read an ETDump trace with its metadata (`pte`/`etrecord` for a trace made elsewhere;
+    `method`: the method of runs the program's tables cannot tell apart)."""
+    return load_trace(Path(path), pte=_path(pte), etrecord=_path(etrecord), engine=engine,
+                      method=method)
 
 
 def _path(p: str | Path | None) -> Path | None:

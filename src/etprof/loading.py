@@ -25,8 +25,14 @@ def load_trace(
     pte: Path | None = None,
     etrecord: Path | None = None,
     engine: str = "fast",
-    method: str = "forward",
+    method: str | None = None,
 ) -> Trace:
+    """The trace at `path` with its metadata (or `pte`'s instruction tables).
+
+    `method`: the method of the Execute runs whose method neither the sidecar's schedule nor the
+    program's instruction tables can tell (every run, for a program read with `pte` whose
+    methods cannot be told apart).
+    """
     path = Path(path)
     if engine not in ENGINES:
         raise InputError(f"unknown engine '{engine}'", f"use one of: {', '.join(ENGINES)}")
@@ -43,7 +49,7 @@ def load_trace(
         raw = read_with_inspector(path)
     else:
         raw = read_dump(path)
-    events = events_frame(raw, meta)
+    events = events_frame(raw, meta, method)
     trace = Trace(
         events=events,
         meta=meta,
@@ -60,17 +66,20 @@ def load_trace(
 
 
 def _check_sessions(trace: Trace) -> None:
-    """A multi-session trace must hold every session's iterations, or none lines up."""
-    sessions, per = trace.sessions, trace.meta.run.iters
-    if sessions > 1 and trace.iterations != sessions * per:
+    """A multi-session trace must hold every session's iterations, and a scheduled one every
+    run of its schedule, or none lines up."""
+    run = trace.meta.run
+    sessions, per = trace.sessions, run.runs_per_session()
+    if (sessions > 1 or run.schedule) and trace.execute_runs != sessions * per:
+        what = f"a schedule of {per} runs" if run.schedule else f"{per} iterations"
         raise MismatchError(
-            f"{trace.source} has {trace.iterations} Execute runs, but its metadata says "
-            f"{sessions} sessions of {per} iterations",
+            f"{trace.source} has {trace.execute_runs} Execute runs, but its metadata says "
+            f"{sessions} session(s) of {what}",
             "pair the trace with the .etprof.json written with it, or run the model again",
         )
 
 
-def _program_info(pte: Path | None, etrecord: Path | None, method: str) -> ProgramInfo:
+def _program_info(pte: Path | None, etrecord: Path | None, method: str | None) -> ProgramInfo:
     if pte is None:
         raise InputError("--etrecord needs --pte too", "pass the .pte the trace was made from")
     from etprof.program import read_program
@@ -84,21 +93,26 @@ def _program_info(pte: Path | None, etrecord: Path | None, method: str) -> Progr
 
 
 def check_program_matches(trace: Trace) -> None:
-    """Refuse a --pte whose instructions cannot have produced the trace's events."""
-    table = {i.id: i for i in trace.meta.program.instructions}
+    """Refuse a --pte whose instructions cannot have produced the trace's events (each
+    method's events checked against that method's table)."""
+    program = trace.meta.program
     ev = trace.events
-    pte = trace.meta.program.path
-    for kind, wanted in (("delegate_call", "delegate"), ("operator_call", "operator")):
-        ids = set(ev.loc[ev["kind"] == kind, "instruction_id"].unique().tolist())
-        bad = sorted(i for i in ids if i not in table or table[i].kind != wanted)
-        if bad:
-            raise MismatchError(
-                f"{pte} does not match {trace.source}: instruction {bad[0]} is a "
-                f"{kind.replace('_', ' ')} in the trace but "
-                f"{table[bad[0]].kind + ' ' + table[bad[0]].name if bad[0] in table else 'absent'}"
-                " in the program",
-                "pass the .pte the trace was recorded from",
-            )
+    for method in trace.methods:
+        info = program.method_info(method)
+        table = {i.id: i for i in info.instructions} if info is not None else {}
+        of = ev[ev["method"].astype(str).to_numpy() == method]
+        for kind, wanted in (("delegate_call", "delegate"), ("operator_call", "operator")):
+            ids = set(of.loc[of["kind"] == kind, "instruction_id"].unique().tolist())
+            bad = sorted(i for i in ids if i not in table or table[i].kind != wanted)
+            if bad:
+                found = table[bad[0]].kind + " " + table[bad[0]].name if bad[0] in table \
+                    else "absent"
+                where = f" of method '{method}'" if len(program.all_methods()) > 1 else ""
+                raise MismatchError(
+                    f"{program.path} does not match {trace.source}: instruction {bad[0]}{where} "
+                    f"is a {kind.replace('_', ' ')} in the trace but {found} in the program",
+                    "pass the .pte the trace was recorded from",
+                )
 
 
 def _allocations(raw: RawDump) -> pd.DataFrame:

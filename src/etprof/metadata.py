@@ -16,12 +16,17 @@ nor the ETRecord. Format history (bump FORMAT_VERSION and document in docs/trace
   delegate blobs; etprof.program_memory), ``run.memory``: per session, resident memory before
   and after the load and its peaks (etprof.rss), ``run.untraced``: per session, the wall time of
   each measured iteration traced and untraced (the profiler's own cost). Older documents: none.
+  ``program.methods``: every method of the program with its own instruction table and
+  delegates (``program.instructions``/``program.delegates`` stay those of ``program.method``);
+  ``run.schedule``: the method of each Execute run of one session, in order (every session runs
+  the same schedule; empty: every run is ``program.method``). Older documents: one method,
+  ``program.method``, whose table is ``program.instructions``.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +51,48 @@ class Instruction:
 
 
 @dataclass(frozen=True)
+class MethodInfo:
+    """One method of the program: its instruction table (chain 0) and its delegates' backend
+    ids, by delegate index. Instruction ids are per method: two methods both have an id 0."""
+
+    name: str
+    instructions: tuple[Instruction, ...] = ()
+    delegates: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ProgramInfo:
     path: str = ""
     sha256: str = ""
-    method: str = "forward"
+    method: str = "forward"  # the method `instructions` and `delegates` belong to
     model: str = ""
     instructions: tuple[Instruction, ...] = ()
     delegates: tuple[str, ...] = ()
     etrecord: str = ""
     memory: PlannedMemory | None = None  # None: not read (a version 1-3 document)
+    methods: tuple[MethodInfo, ...] = ()  # every method (version 4); () in older documents
+
+    def all_methods(self) -> tuple[MethodInfo, ...]:
+        """Every method with its table: `methods`, else the one of older documents."""
+        if self.methods:
+            return self.methods
+        return (MethodInfo(self.method, self.instructions, self.delegates),)
+
+    def method_names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.all_methods())
+
+    def method_info(self, name: str) -> MethodInfo | None:
+        return next((m for m in self.all_methods() if m.name == name), None)
+
+    def for_method(self, name: str) -> ProgramInfo:
+        """This program seen as method `name`: `instructions`/`delegates` become its table."""
+        if name == self.method:
+            return self
+        info = self.method_info(name)
+        if info is None:
+            return replace(self, method=name, instructions=(), delegates=())
+        return replace(self, method=name, instructions=info.instructions,
+                       delegates=info.delegates)
 
 
 @dataclass(frozen=True)
@@ -95,6 +133,12 @@ class RunSettings:
     interleaved_with: tuple[str, ...] = ()
     memory: tuple[SessionMemory, ...] = ()  # one per session; empty: not measured
     untraced: tuple[UntracedTimes, ...] = ()  # one per session; empty: not measured
+    # the method of each Execute run of one session, in order (version 4); (): all runs are
+    # program.method
+    schedule: tuple[str, ...] = ()
+
+    def runs_per_session(self) -> int:
+        return len(self.schedule) if self.schedule else self.iters
 
 
 @dataclass(frozen=True)
@@ -136,13 +180,15 @@ class TraceMeta:
             )
         try:
             prog = dict(doc["program"])
-            prog["instructions"] = tuple(
-                Instruction(**{**i, "modules": tuple(i.get("modules", ()))})
-                for i in prog.get("instructions", ())
-            )
+            prog["instructions"] = _instructions(prog.get("instructions", ()))
             prog["delegates"] = tuple(prog.get("delegates", ()))
             if prog.get("memory") is not None:
                 prog["memory"] = PlannedMemory.from_dict(prog["memory"])
+            prog["methods"] = tuple(
+                MethodInfo(name=str(m["name"]), instructions=_instructions(
+                    m.get("instructions", ())), delegates=tuple(m.get("delegates", ())))
+                for m in prog.get("methods", ())
+            )
             run = doc["run"]
             return cls(
                 program=ProgramInfo(**prog),
@@ -150,12 +196,17 @@ class TraceMeta:
                     **run, "interleaved_with": tuple(run.get("interleaved_with", ())),
                     "memory": tuple(SessionMemory(**m) for m in run.get("memory", ())),
                     "untraced": tuple(UntracedTimes(tuple(u["traced_ms"]), tuple(u["untraced_ms"]))
-                                      for u in run.get("untraced", ()))}),
+                                      for u in run.get("untraced", ())),
+                    "schedule": tuple(str(m) for m in run.get("schedule", ()))}),
                 host=HostInfo(**doc["host"]),
                 versions={str(k): str(v) for k, v in doc.get("versions", {}).items()},
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{source} is missing or has a malformed field ({exc})", fix) from None
+
+
+def _instructions(rows: Any) -> tuple[Instruction, ...]:
+    return tuple(Instruction(**{**i, "modules": tuple(i.get("modules", ()))}) for i in rows)
 
 
 def sidecar_path(trace_path: Path) -> Path:

@@ -1,7 +1,7 @@
 """Read a `.pte` program's instruction table (schema `program.fbs`, identifier "ET12").
 
-Only what attribution needs: for each instruction of a method's first chain, whether it calls a
-kernel (and which operator) or a delegate (and which backend). No torch, no exir.
+Only what attribution needs: for each method, each instruction of its first chain, whether it
+calls a kernel (and which operator) or a delegate (and which backend). No torch, no exir.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from etprof.errors import ProgramFormatError
 from etprof.etdump.flatbuf import Buffer, CorruptBuffer
-from etprof.metadata import Instruction, ProgramInfo
+from etprof.metadata import Instruction, MethodInfo, ProgramInfo
 
 IDENTIFIER = b"ET12"
 # Program fields
@@ -28,7 +28,9 @@ def looks_like_program(data: bytes) -> bool:
     return len(data) >= 8 and data[4:8] == IDENTIFIER
 
 
-def read_program(path: Path, method: str = "forward") -> ProgramInfo:
+def read_program(path: Path, method: str | None = None) -> ProgramInfo:
+    """Every method's instruction table; `program.method` is `method` (refused when absent),
+    else "forward" when the program has one, else its first method."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -43,12 +45,16 @@ def read_program(path: Path, method: str = "forward") -> ProgramInfo:
             "pass a .pte made by `etprof export` or ExecuTorch's to_executorch()",
         )
     try:
-        instructions, delegates, methods = _instruction_table(Buffer.of(data), method)
+        methods = _methods(Buffer.of(data))
     except (CorruptBuffer, IndexError, ValueError) as exc:
         raise ProgramFormatError(f"{path} is a corrupt .pte ({exc})", "export it again") from None
-    if instructions is None:
+    names = [m.name for m in methods]
+    if method is None:
+        method = "forward" if "forward" in names or not names else names[0]
+    chosen = next((m for m in methods if m.name == method), None)
+    if chosen is None:
         raise ProgramFormatError(
-            f"{path} has no method '{method}' (it has: {', '.join(methods) or 'none'})",
+            f"{path} has no method '{method}' (it has: {', '.join(names) or 'none'})",
             "pass --method with one of those",
         )
     return ProgramInfo(
@@ -56,21 +62,17 @@ def read_program(path: Path, method: str = "forward") -> ProgramInfo:
         sha256=hashlib.sha256(data).hexdigest(),
         method=method,
         model=path.stem,
-        instructions=tuple(instructions),
-        delegates=tuple(delegates),
+        instructions=chosen.instructions,
+        delegates=chosen.delegates,
+        methods=tuple(methods),
     )
 
 
-def _instruction_table(
-    buf: Buffer, method: str
-) -> tuple[list[Instruction] | None, list[str], list[str]]:
+def _methods(buf: Buffer) -> list[MethodInfo]:
     root = buf.deref(0)
-    methods: list[str] = []
+    out: list[MethodInfo] = []
     for plan in buf.table_vector(root, _PROGRAM_PLANS):
         name = buf.string_field(plan, _PLAN_NAME) or ""
-        methods.append(name)
-        if name != method:
-            continue
         operators = []
         for op in buf.table_vector(plan, _PLAN_OPERATORS):
             base = buf.string_field(op, 0) or "?"
@@ -78,12 +80,12 @@ def _instruction_table(
             operators.append(f"{base}.{overload}" if overload else base)
         delegates = [buf.string_field(d, 0) or "?" for d in buf.table_vector(plan, _PLAN_DELEGATES)]
         chains = buf.table_vector(plan, _PLAN_CHAINS)
-        out: list[Instruction] = []
+        instructions: list[Instruction] = []
         if chains:
             for idx, instr in enumerate(buf.table_vector(chains[0], _CHAIN_INSTRUCTIONS)):
-                out.append(_instruction(buf, idx, instr, operators, delegates))
-        return out, delegates, methods
-    return None, [], methods
+                instructions.append(_instruction(buf, idx, instr, operators, delegates))
+        out.append(MethodInfo(name, tuple(instructions), tuple(delegates)))
+    return out
 
 
 def _instruction(

@@ -3,14 +3,22 @@
 Event table columns (one row per ETDump profile event):
 
 - ``run``: index of the RunData block in the file; ``seq``: position of the event in its block.
-- ``iteration``: 0-based index among the "Execute" blocks (one per ``Method::execute``), -1 for
-  the others (the "Default" block holds loading).
+- ``method``: the method of the "Execute" block (one per ``Method::execute``) the event belongs
+  to, "" for the others (the "Default" block holds loading); see :func:`run_methods`.
+- ``iteration``: 0-based index among the "Execute" blocks of the event's method (iterations are
+  counted per method), -1 for the others.
 - ``name``: the event's name ("" when absent); ``delegate_op``: ``delegate_debug_id_str`` ("" when
   absent); ``delegate_id_int``, ``instruction_id``, ``chain_index``: as recorded.
 - ``start_ns``, ``end_ns``, ``duration_ns``: int64 nanoseconds (Linux ETDump ticks are ns).
 - ``kind``: see :data:`KINDS`; ``op``: a readable operator name (kernel name without the
   ``native_call_`` prefix, XNNPACK operator without its ``#N`` counter, or the instruction's
   operator / delegate backend when the program's instruction table is known).
+- ``backend``: the delegate's backend id (e.g. "XnnpackBackend", from the method's delegate
+  instruction) on DELEGATE_CALL and delegate-operator rows, "" elsewhere and when the program's
+  instruction table is unknown.
+
+Instruction ids are per method: every lookup in the instruction tables is keyed by
+(method, instruction id). Analyses work on one method at a time (:meth:`Trace.for_method`).
 
 A Trace is never mutated: selections return new Trace objects.
 """
@@ -29,7 +37,7 @@ import pandas as pd
 
 from etprof.errors import InputError
 from etprof.etdump.reader import RawDump
-from etprof.metadata import TraceMeta
+from etprof.metadata import Instruction, MethodInfo, TraceMeta
 
 DEFAULT_WARMUP = 10
 
@@ -73,6 +81,59 @@ class Trace:
         return self.meta.run.warmup if self.has_meta else DEFAULT_WARMUP
 
     @property
+    def methods(self) -> tuple[str, ...]:
+        """The methods of the trace's Execute runs, in order of their first run."""
+        def find() -> tuple[str, ...]:
+            ev = self.events
+            if "method" not in ev:
+                return (self.meta.program.method,) if self.iterations else ()
+            m = ev.loc[ev["iteration"].to_numpy() >= 0, "method"]
+            return tuple(str(x) for x in pd.unique(m.astype(str)))
+
+        return self.memo("methods", find)
+
+    def for_method(self, name: str) -> Trace:
+        """The trace of method `name`: its Execute runs and the loading events, with the
+        program seen as that method (its instruction table) and a schedule of that method
+        only. A trace of one method is returned as it is."""
+        if self.methods == (name,) or (not self.methods and name == self.meta.program.method):
+            return self
+        if name not in self.methods:
+            raise InputError(
+                f"{self.source or 'the trace'} has no runs of method '{name}' (it has: "
+                f"{', '.join(self.methods) or 'none'})",
+                "pass --method with one of those",
+            )
+        key = ("method", name)
+        if key not in self._cache:
+            m = self.events["method"].astype(str).to_numpy()
+            keep = (m == name) | (self.events["iteration"].to_numpy() < 0)
+            schedule = self.meta.run.schedule
+            per = [x for x in schedule if x == name] if schedule else []
+            meta = replace(self.meta, program=self.meta.program.for_method(name),
+                           run=replace(self.meta.run, schedule=tuple(per)))
+            self._cache[key] = replace(self, events=_rows(self.events, keep), meta=meta)
+        return self._cache[key]  # type: ignore[return-value]
+
+    def one_method(self) -> Trace:
+        """This trace when it holds one method; else refused (never one blended mean)."""
+        if len(self.methods) > 1:
+            raise InputError(
+                f"{self.source or 'the trace'} holds several methods ({', '.join(self.methods)})",
+                "analyse one at a time: pass --method NAME",
+            )
+        return self
+
+    @property
+    def execute_runs(self) -> int:
+        """How many Execute runs (of every method) the trace holds."""
+        def count() -> int:
+            ev = self.events
+            return int(ev.loc[ev["iteration"].to_numpy() >= 0, "run"].nunique())
+
+        return self.memo("execute_runs", count)
+
+    @property
     def iterations(self) -> int:
         it = self.events["iteration"]
         return int(it.max()) + 1 if len(it) and int(it.max()) >= 0 else 0
@@ -114,6 +175,7 @@ class Trace:
     def measured(self, warmup: int | None = None) -> Trace:
         """The events of the measured iterations only (warm-up dropped)."""
         skip = self.warmup if warmup is None else warmup
+        self.one_method()
         n = self.session_length
         if self.iterations == 0:
             raise InputError(
@@ -181,10 +243,15 @@ def _rows(frame: pd.DataFrame, mask: pd.Series | npt.NDArray[np.bool_]) -> pd.Da
     return frame.take(where).reset_index(drop=True)
 
 
-def events_frame(raw: RawDump, meta: TraceMeta | None = None) -> pd.DataFrame:
-    """Build the event table from the reader's columns (shared by every engine)."""
+def events_frame(raw: RawDump, meta: TraceMeta | None = None,
+                 method: str | None = None) -> pd.DataFrame:
+    """Build the event table from the reader's columns (shared by every engine).
+
+    `method`: the method of Execute runs that neither the schedule nor the instruction tables
+    can tell (see :func:`run_methods`).
+    """
     run_is_exec = np.array([n == EXECUTE_RUN for n in raw.run_names], dtype=bool)
-    iteration_of_run = np.where(run_is_exec, np.cumsum(run_is_exec) - 1, -1)
+    exec_of_run = np.where(run_is_exec, np.cumsum(run_is_exec) - 1, -1)
     start = raw.start.astype(np.int64)
     end = raw.end.astype(np.int64)
     names, name_codes = [*raw.names, ""], _absent_last(raw.name_codes, len(raw.names))
@@ -192,15 +259,14 @@ def events_frame(raw: RawDump, meta: TraceMeta | None = None) -> pd.DataFrame:
                                                               len(raw.delegate_names))
     delegate_id_int = raw.delegate_id_int.astype(np.int32)
     instruction_id = raw.instruction_id.astype(np.int32)
-    kind, op = _kind_and_op(names, name_codes, dnames, dcodes, delegate_id_int, instruction_id,
-                            meta)
+    exec_index = exec_of_run[raw.run] if raw.run.size else np.zeros(0, np.int64)
+    columns = _derived(names, name_codes, dnames, dcodes, delegate_id_int, instruction_id,
+                       exec_index, meta, method)
     return pd.DataFrame(
         {
             "run": raw.run.astype(np.int32),
             "seq": raw.seq.astype(np.int32),
-            "iteration": iteration_of_run[raw.run].astype(np.int32)
-            if raw.run.size
-            else np.zeros(0, np.int32),
+            "iteration": columns.pop("iteration"),
             "name": _categorical(names, name_codes),
             "delegate_op": _categorical(dnames, dcodes),
             "delegate_id_int": delegate_id_int,
@@ -209,38 +275,74 @@ def events_frame(raw: RawDump, meta: TraceMeta | None = None) -> pd.DataFrame:
             "start_ns": start,
             "end_ns": end,
             "duration_ns": end - start,
-            "kind": kind,
-            "op": op,
+            **columns,
         }
     )
 
 
-def annotate(frame: pd.DataFrame, meta: TraceMeta | None) -> pd.DataFrame:
-    """Add the ``kind`` and ``op`` columns from names and the instruction table."""
+def annotate(frame: pd.DataFrame, meta: TraceMeta | None,
+             method: str | None = None) -> pd.DataFrame:
+    """Add the ``kind``, ``op``, ``method`` and ``backend`` columns from names, the instruction
+    tables and the schedule; ``iteration`` (given as the Execute run's index) becomes the
+    iteration of its method."""
     names, name_codes = _strings_and_codes(frame["name"])
     dnames, dcodes = _strings_and_codes(frame["delegate_op"])
-    kind, op = _kind_and_op(names, name_codes, dnames, dcodes,
-                            frame["delegate_id_int"].to_numpy(),
-                            frame["instruction_id"].to_numpy(), meta)
+    columns = _derived(names, name_codes, dnames, dcodes, frame["delegate_id_int"].to_numpy(),
+                       frame["instruction_id"].to_numpy(),
+                       frame["iteration"].to_numpy(np.int64), meta, method)
     out = frame.copy()
-    out["kind"] = kind
-    out["op"] = op
+    for name, values in columns.items():
+        out[name] = values
     return out
 
 
-def _kind_and_op(
+def _derived(
     names: list[str],
     name_codes: npt.NDArray[np.int64],
     dnames: list[str],
     dcodes: npt.NDArray[np.int64],
     delegate_id_int: npt.NDArray[np.integer],
     instruction_id: npt.NDArray[np.integer],
+    exec_index: npt.NDArray[np.int64],
     meta: TraceMeta | None,
-) -> tuple[pd.Categorical, pd.Categorical]:
-    """The ``kind`` and ``op`` columns, from each row's codes into the distinct names.
+    method: str | None,
+) -> dict[str, npt.NDArray[np.int32] | pd.Categorical]:
+    """The columns computed from the raw ones: iteration (per method), kind, op, method,
+    backend."""
+    kind, is_delegate_op = _kinds(names, name_codes, dnames, dcodes, delegate_id_int)
+    n_exec = int(exec_index.max()) + 1 if exec_index.size else 0
+    call = (kind == KINDS.index(OPERATOR_CALL)) | (kind == KINDS.index(DELEGATE_CALL))
+    methods = run_methods(meta, n_exec, exec_index, kind, instruction_id, method)
+    labels = sorted(set(methods)) + [""]
+    run_code = np.array([labels.index(m) for m in methods] + [len(labels) - 1], dtype=np.int64)
+    method_code = run_code[exec_index]  # exec_index -1: the "" of loading events
+    iteration = np.full(exec_index.size, -1, dtype=np.int32)
+    in_method = _index_within(run_code[:-1])
+    executed = exec_index >= 0
+    iteration[executed] = in_method[exec_index[executed]]
+    table = _instruction_table(meta, labels)
+    op, backend = _ops_and_backends(names, name_codes, dnames, dcodes, kind, is_delegate_op,
+                                    call, method_code, instruction_id, table)
+    return {
+        "iteration": iteration,
+        "kind": pd.Categorical.from_codes(kind, dtype=pd.CategoricalDtype(KINDS)),
+        "op": op,
+        "method": _categorical(labels, method_code),
+        "backend": backend,
+    }
+
+
+def _kinds(
+    names: list[str],
+    name_codes: npt.NDArray[np.int64],
+    dnames: list[str],
+    dcodes: npt.NDArray[np.int64],
+    delegate_id_int: npt.NDArray[np.integer],
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.bool_]]:
+    """Each row's kind code, and whether it is a delegate operator.
 
     Works on the distinct names, not on the rows: a trace of half a million events has a few
-    hundred distinct names, and every per-row step below is one numpy gather.
+    hundred distinct names, and every per-row step here and below is one numpy gather.
     """
     kind_of_name = np.array(
         [KINDS.index(KERNEL if n.startswith("native_call_") else _NAMED_KINDS.get(n, OTHER))
@@ -252,25 +354,146 @@ def _kind_and_op(
         (delegate_id_int != -1) & np.array([n == "" for n in names], dtype=bool)[name_codes]
     )
     kind[is_delegate_op] = KINDS.index(DELEGATE_OP)
+    return kind, is_delegate_op
 
+
+def _index_within(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """For each entry, how many earlier entries have the same code (0, 1, ... per code)."""
+    out = np.zeros(codes.size, dtype=np.int64)
+    seen: dict[int, int] = {}
+    for i, c in enumerate(codes.tolist()):
+        out[i] = seen.get(c, 0)
+        seen[c] = out[i] + 1
+    return out
+
+
+def run_methods(
+    meta: TraceMeta | None,
+    n_exec: int,
+    exec_index: npt.NDArray[np.int64],
+    kind: npt.NDArray[np.int8],
+    instruction_id: npt.NDArray[np.integer],
+    method: str | None = None,
+) -> list[str]:
+    """The method of each Execute run, in order.
+
+    From ``run.schedule`` when the metadata has one (each session runs it); else, for a program
+    of one method, that method; else each run's instruction ids must fit exactly one method's
+    table (its OPERATOR_CALL ids are operator instructions and its DELEGATE_CALL ids delegate
+    instructions of that method, preferring the method whose calls they cover exactly). A run
+    that fits several or none is `method` when given, else refused.
+    """
+    program = meta.program if meta is not None else None
+    schedule = meta.run.schedule if meta is not None else ()
+    if schedule:
+        return [schedule[e % len(schedule)] for e in range(n_exec)]
+    tables = [m for m in program.all_methods() if m.instructions] if program else []
+    default = program.method if program is not None else "forward"
+    if len(tables) < 2:
+        return [method or default] * n_exec
+    return _inferred(tables, n_exec, exec_index, kind, instruction_id, method)
+
+
+def _inferred(
+    tables: list[MethodInfo],
+    n_exec: int,
+    exec_index: npt.NDArray[np.int64],
+    kind: npt.NDArray[np.int8],
+    instruction_id: npt.NDArray[np.integer],
+    method: str | None,
+) -> list[str]:
+    call = ((kind == KINDS.index(OPERATOR_CALL)) | (kind == KINDS.index(DELEGATE_CALL))) & (
+        exec_index >= 0)
+    run = exec_index[call]
+    iid = instruction_id[call].astype(np.int64)
+    wanted = np.where(kind[call] == KINDS.index(DELEGATE_CALL), 2, 1)
+    # distinct call instructions per run
+    width = int(iid.max()) + 2 if iid.size else 1
+    pairs = np.unique(run * width + (iid + 1))
+    distinct = np.bincount(pairs // width, minlength=n_exec)
+    fits, exact = [], []
+    for m in tables:
+        kind_of = np.zeros(max(width, max((i.id for i in m.instructions), default=0) + 2),
+                           dtype=np.int8)
+        for i in m.instructions:
+            if i.id >= 0:
+                kind_of[i.id] = {"operator": 1, "delegate": 2}.get(i.kind, 3)
+        ok = (iid >= 0) & (kind_of[np.clip(iid, 0, kind_of.size - 1)] == wanted)
+        bad = np.bincount(run[~ok], minlength=n_exec)
+        calls = sum(i.kind in ("operator", "delegate") for i in m.instructions)
+        fits.append(bad == 0)
+        exact.append((bad == 0) & (distinct == calls))
+    out = []
+    for e in range(n_exec):
+        full = [m.name for m, x in zip(tables, exact) if x[e]]
+        some = [m.name for m, f in zip(tables, fits) if f[e]]
+        found = full if len(full) == 1 else some
+        if len(found) == 1:
+            out.append(found[0])
+        elif method is not None:
+            out.append(method)
+        else:
+            which = (f"its instructions fit {', '.join(some)}" if some
+                     else "its instructions fit none of " + ", ".join(m.name for m in tables))
+            raise InputError(
+                f"cannot tell which method Execute run {e} of the trace belongs to ({which})",
+                "record it with `etprof run --method NAME ...` (it writes the schedule), or "
+                "pass --method NAME if every run is that method",
+            )
+    return out
+
+
+def _instruction_table(meta: TraceMeta | None,
+                       methods: list[str]) -> dict[tuple[int, int], Instruction]:
+    """The instructions of every method, keyed by (code of the method in `methods`, id):
+    instruction ids of different methods collide."""
+    if meta is None:
+        return {}
+    out = {}
+    for m in meta.program.all_methods():
+        if m.name in methods:
+            code = methods.index(m.name)
+            out.update({(code, i.id): i for i in m.instructions})
+    return out
+
+
+def _ops_and_backends(
+    names: list[str],
+    name_codes: npt.NDArray[np.int64],
+    dnames: list[str],
+    dcodes: npt.NDArray[np.int64],
+    kind: npt.NDArray[np.int8],
+    is_delegate_op: npt.NDArray[np.bool_],
+    call: npt.NDArray[np.bool_],
+    method_code: npt.NDArray[np.int64],
+    instruction_id: npt.NDArray[np.integer],
+    table: dict[tuple[int, int], Instruction],
+) -> tuple[pd.Categorical, pd.Categorical]:
+    """The ``op`` and ``backend`` columns (see the module docstring)."""
     # one table of candidate op strings: "" | kernel names | delegate ops | instruction names
     kernel_ops = [n[len("native_call_") :] for n in names]
     delegate_ops = [_COUNTER.sub("", d) for d in dnames]
-    table = _instruction_names(meta)
-    ids = np.array(sorted(table), dtype=np.int64)
-    op_strings = ["", *kernel_ops, *delegate_ops, *(table[i] for i in ids.tolist())]
+    keys = sorted(table)
+    op_strings = ["", *kernel_ops, *delegate_ops, *(table[k].name for k in keys)]
     op_code = np.zeros(kind.size, dtype=np.int64)
     is_kernel = kind == KINDS.index(KERNEL)
     op_code[is_kernel] = 1 + name_codes[is_kernel]
     op_code[is_delegate_op] = 1 + len(names) + dcodes[is_delegate_op]
+    backends = sorted({table[k].name for k in keys if table[k].kind == "delegate"}) + [""]
+    backend_code = np.full(kind.size, len(backends) - 1, dtype=np.int64)
     if table:
-        call = (kind == KINDS.index(OPERATOR_CALL)) | (kind == KINDS.index(DELEGATE_CALL))
-        instr = instruction_id[call].astype(np.int64)
-        at = np.minimum(np.searchsorted(ids, instr), ids.size - 1)
-        known = ids[at] == instr  # unknown ids get "" (as a failed lookup did)
-        op_code[call] = np.where(known, 1 + len(names) + len(dnames) + at, 0)
-    return (pd.Categorical.from_codes(kind, dtype=pd.CategoricalDtype(KINDS)),
-            _categorical(op_strings, op_code))
+        width = max(k[1] for k in keys) + 2
+        flat = np.array([c * width + i + 1 for c, i in keys], dtype=np.int64)
+        iid = instruction_id.astype(np.int64)
+        row_key = method_code * width + np.where((iid >= 0) & (iid < width - 1), iid + 1, 0)
+        at = np.minimum(np.searchsorted(flat, row_key), flat.size - 1)
+        known = flat[at] == row_key  # unknown ids get "" (as a failed lookup did)
+        op_code[call] = np.where(known[call], 1 + len(names) + len(dnames) + at[call], 0)
+        backend_of = np.array([backends.index(table[k].name) if table[k].kind == "delegate"
+                               else len(backends) - 1 for k in keys], dtype=np.int64)
+        delegated = ((kind == KINDS.index(DELEGATE_CALL)) | is_delegate_op) & known
+        backend_code[delegated] = backend_of[at[delegated]]
+    return _categorical(op_strings, op_code), _categorical(backends, backend_code)
 
 
 def _absent_last(codes: npt.NDArray[np.int64], absent: int) -> npt.NDArray[np.int64]:
@@ -299,9 +522,3 @@ def _strings_and_codes(column: pd.Series) -> tuple[list[str], npt.NDArray[np.int
     strings = [str(c) for c in cat.categories] + [""]
     codes = np.asarray(cat.codes, dtype=np.int64)
     return strings, np.where(codes < 0, len(strings) - 1, codes)
-
-
-def _instruction_names(meta: TraceMeta | None) -> dict[int, str]:
-    if meta is None:
-        return {}
-    return {i.id: i.name for i in meta.program.instructions}
