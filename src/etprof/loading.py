@@ -74,7 +74,7 @@ def _check_sessions(trace: Trace) -> None:
         what = f"a schedule of {per} runs" if run.schedule else f"{per} iterations"
         raise MismatchError(
             f"{trace.source} has {trace.execute_runs} Execute runs, but its metadata says "
-            f"{sessions} session(s) of {what}",
+            f"{sessions} sessions of {what}",
             "pair the trace with the .etprof.json written with it, or run the model again",
         )
 
