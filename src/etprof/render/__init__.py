@@ -22,6 +22,7 @@ from etprof.result import Result
 # schemas of results that only some renderers fit
 TIMELINE = "etprof.timeline"  # thousands of slices: for trace viewers and tools, not reading
 REPORT = "etprof.report"  # the charts page: HTML only
+HISTORY = "etprof.history"  # stored runs: the only result ExecuTorch's rows describe
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,10 @@ RENDERERS: dict[str, Renderer] = {
                  never=frozenset({TIMELINE, REPORT})),
         Renderer("html", (".html", ".htm"), "etprof.render.html", "an HTML page",
                  never=frozenset({TIMELINE})),
+        # ExecuTorch's benchmark database rows (v3 JSON, docs/store.md); no extension, so
+        # ".json" keeps meaning etprof JSON
+        Renderer("executorch-v3", (), "etprof.render.executorch_v3",
+                 "ExecuTorch benchmark rows", only=frozenset({HISTORY})),
     )
 }
 

@@ -1,0 +1,189 @@
+"""`history`: runs of each series over time, each judged against the runs before it.
+
+A series is (model, variant, device). Runs are ordered by when they were recorded (``started``,
+else when they were stored). Each run is compared with the ``window`` runs before it in its
+series by :func:`etprof.significance.compare` on the stored per-iteration run-model times,
+labelled by session: the same test, interval, noise band and contention widening as
+`etprof diff` (docs/diff.md), so a window of 1 gives the verdict `etprof diff PREVIOUS THIS`
+gives. Several baseline runs pool as sessions of one baseline.
+
+For a significant change the buckets and operators that moved are named: those carrying at least
+10% of the run-model mean delta in its direction (stored rows are per-run means, so these shares
+are descriptive; the run-model verdict is the tested one).
+
+Unlike the other analyzers it reads stored rows, not a trace (``inputs=0``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from etprof.analyzers import analyzer
+from etprof.errors import InputError
+from etprof.result import records
+from etprof.significance import NO_CHANGE, Method, check_method, compare, contention_pct
+
+MOVED_SHARE_PCT = 10.0  # a bucket or operator named as moved carries at least this share
+SERIES = ("model", "variant", "device")
+
+
+@dataclass(frozen=True)
+class HistoryOptions:
+    model: str | None = None  # only this series model
+    tags: tuple[tuple[str, str], ...] = ()  # only runs with every one of these tags
+    window: int = 1  # previous runs of the series pooled as the baseline
+    noise_pct: float = 1.0
+    statistic: str = "mean"
+    seed: int = 0
+
+    def method(self) -> Method:
+        return Method(noise_pct=self.noise_pct, statistic=self.statistic, seed=self.seed)
+
+    def check(self) -> None:
+        check_method(self.method())
+        if self.window < 1:
+            raise InputError(f"--window {self.window} is less than 1", "use 1 or more")
+
+
+@dataclass(frozen=True)
+class StoredRuns:
+    """The store's tables (etprof.store.schema), as read from DuckDB or Parquet."""
+
+    tables: dict[str, pd.DataFrame]
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.tables[name]
+
+
+@dataclass(frozen=True)
+class History:
+    runs: pd.DataFrame  # one row per run, in series and time order, with its verdict
+    filters: dict[str, Any] = field(default_factory=dict)
+    window: int = 1
+    # for exports: the selected runs' stored rows (runs table) and their bucket rows
+    stored_runs: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    stored_buckets: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+
+    schema = "etprof.history"
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {"history": self.runs.drop(columns=["moved_detail", "baseline_ms"])}
+
+    def notes(self) -> list[str]:
+        changed = self.runs[self.runs["verdict"].isin(["faster", "slower"])]
+        out = [f"{_label(r)}: {r['verdict']} {r['change_pct']:+.1f}% against "
+               f"{r['baseline']}" + (f"; moved: {r['moved_detail']}" if r["moved_detail"] else "")
+               for _, r in changed.iterrows()]
+        series = self.runs.groupby(list(SERIES)).ngroups if len(self.runs) else 0
+        out.append(f"{len(self.runs)} run(s) in {series} series; each run compared with the "
+                   f"{self.window} run(s) before it in its series, as etprof diff compares "
+                   "(docs/diff.md)")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"filters": self.filters, "window": self.window, "runs": records(self.runs)}
+
+
+@analyzer("history", "runs of each series over time, significant changes and what moved",
+          HistoryOptions, inputs=0)
+def history(stored: StoredRuns, options: HistoryOptions) -> History:
+    options.check()
+    runs = _select(stored, options)
+    rows = []
+    for _, series in runs.groupby(list(SERIES), sort=True):
+        series = series.sort_values(["when", "stored_at", "run_id"])
+        for i in range(len(series)):
+            rows.append(_judge(stored, series, i, options))
+    columns = ["model", "variant", "device", "run", "when", "commit", "sessions", "measured",
+               "mean_ms", "baseline", "baseline_ms", "change_pct", "ci_low_pct", "ci_high_pct",
+               "p_value", "verdict", "moved", "moved_detail"]
+    frame = pd.DataFrame(rows, columns=columns)
+    filters = {"model": options.model, "tags": dict(options.tags)}
+    bucket_rows = stored["buckets"][stored["buckets"]["run_id"].isin(set(runs["run_id"]))]
+    return History(frame, filters, options.window, runs.reset_index(drop=True),
+                   bucket_rows.reset_index(drop=True))
+
+
+def _select(stored: StoredRuns, options: HistoryOptions) -> pd.DataFrame:
+    runs = stored["runs"].copy()
+    if options.model is not None:
+        runs = runs[runs["model"] == options.model]
+    tags = stored["tags"]
+    for key, value in options.tags:
+        ids = set(tags.loc[(tags["key"] == key) & (tags["value"] == value), "run_id"])
+        runs = runs[runs["run_id"].isin(ids)]
+    runs["when"] = runs["started"].where(runs["started"].notna(), runs["stored_at"])
+    return runs
+
+
+def _judge(stored: StoredRuns, series: pd.DataFrame, i: int,
+           options: HistoryOptions) -> dict[str, Any]:
+    run = series.iloc[i]
+    row: dict[str, Any] = {k: run[k] for k in SERIES}
+    row.update(run=str(run["run_id"])[:12], when=_iso(run["when"]), commit=run["commit"] or "",
+               sessions=int(run["sessions"]), measured=int(run["measured"]),
+               mean_ms=float(run["mean_ms"]), baseline="", baseline_ms=math.nan,
+               change_pct=math.nan, ci_low_pct=math.nan, ci_high_pct=math.nan,
+               p_value=math.nan, verdict="first run", moved="", moved_detail="")
+    if i == 0:
+        return row
+    base = series.iloc[max(0, i - options.window):i]
+    its = stored["iterations"]
+    a = its[its["run_id"].isin(set(base["run_id"]))]
+    b = its[its["run_id"] == run["run_id"]]
+    if a.empty or b.empty:
+        row["verdict"] = "no iterations stored"
+        return row
+    shares = [None if pd.isna(s) else float(s)
+              for s in [*base["cpu_share_pct"], run["cpu_share_pct"]]]
+    method = options.method()
+    method = Method(**{**method.__dict__, "contention_pct": round(contention_pct(*shares), 2)})
+    c = compare(a["run_model_ms"].to_numpy(np.float64), b["run_model_ms"].to_numpy(np.float64),
+                method, sessions_a=(a["run_id"] + ":" + a["session"].astype(str)).to_numpy(),
+                sessions_b=b["session"].to_numpy())
+    row.update(baseline=", ".join(str(r)[:12] for r in base["run_id"]),
+               baseline_ms=c.mean_a_ms, change_pct=c.change_pct, ci_low_pct=c.ci_low_pct,
+               ci_high_pct=c.ci_high_pct, p_value=c.p_value, verdict=c.verdict)
+    if c.verdict != NO_CHANGE:
+        moved = _moved(stored, list(base["run_id"]), str(run["run_id"]), c.mean_delta_ms)
+        row["moved"] = ", ".join(name for name, _ in moved[:3])
+        row["moved_detail"] = ", ".join(text for _, text in moved)
+    return row
+
+
+def _moved(stored: StoredRuns, base_ids: list[str], run_id: str,
+           total_ms: float) -> list[tuple[str, str]]:
+    """The buckets and operators carrying >= 10% of the mean delta, in its direction."""
+    buckets = stored["buckets"]
+    buckets = buckets[buckets["bucket"] != "run_model"].assign(name=lambda f: f["label"])
+    ops = stored["operators"].assign(name=lambda f: f["op"] + " (" + f["side"] + ")",
+                                     mean_ms=lambda f: f["per_iter_ms"])
+    parts: list[tuple[str, str]] = []
+    for frame in (buckets, ops):
+        before = frame[frame["run_id"].isin(base_ids)].groupby("name")["mean_ms"].sum() / max(
+            1, len(base_ids))
+        after = frame[frame["run_id"] == run_id].groupby("name")["mean_ms"].sum()
+        delta = after.sub(before, fill_value=0.0)
+        if not total_ms:
+            continue
+        share = 100.0 * delta / total_ms
+        main = share[share >= MOVED_SHARE_PCT].sort_values(ascending=False)
+        parts += [(str(k), f"{k} {delta[k]:+.3f} ms ({share[k]:.0f}%)") for k in main.index]
+    return sorted(parts, key=lambda p: -float(p[1].rsplit("(", 1)[1].rstrip("%)")))
+
+
+def _iso(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
+        return ""
+    return str(pd.Timestamp(value).isoformat(timespec="seconds"))
+
+
+def _label(row: pd.Series) -> str:
+    variant = f" {row['variant']}" if row["variant"] else ""
+    commit = f" @{row['commit']}" if row["commit"] else ""
+    return f"{row['model']}{variant} on {row['device']}: run {row['run']}{commit}"

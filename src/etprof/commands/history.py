@@ -1,0 +1,51 @@
+"""`etprof history [--db etprof.duckdb | --parquet DIR] [--model M] [--tag k=v]`: the runs of
+each series over time, significant changes against the previous runs and what moved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from etprof.commands._common import OutputOption, format_option
+
+SCHEMA = "etprof.history"
+
+
+def history(
+    db: Path | None = typer.Option(None, "--db", help="the DuckDB store (default: "
+                                   "etprof.duckdb)"),
+    parquet: Path | None = typer.Option(None, "--parquet", metavar="DIR", help="read the "
+                                        "Parquet tables under DIR instead of a database"),
+    model: str | None = typer.Option(None, "--model", help="only this model's series"),
+    tag: list[str] = typer.Option([], "--tag", metavar="K=V", help="only runs with this tag "
+                                  "(repeatable: all must match)"),
+    window: int = typer.Option(1, "--window", help="previous runs of a series pooled as the "
+                               "baseline of each run"),
+    noise: float = typer.Option(1.0, "--noise", help="noise band in percent, as in diff"),
+    statistic: str = typer.Option("mean", "--statistic", help="mean or median"),
+    fmt: str | None = format_option(SCHEMA),
+    output: Path | None = OutputOption,
+) -> None:
+    """List stored runs per series (model + variant + device) over time, marking each
+    significant change against the run(s) before it, with the buckets and operators that moved."""
+    from etprof.analyzers.history import HistoryOptions, StoredRuns, history
+    from etprof.commands._common import check_output, emit
+    from etprof.errors import InputError
+    from etprof.store.db import read_tables
+    from etprof.store.rows import parse_tags
+
+    options = HistoryOptions(model=model, tags=tuple(parse_tags(tag).items()), window=window,
+                             noise_pct=noise, statistic=statistic)
+    options.check()
+    if db is not None and parquet is not None:
+        raise InputError("both --db and --parquet given", "read one store at a time")
+    chosen = check_output(fmt, output, SCHEMA, [db, parquet])
+    tables = read_tables(db=None if parquet is not None else db or Path("etprof.duckdb"),
+                         parquet=parquet)
+    result = history(StoredRuns(tables), options)
+    emit(result, chosen, output, inputs=[db, parquet])
+
+
+def register(app: typer.Typer) -> None:
+    app.command("history")(history)

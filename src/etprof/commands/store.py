@@ -1,0 +1,59 @@
+"""`etprof store TRACE... [--db etprof.duckdb] [--parquet DIR] [--tag k=v ...]`: append what the
+traces hold to the results store (docs/store.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+DEFAULT_DB = Path("etprof.duckdb")
+
+
+def store(
+    traces: list[Path] = typer.Argument(..., metavar="TRACE...", help="traces (.etdp) to store"),
+    db: Path | None = typer.Option(None, "--db", help="DuckDB database to append to (default: "
+                                   "etprof.duckdb, unless only --parquet is given)"),
+    parquet: Path | None = typer.Option(None, "--parquet", metavar="DIR", help="also (or, "
+                                        "without --db, only) write the tables as Parquet "
+                                        "files under DIR/<table>/"),
+    tag: list[str] = typer.Option([], "--tag", metavar="K=V", help="label the runs: commit=..., "
+                                  "device=..., model=..., variant=... (repeatable)"),
+    pte: Path | None = typer.Option(None, "--pte", help="the .pte of traces made elsewhere "
+                                    "(instruction table)"),
+) -> None:
+    """Store traces in a DuckDB results store (one row per run, session, bucket, operator and
+    delegate block); a trace already stored is skipped."""
+    from etprof.load import load_trace
+    from etprof.store import db as stored
+    from etprof.store.rows import content_id, parse_tags, trace_rows
+
+    tags = parse_tags(tag)
+    target = db if db is not None or parquet is not None else DEFAULT_DB
+    if target is not None:
+        stored.check_database_file(target, must_exist=False)
+    rows, seen = [], set()
+    for path in traces:
+        trace = load_trace(path, pte=pte)
+        run_id = content_id(path)
+        if run_id in seen:
+            typer.echo(f"{path}: the same trace as an earlier argument, stored once", err=True)
+            continue
+        seen.add(run_id)
+        rows.append(trace_rows(trace, path, tags, run_id=run_id))
+    outcomes = []
+    if target is not None:
+        outcomes = stored.store(target, rows)
+    if parquet is not None:
+        parquet_outcomes = stored.write_parquet(parquet, rows)
+        outcomes = outcomes or parquet_outcomes
+    for o in outcomes:
+        state = "stored" if o.stored else "already stored"
+        typer.echo(f"{o.source}: {state} as run {o.run_id[:12]}")
+    where = [str(p) for p in (target, parquet) if p is not None]
+    typer.echo(f"store: {sum(o.stored for o in outcomes)} new run(s) in {' and '.join(where)}",
+               err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("store")(store)

@@ -1,0 +1,217 @@
+"""Writing and reading the store with DuckDB: an embedded database file, or Parquet files.
+
+duckdb is imported inside the functions here, so commands that do not store never load it.
+A database file is checked before it is opened (a DuckDB file carries "DUCK" at byte 8), every
+trace's rows go in one transaction, and a run already stored (same trace bytes) is skipped.
+Parquet is written one file per table per run (``DIR/<table>/<run_id>.parquet``): files from
+many machines pool by copying them into one folder, and a run written twice is one file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from etprof import __version__
+from etprof.errors import InputError
+from etprof.output import atomic_path, check_writable
+from etprof.store.rows import StoredTrace
+from etprof.store.schema import META_TABLE, SCHEMA_VERSION, TABLES, column_names, ddl
+
+if TYPE_CHECKING:
+    import duckdb
+
+DUCKDB_MAGIC = b"DUCK"
+
+
+@dataclass(frozen=True)
+class StoreOutcome:
+    run_id: str
+    source: str
+    stored: bool  # False: the same trace bytes were stored before
+
+
+def check_database_file(path: Path, *, must_exist: bool) -> None:
+    """Refuse a path that is not a DuckDB database before DuckDB touches it."""
+    if path.is_dir():
+        raise InputError(f"--db {path} is a directory", "give a database file name")
+    if not path.exists():
+        if must_exist:
+            raise InputError(f"no results store at {path}",
+                             "store traces first: etprof store TRACE --db " + str(path))
+        check_writable(path)
+        return
+    with path.open("rb") as f:
+        head = f.read(12)
+    if len(head) < 12 or head[8:12] != DUCKDB_MAGIC:
+        raise InputError(f"{path} is not a DuckDB database",
+                         "pass an etprof store (.duckdb) or a new file name")
+    if not must_exist and not os.access(path, os.W_OK):
+        raise InputError(f"cannot write {path}: permission denied",
+                         "choose a database file you can write")
+
+
+@contextlib.contextmanager
+def connect(path: Path, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    import duckdb
+
+    check_database_file(path, must_exist=read_only)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.Error as exc:
+        raise InputError(f"cannot open {path} with DuckDB ({_first_line(exc)})",
+                         "close other programs using it, or pass another --db") from None
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def store(path: Path, traces: list[StoredTrace]) -> list[StoreOutcome]:
+    """Append each trace's rows to the database at `path` (created if missing)."""
+    import duckdb
+
+    with connect(path, read_only=False) as con:
+        _ensure_schema(con, path)
+        out = []
+        for t in traces:
+            present = con.execute("SELECT 1 FROM runs WHERE run_id = ?", [t.run_id]).fetchone()
+            if present is not None:
+                out.append(StoreOutcome(t.run_id, t.source, False))
+                continue
+            try:
+                con.execute("BEGIN TRANSACTION")
+                for table, frame in t.tables.items():
+                    _insert(con, table, frame)
+                con.execute("COMMIT")
+            except duckdb.Error as exc:
+                con.execute("ROLLBACK")
+                raise InputError(f"cannot store {t.source} in {path} ({_first_line(exc)})",
+                                 "check the database is an etprof store") from None
+            out.append(StoreOutcome(t.run_id, t.source, True))
+        return out
+
+
+def write_parquet(folder: Path, traces: list[StoredTrace]) -> list[StoreOutcome]:
+    """Write each trace's tables as ``folder/<table>/<run_id>.parquet``."""
+    import duckdb
+
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"--parquet {folder} is a file", "give a folder")
+    try:
+        for table in TABLES:
+            (folder / table).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create {folder} ({exc.strerror})",
+                         "choose a folder you can write") from None
+    out = []
+    con = duckdb.connect(":memory:")
+    try:
+        for t in traces:
+            target = folder / "runs" / f"{t.run_id}.parquet"
+            existed = target.exists()
+            for table, frame in t.tables.items():
+                con.execute(f'DROP TABLE IF EXISTS "{table}"')
+                con.execute(ddl(table))
+                _insert(con, table, frame)
+                with atomic_path(folder / table / f"{t.run_id}.parquet") as tmp:
+                    con.execute(f"COPY \"{table}\" TO '{_quote(tmp)}' (FORMAT parquet)")
+            out.append(StoreOutcome(t.run_id, t.source, not existed))
+    finally:
+        con.close()
+    return out
+
+
+def read_tables(*, db: Path | None = None, parquet: Path | None = None,
+                tables: tuple[str, ...] = tuple(TABLES)) -> dict[str, pd.DataFrame]:
+    """Every table of a store, from a database file or a Parquet folder, as DataFrames."""
+    import duckdb
+
+    if parquet is not None:
+        if not (parquet / "runs").is_dir():
+            raise InputError(f"{parquet} holds no etprof Parquet tables (no runs/ folder)",
+                             "write them with etprof store TRACE --parquet DIR")
+        con = duckdb.connect(":memory:")
+        try:
+            return {t: _read_parquet(con, parquet / t, t) for t in tables}
+        finally:
+            con.close()
+    assert db is not None
+    with connect(db, read_only=True) as con:
+        version = _schema_version(con)
+        if version is None:
+            raise InputError(f"{db} is a DuckDB database but not an etprof store",
+                             "pass the --db that etprof store wrote")
+        if version != SCHEMA_VERSION:
+            raise InputError(f"{db} has store schema version {version}, this etprof reads "
+                             f"{SCHEMA_VERSION}", "upgrade etprof (docs/store.md)")
+        return {t: con.execute(f'SELECT * FROM "{t}"').df() for t in tables}
+
+
+def _read_parquet(con: duckdb.DuckDBPyConnection, folder: Path, table: str) -> pd.DataFrame:
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    if not files:
+        con.execute(f'DROP TABLE IF EXISTS "{table}"')
+        con.execute(ddl(table))
+        return con.execute(f'SELECT * FROM "{table}"').df()
+    pattern = _quote(folder / "*.parquet")
+    cols = ", ".join(f'"{c}"' for c in column_names(table))
+    return con.execute(f"SELECT {cols} FROM read_parquet('{pattern}')").df()
+
+
+def _ensure_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    version = _schema_version(con)
+    if version is not None and version != SCHEMA_VERSION:
+        raise InputError(f"{path} has store schema version {version}, this etprof writes "
+                         f"{SCHEMA_VERSION}", "store into a new --db (docs/store.md)")
+    if version is None:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables"
+                                            ).fetchall()}
+        if tables & set(TABLES):
+            raise InputError(f"{path} has tables named like an etprof store's but no "
+                             f"{META_TABLE} table", "pass a new --db")
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f'CREATE TABLE "{META_TABLE}" (key VARCHAR, value VARCHAR)')
+        con.execute(f'INSERT INTO "{META_TABLE}" VALUES (?, ?), (?, ?)',
+                    ["schema_version", str(SCHEMA_VERSION), "created_by", f"etprof {__version__}"])
+        for table in TABLES:
+            con.execute(ddl(table))
+        con.execute("COMMIT")
+
+
+def _schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    found = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                        [META_TABLE]).fetchone()
+    if not found or not found[0]:
+        return None
+    row = con.execute(f'SELECT value FROM "{META_TABLE}" WHERE key = ?',
+                      ["schema_version"]).fetchone()
+    try:
+        return int(row[0]) if row else None
+    except ValueError:
+        return None
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    if frame.empty:
+        return
+    con.register("_rows", frame)
+    try:
+        cols = ", ".join(f'"{c}"' for c in column_names(table))
+        con.execute(f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM _rows')
+    finally:
+        con.unregister("_rows")
+
+
+def _quote(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _first_line(exc: Any) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,177 @@
+"""A trace's rows for every table of the store (pandas only: no database is involved here).
+
+The numbers are the analyzers' own (runmodel, buckets, operators, blocks), so a stored run says
+exactly what `etprof breakdown` says about its trace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from etprof import __version__
+from etprof.analyzers.blocks import BlockOptions, blocks
+from etprof.analyzers.buckets import BucketOptions, buckets
+from etprof.analyzers.diff import model_base
+from etprof.analyzers.operators import OperatorOptions, operators
+from etprof.analyzers.runmodel import RunModelOptions, run_model_samples, run_model_stats
+from etprof.errors import InputError
+from etprof.store.schema import SCHEMA_VERSION, TABLES, column_names
+from etprof.trace import Trace
+
+TAG = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$")
+
+
+@dataclass(frozen=True)
+class StoredTrace:
+    """One trace's rows, one DataFrame per table of :data:`TABLES`."""
+
+    run_id: str
+    source: str
+    tables: dict[str, pd.DataFrame]
+
+
+def parse_tags(tags: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """`k=v` strings as a dict; a malformed one or a key given twice is a user error."""
+    out: dict[str, str] = {}
+    for tag in tags:
+        m = TAG.match(tag)
+        if not m:
+            raise InputError(f"--tag '{tag}' is not key=value",
+                             "use e.g. --tag commit=abc123 --tag device=pixel8")
+        key, value = m.group(1), m.group(2)
+        if key in out and out[key] != value:
+            raise InputError(f"--tag {key} is given twice ({out[key]!r} and {value!r})",
+                             "give each key once")
+        out[key] = value
+    return out
+
+
+def content_id(path: Path) -> str:
+    """The run's key: sha256 of the trace file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def series_of(program: str, tags: Mapping[str, str], host_cpu: str) -> tuple[str, str, str]:
+    """(model, variant, device): tags win, else the program name split at its first variant
+    word (docs/diff.md, "base name") and the host CPU."""
+    base = model_base(program) if program else "unknown"
+    words = [w for w in re.split(r"[_\-.\s]+", program.lower()) if w]
+    rest = "_".join(words[len(base.split("_")):]) if program else ""
+    return (tags.get("model") or base, tags.get("variant", rest),
+            tags.get("device") or host_cpu or "unknown")
+
+
+def trace_rows(trace: Trace, path: Path, tags: Mapping[str, str], *, run_id: str = "",
+               stored_at: datetime | None = None) -> StoredTrace:
+    """Every table's rows for `trace` (read from `path`), tagged with `tags`."""
+    run_id = run_id or content_id(path)
+    meta = trace.meta
+    method = _method(trace)
+    stats = run_model_stats(trace, RunModelOptions())
+    measured = trace.measured()
+    samples = run_model_samples(measured)
+    iteration = samples.index.to_numpy().astype(np.int64)
+    session = trace.session_of(iteration)
+    ms = samples.to_numpy() / 1e6
+    program = meta.program.model or Path(trace.source).stem
+    model, variant, device = series_of(program, tags, meta.host.cpu)
+    summary = stats.summary()
+    run = {
+        "run_id": run_id, "schema_version": SCHEMA_VERSION,
+        "stored_at": (stored_at or datetime.now(UTC)).replace(tzinfo=None),
+        "started": _timestamp(meta.run.started) if trace.has_meta else None,
+        "model": model, "variant": variant, "device": device, "program": program,
+        "method": method, "program_sha256": meta.program.sha256,
+        "backends": ",".join(sorted(set(meta.program.delegates))),
+        "trace_path": str(path), "trace_bytes": path.stat().st_size,
+        "commit": tags.get("commit", ""),
+        "host_cpu": meta.host.cpu, "host_cores": meta.host.cores,
+        "host_platform": meta.host.platform, "python_version": meta.host.python,
+        "etprof_version": meta.versions.get("etprof", "") if trace.has_meta else __version__,
+        "executorch_version": meta.versions.get("executorch", ""),
+        "torch_version": meta.versions.get("torch", ""),
+        "iterations": trace.iterations, "warmup": trace.warmup, "measured": stats.n,
+        "sessions": trace.sessions, "threads": meta.run.threads if trace.has_meta else None,
+        "cpu_share_pct": meta.run.cpu_share_pct, "load_average": meta.run.load_average,
+        **{k: summary[k] for k in ("mean_ms", "median_ms", "p10_ms", "p90_ms", "min_ms",
+                                   "max_ms", "std_ms", "cv_pct")},
+    }
+    iterations = pd.DataFrame({"run_id": run_id, "method": method, "session": session,
+                               "iteration": iteration, "run_model_ms": ms})
+    tables = {
+        "runs": pd.DataFrame([run]),
+        "sessions": _sessions(iterations),
+        "iterations": iterations,
+        "buckets": _from(buckets(trace, BucketOptions()).table(), run_id, method),
+        "operators": _from(operators(trace, OperatorOptions()).frame, run_id, method),
+        "blocks": _from(blocks(trace, BlockOptions()).blocks, run_id, method),
+        "tags": pd.DataFrame({"run_id": run_id, "key": list(tags), "value": list(tags.values())},
+                             columns=["run_id", "key", "value"]),
+    }
+    return StoredTrace(run_id, str(path), {name: conform(name, f) for name, f in tables.items()})
+
+
+def conform(table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with exactly the table's columns in order; a column it lacks is NULL."""
+    cols = column_names(table)
+    out = pd.DataFrame({c: frame[c] if c in frame.columns else None for c in cols},
+                       index=frame.index)
+    for name, kind in TABLES[table]:
+        if kind == "VARCHAR":
+            out[name] = out[name].astype(object).where(out[name].notna(), None)
+            out[name] = [None if v is None else str(v) for v in out[name]]
+    return out.reset_index(drop=True)
+
+
+def _from(frame: pd.DataFrame, run_id: str, method: str) -> pd.DataFrame:
+    """An analyzer's table with the run and method in front; columns the schema lacks are
+    dropped by :func:`conform`, generic ones (bucket key, label, backend) are kept as given."""
+    out = frame.copy()
+    out.insert(0, "method", method)
+    out.insert(0, "run_id", run_id)
+    if "backend" in out.columns:
+        out["backend"] = out["backend"].fillna("")
+    return out
+
+
+def _sessions(iterations: pd.DataFrame) -> pd.DataFrame:
+    g = iterations.groupby("session", sort=True)["run_model_ms"]
+    out = pd.DataFrame({
+        "measured": g.size(), "mean_ms": g.mean(), "median_ms": g.median(),
+        "min_ms": g.min(), "max_ms": g.max(), "std_ms": g.std(ddof=1).fillna(0.0),
+    }).reset_index()
+    out.insert(0, "method", iterations["method"].iloc[0] if len(iterations) else "")
+    out.insert(0, "run_id", iterations["run_id"].iloc[0] if len(iterations) else "")
+    return out
+
+
+def _method(trace: Trace) -> str:
+    """The method the rows are about: the trace's `method` column when it names exactly one,
+    else the program's method."""
+    if "method" in trace.events.columns:
+        names = {str(m) for m in pd.unique(trace.events["method"]) if str(m)}
+        if len(names) == 1:
+            return names.pop()
+    return trace.meta.program.method or "forward"
+
+
+def _timestamp(text: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
