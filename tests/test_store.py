@@ -19,7 +19,7 @@ import pytest
 from etprof.analyzers.diff import DiffOptions, diff_traces
 from etprof.analyzers.history import HistoryOptions, StoredRuns, history
 from etprof.errors import InputError
-from etprof.load import load_trace
+from etprof.loading import load_trace
 from etprof.render import render
 from etprof.store import db as store_db
 from etprof.store.rows import parse_tags, series_of, trace_rows
