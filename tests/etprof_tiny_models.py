@@ -31,6 +31,27 @@ def tiny() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     return ConvHardswish().eval(), (torch.randn(1, 3, 16, 16),)
 
 
+class HardswishBetweenConvs(nn.Module):
+    """conv -> hardswish -> conv: each hardswish's only consumer is quantized, so XNNPACK runs it
+    as a quantized operator (executorch 1.5.1 names it "Invalid Unary Op"), as in MobileNetV3."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv2(nn.functional.hardswish(self.conv1(x)))
+        out: torch.Tensor = self.fc(nn.functional.hardswish(y).mean((2, 3)))
+        return out
+
+
+def hardswish_q8() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    torch.manual_seed(0)
+    return HardswishBetweenConvs().eval(), (torch.randn(1, 3, 16, 16),)
+
+
 def not_a_pair() -> nn.Module:
     return ConvHardswish()
 

@@ -20,7 +20,9 @@ nor the ETRecord. Format history (bump FORMAT_VERSION and document in docs/trace
   delegates (``program.instructions``/``program.delegates`` stay those of ``program.method``);
   ``run.schedule``: the method of each Execute run of one session, in order (every session runs
   the same schedule; empty: every run is ``program.method``). Older documents: one method,
-  ``program.method``, whose table is ``program.instructions``.
+  ``program.method``, whose table is ``program.instructions``. ``graph`` on a delegate
+  instruction: the operators of the delegate's serialized graph in execution order (XNNPACK),
+  which name the operators XNNPACK reports as "Invalid Unary Op". Older documents: none.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ class Instruction:
     name: str  # operator "aten::mean.out", or the delegate's backend id "XnnpackBackend"
     delegate_index: int = -1
     modules: tuple[str, ...] = ()  # nn.Module paths, when an ETRecord was found
+    # a delegate's own graph: its nodes' operators in execution order, when the backend's blob
+    # can be read (XNNPACK: etprof.xnnpack_graph); resolves the runtime's placeholder names
+    graph: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -206,7 +211,8 @@ class TraceMeta:
 
 
 def _instructions(rows: Any) -> tuple[Instruction, ...]:
-    return tuple(Instruction(**{**i, "modules": tuple(i.get("modules", ()))}) for i in rows)
+    return tuple(Instruction(**{**i, "modules": tuple(i.get("modules", ())),
+                                "graph": tuple(i.get("graph", ()))}) for i in rows)
 
 
 def sidecar_path(trace_path: Path) -> Path:

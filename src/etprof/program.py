@@ -7,11 +7,13 @@ calls a kernel (and which operator) or a delegate (and which backend). No torch,
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 from etprof.errors import ProgramFormatError
 from etprof.etdump.flatbuf import Buffer, CorruptBuffer
 from etprof.metadata import Instruction, MethodInfo, ProgramInfo
+from etprof.xnnpack_graph import delegate_graphs
 
 IDENTIFIER = b"ET12"
 # Program fields
@@ -45,7 +47,8 @@ def read_program(path: Path, method: str | None = None) -> ProgramInfo:
             "pass a .pte made by `etprof export` or ExecuTorch's to_executorch()",
         )
     try:
-        methods = _methods(Buffer.of(data))
+        graphs = delegate_graphs(data)
+        methods = [_with_graphs(m, graphs) for m in _methods(Buffer.of(data))]
     except (CorruptBuffer, IndexError, ValueError) as exc:
         raise ProgramFormatError(f"{path} is a corrupt .pte ({exc})", "export it again") from None
     names = [m.name for m in methods]
@@ -66,6 +69,14 @@ def read_program(path: Path, method: str | None = None) -> ProgramInfo:
         delegates=chosen.delegates,
         methods=tuple(methods),
     )
+
+
+def _with_graphs(method: MethodInfo, graphs: dict[tuple[str, int], tuple[str, ...]]
+                 ) -> MethodInfo:
+    """The method with each delegate instruction's graph, where the backend's blob has one."""
+    return replace(method, instructions=tuple(
+        replace(i, graph=graphs.get((method.name, i.delegate_index), ()))
+        if i.kind == "delegate" else i for i in method.instructions))
 
 
 def _methods(buf: Buffer) -> list[MethodInfo]:

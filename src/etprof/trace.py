@@ -12,7 +12,9 @@ Event table columns (one row per ETDump profile event):
 - ``start_ns``, ``end_ns``, ``duration_ns``: int64 nanoseconds (Linux ETDump ticks are ns).
 - ``kind``: see :data:`KINDS`; ``op``: a readable operator name (kernel name without the
   ``native_call_`` prefix, XNNPACK operator without its ``#N`` counter, or the instruction's
-  operator / delegate backend when the program's instruction table is known).
+  operator / delegate backend when the program's instruction table is known). An operator the
+  runtime names by a placeholder reads as the delegate graph's node with the runtime's name
+  beside it, "Hardswish (Invalid Unary Op)", when the instruction table carries the graph.
 - ``backend``: the delegate's backend id (e.g. "XnnpackBackend", from the method's delegate
   instruction) on DELEGATE_CALL and delegate-operator rows, "" elsewhere and when the program's
   instruction table is unknown.
@@ -38,6 +40,7 @@ import pandas as pd
 from etprof.errors import InputError
 from etprof.etdump.reader import RawDump
 from etprof.metadata import Instruction, MethodInfo, TraceMeta
+from etprof.xnnpack_graph import resolve_names
 
 DEFAULT_WARMUP = 10
 
@@ -493,7 +496,36 @@ def _ops_and_backends(
                                else len(backends) - 1 for k in keys], dtype=np.int64)
         delegated = ((kind == KINDS.index(DELEGATE_CALL)) | is_delegate_op) & known
         backend_code[delegated] = backend_of[at[delegated]]
+    _name_placeholders(op_strings, op_code, dnames, dcodes, is_delegate_op, method_code,
+                       instruction_id, table)
     return _categorical(op_strings, op_code), _categorical(backends, backend_code)
+
+
+def _name_placeholders(
+    op_strings: list[str],
+    op_code: npt.NDArray[np.int64],
+    dnames: list[str],
+    dcodes: npt.NDArray[np.int64],
+    is_delegate_op: npt.NDArray[np.bool_],
+    method_code: npt.NDArray[np.int64],
+    instruction_id: npt.NDArray[np.integer],
+    table: dict[tuple[int, int], Instruction],
+) -> None:
+    """Point the delegate operators the runtime names by a placeholder at "Hardswish (Invalid
+    Unary Op)" -- the delegate graph's node, the runtime's name beside it (appended to
+    `op_strings`; `op_code` updated in place, both still being built)."""
+    for (method, iid), instr in table.items():
+        if not instr.graph:
+            continue
+        rows = np.flatnonzero(is_delegate_op & (method_code == method) & (instruction_id == iid))
+        codes = dcodes[rows]
+        _, first = np.unique(codes, return_index=True)
+        in_order = codes[np.sort(first)].tolist()  # the delegate's operators as they first ran
+        renamed = resolve_names([dnames[c] for c in in_order], instr.graph)
+        for c in in_order:
+            if dnames[c] in renamed:
+                op_code[rows[codes == c]] = len(op_strings)
+                op_strings.append(f"{renamed[dnames[c]]} ({_COUNTER.sub('', dnames[c])})")
 
 
 def _absent_last(codes: npt.NDArray[np.int64], absent: int) -> npt.NDArray[np.int64]:

@@ -1,0 +1,206 @@
+"""The operators of each XNNPACK delegate, read from the graph serialized inside a `.pte`.
+
+XNNPACK's profiler names some operators by a placeholder: in executorch 1.5.1 a quantized
+hardswish (run through a lookup table) is reported as ``Invalid Unary Op``. The delegate's own
+graph says what each node is, so :func:`resolve_names` lines the runtime's operators up with it.
+
+Layout of a delegate blob (ExecuTorch's backends/xnnpack/serialization: ``XNNHeader`` and
+``schema.fbs``, read here without their code): bytes 4-8 "XH00", u16 header length at 8, u32
+flatbuffer offset at 10 and size at 14; the flatbuffer (identifier "XN01") has the root
+``XNNGraph`` whose field 1 is the vector of ``XNode`` tables, each a union ``xnode_union`` (type
+tag in field 0, value in 1) and a ``debug_handle`` (field 2). Older blobs are the bare flatbuffer.
+
+How the runtime's operators map to the nodes: XNNPACK creates its operators from the nodes in
+order, dropping nodes it fuses into their producer (a clamp after a convolution) and rewriting some
+(a 1x1 convolution runs as "Fully Connected"); a concatenation runs as several copies. So the
+runtime list is the node list with nodes dropped and a few operators added, and a longest common
+subsequence over "could this operator be that node" pairs recovers the correspondence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from etprof.etdump.flatbuf import Buffer, CorruptBuffer
+
+BACKEND_ID = "XnnpackBackend"
+PLACEHOLDERS = frozenset({"Invalid Unary Op"})  # names XNNPACK gives without saying what ran
+
+# XNodeUnion members in schema order (tag = position + 1), named as users know them; from the
+# executorch 1.5.1 wheel's backends/xnnpack/serialization/schema.fbs.
+NODE_NAMES = (
+    "Add", "FullyConnected", "Softmax", "Sigmoid", "StaticTranspose", "Clamp", "Conv2d", "Div",
+    "StaticResizeBilinear2D", "StaticConstantPad", "AvgPooling2d", "Minimum", "DepthwiseConv2d",
+    "MaxPooling2d", "Multiply", "Subtract", "Floor", "Convert", "GlobalAvgPooling2d",
+    "StaticReshape", "ArgMaxPooling2d", "SquareRoot", "Ceiling", "Hardswish", "LeakyReLU",
+    "Maximum", "Negate", "Square", "ELU", "Abs", "PReLU", "Concatenate2", "Concatenate3",
+    "Concatenate4", "StaticSlice", "ScaledDotProductAttention", "BatchMatrixMultiply",
+    "Concatenate5", "ConvTranspose2d", "ReciprocalSquareRoot", "Log", "Gelu", "Tanh", "Exp", "Sin",
+    "Copy", "Cos",
+)
+_CONCAT = ("Concatenate2", "Concatenate3", "Concatenate4", "Concatenate5")
+# Which nodes a runtime operator name (its words before the first " (") can come from.
+_RUNTIME_FAMILIES: dict[str, tuple[str, ...]] = {
+    "Convolution": ("Conv2d", "DepthwiseConv2d"),
+    "Deconvolution": ("ConvTranspose2d",),
+    "Fully Connected": ("FullyConnected", "Conv2d"),  # 1x1 convolutions run as GEMMs
+    "Batch Matrix Multiply": ("BatchMatrixMultiply",),
+    "Transpose": ("StaticTranspose",),
+    "Convert": ("Convert",),
+    "Mean": ("GlobalAvgPooling2d",),
+    "Global Average Pooling": ("GlobalAvgPooling2d",),
+    "Average Pooling": ("AvgPooling2d",),
+    "Max Pooling": ("MaxPooling2d",),
+    "Argmax Pooling": ("ArgMaxPooling2d",),
+    "Add": ("Add",),
+    "Subtract": ("Subtract",),
+    "Multiply": ("Multiply",),
+    "Divide": ("Div",),
+    "Minimum": ("Minimum",),
+    "Maximum": ("Maximum",),
+    "Clamp": ("Clamp",),
+    "Static Reshape": ("StaticReshape",),
+    "Copy": ("Copy", "StaticReshape", *_CONCAT),
+    "Constant Pad": ("StaticConstantPad",),
+    "Resize Bilinear": ("StaticResizeBilinear2D",),
+    "Slice": ("StaticSlice",),
+    "Softmax": ("Softmax",),
+    "Sigmoid": ("Sigmoid",),
+    "HardSwish": ("Hardswish",),
+    "Leaky ReLU": ("LeakyReLU",),
+    "PReLU": ("PReLU",),
+    "ELU": ("ELU",),
+    "Square Root": ("SquareRoot",),
+    "Reciprocal Square Root": ("ReciprocalSquareRoot",),
+    "Square": ("Square",),
+    "Negate": ("Negate",),
+    "Abs": ("Abs",),
+    "Floor": ("Floor",),
+    "Ceiling": ("Ceiling",),
+    "Log": ("Log",),
+    "GELU": ("Gelu",),
+    "Tanh": ("Tanh",),
+    "Exp": ("Exp",),
+    "Sine": ("Sin",),
+    "Cosine": ("Cos",),
+    "Scaled Dot Product Attention": ("ScaledDotProductAttention",),
+}
+# A placeholder stands for a one-input elementwise node. Clamp and Convert are left out: XNNPACK
+# names them, and a clamp fused into its producer has no operator a placeholder could be.
+_UNARY = frozenset({
+    "Softmax", "Sigmoid", "Floor", "SquareRoot", "Ceiling", "Hardswish", "LeakyReLU", "Negate",
+    "Square", "ELU", "Abs", "ReciprocalSquareRoot", "Log", "Gelu", "Tanh", "Exp", "Sin", "Cos",
+})
+_COUNTER = re.compile(r" #\d+$")
+
+# .pte (schema/program.fbs) fields
+_PROGRAM_PLANS, _DELEGATE_DATA, _SEGMENTS = 1, 3, 4
+_PLAN_NAME, _PLAN_DELEGATES = 0, 7
+_DELEGATE_ID, _DELEGATE_PROCESSED = 0, 1
+_SEGMENT_LOCATION = 1
+# XNNPACK blob
+_XNN_HEADER_MAGIC, _XNN_IDENTIFIER = b"XH00", b"XN01"
+_GRAPH_NODES, _NODE_TYPE, _NODE_VALUE, _NODE_DEBUG_HANDLE = 1, 0, 1, 2
+
+
+def delegate_graphs(pte: bytes) -> dict[tuple[str, int], tuple[str, ...]]:
+    """Node operator names, in execution order, of every XNNPACK delegate of a `.pte`, keyed by
+    (method, index in the method's delegate table). Raises ValueError on a corrupt file."""
+    try:
+        return {key: nodes(blob) for key, blob in _xnnpack_blobs(pte)}
+    except (CorruptBuffer, IndexError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+def nodes(blob: bytes | memoryview) -> tuple[str, ...]:
+    """The operator name of each node of one XNNPACK delegate blob, in order."""
+    data = memoryview(blob)
+    if len(data) >= 30 and bytes(data[4:8]) == _XNN_HEADER_MAGIC:
+        head = Buffer.of(data)
+        start, size = head.u32_at(10), head.u32_at(14)
+        head.check(start, size)
+        data = data[start : start + size]
+    if len(data) < 8 or bytes(data[4:8]) != _XNN_IDENTIFIER:
+        raise ValueError("an XNNPACK delegate blob without the XN01 identifier")
+    buf = Buffer.of(data)
+    root = buf.deref(0)
+    out = []
+    for node in buf.table_vector(root, _GRAPH_NODES):
+        tag = buf.u8_field(node, _NODE_TYPE)
+        out.append(NODE_NAMES[tag - 1] if 1 <= tag <= len(NODE_NAMES) else f"node type {tag}")
+    return tuple(out)
+
+
+def resolve_names(runtime: Sequence[str], graph: Sequence[str]) -> dict[str, str]:
+    """Map each placeholder name of one delegate's operator list (as the runtime reported it,
+    "Invalid Unary Op #3", in execution order) to the node it ran, when the alignment says."""
+    return {name: graph[j] for name, j in zip(runtime, align(runtime, graph), strict=True)
+            if j is not None and _COUNTER.sub("", name) in PLACEHOLDERS}
+
+
+def align(runtime: Sequence[str], graph: Sequence[str]) -> list[int | None]:
+    """For each runtime operator, the index of the graph node it ran (None: no node found)."""
+    family = [_candidates(_COUNTER.sub("", name)) for name in runtime]
+    n, m = len(runtime), len(graph)
+    # lcs[i][j]: most operators of runtime[i:] matched to nodes of graph[j:], in order
+    lcs = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        row, below = lcs[i], lcs[i + 1]
+        for j in range(m - 1, -1, -1):
+            best = max(below[j], row[j + 1])
+            if graph[j] in family[i]:
+                best = max(best, 1 + below[j + 1])
+            row[j] = best
+    out: list[int | None] = [None] * n
+    i = j = 0
+    while i < n and j < m:
+        if graph[j] in family[i] and lcs[i][j] == 1 + lcs[i + 1][j + 1]:
+            out[i] = j
+            i, j = i + 1, j + 1
+        elif lcs[i][j] == lcs[i + 1][j]:
+            i += 1  # an operator the graph has no node for (matches as early as they can)
+        else:
+            j += 1  # a node with no operator of its own (fused into its producer)
+    return out
+
+
+def _candidates(name: str) -> frozenset[str]:
+    if name in PLACEHOLDERS:
+        return _UNARY
+    words = name.split(" (")[0]
+    return frozenset(_RUNTIME_FAMILIES.get(words, ()))
+
+
+def _xnnpack_blobs(pte: bytes) -> list[tuple[tuple[str, int], memoryview]]:
+    data = memoryview(pte)
+    program_size, base = len(data), 0
+    if len(data) >= 32 and bytes(data[8:12]) == b"eh00":  # extended header: segments follow
+        head = Buffer.of(data)
+        program_size, base = head.u64_at(16), head.u64_at(24)
+    buf = Buffer.of(data[:program_size])
+    root = buf.deref(0)
+    segments = [(buf.u64_field(s, 0), buf.u64_field(s, 1))
+                for s in buf.table_vector(root, _SEGMENTS)]
+    inline = buf.table_vector(root, _DELEGATE_DATA)
+    out = []
+    for plan in buf.table_vector(root, _PROGRAM_PLANS):
+        method = buf.string_field(plan, _PLAN_NAME) or ""
+        for k, delegate in enumerate(buf.table_vector(plan, _PLAN_DELEGATES)):
+            if buf.string_field(delegate, _DELEGATE_ID) != BACKEND_ID:
+                continue
+            ref = buf.table_field(delegate, _DELEGATE_PROCESSED)
+            if ref is None:
+                continue
+            index = buf.int_field(ref, 1, 0, signed=False)
+            if buf.u8_field(ref, 0) == _SEGMENT_LOCATION:
+                offset, size = segments[index]
+                if base + offset + size > len(data):
+                    raise ValueError(f"delegate segment {index} runs past the end of the file")
+                blob = data[base + offset : base + offset + size]
+            else:
+                first, size = buf.vector_field(inline[index], 0)
+                buf.check(first, size)
+                blob = data[first : first + size]
+            out.append(((method, k), blob))
+    return out
