@@ -18,7 +18,7 @@ from etprof.program import read_program
 from etprof.trace import DELEGATE_OP, Trace
 from etprof.xnnpack_graph import align, delegate_graphs, nodes, resolve_names
 
-from conftest import DATA, ROOT, run_cli
+from conftest import DATA, ROOT, SAMPLES, run_cli
 
 SMALL_PTE = DATA / "small_xnnpack.pte"
 SMALL_TRACE = DATA / "small_xnnpack.etdp"
@@ -120,3 +120,23 @@ def test_breakdown_shows_the_resolved_name(q8_trace: Path) -> None:
     result = run_cli("breakdown", q8_trace, "--format", "csv")
     assert result.returncode == 0, result.stderr
     assert "Hardswish (Invalid Unary Op)" in result.stdout
+
+
+@pytest.mark.slow
+def test_mobilenet_v3_q8_sample_lines_up_with_its_graph() -> None:
+    """The checked-in MV3 q8 sample (whose .pte is not checked in) against a fresh export of the
+    same model and variant: same architecture, same lowering, so the same delegate graph."""
+    from mv3_programs import cached_program
+
+    pte = cached_program("xnnpack_q8")
+    (graph,) = delegate_graphs(pte.read_bytes()).values()
+    assert graph.count("Hardswish") == 19
+    trace = load_trace(SAMPLES / "mv3_xnnpack_q8.etdp", pte=pte)
+    (delegate,) = [i for i in trace.meta.program.instructions if i.kind == "delegate"]
+    runtime = _delegate_ops(trace, delegate.id)
+    assert len(runtime) == 166 and None not in align(runtime, graph)
+    renamed = resolve_names(runtime, graph)
+    assert len(renamed) == 19 and set(renamed.values()) == {"Hardswish"}
+    ops = trace.events.loc[trace.events["kind"] == DELEGATE_OP, "op"].astype(str)
+    per_iteration = (ops == "Hardswish (Invalid Unary Op)").sum() / trace.iterations
+    assert per_iteration == 19 and "Invalid Unary Op" not in set(ops)
