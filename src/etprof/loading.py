@@ -2,18 +2,23 @@
 
 Metadata comes from the sidecar `etprof run` wrote; `--pte` supplies the instruction table for a
 trace made elsewhere (e.g. executor_runner on a phone) and is checked against the trace.
+
+A sidecar is bound to its trace: a version 4 one records the trace's size and sha256, and one
+written for another trace is refused (or, given `--pte`, set aside); an older one is checked
+the way a `--pte` is, its instruction table against the trace's events.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from etprof.errors import InputError, MismatchError
-from etprof.etdump.reader import RawDump, read_dump
-from etprof.metadata import ProgramInfo, TraceMeta, read_sidecar
+from etprof.etdump.reader import RawDump, parse_dump, read_trace_bytes
+from etprof.metadata import ProgramInfo, TraceMeta, read_sidecar, sidecar_path
 from etprof.trace import Trace, events_frame
 
 ENGINES = ("fast", "inspector")
@@ -36,10 +41,10 @@ def load_trace(
     path = Path(path)
     if engine not in ENGINES:
         raise InputError(f"unknown engine '{engine}'", f"use one of: {', '.join(ENGINES)}")
-    if not path.exists():
-        raise InputError(f"no such trace: {path}", "check the path, or make one with `etprof run`")
-    meta = read_sidecar(path)
+    data = read_trace_bytes(path)  # refuses a missing, special, huge or foreign file up front
+    meta = _bound_sidecar(path, data, pte)
     has_meta = meta is not None
+    unbound = meta is not None and meta.trace is None
     meta = meta or TraceMeta()
     if pte is not None or etrecord is not None:
         meta = replace(meta, program=_program_info(pte, etrecord, method))
@@ -48,7 +53,7 @@ def load_trace(
 
         raw = read_with_inspector(path)
     else:
-        raw = read_dump(path)
+        raw = parse_dump(data, str(path))
     events = events_frame(raw, meta, method)
     trace = Trace(
         events=events,
@@ -61,8 +66,37 @@ def load_trace(
     )
     if pte is not None:
         check_program_matches(trace)
+    elif unbound and meta.program.instructions:
+        check_program_matches(trace, f"the instruction table of {sidecar_path(path)}",
+                              "delete the stale sidecar, or pass --pte with the program the "
+                              "trace was recorded from")
     _check_sessions(trace)
     return trace
+
+
+def _bound_sidecar(path: Path, data: bytes, pte: Path | None) -> TraceMeta | None:
+    """The sidecar of the trace at `path` (holding `data`), if it belongs to that trace.
+
+    One written for another trace is refused; given `--pte`, it is set aside instead (the user
+    named the program, and the stale document's settings belong to another run).
+    """
+    meta = read_sidecar(path)
+    if meta is None or meta.trace is None:
+        return meta
+    bound = meta.trace
+    digest = hashlib.sha256(data).hexdigest() if bound.size == len(data) else ""
+    if digest == bound.sha256:
+        return meta
+    if pte is not None:
+        return None
+    sidecar = sidecar_path(path)
+    found = f"{len(data)} bytes" + (f", sha256 {digest[:12]}..." if digest else "")
+    raise MismatchError(
+        f"{sidecar} belongs to another trace, not {path} (it was written for {bound.size} bytes, "
+        f"sha256 {bound.sha256[:12]}...; this trace has {found})",
+        f"pass --pte with the program {path.name} was recorded from, or delete the stale "
+        f"{sidecar.name}",
+    )
 
 
 def _check_sessions(trace: Trace) -> None:
@@ -92,9 +126,9 @@ def _program_info(pte: Path | None, etrecord: Path | None, method: str | None) -
     return info
 
 
-def check_program_matches(trace: Trace) -> None:
-    """Refuse a --pte whose instructions cannot have produced the trace's events (each
-    method's events checked against that method's table)."""
+def check_program_matches(trace: Trace, table_from: str = "", fix: str = "") -> None:
+    """Refuse a --pte (or a sidecar's table, `table_from`) whose instructions cannot have
+    produced the trace's events (each method's events checked against that method's table)."""
     program = trace.meta.program
     ev = trace.events
     for method in trace.methods:
@@ -109,9 +143,9 @@ def check_program_matches(trace: Trace) -> None:
                     else "absent"
                 where = f" of method '{method}'" if len(program.all_methods()) > 1 else ""
                 raise MismatchError(
-                    f"{program.path} does not match {trace.source}: instruction {bad[0]}{where} "
+                    f"{table_from or program.path} does not match {trace.source}: instruction {bad[0]}{where} "
                     f"is a {kind.replace('_', ' ')} in the trace but {found} in the program",
-                    "pass the .pte the trace was recorded from",
+                    fix or "pass the .pte the trace was recorded from",
                 )
 
 

@@ -22,7 +22,13 @@ nor the ETRecord. Format history (bump FORMAT_VERSION and document in docs/trace
   the same schedule; empty: every run is ``program.method``). Older documents: one method,
   ``program.method``, whose table is ``program.instructions``. ``graph`` on a delegate
   instruction: the operators of the delegate's serialized graph in execution order (XNNPACK),
-  which name the operators XNNPACK reports as "Invalid Unary Op". Older documents: none.
+  which name the operators XNNPACK reports as "Invalid Unary Op". ``trace``: the size and
+  sha256 of the ETDump the document belongs to, checked when the trace is loaded (a sidecar left
+  beside another trace is refused; older documents get a structure check instead). Older
+  documents: none.
+
+Every document is checked against SCHEMA (below) when read: a field of the wrong type or out of
+range is refused in one line naming it. A new field goes into SCHEMA with its dataclass field.
 """
 
 from __future__ import annotations
@@ -34,6 +40,18 @@ from typing import Any
 
 from etprof.errors import InputError
 from etprof.program_memory import PlannedMemory
+from etprof.schema import (
+    Bool,
+    Int,
+    ListOf,
+    MapOf,
+    Nullable,
+    Num,
+    Obj,
+    SchemaViolation,
+    Str,
+    check,
+)
 
 FORMAT_NAME = "etprof-trace-metadata"
 FORMAT_VERSION = 4
@@ -155,11 +173,20 @@ class HostInfo:
 
 
 @dataclass(frozen=True)
+class TraceBinding:
+    """The ETDump a document belongs to: its size in bytes and the sha256 of its bytes."""
+
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
 class TraceMeta:
     program: ProgramInfo = field(default_factory=ProgramInfo)
     run: RunSettings = field(default_factory=RunSettings)
     host: HostInfo = field(default_factory=HostInfo)
     versions: dict[str, str] = field(default_factory=dict)
+    trace: TraceBinding | None = None  # None: a version 1-3 document, or not from `etprof run`
 
     def to_json(self) -> str:
         doc: dict[str, Any] = {"format": FORMAT_NAME, "version": FORMAT_VERSION}
@@ -172,42 +199,61 @@ class TraceMeta:
     def from_json(cls, text: str, source: str = "metadata") -> TraceMeta:
         fix = f"delete it or re-create it with `etprof run` ({source})"
         try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{source} is not valid JSON ({exc.msg})", fix) from None
+            doc = json.loads(text, parse_constant=_no_constant)
+        except (json.JSONDecodeError, RecursionError, ValueError) as exc:
+            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc) or "too deep"
+            raise InputError(f"{source} is not valid JSON ({msg})", fix) from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
             raise InputError(f"{source} is not an etprof trace metadata document", fix)
-        if doc.get("version") not in READABLE_VERSIONS:
+        version = doc.get("version")
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise InputError(f"{source}: version is {version!r}, must be a whole number", fix)
+        if version not in READABLE_VERSIONS:
             raise InputError(
-                f"{source} has metadata version {doc.get('version')}, this etprof reads "
-                f"{FORMAT_VERSION}",
+                f"{source} has metadata version {version}, this etprof reads "
+                f"{', '.join(map(str, READABLE_VERSIONS))}",
                 "upgrade etprof or re-run the model",
             )
         try:
-            prog = dict(doc["program"])
-            prog["instructions"] = _instructions(prog.get("instructions", ()))
-            prog["delegates"] = tuple(prog.get("delegates", ()))
-            if prog.get("memory") is not None:
-                prog["memory"] = PlannedMemory.from_dict(prog["memory"])
-            prog["methods"] = tuple(
-                MethodInfo(name=str(m["name"]), instructions=_instructions(
-                    m.get("instructions", ())), delegates=tuple(m.get("delegates", ())))
-                for m in prog.get("methods", ())
-            )
-            run = doc["run"]
-            return cls(
-                program=ProgramInfo(**prog),
-                run=RunSettings(**{
-                    **run, "interleaved_with": tuple(run.get("interleaved_with", ())),
-                    "memory": tuple(SessionMemory(**m) for m in run.get("memory", ())),
-                    "untraced": tuple(UntracedTimes(tuple(u["traced_ms"]), tuple(u["untraced_ms"]))
-                                      for u in run.get("untraced", ())),
-                    "schedule": tuple(str(m) for m in run.get("schedule", ()))}),
-                host=HostInfo(**doc["host"]),
-                versions={str(k): str(v) for k, v in doc.get("versions", {}).items()},
-            )
-        except (KeyError, TypeError, ValueError) as exc:
+            check(SCHEMA, doc)
+        except SchemaViolation as exc:
+            raise InputError(f"{source}: {exc}", fix) from None
+        try:
+            return _from_doc(cls, doc)
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise InputError(f"{source} is missing or has a malformed field ({exc})", fix) from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _from_doc(cls: type[TraceMeta], doc: dict[str, Any]) -> TraceMeta:
+    """Build the dataclasses from a document SCHEMA has checked."""
+    prog = dict(doc["program"])
+    prog["instructions"] = _instructions(prog.get("instructions", ()))
+    prog["delegates"] = tuple(prog.get("delegates", ()))
+    if prog.get("memory") is not None:
+        prog["memory"] = PlannedMemory.from_dict(prog["memory"])
+    prog["methods"] = tuple(
+        MethodInfo(name=m["name"], instructions=_instructions(m.get("instructions", ())),
+                   delegates=tuple(m.get("delegates", ())))
+        for m in prog.get("methods", ())
+    )
+    run = doc["run"]
+    binding = doc.get("trace")
+    return cls(
+        program=ProgramInfo(**prog),
+        run=RunSettings(**{
+            **run, "interleaved_with": tuple(run.get("interleaved_with", ())),
+            "memory": tuple(SessionMemory(**m) for m in run.get("memory", ())),
+            "untraced": tuple(UntracedTimes(tuple(u["traced_ms"]), tuple(u["untraced_ms"]))
+                              for u in run.get("untraced", ())),
+            "schedule": tuple(run.get("schedule", ()))}),
+        host=HostInfo(**doc["host"]),
+        versions=dict(doc.get("versions", {})),
+        trace=None if binding is None else TraceBinding(**binding),
+    )
 
 
 def _instructions(rows: Any) -> tuple[Instruction, ...]:
@@ -215,13 +261,113 @@ def _instructions(rows: Any) -> tuple[Instruction, ...]:
                                 "graph": tuple(i.get("graph", ()))}) for i in rows)
 
 
+def _unique_ids(table: dict[str, Any]) -> str | None:
+    ids = [i["id"] for i in table.get("instructions", ())]
+    if len(set(ids)) < len(ids):
+        twice = next(i for i in ids if ids.count(i) > 1)
+        return f"has instruction id {twice} more than once"
+    return None
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+_INSTRUCTIONS = ListOf(Obj({
+    "id": Int(),
+    "kind": Str(("operator", "delegate", "move", "jump", "free", "unknown")),
+    "name": Str(),
+    "delegate_index": Int(min=-1),
+    "modules": ListOf(Str()),
+    "graph": ListOf(Str()),  # a delegate's operators, in execution order
+}, required=frozenset({"id", "kind", "name"})))
+_BYTES = Nullable(Int())
+_MS = ListOf(Num())
+# The document, field by field (docs/trace-metadata.md). Fields a version does not have are
+# simply absent; the dataclasses' defaults fill them in.
+SCHEMA = Obj({
+    "format": Str(),
+    "version": Int(),
+    "program": Obj({
+        "path": Str(),
+        "sha256": Str(),
+        "method": Str(),
+        "model": Str(),
+        "instructions": _INSTRUCTIONS,
+        "delegates": ListOf(Str()),
+        "methods": ListOf(Obj({  # every method, each with its own table (MethodInfo)
+            "name": Str(),
+            "instructions": _INSTRUCTIONS,
+            "delegates": ListOf(Str()),
+        }, required=frozenset({"name"}), test=_unique_ids)),
+        "etrecord": Str(),
+        "memory": Nullable(Obj({  # etprof.program_memory.PlannedMemory
+            "methods": ListOf(Obj({"name": Str(), "arenas_bytes": ListOf(Int())},
+                                  required=frozenset({"name", "arenas_bytes"}))),
+            "constant_bytes": Int(),
+            "named_data_bytes": Int(),
+            "delegates": ListOf(Obj({"method": Str(), "index": Int(), "backend": Str(),
+                                     "location": Str(), "size_bytes": Int()},
+                                    required=frozenset({"method", "index", "backend",
+                                                        "location", "size_bytes"}))),
+            "file_bytes": Int(),
+        })),
+    }, test=_unique_ids),
+    "run": Obj({
+        "iters": Int(),
+        "warmup": Int(),
+        "threads": Int(min=1),
+        "inputs": Str(),
+        "started": Str(),
+        "cpu_share_pct": Nullable(Num(max=100.0)),
+        "load_average": Nullable(Num()),
+        "sessions": Int(min=1),
+        "spread_s": Num(),
+        "interleaved_with": ListOf(Str()),
+        "schedule": ListOf(Str()),  # the method of each Execute run of one session
+        "memory": ListOf(Obj({
+            "before_load_bytes": _BYTES,
+            "after_load_bytes": _BYTES,
+            "untraced_load_bytes": _BYTES,
+            "warmup_peak_bytes": _BYTES,
+            "measured_start_bytes": _BYTES,
+            "measured_peak_bytes": _BYTES,
+            "peak_reset": Bool(),
+        })),
+        "untraced": ListOf(Obj({"traced_ms": _MS, "untraced_ms": _MS},
+                               required=frozenset({"traced_ms", "untraced_ms"}))),
+    }),
+    "host": Obj({"cpu": Str(), "cores": Int(), "platform": Str(), "python": Str()}),
+    "versions": MapOf(Str()),
+    "trace": Nullable(Obj({"size": Int(), "sha256": Str(test=_is_sha256,
+                                                        what="64 lowercase hex digits")},
+                          required=frozenset({"size", "sha256"}))),
+}, required=frozenset({"format", "version", "program", "run", "host"}))
+
+
 def sidecar_path(trace_path: Path) -> Path:
     """Where the metadata of `trace_path` lives: `x.etdp` -> `x.etprof.json`."""
     return trace_path.with_suffix(SIDECAR_SUFFIX)
 
 
+MAX_SIDECAR_BYTES = 256 * 2**20  # far above any real one (~1 MB for a 1000-operator program)
+
+
 def read_sidecar(trace_path: Path) -> TraceMeta | None:
+    """The sidecar of `trace_path`, checked; None when there is none (or it is not a file)."""
     path = sidecar_path(trace_path)
     if not path.is_file():
         return None
-    return TraceMeta.from_json(path.read_text(encoding="utf-8"), str(path))
+    fix = f"delete it or re-create it with `etprof run` ({path})"
+    try:
+        size = path.stat().st_size
+        if size > MAX_SIDECAR_BYTES:
+            raise InputError(f"{path} is {size} bytes, too large to be trace metadata", fix)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}", "check its permissions") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not UTF-8 text, so not trace metadata", fix) from None
+    return TraceMeta.from_json(text, str(path))

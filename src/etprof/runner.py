@@ -12,6 +12,7 @@ The trace and its metadata sidecar are written atomically: an error leaves no pa
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import os
 import platform
 import tempfile
@@ -26,7 +27,14 @@ from typing import Any
 from etprof import __version__
 from etprof.errors import InputError, RuntimeUnavailableError
 from etprof.etdump.merge import merge_dumps
-from etprof.metadata import HostInfo, ProgramInfo, RunSettings, TraceMeta, sidecar_path
+from etprof.metadata import (
+    HostInfo,
+    ProgramInfo,
+    RunSettings,
+    TraceBinding,
+    TraceMeta,
+    sidecar_path,
+)
 from etprof.output import atomic_path, check_writable
 from etprof.program import read_program
 from etprof.session import SessionResult, run_session
@@ -121,6 +129,7 @@ def run_programs(reqs: Sequence[RunRequest], progress: Progress | None = None
             others = tuple(str(r.pte) for r in reqs if r is not req)
             meta = _meta(req, _with_modules(req, info), results, started, others)
             data = dumps[0] if len(dumps) == 1 else merge_dumps(dumps)
+            meta = replace(meta, trace=TraceBinding(len(data), hashlib.sha256(data).hexdigest()))
             outputs.enter_context(atomic_path(req.out)).write_bytes(data)
             outputs.enter_context(atomic_path(sidecar_path(req.out))).write_text(
                 meta.to_json(), encoding="utf-8")

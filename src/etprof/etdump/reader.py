@@ -6,6 +6,9 @@ executorch's exir, or flatc. Field numbers below follow the schema's declaration
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +20,10 @@ from etprof.etdump.flatbuf import Buffer, CorruptBuffer
 from etprof.etdump.tables import Columns, TableSet
 
 IDENTIFIER = b"ED00"
+# A FlatBuffer addresses at most 2 GiB: a larger file cannot be one trace, and is refused before
+# it is read (a sparse file, a disk image named .etdp).
+MAX_TRACE_BYTES = 2**31
+_HEAD = 12  # enough for a size prefix and the identifier
 
 # table ETDump { version, run_data }
 _ETDUMP_VERSION, _ETDUMP_RUN_DATA = 0, 1
@@ -78,7 +85,13 @@ def _root(data: bytes, source: str) -> tuple[Buffer, int]:
                 f"{source} is truncated: it declares {prefix + 4} bytes but has {len(data)}",
                 "re-copy the trace or run the model again",
             )
-        buf, root_at = Buffer.of(memoryview(data)[: 4 + prefix]), 4
+        if prefix + 4 < len(data):
+            raise TraceFormatError(
+                f"{source} has {len(data) - prefix - 4} bytes after the end of its ETDump "
+                f"(which declares {prefix + 4} bytes): something was appended to the trace",
+                "re-copy the trace, or cut it to its declared size",
+            )
+        buf, root_at = Buffer.of(memoryview(data)), 4
     elif len(data) >= 8 and data[4:8] == IDENTIFIER:
         buf, root_at = Buffer.of(data), 0
     else:
@@ -108,15 +121,54 @@ def _guess_kind(data: bytes) -> str:
 
 def read_dump(path: Path) -> RawDump:
     """Read and validate an ETDump file; raise TraceFormatError on anything malformed."""
+    return parse_dump(read_trace_bytes(path), str(path))
+
+
+def read_trace_bytes(path: Path) -> bytes:
+    """The bytes of the trace at `path`, read whole only once it looks like a trace: a regular
+    file of a plausible size whose first bytes hold the ETDump identifier (and, size-prefixed,
+    a size that fits the file). So `/dev/zero`, a FIFO or a 2 GB file of zeros is refused in
+    one line at once, never read into memory or waited on."""
     try:
-        data = path.read_bytes()
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise TraceFormatError(f"{path} is a directory, not a trace", "pass an .etdp file")
+        if not stat.S_ISREG(st.st_mode):
+            raise TraceFormatError(f"{path} is not a regular file (a device, FIFO or socket), "
+                                   "so not a trace", "copy the trace to a file and pass that")
+        if st.st_size > MAX_TRACE_BYTES:
+            raise TraceFormatError(f"{path} is {st.st_size} bytes, larger than any ETDump can "
+                                   f"be ({MAX_TRACE_BYTES})", "pass the .etdp file itself")
+        with open(path, "rb") as f:
+            head = f.read(_HEAD)
+            _check_head(head, st.st_size, str(path))
+            # a file that grows while read is cut at the size it had: never read unbounded
+            return head + f.read(max(st.st_size - len(head), 0))
     except FileNotFoundError:
-        raise TraceFormatError(f"no such trace: {path}", "check the path") from None
-    except IsADirectoryError:
-        raise TraceFormatError(f"{path} is a directory, not a trace", "pass an .etdp file") from None
+        raise TraceFormatError(f"no such trace: {path}", "check the path, or make one with "
+                               "`etprof run`") from None
     except OSError as exc:
-        raise TraceFormatError(f"cannot read {path}: {exc.strerror}", "check permissions") from None
-    return parse_dump(data, str(path))
+        if exc.errno == errno.ELOOP:
+            raise TraceFormatError(f"{path} is a symlink loop, not a trace",
+                                   "point it at the .etdp file") from None
+        if exc.errno == errno.EISDIR:
+            raise TraceFormatError(f"{path} is a directory, not a trace",
+                                   "pass an .etdp file") from None
+        raise TraceFormatError(f"cannot read {path}: {exc.strerror}", "check permissions") \
+            from None
+
+
+def _check_head(head: bytes, size: int, source: str) -> None:
+    """Refuse a file whose first bytes are not an ETDump's, before reading the rest."""
+    if len(head) >= 12 and head[8:12] == IDENTIFIER:
+        prefix = int.from_bytes(head[0:4], "little")
+        if prefix + 4 > size:
+            raise TraceFormatError(
+                f"{source} is truncated: it declares {prefix + 4} bytes but has {size}",
+                "re-copy the trace or run the model again",
+            )
+    elif not (len(head) >= 8 and head[4:8] == IDENTIFIER):
+        _root(head, source)  # raises: empty, too short, or not an ETDump (with what it is)
 
 
 def parse_dump(data: bytes, source: str = "trace") -> RawDump:

@@ -1,0 +1,262 @@
+"""Inputs (issue 13, items 3, 4, 9 and the input side of 10): a sidecar is bound to its trace and
+checked field by field; a trace is checked before it is read whole. Each bad file gets one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from etprof.errors import EtprofError, InputError, MismatchError, TraceFormatError
+from etprof.loading import load_trace
+from etprof.metadata import TraceMeta, sidecar_path
+
+from conftest import DATA, SAMPLES, assert_one_line_error, run_cli
+
+PAIR_A, PAIR_B = DATA / "small_pair_a.etdp", DATA / "small_pair_b.etdp"
+
+
+def _copy(trace: Path, folder: Path, name: str = "t", sidecar_of: Path | None = None) -> Path:
+    """`trace` copied into `folder` as NAME.etdp, with the sidecar of `sidecar_of` (default:
+    its own) beside it."""
+    out = folder / f"{name}.etdp"
+    shutil.copyfile(trace, out)
+    source = sidecar_path(sidecar_of or trace)
+    if source.is_file():
+        shutil.copyfile(source, sidecar_path(out))
+    return out
+
+
+def _binding(trace: Path) -> dict[str, Any]:
+    data = trace.read_bytes()
+    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _edit_sidecar(trace: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    path = sidecar_path(trace)
+    doc = json.loads(path.read_text())
+    edit(doc)
+    path.write_text(json.dumps(doc))
+
+
+# -- item 3: a sidecar belongs to one trace ------------------------------------------------------
+
+def test_a_bound_sidecar_loads_with_its_own_trace(tmp_path: Path) -> None:
+    trace = _copy(PAIR_A, tmp_path)
+    _edit_sidecar(trace, lambda d: d.update(trace=_binding(PAIR_A)))
+    loaded = load_trace(trace)
+    assert loaded.has_meta and loaded.meta.trace is not None
+    assert loaded.meta.trace.size == PAIR_A.stat().st_size
+
+
+def test_a_bound_sidecar_beside_another_trace_is_refused(tmp_path: Path) -> None:
+    # the same program, the same settings: only the binding can tell the two traces apart
+    trace = _copy(PAIR_B, tmp_path, sidecar_of=PAIR_A)
+    _edit_sidecar(trace, lambda d: d.update(trace=_binding(PAIR_A)))
+    with pytest.raises(MismatchError) as caught:
+        load_trace(trace)
+    line = caught.value.one_line()
+    assert str(sidecar_path(trace)) in line and str(trace) in line
+    assert "--pte" in line and "delete the stale" in line
+
+
+def test_cli_stale_sidecar_is_one_line_naming_both_files(tmp_path: Path) -> None:
+    trace = _copy(PAIR_B, tmp_path, sidecar_of=PAIR_A)
+    _edit_sidecar(trace, lambda d: d.update(trace=_binding(PAIR_A)))
+    assert_one_line_error(run_cli("breakdown", trace), "t.etprof.json", "t.etdp",
+                          "belongs to another trace", "--pte")
+
+
+def test_with_pte_a_stale_sidecar_is_set_aside(tmp_path: Path, small_pte: Path) -> None:
+    trace = _copy(PAIR_B, tmp_path, sidecar_of=PAIR_A)
+    _edit_sidecar(trace, lambda d: d.update(trace=_binding(PAIR_A)))
+    loaded = load_trace(trace, pte=small_pte)
+    assert not loaded.has_meta and loaded.meta.program.instructions
+
+
+@pytest.mark.parametrize("trace_name, sidecar_name", [
+    ("mv3_portable", "mv3_xnnpack_q8"),  # an XNNPACK table beside a portable trace
+    ("mv3_xnnpack_q8", "mv3_portable"),
+])
+def test_an_old_unbound_sidecar_gets_the_structure_check(tmp_path: Path, trace_name: str,
+                                                         sidecar_name: str) -> None:
+    trace = _copy(SAMPLES / f"{trace_name}.etdp", tmp_path,
+                  sidecar_of=SAMPLES / f"{sidecar_name}.etdp")
+    assert "trace" not in json.loads(sidecar_path(trace).read_text())  # a pre-binding document
+    with pytest.raises(MismatchError, match="instruction table of .*t.etprof.json"):
+        load_trace(trace)
+
+
+def test_every_checked_in_sidecar_passes_its_own_structure_check() -> None:
+    for trace in [*sorted(SAMPLES.glob("*.etdp")), PAIR_A, PAIR_B]:
+        assert load_trace(trace).has_meta, trace
+
+
+# -- item 4: every field of the document is validated --------------------------------------------
+
+def _instruction_id_as_string(d: dict[str, Any]) -> None:
+    d["program"]["instructions"][0]["id"] = "0"
+
+
+BAD_FIELDS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "warmup null": (lambda d: d["run"].update(warmup=None), "run.warmup"),
+    "warmup negative": (lambda d: d["run"].update(warmup=-1), "run.warmup"),
+    "warmup 2.5": (lambda d: d["run"].update(warmup=2.5), "run.warmup"),
+    "sessions a string": (lambda d: d["run"].update(sessions="3"), "run.sessions"),
+    "instruction id a string": (_instruction_id_as_string, "program.instructions[0].id"),
+    "versions a list": (lambda d: d.update(versions=["etprof"]), "versions"),
+    "version a string": (lambda d: d.update(version="3"), "version"),
+    "threads zero": (lambda d: d["run"].update(threads=0), "run.threads"),
+    "iters a bool": (lambda d: d["run"].update(iters=True), "run.iters"),
+    "host a list": (lambda d: d.update(host=[]), "host"),
+    "run missing": (lambda d: d.pop("run"), "run"),
+    "cpu share above 100": (lambda d: d["run"].update(cpu_share_pct=250.0), "run.cpu_share_pct"),
+    "unknown instruction kind": (
+        lambda d: d["program"]["instructions"][0].update(kind="magic"), "kind"),
+    "binding not hex": (lambda d: d.update(trace={"size": 1, "sha256": "xyz"}), "trace.sha256"),
+    "binding size negative": (lambda d: d.update(trace={"size": -5, "sha256": "0" * 64}),
+                              "trace.size"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FIELDS))
+def test_a_bad_field_is_refused_naming_it(tmp_path: Path, case: str) -> None:
+    edit, field = BAD_FIELDS[case]
+    trace = _copy(PAIR_A, tmp_path)
+    _edit_sidecar(trace, edit)
+    with pytest.raises(InputError) as caught:
+        load_trace(trace)
+    line = caught.value.one_line()
+    assert field in line and "\n" not in line, line
+
+
+@pytest.mark.parametrize("text", [b"\xff\xfe\x00binary\x00", b'{"format": NaN}',
+                                  b"[" * 100_000, b"\n"])
+def test_a_sidecar_that_is_no_json_document_is_one_error(tmp_path: Path, text: bytes) -> None:
+    trace = _copy(PAIR_A, tmp_path)
+    sidecar_path(trace).write_bytes(text)
+    with pytest.raises(InputError):
+        load_trace(trace)
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_a_non_finite_number_is_refused(tmp_path: Path, number: str) -> None:
+    trace = _copy(PAIR_A, tmp_path)
+    path = sidecar_path(trace)
+    text = path.read_text()
+    assert '"spread_s": 3.0' in text
+    path.write_text(text.replace('"spread_s": 3.0', f'"spread_s": {number}'))
+    with pytest.raises(InputError, match=number if number != "1e999" else "spread_s"):
+        load_trace(trace)
+
+
+def test_cli_binary_sidecar_is_one_line(tmp_path: Path) -> None:
+    trace = _copy(PAIR_A, tmp_path)
+    sidecar_path(trace).write_bytes(os.urandom(64) + b"\xff")
+    assert_one_line_error(run_cli("breakdown", trace), "not UTF-8")
+
+
+def test_a_document_round_trips_through_the_schema(tmp_path: Path) -> None:
+    meta = load_trace(PAIR_A).meta
+    assert TraceMeta.from_json(meta.to_json()) == meta
+
+
+# -- item 9: a trace is checked before it is read whole ----------------------------------------
+
+def test_dev_zero_is_refused_at_once() -> None:
+    with pytest.raises(TraceFormatError, match="not a regular file"):
+        load_trace("/dev/zero")
+
+
+def test_a_fifo_is_refused_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "t.etdp"
+    os.mkfifo(fifo)  # no writer: opening it to read would wait for ever
+    with pytest.raises(TraceFormatError, match="not a regular file"):
+        load_trace(fifo)
+
+
+def test_a_huge_sparse_file_is_refused_without_reading_it(tmp_path: Path) -> None:
+    import resource
+
+    big = tmp_path / "big.etdp"
+    with open(big, "wb") as f:
+        f.truncate(2 * 2**30)  # 2 GiB of zeros, no disk used
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(TraceFormatError, match="not an ETDump trace"):
+        load_trace(big)
+    grew_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grew_kib < 100_000, grew_kib
+
+
+def test_a_file_beyond_any_etdump_size_is_refused(tmp_path: Path) -> None:
+    big = tmp_path / "big.etdp"
+    with open(big, "wb") as f:
+        f.write((12).to_bytes(4, "little") + b"\0\0\0\0ED00")
+        f.truncate(2**31 + 16)
+    with pytest.raises(TraceFormatError, match="larger than any ETDump"):
+        load_trace(big)
+
+
+def test_a_trace_followed_by_garbage_is_refused(tmp_path: Path, small_trace: Path) -> None:
+    bad = tmp_path / "t.etdp"
+    bad.write_bytes(small_trace.read_bytes() + b"garbage!")
+    with pytest.raises(TraceFormatError, match="8 bytes after the end"):
+        load_trace(bad)
+
+
+def test_cli_trace_followed_by_garbage_is_one_line(tmp_path: Path, small_trace: Path) -> None:
+    bad = tmp_path / "t.etdp"
+    bad.write_bytes(small_trace.read_bytes() + b"\0" * 4096)
+    assert_one_line_error(run_cli("breakdown", bad), "bytes after the end")
+
+
+# -- item 10, inputs: a symlink loop is called one --------------------------------------------------
+
+def test_a_symlink_loop_trace_is_named(tmp_path: Path) -> None:
+    loop = tmp_path / "loop.etdp"
+    loop.symlink_to("loop.etdp")
+    with pytest.raises(EtprofError, match="symlink loop"):
+        load_trace(loop)
+    assert_one_line_error(run_cli("breakdown", loop), "symlink loop")
+
+
+def test_the_schema_names_every_field_of_the_document() -> None:
+    """A field added to a metadata dataclass must be added to SCHEMA too (and so validated)."""
+    import dataclasses
+
+    from etprof import metadata
+    from etprof.program_memory import PlannedMemory
+    from etprof.schema import ListOf, Nullable, Obj, Spec
+
+    def obj(spec: Spec) -> Obj:
+        while isinstance(spec, (Nullable, ListOf)):
+            spec = spec.inner if isinstance(spec, Nullable) else spec.item
+        assert isinstance(spec, Obj), spec
+        return spec
+
+    def names(cls: type) -> set[str]:
+        return {f.name for f in dataclasses.fields(cls)}
+
+    top = metadata.SCHEMA
+    program, run = obj(top.fields["program"]), obj(top.fields["run"])
+    pairs = [
+        (top, names(metadata.TraceMeta) | {"format", "version"}),
+        (program, names(metadata.ProgramInfo)),
+        (obj(program.fields["instructions"]), names(metadata.Instruction)),
+        (obj(program.fields["methods"]), names(metadata.MethodInfo)),
+        (obj(program.fields["memory"]), names(PlannedMemory)),
+        (run, names(metadata.RunSettings)),
+        (obj(run.fields["memory"]), names(metadata.SessionMemory)),
+        (obj(run.fields["untraced"]), names(metadata.UntracedTimes)),
+        (obj(top.fields["host"]), names(metadata.HostInfo)),
+        (obj(top.fields["trace"]), names(metadata.TraceBinding)),
+    ]
+    for spec, fields in pairs:
+        assert set(spec.fields) == fields, sorted(set(spec.fields) ^ fields)
