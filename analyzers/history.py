@@ -1,6 +1,6 @@
 """`history`: runs of each series over time, each judged against the runs before it.
 
-A series is (model, variant, device). Runs are ordered by when they were recorded (``started``,
+A series is (model, variant, device, method). Runs are ordered by when they were recorded (``started``,
 else when they were stored). Each run is compared with the ``window`` runs before it in its
 series by :func:`etprof.significance.compare` on the stored per-iteration run-model times,
 labelled by session: the same test, interval, noise band and contention widening as
@@ -29,7 +29,7 @@ from etprof.result import records
 from etprof.significance import NO_CHANGE, Method, check_method, compare, contention_pct
 
 MOVED_SHARE_PCT = 10.0  # a bucket or operator named as moved carries at least this share
-SERIES = ("model", "variant", "device")
+SERIES = ("model", "variant", "device", "method")
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def history(stored: StoredRuns, options: HistoryOptions) -> History:
         series = series.sort_values(["when", "stored_at", "run_id"])
         for i in range(len(series)):
             rows.append(_judge(stored, series, i, options))
-    columns = ["model", "variant", "device", "run", "when", "commit", "sessions", "measured",
+    columns = ["model", "variant", "device", "method", "run", "when", "commit", "sessions", "measured",
                "mean_ms", "baseline", "baseline_ms", "change_pct", "ci_low_pct", "ci_high_pct",
                "p_value", "verdict", "moved", "moved_detail"]
     frame = pd.DataFrame(rows, columns=columns)
@@ -135,6 +135,7 @@ def _judge(stored: StoredRuns, series: pd.DataFrame, i: int,
     base = series.iloc[max(0, i - options.window):i]
     its = stored["iterations"]
     a = its[its["run_id"].isin(set(base["run_id"]))]
+    its = its[its["method"] == run["method"]]
     b = its[its["run_id"] == run["run_id"]]
     if a.empty or b.empty:
         row["verdict"] = "no iterations stored"
@@ -150,18 +151,21 @@ def _judge(stored: StoredRuns, series: pd.DataFrame, i: int,
                baseline_ms=c.mean_a_ms, change_pct=c.change_pct, ci_low_pct=c.ci_low_pct,
                ci_high_pct=c.ci_high_pct, p_value=c.p_value, verdict=c.verdict)
     if c.verdict != NO_CHANGE:
-        moved = _moved(stored, list(base["run_id"]), str(run["run_id"]), c.mean_delta_ms)
+        moved = _moved(stored, list(base["run_id"]), str(run["run_id"]), str(run["method"]),
+                       c.mean_delta_ms)
         row["moved"] = ", ".join(name for name, _ in moved[:3])
         row["moved_detail"] = ", ".join(text for _, text in moved)
     return row
 
 
-def _moved(stored: StoredRuns, base_ids: list[str], run_id: str,
+def _moved(stored: StoredRuns, base_ids: list[str], run_id: str, method: str,
            total_ms: float) -> list[tuple[str, str]]:
     """The buckets and operators carrying >= 10% of the mean delta, in its direction."""
     buckets = stored["buckets"]
-    buckets = buckets[buckets["bucket"] != "run_model"].assign(name=lambda f: f["label"])
-    ops = stored["operators"].assign(name=lambda f: f["op"] + " (" + f["side"] + ")",
+    buckets = buckets[(buckets["bucket"] != "run_model") & (buckets["method"] == method)]
+    buckets = buckets.assign(name=lambda f: f["label"])
+    ops = stored["operators"]
+    ops = ops[ops["method"] == method].assign(name=lambda f: f["op"] + " (" + f["side"] + ")",
                                      mean_ms=lambda f: f["per_iter_ms"])
     parts: list[tuple[str, str]] = []
     for frame in (buckets, ops):
@@ -186,4 +190,5 @@ def _iso(value: Any) -> str:
 def _label(row: pd.Series) -> str:
     variant = f" {row['variant']}" if row["variant"] else ""
     commit = f" @{row['commit']}" if row["commit"] else ""
-    return f"{row['model']}{variant} on {row['device']}: run {row['run']}{commit}"
+    method = f" ({row['method']})" if row["method"] != "forward" else ""
+    return f"{row['model']}{variant}{method} on {row['device']}: run {row['run']}{commit}"

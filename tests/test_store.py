@@ -130,7 +130,7 @@ def test_history_cli_filters_and_formats(mv3_store: Path) -> None:
                               "json").stdout)
     assert none["runs"] == []
     csv = run_cli("history", "--db", mv3_store, "-f", "csv").stdout
-    assert csv.splitlines()[0].startswith("model,variant,device,run,when,commit")
+    assert csv.splitlines()[0].startswith("model,variant,device,method,run,when,commit")
     table = run_cli("history", "--db", mv3_store)
     assert table.returncode == 0 and "slower" in table.stdout
     assert "| model |" in run_cli("history", "--db", mv3_store, "-f", "markdown").stdout

@@ -32,13 +32,15 @@ def render(result: Result, *, width: int = 100, table: str | None = None) -> str
 
 def records(result: Any) -> list[dict[str, Any]]:
     runs, buckets = result.stored_runs, result.stored_buckets
-    judged = result.runs.set_index("run")
+    judged = result.runs.set_index(["run", "method"])
     out = []
     for _, run in runs.iterrows():
         rid = str(run["run_id"])
-        verdict = judged.loc[rid[:12]] if rid[:12] in judged.index else None
+        key = (rid[:12], run["method"])
+        verdict = judged.loc[key] if key in judged.index else None
         metrics = [(LATENCY, float(run["mean_ms"]))]
-        rows = buckets[(buckets["run_id"] == rid) & (buckets["bucket"] != "run_model")]
+        rows = buckets[(buckets["run_id"] == rid) & (buckets["method"] == run["method"])
+                       & (buckets["bucket"] != "run_model")]
         metrics += [(f"etprof_{b}(ms)", float(v)) for b, v in zip(rows["bucket"], rows["mean_ms"])]
         extra = {
             "app_type": "etprof",

@@ -75,10 +75,23 @@ def series_of(program: str, tags: Mapping[str, str], host_cpu: str) -> tuple[str
 
 def trace_rows(trace: Trace, path: Path, tags: Mapping[str, str], *, run_id: str = "",
                stored_at: datetime | None = None) -> StoredTrace:
-    """Every table's rows for `trace` (read from `path`), tagged with `tags`."""
+    """Every table's rows for `trace` (read from `path`), tagged with `tags`: one set of rows per
+    method the trace ran (a run of several methods has a `runs` row per method)."""
     run_id = run_id or content_id(path)
+    when = (stored_at or datetime.now(UTC)).replace(tzinfo=None)
+    methods = trace.methods or (trace.meta.program.method or "forward",)
+    parts = [_method_rows(trace.for_method(m), m, path, tags, run_id, when) for m in methods]
+    tables = {name: pd.concat([p[name] for p in parts], ignore_index=True)
+              for name in parts[0]}
+    tables["tags"] = pd.DataFrame({"run_id": run_id, "key": list(tags),
+                                   "value": list(tags.values())},
+                                  columns=["run_id", "key", "value"])
+    return StoredTrace(run_id, str(path), {name: conform(name, tables[name]) for name in TABLES})
+
+
+def _method_rows(trace: Trace, method: str, path: Path, tags: Mapping[str, str], run_id: str,
+                 stored_at: datetime) -> dict[str, pd.DataFrame]:
     meta = trace.meta
-    method = _method(trace)
     stats = run_model_stats(trace, RunModelOptions())
     measured = trace.measured()
     samples = run_model_samples(measured)
@@ -89,8 +102,7 @@ def trace_rows(trace: Trace, path: Path, tags: Mapping[str, str], *, run_id: str
     model, variant, device = series_of(program, tags, meta.host.cpu)
     summary = stats.summary()
     run = {
-        "run_id": run_id, "schema_version": SCHEMA_VERSION,
-        "stored_at": (stored_at or datetime.now(UTC)).replace(tzinfo=None),
+        "run_id": run_id, "schema_version": SCHEMA_VERSION, "stored_at": stored_at,
         "started": _timestamp(meta.run.started) if trace.has_meta else None,
         "model": model, "variant": variant, "device": device, "program": program,
         "method": method, "program_sha256": meta.program.sha256,
@@ -110,17 +122,14 @@ def trace_rows(trace: Trace, path: Path, tags: Mapping[str, str], *, run_id: str
     }
     iterations = pd.DataFrame({"run_id": run_id, "method": method, "session": session,
                                "iteration": iteration, "run_model_ms": ms})
-    tables = {
+    return {
         "runs": pd.DataFrame([run]),
         "sessions": _sessions(iterations),
         "iterations": iterations,
         "buckets": _from(buckets(trace, BucketOptions()).table(), run_id, method),
         "operators": _from(operators(trace, OperatorOptions()).frame, run_id, method),
         "blocks": _from(blocks(trace, BlockOptions()).blocks, run_id, method),
-        "tags": pd.DataFrame({"run_id": run_id, "key": list(tags), "value": list(tags.values())},
-                             columns=["run_id", "key", "value"]),
     }
-    return StoredTrace(run_id, str(path), {name: conform(name, f) for name, f in tables.items()})
 
 
 def conform(table: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -155,16 +164,6 @@ def _sessions(iterations: pd.DataFrame) -> pd.DataFrame:
     out.insert(0, "method", iterations["method"].iloc[0] if len(iterations) else "")
     out.insert(0, "run_id", iterations["run_id"].iloc[0] if len(iterations) else "")
     return out
-
-
-def _method(trace: Trace) -> str:
-    """The method the rows are about: the trace's `method` column when it names exactly one,
-    else the program's method."""
-    if "method" in trace.events.columns:
-        names = {str(m) for m in pd.unique(trace.events["method"]) if str(m)}
-        if len(names) == 1:
-            return names.pop()
-    return trace.meta.program.method or "forward"
 
 
 def _timestamp(text: str) -> datetime | None:
