@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from etprof.analyzers import analyzer
@@ -94,13 +95,17 @@ class History:
 def history(stored: StoredRuns, options: HistoryOptions) -> History:
     options.check()
     runs = _select(stored, options)
+    its = stored["iterations"]
+    samples = {(str(k[0]), str(k[1])): (f["run_model_ms"].to_numpy(np.float64),
+                                        f["session"].to_numpy(np.int64))
+               for k, f in its.groupby(["run_id", "method"], sort=False)}
     rows = []
     for _, series in runs.groupby(list(SERIES), sort=True):
         series = series.sort_values(["when", "stored_at", "run_id"])
         for i in range(len(series)):
-            rows.append(_judge(stored, series, i, options))
-    columns = ["model", "variant", "device", "method", "run", "when", "commit", "sessions", "measured",
-               "mean_ms", "baseline", "baseline_ms", "change_pct", "ci_low_pct", "ci_high_pct",
+            rows.append(_judge(stored, samples, series, i, options))
+    columns = ["model", "variant", "device", "method", "run", "when", "commit", "sessions",
+               "measured", "mean_ms", "baseline", "baseline_ms", "change_pct", "ci_low_pct", "ci_high_pct",
                "p_value", "verdict", "moved", "moved_detail"]
     frame = pd.DataFrame(rows, columns=columns)
     filters = {"model": options.model, "tags": dict(options.tags)}
@@ -121,7 +126,10 @@ def _select(stored: StoredRuns, options: HistoryOptions) -> pd.DataFrame:
     return runs
 
 
-def _judge(stored: StoredRuns, series: pd.DataFrame, i: int,
+Samples = dict[tuple[str, str], tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]]
+
+
+def _judge(stored: StoredRuns, samples: Samples, series: pd.DataFrame, i: int,
            options: HistoryOptions) -> dict[str, Any]:
     run = series.iloc[i]
     row: dict[str, Any] = {k: run[k] for k in SERIES}
@@ -133,20 +141,20 @@ def _judge(stored: StoredRuns, series: pd.DataFrame, i: int,
     if i == 0:
         return row
     base = series.iloc[max(0, i - options.window):i]
-    its = stored["iterations"]
-    a = its[its["run_id"].isin(set(base["run_id"]))]
-    its = its[its["method"] == run["method"]]
-    b = its[its["run_id"] == run["run_id"]]
-    if a.empty or b.empty:
+    method_name = str(run["method"])
+    before = [(str(r), samples.get((str(r), method_name))) for r in base["run_id"]]
+    after = samples.get((str(run["run_id"]), method_name))
+    if after is None or any(s is None for _, s in before):
         row["verdict"] = "no iterations stored"
         return row
+    a_ms = np.concatenate([s[0] for _, s in before if s is not None])
+    a_sessions = np.concatenate([np.char.add(f"{r}:", s[1].astype(str))
+                                 for r, s in before if s is not None])
     shares = [None if pd.isna(s) else float(s)
               for s in [*base["cpu_share_pct"], run["cpu_share_pct"]]]
     method = options.method()
     method = Method(**{**method.__dict__, "contention_pct": round(contention_pct(*shares), 2)})
-    c = compare(a["run_model_ms"].to_numpy(np.float64), b["run_model_ms"].to_numpy(np.float64),
-                method, sessions_a=(a["run_id"] + ":" + a["session"].astype(str)).to_numpy(),
-                sessions_b=b["session"].to_numpy())
+    c = compare(a_ms, after[0], method, sessions_a=a_sessions, sessions_b=after[1])
     row.update(baseline=", ".join(str(r)[:12] for r in base["run_id"]),
                baseline_ms=c.mean_a_ms, change_pct=c.change_pct, ci_low_pct=c.ci_low_pct,
                ci_high_pct=c.ci_high_pct, p_value=c.p_value, verdict=c.verdict)

@@ -242,3 +242,20 @@ def test_commands_that_do_not_store_never_import_duckdb(tmp_path: Path) -> None:
                           timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "DUCKDB False"
+
+
+def test_parquet_pooled_from_two_machines_reads_each_run_once(tmp_path: Path) -> None:
+    rows = [trace_rows(load_trace(p), p, {}) for p in (MIXED, FP32)]
+    store_db.write_parquet(tmp_path / "m1", rows[:1])
+    store_db.write_parquet(tmp_path / "m2", rows)  # MIXED stored on both machines
+    pool = tmp_path / "pool"
+    for machine in ("m1", "m2"):
+        for table in TABLES:
+            (pool / table).mkdir(parents=True, exist_ok=True)
+            for f in (tmp_path / machine / table).glob("*.parquet"):
+                shutil.copy(f, pool / table / f.name)
+    assert len(list((pool / "runs").glob("*.parquet"))) == 2
+    tables = store_db.read_tables(parquet=pool)
+    assert sorted(tables["runs"]["run_id"]) == sorted(r.run_id for r in rows)
+    assert len(tables["iterations"]) == 100
+    assert len(tables["buckets"]) == sum(len(r.tables["buckets"]) for r in rows)

@@ -3,13 +3,15 @@
 duckdb is imported inside the functions here, so commands that do not store never load it.
 A database file is checked before it is opened (a DuckDB file carries "DUCK" at byte 8), every
 trace's rows go in one transaction, and a run already stored (same trace bytes) is skipped.
-Parquet is written one file per table per run (``DIR/<table>/<run_id>.parquet``): files from
-many machines pool by copying them into one folder, and a run written twice is one file.
+Parquet is written one file per table per call (``DIR/<table>/<batch>.parquet``, named by the
+sha256 of its runs' ids): files from many machines pool by copying them into one folder; a run
+already in the folder is not written again, and one pooled twice is read once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -74,32 +76,30 @@ def connect(path: Path, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnectio
 
 
 def store(path: Path, traces: list[StoredTrace]) -> list[StoreOutcome]:
-    """Append each trace's rows to the database at `path` (created if missing)."""
+    """Append each trace's rows to the database at `path` (created if missing), all in one
+    transaction: every new run is stored, or none is."""
     import duckdb
 
     with connect(path, read_only=False) as con:
         _ensure_schema(con, path)
-        out = []
-        for t in traces:
-            present = con.execute("SELECT 1 FROM runs WHERE run_id = ?", [t.run_id]).fetchone()
-            if present is not None:
-                out.append(StoreOutcome(t.run_id, t.source, False))
-                continue
-            try:
-                con.execute("BEGIN TRANSACTION")
-                for table, frame in t.tables.items():
-                    _insert(con, table, frame)
-                con.execute("COMMIT")
-            except duckdb.Error as exc:
-                con.execute("ROLLBACK")
-                raise InputError(f"cannot store {t.source} in {path} ({_first_line(exc)})",
-                                 "check the database is an etprof store") from None
-            out.append(StoreOutcome(t.run_id, t.source, True))
-        return out
+        present = _present(con, "runs", [t.run_id for t in traces])
+        new = _new(traces, present)
+        try:
+            con.execute("BEGIN TRANSACTION")
+            for table in TABLES:
+                _insert(con, table, _concat(new, table))
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            con.execute("ROLLBACK")
+            raise InputError(f"cannot store in {path} ({_first_line(exc)})",
+                             "check the database is an etprof store") from None
+        return _outcomes(traces, new)
 
 
 def write_parquet(folder: Path, traces: list[StoredTrace]) -> list[StoreOutcome]:
-    """Write each trace's tables as ``folder/<table>/<run_id>.parquet``."""
+    """Write the new runs' tables as ``folder/<table>/<batch>.parquet``, one file per table for
+    the runs of one call, named by the sha256 of their run ids; runs already in the folder are
+    skipped."""
     import duckdb
 
     if folder.exists() and not folder.is_dir():
@@ -110,22 +110,56 @@ def write_parquet(folder: Path, traces: list[StoredTrace]) -> list[StoreOutcome]
     except OSError as exc:
         raise InputError(f"cannot create {folder} ({exc.strerror})",
                          "choose a folder you can write") from None
-    out = []
     con = duckdb.connect(":memory:")
     try:
-        for t in traces:
-            target = folder / "runs" / f"{t.run_id}.parquet"
-            existed = target.exists()
-            for table, frame in t.tables.items():
-                con.execute(f'DROP TABLE IF EXISTS "{table}"')
+        present: set[str] = set()
+        if any((folder / "runs").glob("*.parquet")):
+            pattern = _quote(folder / "runs" / "*.parquet")
+            present = {r[0] for r in con.execute(
+                f"SELECT DISTINCT run_id FROM read_parquet('{pattern}')").fetchall()}
+        new = _new(traces, present)
+        if new:
+            batch = hashlib.sha256("".join(sorted(t.run_id for t in new)).encode()).hexdigest()
+            for table in TABLES:
                 con.execute(ddl(table))
-                _insert(con, table, frame)
-                with atomic_path(folder / table / f"{t.run_id}.parquet") as tmp:
+                _insert(con, table, _concat(new, table))
+                with atomic_path(folder / table / f"{batch[:32]}.parquet") as tmp:
                     con.execute(f"COPY \"{table}\" TO '{_quote(tmp)}' (FORMAT parquet)")
-            out.append(StoreOutcome(t.run_id, t.source, not existed))
     finally:
         con.close()
+    return _outcomes(traces, new)
+
+
+def _new(traces: list[StoredTrace], present: set[str]) -> list[StoredTrace]:
+    """The traces not stored yet, each run once."""
+    out, seen = [], set(present)
+    for t in traces:
+        if t.run_id not in seen:
+            seen.add(t.run_id)
+            out.append(t)
     return out
+
+
+def _outcomes(traces: list[StoredTrace], new: list[StoredTrace]) -> list[StoreOutcome]:
+    written = {id(t) for t in new}
+    return [StoreOutcome(t.run_id, t.source, id(t) in written) for t in traces]
+
+
+def _concat(traces: list[StoredTrace], table: str) -> pd.DataFrame:
+    frames = [t.tables[table] for t in traces if not t.tables[table].empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _present(con: duckdb.DuckDBPyConnection, table: str, ids: list[str]) -> set[str]:
+    if not ids:
+        return set()
+    con.register("_ids", pd.DataFrame({"run_id": ids}))
+    try:
+        rows = con.execute(f'SELECT DISTINCT t.run_id FROM "{table}" t JOIN _ids USING (run_id)'
+                           ).fetchall()
+    finally:
+        con.unregister("_ids")
+    return {r[0] for r in rows}
 
 
 def read_tables(*, db: Path | None = None, parquet: Path | None = None,
@@ -155,14 +189,21 @@ def read_tables(*, db: Path | None = None, parquet: Path | None = None,
 
 
 def _read_parquet(con: duckdb.DuckDBPyConnection, folder: Path, table: str) -> pd.DataFrame:
+    """A table from its folder's files. A run found in several batch files (stored on two
+    machines, then pooled) is read from the first file that holds it only."""
     files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
     if not files:
         con.execute(f'DROP TABLE IF EXISTS "{table}"')
         con.execute(ddl(table))
         return con.execute(f'SELECT * FROM "{table}"').df()
+    runs = _quote(folder.parent / "runs" / "*.parquet")
     pattern = _quote(folder / "*.parquet")
-    cols = ", ".join(f'"{c}"' for c in column_names(table))
-    return con.execute(f"SELECT {cols} FROM read_parquet('{pattern}')").df()
+    cols = ", ".join(f't."{c}"' for c in column_names(table))
+    sql = (f"WITH first AS (SELECT run_id, min(parse_filename(filename, true)) AS batch "
+           f"FROM read_parquet('{runs}', filename = true) GROUP BY run_id) "
+           f"SELECT {cols} FROM read_parquet('{pattern}', filename = true) t "
+           "JOIN first f ON t.run_id = f.run_id AND parse_filename(t.filename, true) = f.batch")
+    return con.execute(sql).df()
 
 
 def _ensure_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
@@ -186,16 +227,22 @@ def _ensure_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 
 def _schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
-    found = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-                        [META_TABLE]).fetchone()
+    found = _first(con.execute("SELECT count(*) FROM information_schema.tables "
+                               "WHERE table_name = ?", [META_TABLE]).fetchall())
     if not found or not found[0]:
         return None
-    row = con.execute(f'SELECT value FROM "{META_TABLE}" WHERE key = ?',
-                      ["schema_version"]).fetchone()
+    row = _first(con.execute(f'SELECT value FROM "{META_TABLE}" WHERE key = ?',
+                             ["schema_version"]).fetchall())
     try:
         return int(row[0]) if row else None
     except ValueError:
         return None
+
+
+def _first(rows: list[Any]) -> Any:
+    """The first row (fetchall, not fetchone: DuckDB keeps a partly fetched result open and
+    refuses further work on the connection until it is finished)."""
+    return rows[0] if rows else None
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
