@@ -59,6 +59,8 @@ _POINTWISE = re.compile(
     r"^(Add|Subtract|Multiply|Divide|Maximum|Minimum|Squared Difference|Clamp|HardSwish|Sigmoid|"
     r"Tanh|ELU|Leaky ReLU|Negate|Abs|Square|Square Root|Reciprocal Square Root|Exp|Log|Ceiling|"
     r"Floor|Bankers Rounding|GELU|Copy|Invalid Unary Op)\b"
+    # a placeholder resolved from the delegate's graph (etprof.xnnpack_graph): a unary node
+    r"|^\w+ \(Invalid Unary Op\)$"
 )
 # Decompositions that split a familiar activation across the boundary: the element-wise ops that
 # end the block before the portable op, and the portable op. From torch's reference
