@@ -259,3 +259,20 @@ def test_parquet_pooled_from_two_machines_reads_each_run_once(tmp_path: Path) ->
     assert sorted(tables["runs"]["run_id"]) == sorted(r.run_id for r in rows)
     assert len(tables["iterations"]) == 100
     assert len(tables["buckets"]) == sum(len(r.tables["buckets"]) for r in rows)
+
+
+def test_history_as_a_chart_from_report_and_history(mv3_store: Path, tmp_path: Path) -> None:
+    page = tmp_path / "history.html"
+    done = run_cli("report", "--db", mv3_store, "-o", page)
+    assert done.returncode == 0, done.stderr
+    html = page.read_text()
+    assert html.count('<svg class="chart history"') == 2  # two series: q8 and fp32
+    assert html.count('data-verdict="slower"') == 1 and html.count('data-verdict="first run"') == 2
+    assert "<script" not in html
+    same = tmp_path / "same.html"
+    assert run_cli("history", "--db", mv3_store, "-o", same).returncode == 0
+    assert same.read_text() == html
+    assert_one_line_error(run_cli("report", "--db", mv3_store, "-o", tmp_path / "h.json"),
+                          ".html")
+    assert_one_line_error(run_cli("report", MIXED, "--db", mv3_store, "-o", page), "store")
+    assert_one_line_error(run_cli("report", "-o", page), "no trace")

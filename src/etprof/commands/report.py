@@ -1,5 +1,5 @@
 """`etprof report TRACE [B] -o report.html`: one self-contained HTML page with charts; given
-two traces, the diff of B against A too. Reads traces only: never imports torch or executorch."""
+two traces, the diff of B against A too; given `--db STORE`, the store's history as a chart. Reads traces only: never imports torch or executorch."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ SCHEMA = "etprof.report"
 
 
 def report(
-    a: Path = typer.Argument(..., metavar="TRACE", help="the ETDump trace (.etdp) to report on "
-                             "(the baseline when B is given)"),
+    a: Path | None = typer.Argument(None, metavar="TRACE", help="the ETDump trace (.etdp) to "
+                                    "report on (the baseline when B is given)"),
     b: Path | None = typer.Argument(None, metavar="B", help="a second trace: compared against "
                                     "TRACE (diff view, both sides' charts)"),
     output: Path = typer.Option(Path("report.html"), "--output", "-o", help="the HTML file to "
@@ -29,6 +29,13 @@ def report(
                                            "--pte-b)"),
     force: bool = typer.Option(False, "--force", help="compare traces of different models, "
                                "thread counts or warm-up (with a warning)"),
+    db: Path | None = typer.Option(None, "--db", help="instead of a trace: chart the history of "
+                                   "this results store (docs/store.md)"),
+    parquet: Path | None = typer.Option(None, "--parquet", metavar="DIR", help="instead of a "
+                                        "trace: chart the history of these Parquet tables"),
+    model: str | None = typer.Option(None, "--model", help="history: only this model"),
+    tag: list[str] = typer.Option([], "--tag", metavar="K=V", help="history: only runs with "
+                                  "this tag"),
 ) -> None:
     """Write an HTML report: run model, buckets, top operators, iterations, fallback (and the
     diff view when given two traces). Works offline: no script, nothing fetched."""
@@ -40,6 +47,14 @@ def report(
     from etprof.render import render
     from etprof.report import ReportOptions, build_report
 
+    if db is not None or parquet is not None:
+        if a is not None:
+            raise InputError("a trace and a store (--db/--parquet) given",
+                             "report on one: a trace, or a store's history")
+        _history_report(db, parquet, model, tag, output)
+        return
+    if a is None:
+        raise InputError("no trace given", "pass a trace (.etdp), or --db STORE for a history")
     options = ReportOptions(warmup=warmup, top=top, force=force)
     options.check()  # bad values are refused before any trace is read
     inputs = [*trace_inputs(a, b), pte, pte_b, etrecord, etrecord_b]
@@ -57,6 +72,29 @@ def report(
     result = build_report(trace_a, trace_b, options, version=__version__)
     text = render(result, chosen)
     write_text(output, text, inputs)
+    typer.echo(f"wrote {output} ({len(text.encode()) // 1024 + 1} KB)", err=True)
+
+
+def _history_report(db: Path | None, parquet: Path | None, model: str | None, tag: list[str],
+                    output: Path) -> None:
+    from etprof.analyzers.history import HistoryOptions, StoredRuns, history
+    from etprof.commands._common import check_output
+    from etprof.errors import InputError
+    from etprof.output import write_text
+    from etprof.render import render
+    from etprof.store.db import read_tables
+    from etprof.store.rows import parse_tags
+
+    if db is not None and parquet is not None:
+        raise InputError("both --db and --parquet given", "read one store at a time")
+    options = HistoryOptions(model=model, tags=tuple(parse_tags(tag).items()))
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise InputError(f"a history report is HTML, but {output} does not end in .html",
+                         "name it e.g. history.html (for JSON use `etprof history -f json`)")
+    chosen = check_output("html", output, "etprof.history", [db, parquet])
+    result = history(StoredRuns(read_tables(db=db, parquet=parquet)), options)
+    text = render(result, chosen)
+    write_text(output, text, [db, parquet])
     typer.echo(f"wrote {output} ({len(text.encode()) // 1024 + 1} KB)", err=True)
 
 

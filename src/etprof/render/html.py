@@ -26,6 +26,10 @@ def render(result: Result, *, width: int = 100, table: str | None = None) -> str
         from etprof.render._html_report import report_body
 
         return page(result.title, report_body(result))
+    if result.schema == "etprof.history":  # stored runs over time: a chart per series
+        from etprof.render._html_history import history_body
+
+        return page("etprof history", history_body(result))
     return page(f"etprof: {result.schema}", generic_body(result, table))
 
 
