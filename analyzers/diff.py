@@ -93,6 +93,9 @@ class DiffOptions:
             raise InputError(f"unknown match '{self.match}'", f"use one of: {', '.join(MATCHES)}")
         if self.top < 0:
             raise InputError(f"--top {self.top} is negative", "use 0 or more")
+        if not 0 <= self.seed < 2**63:
+            raise InputError(f"--seed {self.seed} is not a seed numpy takes",
+                             "use a whole number from 0 (the default) up")
         if self.warmup is not None and self.warmup < 0:
             raise InputError(f"--warmup {self.warmup} is negative", "use 0 or more")
         check_thresholds(self.fail_if_slower, self.fail_if_faster, self.min_sessions)

@@ -11,6 +11,7 @@ from etprof.analyzers import analyzer
 from etprof.analyzers.buckets import BucketOptions, Buckets, buckets
 from etprof.analyzers.operators import OperatorOptions, OperatorTable, operators
 from etprof.analyzers.runmodel import RunModelOptions, RunModelStats, run_model_stats
+from etprof.errors import InputError
 from etprof.result import records
 from etprof.trace import Trace
 
@@ -19,6 +20,12 @@ from etprof.trace import Trace
 class SummaryOptions:
     warmup: int | None = None
     top: int = 10
+
+    def __post_init__(self) -> None:  # refused up front, as breakdown refuses them
+        if self.top < 1:
+            raise InputError(f"--top {self.top} must be at least 1", "use e.g. --top 10")
+        if self.warmup is not None and self.warmup < 0:
+            raise InputError(f"--warmup {self.warmup} is negative", "use 0 or more")
 
 
 @dataclass(frozen=True)

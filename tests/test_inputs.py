@@ -260,3 +260,100 @@ def test_the_schema_names_every_field_of_the_document() -> None:
     ]
     for spec, fields in pairs:
         assert set(spec.fields) == fields, sorted(set(spec.fields) ^ fields)
+
+
+# -- item 5: impossible events are a corrupt trace, never numbers ---------------------------------
+
+def _flip_start_of_first_execute(trace: Path) -> bytes:
+    """The trace with a high bit of one Method::execute's start flipped (a bit error in a copy):
+    it now ends ~18 minutes before it starts."""
+    from etprof.etdump.reader import parse_dump
+
+    data = bytearray(trace.read_bytes())
+    raw = parse_dump(bytes(data))
+    names = [raw.names[c] if c >= 0 else "" for c in raw.name_codes.tolist()]
+    row = next(i for i, n in enumerate(names) if n == "Method::execute" and
+               raw.run_names[int(raw.run[i])] == "Execute")
+    value = int(raw.start[row]).to_bytes(8, "little")
+    at = bytes(data).find(value)
+    assert at >= 0 and bytes(data).find(value, at + 1) < 0, "the timestamp is not unique"
+    flipped = int(raw.start[row]) ^ (1 << 40)
+    data[at:at + 8] = flipped.to_bytes(8, "little")
+    return bytes(data)
+
+
+def test_a_flipped_timestamp_is_refused_not_a_negative_mean(tmp_path: Path,
+                                                            small_trace: Path) -> None:
+    bad = tmp_path / "flipped.etdp"
+    bad.write_bytes(_flip_start_of_first_execute(small_trace))
+    with pytest.raises(TraceFormatError, match="ends before it starts"):
+        load_trace(bad)
+    result = run_cli("breakdown", bad)
+    assert_one_line_error(result, "corrupt trace", "ends before it starts")
+    assert result.stdout == ""
+
+
+def _execute(*events: Any) -> bytes:
+    from etdump_builder import Prof, Run, build
+
+    return build([Run("Default", [Prof("Program::load_method", start=0, end=50)]),
+                  Run("Execute", [*events, Prof("Method::execute", start=100, end=1000)])])
+
+
+def _prof(name: str, start: int, end: int, instruction: int = -1) -> Any:
+    from etdump_builder import Prof
+
+    return Prof(name, instruction=instruction, start=start, end=end)
+
+
+IMPOSSIBLE = {
+    "a call ending before it starts": (
+        [_prof("OPERATOR_CALL", 300, 200, 0)], "ends before it starts"),
+    "a kernel outside its OPERATOR_CALL": (
+        [_prof("native_call_add.out", 500, 600), _prof("OPERATOR_CALL", 200, 300, 0)],
+        "outside every OPERATOR_CALL"),
+    "overlapping calls": (
+        [_prof("OPERATOR_CALL", 200, 400, 0), _prof("OPERATOR_CALL", 300, 500, 1)],
+        "starts before"),
+    "a call outside Method::execute": (
+        [_prof("OPERATOR_CALL", 900, 1200, 0)], "outside its Method::execute"),
+}
+
+
+@pytest.mark.parametrize("case", list(IMPOSSIBLE))
+def test_impossible_nesting_is_a_corrupt_trace(tmp_path: Path, case: str) -> None:
+    events, needle = IMPOSSIBLE[case]
+    path = tmp_path / "t.etdp"
+    path.write_bytes(_execute(*events))
+    with pytest.raises(TraceFormatError, match=needle):
+        load_trace(path)
+
+
+def test_possible_nesting_loads(tmp_path: Path) -> None:
+    path = tmp_path / "t.etdp"
+    path.write_bytes(_execute(_prof("native_call_add.out", 210, 290),
+                              _prof("OPERATOR_CALL", 200, 300, 0),
+                              _prof("OPERATOR_CALL", 300, 400, 1)))
+    assert len(load_trace(path).events) == 5
+
+
+# -- item 10: the small ones about inputs and options -----------------------------------------------
+
+def test_cli_diff_negative_seed_is_one_line() -> None:
+    assert_one_line_error(run_cli("diff", PAIR_A, PAIR_B, "--seed", "-1"), "--seed -1")
+
+
+@pytest.mark.parametrize("top", ["0", "-1"])
+def test_cli_run_top_is_checked_before_running(small_pte: Path, tmp_path: Path, top: str) -> None:
+    result = run_cli("run", small_pte, "--top", top, "--out", tmp_path / "x.etdp", timeout=120)
+    assert_one_line_error(result, f"--top {top}")
+    assert not (tmp_path / "x.etdp").exists()
+
+
+def test_cli_truncated_pte_says_so_with_a_fix(small_pte: Path, tmp_path: Path) -> None:
+    cut = tmp_path / "cut.pte"
+    cut.write_bytes(small_pte.read_bytes()[:-164])  # the flatbuffer intact, a segment cut short
+    result = run_cli("run", cut, "--iters", "3", "--warmup", "1", "--sessions", "1",
+                     "--out", tmp_path / "x.etdp", timeout=300)
+    assert_one_line_error(result, "truncated", "export it again")
+    assert "0x23" not in result.stderr

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from etprof.consistency import check_events
 from etprof.errors import InputError, MismatchError
 from etprof.etdump.reader import RawDump, parse_dump, read_trace_bytes
 from etprof.metadata import ProgramInfo, TraceMeta, read_sidecar, sidecar_path
@@ -55,6 +56,7 @@ def load_trace(
     else:
         raw = parse_dump(data, str(path))
     events = events_frame(raw, meta, method)
+    check_events(events, str(path))  # an impossible trace never becomes numbers
     trace = Trace(
         events=events,
         meta=meta,

@@ -13,6 +13,7 @@ from pathlib import Path
 from etprof.errors import ProgramFormatError
 from etprof.etdump.flatbuf import Buffer, CorruptBuffer
 from etprof.metadata import Instruction, MethodInfo, ProgramInfo
+from etprof.program_memory import planned_memory
 from etprof.xnnpack_graph import delegate_graphs
 
 IDENTIFIER = b"ET12"
@@ -46,6 +47,9 @@ def read_program(path: Path, method: str | None = None) -> ProgramInfo:
             f"{path} is not an ExecuTorch program (no ET12 identifier)",
             "pass a .pte made by `etprof export` or ExecuTorch's to_executorch()",
         )
+    # every segment inside the file: a truncated .pte is refused here, in one line with the fix,
+    # not by the runtime's "error 0x23" minutes later
+    planned_memory(data, str(path))
     try:
         graphs = delegate_graphs(data)
         methods = [_with_graphs(m, graphs) for m in _methods(Buffer.of(data))]

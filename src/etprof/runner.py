@@ -247,7 +247,14 @@ def _session(req: RunRequest, runtime: Any, torch: Any, path: Path,
             f"the runtime could not load {req.pte} ({_first_line(exc)})",
             "re-export it with this executorch version, or run with --verbose for the log",
         ) from None
-    inputs, described = _inputs(req, module.method_meta(req.method), torch)
+    try:
+        meta = module.method_meta(req.method)
+    except RuntimeError as exc:
+        raise RuntimeUnavailableError(
+            f"the runtime could not read method {req.method} of {req.pte} ({_first_line(exc)})",
+            "the .pte may be truncated or corrupt: copy or export it again",
+        ) from None
+    inputs, described = _inputs(req, meta, torch)
     clock = _Contention()
     for i in range(req.iters):
         if i == req.warmup:

@@ -17,6 +17,7 @@ not safe (anything but Linux), sessions run in this process one after the other.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -52,17 +53,40 @@ def run_session(body: Body, tick: Tick, label: str) -> SessionResult:
     if not forking():
         return body(tick)
     read_fd, write_fd = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child: never returns
         os.close(read_fd)
+        _die_with(parent)
         _child(body, write_fd)
     os.close(write_fd)
     try:
         reply = _follow(read_fd, tick)
+    except BaseException:
+        # Ctrl-C, SIGTERM (etprof.cli raises it as Terminated), an error: the child must not
+        # outlive the run (an orphan would go on computing and writing)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        raise
     finally:
         os.close(read_fd)
         _, status = os.waitpid(pid, 0)
     return _result(reply, status, label)
+
+
+def _die_with(parent: int) -> None:
+    """In the child: Ctrl-C and SIGTERM end it at once, even inside the runtime's C code (the
+    parent's Python handlers would wait for the runtime to return), and on Linux it gets SIGKILL
+    if the parent dies without cleaning up (killed by SIGKILL itself)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _child(body: Body, fd: int) -> None:

@@ -46,6 +46,7 @@ def run(
     from etprof.runner import RunRequest, default_trace_path, run_programs
 
     fmt = "json" if json_out else fmt
+    summary_options = SummaryOptions(top=top)  # refuses --top 0 before minutes of profiling
     several = len(ptes) > 1
     if several and (out is not None or etrecord is not None):
         raise InputError("--out and --etrecord name one program's files, and several were given",
@@ -68,7 +69,7 @@ def run(
                                                                   total=total))
     texts = []
     for req, meta in zip(reqs, metas):
-        summary = analyzers.run("summary", load_trace(req.out), SummaryOptions(top=top))
+        summary = analyzers.run("summary", load_trace(req.out), summary_options)
         texts.append(render.render(summary, chosen, width=terminal_width()))
         done = meta.run.sessions
         runs = f"{done} sessions x {iters} iterations" if done > 1 else f"{iters} iterations"

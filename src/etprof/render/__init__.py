@@ -6,7 +6,9 @@ Each renderer declares the results it accepts, by their schema name ("etprof.bre
 exactly a set of them (`only`), or every result but some (`never`). A command names the schema of
 the result it will produce; its formats are the renderers accepting that schema, in registry
 order, the first being its default. So a new renderer appears in every command that can use it,
-and `-o x.html` writes HTML or is refused, never plain text in an .html file.
+and `-o x.html` writes HTML or is refused, never plain text in an .html file. (What a command
+offers is what the registry says; the Python API may still render any result with any general
+renderer, e.g. a report as JSON.)
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from etprof.result import Result
 
 # schemas of results that only some renderers fit
 TIMELINE = "etprof.timeline"  # thousands of slices: for trace viewers and tools, not reading
-REPORT = "etprof.report"  # the charts page: HTML only
+REPORT = "etprof.report"  # the charts page: `etprof report` writes HTML only
 HISTORY = "etprof.history"  # stored runs: the only result ExecuTorch's rows describe
 
 
@@ -119,7 +121,7 @@ def choose(fmt: str | None, output: Path | None, schema: str) -> str:
 
 def render(result: Result, fmt: str, *, width: int = 100, table: str | None = None) -> str:
     renderer = RENDERERS.get(fmt)
-    if renderer is None or not renderer.accepts(result.schema):
+    if renderer is None or (renderer.only and not renderer.accepts(result.schema)):
         allowed = formats(result.schema)
         raise InputError(f"unknown format '{fmt}' for a {result.schema.removeprefix('etprof.')}",
                          f"use one of: {', '.join(allowed)}")
