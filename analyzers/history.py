@@ -26,8 +26,23 @@ import pandas as pd
 
 from etprof.analyzers import analyzer
 from etprof.errors import InputError
+from etprof.gate import (
+    DEFAULT_MIN_SESSIONS,
+    INCONCLUSIVE,
+    Gate,
+    GateCheck,
+    check_thresholds,
+    judge,
+)
 from etprof.result import records
-from etprof.significance import NO_CHANGE, Method, check_method, compare, contention_pct
+from etprof.significance import (
+    NO_CHANGE,
+    Comparison,
+    Method,
+    check_method,
+    compare,
+    contention_pct,
+)
 
 MOVED_SHARE_PCT = 10.0  # a bucket or operator named as moved carries at least this share
 SERIES = ("model", "variant", "device", "method")
@@ -41,12 +56,17 @@ class HistoryOptions:
     noise_pct: float = 1.0
     statistic: str = "mean"
     seed: int = 0
+    # the CI gate on each series' latest run (etprof.gate), as `etprof diff` has it
+    fail_if_slower: float | None = None
+    fail_if_faster: float | None = None
+    min_sessions: int = DEFAULT_MIN_SESSIONS
 
     def method(self) -> Method:
         return Method(noise_pct=self.noise_pct, statistic=self.statistic, seed=self.seed)
 
     def check(self) -> None:
         check_method(self.method())
+        check_thresholds(self.fail_if_slower, self.fail_if_faster, self.min_sessions)
         if self.window < 1:
             raise InputError(f"--window {self.window} is less than 1", "use 1 or more")
 
@@ -69,6 +89,15 @@ class History:
     # for exports: the selected runs' stored rows (runs table) and their bucket rows
     stored_runs: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     stored_buckets: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    # the gate of each series' latest run, keyed by the series' label (empty: no threshold)
+    gates: tuple[tuple[str, Gate], ...] = ()
+
+    @property
+    def gate(self) -> Gate | None:
+        """All series' gates as one: a fail anywhere fails, else an inconclusive one."""
+        if not self.gates:
+            return None
+        return Gate(tuple(c for _, g in self.gates for c in g.checks), self.gates[0][1].min_sessions)
 
     schema = "etprof.history"
 
@@ -81,13 +110,20 @@ class History:
                f"{r['baseline']}" + (f"; moved: {r['moved_detail']}" if r["moved_detail"] else "")
                for _, r in changed.iterrows()]
         series = self.runs.groupby(list(SERIES)).ngroups if len(self.runs) else 0
+        for label, gate in self.gates:
+            out.extend(f"gate: {label}: {c.sentence()}" for c in gate.checks)
+        if self.gate is not None:
+            out.append(f"gate: {self.gate.outcome} (exit code {self.gate.exit_code})")
         out.append(f"{len(self.runs)} run(s) in {series} series; each run compared with the "
                    f"{self.window} run(s) before it in its series, as etprof diff compares "
                    "(docs/diff.md)")
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"filters": self.filters, "window": self.window, "runs": records(self.runs)}
+        return {"filters": self.filters, "window": self.window, "runs": records(self.runs),
+                "gate": None if self.gate is None else {
+                    **self.gate.to_dict(),
+                    "series": [{"series": label, **g.to_dict()} for label, g in self.gates]}}
 
 
 @analyzer("history", "runs of each series over time, significant changes and what moved",
@@ -100,18 +136,35 @@ def history(stored: StoredRuns, options: HistoryOptions) -> History:
                                         f["session"].to_numpy(np.int64))
                for k, f in its.groupby(["run_id", "method"], sort=False)}
     rows = []
+    gates = []
     for _, series in runs.groupby(list(SERIES), sort=True):
         series = series.sort_values(["when", "stored_at", "run_id"])
+        latest: Comparison | None = None
         for i in range(len(series)):
-            rows.append(_judge(stored, samples, series, i, options))
+            row, latest = _judge(stored, samples, series, i, options)
+            rows.append(row)
+        if options.fail_if_slower is not None or options.fail_if_faster is not None:
+            gates.append((_label(pd.Series(rows[-1])), _gate(latest, options)))
     columns = ["model", "variant", "device", "method", "run", "when", "commit", "sessions",
-               "measured", "mean_ms", "baseline", "baseline_ms", "change_pct", "ci_low_pct", "ci_high_pct",
-               "p_value", "verdict", "moved", "moved_detail"]
+               "measured", "mean_ms", "baseline", "baseline_ms", "change_pct", "ci_low_pct",
+               "ci_high_pct", "p_value", "verdict", "moved", "moved_detail"]
     frame = pd.DataFrame(rows, columns=columns)
     filters = {"model": options.model, "tags": dict(options.tags)}
     bucket_rows = stored["buckets"][stored["buckets"]["run_id"].isin(set(runs["run_id"]))]
     return History(frame, filters, options.window, runs.reset_index(drop=True),
-                   bucket_rows.reset_index(drop=True))
+                   bucket_rows.reset_index(drop=True), tuple(gates))
+
+
+def _gate(c: Comparison | None, options: HistoryOptions) -> Gate:
+    if c is not None:
+        gate = judge(c, slower=options.fail_if_slower, faster=options.fail_if_faster,
+                     min_sessions=options.min_sessions)
+        assert gate is not None
+        return gate
+    checks = tuple(GateCheck(d, t, INCONCLUSIVE, "no earlier run of the series to compare with")
+                   for d, t in (("slower", options.fail_if_slower),
+                                ("faster", options.fail_if_faster)) if t is not None)
+    return Gate(checks, options.min_sessions)
 
 
 def _select(stored: StoredRuns, options: HistoryOptions) -> pd.DataFrame:
@@ -130,7 +183,7 @@ Samples = dict[tuple[str, str], tuple[npt.NDArray[np.float64], npt.NDArray[np.in
 
 
 def _judge(stored: StoredRuns, samples: Samples, series: pd.DataFrame, i: int,
-           options: HistoryOptions) -> dict[str, Any]:
+           options: HistoryOptions) -> tuple[dict[str, Any], Comparison | None]:
     run = series.iloc[i]
     row: dict[str, Any] = {k: run[k] for k in SERIES}
     row.update(run=str(run["run_id"])[:12], when=_iso(run["when"]), commit=run["commit"] or "",
@@ -139,14 +192,14 @@ def _judge(stored: StoredRuns, samples: Samples, series: pd.DataFrame, i: int,
                change_pct=math.nan, ci_low_pct=math.nan, ci_high_pct=math.nan,
                p_value=math.nan, verdict="first run", moved="", moved_detail="")
     if i == 0:
-        return row
+        return row, None
     base = series.iloc[max(0, i - options.window):i]
     method_name = str(run["method"])
     before = [(str(r), samples.get((str(r), method_name))) for r in base["run_id"]]
     after = samples.get((str(run["run_id"]), method_name))
     if after is None or any(s is None for _, s in before):
         row["verdict"] = "no iterations stored"
-        return row
+        return row, None
     a_ms = np.concatenate([s[0] for _, s in before if s is not None])
     a_sessions = np.concatenate([np.char.add(f"{r}:", s[1].astype(str))
                                  for r, s in before if s is not None])
@@ -163,7 +216,7 @@ def _judge(stored: StoredRuns, samples: Samples, series: pd.DataFrame, i: int,
                        c.mean_delta_ms)
         row["moved"] = ", ".join(name for name, _ in moved[:3])
         row["moved_detail"] = ", ".join(text for _, text in moved)
-    return row
+    return row, c
 
 
 def _moved(stored: StoredRuns, base_ids: list[str], run_id: str, method: str,

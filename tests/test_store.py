@@ -276,3 +276,18 @@ def test_history_as_a_chart_from_report_and_history(mv3_store: Path, tmp_path: P
                           ".html")
     assert_one_line_error(run_cli("report", MIXED, "--db", mv3_store, "-o", page), "store")
     assert_one_line_error(run_cli("report", "-o", page), "no trace")
+
+
+def test_history_gate_on_each_series_latest_run(mv3_store: Path) -> None:
+    failed = run_cli("history", "--db", mv3_store, "--fail-if-slower", "5", "-f", "json")
+    assert failed.returncode == 4, failed.stderr
+    gate = json.loads(failed.stdout)["gate"]
+    by_series = {g["series"].split(":")[0]: g["outcome"] for g in gate["series"]}
+    # the q8 series' latest run is 20% slower; fp32 has one run: nothing to compare with
+    assert by_series == {"mv3 xnnpack_q8 on AMD EPYC": "fail",
+                         "mv3 xnnpack_fp32 on AMD EPYC": "inconclusive"}
+    q8 = ["--tag", "variant=xnnpack_q8"]
+    assert run_cli("history", "--db", mv3_store, *q8, "--fail-if-faster", "5").returncode == 5
+    passed = run_cli("history", "--db", mv3_store, *q8, "--fail-if-faster", "5",
+                     "--min-sessions", "1")
+    assert passed.returncode == 0 and "gate: pass (exit code 0)" in passed.stdout

@@ -24,6 +24,13 @@ def history(
                                "baseline of each run"),
     noise: float = typer.Option(1.0, "--noise", help="noise band in percent, as in diff"),
     statistic: str = typer.Option("mean", "--statistic", help="mean or median"),
+    fail_if_slower: float | None = typer.Option(
+        None, "--fail-if-slower", metavar="PCT", help="CI gate on each series' latest run: "
+        "exit 4 when significantly slower by more than PCT%, 5 when it cannot tell"),
+    fail_if_faster: float | None = typer.Option(
+        None, "--fail-if-faster", metavar="PCT", help="CI gate: the same for faster"),
+    min_sessions: int = typer.Option(2, "--min-sessions", help="gate: fewer sessions on a side "
+                                     "make a pass inconclusive"),
     fmt: str | None = format_option(SCHEMA),
     output: Path | None = OutputOption,
 ) -> None:
@@ -36,7 +43,9 @@ def history(
     from etprof.store.rows import parse_tags
 
     options = HistoryOptions(model=model, tags=tuple(parse_tags(tag).items()), window=window,
-                             noise_pct=noise, statistic=statistic)
+                             noise_pct=noise, statistic=statistic,
+                             fail_if_slower=fail_if_slower, fail_if_faster=fail_if_faster,
+                             min_sessions=min_sessions)
     options.check()
     if db is not None and parquet is not None:
         raise InputError("both --db and --parquet given", "read one store at a time")
@@ -45,6 +54,8 @@ def history(
                          parquet=parquet)
     result = history(StoredRuns(tables), options)
     emit(result, chosen, output, inputs=[db, parquet])
+    if result.gate is not None and result.gate.exit_code:
+        raise typer.Exit(result.gate.exit_code)
 
 
 def register(app: typer.Typer) -> None:
