@@ -2,16 +2,19 @@
 
 Each side's run-model time per iteration is split exactly into
 
-- one row per operator: every XNNPACK operator inside a delegate call and every portable kernel;
+- one row per operator: every delegate operator inside a delegate call and every portable kernel;
 - three overhead rows from the buckets (delegate overhead, dispatch overhead, runtime overhead),
   each defined by subtraction, so the rows of an iteration sum to its run-model time in integer ns.
 
 Rows are keyed so that the same work has the same key on both sides:
 
-- "instruction" (two traces of one program): a portable kernel by its instruction id; an XNNPACK
+- "instruction" (two traces of one program): a portable kernel by its instruction id; a delegate
   operator by its delegate call's instruction id, its position in that call and its name;
-- "operator" (different lowerings of one model): by operator type and side (delegated or
+- "operator" (different lowerings of one model): by operator type and side (its backend, or
   portable), and for portable kernels by nn.Module path when both traces know module paths.
+
+Classes come from each operator's backend (etprof.backends): "XNNPACK compute", its glue as
+"partition-boundary glue" (a backend that cannot tell glue has none), "portable fallback".
 
 A key missing on one side is 0 there. Each row's mean is its per-iteration total over the
 measured iterations divided by their number, so the deltas sum to the run-model mean delta.
@@ -24,16 +27,17 @@ import math
 import numpy as np
 import pandas as pd
 
-from etprof.analyzers.buckets import is_glue
+from etprof.analyzers.buckets import delegate_backends, glue_flags
+from etprof.backends import resolve
 from etprof.significance import rank_tests
 from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, Trace
 
 MATCHES = ("auto", "instruction", "operator")
-COMPUTE, GLUE, FALLBACK = "XNNPACK compute", "partition-boundary glue", "portable fallback"
+GLUE, FALLBACK = "partition-boundary glue", "portable fallback"
 # The overhead rows: bucket column -> (row label, class, side, the calls it is paid per)
 OVERHEADS = {
     "delegate_overhead": ("delegate calls, outside their operators", "delegate overhead",
-                          "xnnpack", DELEGATE_CALL),
+                          "delegated", DELEGATE_CALL),
     "dispatch_overhead": ("operator calls, outside their kernels", "dispatch overhead",
                           "portable", OPERATOR_CALL),
     "runtime_overhead": ("run model, outside all calls", "runtime overhead", "runtime", ""),
@@ -175,16 +179,20 @@ def _describe(ops: pd.DataFrame, t: Trace, match: str, modules: bool) -> pd.Data
         label = (op + " [instr " + instr_s + " #" + pos_s + "]").where(
             delegated, op + " [instr " + instr_s + "]")
     else:
-        side = pd.Series(np.where(delegated, "xnnpack:", "portable:"), index=ops.index)
+        backend_id = ops["backend"].astype(str)
+        side = (backend_id + ":").where(delegated, "portable:")
         key = side + op + (("@" + where) if modules else "")
         label = op
     label = label + (" (" + where + ")").where(where != "", "")
-    glue = ops["op"].map(is_glue).astype(bool)  # categorical: once per distinct name
-    cls = np.where(delegated, np.where(glue, GLUE, COMPUTE), FALLBACK)
+    backends = delegate_backends(t)
+    glue = glue_flags(ops, backends)  # per distinct name, as each op's backend judges
+    compute = ops["backend"].astype(str).map(
+        lambda b: f"{(backends.get(b) or resolve(b)).label} compute").to_numpy(dtype=object)
+    cls = np.where(delegated, np.where(glue, GLUE, compute), FALLBACK)
     return pd.DataFrame({
         "iteration": ops["iteration"].to_numpy(), "key": key.to_numpy(),
         "contributor": label.to_numpy(),
-        "class": cls, "side": np.where(delegated, "xnnpack", "portable"), "kind": "operator",
+        "class": cls, "side": np.where(delegated, "delegated", "portable"), "kind": "operator",
         "where": where.to_numpy(), "duration_ns": ops["duration_ns"].to_numpy(),
     }, index=ops.index)
 

@@ -14,11 +14,11 @@ import pandas as pd
 
 from etprof.analyzers._fallback_program import (
     CONSTRAINT,
-    DECOMPOSED,
     GLUE,
     PRECISION,
     UNSUPPORTED,
 )
+from etprof.backends.xnnpack import DECOMPOSED
 from etprof.xnnpack_support import PRECISION_LABELS
 
 if TYPE_CHECKING:

@@ -9,17 +9,19 @@
   where the layout (Transpose) and precision (Convert) changes of a partition boundary sit.
 
 No torch, no executorch: everything comes from the trace and etprof/data/xnnpack_support.json.
+XNNPACK's own naming (glue, datatype tags, element-wise operators, decompositions) lives in
+etprof.backends.xnnpack; this explainer is the one that backend provides.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from etprof.analyzers.buckets import glue_mask, is_glue
+from etprof.backends.xnnpack import BACKEND as XNNPACK
+from etprof.backends.xnnpack import DECOMPOSED, DYNAMIC_TAG, POINTWISE, STATIC_TAG
 from etprof.grouping import group_cumcount, group_sum
 from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, Trace
 from etprof.xnnpack_support import OpSupport, SupportTable
@@ -48,29 +50,6 @@ GLUE_KERNELS = frozenset({
 })
 QUANT_KERNELS = frozenset({"quantize_per_tensor", "dequantize_per_tensor", "quantize_per_channel",
                            "dequantize_per_channel"})
-
-# XNNPACK operator names carry their datatypes: "Fully Connected (NC, QS8, QC8W) GEMM" is static
-# 8-bit, "Convert (NC, F32, QD8)" dynamic quantization.
-_STATIC_TAG = re.compile(r"\b(QS8|QU8|QC8W?|QC4W)\b")
-_DYNAMIC_TAG = re.compile(r"\b(QD8|QP8|QDU8)\b")
-# Element-wise XNNPACK operators: what decomposed activations become inside a block. A block's
-# edge extends over them, so glue next to a decomposed activation still counts as edge glue.
-_POINTWISE = re.compile(
-    r"^(Add|Subtract|Multiply|Divide|Maximum|Minimum|Squared Difference|Clamp|HardSwish|Sigmoid|"
-    r"Tanh|ELU|Leaky ReLU|Negate|Abs|Square|Square Root|Reciprocal Square Root|Exp|Log|Ceiling|"
-    r"Floor|Bankers Rounding|GELU|Copy|Invalid Unary Op)\b"
-    # a placeholder resolved from the delegate's graph (etprof.xnnpack_graph): a unary node
-    r"|^\w+ \(Invalid Unary Op\)$"
-)
-# Decompositions that split a familiar activation across the boundary: the element-wise ops that
-# end the block before the portable op, and the portable op. From torch's reference
-# decompositions: hardswish(x) = x * clamp(x + 3, 0, 6) / 6, hardsigmoid(x) = clamp(x + 3, 0, 6)
-# / 6. Longest pattern first.
-DECOMPOSED = (
-    ("hardswish", ("Add", "Clamp", "Multiply"), "div"),
-    ("hardsigmoid", ("Add", "Clamp"), "div"),
-)
-
 
 @dataclass(frozen=True)
 class Step:
@@ -124,11 +103,11 @@ def program_precisions(trace: Trace, steps: list[Step]) -> tuple[str, ...]:
     """The quantization schemes the program uses, or ("fp32",) when it uses none."""
     ops = [str(o) for o in trace.of_kind(DELEGATE_OP)["op"].unique()]
     found = []
-    if any(_STATIC_TAG.search(o) for o in ops) or any(
+    if any(STATIC_TAG.search(o) for o in ops) or any(
         kernel_base(s.name) in QUANT_KERNELS for s in steps if s.kind == "operator"
     ):
         found.append("static_quant")
-    if any(_DYNAMIC_TAG.search(o) for o in ops):
+    if any(DYNAMIC_TAG.search(o) for o in ops):
         found.append("dynamic_quant")
     return tuple(found) or ("fp32",)
 
@@ -161,9 +140,9 @@ class BlockEdges:
         """The element-wise operators that end the block, first word only ("Add", "Clamp")."""
         out = []
         for pos in sorted(self.tail, reverse=True):
-            if is_glue(self.ops[pos]):
+            if XNNPACK.is_glue(self.ops[pos]):
                 continue
-            if not _POINTWISE.match(self.ops[pos]):
+            if not POINTWISE.match(self.ops[pos]):
                 break
             out.append(self.ops[pos].split(" (")[0])
         return tuple(reversed(out))
@@ -178,7 +157,7 @@ def block_edges(trace: Trace) -> dict[int, BlockEdges]:
     out: dict[int, BlockEdges] = {}
     for iid, group in one.groupby("instruction_id", sort=True):
         names = tuple(group["op"].astype(str))
-        edge = [is_glue(n) or bool(_POINTWISE.match(n)) for n in names]
+        edge = [XNNPACK.is_glue(n) or bool(POINTWISE.match(n)) for n in names]
         head = 0
         while head < len(names) and edge[head]:
             head += 1
@@ -201,7 +180,7 @@ def edge_glue_ns(trace: Trace, edges: dict[int, BlockEdges]) -> pd.DataFrame:
     # each operator's position in its block's call (per iteration)
     pos = group_cumcount((it - it.min()) * (int(ids.max()) - int(ids.min()) + 1)
                          + (ids - ids.min()))
-    glue = glue_mask(ops["op"]).to_numpy()
+    glue = XNNPACK.glue_mask(ops["op"])
     # Whole-array membership instead of a Python test per event (a 1000-iteration trace has
     # ~280k operator events but only a few hundred (instruction, position) edge entries):
     # each (instruction, position) pair becomes one int64 key, matched with np.isin.

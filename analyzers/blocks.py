@@ -1,8 +1,9 @@
-"""Per delegate block: each DELEGATE_CALL instruction, the XNNPACK operators inside it, its overhead.
+"""Per delegate block: each DELEGATE_CALL instruction, the operators inside it, its overhead.
 
-A block is keyed by its instruction id: XNNPACK numbers operators ``#1, #2, ...`` afresh in every
-delegate, so ``Convert (NC) #1`` names a different operator in each block. The XNNPACK operator
-events carry the instruction id of the DELEGATE_CALL that ran them.
+A block is keyed by its instruction id: a backend may number operators afresh in every delegate
+(XNNPACK's ``Convert (NC) #1`` names a different operator in each block). Delegate operator
+events carry the instruction id of the DELEGATE_CALL that ran them; a trace holds one method
+here (instruction ids are per method).
 
 Times are per measured iteration (the total over those iterations divided by their number), so
 a block's operators plus its overhead equal its DELEGATE_CALL time exactly. The overhead is a
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from etprof.analyzers import analyzer
-from etprof.analyzers.buckets import glue_mask
+from etprof.analyzers.buckets import delegate_backends, glue_flags
 from etprof.analyzers.modules import instruction_modules, module_label
 from etprof.grouping import group_codes, group_count, group_first, group_min, group_sum
 from etprof.result import records
@@ -64,7 +65,8 @@ def negative_overhead_notes(negative: pd.DataFrame, measured: int) -> list[str]:
     blocks = negative["instruction"].nunique()
     note = (
         f"{len(negative)} of the measured block calls ({blocks} block(s)) have a negative "
-        f"delegate overhead, down to {worst / 1e3:.3f} us: XNNPACK times its operators itself, in "
+        f"delegate overhead, down to {worst / 1e3:.3f} us: the delegate (XNNPACK) times its "
+        "operators itself, in "
         "whole microseconds and on its own clock, so they can add up to a little more than the "
         "DELEGATE_CALL the runtime measured; the overhead is kept negative, not clipped, so the "
         "buckets still sum exactly."
@@ -87,7 +89,7 @@ def block_tables(trace: Trace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
         return (_empty(BLOCK_COLUMNS, ("backend", "main_ops", "module")),
                 _empty(OP_COLUMNS, ("event", "part")),
                 pd.DataFrame({"instruction": [], "iteration": [], "overhead_ns": []}))
-    glue = glue_mask(ops["op"]).to_numpy()
+    glue = glue_flags(ops, delegate_backends(trace))
     # `op`, `event` and `part` stay categorical (grouped with observed=True): one string per
     # row, made and hashed, cost more than the rest of the table on long traces.
     part = pd.Categorical.from_codes(glue.astype(np.int8), categories=["compute", "glue"])
@@ -199,7 +201,7 @@ def _main_ops(ops: pd.DataFrame, n: int, limit: int = 3) -> dict[int, str]:
     return out
 
 
-@analyzer("blocks", "each delegate block (DELEGATE_CALL): its XNNPACK operators and overhead",
+@analyzer("blocks", "each delegate block (DELEGATE_CALL): its operators and overhead",
           BlockOptions)
 def blocks(trace: Trace, options: BlockOptions) -> BlockTable:
     measured = trace.measured(options.warmup)

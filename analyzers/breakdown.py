@@ -17,7 +17,7 @@ import pandas as pd
 
 from etprof.analyzers import analyzer
 from etprof.analyzers.blocks import BlockTable, block_tables, negative_overhead_notes
-from etprof.analyzers.buckets import Buckets, bucket_frame
+from etprof.analyzers.buckets import DELEGATED, Buckets, backend_notes, measured_buckets
 from etprof.analyzers.iterations import (
     IterationTable,
     in_session_order,
@@ -49,6 +49,7 @@ class BreakdownOptions:
     by: str | None = None  # None: the default view; else one of BY
     # another lowering of the same model: the fallback fix then quotes its measured time
     compare: Trace | None = None
+    method: str | None = None  # None: each method of the trace in turn
 
     def __post_init__(self) -> None:
         if self.by is not None and self.by not in BY:
@@ -77,17 +78,24 @@ class Breakdown:
 
     def headline(self) -> str:
         """One line: the mean run model and where it went (printed above the tables)."""
-        total = self.buckets.run_model_ms
-        means = self.buckets.mean_ms()
+        b = self.buckets
+        total = b.run_model_ms
+        means = b.mean_ms()
 
         def pct(ms: float) -> str:
             return f"{100.0 * ms / total:.1f}%" if total else "-"
 
+        parts = []
+        for bid, backend in b.backends.items():
+            ms = b.backend_ms(bid)
+            glue = f" ({pct(float(ms['delegate_glue']))} glue)" if backend.knows_glue else ""
+            parts.append(f"{backend.label} {pct(float(ms[list(DELEGATED)].sum()))}{glue}")
+        if not parts:
+            parts.append("no delegate")
+        method = f" {self.settings['method']}" if self.settings.get("methods", 1) > 1 else ""
         return (
-            f"{self.stats.model}: {self.stats.mean_ms:.3f} ms: "
-            f"XNNPACK {pct(self.buckets.delegated_ms())} ({pct(float(means['xnnpack_glue']))} "
-            f"glue), portable {pct(self.buckets.portable_ms())}, "
-            f"runtime {pct(float(means['runtime_overhead']))}"
+            f"{self.stats.model}{method}: {self.stats.mean_ms:.3f} ms: {', '.join(parts)}, "
+            f"portable {pct(b.portable_ms())}, runtime {pct(float(means['runtime_overhead']))}"
         )
 
     def _iterations(self) -> str:
@@ -103,6 +111,8 @@ class Breakdown:
         st = self.iterations.stability
         rows = [
             ("model", self.stats.model),
+            *([("method", str(self.settings["method"]))] if self.settings.get("methods", 1) > 1
+              else []),
             ("trace", self.settings["trace"]),
             ("program", self.settings["program"] or "(unknown: no metadata, no --pte)"),
             ("iterations", self._iterations()),
@@ -114,9 +124,20 @@ class Breakdown:
         return pd.DataFrame(rows, columns=["field", "value"])
 
     def operator_rows(self, default_view: bool) -> pd.DataFrame:
+        """The operators a table shows: `side` names the backend ("XNNPACK") or "portable"
+        (JSON keeps side "delegated" and the backend id)."""
         limit = self.top if self.top is not None else (DEFAULT_TOP if default_view else None)
         frame = self.operators.frame
-        return frame if limit is None else frame.head(limit).reset_index(drop=True)
+        frame = frame if limit is None else frame.head(limit).reset_index(drop=True)
+        backends = self.buckets.backends
+        side = [backends[b].label if s == "delegated" and b in backends else str(s)
+                for s, b in zip(frame["side"], frame["backend"])]
+        return frame.assign(side=side).drop(columns=["backend"])
+
+    def bucket_rows(self) -> pd.DataFrame:
+        """The buckets a table shows: the backend column only when there are several."""
+        table = self.buckets.table()
+        return table if len(self.buckets.backends) > 1 else table.drop(columns=["backend"])
 
     def block_summary(self) -> pd.DataFrame:
         """The default view's blocks: the most expensive first, as many as operator rows."""
@@ -127,7 +148,7 @@ class Breakdown:
     def tables(self) -> dict[str, pd.DataFrame]:
         out = {"run": self.header()}
         if self.by is None:
-            out["buckets"] = self.buckets.table()
+            out["buckets"] = self.bucket_rows()
             out["top operators"] = self.operator_rows(default_view=True)
             out["delegate blocks"] = self.block_summary()
         elif self.by == "op":
@@ -146,6 +167,8 @@ class Breakdown:
         frame = self.iterations.frame
         notes = [n for n in stability_notes(st, frame, self.stats.warmup)
                  if n.startswith("warning") or self.by in (None, "iteration")]
+        if self.by is None:
+            notes += backend_notes(self.buckets.backends, self.buckets.by_backend)
         if self.by in (None, "block"):
             notes += negative_overhead_notes(self.blocks.negative, self.stats.n)
         hidden = len(self.blocks.blocks) - len(self.block_summary())
@@ -165,6 +188,7 @@ class Breakdown:
         per_iter = self.buckets.per_iteration.reset_index()
         return {
             "model": self.stats.model,
+            "method": self.settings["method"],
             "settings": self.settings,
             "run_model": self.stats.to_dict(),
             "buckets": records(self.buckets.table()),
@@ -188,7 +212,14 @@ class Breakdown:
 
 
 def explain_fallbacks_of(trace: Trace, warmup: int, compare: Trace | None) -> tuple[Any, str]:
-    """The fallback analyzer's report, or (None, why it declined this trace)."""
+    """The fallback analyzer's report, or (None, why it declined this trace). It explains
+    fallbacks from a backend that provides an explainer (XNNPACK), and a program with no
+    delegate at all; another backend's program gets no explanation."""
+    from etprof.analyzers.buckets import delegate_backends
+
+    silent = [b.label for b in delegate_backends(trace).values() if not b.explains_fallbacks]
+    if silent:
+        return None, f"etprof has no fallback explainer for {' and '.join(silent)}"
     from etprof.analyzers.fallback import FallbackOptions, explain_fallbacks
 
     try:
@@ -197,9 +228,49 @@ def explain_fallbacks_of(trace: Trace, warmup: int, compare: Trace | None) -> tu
         return None, exc.one_line()
 
 
+@dataclass(frozen=True)
+class MethodBreakdowns:
+    """The breakdown of each method of a trace with several, one section per method."""
+
+    sections: tuple[Breakdown, ...]
+
+    schema = "etprof.breakdown"
+
+    def headline(self) -> str:
+        return "\n".join(b.headline() for b in self.sections)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        out = {}
+        for b in self.sections:
+            out.update({f"{b.settings['method']}: {name}": t for name, t in b.tables().items()})
+        return out
+
+    def notes(self) -> list[str]:
+        return [f"{b.settings['method']}: {n}" for b in self.sections for n in b.notes()]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"methods": [b.to_dict() for b in self.sections]}
+
+
 @analyzer("breakdown", "run-model time attributed to buckets, operators, delegate blocks, "
           "modules and iterations", BreakdownOptions)
-def breakdown(trace: Trace, options: BreakdownOptions) -> Breakdown:
+def breakdown(trace: Trace, options: BreakdownOptions) -> Breakdown | MethodBreakdowns:
+    """One method's breakdown (`options.method`, or the trace's only method), else one section
+    per method."""
+    if options.method is not None:
+        return _breakdown(trace.for_method(options.method), options, len(trace.methods))
+    if len(trace.methods) > 1:
+        return MethodBreakdowns(tuple(_breakdown(trace.for_method(m), options, len(trace.methods))
+                                      for m in trace.methods))
+    return _breakdown(trace, options, 1)
+
+
+def method_breakdown(trace: Trace, options: BreakdownOptions) -> Breakdown:
+    """The breakdown of a trace of one method (refused for several: never a blend)."""
+    return _breakdown(trace.one_method(), options, 1)
+
+
+def _breakdown(trace: Trace, options: BreakdownOptions, methods: int) -> Breakdown:
     warmup = trace.warmup if options.warmup is None else options.warmup
     measured = trace.measured(warmup)
     samples = run_model_samples(measured)
@@ -210,17 +281,21 @@ def breakdown(trace: Trace, options: BreakdownOptions) -> Breakdown:
     frame, ops, negative = block_tables(measured)
     module_rows, known = module_frame(measured)
     it_frame = iteration_frame(trace, warmup)
-    every = bucket_frame(trace)  # memoised: iteration_frame made it
-    per_iteration = every[~trace.is_warmup(every.index, warmup)]
     run_model = it_frame.loc[~it_frame["dropped"], "run_model_ms"].to_numpy()
     if run_model.size == 0:
         raise InputError(
             f"{trace.source or 'the trace'} has no Method::execute event in its measured "
             "iterations", "record the trace with ETDump profiling on (`etprof run`)")
-    fallback, why = explain_fallbacks_of(trace, warmup, options.compare)
+    compare = options.compare
+    if compare is not None and len(compare.methods) > 1:
+        compare = compare.for_method(trace.methods[0]) if trace.methods[0] in compare.methods \
+            else None
+    fallback, why = explain_fallbacks_of(trace, warmup, compare)
     settings = {
         "trace": trace.source,
         "program": trace.meta.program.path or None,
+        "method": trace.methods[0] if trace.methods else trace.meta.program.method,
+        "methods": methods,
         "iterations": trace.iterations,
         "warmup": warmup,
         "warmup_from": "--warmup" if options.warmup is not None
@@ -232,7 +307,7 @@ def breakdown(trace: Trace, options: BreakdownOptions) -> Breakdown:
     return Breakdown(
         settings=settings,
         stats=stats,
-        buckets=Buckets(model=trace.model, warmup=warmup, per_iteration=per_iteration),
+        buckets=measured_buckets(trace, warmup),
         operators=OperatorTable(model=trace.model, measured=n, run_model_ms=rm_ms,
                                 frame=operator_frame(measured)),
         blocks=BlockTable(model=trace.model, measured=n, run_model_ms=rm_ms, blocks=frame,

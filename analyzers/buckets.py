@@ -1,72 +1,89 @@
 """Exact attribution of run-model time to buckets, per measured iteration then averaged.
 
 run model (Method::execute) =
-    XNNPACK compute + XNNPACK glue      (operators inside DELEGATE_CALLs)
+    delegate compute + delegate glue    (operators inside DELEGATE_CALLs, per backend; glue is
+                                         what the backend knows to be layout/precision moves)
   + delegate overhead                   (each DELEGATE_CALL minus the operators inside it)
   + portable kernels                    (native_call_* events)
   + dispatch overhead                   (OPERATOR_CALL minus its kernel)
   + runtime overhead                    (run model minus all DELEGATE_CALLs and OPERATOR_CALLs)
 
 Each bucket is defined by subtraction from the one enclosing it, so they sum to the run-model
-time exactly (in integer nanoseconds, per iteration) and nothing is counted twice.
+time exactly (in integer nanoseconds, per iteration) and nothing is counted twice. The three
+delegate buckets exist once per backend (etprof.backends); a backend that cannot tell glue from
+compute has all its operators as compute and no glue row. JSON schema version 2
+(docs/json-schema.md).
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from etprof.analyzers import analyzer
+from etprof.backends import Backend, resolve
 from etprof.result import records
 from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_MODEL, Trace
 
 BUCKETS = (
-    "xnnpack_compute",
-    "xnnpack_glue",
+    "delegate_compute",
+    "delegate_glue",
     "delegate_overhead",
     "portable_kernels",
     "dispatch_overhead",
     "runtime_overhead",
 )
+DELEGATED = ("delegate_compute", "delegate_glue", "delegate_overhead")
+PORTABLE = ("portable_kernels", "dispatch_overhead")
 LABELS = {
-    "xnnpack_compute": "XNNPACK compute",
-    "xnnpack_glue": "XNNPACK layout/precision glue",
-    "delegate_overhead": "XNNPACK delegate overhead",
     "portable_kernels": "portable kernels",
     "dispatch_overhead": "operator dispatch overhead",
     "runtime_overhead": "runtime overhead",
 }
-DELEGATED = ("xnnpack_compute", "xnnpack_glue", "delegate_overhead")
-PORTABLE = ("portable_kernels", "dispatch_overhead")
-
-# XNNPACK operators that only move or re-type data between layouts and precisions: the
-# NCHW<->NHWC transposes and the F32<->QS8/QD8 converts that lowering inserts, copies and the
-# shape-only ops. Names are XNNPACK's `xnn_operator_type_to_string` (+ microkernel), e.g.
-# "Transpose (ND, X8)", "Convert (NC)", "Convert (NC, F32, QD8)", "Copy (NC, X32)",
-# "Static Reshape (NC)", "Static Expand Dims (NC)", "Fuse Dims (NC)". The "(" after the name keeps
-# arithmetic that merely starts alike ("Copy Sign (ND)") out.
-GLUE_OP = re.compile(
-    r"^(?:Transpose|Convert|Copy|Static Reshape|Reshape|Static Expand Dims|Expand Dims|Fuse Dims"
-    r"|Split Dims|Squeeze|Unsqueeze)\s*\("
-)
 
 
-def is_glue(op: str) -> bool:
-    return bool(GLUE_OP.match(op))
+def label(bucket: str, backend: Backend | None = None) -> str:
+    """What users read for a bucket: "XNNPACK compute", "portable kernels"."""
+    if backend is None:
+        return LABELS.get(bucket, bucket)
+    return {"delegate_compute": f"{backend.label} compute",
+            "delegate_glue": f"{backend.label} layout/precision glue",
+            "delegate_overhead": f"{backend.label} delegate overhead"}[bucket]
 
 
-def glue_mask(op: pd.Series) -> pd.Series:
-    """`is_glue` of every entry of an operator-name column (matched once per distinct name)."""
-    if isinstance(op.dtype, pd.CategoricalDtype):
-        flags = np.array([is_glue(str(c)) for c in op.cat.categories] + [False], dtype=bool)
-        return pd.Series(flags[op.cat.codes.to_numpy()], index=op.index)  # code -1: the False
-    names = op.astype(str)
-    table = {name: is_glue(name) for name in names.unique()}
-    return names.map(table).astype(bool)
+def delegate_backends(trace: Trace) -> dict[str, Backend]:
+    """The backends of the trace's delegate calls, by backend id, in order of first call (a
+    trace without its program table has backend "", resolved from its operator names)."""
+    def find() -> dict[str, Backend]:
+        calls = trace.of_kind(DELEGATE_CALL)
+        ids = [str(b) for b in pd.unique(calls["backend"].astype(str))] if len(calls) else []
+        ops = trace.of_kind(DELEGATE_OP)
+        out = {}
+        for b in ids:
+            names = ops.loc[ops["backend"].astype(str).to_numpy() == b, "op"] if not b else []
+            out[b] = resolve(b, (str(n) for n in pd.unique(pd.Series(names, dtype=object))))
+        return out
+
+    return trace.memo("delegate_backends", find)
+
+
+def glue_flags(ops: pd.DataFrame, backends: Mapping[str, Backend]) -> npt.NDArray[np.bool_]:
+    """Whether each delegate-operator row is glue, as its own backend judges."""
+    out = np.zeros(len(ops), dtype=bool)
+    if not len(ops):
+        return out
+    backend = ops["backend"].astype(str).to_numpy()
+    for b in pd.unique(backend):
+        judge = backends.get(str(b)) or resolve(str(b))
+        if judge.knows_glue:
+            rows = backend == b
+            out[rows] = judge.glue_mask(ops["op"][rows])
+    return out
 
 
 @dataclass(frozen=True)
@@ -78,7 +95,11 @@ class BucketOptions:
 class Buckets:
     model: str
     warmup: int
-    per_iteration: pd.DataFrame  # index: iteration; columns: run_model + BUCKETS (ns)
+    per_iteration: pd.DataFrame  # index: iteration; columns: run_model + BUCKETS (ns), the
+    # delegate buckets summed over backends
+    by_backend: Mapping[str, pd.DataFrame] = field(default_factory=dict)  # backend id ->
+    # per-iteration DELEGATED columns (ns) of that backend
+    backends: Mapping[str, Backend] = field(default_factory=dict)
 
     schema = "etprof.buckets"
 
@@ -95,73 +116,152 @@ class Buckets:
     def portable_ms(self) -> float:
         return float(self.mean_ms()[list(PORTABLE)].sum())
 
+    def backend_ms(self, backend: str) -> pd.Series:
+        """Mean ms of one backend's delegate buckets."""
+        return self.by_backend[backend][list(DELEGATED)].mean() / 1e6
+
+    def delegate_label(self) -> str:
+        """"XNNPACK", "XNNPACK + CoreMLBackend", or "delegate" when there is none."""
+        return " + ".join(b.label for b in self.backends.values()) or "delegate"
+
+    def rows(self) -> list[tuple[str, str, str, pd.Series]]:
+        """(bucket, backend id, label, per-iteration ns) of every row of the table, in order."""
+        out = []
+        for bid, backend in self.backends.items():
+            frame = self.by_backend[bid]
+            for b in DELEGATED:
+                if b == "delegate_glue" and not backend.knows_glue:
+                    continue
+                out.append((b, bid, label(b, backend), frame[b]))
+        for b in (*PORTABLE, "runtime_overhead"):
+            out.append((b, "", label(b), self.per_iteration[b]))
+        return out
+
     def table(self) -> pd.DataFrame:
-        means = self.mean_ms()
         total = self.run_model_ms
         rows = [
             {
                 "bucket": b,
-                "label": LABELS[b],
+                "backend": bid,
+                "label": text,
                 "side": "delegated" if b in DELEGATED else "portable" if b in PORTABLE else "runtime",
-                "mean_ms": float(means[b]),
-                "share_pct": 100.0 * float(means[b]) / total if total else 0.0,
+                "mean_ms": float(ns.mean()) / 1e6,
+                "share_pct": 100.0 * float(ns.mean()) / 1e6 / total if total else 0.0,
             }
-            for b in BUCKETS
+            for b, bid, text, ns in self.rows()
         ]
-        rows.append({"bucket": "run_model", "label": "run model (Method::execute)",
+        rows.append({"bucket": "run_model", "backend": "", "label": "run model (Method::execute)",
                      "side": "total", "mean_ms": total, "share_pct": 100.0 if total else 0.0})
-        return pd.DataFrame(rows)
+        return pd.DataFrame(rows, columns=["bucket", "backend", "label", "side", "mean_ms",
+                                           "share_pct"])
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {"buckets": self.table()}
 
     def notes(self) -> list[str]:
-        return []
+        return backend_notes(self.backends, self.by_backend)
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "warmup": self.warmup,
                 "measured": len(self.per_iteration), "buckets": records(self.table())}
 
 
+def backend_notes(backends: Mapping[str, Backend],
+                  by_backend: Mapping[str, pd.DataFrame]) -> list[str]:
+    """What the buckets cannot tell for these backends, one line each."""
+    notes = []
+    for bid, b in backends.items():
+        if b.guessed:
+            notes.append(f"the trace does not name its delegate's backend (no program table): "
+                         f"its operator names are {b.label}'s, so it is attributed as "
+                         f"{b.label}; pass --pte to be sure")
+        elif not b.knows_glue:
+            notes.append(f"etprof does not know which {b.label} operators only convert layouts "
+                         f"or precisions: its glue is counted in {b.label} compute")
+        frame = by_backend.get(bid)
+        if frame is not None and len(frame) and not (frame["delegate_compute"]
+                                                     + frame["delegate_glue"]).any():
+            notes.append(f"{b.label} recorded no operator events: its whole call time shows "
+                         "as delegate overhead")
+    return notes
+
+
 def bucket_frame(trace: Trace) -> pd.DataFrame:
     """Per-iteration bucket times in ns for every iteration present in `trace` (memoised)."""
-    return trace.memo("bucket_frame", lambda: _bucket_frame(trace))
+    return trace.memo("bucket_frame", lambda: _bucket_frames(trace)[0])
 
 
-def _bucket_frame(trace: Trace) -> pd.DataFrame:
-    def total(ev: pd.DataFrame, mask: pd.Series | None = None) -> pd.Series:
+def backend_frames(trace: Trace) -> dict[str, pd.DataFrame]:
+    """Per backend id, its per-iteration delegate buckets in ns (memoised)."""
+    return trace.memo("backend_frames", lambda: _bucket_frames(trace)[1])
+
+
+def _bucket_frames(trace: Trace) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    key = "_bucket_frames"
+
+    def compute() -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+        return _compute_frames(trace)
+
+    return trace.memo(key, compute)
+
+
+def _compute_frames(trace: Trace) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    def total(ev: pd.DataFrame, mask: npt.NDArray[np.bool_] | None = None) -> pd.Series:
         if mask is not None:
-            ev = ev[mask.to_numpy()]
+            ev = ev[mask]
         return ev["duration_ns"].groupby(ev["iteration"].to_numpy()).sum()
 
     rm = trace.of_kind(RUN_MODEL)
-    run_model = total(rm, rm["iteration"] >= 0)
+    run_model = total(rm, rm["iteration"].to_numpy() >= 0)
     idx = run_model.index
-    xop = trace.of_kind(DELEGATE_OP)
-    glue = glue_mask(xop["op"])
-    parts = {
+
+    def frame(parts: dict[str, pd.Series]) -> pd.DataFrame:
+        f = pd.DataFrame({k: v.reindex(idx, fill_value=0) for k, v in parts.items()}, index=idx)
+        return f.fillna(0).astype("int64")
+
+    backends = delegate_backends(trace)
+    ops = trace.of_kind(DELEGATE_OP)
+    calls = trace.of_kind(DELEGATE_CALL)
+    glue = glue_flags(ops, backends)
+    op_backend = ops["backend"].astype(str).to_numpy()
+    call_backend = calls["backend"].astype(str).to_numpy()
+    per_backend = {}
+    for bid in backends:
+        mine = op_backend == bid
+        f = frame({"delegate_call": total(calls, call_backend == bid),
+                   "delegate_compute": total(ops, mine & ~glue),
+                   "delegate_glue": total(ops, mine & glue)})
+        f["delegate_overhead"] = f["delegate_call"] - f["delegate_compute"] - f["delegate_glue"]
+        f.index.name = "iteration"
+        per_backend[bid] = f[list(DELEGATED)]
+    f = frame({
         "run_model": run_model,
-        "delegate_call": total(trace.of_kind(DELEGATE_CALL)),
-        "xnnpack_compute": total(xop, ~glue),
-        "xnnpack_glue": total(xop, glue),
+        "delegate_call": total(calls),
+        "delegate_compute": total(ops, ~glue),
+        "delegate_glue": total(ops, glue),
         "operator_call": total(trace.of_kind(OPERATOR_CALL)),
         "portable_kernels": total(trace.of_kind(KERNEL)),
-    }
-    f = pd.DataFrame({k: v.reindex(idx, fill_value=0) for k, v in parts.items()}, index=idx)
-    f = f.fillna(0).astype("int64")
-    f["delegate_overhead"] = f["delegate_call"] - f["xnnpack_compute"] - f["xnnpack_glue"]
+    })
+    f["delegate_overhead"] = f["delegate_call"] - f["delegate_compute"] - f["delegate_glue"]
     f["dispatch_overhead"] = f["operator_call"] - f["portable_kernels"]
     f["runtime_overhead"] = f["run_model"] - f["delegate_call"] - f["operator_call"]
     f.index.name = "iteration"
-    return f[["run_model", *BUCKETS]]
+    return f[["run_model", *BUCKETS]], per_backend
+
+
+def measured_buckets(trace: Trace, warmup: int | None) -> Buckets:
+    """The buckets of `trace`'s measured iterations (warm-up dropped per session)."""
+    skip = trace.warmup if warmup is None else warmup
+    trace.measured(skip)  # the usual refusals: no runs, too few iterations, several methods
+    keep = ~trace.is_warmup(bucket_frame(trace).index.to_numpy(), skip)
+    return Buckets(
+        model=trace.model, warmup=skip, per_iteration=bucket_frame(trace)[keep],
+        by_backend={b: f[keep] for b, f in backend_frames(trace).items()},
+        backends=delegate_backends(trace),
+    )
 
 
 @analyzer("buckets", "run-model time split into delegated, portable and overhead buckets",
           BucketOptions)
 def buckets(trace: Trace, options: BucketOptions) -> Buckets:
-    measured = trace.measured(options.warmup)
-    return Buckets(
-        model=trace.model,
-        warmup=trace.warmup if options.warmup is None else options.warmup,
-        per_iteration=bucket_frame(measured),
-    )
+    return measured_buckets(trace, options.warmup)

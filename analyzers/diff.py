@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from etprof.analyzers import analyzer
@@ -43,10 +44,11 @@ from etprof.significance import (
 )
 from etprof.trace import Trace
 
-# What each breakdown bucket is called when it explains a change.
+# What each breakdown bucket is called when it explains a change ({backend}: the delegate's
+# label, "XNNPACK"; the glue and overhead classes name it only when the sides hold several).
 CLASSES = {
-    "xnnpack_compute": "XNNPACK compute",
-    "xnnpack_glue": "partition-boundary glue",
+    "delegate_compute": "{backend} compute",
+    "delegate_glue": "partition-boundary glue",
     "delegate_overhead": "delegate overhead",
     "portable_kernels": "portable fallback",
     "dispatch_overhead": "dispatch overhead",
@@ -76,6 +78,7 @@ class DiffOptions:
     match: str = "auto"  # "auto" | "instruction" | "operator"
     top: int = 10  # operator contributors listed by name in the table (JSON has all)
     force: bool = False  # compare traces whose settings differ (with a warning)
+    method_name: str | None = None  # the method to compare (None: the traces' only one)
     # the CI gate (etprof.gate): thresholds in percent, None for no gate
     fail_if_slower: float | None = None
     fail_if_faster: float | None = None
@@ -246,6 +249,9 @@ class DiffResult:
 def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
     """Compare trace `b` against baseline `a` (pure: neither trace is changed)."""
     options.check()
+    if options.method_name is not None:
+        a, b = a.for_method(options.method_name), b.for_method(options.method_name)
+    a.one_method(), b.one_method()  # never a blend of methods
     checks = check_settings(a, b, options)
     blocking = [c for c in checks if c.blocking and c.status == "differs"]
     if blocking and not options.force:
@@ -296,23 +302,53 @@ def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
 diff = diff_traces  # the name etprof.api and the registry's users call it by
 
 
+def bucket_class(bucket: str, backend: str, several: bool) -> str:
+    """The class a bucket row explains a change as ("XNNPACK compute", "portable fallback")."""
+    name = CLASSES.get(bucket, "run model (total)")
+    if bucket == "delegate_compute":
+        return name.format(backend=backend)
+    if several and bucket in ("delegate_glue", "delegate_overhead"):
+        return f"{backend} {name}"
+    return name
+
+
 def bucket_deltas(ba: Buckets, bb: Buckets, total_ms: float) -> pd.DataFrame:
-    """Both sides' buckets, their deltas and each delta's share of the run-model delta."""
-    cols = ["run_model", *BUCKETS]
-    p = rank_tests(ba.per_iteration[cols].to_numpy(float), bb.per_iteration[cols].to_numpy(float))
-    mean_a = pd.Series({**ba.mean_ms().to_dict(), "run_model": ba.run_model_ms})
-    mean_b = pd.Series({**bb.mean_ms().to_dict(), "run_model": bb.run_model_ms})
-    rows = []
-    for i, name in enumerate(cols):
-        av, bv = float(mean_a[name]), float(mean_b[name])
-        rows.append({
-            "bucket": name,
-            "class": CLASSES.get(name, "run model (total)"),
+    """Both sides' buckets (one row per backend for the delegate ones), their deltas and each
+    delta's share of the run-model delta."""
+    def rows(b: Buckets) -> dict[tuple[str, str], tuple[str, pd.Series]]:
+        return {(bucket, bid): (bid and b.backends[bid].label, ns)
+                for bucket, bid, _, ns in b.rows()}
+
+    ra, rb = rows(ba), rows(bb)
+    keys = list(dict.fromkeys([*ra, *rb]))
+    several = len({bid for _, bid in keys if bid}) > 1
+
+    def matrix(b: Buckets, r: dict[tuple[str, str], tuple[str, pd.Series]]) -> np.ndarray:
+        cols = [b.per_iteration["run_model"].to_numpy(float)]
+        for k in keys:
+            cols.append(r[k][1].to_numpy(float) if k in r
+                        else np.zeros(len(b.per_iteration)))
+        return np.column_stack(cols)
+
+    p = rank_tests(matrix(ba, ra), matrix(bb, rb))
+    out = []
+    for i, (bucket, bid) in enumerate(keys, start=1):
+        av = float(ra[(bucket, bid)][1].mean()) / 1e6 if (bucket, bid) in ra else 0.0
+        bv = float(rb[(bucket, bid)][1].mean()) / 1e6 if (bucket, bid) in rb else 0.0
+        name = (ra.get((bucket, bid)) or rb[(bucket, bid)])[0]
+        out.append({
+            "bucket": bucket, "backend": bid,
+            "class": bucket_class(bucket, name, several),
             "a_ms": av, "b_ms": bv, "delta_ms": bv - av,
             "share_pct": 100.0 * (bv - av) / total_ms if total_ms else math.nan,
             "p_value": float(p[i]),
         })
-    return pd.DataFrame(rows[1:] + rows[:1])  # the total last, as in the buckets table
+    av, bv = ba.run_model_ms, bb.run_model_ms
+    out.append({"bucket": "run_model", "backend": "", "class": "run model (total)",
+                "a_ms": av, "b_ms": bv, "delta_ms": bv - av,
+                "share_pct": 100.0 * (bv - av) / total_ms if total_ms else math.nan,
+                "p_value": float(p[0])})
+    return pd.DataFrame(out)  # the total last, as in the buckets table
 
 
 def check_settings(a: Trace, b: Trace, options: DiffOptions) -> list[Check]:

@@ -39,11 +39,12 @@ from etprof.analyzers._fallback_program import (
     program_precisions,
     program_steps,
 )
+from etprof.backends.xnnpack import BACKEND as XNNPACK
 from etprof.errors import InputError
 from etprof.grouping import group_sum
 from etprof.result import records
 from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_MODEL, Trace
-from etprof.xnnpack_support import PRECISION_LABELS, load_table
+from etprof.xnnpack_support import PRECISION_LABELS
 
 from ._fallback_notes import explain, zoo_name  # relative: see _fallback_notes
 
@@ -152,7 +153,15 @@ def explain_fallbacks(trace: Trace, options: FallbackOptions) -> FallbackReport:
 
 
 def _analyse(trace: Trace, warmup: int | None) -> FallbackReport:
+    from etprof.analyzers.buckets import delegate_backends
+
     measured = trace.measured(warmup)
+    others = [b.label for b in delegate_backends(trace).values() if b.id != XNNPACK.id
+              and not b.guessed]
+    if others:  # this is XNNPACK's explainer (etprof.backends.xnnpack); no other has one
+        raise InputError(f"{trace.source or 'the trace'} delegates to {', '.join(others)}: "
+                         "etprof explains fallbacks from XNNPACK only",
+                         "read the buckets and operators; the explanation needs an XNNPACK program")
     n = int(measured.of_kind(RUN_MODEL)["iteration"].nunique())
     if n == 0:
         raise InputError(f"{trace.source or 'the trace'} has no Method::execute event in its "
@@ -163,7 +172,7 @@ def _analyse(trace: Trace, warmup: int | None) -> FallbackReport:
             f"{trace.source or 'the trace'} has no operator or delegate call events",
             "record the trace with ETDump profiling on (`etprof run`)")
     run_model_ms = measured.run_model_ns() / n / 1e6
-    table = load_table()
+    table = XNNPACK.support_table()
     precisions = program_precisions(measured, steps)
     per_iter = _per_instruction_ns(measured, n)
     edges = block_edges(measured)

@@ -40,7 +40,7 @@ MIN_TREND_N = 10
 OUTLIER_MADS = 5.0
 OUTLIER_MIN_PCT = 5.0
 
-COLUMNS = ("iteration", "dropped", "outlier", "run_model_ms", "xnnpack_ms", "delegate_ovh_ms",
+COLUMNS = ("iteration", "dropped", "outlier", "run_model_ms", "delegate_ops_ms", "delegate_ovh_ms",
            "portable_ms", "dispatch_ms", "runtime_ms")
 
 
@@ -192,7 +192,7 @@ def iteration_frame(trace: Trace, warmup: int) -> pd.DataFrame:
     """One row per recorded iteration (warm-up included), bucket times in ms."""
     ns = bucket_frame(trace)
     # sum in integer ns, then convert: the ms values are the exact ns / 1e6
-    b = ns.assign(xnnpack=ns["xnnpack_compute"] + ns["xnnpack_glue"]) / 1e6
+    b = ns.assign(delegate_ops=ns["delegate_compute"] + ns["delegate_glue"]) / 1e6
     run_model = b["run_model"].to_numpy()
     dropped = trace.is_warmup(b.index.to_numpy(), warmup)
     outlier = np.zeros(len(b), dtype=bool)
@@ -202,7 +202,7 @@ def iteration_frame(trace: Trace, warmup: int) -> pd.DataFrame:
         "dropped": dropped,
         "outlier": outlier,
         "run_model_ms": run_model,
-        "xnnpack_ms": b["xnnpack"].to_numpy(),
+        "delegate_ops_ms": b["delegate_ops"].to_numpy(),
         "delegate_ovh_ms": b["delegate_overhead"].to_numpy(),
         "portable_ms": b["portable_kernels"].to_numpy(),
         "dispatch_ms": b["dispatch_overhead"].to_numpy(),

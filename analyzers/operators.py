@@ -1,4 +1,5 @@
-"""Time per operator type over the measured iterations: delegated XNNPACK ops and portable kernels.
+"""Time per operator type over the measured iterations: delegated operators (per backend) and
+portable kernels.
 
 Times are per iteration (total over the measured iterations divided by their number), so the
 column sums to the operator part of run model; `count` is occurrences per iteration.
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from etprof.analyzers import analyzer
-from etprof.analyzers.buckets import is_glue
+from etprof.analyzers.buckets import delegate_backends
 from etprof.grouping import group_codes, group_first, group_sum
 from etprof.result import records
 from etprof.trace import DELEGATE_OP, KERNEL, Trace
@@ -30,7 +31,9 @@ class OperatorTable:
     model: str
     measured: int
     run_model_ms: float
-    frame: pd.DataFrame  # op, side, count, total_ms, mean_ms, share_pct, cum_share_pct
+    # op, side ("delegated" | "portable"), backend (id; "" for portable), count, per_iter_ms,
+    # mean_ms, share_pct, cum_share_pct, glue
+    frame: pd.DataFrame
 
     schema = "etprof.operators"
 
@@ -50,7 +53,8 @@ def operator_frame(trace: Trace) -> pd.DataFrame:
     n = max(1, trace.iterations_present())
     run_model_ns = trace.run_model_ns() / n
     ops = trace.of_kind(DELEGATE_OP, KERNEL)
-    cols = ["op", "side", "count", "per_iter_ms", "mean_ms", "share_pct", "cum_share_pct"]
+    cols = ["op", "side", "backend", "count", "per_iter_ms", "mean_ms", "share_pct",
+            "cum_share_pct"]
     if ops.empty:
         return pd.DataFrame({c: pd.Series(dtype="float64" if c.endswith(("ms", "pct")) else
                                           "object") for c in cols})
@@ -58,26 +62,33 @@ def operator_frame(trace: Trace) -> pd.DataFrame:
     # hashing it) cost more than the whole table on long traces. Sorting the named groups gives
     # the order that grouping on the strings gave.
     op = ops["op"].array
+    backend = ops["backend"].array
     portable = (ops["kind"].to_numpy() == KERNEL).astype(np.int64)
-    keys, groups = group_codes(np.asarray(op.codes, dtype=np.int64) * 2 + portable)
+    nb = len(backend.categories) + 1
+    side_code = np.where(portable == 1, 0, np.asarray(backend.codes, dtype=np.int64) + 2)
+    keys, groups = group_codes(np.asarray(op.codes, dtype=np.int64) * (nb + 1) + side_code)
     first = group_first(groups, keys.size)
     grouped = pd.DataFrame({
         "op": np.asarray(op.take(first).astype(str), dtype=object),
-        "side": np.where(portable[first] == 1, "portable", "xnnpack"),
+        "side": np.where(portable[first] == 1, "portable", "delegated"),
+        "backend": np.where(portable[first] == 1, "",
+                            np.asarray(backend.take(first).astype(str), dtype=object)),
         "count": np.bincount(groups, minlength=keys.size),
         "sum": group_sum(groups, ops["duration_ns"]).to_numpy(),
-    }).sort_values(["op", "side"], kind="stable").reset_index(drop=True)
+    }).sort_values(["op", "side", "backend"], kind="stable").reset_index(drop=True)
     grouped["per_iter_ms"] = grouped["sum"] / n / 1e6
     grouped["mean_ms"] = grouped["sum"] / grouped["count"] / 1e6
     grouped["count"] = grouped["count"] / n
     grouped["share_pct"] = 100.0 * grouped["sum"] / n / run_model_ns if run_model_ns else 0.0
     grouped = grouped.sort_values(["per_iter_ms", "op"], ascending=[False, True])
     grouped["cum_share_pct"] = grouped["share_pct"].cumsum()
-    grouped["glue"] = [s == "xnnpack" and is_glue(o) for o, s in zip(grouped["op"], grouped["side"])]
+    backends = delegate_backends(trace)
+    grouped["glue"] = [s == "delegated" and b in backends and backends[b].is_glue(o)
+                       for o, s, b in zip(grouped["op"], grouped["side"], grouped["backend"])]
     return grouped[[*cols, "glue"]].reset_index(drop=True)
 
 
-@analyzer("operators", "time per operator type, delegated (XNNPACK) or portable", OperatorOptions)
+@analyzer("operators", "time per operator type, delegated or portable", OperatorOptions)
 def operators(trace: Trace, options: OperatorOptions) -> OperatorTable:
     measured = trace.measured(options.warmup)
     frame = operator_frame(measured)

@@ -40,7 +40,8 @@ class Summary:
     def split(self) -> pd.DataFrame:
         total = self.buckets.run_model_ms
         rows: list[dict[str, Any]] = []
-        for side, ms in (("delegated (XNNPACK)", self.buckets.delegated_ms()),
+        delegated = f"delegated ({self.buckets.delegate_label()})"
+        for side, ms in ((delegated, self.buckets.delegated_ms()),
                          ("portable", self.buckets.portable_ms())):
             rows.append({"side": side, "mean_ms": ms,
                          "share_pct": 100.0 * ms / total if total else 0.0})

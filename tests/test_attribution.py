@@ -16,7 +16,7 @@ import pytest
 
 from etprof.analyzers.blocks import OVERHEAD_EVENT, block_tables
 from etprof.analyzers.breakdown import BreakdownOptions, breakdown
-from etprof.analyzers.buckets import BUCKETS, GLUE_OP, bucket_frame, is_glue
+from etprof.analyzers.buckets import BUCKETS, bucket_frame
 from etprof.analyzers.iterations import spearman, stability
 from etprof.analyzers.modules import (
     ROOT,
@@ -27,6 +27,8 @@ from etprof.analyzers.modules import (
     module_label,
 )
 from etprof.analyzers.operators import operator_frame
+from etprof.backends.xnnpack import BACKEND as XNNPACK
+from etprof.backends.xnnpack import GLUE_OP
 from etprof.loading import load_trace
 from etprof.metadata import Instruction, ProgramInfo, RunSettings, TraceMeta, sidecar_path
 from etprof.significance import rank_test, rank_tests
@@ -185,12 +187,12 @@ COMPUTE_NAMES = [
 
 @pytest.mark.parametrize("name", GLUE_NAMES)
 def test_glue_names(name: str) -> None:
-    assert is_glue(name)
+    assert XNNPACK.is_glue(name)
 
 
 @pytest.mark.parametrize("name", COMPUTE_NAMES)
 def test_compute_names(name: str) -> None:
-    assert not is_glue(name)
+    assert not XNNPACK.is_glue(name)
 
 
 @pytest.mark.parametrize("path", REAL_TRACES, ids=lambda p: p.name)
@@ -201,10 +203,10 @@ def test_glue_on_real_operator_names(path: Path) -> None:
     for op in ops:
         head = op.split(" (")[0]
         if head in ("Convert", "Transpose", "Copy", "Static Reshape"):
-            assert is_glue(op), op
+            assert XNNPACK.is_glue(op), op
         if head.startswith(("Convolution", "Fully Connected", "Batch Matrix Multiply")):
-            assert not is_glue(op), op
-    assert GLUE_OP.pattern  # the regex is public
+            assert not XNNPACK.is_glue(op), op
+    assert GLUE_OP.pattern  # the regex is public (etprof.backends.xnnpack)
 
 
 # -- the invariant: buckets sum to run model exactly, per iteration ------------------------------
@@ -222,9 +224,9 @@ def check_buckets(trace: Trace) -> pd.DataFrame:
                         include_groups=False).reindex(b.index, fill_value=0)
 
     # each bucket is what its definition says, computed independently here
-    assert ((b["xnnpack_compute"] + b["xnnpack_glue"]) == total(DELEGATE_OP)).all()
+    assert ((b["delegate_compute"] + b["delegate_glue"]) == total(DELEGATE_OP)).all()
     assert (b["portable_kernels"] == total(KERNEL)).all()
-    assert ((b["xnnpack_compute"] + b["xnnpack_glue"] + b["delegate_overhead"])
+    assert ((b["delegate_compute"] + b["delegate_glue"] + b["delegate_overhead"])
             == total(DELEGATE_CALL)).all()
     assert ((b["portable_kernels"] + b["dispatch_overhead"]) == total(OPERATOR_CALL)).all()
     assert (b["run_model"] == total(RUN_MODEL)).all()
@@ -264,8 +266,8 @@ def test_buckets_on_the_hand_built_model(model_trace: Path) -> None:
     check_nesting(trace)
     b = check_buckets(trace)
     i = np.arange(MODEL_ITERS)
-    assert (b["xnnpack_compute"] == 34_000).all()  # Conv 30 us + Fully Connected 4 us
-    assert (b["xnnpack_glue"] == 10_000).all()  # Converts 2 + 3 us, Transpose 5 us
+    assert (b["delegate_compute"] == 34_000).all()  # Conv 30 us + Fully Connected 4 us
+    assert (b["delegate_glue"] == 10_000).all()  # Converts 2 + 3 us, Transpose 5 us
     assert (b["delegate_overhead"] == (45_000 + 1_000 * i - 37_000) + (6_500 - 7_000)).all()
     assert (b["portable_kernels"] == 18_500).all()
     assert (b["dispatch_overhead"] == 1_500).all()
@@ -322,7 +324,7 @@ def test_block_rows_add_up(path: Path) -> None:
     assert (ops.groupby("instruction")["event"].last() == OVERHEAD_EVENT).all()
     buckets = bucket_frame(trace).mean()
     assert b["call_ms"].sum() * 1e6 == pytest.approx(
-        buckets[["xnnpack_compute", "xnnpack_glue", "delegate_overhead"]].sum())
+        buckets[["delegate_compute", "delegate_glue", "delegate_overhead"]].sum())
 
 
 # -- modules -------------------------------------------------------------------------------------
@@ -376,9 +378,9 @@ def test_operator_table_covers_the_operator_buckets(path: Path) -> None:
     trace = load_trace(path).measured()
     ops = operator_frame(trace)
     b = bucket_frame(trace).mean() / 1e6
-    xnn = ops.loc[ops["side"] == "xnnpack"]
-    assert xnn["per_iter_ms"].sum() == pytest.approx(b["xnnpack_compute"] + b["xnnpack_glue"])
-    assert xnn.loc[xnn["glue"], "per_iter_ms"].sum() == pytest.approx(b["xnnpack_glue"])
+    xnn = ops.loc[ops["side"] == "delegated"]
+    assert xnn["per_iter_ms"].sum() == pytest.approx(b["delegate_compute"] + b["delegate_glue"])
+    assert xnn.loc[xnn["glue"], "per_iter_ms"].sum() == pytest.approx(b["delegate_glue"])
     portable = ops.loc[ops["side"] == "portable", "per_iter_ms"].sum()
     assert portable == pytest.approx(b["portable_kernels"])
     assert (ops["per_iter_ms"].diff().dropna() <= 0).all()  # most expensive first
@@ -448,7 +450,7 @@ def test_iteration_table_on_real_traces(path: Path) -> None:
     assert len(frame) == trace.iterations
     assert frame["dropped"].sum() == trace.warmup
     assert (frame["dropped"] == (frame["iteration"] < trace.warmup)).all()
-    parts = ["xnnpack_ms", "delegate_ovh_ms", "portable_ms", "dispatch_ms", "runtime_ms"]
+    parts = ["delegate_ops_ms", "delegate_ovh_ms", "portable_ms", "dispatch_ms", "runtime_ms"]
     np.testing.assert_allclose(frame[parts].sum(axis=1), frame["run_model_ms"], rtol=1e-12)
     measured = frame.loc[~frame["dropped"], "run_model_ms"]
     assert result.iterations.stability.median_ms == pytest.approx(float(measured.median()))

@@ -154,3 +154,28 @@ def test_version_4_round_trips(scheduled: Path) -> None:
     assert meta.run.schedule == SCHEDULE
     assert meta.program.methods == (FORWARD, ENCODE)
     assert TraceMeta.from_json(meta.to_json()) == meta
+
+
+def test_breakdown_has_one_section_per_method(scheduled: Path) -> None:
+    from conftest import run_cli
+
+    table = run_cli("breakdown", scheduled)
+    assert table.returncode == 0, table.stderr
+    out = table.stdout
+    assert "forward: buckets" in out and "encode: buckets" in out
+    assert out.index("forward: buckets") < out.index("encode: buckets")
+    doc = json.loads(run_cli("breakdown", scheduled, "-f", "json").stdout)
+    sections = {s["method"]: s for s in doc["methods"]}
+    assert list(sections) == ["forward", "encode"]
+    assert sections["forward"]["run_model"]["mean_ms"] == pytest.approx(0.023)
+    assert sections["encode"]["run_model"]["mean_ms"] == pytest.approx(0.036)
+    for s in sections.values():  # buckets sum exactly to run model, per method and iteration
+        for row in s["buckets_per_iteration_ns"]:
+            parts = [v for k, v in row.items() if k not in ("iteration", "run_model")]
+            assert sum(parts) == row["run_model"]
+    one = json.loads(run_cli("breakdown", scheduled, "--method", "encode", "-f", "json").stdout)
+    assert one["method"] == "encode" and one["settings"]["methods"] == 2
+    assert one["run_model"] == sections["encode"]["run_model"]
+    blend = run_cli("diff", scheduled, scheduled)
+    assert blend.returncode != 0 and "--method" in blend.stderr
+    assert run_cli("diff", scheduled, scheduled, "--method", "encode").returncode == 0

@@ -39,7 +39,7 @@ PORTABLE = SAMPLES / "mv3_portable.etdp"
 VOID = {"meta", "br", "img", "input", "link", "hr", "col", "wbr", "source", "area", "base"}
 SVG_LEAVES = {"rect", "line", "path", "circle"}  # may be written <x/> or <x></x>
 PORTABLE_ORANGE = SIDE_COLORS["portable"]
-XNNPACK_BLUE = BUCKET_COLORS["xnnpack_compute"]
+XNNPACK_BLUE = BUCKET_COLORS["delegate_compute"]
 
 
 # -- a parsed page --------------------------------------------------------------------------------
@@ -130,7 +130,9 @@ def check_side_charts(page: Page, trace: Trace, report: Report, side: int = 0) -
     buckets = page.find("svg", "buckets")
     assert len(buckets) == 1
     segs = [e for e in buckets[0].children if e.tag == "rect"]
-    assert [e.attrs["data-bucket"] for e in segs] == list(BUCKET_COLORS) * len(report.sides)
+    expected = [str(b) for side_ in report.sides for b in side_.breakdown.buckets.table()["bucket"]
+                if b != "run_model"]
+    assert [e.attrs["data-bucket"] for e in segs] == expected
     assert all(titles(e) and "ms" in titles(e)[0] for e in segs)
 
     ops = s.breakdown.operators.frame

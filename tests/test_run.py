@@ -63,14 +63,14 @@ def test_json_split_and_operators_cover_run_model(
     profiled: tuple[Path, dict[str, object]],
 ) -> None:
     _, doc = profiled
-    assert doc["schema"] == "etprof.summary" and doc["version"] == 1
+    assert doc["schema"] == "etprof.summary" and doc["version"] == 2
     split = doc["split"]
     assert isinstance(split, list)
     total = sum(row["mean_ms"] for row in split)
     assert total == pytest.approx(doc["run_model"]["mean_ms"], rel=1e-9)  # type: ignore[index]
     ops = {row["op"]: row for row in doc["top_operators"]}  # type: ignore[union-attr]
     assert ops["mean.out"]["side"] == "portable"
-    assert any(row["side"] == "xnnpack" for row in ops.values())
+    assert any(row["side"] == "delegated" for row in ops.values())
 
 
 def test_sidecar_makes_trace_self_describing(profiled: tuple[Path, dict[str, object]]) -> None:

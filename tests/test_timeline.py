@@ -276,7 +276,7 @@ def test_csv_reads_back_to_the_same_values(small: Trace) -> None:
 
 def test_json_document_is_versioned(small: Trace) -> None:
     doc = json.loads(render.render(chrome.timeline(small), "json"))
-    assert doc["schema"] == "etprof.timeline" and doc["version"] == 1
+    assert doc["schema"] == "etprof.timeline" and doc["version"] == 2
     assert len(doc["slices"]) == len(chrome.timeline(small).slices)
 
 

@@ -30,6 +30,7 @@ class ReportOptions:
     warmup: int | None = None  # None: each trace's own setting
     top: int = DEFAULT_TOP  # operator types charted per trace
     force: bool = False  # diff traces whose settings differ (with a warning)
+    method: str | None = None  # the method to report (None: the first of the trace's methods)
 
     def check(self) -> None:
         """Refuse unusable options before any trace is read."""
@@ -88,7 +89,7 @@ class Report:
         if own is not None:
             return str(own())
         total = b.buckets.run_model_ms
-        parts = [("in XNNPACK", b.buckets.delegated_ms()),
+        parts = [(f"in {b.buckets.delegate_label()}", b.buckets.delegated_ms()),
                  ("in portable kernels and their dispatch", b.buckets.portable_ms())]
         shares = ", ".join(f"{100 * ms / total:.1f}% {where}" for where, ms in parts) \
             if total else "no time recorded"
@@ -125,10 +126,13 @@ class Report:
 def build_report(a: Trace, b: Trace | None = None, options: ReportOptions | None = None,
                  *, version: str = "") -> Report:
     """Analyse `a` (and `b`, compared against `a`) for the HTML report."""
-    from etprof.analyzers.breakdown import BreakdownOptions, breakdown
+    from etprof.analyzers.breakdown import BreakdownOptions, method_breakdown
 
     options = options or ReportOptions()
     options.check()
+    a = _one_method(a, options.method)
+    b = None if b is None else _one_method(b, options.method or a.methods[0] if a.methods
+                                           else None)
     diff = None
     if b is not None:
         from etprof.analyzers.diff import DiffOptions, diff_traces
@@ -140,13 +144,21 @@ def build_report(a: Trace, b: Trace | None = None, options: ReportOptions | None
     for label, trace, other in (("A", a, b), ("B", b, None)):
         if trace is None:
             break
-        result = breakdown(trace, BreakdownOptions(warmup=options.warmup, top=options.top))
+        result = method_breakdown(trace, BreakdownOptions(warmup=options.warmup,
+                                                          top=options.top))
         fallback, why = result.fallback, result.fallback_error
         if other is not None and fallback is not None:  # again, quoting B's measured figures
             fallback, why = _fallback(trace, other, options.warmup, fallback)
         sides.append(SideReport(label=label if b is not None else "", breakdown=result,
                                 fallback=fallback, fallback_error=why))
     return Report(sides=tuple(sides), diff=diff, top=options.top, version=version)
+
+
+def _one_method(trace: Trace, method: str | None) -> Trace:
+    """The trace of `method`, or of the trace's first method when it holds several."""
+    if method is not None:
+        return trace.for_method(method)
+    return trace.for_method(trace.methods[0]) if len(trace.methods) > 1 else trace
 
 
 def _fallback(trace: Trace, compare: Trace, warmup: int | None, alone: Any) -> tuple[Any, str]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:  # pandas costs ~0.5 s to import: `etprof --help` must not pay for it
     import pandas as pd
 
-JSON_SCHEMA_VERSION = 1
+JSON_SCHEMA_VERSION = 2  # 2: buckets schema v2 (docs/json-schema.md)
 
 
 class Result(Protocol):

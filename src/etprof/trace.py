@@ -11,10 +11,11 @@ Event table columns (one row per ETDump profile event):
   absent); ``delegate_id_int``, ``instruction_id``, ``chain_index``: as recorded.
 - ``start_ns``, ``end_ns``, ``duration_ns``: int64 nanoseconds (Linux ETDump ticks are ns).
 - ``kind``: see :data:`KINDS`; ``op``: a readable operator name (kernel name without the
-  ``native_call_`` prefix, XNNPACK operator without its ``#N`` counter, or the instruction's
-  operator / delegate backend when the program's instruction table is known). An operator the
-  runtime names by a placeholder reads as the delegate graph's node with the runtime's name
-  beside it, "Hardswish (Invalid Unary Op)", when the instruction table carries the graph.
+  ``native_call_`` prefix, a delegate operator as its backend names its type (XNNPACK's without
+  its ``#N`` counter; etprof.backends), or the instruction's operator / delegate backend when
+  the program's instruction table is known). An operator the runtime names by a placeholder
+  reads as the delegate graph's node with the runtime's name beside it, "Hardswish (Invalid
+  Unary Op)", when the instruction table carries the graph.
 - ``backend``: the delegate's backend id (e.g. "XnnpackBackend", from the method's delegate
   instruction) on DELEGATE_CALL and delegate-operator rows, "" elsewhere and when the program's
   instruction table is unknown.
@@ -27,7 +28,6 @@ A Trace is never mutated: selections return new Trace objects.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from etprof.backends import resolve as resolve_backend
 from etprof.errors import InputError
 from etprof.etdump.reader import RawDump
 from etprof.metadata import Instruction, MethodInfo, TraceMeta
@@ -60,7 +61,6 @@ _NAMED_KINDS = {
     "Program::load_method": LOAD,
     "Method::init": LOAD,
 }
-_COUNTER = re.compile(r"\s*#\d+$")
 EXECUTE_RUN = "Execute"
 T = TypeVar("T")
 
@@ -473,17 +473,11 @@ def _ops_and_backends(
     table: dict[tuple[int, int], Instruction],
 ) -> tuple[pd.Categorical, pd.Categorical]:
     """The ``op`` and ``backend`` columns (see the module docstring)."""
-    # one table of candidate op strings: "" | kernel names | delegate ops | instruction names
-    kernel_ops = [n[len("native_call_") :] for n in names]
-    delegate_ops = [_COUNTER.sub("", d) for d in dnames]
-    keys = sorted(table)
-    op_strings = ["", *kernel_ops, *delegate_ops, *(table[k].name for k in keys)]
-    op_code = np.zeros(kind.size, dtype=np.int64)
-    is_kernel = kind == KINDS.index(KERNEL)
-    op_code[is_kernel] = 1 + name_codes[is_kernel]
-    op_code[is_delegate_op] = 1 + len(names) + dcodes[is_delegate_op]
-    backends = sorted({table[k].name for k in keys if table[k].kind == "delegate"}) + [""]
+    backends = sorted({table[k].name for k in table if table[k].kind == "delegate"}) + [""]
     backend_code = np.full(kind.size, len(backends) - 1, dtype=np.int64)
+    keys = sorted(table)
+    known = np.zeros(kind.size, dtype=bool)
+    at = np.zeros(kind.size, dtype=np.int64)
     if table:
         width = max(k[1] for k in keys) + 2
         flat = np.array([c * width + i + 1 for c, i in keys], dtype=np.int64)
@@ -491,11 +485,30 @@ def _ops_and_backends(
         row_key = method_code * width + np.where((iid >= 0) & (iid < width - 1), iid + 1, 0)
         at = np.minimum(np.searchsorted(flat, row_key), flat.size - 1)
         known = flat[at] == row_key  # unknown ids get "" (as a failed lookup did)
-        op_code[call] = np.where(known[call], 1 + len(names) + len(dnames) + at[call], 0)
         backend_of = np.array([backends.index(table[k].name) if table[k].kind == "delegate"
                                else len(backends) - 1 for k in keys], dtype=np.int64)
         delegated = ((kind == KINDS.index(DELEGATE_CALL)) | is_delegate_op) & known
         backend_code[delegated] = backend_of[at[delegated]]
+    # one table of candidate op strings: "" | kernel names | delegate ops (as each backend names
+    # them, per distinct (backend, name) pair) | instruction names
+    kernel_ops = [n[len("native_call_") :] for n in names]
+    pair = backend_code[is_delegate_op] * len(dnames) + dcodes[is_delegate_op]
+    pairs, pair_code = np.unique(pair, return_inverse=True)
+    unnamed = [dnames[int(p) % len(dnames)] for p in pairs.tolist()
+               if int(p) // len(dnames) == len(backends) - 1]
+    guess = resolve_backend("", unnamed)  # no program table: judged by operator names
+    delegate_ops = [
+        (resolve_backend(backends[int(p) // len(dnames)]) if int(p) // len(dnames) <
+         len(backends) - 1 else guess).op_name(dnames[int(p) % len(dnames)])
+        for p in pairs.tolist()]
+    op_strings = ["", *kernel_ops, *delegate_ops, *(table[k].name for k in keys)]
+    op_code = np.zeros(kind.size, dtype=np.int64)
+    is_kernel = kind == KINDS.index(KERNEL)
+    op_code[is_kernel] = 1 + name_codes[is_kernel]
+    op_code[is_delegate_op] = 1 + len(names) + pair_code.reshape(-1)
+    if table:
+        base = 1 + len(names) + len(delegate_ops)
+        op_code[call] = np.where(known[call], base + at[call], 0)
     _name_placeholders(op_strings, op_code, dnames, dcodes, is_delegate_op, method_code,
                        instruction_id, table)
     return _categorical(op_strings, op_code), _categorical(backends, backend_code)
@@ -525,7 +538,8 @@ def _name_placeholders(
         for c in in_order:
             if dnames[c] in renamed:
                 op_code[rows[codes == c]] = len(op_strings)
-                op_strings.append(f"{renamed[dnames[c]]} ({_COUNTER.sub('', dnames[c])})")
+                op_strings.append(
+                    f"{renamed[dnames[c]]} ({resolve_backend(instr.name).op_name(dnames[c])})")
 
 
 def _absent_last(codes: npt.NDArray[np.int64], absent: int) -> npt.NDArray[np.int64]:

@@ -31,6 +31,8 @@ def breakdown(
     compare: Path | None = typer.Option(None, "--compare", help="a trace of another lowering "
                                         "of the same model (e.g. the mixed partitioner's): the "
                                         "fallback fix quotes its measured run-model time"),
+    method: str | None = typer.Option(None, "--method", help="the method to analyse, for a "
+                                      "program with several (default: each in turn)"),
 ) -> None:
     """Attribute run-model time to XNNPACK, portable kernels and overheads; list operators,
     delegate blocks, modules and iterations."""
@@ -45,9 +47,10 @@ def breakdown(
     if trace.is_dir():
         raise InputError(f"{trace} is a directory, not a trace", "pass an .etdp file")
     shown_by, table = view(chosen, by)
-    loaded = load_trace(trace, pte=pte, etrecord=etrecord, engine=engine)
+    loaded = load_trace(trace, pte=pte, etrecord=etrecord, engine=engine, method=method)
     other = load_trace(compare, engine=engine) if compare is not None else None
-    options = BreakdownOptions(warmup=warmup, top=top, by=shown_by, compare=other)
+    options = BreakdownOptions(warmup=warmup, top=top, by=shown_by, compare=other,
+                               method=method)
     result = analyzers.run("breakdown", loaded, options)
     emit(result, chosen, output, table=table, inputs=inputs)
 

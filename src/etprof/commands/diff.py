@@ -46,6 +46,9 @@ def diff(
                                      "make a pass inconclusive"),
     fmt: str | None = format_option(SCHEMA),
     output: Path | None = OutputOption,
+    method: str | None = typer.Option(None, "--method", help="the method to analyse, for a "
+                                      "program with several (needed when the traces hold "
+                                      "several)"),
 ) -> None:
     """Compare two traces: run-model change with a verdict, buckets, and contributors."""
     from etprof.analyzers.diff import DiffOptions, diff_traces
@@ -55,7 +58,8 @@ def diff(
 
     options = DiffOptions(warmup=warmup, noise_pct=noise, statistic=statistic, match=match,
                           top=top, seed=seed, force=force, fail_if_slower=fail_if_slower,
-                          fail_if_faster=fail_if_faster, min_sessions=min_sessions)
+                          fail_if_faster=fail_if_faster, min_sessions=min_sessions,
+                          method_name=method)
     # refuse bad options before reading anything
     options.check()
     inputs = [*trace_inputs(a, b), pte_a, pte_b, etrecord_a, etrecord_b]
@@ -66,8 +70,8 @@ def diff(
         if etrecord is not None and pte is None:
             raise InputError(f"--etrecord-{side} needs --pte-{side} too",
                              f"pass the .pte trace {side.upper()} was made from")
-    trace_a = load_trace(a, pte=pte_a, etrecord=etrecord_a)
-    trace_b = load_trace(b, pte=pte_b, etrecord=etrecord_b)
+    trace_a = load_trace(a, pte=pte_a, etrecord=etrecord_a, method=method)
+    trace_b = load_trace(b, pte=pte_b, etrecord=etrecord_b, method=method)
     result = diff_traces(trace_a, trace_b, options)
     csv_table = (table or "top contributors") if chosen == "csv" else None
     emit(result, chosen, output, table=csv_table, inputs=inputs)

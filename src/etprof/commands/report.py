@@ -36,6 +36,8 @@ def report(
     model: str | None = typer.Option(None, "--model", help="history: only this model"),
     tag: list[str] = typer.Option([], "--tag", metavar="K=V", help="history: only runs with "
                                   "this tag"),
+    method: str | None = typer.Option(None, "--method", help="the method to analyse, for a "
+                                      "program with several (default: its first)"),
 ) -> None:
     """Write an HTML report: run model, buckets, top operators, iterations, fallback (and the
     diff view when given two traces). Works offline: no script, nothing fetched."""
@@ -55,7 +57,7 @@ def report(
         return
     if a is None:
         raise InputError("no trace given", "pass a trace (.etdp), or --db STORE for a history")
-    options = ReportOptions(warmup=warmup, top=top, force=force)
+    options = ReportOptions(warmup=warmup, top=top, force=force, method=method)
     options.check()  # bad values are refused before any trace is read
     inputs = [*trace_inputs(a, b), pte, pte_b, etrecord, etrecord_b]
     chosen = check_output(None, output, SCHEMA, inputs)  # an HTML page: refuses `-o r.json`
@@ -67,8 +69,9 @@ def report(
         if e is not None and p is None:
             raise InputError(f"--etrecord{side} needs --pte{side} too",
                              "pass the .pte the trace was made from")
-    trace_a = load_trace(a, pte=pte, etrecord=etrecord)
-    trace_b = None if b is None else load_trace(b, pte=pte_b, etrecord=etrecord_b)
+    trace_a = load_trace(a, pte=pte, etrecord=etrecord, method=method)
+    trace_b = None if b is None else load_trace(b, pte=pte_b, etrecord=etrecord_b,
+                                                 method=method)
     result = build_report(trace_a, trace_b, options, version=__version__)
     text = render(result, chosen)
     write_text(output, text, inputs)

@@ -23,6 +23,8 @@ def timeline(
     pte: Path | None = typer.Option(None, "--pte", help="the program, for a trace made without "
                                     "`etprof run` (names instructions)"),
     etrecord: Path | None = typer.Option(None, "--etrecord", help="ETRecord, for module paths"),
+    method: str | None = typer.Option(None, "--method", help="the method to export, for a "
+                                      "program with several (default: its first)"),
 ) -> None:
     """Export a trace as Chrome trace JSON (open in ui.perfetto.dev or chrome://tracing).
 
@@ -34,8 +36,8 @@ def timeline(
 
     inputs = [*trace_inputs(trace), pte, etrecord]
     chosen = check_output(fmt, output, SCHEMA, inputs)  # `.json` here means a Chrome trace
-    result = build(load_trace(trace, pte=pte, etrecord=etrecord), iteration,
-                   all_iterations=all_iterations)
+    result = build(load_trace(trace, pte=pte, etrecord=etrecord, method=method), iteration,
+                   all_iterations=all_iterations, method=method)
     emit(result, chosen, output, inputs=inputs)
 
 

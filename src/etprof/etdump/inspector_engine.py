@@ -128,6 +128,36 @@ def inspector_event_means(path: Path, warmup: int) -> pd.DataFrame:
     return _means_frame(rows)
 
 
+def inspector_blocks(path: Path) -> list[dict[tuple[str, int], list[float]]]:
+    """The Inspector's event blocks of the Execute runs, each as (event name, instruction id)
+    -> its durations (ns), one per run of the block in run order (the first occurrence of a
+    name and id in a run). Runs of different methods have different signatures, so each method
+    gets blocks of its own: this is what a per-method mean is checked against."""
+    source = str(path)
+    dump = _deserialize(_read(path), source)
+    runs = [_profile_and_debug_only(run) for run in dump.run_data if run.name == EXECUTE_RUN]
+    with silenced():
+        from executorch.devtools import Inspector
+        from executorch.devtools.etdump.serialize import serialize_to_etdump_flatcc
+        from executorch.devtools.inspector._inspector_utils import TimeScale
+
+        blob = _size_prefixed(serialize_to_etdump_flatcc(dataclasses.replace(dump,
+                                                                                run_data=runs)))
+        inspector = Inspector(etdump_data=blob, etrecord=None, source_time_scale=TimeScale.NS,
+                              target_time_scale=TimeScale.NS)
+    out = []
+    for block in inspector.event_blocks:
+        events: dict[tuple[str, int], list[float]] = {}
+        for event in block.events:
+            if event.perf_data is None:
+                continue
+            key = (str(event.name), -1 if event._instruction_id is None
+                   else int(event._instruction_id))
+            events.setdefault(key, [float(x) for x in event.perf_data.raw])
+        out.append(events)
+    return out
+
+
 def etprof_event_means(events: pd.DataFrame) -> pd.DataFrame:
     """The :func:`inspector_event_means` table computed from etprof's (measured) event table."""
     ev = events[events["iteration"] >= 0]

@@ -8,6 +8,7 @@ like with like; the iteration charts share one scale when the two runs are of a 
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 import pandas as pd
 
@@ -115,23 +116,43 @@ def _run(r: Report) -> str:
             + "".join(blocks) + "</section>")
 
 
+def _bucket_color(key: tuple[str, str], backends: Any) -> str:
+    """A delegate bucket in its backend's colours; the others in the page's palette."""
+    bucket, bid = key
+    backend = backends.get(bid) if bid else None
+    if backend is not None and bucket == "delegate_compute":
+        return str(backend.compute_color)
+    if backend is not None and bucket == "delegate_glue":
+        return str(backend.glue_color)
+    return svg.BUCKET_COLORS.get(bucket, svg.NEUTRAL)
+
+
 def _buckets(r: Report) -> str:
     rows = []
     tables = []
+    colors: dict[tuple[str, str], str] = {}
     for side in r.sides:
-        t = side.breakdown.buckets.table()
+        b = side.breakdown.buckets
+        t = b.table()
         body = t[t["bucket"] != "run_model"]
-        segments = [svg.Segment(str(x["bucket"]), str(x["label"]), float(x["mean_ms"]),
-                            float(x["share_pct"])) for _, x in body.iterrows()]
-        rows.append((_name(side), segments, side.breakdown.buckets.run_model_ms))
-        tables.append(t.set_index("bucket"))
-    labels = tables[0]["label"]
-    summary = pd.DataFrame({"bucket": labels.to_numpy(), "side": tables[0]["side"].to_numpy()})
+        segments = []
+        for _, x in body.iterrows():
+            key = (str(x["bucket"]), str(x["backend"]))
+            colors[key] = _bucket_color(key, b.backends)
+            segments.append(svg.Segment(key[0], str(x["label"]), float(x["mean_ms"]),
+                                        float(x["share_pct"]), colors[key]))
+        rows.append((_name(side), segments, b.run_model_ms))
+        tables.append(t.set_index(["bucket", "backend"]))
+    order = list(dict.fromkeys(k for t in tables for k in t.index))
+    labels = pd.concat([t["label"] for t in tables]).groupby(level=[0, 1]).first()
+    sides = pd.concat([t["side"] for t in tables]).groupby(level=[0, 1]).first()
+    summary = pd.DataFrame({"bucket": [labels[k] for k in order],
+                            "side": [sides[k] for k in order]})
     for side, t in zip(r.sides, tables):
         prefix = f"{side.label} " if side.label else ""
-        summary[f"{prefix}ms"] = t["mean_ms"].to_numpy()
-        summary[f"{prefix}%"] = t["share_pct"].to_numpy()
-    keys = [(svg.BUCKET_COLORS[k], str(labels[k])) for k in svg.BUCKET_COLORS if k in labels.index]
+        summary[f"{prefix}ms"] = [float(t["mean_ms"].get(k, 0.0)) for k in order]
+        summary[f"{prefix}%"] = [float(t["share_pct"].get(k, 0.0)) for k in order]
+    keys = [(colors[k], str(labels[k])) for k in order if k in colors]
     return ('<section class="card" id="buckets"><h2>Where run-model time goes</h2>'
             + svg.stacked_buckets(rows) + svg.legend(keys)
             + frame_table(summary, total_last=True)
@@ -155,7 +176,9 @@ def _operators(r: Report) -> str:
         chart = svg.operator_bars(rows, title) if rows else \
             '<p class="meta">No operator events in this trace.</p>'
         charts.append(f"<h3>{_tag(side)}{escape(side.model)}</h3>{chart}")
-    keys = [(svg.SIDE_COLORS[k], svg.SIDE_LABELS[k]) for k in svg.SIDE_COLORS if k in present]
+    backend = " + ".join(dict.fromkeys(s.breakdown.buckets.delegate_label() for s in r.sides))
+    keys = [(svg.SIDE_COLORS[k], svg.SIDE_LABELS[k].format(backend=backend))
+            for k in svg.SIDE_COLORS if k in present]
     return ('<section class="card" id="operators"><h2>Top operators</h2>' + svg.legend(keys)
             + "".join(charts)
             + '<p class="meta">Time per iteration over the measured iterations; the percentage '

@@ -11,17 +11,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-# One palette for the whole page: blues are XNNPACK (delegated), oranges portable, grey runtime.
+# One palette for the whole page: blues are delegated (a backend brings its own compute and glue
+# colours, etprof.backends: XNNPACK's are these blues), oranges portable, grey runtime.
 BUCKET_COLORS = {
-    "xnnpack_compute": "#1d5fa6",
-    "xnnpack_glue": "#6fa8dc",
+    "delegate_compute": "#1d5fa6",
+    "delegate_glue": "#6fa8dc",
     "delegate_overhead": "#b7d4ef",
     "portable_kernels": "#e8710a",
     "dispatch_overhead": "#f7bd83",
     "runtime_overhead": "#9aa0a6",
 }
-SIDE_COLORS = {"xnnpack": "#1d5fa6", "glue": "#6fa8dc", "portable": "#e8710a"}
-SIDE_LABELS = {"xnnpack": "XNNPACK (delegated)", "glue": "XNNPACK layout/precision glue",
+SIDE_COLORS = {"delegated": "#1d5fa6", "glue": "#6fa8dc", "portable": "#e8710a"}
+SIDE_LABELS = {"delegated": "{backend} (delegated)", "glue": "{backend} layout/precision glue",
                "portable": "portable kernel"}
 MEASURED, WARMUP, OUTLIER, BAND = "#475569", "#c3c9d2", "#d93025", "#eef1f5"
 FASTER, SLOWER, NEUTRAL = "#188038", "#d93025", "#9aa0a6"
@@ -35,6 +36,7 @@ class Segment:
     label: str
     ms: float
     pct: float
+    color: str = ""  # "" : BUCKET_COLORS[key]
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def stacked_buckets(rows: Sequence[tuple[str, Sequence[Segment], float]], width:
                     ) -> str:
     """One 100% bar per trace: each bucket's share of run model, its ms in the tooltip.
 
-    A bucket defined by subtraction can be negative (XNNPACK's operators timed longer than their
+    A bucket defined by subtraction can be negative (a delegate's operators timed longer than their
     delegate call); it gets no width, and the bar is scaled to the positive shares' sum.
     """
     label_w = min(300.0, max(len(r[0]) for r in rows) * CHAR_PX + 16) if rows else 0.0
@@ -111,10 +113,11 @@ def stacked_buckets(rows: Sequence[tuple[str, Sequence[Segment], float]], width:
         for s in segments:
             w = bar_w * max(0.0, s.pct) / full if total > 0 else 0.0
             title = f"{s.label}: {fmt_ms(s.ms)} ({s.pct:.1f}% of run model)"
-            body.append(_rect(x, y, w, bar_h, BUCKET_COLORS.get(s.key, NEUTRAL), title, "seg",
+            color = s.color or BUCKET_COLORS.get(s.key, NEUTRAL)
+            body.append(_rect(x, y, w, bar_h, color, title, "seg",
                               f' data-bucket="{escape(s.key)}"'))
             if w >= 44:  # room for the percentage inside the segment
-                dark = s.key in ("xnnpack_compute", "portable_kernels", "runtime_overhead")
+                dark = s.key in ("delegate_compute", "portable_kernels", "runtime_overhead")
                 body.append(_text(x + w / 2, y + bar_h / 2 + 4, f"{s.pct:.0f}%",
                                   "in-bar" + (" on-dark" if dark else ""), "middle"))
             x += w

@@ -96,20 +96,26 @@ class Timeline:
                 "clamped": self.clamped, "slices": records(self.slices)}
 
 
-def timeline(trace: Trace, iteration: int | None = None, *, all_iterations: bool = False) -> Timeline:
-    """Lay out one iteration (default: the first measured one) or all of `trace` for export."""
+def timeline(trace: Trace, iteration: int | None = None, *, all_iterations: bool = False,
+             method: str | None = None) -> Timeline:
+    """Lay out one iteration (default: the first measured one) or all of `trace` for export,
+    of `method` (default: the trace's first method; iterations are counted per method)."""
+    several = len(trace.methods) > 1
+    if method is not None or several:
+        trace = trace.for_method(method or trace.methods[0])
+    of = f"{trace.methods[0]} " if several or method is not None and trace.methods else ""
     ev = trace.events
     if all_iterations:
         if iteration is not None:
             raise InputError("--iteration and --all were both given", "pass one of them")
         chosen = ev
         its = tuple(range(trace.iterations))
-        selection = "all iterations"
+        selection = f"{of}all iterations"
     else:
         it = _pick_iteration(trace, iteration)
         chosen = ev[ev["iteration"] == it]
         its = (it,)
-        selection = f"iteration {it}"
+        selection = f"{of}iteration {it}"
     origin = int(ev["start_ns"].min()) if len(ev) else 0
     return Timeline(model=trace.model, source=trace.source, selection=selection, iterations=its,
                     origin_ns=origin, slices=layout(chosen, _modules(trace)))
@@ -146,9 +152,9 @@ def layout(events: pd.DataFrame, modules: dict[int, str] | None = None) -> pd.Da
     op = ev["op"].astype(str)
     name = ev["name"].astype(str)
     delegate = ev["delegate_op"].astype(str)
-    # instruction-level events are named after what they run; XNNPACK ops keep their own name
+    # instruction-level events are named after what they run; delegate ops keep their own name
     label = name.where(~kind.isin([DELEGATE_CALL, OPERATOR_CALL]) | (op == ""), name + " " + op)
-    label = label.where(kind != DELEGATE_OP, delegate.where(delegate != "", "XNNPACK operator"))
+    label = label.where(kind != DELEGATE_OP, delegate.where(delegate != "", "delegate operator"))
     label = label.where(label != "", "(unnamed)")
     modules = modules or {}
     out = pd.DataFrame({

@@ -1,0 +1,114 @@
+"""Delegate backends: what etprof knows about each, behind one small interface.
+
+Generic code (buckets, operators, blocks, diff classes, the report's colours, the fallback
+explainer's gate) asks the backend of a delegate event -- the ``backend`` column of the event
+table, the backend id from the program's delegate table -- and never matches a backend's
+operator names itself. A backend module registers its class here keyed by backend id
+(``XnnpackBackend`` first); an id nobody registered gets :class:`Backend` itself, which is
+honest about what it does not know: its operators are its compute, their time outside the
+delegate call its overhead, glue unknown, labelled by its own id.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+if TYPE_CHECKING:
+    from etprof.xnnpack_support import SupportTable
+
+UNKNOWN_LABEL = "delegate"  # a delegate whose backend id the trace does not know
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A delegate backend etprof has no special knowledge of (the base of every backend)."""
+
+    id: str
+    label: str
+    knows_glue: bool = False  # whether is_glue can tell layout/precision conversions apart
+    compute_color: str = "#5b5ea6"  # report colours of its compute and glue buckets
+    glue_color: str = "#9fa1d6"
+    guessed: bool = False  # chosen from operator names: the trace's program table was unknown
+
+    def op_name(self, raw: str) -> str:
+        """The operator type of a delegate event name (e.g. without a per-delegate counter)."""
+        return raw
+
+    def is_glue(self, op: str) -> bool:
+        """Whether an operator (as `op_name` made it) only moves or re-types data."""
+        return False
+
+    def glue_mask(self, op: pd.Series) -> npt.NDArray[np.bool_]:
+        """`is_glue` of every entry of an operator-name column (matched once per name)."""
+        if not self.knows_glue:
+            return np.zeros(len(op), dtype=bool)
+        if isinstance(op.dtype, pd.CategoricalDtype):
+            flags = np.array([self.is_glue(str(c)) for c in op.cat.categories] + [False],
+                             dtype=bool)
+            out: npt.NDArray[np.bool_] = flags[op.cat.codes.to_numpy()]  # code -1: the False
+            return out
+        names = op.astype(str)
+        table = {name: self.is_glue(name) for name in names.unique()}
+        mapped: npt.NDArray[np.bool_] = names.map(table).astype(bool).to_numpy()
+        return mapped
+
+    def support_table(self) -> SupportTable | None:
+        """The operators its partitioner takes (for the fallback explainer); None: unknown."""
+        return None
+
+    @property
+    def explains_fallbacks(self) -> bool:
+        """Whether etprof can say why operators were not delegated to this backend."""
+        return False
+
+    def recognises(self, op_names: Iterable[str]) -> bool:
+        """Whether delegate operator names look like this backend's (for a trace without its
+        program table); the generic backend recognises nothing."""
+        return False
+
+
+_MODULES = {"XnnpackBackend": "etprof.backends.xnnpack"}
+
+
+@lru_cache(maxsize=64)
+def get(backend_id: str) -> Backend:
+    """The backend registered for `backend_id`; a generic one labelled by the id otherwise
+    ("" -- the trace does not say -- is labelled "delegate")."""
+    module = _MODULES.get(backend_id)
+    if module is not None:
+        found: Backend = importlib.import_module(module).BACKEND
+        return found
+    return Backend(id=backend_id, label=backend_id or UNKNOWN_LABEL)
+
+
+def resolve(backend_id: str, op_names: Iterable[str] = ()) -> Backend:
+    """`get(backend_id)`, except that a delegate of unknown backend ("": the trace has no
+    program table) whose operator names are all a registered backend's is taken as that
+    backend, marked ``guessed``."""
+    if backend_id:
+        return get(backend_id)
+    names = [n for n in op_names if n]
+    for candidate in _MODULES:
+        backend = get(candidate)
+        if names and backend.recognises(names):
+            return _guessed(candidate)
+    return get("")
+
+
+@lru_cache(maxsize=16)
+def _guessed(backend_id: str) -> Backend:
+    from dataclasses import replace
+
+    return replace(get(backend_id), guessed=True)
+
+
+def registered() -> tuple[str, ...]:
+    return tuple(_MODULES)

@@ -1,0 +1,79 @@
+"""XNNPACK: everything etprof knows about the XnnpackBackend delegate.
+
+- Operator names are XNNPACK's ``xnn_operator_type_to_string`` (+ microkernel) and a counter
+  numbering the operators of each delegate afresh ("Convolution (NHWC, QC8) IGEMM #3"): the
+  operator type is the name without its ``#N``.
+- Glue: the operators that only move or re-type data between layouts and precisions -- the
+  NCHW<->NHWC transposes and the F32<->QS8/QD8 converts that lowering inserts, copies and the
+  shape-only ops ("Transpose (ND, X8)", "Convert (NC, F32, QD8)", "Copy (NC, X32)",
+  "Static Reshape (NC)", "Fuse Dims (NC)"). The "(" after the name keeps arithmetic that merely
+  starts alike ("Copy Sign (ND)") out.
+- Datatype tags in names: static 8-bit ("QS8", "QC8W") or dynamic quantization ("QD8").
+- Element-wise operators (what decomposed activations become inside a block) and the
+  decompositions that split a familiar activation across a partition boundary.
+- The support table (etprof.xnnpack_support): which operators its partitioner configs take, at
+  which precisions -- what the fallback explainer (analyzers/fallback.py) reasons with.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from etprof.backends import Backend
+
+if TYPE_CHECKING:
+    from etprof.xnnpack_support import SupportTable
+
+BACKEND_ID = "XnnpackBackend"
+COUNTER = re.compile(r"\s*#\d+$")
+GLUE_OP = re.compile(
+    r"^(?:Transpose|Convert|Copy|Static Reshape|Reshape|Static Expand Dims|Expand Dims|Fuse Dims"
+    r"|Split Dims|Squeeze|Unsqueeze)\s*\("
+)
+STATIC_TAG = re.compile(r"\b(QS8|QU8|QC8W?|QC4W)\b")
+DYNAMIC_TAG = re.compile(r"\b(QD8|QP8|QDU8)\b")
+POINTWISE = re.compile(
+    r"^(Add|Subtract|Multiply|Divide|Maximum|Minimum|Squared Difference|Clamp|HardSwish|Sigmoid|"
+    r"Tanh|ELU|Leaky ReLU|Negate|Abs|Square|Square Root|Reciprocal Square Root|Exp|Log|Ceiling|"
+    r"Floor|Bankers Rounding|GELU|Copy|Invalid Unary Op)\b"
+    # a placeholder resolved from the delegate's graph (etprof.xnnpack_graph): a unary node
+    r"|^\w+ \(Invalid Unary Op\)$"
+)
+# The element-wise ops that end the block before the portable op, and the portable op. From
+# torch's reference decompositions: hardswish(x) = x * clamp(x + 3, 0, 6) / 6,
+# hardsigmoid(x) = clamp(x + 3, 0, 6) / 6. Longest pattern first.
+DECOMPOSED = (
+    ("hardswish", ("Add", "Clamp", "Multiply"), "div"),
+    ("hardsigmoid", ("Add", "Clamp"), "div"),
+)
+# what every XNNPACK operator name looks like: "Name (layout[, types])[ microkernel][ #N]"
+_NAME = re.compile(r"^[A-Z][A-Za-z0-9 ]*(?: \([A-Z0-9, ]+\))?[A-Za-z0-9 ]*(?:\s*#\d+)?$")
+
+
+@dataclass(frozen=True)
+class Xnnpack(Backend):
+    def op_name(self, raw: str) -> str:
+        return COUNTER.sub("", raw)
+
+    def is_glue(self, op: str) -> bool:
+        return bool(GLUE_OP.match(op))
+
+    def support_table(self) -> SupportTable:
+        from etprof.xnnpack_support import load_table
+
+        return load_table()
+
+    @property
+    def explains_fallbacks(self) -> bool:
+        return True
+
+    def recognises(self, op_names: Iterable[str]) -> bool:
+        names = list(op_names)
+        return all(_NAME.match(n) for n in names) and any("(" in n for n in names)
+
+
+BACKEND = Xnnpack(id=BACKEND_ID, label="XNNPACK", knows_glue=True, compute_color="#1d5fa6",
+                  glue_color="#6fa8dc")
