@@ -136,15 +136,24 @@ SCHEMA_DOC = Path(__file__).parent.parent / "docs" / "json-schema.md"
 
 
 @pytest.mark.skipif(len(sample_traces()) < 2, reason="needs two sample traces")
-def test_every_json_schema_is_documented_with_its_fields() -> None:
+def test_every_json_schema_is_documented_with_its_fields(tmp_path: Path) -> None:
     """docs/json-schema.md names every schema etprof writes and each of its top-level keys."""
     from etprof import render
+    from etprof.analyzers.history import StoredRuns
     from etprof.bench import BenchResult, BenchSettings
+    from etprof.store import db as store_db
+    from etprof.store.rows import trace_rows
 
     doc = SCHEMA_DOC.read_text()
-    a, b = (etprof.load(p) for p in sample_traces()[:2])
-    results = [entry.func(a, b, entry.options()) if entry.inputs == 2 else
-               entry.func(a, entry.options()) for entry in analyzers.available().values()]
+    paths = sample_traces()[:2]
+    a, b = (etprof.load(p) for p in paths)
+    # an analyzer of stored runs (inputs=0) reads a store made of the same two traces
+    store = tmp_path / "runs.duckdb"
+    store_db.store(store, [trace_rows(t, p, {}) for t, p in zip((a, b), paths)])
+    stored = StoredRuns(store_db.read_tables(db=store))
+    inputs = {0: (stored,), 1: (a,), 2: (a, b)}
+    results = [entry.func(*inputs[entry.inputs], entry.options())
+               for entry in analyzers.available().values()]
     results += [chrome.timeline(a), BenchResult((), BenchSettings(), "seed")]
     for result in results:
         body = json.loads(render.render(result, "json"))
