@@ -20,6 +20,7 @@ from etprof.trace import Trace
 class SummaryOptions:
     warmup: int | None = None
     top: int = 10
+    method: str | None = None  # None: each method of the trace in turn
 
     def __post_init__(self) -> None:  # refused up front, as breakdown refuses them
         if self.top < 1:
@@ -75,11 +76,41 @@ class Summary:
         }
 
 
+@dataclass(frozen=True)
+class MethodSummaries:
+    """The summary of each method of a trace with several, one section per method."""
+
+    sections: tuple[Summary, ...]
+
+    schema = "etprof.summary"
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {f"{s.settings['method']}: {name}": t for s in self.sections
+                for name, t in s.tables().items()}
+
+    def notes(self) -> list[str]:
+        return []
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"methods": [s.to_dict() for s in self.sections]}
+
+
 @analyzer("summary", "run-model statistics, delegated vs portable split and top operators",
           SummaryOptions)
-def summary(trace: Trace, options: SummaryOptions) -> Summary:
+def summary(trace: Trace, options: SummaryOptions) -> Summary | MethodSummaries:
+    """One method's summary (`options.method`, or the trace's only one), else one per method."""
+    if options.method is not None:
+        return _summary(trace.for_method(options.method), options)
+    if len(trace.methods) > 1:
+        return MethodSummaries(tuple(_summary(trace.for_method(m), options)
+                                     for m in trace.methods))
+    return _summary(trace, options)
+
+
+def _summary(trace: Trace, options: SummaryOptions) -> Summary:
     meta = trace.meta
     settings = {
+        "method": trace.methods[0] if trace.methods else meta.program.method,
         "iterations": trace.iterations,
         "warmup": trace.warmup if options.warmup is None else options.warmup,
         "threads": meta.run.threads if trace.has_meta else None,

@@ -179,3 +179,15 @@ def test_breakdown_has_one_section_per_method(scheduled: Path) -> None:
     blend = run_cli("diff", scheduled, scheduled)
     assert blend.returncode != 0 and "--method" in blend.stderr
     assert run_cli("diff", scheduled, scheduled, "--method", "encode").returncode == 0
+
+
+def test_summary_has_one_section_per_method(scheduled: Path) -> None:
+    from etprof.analyzers.summary import MethodSummaries, SummaryOptions
+
+    result = analyzers.run("summary", load_trace(scheduled), SummaryOptions())
+    assert isinstance(result, MethodSummaries)
+    means = {s.settings["method"]: s.stats.mean_ms for s in result.sections}
+    assert means == pytest.approx({"forward": 0.023, "encode": 0.036})
+    assert "encode: split" in result.tables()
+    one = analyzers.run("summary", load_trace(scheduled), SummaryOptions(method="forward"))
+    assert one.stats.mean_ms == pytest.approx(0.023)
