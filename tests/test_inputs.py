@@ -357,3 +357,16 @@ def test_cli_truncated_pte_says_so_with_a_fix(small_pte: Path, tmp_path: Path) -
                      "--out", tmp_path / "x.etdp", timeout=300)
     assert_one_line_error(result, "truncated", "export it again")
     assert "0x23" not in result.stderr
+
+
+@pytest.mark.slow
+def test_etprof_run_binds_its_sidecar_to_the_trace(tmp_path: Path, small_pte: Path) -> None:
+    out = tmp_path / "x.etdp"
+    result = run_cli("run", small_pte, "--iters", "3", "--warmup", "1", "--sessions", "1",
+                     "--spread", "0", "--out", out, timeout=600)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(sidecar_path(out).read_text())
+    assert doc["version"] == 4 and doc["trace"] == _binding(out)
+    assert load_trace(out).meta.trace is not None  # the real document passes the schema
+    shutil.copyfile(PAIR_A, out)  # another trace of the same program, put in its place
+    assert_one_line_error(run_cli("breakdown", out), "belongs to another trace", "--pte")

@@ -9,7 +9,9 @@ whole runs is not judged: hand-built test traces start every run at 0.)
 
 XNNPACK's operators are not checked for nesting: it reports whole microseconds laid end to end
 from the delegate's start, so after rounding they may stick out of their DELEGATE_CALL
-(docs/timeline.md). They, like every event, must still not end before they start.
+(docs/timeline.md), and a short call's rounded operators may even add up to more than the call
+(a negative delegate overhead, which the attribution keeps so that the buckets still sum to the
+run-model time). They, like every event, must still not end before they start.
 """
 
 from __future__ import annotations
@@ -64,7 +66,9 @@ def _where(events: pd.DataFrame, row: int) -> str:
 
 def _no_time_travel(events: pd.DataFrame, start: npt.NDArray[np.int64],
                     end: npt.NDArray[np.int64], source: str) -> None:
-    bad = np.flatnonzero(end < start)
+    # the duration too: timestamps 2**63 ns or more apart overflow it to a negative number
+    duration = events["duration_ns"].to_numpy(np.int64)
+    bad = np.flatnonzero((end < start) | (duration < 0))
     if bad.size:
         row = int(bad[0])
         raise CorruptTraceError(
