@@ -14,11 +14,12 @@ from etprof.errors import ProgramFormatError
 from etprof.etdump.flatbuf import Buffer, CorruptBuffer
 from etprof.metadata import Instruction, MethodInfo, ProgramInfo
 from etprof.program_memory import planned_memory
-from etprof.xnnpack_graph import delegate_graphs
 
 IDENTIFIER = b"ET12"
 # Program fields
-_PROGRAM_PLANS = 1
+_PROGRAM_PLANS, _PROGRAM_DELEGATE_DATA, _PROGRAM_SEGMENTS = 1, 3, 4
+_EXTENDED_HEADER = b"eh00"
+_IN_SEGMENT = 1  # DataLocation.SEGMENT
 # ExecutionPlan fields
 _PLAN_NAME, _PLAN_CHAINS, _PLAN_OPERATORS, _PLAN_DELEGATES = 0, 5, 6, 7
 _CHAIN_INSTRUCTIONS = 2
@@ -51,7 +52,7 @@ def read_program(path: Path, method: str | None = None) -> ProgramInfo:
     # not by the runtime's "error 0x23" minutes later
     planned_memory(data, str(path))
     try:
-        graphs = delegate_graphs(data)
+        graphs = _delegate_graphs(data)
         methods = [_with_graphs(m, graphs) for m in _methods(Buffer.of(data))]
     except (CorruptBuffer, IndexError, ValueError) as exc:
         raise ProgramFormatError(f"{path} is a corrupt .pte ({exc})", "export it again") from None
@@ -73,6 +74,54 @@ def read_program(path: Path, method: str | None = None) -> ProgramInfo:
         delegates=chosen.delegates,
         methods=tuple(methods),
     )
+
+
+def delegate_blobs(pte: bytes) -> list[tuple[tuple[str, int], str, memoryview]]:
+    """Every delegate's processed blob, inline or in a segment after the flatbuffer, as
+    ((method, index in its delegate table), backend id, bytes)."""
+    data = memoryview(pte)
+    program_size, base = len(data), 0
+    if len(data) >= 32 and bytes(data[8:12]) == _EXTENDED_HEADER:  # segments follow
+        head = Buffer.of(data)
+        program_size, base = head.u64_at(16), head.u64_at(24)
+    buf = Buffer.of(data[:program_size])
+    root = buf.deref(0)
+    segments = [(buf.u64_field(s, 0), buf.u64_field(s, 1))
+                for s in buf.table_vector(root, _PROGRAM_SEGMENTS)]
+    inline = buf.table_vector(root, _PROGRAM_DELEGATE_DATA)
+    out = []
+    for plan in buf.table_vector(root, _PROGRAM_PLANS):
+        method = buf.string_field(plan, _PLAN_NAME) or ""
+        for k, delegate in enumerate(buf.table_vector(plan, _PLAN_DELEGATES)):
+            ref = buf.table_field(delegate, 1)  # BackendDelegate.processed
+            if ref is None:
+                continue
+            index = buf.int_field(ref, 1, 0, signed=False)
+            if buf.u8_field(ref, 0) == _IN_SEGMENT:
+                offset, size = segments[index]
+                if base + offset + size > len(data):
+                    raise ValueError(f"delegate segment {index} runs past the end of the file")
+                blob = data[base + offset : base + offset + size]
+            else:
+                first, size = buf.vector_field(inline[index], 0)
+                buf.check(first, size)
+                blob = data[first : first + size]
+            out.append(((method, k), buf.string_field(delegate, 0) or "?", blob))
+    return out
+
+
+def _delegate_graphs(pte: bytes) -> dict[tuple[str, int], tuple[str, ...]]:
+    """Each delegate's graph as its backend reads it (etprof.backends). () when it cannot: a
+    blob it does not understand leaves the runtime's names as they are, the program still read."""
+    from etprof import backends
+
+    out = {}
+    for key, backend, blob in delegate_blobs(pte):
+        try:
+            out[key] = backends.get(backend).graph(blob)
+        except (CorruptBuffer, IndexError, ValueError):
+            out[key] = ()
+    return out
 
 
 def _with_graphs(method: MethodInfo, graphs: dict[tuple[str, int], tuple[str, ...]]

@@ -41,7 +41,6 @@ from etprof.backends import resolve as resolve_backend
 from etprof.errors import InputError
 from etprof.etdump.reader import RawDump
 from etprof.metadata import Instruction, MethodInfo, TraceMeta
-from etprof.xnnpack_graph import resolve_names
 
 DEFAULT_WARMUP = 10
 
@@ -530,16 +529,17 @@ def _name_placeholders(
     for (method, iid), instr in table.items():
         if not instr.graph:
             continue
+        backend = resolve_backend(instr.name)
         rows = np.flatnonzero(is_delegate_op & (method_code == method) & (instruction_id == iid))
         codes = dcodes[rows]
         _, first = np.unique(codes, return_index=True)
         in_order = codes[np.sort(first)].tolist()  # the delegate's operators as they first ran
-        renamed = resolve_names([dnames[c] for c in in_order], instr.graph)
+        renamed = backend.name_placeholders([dnames[c] for c in in_order], instr.graph)
         for c in in_order:
             if dnames[c] in renamed:
                 op_code[rows[codes == c]] = len(op_strings)
                 op_strings.append(
-                    f"{renamed[dnames[c]]} ({resolve_backend(instr.name).op_name(dnames[c])})")
+                    f"{renamed[dnames[c]]} ({backend.op_name(dnames[c])})")
 
 
 def _absent_last(codes: npt.NDArray[np.int64], absent: int) -> npt.NDArray[np.int64]:

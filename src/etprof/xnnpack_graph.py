@@ -94,11 +94,6 @@ _UNARY = frozenset({
 })
 _COUNTER = re.compile(r" #\d+$")
 
-# .pte (schema/program.fbs) fields
-_PROGRAM_PLANS, _DELEGATE_DATA, _SEGMENTS = 1, 3, 4
-_PLAN_NAME, _PLAN_DELEGATES = 0, 7
-_DELEGATE_ID, _DELEGATE_PROCESSED = 0, 1
-_SEGMENT_LOCATION = 1
 # XNNPACK blob
 _XNN_HEADER_MAGIC, _XNN_IDENTIFIER = b"XH00", b"XN01"
 _GRAPH_NODES, _NODE_TYPE, _NODE_VALUE, _NODE_DEBUG_HANDLE = 1, 0, 1, 2
@@ -107,8 +102,11 @@ _GRAPH_NODES, _NODE_TYPE, _NODE_VALUE, _NODE_DEBUG_HANDLE = 1, 0, 1, 2
 def delegate_graphs(pte: bytes) -> dict[tuple[str, int], tuple[str, ...]]:
     """Node operator names, in execution order, of every XNNPACK delegate of a `.pte`, keyed by
     (method, index in the method's delegate table). Raises ValueError on a corrupt file."""
+    from etprof.program import delegate_blobs
+
     try:
-        return {key: nodes(blob) for key, blob in _xnnpack_blobs(pte)}
+        return {key: nodes(blob) for key, backend, blob in delegate_blobs(pte)
+                if backend == BACKEND_ID}
     except (CorruptBuffer, IndexError) as exc:
         raise ValueError(str(exc)) from None
 
@@ -170,37 +168,3 @@ def _candidates(name: str) -> frozenset[str]:
         return _UNARY
     words = name.split(" (")[0]
     return frozenset(_RUNTIME_FAMILIES.get(words, ()))
-
-
-def _xnnpack_blobs(pte: bytes) -> list[tuple[tuple[str, int], memoryview]]:
-    data = memoryview(pte)
-    program_size, base = len(data), 0
-    if len(data) >= 32 and bytes(data[8:12]) == b"eh00":  # extended header: segments follow
-        head = Buffer.of(data)
-        program_size, base = head.u64_at(16), head.u64_at(24)
-    buf = Buffer.of(data[:program_size])
-    root = buf.deref(0)
-    segments = [(buf.u64_field(s, 0), buf.u64_field(s, 1))
-                for s in buf.table_vector(root, _SEGMENTS)]
-    inline = buf.table_vector(root, _DELEGATE_DATA)
-    out = []
-    for plan in buf.table_vector(root, _PROGRAM_PLANS):
-        method = buf.string_field(plan, _PLAN_NAME) or ""
-        for k, delegate in enumerate(buf.table_vector(plan, _PLAN_DELEGATES)):
-            if buf.string_field(delegate, _DELEGATE_ID) != BACKEND_ID:
-                continue
-            ref = buf.table_field(delegate, _DELEGATE_PROCESSED)
-            if ref is None:
-                continue
-            index = buf.int_field(ref, 1, 0, signed=False)
-            if buf.u8_field(ref, 0) == _SEGMENT_LOCATION:
-                offset, size = segments[index]
-                if base + offset + size > len(data):
-                    raise ValueError(f"delegate segment {index} runs past the end of the file")
-                blob = data[base + offset : base + offset + size]
-            else:
-                first, size = buf.vector_field(inline[index], 0)
-                buf.check(first, size)
-                blob = data[first : first + size]
-            out.append(((method, k), blob))
-    return out

@@ -12,7 +12,7 @@ delegate call its overhead, glue unknown, labelled by its own id.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -59,6 +59,16 @@ class Backend:
         table = {name: self.is_glue(name) for name in names.unique()}
         mapped: npt.NDArray[np.bool_] = names.map(table).astype(bool).to_numpy()
         return mapped
+
+    def graph(self, blob: bytes | memoryview) -> tuple[str, ...]:
+        """The operators of a delegate's serialized graph (its processed blob in the `.pte`),
+        in execution order; () when etprof cannot read this backend's blobs."""
+        return ()
+
+    def name_placeholders(self, runtime: Sequence[str], graph: Sequence[str]) -> dict[str, str]:
+        """For the operators of one delegate call the runtime names by a placeholder (as
+        reported, in execution order), the node of `graph` each ran; {} when none or unknown."""
+        return {}
 
     def support_table(self) -> SupportTable | None:
         """The operators its partitioner takes (for the fallback explainer); None: unknown."""

@@ -11,6 +11,8 @@
 - Datatype tags in names: static 8-bit ("QS8", "QC8W") or dynamic quantization ("QD8").
 - Element-wise operators (what decomposed activations become inside a block) and the
   decompositions that split a familiar activation across a partition boundary.
+- The delegate's own graph (etprof.xnnpack_graph): the node types serialized in its blob, which
+  name the operators XNNPACK reports by a placeholder ("Invalid Unary Op" -> "Hardswish").
 - The support table (etprof.xnnpack_support): which operators its partitioner configs take, at
   which precisions -- what the fallback explainer (analyzers/fallback.py) reasons with.
 """
@@ -18,7 +20,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -60,6 +62,16 @@ class Xnnpack(Backend):
 
     def is_glue(self, op: str) -> bool:
         return bool(GLUE_OP.match(op))
+
+    def graph(self, blob: bytes | memoryview) -> tuple[str, ...]:
+        from etprof.xnnpack_graph import nodes
+
+        return nodes(blob)
+
+    def name_placeholders(self, runtime: Sequence[str], graph: Sequence[str]) -> dict[str, str]:
+        from etprof.xnnpack_graph import resolve_names
+
+        return resolve_names(runtime, graph)
 
     def support_table(self) -> SupportTable:
         from etprof.xnnpack_support import load_table
