@@ -25,7 +25,10 @@ nor the ETRecord. Format history (bump FORMAT_VERSION and document in docs/trace
   which name the operators XNNPACK reports as "Invalid Unary Op". ``trace``: the size and
   sha256 of the ETDump the document belongs to, checked when the trace is loaded (a sidecar left
   beside another trace is refused; older documents get a structure check instead). Older
-  documents: none.
+  documents: none. ``program.llm``: what an LLM program's constant metadata methods and
+  ``forward(tokens, input_pos)`` say (etprof.llm.LlmInfo; null: not an LLM); ``run.phases``: the
+  phase (prefill/decode), first position and token count of each Execute run of one session
+  (parallel to ``run.schedule``; empty: not an LLM run). Older documents: null and none.
 
 Every document is checked against SCHEMA (below) when read: a field of the wrong type or out of
 range is refused in one line naming it. A new field goes into SCHEMA with its dataclass field.
@@ -39,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from etprof.errors import InputError
+from etprof.llm import PHASES, LlmInfo, Step
 from etprof.program_memory import PlannedMemory
 from etprof.schema import (
     Bool,
@@ -94,6 +98,7 @@ class ProgramInfo:
     etrecord: str = ""
     memory: PlannedMemory | None = None  # None: not read (a version 1-3 document)
     methods: tuple[MethodInfo, ...] = ()  # every method (version 4); () in older documents
+    llm: LlmInfo | None = None  # an LLM program's settings (version 4); None: not an LLM
 
     def all_methods(self) -> tuple[MethodInfo, ...]:
         """Every method with its table: `methods`, else the one of older documents."""
@@ -159,6 +164,8 @@ class RunSettings:
     # the method of each Execute run of one session, in order (version 4); (): all runs are
     # program.method
     schedule: tuple[str, ...] = ()
+    # an LLM run: the phase, position and tokens of each Execute run of one session (version 4)
+    phases: tuple[Step, ...] = ()
 
     def runs_per_session(self) -> int:
         return len(self.schedule) if self.schedule else self.iters
@@ -193,6 +200,8 @@ class TraceMeta:
         doc.update(asdict(self))
         memory = self.program.memory
         doc["program"]["memory"] = memory.to_dict() if memory is not None else None
+        llm = self.program.llm
+        doc["program"]["llm"] = llm.to_dict() if llm is not None else None
         return json.dumps(doc, indent=1) + "\n"
 
     @classmethod
@@ -235,6 +244,8 @@ def _from_doc(cls: type[TraceMeta], doc: dict[str, Any]) -> TraceMeta:
     prog["delegates"] = tuple(prog.get("delegates", ()))
     if prog.get("memory") is not None:
         prog["memory"] = PlannedMemory.from_dict(prog["memory"])
+    if prog.get("llm") is not None:
+        prog["llm"] = LlmInfo.from_dict(prog["llm"])
     prog["methods"] = tuple(
         MethodInfo(name=m["name"], instructions=_instructions(m.get("instructions", ())),
                    delegates=tuple(m.get("delegates", ())))
@@ -249,7 +260,8 @@ def _from_doc(cls: type[TraceMeta], doc: dict[str, Any]) -> TraceMeta:
             "memory": tuple(SessionMemory(**m) for m in run.get("memory", ())),
             "untraced": tuple(UntracedTimes(tuple(u["traced_ms"]), tuple(u["untraced_ms"]))
                               for u in run.get("untraced", ())),
-            "schedule": tuple(run.get("schedule", ()))}),
+            "schedule": tuple(run.get("schedule", ())),
+            "phases": tuple(Step(**p) for p in run.get("phases", ()))}),
         host=HostInfo(**doc["host"]),
         versions=dict(doc.get("versions", {})),
         trace=None if binding is None else TraceBinding(**binding),
@@ -312,6 +324,17 @@ SCHEMA = Obj({
                                                         "location", "size_bytes"}))),
             "file_bytes": Int(),
         })),
+        "llm": Nullable(Obj({  # etprof.llm.LlmInfo
+            "vocab_size": Int(min=1),
+            "max_seq_len": Int(min=1),
+            "max_context_len": Nullable(Int(min=1)),
+            "use_kv_cache": Bool(),
+            "dynamic_shape": Bool(),
+            "max_prompt": Int(min=1),
+            "bos_id": Nullable(Int()),
+            "eos_ids": ListOf(Int()),
+            "metadata_methods": ListOf(Str()),
+        }, required=frozenset({"vocab_size", "max_seq_len"}))),
     }, test=_unique_ids),
     "run": Obj({
         "iters": Int(),
@@ -325,6 +348,8 @@ SCHEMA = Obj({
         "spread_s": Num(),
         "interleaved_with": ListOf(Str()),
         "schedule": ListOf(Str()),  # the method of each Execute run of one session
+        "phases": ListOf(Obj({"phase": Str(PHASES), "position": Int(), "tokens": Int(min=1)},
+                             required=frozenset({"phase", "position", "tokens"}))),
         "memory": ListOf(Obj({
             "before_load_bytes": _BYTES,
             "after_load_bytes": _BYTES,

@@ -27,6 +27,7 @@ from typing import Any
 from etprof import __version__
 from etprof.errors import InputError, RuntimeUnavailableError
 from etprof.etdump.merge import merge_dumps
+from etprof.llm_runner import LlmPlan, plan_llm, run_sequences
 from etprof.metadata import (
     HostInfo,
     ProgramInfo,
@@ -62,6 +63,22 @@ class RunRequest:
     # idle pauses make the sessions span at least this many seconds, so that the machine's slow
     # drift shows as session-to-session variation; 0: back to back
     spread_s: float = 0.0
+    # an LLM program (etprof.llm): prompt tokens and decode steps per sequence; None: the
+    # defaults when the program is recognised as an LLM, else run it as any program
+    prefill: int | None = None
+    decode: int | None = None
+    llm: LlmPlan | None = None  # set by `planned` (then iters/warmup count its runs)
+
+
+def planned(req: RunRequest) -> RunRequest:
+    """`req` with its LLM plan when the program is an LLM (docs/llm.md): then `iters` is the
+    runs of one session's sequences and `warmup` those of the dropped sequence."""
+    if req.llm is not None or not req.pte.is_file():
+        return req  # validate() refuses a missing program
+    plan = plan_llm(req.pte, req.prefill, req.decode, method=req.method, inputs=req.inputs)
+    if plan is None:
+        return req
+    return replace(req, llm=plan, iters=len(plan.session_steps), warmup=plan.warmup_runs)
 
 
 def default_trace_path(pte: Path) -> Path:
@@ -115,6 +132,7 @@ def run_programs(reqs: Sequence[RunRequest], progress: Progress | None = None
     """
     from etprof.quiet import silenced
 
+    reqs = [planned(req) for req in reqs]
     first = _check_together(reqs)
     infos = [validate(req) for req in reqs]
     with silenced(not first.verbose):
@@ -171,10 +189,11 @@ def _meta(req: RunRequest, info: ProgramInfo, results: list[SessionResult], star
     cpu, wall = sum(r.cpu_s for r in results), sum(r.wall_s for r in results)
     share = round(min(100.0, 100.0 * cpu / wall), 2) if req.threads == 1 and wall > 0 else None
     return TraceMeta(
-        program=info,
+        program=info if req.llm is None else replace(info, llm=req.llm.info),
         run=RunSettings(req.iters, req.warmup, req.threads, results[0].inputs, started,
                         cpu_share_pct=share, load_average=_load_average(),
-                        sessions=len(results), spread_s=req.spread_s, interleaved_with=others),
+                        sessions=len(results), spread_s=req.spread_s, interleaved_with=others,
+                        phases=req.llm.session_steps if req.llm is not None else ()),
         host=host_info(),
         versions=versions(),
     )
@@ -247,6 +266,12 @@ def _session(req: RunRequest, runtime: Any, torch: Any, path: Path,
             f"the runtime could not load {req.pte} ({_first_line(exc)})",
             "re-export it with this executorch version, or run with --verbose for the log",
         ) from None
+    clock = _Contention()
+    if req.llm is not None:
+        _llm_session(req, req.llm, module, torch, tick, clock)
+        cpu, wall = clock.elapsed()
+        module.write_etdump_result_to_file(str(path))
+        return SessionResult(cpu_s=cpu, wall_s=wall, inputs=req.llm.describe())
     try:
         meta = module.method_meta(req.method)
     except RuntimeError as exc:
@@ -255,7 +280,6 @@ def _session(req: RunRequest, runtime: Any, torch: Any, path: Path,
             "the .pte may be truncated or corrupt: copy or export it again",
         ) from None
     inputs, described = _inputs(req, meta, torch)
-    clock = _Contention()
     for i in range(req.iters):
         if i == req.warmup:
             clock.start()
@@ -270,6 +294,26 @@ def _session(req: RunRequest, runtime: Any, torch: Any, path: Path,
     cpu, wall = clock.elapsed()
     module.write_etdump_result_to_file(str(path))
     return SessionResult(cpu_s=cpu, wall_s=wall, inputs=described)
+
+
+def _llm_session(req: RunRequest, plan: LlmPlan, module: Any, torch: Any,
+                 tick: Callable[[], None], clock: _Contention) -> None:
+    done = 0
+
+    def forward(inputs: tuple[Any, ...]) -> None:
+        nonlocal done
+        try:
+            module.run_method("forward", inputs)
+        except RuntimeError as exc:
+            step = plan.session_steps[done]
+            raise RuntimeUnavailableError(
+                f"{step.phase} run {done + 1} of forward ({step.tokens} token(s) at position "
+                f"{step.position}) failed ({_first_line(exc)})",
+                "run with --verbose to see the runtime's log; a smaller --prefill/--decode may "
+                "fit the program's cache") from None
+        done += 1
+
+    run_sequences(plan, forward, torch, tick, clock.start)
 
 
 def _dump(path: Path) -> bytes:

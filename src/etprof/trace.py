@@ -19,6 +19,9 @@ Event table columns (one row per ETDump profile event):
 - ``backend``: the delegate's backend id (e.g. "XnnpackBackend", from the method's delegate
   instruction) on DELEGATE_CALL and delegate-operator rows, "" elsewhere and when the program's
   instruction table is unknown.
+- ``phase``: an LLM run's phase of the event's Execute run ("prefill" or "decode", from the
+  metadata's ``run.phases``), "" for loading events and for runs of any other program; see
+  :meth:`Trace.for_phase`.
 
 Instruction ids are per method: every lookup in the instruction tables is keyed by
 (method, instruction id). Analyses work on one method at a time (:meth:`Trace.for_method`).
@@ -115,6 +118,51 @@ class Trace:
             meta = replace(self.meta, program=self.meta.program.for_method(name),
                            run=replace(self.meta.run, schedule=tuple(per)))
             self._cache[key] = replace(self, events=_rows(self.events, keep), meta=meta)
+        return self._cache[key]  # type: ignore[return-value]
+
+    @property
+    def phases(self) -> tuple[str, ...]:
+        """The LLM phases of the trace's Execute runs ("prefill", "decode"), in order of their
+        first run; () for a trace of any other program."""
+        def find() -> tuple[str, ...]:
+            ev = self.events
+            if "phase" not in ev:
+                return ()
+            p = ev.loc[ev["iteration"].to_numpy() >= 0, "phase"].astype(str)
+            return tuple(str(x) for x in pd.unique(p) if x)
+
+        return self.memo("phases", find)
+
+    def for_phase(self, name: str) -> Trace:
+        """The trace of one LLM phase: that phase's Execute runs (and the loading events),
+        renumbered as iterations 0.. of their own, with the settings (runs per session, warm-up,
+        schedule, phases) counted over that phase's runs, so every analysis of a trace works on
+        a phase unchanged. Refused on a trace without that phase."""
+        if name not in self.phases:
+            have = ", ".join(self.phases) or "none: not an LLM run (`etprof run LLM.pte`)"
+            raise InputError(f"{self.source or 'the trace'} has no {name} runs (phases: {have})",
+                             "pass --phase with one of those" if self.phases else
+                             "drop --phase, or record the LLM with `etprof run --prefill P "
+                             "--decode G`")
+        key = ("phase", name)
+        if key not in self._cache:
+            ev = self.events
+            it = ev["iteration"].to_numpy()
+            keep = (ev["phase"].astype(str).to_numpy() == name) | (it < 0)
+            events = _rows(ev, keep)
+            it = events["iteration"].to_numpy()
+            runs = it >= 0
+            renumbered = it.copy()
+            renumbered[runs] = np.unique(it[runs], return_inverse=True)[1]
+            events["iteration"] = renumbered.astype(np.int32)
+            run = self.meta.run
+            kept = [i for i, s in enumerate(run.phases) if s.phase == name]
+            settings = replace(
+                run, iters=len(kept), warmup=sum(i < run.warmup for i in kept),
+                phases=tuple(run.phases[i] for i in kept),
+                schedule=tuple(run.schedule[i] for i in kept) if run.schedule else ())
+            self._cache[key] = replace(self, events=events,
+                                       meta=replace(self.meta, run=settings))
         return self._cache[key]  # type: ignore[return-value]
 
     def one_method(self) -> Trace:
@@ -325,12 +373,18 @@ def _derived(
     table = _instruction_table(meta, labels)
     op, backend = _ops_and_backends(names, name_codes, dnames, dcodes, kind, is_delegate_op,
                                     call, method_code, instruction_id, table)
+    steps = meta.run.phases if meta is not None else ()
+    phase_labels = sorted({s.phase for s in steps}) + [""]
+    phase_of_run = np.array([phase_labels.index(steps[e % len(steps)].phase) if steps
+                             else len(phase_labels) - 1 for e in range(n_exec)]
+                            + [len(phase_labels) - 1], dtype=np.int64)
     return {
         "iteration": iteration,
         "kind": pd.Categorical.from_codes(kind, dtype=pd.CategoricalDtype(KINDS)),
         "op": op,
         "method": _categorical(labels, method_code),
         "backend": backend,
+        "phase": _categorical(phase_labels, phase_of_run[exec_index]),
     }
 
 

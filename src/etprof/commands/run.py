@@ -27,6 +27,11 @@ def run(
                                        ".npz); default: random from the method's metadata"),
     etrecord: Path | None = typer.Option(None, "--etrecord", help="ETRecord for module paths "
                                          "(default: <pte stem>.etrecord beside the .pte)"),
+    prefill: int | None = typer.Option(None, "--prefill", help="LLM programs: prompt tokens per "
+                                       "sequence (default: like llama-bench's 512, capped to "
+                                       "fit the program's sequence length)"),
+    decode: int | None = typer.Option(None, "--decode", help="LLM programs: tokens generated "
+                                      "per sequence after the prompt (default: 128, capped)"),
     top: int = typer.Option(10, "--top", help="operators to list"),
     json_out: bool = typer.Option(False, "--json", help="print the summary as JSON"),
     fmt: str | None = typer.Option(None, "--format", "-f", help=", ".join(formats("etprof.summary"))
@@ -38,6 +43,7 @@ def run(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from etprof import analyzers, render
+    from etprof.analyzers.llm import LlmOptions
     from etprof.analyzers.summary import SummaryOptions
     from etprof.commands._common import terminal_width
     from etprof.errors import InputError
@@ -58,7 +64,8 @@ def run(
                          "use --format json (a list of summaries) or table")
     reqs = [RunRequest(pte=pte, out=out or default_trace_path(pte), iters=iters, warmup=warmup,
                        threads=threads, method=method, inputs=inputs, etrecord=etrecord,
-                       verbose=verbose, sessions=parse_sessions(sessions), spread_s=spread)
+                       verbose=verbose, sessions=parse_sessions(sessions), spread_s=spread,
+                       prefill=prefill, decode=decode)
             for pte in ptes]
     console = Console(file=terminal(), stderr=True)
     names = ", ".join(p.name for p in ptes)
@@ -69,12 +76,20 @@ def run(
                                                                   total=total))
     texts = []
     for req, meta in zip(reqs, metas):
-        summary = analyzers.run("summary", load_trace(req.out), summary_options)
+        loaded = load_trace(req.out)
+        if loaded.phases:
+            summary = analyzers.run("llm", loaded, LlmOptions())
+        else:
+            summary = analyzers.run("summary", loaded, summary_options)
         texts.append(render.render(summary, chosen, width=terminal_width()))
         done = meta.run.sessions
-        runs = f"{done} sessions x {iters} iterations" if done > 1 else f"{iters} iterations"
+        n, skip = meta.run.iters, meta.run.warmup
+        runs = f"{done} sessions x {n} iterations" if done > 1 else f"{n} iterations"
         each = " of each" if done > 1 else ""
-        typer.echo(f"trace: {req.out} ({runs}, first {warmup}{each} dropped, "
+        llm = meta.program.llm
+        if llm is not None:
+            typer.echo(f"recognised: {llm.describe()}", err=True)
+        typer.echo(f"trace: {req.out} ({runs}, first {skip}{each} dropped, "
                    f"{threads} thread{'s' if threads != 1 else ''})", err=True)
     if chosen == "json" and several:
         typer.echo("[\n" + ",\n".join(t.rstrip("\n") for t in texts) + "\n]")

@@ -1,0 +1,238 @@
+"""The LLM headline, llama-bench style: `pp{P}` and `tg{G}` tokens/s with an interval over
+sessions, time to first token, per-token decode latency percentiles, how decode latency grows
+with position, and the exact buckets of each phase side by side (docs/llm.md).
+
+Every figure comes from the trace's own `Method::execute` durations of the measured runs, each
+run's phase, position and token count taken from the metadata (``run.phases``):
+
+- tokens/s of a phase, per session: the tokens its measured runs consumed / the sum of their
+  durations; the headline is the mean over sessions +- the 95% Student t half-width (none for
+  one session);
+- time to first token: the prefill runs' total duration in a session (the mean over sessions);
+- decode latency: percentiles over every measured decode run; slope: the least-squares slope of
+  decode duration on position, per 100 positions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from etprof.analyzers import analyzer
+from etprof.analyzers.buckets import BucketOptions, Buckets, buckets
+from etprof.errors import InputError
+from etprof.llm import DECODE, PHASES, PREFILL
+from etprof.result import records
+from etprof.trace import RUN_MODEL, Trace
+
+CONFIDENCE = 0.95
+_BUCKET_VALUES = ("mean_ms", "share_pct")
+
+
+@dataclass(frozen=True)
+class LlmOptions:
+    phase: str | None = None  # only this phase's rows in the buckets table
+
+    def __post_init__(self) -> None:
+        if self.phase is not None and self.phase not in PHASES:
+            raise InputError(f"unknown --phase '{self.phase}'", f"use one of: {', '.join(PHASES)}")
+
+
+@dataclass(frozen=True)
+class PhaseStats:
+    phase: str
+    runs: int  # measured Execute runs of the phase, all sessions
+    tokens: int  # tokens one session's measured runs of the phase consumed
+    tokens_per_s: tuple[float, ...]  # one per session
+    duration_ms: tuple[float, ...]  # per session: the phase's measured runs' total
+    latency_ms: tuple[float, ...]  # every measured run of the phase
+    positions: tuple[int, ...]  # the first position of each of those runs
+    buckets: Buckets
+
+    @property
+    def mean_tokens_per_s(self) -> float:
+        return float(np.mean(self.tokens_per_s)) if self.tokens_per_s else math.nan
+
+    @property
+    def half_width(self) -> float:
+        """The 95% t half-width of the mean tokens/s over sessions (NaN for one session)."""
+        k = len(self.tokens_per_s)
+        if k < 2:
+            return math.nan
+        from scipy.stats import t as student
+
+        sd = float(np.std(self.tokens_per_s, ddof=1))
+        return float(student.ppf(0.5 + CONFIDENCE / 2.0, k - 1)) * sd / math.sqrt(k)
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latency_ms, q)) if self.latency_ms else math.nan
+
+    def slope_per_100(self) -> float:
+        """ms of latency added per 100 positions (least squares); NaN under two positions."""
+        x = np.asarray(self.positions, dtype=np.float64)
+        if x.size < 2 or float(np.ptp(x)) == 0.0:
+            return math.nan
+        return 100.0 * float(np.polyfit(x, np.asarray(self.latency_ms), 1)[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        def num(v: float) -> float | None:
+            return v if math.isfinite(v) else None
+
+        half = self.half_width
+        mean = self.mean_tokens_per_s
+        doc: dict[str, Any] = {
+            "tokens": self.tokens,
+            "runs": self.runs,
+            "tokens_per_s": {"mean": num(mean), "ci_low": num(mean - half),
+                             "ci_high": num(mean + half), "half_width": num(half),
+                             "confidence": CONFIDENCE, "sessions": list(self.tokens_per_s)},
+            "duration_ms": {"mean": num(float(np.mean(self.duration_ms))),
+                            "sessions": list(self.duration_ms)},
+            "latency_ms": {"mean": num(float(np.mean(self.latency_ms))),
+                           "p50": num(self.percentile(50)), "p90": num(self.percentile(90)),
+                           "p99": num(self.percentile(99))},
+            "buckets": records(self.buckets.table()),
+        }
+        if self.phase == DECODE:
+            doc["latency_slope_ms_per_100_positions"] = num(self.slope_per_100())
+        return doc
+
+
+@dataclass(frozen=True)
+class LlmResult:
+    model: str
+    prefill: int  # prompt tokens per sequence
+    decode: int  # decode steps per sequence
+    sessions: int
+    phases: dict[str, PhaseStats]
+    settings: dict[str, Any]
+    only: str | None = None
+
+    schema = "etprof.llm"
+
+    @property
+    def ttft_ms(self) -> float:
+        p = self.phases.get(PREFILL)
+        return float(np.mean(p.duration_ms)) if p is not None else math.nan
+
+    def _test(self, phase: str) -> str:
+        return f"pp{self.prefill}" if phase == PREFILL else f"tg{self.decode}"
+
+    def headline(self) -> str:
+        parts = []
+        for name, p in self.phases.items():
+            half = p.half_width
+            pm = f" +- {half:.1f}" if math.isfinite(half) else ""
+            parts.append(f"{self._test(name)} {p.mean_tokens_per_s:.1f}{pm} tokens/s")
+        d = self.phases.get(DECODE)
+        tail = f", time to first token {self.ttft_ms:.2f} ms" if PREFILL in self.phases else ""
+        if d is not None:
+            tail += f", decode p50 {d.percentile(50):.3f} ms/token"
+        return f"{self.model}: " + ", ".join(parts) + tail
+
+    def bench(self) -> pd.DataFrame:
+        rows = []
+        for name, p in self.phases.items():
+            half = p.half_width
+            rows.append({"model": self.model, "test": self._test(name), "phase": name,
+                         "tokens_per_s": p.mean_tokens_per_s,
+                         "plus_minus": half if math.isfinite(half) else math.nan,
+                         "ms_per_token": 1e3 / p.mean_tokens_per_s if p.mean_tokens_per_s
+                         else math.nan, "sessions": len(p.tokens_per_s)})
+        return pd.DataFrame(rows)
+
+    def latency(self) -> pd.DataFrame:
+        rows: list[dict[str, Any]] = []
+        if PREFILL in self.phases:
+            rows.append({"measure": "time to first token (prefill)", "ms": self.ttft_ms})
+        d = self.phases.get(DECODE)
+        if d is not None:
+            rows += [{"measure": f"decode latency p{q}", "ms": d.percentile(q)}
+                     for q in (50, 90, 99)]
+            rows.append({"measure": "decode latency growth per 100 positions",
+                         "ms": d.slope_per_100()})
+        return pd.DataFrame(rows, columns=["measure", "ms"])
+
+    def phase_buckets(self) -> pd.DataFrame:
+        """The buckets of each phase side by side (mean ms per Execute run of the phase)."""
+        out: pd.DataFrame | None = None
+        for name, p in self.phases.items():
+            if self.only is not None and name != self.only:
+                continue
+            t = p.buckets.table()
+            keys = [c for c in t.columns if c not in _BUCKET_VALUES]
+            t = t.rename(columns={c: f"{name}_{c}" for c in _BUCKET_VALUES})
+            out = t if out is None else out.merge(t, on=keys, how="left")
+        return out if out is not None else pd.DataFrame()
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {"llm": self.bench(), "latency": self.latency(),
+                "buckets by phase (ms per run)": self.phase_buckets()}
+
+    def notes(self) -> list[str]:
+        out = []
+        p = self.phases.get(PREFILL)
+        if p is not None and p.runs > len(p.tokens_per_s):
+            out.append(f"prefill ran one token per execute ({p.runs // len(p.tokens_per_s)} "
+                       "executes per sequence): the program takes no dynamic prompt length")
+        if self.sessions < 2:
+            out.append("one session: no interval over sessions (run --sessions 3 or more)")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "settings": self.settings, "prefill": self.prefill,
+                "decode": self.decode, "sessions": self.sessions,
+                "time_to_first_token_ms": self.ttft_ms if math.isfinite(self.ttft_ms) else None,
+                "phases": {n: p.to_dict() for n, p in self.phases.items()}}
+
+
+def phase_stats(trace: Trace, phase: str) -> PhaseStats:
+    """One phase's figures from the measured Execute runs of `trace` (an LLM trace)."""
+    part = trace.for_phase(phase)
+    measured = part.measured()
+    rm = measured.of_kind(RUN_MODEL)
+    rm = rm[rm["iteration"].to_numpy() >= 0]
+    it = rm["iteration"].to_numpy()
+    steps = part.meta.run.phases
+    where = part.position_in_session(it)
+    tokens = np.array([steps[i].tokens for i in where], dtype=np.int64)
+    positions = tuple(int(steps[i].position) for i in where)
+    ns = rm["duration_ns"].to_numpy(np.int64)
+    session = part.session_of(it)
+    per_s, dur = [], []
+    for k in range(part.sessions):
+        mine = session == k
+        total = int(ns[mine].sum())
+        dur.append(total / 1e6)
+        per_s.append(int(tokens[mine].sum()) / (total / 1e9) if total else math.nan)
+    return PhaseStats(
+        phase=phase, runs=int(ns.size), tokens=int(tokens.sum()) // max(1, part.sessions),
+        tokens_per_s=tuple(per_s), duration_ms=tuple(dur),
+        latency_ms=tuple(float(x) / 1e6 for x in ns), positions=positions,
+        buckets=buckets(part, BucketOptions()),
+    )
+
+
+def is_llm(trace: Trace) -> bool:
+    return bool(trace.phases)
+
+
+@analyzer("llm", "LLM prefill/decode tokens/s (llama-bench style), time to first token, decode "
+          "latency and each phase's buckets", LlmOptions)
+def llm(trace: Trace, options: LlmOptions) -> LlmResult:
+    if not trace.phases:
+        raise InputError(
+            f"{trace.source or 'the trace'} is not an LLM run (its metadata has no run.phases)",
+            "record an LLM program with `etprof run LLM.pte --prefill P --decode G`")
+    phases = {p: phase_stats(trace, p) for p in PHASES if p in trace.phases}
+    pre, dec = phases.get(PREFILL), phases.get(DECODE)
+    settings = {"trace": trace.source, "program": trace.meta.program.path or None,
+                "inputs": trace.meta.run.inputs, "threads": trace.meta.run.threads,
+                "warmup_runs": trace.warmup}
+    return LlmResult(model=trace.model, prefill=pre.tokens if pre else 0,
+                     decode=dec.tokens if dec else 0, sessions=trace.sessions, phases=phases,
+                     settings=settings, only=options.phase)
