@@ -29,6 +29,7 @@ from etprof.analyzers.modules import ModuleTable, module_frame
 from etprof.analyzers.operators import OperatorTable, operator_frame
 from etprof.analyzers.runmodel import RunModelStats, run_model_samples
 from etprof.errors import EtprofError, InputError
+from etprof.llm import PHASES
 from etprof.result import records
 from etprof.trace import Trace
 
@@ -50,8 +51,13 @@ class BreakdownOptions:
     # another lowering of the same model: the fallback fix then quotes its measured time
     compare: Trace | None = None
     method: str | None = None  # None: each method of the trace in turn
+    # an LLM trace: attribute this phase's runs only ("prefill" | "decode"); None: all runs,
+    # with each phase's buckets side by side
+    phase: str | None = None
 
     def __post_init__(self) -> None:
+        if self.phase is not None and self.phase not in PHASES:
+            raise InputError(f"unknown --phase '{self.phase}'", f"use one of: {', '.join(PHASES)}")
         if self.by is not None and self.by not in BY:
             raise InputError(f"unknown --by '{self.by}'", f"use one of: {', '.join(BY)}")
         if self.top is not None and self.top < 1:
@@ -73,6 +79,8 @@ class Breakdown:
     fallback_error: str = ""  # why the explainer could not run on this trace
     by: str | None = None
     top: int | None = None
+    llm: Any = None  # LlmResult (analyzers/llm.py) of an LLM trace: both phases side by side
+    phase: str | None = None  # the one phase attributed (--phase)
 
     schema = "etprof.breakdown"
 
@@ -117,6 +125,7 @@ class Breakdown:
             ("program", self.settings["program"] or "(unknown: no metadata, no --pte)"),
             ("iterations", self._iterations()),
             ("threads", str(self.settings["threads"] or "unknown")),
+            *([("phase", f"{self.phase} runs only (--phase)")] if self.phase else []),
             ("run model mean", f"{s['mean_ms']:.3f} ms (floored {int(s['floored_ms'])} ms)"),
             ("run model median", (f"{s['median_ms']:.3f} ms (p10 {s['p10_ms']:.3f}, "
                                   f"p90 {s['p90_ms']:.3f}, CV {st.cv_pct:.1f}%)")),
@@ -149,6 +158,9 @@ class Breakdown:
         out = {"run": self.header()}
         if self.by is None:
             out["buckets"] = self.bucket_rows()
+            if self.llm is not None:
+                out["llm"] = self.llm.bench()
+                out["buckets by phase (ms per run)"] = self.llm.phase_buckets()
             out["top operators"] = self.operator_rows(default_view=True)
             out["delegate blocks"] = self.block_summary()
         elif self.by == "op":
@@ -200,6 +212,8 @@ class Breakdown:
             "iterations": {"stability": self.iterations.stability.to_dict(),
                            "rows": records(self.iterations.frame)},
             "fallback": None if self.fallback is None else self.fallback.to_dict(),
+            "phase": self.phase,
+            "phases": None if self.llm is None else self.llm.to_dict()["phases"],
             "notes": self.all_notes(),
         }
 
@@ -271,6 +285,14 @@ def method_breakdown(trace: Trace, options: BreakdownOptions) -> Breakdown:
 
 
 def _breakdown(trace: Trace, options: BreakdownOptions, methods: int) -> Breakdown:
+    llm = None
+    if options.phase is not None:
+        trace = trace.for_phase(options.phase)
+    elif trace.phases:
+        from etprof.analyzers.llm import LlmOptions
+        from etprof.analyzers.llm import llm as llm_analysis
+
+        llm = llm_analysis(trace, LlmOptions())
     warmup = trace.warmup if options.warmup is None else options.warmup
     measured = trace.measured(warmup)
     samples = run_model_samples(measured)
@@ -319,4 +341,6 @@ def _breakdown(trace: Trace, options: BreakdownOptions, methods: int) -> Breakdo
         fallback_error=why,
         by=options.by,
         top=options.top,
+        llm=llm,
+        phase=options.phase,
     )

@@ -28,6 +28,9 @@ def breakdown(
                                       "trace's own setting, else 10)"),
     engine: str = typer.Option("fast", "--engine", help="fast (etprof's reader) or inspector "
                                "(ExecuTorch's, slow, imports torch)"),
+    phase: str | None = typer.Option(None, "--phase", help="an LLM trace: attribute only its "
+                                     "prefill or decode runs (default: all, with both phases' "
+                                     "buckets side by side)"),
     compare: Path | None = typer.Option(None, "--compare", help="a trace of another lowering "
                                         "of the same model (e.g. the mixed partitioner's): the "
                                         "fallback fix quotes its measured run-model time"),
@@ -41,7 +44,7 @@ def breakdown(
     from etprof.errors import InputError
     from etprof.loading import load_trace
 
-    options = BreakdownOptions(warmup=warmup, top=top, by=by)  # refuses bad values up front
+    options = BreakdownOptions(warmup=warmup, top=top, by=by, phase=phase)  # refused up front
     inputs = [*trace_inputs(trace, compare), pte, etrecord]
     chosen = check_output(fmt, output, SCHEMA, inputs)
     if trace.is_dir():
@@ -50,7 +53,7 @@ def breakdown(
     loaded = load_trace(trace, pte=pte, etrecord=etrecord, engine=engine, method=method)
     other = load_trace(compare, engine=engine) if compare is not None else None
     options = BreakdownOptions(warmup=warmup, top=top, by=shown_by, compare=other,
-                               method=method)
+                               method=method, phase=phase)
     result = analyzers.run("breakdown", loaded, options)
     emit(result, chosen, output, table=table, inputs=inputs)
 

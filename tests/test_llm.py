@@ -1,0 +1,173 @@
+"""LLM programs: recognised from the .pte, run as prefill + decode sequences, phases in the trace,
+the llama-bench headline checked against the trace's own Method::execute durations.
+
+The zoo's tiny Llama (ExecuTorch's definition, KV cache, dynamic prompt) is exported and run
+once per test session (P=16, G=8, 2 sessions).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from etprof.errors import InputError
+from etprof.llm import DECODE, PREFILL, LlmInfo, Step, check_lengths, plan_steps
+from etprof.metadata import RunSettings, TraceMeta, sidecar_path
+
+from conftest import DATA, assert_one_line_error, run_cli
+
+P, G, SESSIONS = 16, 8, 2
+RUN = ("--prefill", str(P), "--decode", str(G), "--sessions", str(SESSIONS), "--spread", "0")
+
+
+@pytest.fixture(scope="session")
+def llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from etprof.export import ExportOptions, export_model
+
+    folder = tmp_path_factory.mktemp("llama")
+    return export_model("llama", ExportOptions(quantize=True), folder).pte
+
+
+@pytest.fixture(scope="session")
+def llama_trace(llama: Path) -> Path:
+    out = llama.with_suffix(".etdp")
+    result = run_cli("run", llama, *RUN, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "recognised: LLM program" in result.stderr
+    return out
+
+
+@pytest.mark.slow
+def test_recognised_from_the_pte_without_torch(llama: Path) -> None:
+    from etprof.llm import recognise
+    from etprof.program_methods import read_methods
+
+    info, why = recognise(read_methods(llama))
+    assert why == ""
+    assert info is not None
+    assert (info.vocab_size, info.max_seq_len, info.max_context_len) == (256, 64, 64)
+    assert info.use_kv_cache and info.dynamic_shape and info.max_prompt == 63
+    assert info.bos_id == 1 and info.eos_ids == (2,)
+    assert "get_vocab_size" in info.metadata_methods
+
+
+@pytest.mark.slow
+def test_sidecar_records_every_runs_phase(llama_trace: Path) -> None:
+    meta = TraceMeta.from_json(sidecar_path(llama_trace).read_text())
+    sequence = [Step(PREFILL, 0, P), *(Step(DECODE, P + i, 1) for i in range(G))]
+    assert list(meta.run.phases) == sequence * 2  # one dropped, one measured
+    assert (meta.run.iters, meta.run.warmup, meta.run.sessions) == (2 * (1 + G), 1 + G, SESSIONS)
+    assert meta.program.llm is not None and meta.program.llm.vocab_size == 256
+
+
+@pytest.mark.slow
+def test_tokens_per_s_equal_the_traces_own_execute_durations(llama_trace: Path) -> None:
+    """Independently of etprof's analyzers: the Method::execute events of each Execute block,
+    in order, split per session, the first sequence dropped."""
+    from etprof.etdump.reader import read_dump
+
+    result = run_cli("breakdown", llama_trace, "-f", "json")
+    assert result.returncode == 0, result.stderr
+    phases = json.loads(result.stdout)["phases"]
+    raw = read_dump(llama_trace)
+    per_block: dict[int, int] = {}
+    for i, name in enumerate(raw.names):
+        if name != "Method::execute":
+            continue
+        hits = np.flatnonzero(raw.name_codes == i)
+        for row in hits:
+            block = int(raw.run[row])
+            if raw.run_names[block] == "Execute":
+                per_block[block] = int(raw.end[row] - raw.start[row])
+    durations = [per_block[b] for b in sorted(per_block)]
+    runs = 2 * (1 + G)
+    assert len(durations) == SESSIONS * runs
+    pp, tg, ttft = [], [], []
+    for s in range(SESSIONS):
+        measured = durations[s * runs + 1 + G:(s + 1) * runs]
+        pp.append(P / (measured[0] / 1e9))
+        tg.append(G / (sum(measured[1:]) / 1e9))
+        ttft.append(measured[0] / 1e6)
+    assert phases["prefill"]["tokens_per_s"]["mean"] == pytest.approx(np.mean(pp), rel=1e-9)
+    assert phases["decode"]["tokens_per_s"]["mean"] == pytest.approx(np.mean(tg), rel=1e-9)
+    assert phases["prefill"]["tokens_per_s"]["sessions"] == pytest.approx(pp, rel=1e-9)
+    assert phases["prefill"]["duration_ms"]["mean"] == pytest.approx(np.mean(ttft), rel=1e-9)
+    decode_ms = [d / 1e6 for s in range(SESSIONS)
+                 for d in durations[s * runs + 2 + G:(s + 1) * runs]]
+    assert phases["decode"]["latency_ms"]["p50"] == pytest.approx(np.percentile(decode_ms, 50))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", [PREFILL, DECODE])
+def test_each_phases_buckets_sum_to_its_run_model(llama_trace: Path, phase: str) -> None:
+    result = run_cli("breakdown", llama_trace, "--phase", phase, "-f", "json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    rows = doc["buckets_per_iteration_ns"]
+    assert len(rows) == SESSIONS * (1 if phase == PREFILL else G)
+    for row in rows:
+        parts = sum(v for k, v in row.items() if k not in ("iteration", "run_model"))
+        assert parts == row["run_model"]
+    assert doc["phase"] == phase
+
+
+@pytest.mark.slow
+def test_run_prints_the_llama_bench_table(llama_trace: Path) -> None:
+    result = run_cli("breakdown", llama_trace)
+    assert result.returncode == 0, result.stderr
+    assert f"pp{P}" in result.stdout and f"tg{G}" in result.stdout
+    assert "buckets by phase" in result.stdout
+
+
+@pytest.mark.slow
+def test_prefill_beyond_the_sequence_is_one_line(llama: Path, tmp_path: Path) -> None:
+    out = tmp_path / "x.etdp"
+    assert_one_line_error(run_cli("run", llama, "--prefill", "60", "--decode", "8", "--out", out),
+                          "beyond the 64 the program holds", "--prefill 32 --decode 32")
+    assert not out.exists()
+
+
+def test_prefill_on_a_program_without_llm_metadata_is_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "x.etdp"
+    assert_one_line_error(run_cli("run", DATA / "small_xnnpack.pte", "--prefill", "8",
+                                  "--out", out),
+                          "not recognised as one", "none of the LLM metadata methods",
+                          "drop --prefill/--decode")
+    assert not out.exists()
+
+
+def test_decode_without_a_kv_cache_is_refused() -> None:
+    info = LlmInfo(vocab_size=100, max_seq_len=32, use_kv_cache=False, dynamic_shape=True,
+                   max_prompt=31)
+    with pytest.raises(InputError, match="no KV cache") as err:
+        check_lengths(info, 8, 4, "m.pte")
+    assert "--decode 0" in err.value.one_line()
+    check_lengths(info, 8, 0, "m.pte")  # prefill alone is fine
+
+
+def test_prefill_without_dynamic_shapes_is_one_token_per_execute() -> None:
+    info = LlmInfo(vocab_size=100, max_seq_len=32, use_kv_cache=True)
+    steps = plan_steps(info, 3, 2)
+    assert steps == (Step(PREFILL, 0, 1), Step(PREFILL, 1, 1), Step(PREFILL, 2, 1),
+                     Step(DECODE, 3, 1), Step(DECODE, 4, 1))
+
+
+def test_phases_and_llm_round_trip_the_sidecar() -> None:
+    info = LlmInfo(vocab_size=100, max_seq_len=32, max_context_len=32, use_kv_cache=True,
+                   dynamic_shape=True, max_prompt=31, bos_id=1, eos_ids=(2, 3),
+                   metadata_methods=("get_vocab_size", "get_max_seq_len"))
+    steps = plan_steps(info, 4, 2)
+    from dataclasses import replace
+
+    meta = TraceMeta()
+    meta = replace(meta, program=replace(meta.program, llm=info),
+                   run=RunSettings(iters=len(steps), warmup=0, phases=steps))
+    back = TraceMeta.from_json(meta.to_json())
+    assert back.program.llm == info and back.run.phases == steps
+    doc = json.loads(meta.to_json())
+    doc["run"]["phases"][0]["phase"] = "generate"
+    with pytest.raises(InputError, match=r"run.phases\[0\].phase"):
+        TraceMeta.from_json(json.dumps(doc))
