@@ -30,6 +30,7 @@ from etprof.analyzers.buckets import BUCKETS, BucketOptions, Buckets, buckets
 from etprof.analyzers.runmodel import run_model_samples
 from etprof.errors import InputError, MismatchError
 from etprof.gate import DEFAULT_MIN_SESSIONS, Gate, check_thresholds, judge
+from etprof.llm import PHASES
 from etprof.result import records
 from etprof.significance import (
     IDLE_SHARE_PCT,
@@ -83,6 +84,7 @@ class DiffOptions:
     fail_if_slower: float | None = None
     fail_if_faster: float | None = None
     min_sessions: int = DEFAULT_MIN_SESSIONS  # fewer on a side: a pass becomes inconclusive
+    phase: str | None = None  # LLM traces: compare this phase's runs ("prefill" | "decode")
 
     def method(self) -> Method:
         return Method(noise_pct=self.noise_pct, alpha=self.alpha, confidence=self.confidence,
@@ -102,6 +104,8 @@ class DiffOptions:
         if self.warmup is not None and self.warmup < 0:
             raise InputError(f"--warmup {self.warmup} is negative", "use 0 or more")
         check_thresholds(self.fail_if_slower, self.fail_if_faster, self.min_sessions)
+        if self.phase is not None and self.phase not in PHASES:
+            raise InputError(f"unknown --phase '{self.phase}'", f"use one of: {', '.join(PHASES)}")
 
 
 @dataclass(frozen=True)
@@ -244,6 +248,18 @@ class DiffResult:
         }
 
 
+def _phase_of(trace: Trace, phase: str | None) -> Trace:
+    """One LLM phase of `trace`; an LLM trace's phases are never blended into one mean."""
+    if phase is not None:
+        return trace.for_phase(phase)
+    if len(trace.phases) > 1:
+        raise InputError(
+            f"{trace.source or 'a trace'} is an LLM run with {' and '.join(trace.phases)} runs, "
+            "whose times differ by the prompt length, so one mean of both means nothing",
+            "compare one phase: pass --phase prefill or --phase decode")
+    return trace
+
+
 @analyzer("diff", "compare two traces: significance of the change and where it went",
           DiffOptions, inputs=2)
 def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
@@ -251,6 +267,7 @@ def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
     options.check()
     if options.method_name is not None:
         a, b = a.for_method(options.method_name), b.for_method(options.method_name)
+    a, b = _phase_of(a, options.phase), _phase_of(b, options.phase)
     a.one_method(), b.one_method()  # never a blend of methods
     checks = check_settings(a, b, options)
     blocking = [c for c in checks if c.blocking and c.status == "differs"]

@@ -44,6 +44,8 @@ def diff(
         "faster by more than PCT%, 5 when the comparison cannot tell"),
     min_sessions: int = typer.Option(2, "--min-sessions", help="gate: fewer sessions on a side "
                                      "make a pass inconclusive"),
+    phase: str | None = typer.Option(None, "--phase", help="LLM traces: compare their prefill "
+                                     "or decode runs (required for them)"),
     fmt: str | None = format_option(SCHEMA),
     output: Path | None = OutputOption,
     method: str | None = typer.Option(None, "--method", help="the method to analyse, for a "
@@ -59,7 +61,7 @@ def diff(
     options = DiffOptions(warmup=warmup, noise_pct=noise, statistic=statistic, match=match,
                           top=top, seed=seed, force=force, fail_if_slower=fail_if_slower,
                           fail_if_faster=fail_if_faster, min_sessions=min_sessions,
-                          method_name=method)
+                          method_name=method, phase=phase)
     # refuse bad options before reading anything
     options.check()
     inputs = [*trace_inputs(a, b), pte_a, pte_b, etrecord_a, etrecord_b]
