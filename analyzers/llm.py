@@ -164,6 +164,8 @@ class LlmResult:
             if self.only is not None and name != self.only:
                 continue
             t = p.buckets.table()
+            if len(p.buckets.backends) <= 1:  # as breakdown's own table: backend only for several
+                t = t.drop(columns=["backend"], errors="ignore")
             keys = [c for c in t.columns if c not in _BUCKET_VALUES]
             t = t.rename(columns={c: f"{name}_{c}" for c in _BUCKET_VALUES})
             out = t if out is None else out.merge(t, on=keys, how="left")
