@@ -21,7 +21,7 @@ from etprof.etdump.inspector_engine import etprof_event_means, inspector_event_m
 from etprof.loading import load_trace
 from etprof.trace import EXECUTE_RUN
 
-from conftest import DATA, assert_one_line_error, run_cli
+from conftest import DATA, run_cli
 from cpp_runner import CannotBuild, build
 
 SMALL_PTE = DATA / "small_xnnpack.pte"
@@ -141,7 +141,19 @@ def test_alternating_methods_give_the_inspectors_per_method_means(
             theirs.set_index("name").loc["Method::execute", "mean_ns"] / 1e6, rel=1e-12)
         ours = etprof_event_means(mine.events[mine.events["iteration"] >= WARMUP])
         pd.testing.assert_frame_equal(ours, theirs, check_exact=True)
-    # never one blended mean: without a method chosen, the CLI refuses in one line
-    result = run_cli("breakdown", trace, "--pte", two_methods, "--warmup", str(WARMUP))
-    if result.returncode != 0:
-        assert_one_line_error(result, "several methods", "--method")
+    # through the CLI: `breakdown --pte --method` gives the same per-method means, and without
+    # --method one section per method, never one blended mean
+    for k, method in enumerate(("forward", "encode")):
+        result = run_cli("breakdown", trace, "--pte", two_methods, "--warmup", str(WARMUP),
+                         "--method", method, "--format", "json")
+        assert result.returncode == 0, result.stderr
+        doc = json.loads(result.stdout)
+        theirs = inspector_means_of(trace, slice(k, None, 2), tmp_path).set_index("name")
+        assert doc["method"] == method
+        assert doc["run_model"]["mean_ms"] == pytest.approx(
+            theirs.loc["Method::execute", "mean_ns"] / 1e6, rel=1e-12)
+    both = run_cli("breakdown", trace, "--pte", two_methods, "--warmup", str(WARMUP),
+                   "--format", "json")
+    assert both.returncode == 0, both.stderr
+    sections = json.loads(both.stdout)["methods"]
+    assert sorted(x["method"] for x in sections) == ["encode", "forward"]
