@@ -58,10 +58,13 @@ def two_method_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     x = torch.randn(2, 16)
     programs = {"forward": torch.export.export(model, (x,)),
                 "encode": torch.export.export(Encode(model), (x,))}
-    lowered = to_edge_transform_and_lower(programs, partitioner=[XnnpackPartitioner()])
+    lowered = to_edge_transform_and_lower(programs, partitioner=[XnnpackPartitioner()],
+                                          generate_etrecord=True)
     folder = tmp_path_factory.mktemp("two_methods")
     pte = folder / "two_methods.pte"
-    pte.write_bytes(lowered.to_executorch().buffer)
+    program = lowered.to_executorch()
+    pte.write_bytes(program.buffer)
+    program.get_etrecord().save(str(folder / "two_methods.etrecord"))
     module = _load_for_executorch(str(pte), enable_etdump=True)
     for _ in range(ITERS):  # as an app does: the methods take turns
         module.run_method("forward", (x,))
@@ -144,3 +147,19 @@ def test_methods_inferred_without_the_schedule_give_the_same_means(
         x = analyzers.run("runmodel", inferred.for_method(m))
         y = analyzers.run("runmodel", scheduled.for_method(m))
         assert x.samples_ms == y.samples_ms
+
+
+def test_every_method_gets_its_module_paths(two_method_trace: Path) -> None:
+    from etprof.modules import attach_modules
+
+    pte = two_method_trace.with_suffix(".pte")
+    info = attach_modules(read_program(pte), two_method_trace.with_suffix(".etrecord"))
+    modules = {m.name: {p for i in m.instructions for p in i.modules} for m in info.methods}
+    assert "proj" in modules["forward"] and "head" in modules["forward"]
+    # encode was exported through a wrapper holding the model as `m`
+    assert "m.proj" in modules["encode"] and not any("head" in p for p in modules["encode"])
+    trace = load_trace(two_method_trace, pte=pte, etrecord=two_method_trace.with_suffix(
+        ".etrecord"))
+    for m in ("forward", "encode"):
+        rows = analyzers.run("breakdown", trace, BreakdownOptions(method=m, by="module"))
+        assert rows.modules.known, m

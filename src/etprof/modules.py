@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from etprof.errors import InputError, MismatchError
-from etprof.metadata import ProgramInfo
+from etprof.metadata import Instruction, ProgramInfo
 from etprof.quiet import silenced
 
 _SAVE_FIX = (
@@ -31,22 +31,39 @@ _SAVE_FIX = (
 
 
 def attach_modules(info: ProgramInfo, etrecord: Path) -> ProgramInfo:
-    """A copy of ``info`` whose instructions carry their nn.Module paths from ``etrecord``."""
+    """A copy of ``info`` whose instructions carry their nn.Module paths from ``etrecord``: those
+    of ``info.method`` (refused when the ETRecord does not fit them), and of each other method
+    the ETRecord maps by name (instruction ids are per method)."""
     record = _parse(etrecord)
-    handles = _method_map(record._debug_handle_map, info.method, etrecord, "debug handle map")
-    delegates = _method_map(record._delegate_map or {}, info.method, etrecord, None)
-    _check_matches(info, handles, delegates, etrecord)
-    paths = _module_paths(_edge_program(record.edge_dialect_program, info.method, etrecord))
-    instructions = tuple(
+    instructions = _attached(record, info, info.method, info.instructions, etrecord)
+    methods = []
+    for m in info.methods:
+        if m.name == info.method:
+            m = dataclasses.replace(m, instructions=instructions)
+        elif m.name in (record._debug_handle_map or {}):
+            m = dataclasses.replace(m, instructions=_attached(record, info, m.name,
+                                                              m.instructions, etrecord))
+        methods.append(m)
+    return dataclasses.replace(info, instructions=instructions, etrecord=str(etrecord),
+                               methods=tuple(methods))
+
+
+def _attached(record: Any, info: ProgramInfo, method: str,
+              instructions: tuple[Instruction, ...], etrecord: Path) -> tuple[Instruction, ...]:
+    handles = _method_map(record._debug_handle_map, method, etrecord, "debug handle map")
+    delegates = _method_map(record._delegate_map or {}, method, etrecord, None)
+    _check_matches(dataclasses.replace(info, instructions=instructions), handles, delegates,
+                   etrecord)
+    paths = _module_paths(_edge_program(record.edge_dialect_program, method, etrecord))
+    return tuple(
         dataclasses.replace(
             instr,
             modules=_distinct(
                 paths[h] for h in _handles_of(instr.id, handles, delegates) if h in paths
             ),
         )
-        for instr in info.instructions
+        for instr in instructions
     )
-    return dataclasses.replace(info, instructions=instructions, etrecord=str(etrecord))
 
 
 def _parse(path: Path) -> Any:
