@@ -9,6 +9,7 @@ one and the diff.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -16,7 +17,8 @@ DEMO_VARIANTS = ("xnnpack_q8_quantonly", "xnnpack_q8")
 
 
 def demo(
-    model: str = typer.Argument("mv3", help="zoo model: mv2, mv3 or mv3-large"),
+    model: str = typer.Argument("mv3", help="zoo model: mv2, mv3 or mv3-large; llm: the tiny "
+                                "Llama, fp32 vs 8-bit dynamic linears, prefill and decode"),
     workdir: Path = typer.Option(Path("etprof-demo"), "--dir", help="where programs and "
                                  "traces go (reused on a second run)"),
     iters: int = typer.Option(60, "--iters", help="iterations per run (the seed: 60)"),
@@ -35,6 +37,9 @@ def demo(
 
     workdir.mkdir(parents=True, exist_ok=True)
     console = Console(file=terminal(), stderr=True)
+    if model == "llm":
+        demo_llm(workdir, console, verbose)
+        return
     reqs = []
     for variant in DEMO_VARIANTS:
         options = STANDARD_VARIANTS[variant]
@@ -63,6 +68,50 @@ def demo(
     typer.echo(render.render(diff.func(slow, fast, diff.options()), "table", width=width))
     typer.echo(f"Next: etprof breakdown {slow.source}   |   etprof diff {slow.source} "
                f"{fast.source}   |   etprof report {slow.source} -o report.html")
+
+
+def demo_llm(workdir: Path, console: Any, verbose: bool) -> None:
+    """The LLM story: the zoo's tiny Llama exported fp32 and with 8-bit dynamically quantized
+    linears, run taking turns (prefill + decode sequences), the pp/tg table of each and the diff
+    of each phase."""
+    from etprof import analyzers, render
+    from etprof.analyzers.llm import LlmOptions
+    from etprof.commands._common import terminal_width
+    from etprof.export import ExportOptions, export_model
+    from etprof.loading import load_trace
+    from etprof.runner import SPREAD_S, RunRequest, default_trace_path, run_programs
+
+    reqs = []
+    for quantize in (False, True):
+        name = "dq8" if quantize else "fp32"
+        folder = workdir / f"llama_{name}"
+        found = sorted(folder.glob("*.pte")) if folder.is_dir() else []
+        if found:
+            pte = found[0]
+            console.print(f"reusing {pte}")
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            with console.status(f"exporting the tiny Llama ({name}, about a minute)"):
+                pte = export_model("llama", ExportOptions(quantize=quantize), folder,
+                                   verbose=verbose).pte
+            console.print(f"exported {pte}")
+        reqs.append(RunRequest(pte=pte, out=default_trace_path(pte), verbose=verbose,
+                               sessions=None, spread_s=SPREAD_S))
+    with console.status("running both, taking turns: prefill + decode sequences in each of up "
+                        "to 5 sessions"):
+        run_programs(reqs)
+    width = terminal_width()
+    fp32, dq8 = (load_trace(req.out) for req in reqs)
+    for trace in (fp32, dq8):
+        typer.echo(render.render(analyzers.run("llm", trace, LlmOptions()), "table",
+                                 width=width))
+    diff = analyzers.get("diff")
+    for phase in ("prefill", "decode"):
+        typer.echo(f"--- {phase}: fp32 -> dq8")
+        options = diff.options(phase=phase)
+        typer.echo(render.render(diff.func(fp32, dq8, options), "table", width=width))
+    typer.echo(f"Next: etprof breakdown {dq8.source} --phase decode   |   etprof diff "
+               f"{fp32.source} {dq8.source} --phase decode")
 
 
 def register(app: typer.Typer) -> None:
