@@ -174,3 +174,20 @@ def test_phases_and_llm_round_trip_the_sidecar() -> None:
     doc["run"]["phases"][0]["phase"] = "generate"
     with pytest.raises(InputError, match=r"run.phases\[0\].phase"):
         TraceMeta.from_json(json.dumps(doc))
+
+
+@pytest.mark.slow
+def test_diff_of_llm_traces_needs_a_phase(llama_trace: Path) -> None:
+    assert_one_line_error(run_cli("diff", llama_trace, llama_trace),
+                          "is an LLM run with prefill and decode runs", "--phase prefill")
+    result = run_cli("diff", llama_trace, llama_trace, "--phase", "decode", "-f", "json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["a"]["measured"] == SESSIONS * G
+
+
+def test_phase_of_a_trace_without_phases_is_one_line() -> None:
+    assert_one_line_error(run_cli("breakdown", DATA / "small_xnnpack.etdp", "--phase", "decode"),
+                          "has no decode runs", "not an LLM run")
+    assert_one_line_error(run_cli("breakdown", DATA / "small_xnnpack.etdp", "--phase", "x"),
+                          "unknown --phase 'x'")
