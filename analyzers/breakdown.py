@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from etprof.analyzers import analyzer
+from etprof.analyzers._cost_rows import Costs, costs
 from etprof.analyzers.blocks import BlockTable, block_tables, negative_overhead_notes
 from etprof.analyzers.buckets import DELEGATED, Buckets, backend_notes, measured_buckets
 from etprof.analyzers.iterations import (
@@ -32,6 +33,7 @@ from etprof.errors import EtprofError, InputError
 from etprof.llm import PHASES
 from etprof.result import records
 from etprof.trace import Trace
+from etprof.units import ms_text
 
 BY = ("op", "block", "module", "iteration")
 DEFAULT_TOP = 10
@@ -81,6 +83,7 @@ class Breakdown:
     top: int | None = None
     llm: Any = None  # LlmResult (analyzers/llm.py) of an LLM trace: both phases side by side
     phase: str | None = None  # the one phase attributed (--phase)
+    costs: Costs | None = None  # load, memory, profiler overhead
 
     schema = "etprof.breakdown"
 
@@ -102,7 +105,7 @@ class Breakdown:
             parts.append("no delegate")
         method = f" {self.settings['method']}" if self.settings.get("methods", 1) > 1 else ""
         return (
-            f"{self.stats.model}{method}: {self.stats.mean_ms:.3f} ms: {', '.join(parts)}, "
+            f"{self.stats.model}{method}: {ms_text(self.stats.mean_ms)}: {', '.join(parts)}, "
             f"portable {pct(b.portable_ms())}, runtime {pct(float(means['runtime_overhead']))}"
         )
 
@@ -126,9 +129,10 @@ class Breakdown:
             ("iterations", self._iterations()),
             ("threads", str(self.settings["threads"] or "unknown")),
             *([("phase", f"{self.phase} runs only (--phase)")] if self.phase else []),
-            ("run model mean", f"{s['mean_ms']:.3f} ms (floored {int(s['floored_ms'])} ms)"),
-            ("run model median", (f"{s['median_ms']:.3f} ms (p10 {s['p10_ms']:.3f}, "
-                                  f"p90 {s['p90_ms']:.3f}, CV {st.cv_pct:.1f}%)")),
+            ("run model mean", ms_text(s["mean_ms"])),
+            ("run model median", (f"{ms_text(s['median_ms'])} (p10 {ms_text(s['p10_ms'])}, "
+                                  f"p90 {ms_text(s['p90_ms'])}, CV {st.cv_pct:.1f}%)")),
+            *(self.costs.rows() if self.costs is not None else ()),
         ]
         return pd.DataFrame(rows, columns=["field", "value"])
 
@@ -189,6 +193,8 @@ class Breakdown:
                          f"{len(self.blocks.blocks)} with their operators")
         if self.by == "module":
             notes += self.modules.notes()
+        if self.by is None and self.costs is not None:
+            notes += self.costs.notes()
         if self.by is None:
             if self.fallback is not None:
                 notes += list(self.fallback.notes())
@@ -214,6 +220,7 @@ class Breakdown:
             "fallback": None if self.fallback is None else self.fallback.to_dict(),
             "phase": self.phase,
             "phases": None if self.llm is None else self.llm.to_dict()["phases"],
+            **(self.costs.to_dict() if self.costs is not None else {}),
             "notes": self.all_notes(),
         }
 
@@ -343,4 +350,5 @@ def _breakdown(trace: Trace, options: BreakdownOptions, methods: int) -> Breakdo
         top=options.top,
         llm=llm,
         phase=options.phase,
+        costs=costs(trace, warmup),
     )

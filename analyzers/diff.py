@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 
 from etprof.analyzers import analyzer
+from etprof.analyzers._diff_facts import COLUMNS as FACT_COLUMNS
+from etprof.analyzers._diff_facts import facts_table
 from etprof.analyzers._diff_rows import MATCHES, contributor_table, contributors, same_program
 from etprof.analyzers.buckets import BUCKETS, BucketOptions, Buckets, buckets
 from etprof.analyzers.runmodel import run_model_samples
@@ -150,6 +152,8 @@ class DiffResult:
     alpha: float = 0.05
     warnings: tuple[str, ...] = field(default=())
     gate: Gate | None = None  # the CI gate's outcome, when a threshold was given
+    # load time, planned and resident memory, profiler overhead, A beside B (_diff_facts)
+    facts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FACT_COLUMNS))
 
     schema = "etprof.diff"
 
@@ -187,6 +191,7 @@ class DiffResult:
             "run model": self.run_model_table(),
             "buckets": self.buckets,
             "top contributors": self.top_contributors(),
+            "load and memory": self.facts,
         }
 
     def where_it_went(self) -> str:
@@ -219,6 +224,13 @@ class DiffResult:
         if self.gate is not None:
             out.extend(f"gate: {g.sentence()}" for g in self.gate.checks)
             out.append(f"gate: {self.gate.outcome} (exit code {self.gate.exit_code})")
+        known = set(self.facts["fact"]) if len(self.facts) else set()
+        if "planned weights" not in known:
+            out.append("planned memory not compared: it needs each trace's program (metadata "
+                       "version 4 from `etprof run`, or the .pte)")
+        if "resident peak, measured iterations" not in known:
+            out.append("resident memory not compared: recorded by `etprof run` (metadata "
+                       "version 4) only")
         out.append(
             f"contributors matched by {self.match}; their deltas sum to the run-model mean delta "
             f"{_signed_ms(self.mean_delta_ms)} (JSON lists all {len(self.contributors)} rows)"
@@ -245,6 +257,7 @@ class DiffResult:
             "forced": list(self.forced),
             "warnings": list(self.warnings),
             "gate": None if self.gate is None else self.gate.to_dict(),
+            "facts": records(self.facts),
         }
 
 
@@ -313,6 +326,7 @@ def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
         warnings=tuple(warnings),
         gate=judge(comparison, slower=options.fail_if_slower, faster=options.fail_if_faster,
                    min_sessions=options.min_sessions),
+        facts=facts_table(a, b, options.warmup),
     )
 
 

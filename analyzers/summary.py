@@ -8,12 +8,14 @@ from typing import Any
 import pandas as pd
 
 from etprof.analyzers import analyzer
+from etprof.analyzers._cost_rows import Costs, costs
 from etprof.analyzers.buckets import BucketOptions, Buckets, buckets
 from etprof.analyzers.operators import OperatorOptions, OperatorTable, operators
 from etprof.analyzers.runmodel import RunModelOptions, RunModelStats, run_model_stats
 from etprof.errors import InputError
 from etprof.result import records
 from etprof.trace import Trace
+from etprof.units import ms_text
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,16 @@ class Summary:
     buckets: Buckets
     operators: OperatorTable
     settings: dict[str, Any]
+    costs: Costs | None = None  # load, memory, profiler overhead
 
     schema = "etprof.summary"
+
+    def headline(self) -> str:
+        """The traced mean (what the attribution explains), the untraced figure beside it."""
+        line = f"{self.stats.model}: run model {ms_text(self.stats.mean_ms)} (traced mean"
+        if self.costs is not None and self.costs.overhead.measured:
+            line += f"; {self.costs.overhead.line()}"
+        return line + ")"
 
     def split(self) -> pd.DataFrame:
         total = self.buckets.run_model_ms
@@ -56,15 +66,18 @@ class Summary:
         stats = pd.DataFrame([{
             "model": self.stats.model, "measured": self.stats.n,
             "dropped": self.stats.iterations - self.stats.n,
-            "mean_ms": s["mean_ms"], "floored_ms": int(s["floored_ms"]),
-            "median_ms": s["median_ms"], "p10_ms": s["p10_ms"], "p90_ms": s["p90_ms"],
+            "mean_ms": s["mean_ms"], "median_ms": s["median_ms"], "p10_ms": s["p10_ms"], "p90_ms": s["p90_ms"],
             "min_ms": s["min_ms"], "max_ms": s["max_ms"], "cv_pct": s["cv_pct"],
         }])
         top = self.operators.frame.drop(columns=["glue"])
-        return {"run model": stats, "split": self.split(), "top operators": top}
+        out = {"run model": stats, "split": self.split(), "top operators": top}
+        if self.costs is not None:
+            out["load, memory, overhead"] = pd.DataFrame(self.costs.rows(),
+                                                         columns=["figure", "value"])
+        return out
 
     def notes(self) -> list[str]:
-        return []
+        return self.costs.notes() if self.costs is not None else []
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,6 +86,7 @@ class Summary:
             "split": records(self.split()),
             "buckets": records(self.buckets.table()),
             "top_operators": records(self.operators.frame),
+            **(self.costs.to_dict() if self.costs is not None else {}),
         }
 
 
@@ -122,4 +136,5 @@ def _summary(trace: Trace, options: SummaryOptions) -> Summary:
         buckets=buckets(trace, BucketOptions(options.warmup)),
         operators=operators(trace, OperatorOptions(options.warmup, options.top)),
         settings=settings,
+        costs=costs(trace, options.warmup),
     )

@@ -161,7 +161,7 @@ def test_headline_of_the_hand_built_model(hand_built: dict[str, Path]) -> None:
     out = invoke("breakdown", hand_built["model"])
     # measured iterations 1..3: run model 81, 82, 83 us; XNNPACK 44 us of operators plus
     # (8 + i) - 0.5 us of delegate overhead; glue 10 us; portable 20 us; runtime 8.5 us
-    assert out.splitlines()[0] == ("model: 0.082 ms: XNNPACK 65.2% (12.2% glue), portable 24.4%, "
+    assert out.splitlines()[0] == ("model: 82.0 µs: XNNPACK 65.2% (12.2% glue), portable 24.4%, "
                                    "runtime 10.4%")
 
 

@@ -26,6 +26,7 @@ from etprof.render import render
 from etprof.render._html_svg import BUCKET_COLORS, FASTER, SIDE_COLORS
 from etprof.report import Report, ReportOptions, build_report
 from etprof.trace import Trace
+from etprof.units import ms_text
 
 import browser as chromium
 import etdump_builder
@@ -206,7 +207,7 @@ def test_single_trace_page_states_the_figures(
     trace, _, html = single_reports[QUANTONLY]
     page = Page(html)
     b = breakdown(trace, BreakdownOptions())
-    assert f"{b.stats.mean_ms:.3f} ms" in page.text
+    assert ms_text(b.stats.mean_ms) in page.text  # three significant digits: "10.8 ms"
     table = b.buckets.table()
     for _, row in table.iterrows():
         seg = [e for e in page.find("rect", "seg", bucket=row["bucket"])]

@@ -13,7 +13,7 @@ def test_columns_are_formatted_by_kind() -> None:
     frame = pd.DataFrame({
         "op": ["Convert (NC)", "div.out"],
         "count": [58.0, 28.0],  # an average of whole counts reads as a count
-        "mean_ms": [1.0, 0.0113],  # a unit keeps its decimals even when whole
+        "mean_ms": [1.0, 0.0113],  # a unit keeps decimals; 3 significant digits below 0.1
         "glue": [True, False],
         "p_value": [1.3e-16, 0.5],
         "instruction": np.array([56, 60], dtype=np.int64),
@@ -25,7 +25,7 @@ def test_columns_are_formatted_by_kind() -> None:
                                 "instruction", "share", "pct"]
     assert set(lines[2].strip()) == {"─", " "}
     assert lines[3].split() == ["Convert", "(NC)", "58", "1.000", "yes", "1.3e-16", "56", "-"]
-    assert lines[4].split() == ["div.out", "28", "0.011", "no", "0.5", "60", "12.500"]
+    assert lines[4].split() == ["div.out", "28", "0.0113", "no", "0.5", "60", "12.500"]
 
 
 def test_fractional_counts_keep_decimals() -> None:

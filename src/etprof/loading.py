@@ -119,8 +119,9 @@ def _program_info(pte: Path | None, etrecord: Path | None, method: str | None) -
     if pte is None:
         raise InputError("--etrecord needs --pte too", "pass the .pte the trace was made from")
     from etprof.program import read_program
+    from etprof.program_memory import read_planned_memory
 
-    info = read_program(pte, method)
+    info = replace(read_program(pte, method), memory=read_planned_memory(pte))
     if etrecord is not None:
         from etprof.modules import attach_modules
 

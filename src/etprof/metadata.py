@@ -129,7 +129,7 @@ class SessionMemory:
 
     before_load_bytes: int | None = None
     after_load_bytes: int | None = None
-    untraced_load_bytes: int | None = None  # added by the untraced second load
+    untraced_copy_bytes: int | None = None  # added by the untraced copy (its load and warm-up)
     warmup_peak_bytes: int | None = None  # high-water mark over the warm-up (the first runs)
     measured_start_bytes: int | None = None
     measured_peak_bytes: int | None = None  # high-water mark over the measured iterations
@@ -353,7 +353,7 @@ SCHEMA = Obj({
         "memory": ListOf(Obj({
             "before_load_bytes": _BYTES,
             "after_load_bytes": _BYTES,
-            "untraced_load_bytes": _BYTES,
+            "untraced_copy_bytes": _BYTES,
             "warmup_peak_bytes": _BYTES,
             "measured_start_bytes": _BYTES,
             "measured_peak_bytes": _BYTES,

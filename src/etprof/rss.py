@@ -65,7 +65,7 @@ class MemorySampler:
 
     before_load: int | None = None
     after_load: int | None = None
-    untraced_load: int | None = None  # resident memory the untraced second load added
+    untraced_copy: int | None = None  # added by the untraced copy's load and warm-up
     warmup_peak: int | None = None  # high-water mark over the traced warm-up (first runs)
     measured_start: int | None = None
     measured_peak: int | None = None
@@ -76,7 +76,7 @@ class MemorySampler:
 
     def to_dict(self) -> dict[str, int | bool | None]:
         return {"before_load_bytes": self.before_load, "after_load_bytes": self.after_load,
-                "untraced_load_bytes": self.untraced_load,
+                "untraced_copy_bytes": self.untraced_copy,
                 "warmup_peak_bytes": self.warmup_peak,
                 "measured_start_bytes": self.measured_start,
                 "measured_peak_bytes": self.measured_peak, "peak_reset": self.peak_reset}

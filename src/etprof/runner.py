@@ -38,7 +38,9 @@ from etprof.metadata import (
 )
 from etprof.output import atomic_path, check_writable
 from etprof.program import read_program
+from etprof.program_memory import read_planned_memory
 from etprof.session import SessionResult, run_session
+from etprof.session_probe import SessionProbe, session_samples
 
 Progress = Callable[[int, int], None]
 AUTO_SESSIONS = 5  # sessions of `--sessions auto` (docs/methodology.md)
@@ -68,6 +70,9 @@ class RunRequest:
     prefill: int | None = None
     decode: int | None = None
     llm: LlmPlan | None = None  # set by `planned` (then iters/warmup count its runs)
+    # also time the program loaded a second time without ETDump, interleaved with the traced
+    # iterations (the profiler's own cost, docs/memory.md)
+    untraced: bool = True
 
 
 def planned(req: RunRequest) -> RunRequest:
@@ -106,7 +111,7 @@ def validate(req: RunRequest) -> ProgramInfo:
     if not req.pte.exists():
         raise InputError(f"no such program: {req.pte}", "check the path or make one with "
                          "`etprof export mv3 --quantize`")
-    info = read_program(req.pte, req.method)
+    info = replace(read_program(req.pte, req.method), memory=read_planned_memory(req.pte))
     inputs = (req.pte, req.inputs, req.etrecord, _beside(req.pte))
     check_writable(req.out, inputs)
     check_writable(sidecar_path(req.out), inputs)
@@ -163,7 +168,8 @@ def _check_together(reqs: Sequence[RunRequest]) -> RunRequest:
     if len(set(outs)) < len(outs):
         raise InputError("two programs would write the same trace",
                          "give the programs different names or directories")
-    shared = ("iters", "warmup", "threads", "sessions", "spread_s", "inputs", "verbose")
+    shared = ("iters", "warmup", "threads", "sessions", "spread_s", "inputs", "verbose",
+              "untraced")
     for req in reqs[1:]:
         differs = [f for f in shared if getattr(req, f) != getattr(first, f)]
         if differs:
@@ -193,7 +199,8 @@ def _meta(req: RunRequest, info: ProgramInfo, results: list[SessionResult], star
         run=RunSettings(req.iters, req.warmup, req.threads, results[0].inputs, started,
                         cpu_share_pct=share, load_average=_load_average(),
                         sessions=len(results), spread_s=req.spread_s, interleaved_with=others,
-                        phases=req.llm.session_steps if req.llm is not None else ()),
+                        phases=req.llm.session_steps if req.llm is not None else (),
+                        **session_samples(results)),
         host=host_info(),
         versions=versions(),
     )
@@ -258,9 +265,14 @@ def auto_sessions(first_session_s: float) -> int:
 def _session(req: RunRequest, runtime: Any, torch: Any, path: Path,
              tick: Callable[[], None]) -> SessionResult:
     """One session (in a forked child on Linux): load, run `req.iters` times, dump to `path`."""
+    untraced = partial(runtime._load_for_executorch, str(req.pte), enable_etdump=False)
+    # an LLM session's sequences carry state (the KV cache): no untraced copy runs beside them
+    probe = SessionProbe(untraced if req.untraced and req.llm is None else None, req.warmup)
     try:
         runtime._unsafe_reset_threadpool(req.threads)
+        probe.before_load()
         module = runtime._load_for_executorch(str(req.pte), enable_etdump=True)
+        probe.loaded(module)
     except RuntimeError as exc:
         raise RuntimeUnavailableError(
             f"the runtime could not load {req.pte} ({_first_line(exc)})",
@@ -270,8 +282,9 @@ def _session(req: RunRequest, runtime: Any, torch: Any, path: Path,
     if req.llm is not None:
         _llm_session(req, req.llm, module, torch, tick, clock)
         cpu, wall = clock.elapsed()
+        memory, _ = probe.finish()
         module.write_etdump_result_to_file(str(path))
-        return SessionResult(cpu_s=cpu, wall_s=wall, inputs=req.llm.describe())
+        return SessionResult(cpu_s=cpu, wall_s=wall, inputs=req.llm.describe(), memory=memory)
     try:
         meta = module.method_meta(req.method)
     except RuntimeError as exc:
@@ -280,11 +293,16 @@ def _session(req: RunRequest, runtime: Any, torch: Any, path: Path,
             "the .pte may be truncated or corrupt: copy or export it again",
         ) from None
     inputs, described = _inputs(req, meta, torch)
+
+    def run(m: Any) -> object:
+        return m.run_method(req.method, inputs)
+
     for i in range(req.iters):
-        if i == req.warmup:
-            clock.start()
         try:
-            module.run_method(req.method, inputs)
+            if i == req.warmup:
+                probe.measuring(run)
+                clock.start()
+            probe.run(i, run)
         except RuntimeError as exc:
             raise RuntimeUnavailableError(
                 f"iteration {i + 1} of {req.method} failed ({_first_line(exc)})",
@@ -292,8 +310,10 @@ def _session(req: RunRequest, runtime: Any, torch: Any, path: Path,
             ) from None
         tick()
     cpu, wall = clock.elapsed()
+    memory, timings = probe.finish()
     module.write_etdump_result_to_file(str(path))
-    return SessionResult(cpu_s=cpu, wall_s=wall, inputs=described)
+    return SessionResult(cpu_s=cpu, wall_s=wall, inputs=described, memory=memory,
+                         untraced=timings)
 
 
 def _llm_session(req: RunRequest, plan: LlmPlan, module: Any, torch: Any,

@@ -24,6 +24,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from etprof.errors import EtprofError, InputError, RuntimeUnavailableError
 
@@ -37,6 +38,8 @@ class SessionResult:
     cpu_s: float  # the runner thread's CPU time over the measured iterations
     wall_s: float  # their wall time
     inputs: str  # how the inputs were made ("random:seed=0", "file:x.pt")
+    memory: dict[str, Any] | None = None  # etprof.rss.MemorySampler.to_dict()
+    untraced: dict[str, Any] | None = None  # {"traced_ms": [...], "untraced_ms": [...]}
 
 
 Body = Callable[[Tick], SessionResult]

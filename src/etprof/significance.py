@@ -251,6 +251,28 @@ def bootstrap_interval(a: FloatArray, b: FloatArray, method: Method) -> tuple[fl
     return float(low), float(high)
 
 
+def paired_interval(a: npt.ArrayLike, b: npt.ArrayLike,
+                    method: Method | None = None) -> tuple[float, float, float]:
+    """(change, low, high) of 100 * (mean(B) / mean(A) - 1) for pairs measured side by side
+    (``a[i]`` and ``b[i]`` one right after the other, as the untraced and traced calls of one
+    iteration): the bootstrap resamples blocks of pairs, so drift a pair shares cancels."""
+    method = method or Method()
+    x = np.asarray(a, dtype=np.float64)
+    y = np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape or x.size == 0:
+        raise ValueError("paired samples need the same, non-zero length")
+    change = _relative(float(y.mean()), float(x.mean()))
+    rows = _resample(np.random.default_rng(method.seed), x.size, method)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = 100.0 * (y[rows].mean(axis=1) / x[rows].mean(axis=1) - 1.0)
+    rel = rel[np.isfinite(rel)]
+    if rel.size == 0:
+        return change, math.nan, math.nan
+    tail = 100.0 * (1.0 - method.confidence) / 2.0
+    low, high = np.percentile(rel, [tail, 100.0 - tail])
+    return change, float(low), float(high)
+
+
 def contention_pct(*cpu_share_pct: float | None) -> float:
     """How much CPU contention can have inflated the slower-served side, in percent.
 

@@ -36,6 +36,9 @@ def run(
     json_out: bool = typer.Option(False, "--json", help="print the summary as JSON"),
     fmt: str | None = typer.Option(None, "--format", "-f", help=", ".join(formats("etprof.summary"))
                                    + " (default: table)"),
+    untraced: bool = typer.Option(True, "--untraced/--no-untraced", help="also time the "
+                                  "program loaded without ETDump, interleaved with the traced "
+                                  "iterations: the profiler's own cost (docs/memory.md)"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show the runtime's log"),
 ) -> None:
     """Run programs with ETDump profiling (seed methodology) and summarise the measured runs."""
@@ -65,7 +68,7 @@ def run(
     reqs = [RunRequest(pte=pte, out=out or default_trace_path(pte), iters=iters, warmup=warmup,
                        threads=threads, method=method, inputs=inputs, etrecord=etrecord,
                        verbose=verbose, sessions=parse_sessions(sessions), spread_s=spread,
-                       prefill=prefill, decode=decode)
+                       prefill=prefill, decode=decode, untraced=untraced)
             for pte in ptes]
     console = Console(file=terminal(), stderr=True)
     names = ", ".join(p.name for p in ptes)

@@ -15,6 +15,7 @@ import pandas as pd
 from etprof.render import _html_svg as svg
 from etprof.render.html import frame_table, notes_list, prose
 from etprof.report import Report, SideReport
+from etprof.units import ms_text
 
 SHARED_SCALE_RATIO = 3.0  # iteration charts share a y scale when the sides differ less than this
 _DIFF_CLASS = {"faster": "faster", "slower": "slower"}
@@ -24,7 +25,7 @@ def report_body(r: Report) -> str:
     parts = [_header(r)]
     if r.diff is not None:
         parts.append(_diff(r))
-    parts += [_run(r), _buckets(r), _operators(r), _iterations(r), _fallback(r)]
+    parts += [_run(r), _buckets(r), _operators(r), _iterations(r), _memory(r), _fallback(r)]
     parts.append(f'<footer>Made by etprof {escape(r.version)}. One self-contained file: it loads '
                  "nothing from the network. Hover a bar for its exact figure.</footer>")
     return "\n".join(parts)
@@ -96,8 +97,8 @@ def _run(r: Report) -> str:
         s = b.stats.summary()
         st = b.iterations.stability
         cards = [
-            (f"{s['mean_ms']:.3f} ms", f"mean (floored {int(s['floored_ms'])} ms)"),
-            (f"{s['median_ms']:.3f} ms", "median"),
+            (ms_text(s["mean_ms"]), "mean"),
+            (ms_text(s["median_ms"]), "median"),
             (f"{_num(s['p10_ms'])}\u2013{_num(s['p90_ms'])}", "p10\u2013p90 ms"),
             (f"{st.cv_pct:.1f}%", "CV" + (" (noisy)" if st.noisy else "")),
             (f"{b.stats.n} / {b.stats.iterations}",
@@ -125,6 +126,29 @@ def _bucket_color(key: tuple[str, str], backends: Any) -> str:
     if backend is not None and bucket == "delegate_glue":
         return str(backend.glue_color)
     return svg.BUCKET_COLORS.get(bucket, svg.NEUTRAL)
+
+
+def _memory(r: Report) -> str:
+    """Load, planned and resident memory, and the profiler's cost, per side (docs/memory.md)."""
+    blocks = []
+    for side in r.sides:
+        costs = side.breakdown.costs
+        if costs is None:
+            continue
+        facts = pd.DataFrame(costs.rows(), columns=["figure", "value"])
+        m = costs.memory
+        body = frame_table(facts)
+        if m.planned is not None:
+            body += "<h4>Planned by the program</h4>" + frame_table(m.planned_table())
+        if m.measured:
+            body += _details("resident memory per session (MB)", frame_table(m.sessions()))
+        blocks.append(f"<h3>{_tag(side)}{escape(side.model)}</h3>{body}"
+                      + notes_list(costs.notes() + [n for n in m.notes()
+                                                    if n not in costs.notes()]))
+    if not blocks:
+        return ""
+    return ('<section class="card" id="memory"><h2>Load, memory and the profiler\'s cost</h2>'
+            + "".join(blocks) + "</section>")
 
 
 def _buckets(r: Report) -> str:

@@ -37,8 +37,20 @@ def _column_formatter(name: str, series: pd.Series) -> tuple[bool, object]:
     if unitless and len(values) and bool((values == values.round()).all()):
         # counts that an average made float (42.0 operators per iteration) read as counts
         return True, lambda v: "-" if _is_missing(v) else f"{v:,.0f}"
+    if str(name).lower().replace("_", " ").split(" ")[-1] in ("ms", "us", "ns"):
+        return True, lambda v: "-" if _is_missing(v) else _decimal(float(v))
     return True, lambda v: "-" if _is_missing(v) else (
         f"{v:,.3f}" if abs(float(v)) < 1e6 else f"{v:,.0f}")
+
+
+def _decimal(v: float) -> str:
+    """A duration: three decimals, or as many as three significant digits need (0.00512, not
+    0.005: a 28 µs program's buckets must not read as zeros); whole numbers from a million."""
+    if abs(v) >= 1e6:
+        return f"{v:,.0f}"
+    if 0 < abs(v) < 0.1:
+        return f"{v:,.{min(6, 2 - math.floor(math.log10(abs(v))))}f}"
+    return f"{v:,.3f}"
 
 
 def _fit(natural: list[int], floor: list[int], right: list[bool], width: int) -> list[int]:
