@@ -191,3 +191,15 @@ def test_phase_of_a_trace_without_phases_is_one_line() -> None:
                           "has no decode runs", "not an LLM run")
     assert_one_line_error(run_cli("breakdown", DATA / "small_xnnpack.etdp", "--phase", "x"),
                           "unknown --phase 'x'")
+
+
+@pytest.mark.slow
+def test_timeline_labels_each_execute_with_its_phase(llama_trace: Path, tmp_path: Path) -> None:
+    out = tmp_path / "t.json"
+    result = run_cli("timeline", llama_trace, "--all", "-o", out)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(out.read_text())
+    events = doc["traceEvents"] if isinstance(doc, dict) else doc
+    names = [e["name"] for e in events if str(e.get("name", "")).startswith("Method::execute")]
+    sequence = ["Method::execute (prefill)"] + ["Method::execute (decode)"] * G
+    assert names == sequence * 2 * SESSIONS

@@ -156,6 +156,9 @@ def layout(events: pd.DataFrame, modules: dict[int, str] | None = None) -> pd.Da
     label = name.where(~kind.isin([DELEGATE_CALL, OPERATOR_CALL]) | (op == ""), name + " " + op)
     label = label.where(kind != DELEGATE_OP, delegate.where(delegate != "", "delegate operator"))
     label = label.where(label != "", "(unnamed)")
+    if "phase" in ev:  # an LLM run's Method::execute says its phase: "Method::execute (decode)"
+        phase = ev["phase"].astype(str)
+        label = label.where((kind != RUN_MODEL) | (phase == ""), label + " (" + phase + ")")
     modules = modules or {}
     out = pd.DataFrame({
         "tid": kind.map(lambda k: TID_LOAD if k == LOAD else TID_EXECUTE).astype("int64"),
