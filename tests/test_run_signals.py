@@ -44,9 +44,10 @@ def test_a_signal_ends_the_session_child_and_cleans_up(tmp_path: Path, sig: int)
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = dict(os.environ, TMPDIR=str(scratch), COLUMNS="100")
-    # many iterations so that the child is still running when signalled; it is ended early
+    # far more iterations than could run before the deadline below (minutes): the child must be
+    # ended, not waited for
     proc = subprocess.Popen(
-        [sys.executable, "-m", "etprof.cli", "run", str(pte), "--iters", "2000000", "--warmup",
+        [sys.executable, "-m", "etprof.cli", "run", str(pte), "--iters", "50000000", "--warmup",
          "1", "--sessions", "1", "--spread", "0", "--out", str(tmp_path / "m.etdp")],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     children: list[int] = []
@@ -59,7 +60,9 @@ def test_a_signal_ends_the_session_child_and_cleans_up(tmp_path: Path, sig: int)
         assert list(scratch.glob("etprof-run-*")), "the run's temporary folder exists"
         time.sleep(0.3)
         proc.send_signal(sig)
+        signalled = time.monotonic()
         _, err = proc.communicate(timeout=60)
+        assert time.monotonic() - signalled < 15, "the run waited for its session child"
         assert proc.returncode != 0
         assert "Traceback" not in err, err
         assert err.strip().splitlines()[-1] in ("etprof: terminated", "etprof: interrupted"), err
