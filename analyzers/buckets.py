@@ -61,15 +61,26 @@ def delegate_backends(trace: Trace) -> dict[str, Backend]:
     trace without its program table has backend "", resolved from its operator names)."""
     def find() -> dict[str, Backend]:
         calls = trace.of_kind(DELEGATE_CALL)
-        ids = [str(b) for b in pd.unique(calls["backend"].astype(str))] if len(calls) else []
+        ids = [str(b) for b in pd.unique(_strings(calls["backend"]))] if len(calls) else []
         ops = trace.of_kind(DELEGATE_OP)
         out = {}
         for b in ids:
-            names = ops.loc[ops["backend"].astype(str).to_numpy() == b, "op"] if not b else []
+            names = ops.loc[_strings(ops["backend"]) == b, "op"] if not b else []
             out[b] = resolve(b, (str(n) for n in pd.unique(pd.Series(names, dtype=object))))
         return out
 
     return trace.memo("delegate_backends", find)
+
+
+def _strings(column: pd.Series) -> npt.NDArray[np.object_]:
+    """A categorical string column as an object array, gathered from its categories (an
+    `astype(str)` of every row costs more than the analysis on long traces)."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        plain: npt.NDArray[np.object_] = column.astype(str).to_numpy(dtype=object)
+        return plain
+    table = np.array([str(c) for c in column.cat.categories] + [""], dtype=object)
+    out: npt.NDArray[np.object_] = table[column.cat.codes.to_numpy()]
+    return out
 
 
 def glue_flags(ops: pd.DataFrame, backends: Mapping[str, Backend]) -> npt.NDArray[np.bool_]:
@@ -77,7 +88,7 @@ def glue_flags(ops: pd.DataFrame, backends: Mapping[str, Backend]) -> npt.NDArra
     out = np.zeros(len(ops), dtype=bool)
     if not len(ops):
         return out
-    backend = ops["backend"].astype(str).to_numpy()
+    backend = _strings(ops["backend"])
     for b in pd.unique(backend):
         judge = backends.get(str(b)) or resolve(str(b))
         if judge.knows_glue:
@@ -206,14 +217,21 @@ def _bucket_frames(trace: Trace) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]
 
 
 def _compute_frames(trace: Trace) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    def total(ev: pd.DataFrame, mask: npt.NDArray[np.bool_] | None = None) -> pd.Series:
-        if mask is not None:
-            ev = ev[mask]
-        return ev["duration_ns"].groupby(ev["iteration"].to_numpy()).sum()
-
     rm = trace.of_kind(RUN_MODEL)
-    run_model = total(rm, rm["iteration"].to_numpy() >= 0)
-    idx = run_model.index
+    rm_it = rm["iteration"].to_numpy(np.int64)
+    width = int(rm_it.max()) + 1 if rm_it.size else 0
+
+    def total(ev: pd.DataFrame, mask: npt.NDArray[np.bool_] | None = None) -> pd.Series:
+        """Sum of durations per iteration (bincount: exact, every sum being whole ns far
+        below 2**53)."""
+        it = ev["iteration"].to_numpy(np.int64)
+        dur = ev["duration_ns"].to_numpy(np.int64)
+        keep = (it >= 0) & (it < width) if mask is None else mask & (it >= 0) & (it < width)
+        sums = np.bincount(it[keep], weights=dur[keep], minlength=width)
+        return pd.Series(np.rint(sums).astype(np.int64))
+
+    run_model = total(rm)
+    idx = pd.Index(np.unique(rm_it[rm_it >= 0]))
 
     def frame(parts: dict[str, pd.Series]) -> pd.DataFrame:
         f = pd.DataFrame({k: v.reindex(idx, fill_value=0) for k, v in parts.items()}, index=idx)
@@ -223,8 +241,8 @@ def _compute_frames(trace: Trace) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]
     ops = trace.of_kind(DELEGATE_OP)
     calls = trace.of_kind(DELEGATE_CALL)
     glue = glue_flags(ops, backends)
-    op_backend = ops["backend"].astype(str).to_numpy()
-    call_backend = calls["backend"].astype(str).to_numpy()
+    op_backend = _strings(ops["backend"])
+    call_backend = _strings(calls["backend"])
     per_backend = {}
     for bid in backends:
         mine = op_backend == bid

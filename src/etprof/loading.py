@@ -14,6 +14,7 @@ import hashlib
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from etprof.consistency import check_events
@@ -133,13 +134,15 @@ def check_program_matches(trace: Trace, table_from: str = "", fix: str = "") -> 
     """Refuse a --pte (or a sidecar's table, `table_from`) whose instructions cannot have
     produced the trace's events (each method's events checked against that method's table)."""
     program = trace.meta.program
-    ev = trace.events
+    several = len(trace.methods) > 1
     for method in trace.methods:
         info = program.method_info(method)
         table = {i.id: i for i in info.instructions} if info is not None else {}
-        of = ev[ev["method"].astype(str).to_numpy() == method]
         for kind, wanted in (("delegate_call", "delegate"), ("operator_call", "operator")):
-            ids = set(of.loc[of["kind"] == kind, "instruction_id"].unique().tolist())
+            of = trace.of_kind(kind)  # cached: the analyses select the same events
+            if several:
+                of = of[(of["method"] == method).to_numpy()]
+            ids = set(np.unique(of["instruction_id"].to_numpy()).tolist())
             bad = sorted(i for i in ids if i not in table or table[i].kind != wanted)
             if bad:
                 found = table[bad[0]].kind + " " + table[bad[0]].name if bad[0] in table \

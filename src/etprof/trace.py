@@ -92,8 +92,10 @@ class Trace:
             ev = self.events
             if "method" not in ev:
                 return (self.meta.program.method,) if self.iterations else ()
-            m = ev.loc[ev["iteration"].to_numpy() >= 0, "method"]
-            return tuple(str(x) for x in pd.unique(m.astype(str)))
+            m = ev["method"].array
+            codes = np.asarray(m.codes)[ev["iteration"].to_numpy() >= 0]
+            _, first = np.unique(codes, return_index=True)
+            return tuple(str(m.categories[c]) for c in codes[np.sort(first)] if c >= 0)
 
         return self.memo("methods", find)
 
