@@ -107,3 +107,14 @@ def test_durations_read_with_three_significant_digits(ms: float | None, text: st
 
 def test_sizes_in_decimal_units() -> None:
     assert [bytes_text(n) for n in (512, 61008, 2641064)] == ["512 B", "61.0 kB", "2.64 MB"]
+
+
+def test_report_has_a_memory_section_saying_what_is_missing() -> None:
+    from etprof.render import render
+    from etprof.report import ReportOptions, build_report
+
+    html = render(build_report(load_trace(SAMPLE), None, ReportOptions()), "html")
+    section = html.split('<section class="card" id="memory">', 1)[1].split("</section>", 1)[0]
+    assert "Load, memory and the profiler" in section
+    assert "needs the .pte (--pte)" in section and "not measured" in section
+    assert "Method::init" in section
