@@ -47,7 +47,7 @@ def test_unknown_model_is_one_line() -> None:
     with pytest.raises(InputError) as info:
         zoo.parse("resnet")
     assert info.value.one_line() == (
-        "unknown model 'resnet'; use one of mv2, mv3, mv3-large or package.module:callable"
+        "unknown model 'resnet'; use one of mv2, mv3, mv3-large, llama or package.module:callable"
     )
 
 

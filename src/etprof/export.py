@@ -94,17 +94,30 @@ def check_options(options: ExportOptions) -> None:
         )
 
 
-def variant_name(model: str, quantize: bool, delegate: bool, partitioner: str = "mixed") -> str:
-    """File stem as ExecuTorch's examples name it: mv2_portable, mv3_xnnpack_q8, ..."""
+def check_llm_options(spec: zoo.ModelSpec, options: ExportOptions) -> None:
+    if spec.llm and options.partitioner == "quant-only":
+        raise InputError(
+            f"{spec.name} is quantized with dynamic 8-bit linears, which the quant-only "
+            "partitioner (static quantization only) would not delegate",
+            "drop --partitioner quant-only",
+        )
+
+
+def variant_name(model: str, quantize: bool, delegate: bool, partitioner: str = "mixed", *,
+                 llm: bool = False) -> str:
+    """File stem as ExecuTorch's examples name it: mv2_portable, mv3_xnnpack_q8, ...; an LLM
+    model's 8-bit dynamically quantized linears are `dq8` (llama_xnnpack_dq8)."""
     check_options(ExportOptions(quantize, delegate, partitioner))
+    q8 = "dq8" if llm else "q8"
     if not delegate:
-        return f"{model}_portable_q8" if quantize else f"{model}_portable"
-    stem = f"{model}_xnnpack_{'q8' if quantize else 'fp32'}"
+        return f"{model}_portable_{q8}" if quantize else f"{model}_portable"
+    stem = f"{model}_xnnpack_{q8 if quantize else 'fp32'}"
     return f"{stem}_quantonly" if partitioner == "quant-only" else stem
 
 
-def output_paths(out_dir: Path, model: str, options: ExportOptions) -> tuple[Path, Path]:
-    stem = variant_name(model, options.quantize, options.delegate, options.partitioner)
+def output_paths(out_dir: Path, model: str, options: ExportOptions, *, llm: bool = False
+                 ) -> tuple[Path, Path]:
+    stem = variant_name(model, options.quantize, options.delegate, options.partitioner, llm=llm)
     return out_dir / f"{stem}.pte", out_dir / f"{stem}{ETRECORD_SUFFIX}"
 
 
@@ -160,12 +173,13 @@ def export_model(
     """
     spec = zoo.parse(model) if isinstance(model, str) else model
     check_options(options)
+    check_llm_options(spec, options)
     check_output_dir(out_dir)
-    pte_path, etrecord_path = output_paths(out_dir, spec.name, options)
+    pte_path, etrecord_path = output_paths(out_dir, spec.name, options, llm=spec.llm)
     started = time.perf_counter()
     with silenced(enabled=not verbose):
-        module, inputs = zoo.load(spec)
-        program = _lower(spec, module, inputs, options)
+        recipe = zoo.build(spec)
+        program = _lower(spec, recipe, options)
         with atomic_path(pte_path) as tmp_pte:
             with tmp_pte.open("wb") as f:
                 program.write_to_file(f)
@@ -183,20 +197,35 @@ def export_model(
     )
 
 
-def _lower(
-    spec: zoo.ModelSpec, module: torch.nn.Module, inputs: tuple[Any, ...], options: ExportOptions
-) -> Any:
-    """The ExecuTorch pipeline; returns an ExecutorchProgramManager with an ETRecord."""
+def _lower(spec: zoo.ModelSpec, recipe: zoo.Recipe, options: ExportOptions) -> Any:
+    """The ExecuTorch pipeline; returns an ExecutorchProgramManager with an ETRecord.
+
+    Runs under torch.no_grad with every parameter's requires_grad off, as ExecuTorch's LLM export
+    does: a model updating a buffer in place (a KV cache) with parameters that require grad, as
+    nn.Module makes them, otherwise fails ("a leaf Variable that requires grad is being used in an
+    in-place operation"). Attention runs in its math form, which export traces into plain ops.
+    """
     import torch
-    from executorch.exir import (
-        EdgeCompileConfig,
-        ExecutorchBackendConfig,
-        to_edge,
-        to_edge_transform_and_lower,
-    )
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    recipe.module.requires_grad_(False)
+    with torch.no_grad(), sdpa_kernel([SDPBackend.MATH]):
+        ep = _export(spec, recipe, recipe.module)
+        if options.quantize:
+            quantized = _quantize(ep.module(), recipe.inputs, dynamic=recipe.llm)
+            ep = _export(spec, recipe, quantized)
+            # Registers the out variants of quantize/dequantize, which to_executorch needs for
+            # the ones left outside a delegate (all of them with --no-delegate).
+            import executorch.kernels.quantized  # noqa: F401
+        return _to_executorch(ep, recipe, options)
+
+
+def _export(spec: zoo.ModelSpec, recipe: zoo.Recipe, module: torch.nn.Module) -> Any:
+    import torch
 
     try:
-        ep = torch.export.export(module, inputs, strict=False)
+        return torch.export.export(module, recipe.inputs, dynamic_shapes=recipe.dynamic_shapes,
+                                   strict=False)
     except Exception as exc:
         if spec.builtin:
             raise
@@ -205,31 +234,54 @@ def _lower(
             f"({type(exc).__name__}: {_first_line(exc)})",
             "make the model torch.export-able (run with --verbose for details)",
         ) from exc
-    if options.quantize:
-        ep = torch.export.export(_quantize(ep.module(), inputs), inputs, strict=False)
-        # Registers the out variants of quantize/dequantize, which to_executorch needs for the
-        # ones left outside a delegate (all of them with --no-delegate).
-        import executorch.kernels.quantized  # noqa: F401
-    # As in ExecuTorch's examples: quantized graphs fail the edge IR check, and XNNPACK does not
-    # take dim-order ops.
-    config = EdgeCompileConfig(_check_ir_validity=not options.quantize, _skip_dim_order=True)
+
+
+def _to_executorch(ep: Any, recipe: zoo.Recipe, options: ExportOptions) -> Any:
+    from executorch.exir import (
+        EdgeCompileConfig,
+        ExecutorchBackendConfig,
+        to_edge,
+        to_edge_transform_and_lower,
+    )
+    from executorch.exir.passes import MemoryPlanningPass
+    from executorch.exir.passes.sym_shape_eval_pass import ConstraintBasedSymShapeEvalPass
+
+    # As in ExecuTorch's examples: quantized graphs (and LLM graphs) fail the edge IR check, and
+    # XNNPACK does not take dim-order ops.
+    config = EdgeCompileConfig(_check_ir_validity=not (options.quantize or recipe.llm),
+                               _skip_dim_order=True)
+    methods = recipe.constant_methods or None
     if options.delegate:
         from executorch.backends.xnnpack.utils.configs import get_transform_passes
 
         edge = to_edge_transform_and_lower(
             ep,
-            partitioner=[_partitioner(options.partitioner)],
+            partitioner=_partitioners(options, recipe.llm),
             transform_passes=get_transform_passes(),
             compile_config=config,
+            constant_methods=methods,
             generate_etrecord=True,
         )
     else:
-        edge = to_edge(ep, compile_config=config, generate_etrecord=True)
-    return edge.to_executorch(config=ExecutorchBackendConfig(extract_delegate_segments=False))
+        edge = to_edge(ep, constant_methods=methods, compile_config=config, generate_etrecord=True)
+    backend: dict[str, Any] = {"extract_delegate_segments": recipe.llm}
+    if recipe.dynamic_shapes is not None:
+        # plan memory for the upper bounds, not the example inputs' sizes
+        backend["sym_shape_eval_pass"] = ConstraintBasedSymShapeEvalPass()
+    if recipe.llm:
+        from executorch.backends.xnnpack._passes.convert_to_linear import ConvertToLinearPass
+
+        edge = edge.transform([ConvertToLinearPass()])
+        backend.update(do_quant_fusion_and_const_prop=True,
+                       memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False))
+    return edge.to_executorch(config=ExecutorchBackendConfig(**backend))
 
 
-def _quantize(graph: torch.nn.Module, inputs: tuple[Any, ...]) -> torch.nn.Module:
-    """Static 8-bit, per-channel symmetric weights: what the examples use for CNNs."""
+def _quantize(graph: torch.nn.Module, inputs: tuple[Any, ...], *, dynamic: bool
+              ) -> torch.nn.Module:
+    """8-bit, per-channel symmetric weights: static (activations calibrated on the example
+    input), what the examples use for CNNs; or dynamic (activations quantized at run time,
+    linears only), what ExecuTorch's LLM export uses (`--pt2e_quantize xnnpack_dynamic`)."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
@@ -237,12 +289,22 @@ def _quantize(graph: torch.nn.Module, inputs: tuple[Any, ...]) -> torch.nn.Modul
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     quantizer = XNNPACKQuantizer().set_global(
-        get_symmetric_quantization_config(is_per_channel=True)
+        get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic)
     )
     prepared = prepare_pt2e(graph, quantizer)
     prepared(*inputs)  # calibration on the example input
     converted: torch.nn.Module = convert_pt2e(prepared)
     return converted
+
+
+def _partitioners(options: ExportOptions, llm: bool) -> list[Any]:
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
+        XnnpackDynamicallyQuantizedPartitioner,
+    )
+
+    if llm and options.quantize:  # export_llama's order: dynamic linears first, then the rest
+        return [XnnpackDynamicallyQuantizedPartitioner(), _partitioner("mixed")]
+    return [_partitioner(options.partitioner)]
 
 
 def _partitioner(kind: str) -> Any:

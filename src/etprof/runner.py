@@ -27,6 +27,17 @@ from typing import Any
 from etprof import __version__
 from etprof.errors import InputError, RuntimeUnavailableError
 from etprof.etdump.merge import merge_dumps
+from etprof.input_files import read_inputs_file
+from etprof.inputs import (
+    MethodInputs,
+    ShapeOverride,
+    input_names,
+    plan,
+    unknown_overrides,
+    with_positions,
+)
+from etprof.inputs import build as build_inputs
+from etprof.inputs import describe as describe_inputs
 from etprof.llm_runner import LlmPlan, plan_llm, run_sequences
 from etprof.metadata import (
     HostInfo,
@@ -39,6 +50,7 @@ from etprof.metadata import (
 from etprof.output import atomic_path, check_writable
 from etprof.program import read_program
 from etprof.program_memory import read_planned_memory
+from etprof.program_methods import MethodShape, constants, read_methods
 from etprof.session import SessionResult, run_session
 from etprof.session_probe import SessionProbe, session_samples
 
@@ -55,8 +67,11 @@ class RunRequest:
     iters: int = 60
     warmup: int = 10
     threads: int = 1
-    method: str = "forward"
+    # methods to run; several take turns within each session (forward, encode, forward, ...),
+    # each `iters` times
+    methods: tuple[str, ...] = ("forward",)
     inputs: Path | None = None
+    shapes: tuple[ShapeOverride, ...] = ()  # `--shape`: sizes for dynamic-shape inputs
     etrecord: Path | None = None  # default: <pte stem>.etrecord beside the .pte, if present
     verbose: bool = False
     # loads of the program, each running `iters` iterations; None: AUTO_SESSIONS, fewer for a
@@ -80,17 +95,37 @@ def planned(req: RunRequest) -> RunRequest:
     runs of one session's sequences and `warmup` those of the dropped sequence."""
     if req.llm is not None or not req.pte.is_file():
         return req  # validate() refuses a missing program
-    plan = plan_llm(req.pte, req.prefill, req.decode, method=req.method, inputs=req.inputs)
+    if req.shapes and req.prefill is None and req.decode is None:
+        return req  # --shape: the user's own shapes, run as any program (docs/inputs.md)
+    if req.shapes:
+        raise InputError("--prefill/--decode choose an LLM's shapes, and --shape was given",
+                         "drop --shape, or drop --prefill/--decode to run the shapes given")
+    method = req.methods[0] if len(req.methods) == 1 else "+".join(req.methods)
+    plan = plan_llm(req.pte, req.prefill, req.decode, method=method, inputs=req.inputs)
     if plan is None:
         return req
     return replace(req, llm=plan, iters=len(plan.session_steps), warmup=plan.warmup_runs)
 
 
-def default_trace_path(pte: Path) -> Path:
-    return pte.with_suffix(".etdp")
+@dataclass(frozen=True)
+class Prepared:
+    """A request checked against its program: the program's table and each method's inputs."""
+
+    info: ProgramInfo
+    methods: tuple[MethodShape, ...]  # the request's methods, as the program declares them
+    plans: tuple[MethodInputs, ...]  # one per method of the request; () with --inputs
+    inputs: str  # how the inputs are made, as recorded in `run.inputs`
 
 
-def validate(req: RunRequest) -> ProgramInfo:
+def default_trace_path(pte: Path, methods: Sequence[str] = ("forward",)) -> Path:
+    """`model.etdp` for forward; `model.encode.etdp` for another method, `model.forward+encode.etdp`
+    for several (one trace holds them all)."""
+    if tuple(methods) in ((), ("forward",)):
+        return pte.with_suffix(".etdp")
+    return pte.with_suffix(f".{'+'.join(methods)}.etdp")
+
+
+def validate(req: RunRequest) -> Prepared:
     """Check everything that can be checked before loading the runtime."""
     if req.iters <= req.warmup:
         raise InputError(
@@ -111,13 +146,51 @@ def validate(req: RunRequest) -> ProgramInfo:
     if not req.pte.exists():
         raise InputError(f"no such program: {req.pte}", "check the path or make one with "
                          "`etprof export mv3 --quantize`")
-    info = replace(read_program(req.pte, req.method), memory=read_planned_memory(req.pte))
+    if len(set(req.methods)) < len(req.methods) or not req.methods:
+        raise InputError(f"--method lists {', '.join(req.methods) or 'nothing'}",
+                         "name each method once")
+    methods = runnable_methods(req.pte, req.methods)
+    info = replace(read_program(req.pte, req.methods[0]), memory=read_planned_memory(req.pte))
     inputs = (req.pte, req.inputs, req.etrecord, _beside(req.pte))
     check_writable(req.out, inputs)
     check_writable(sidecar_path(req.out), inputs)
-    if req.inputs is not None and not req.inputs.is_file():
-        raise InputError(f"no such inputs file: {req.inputs}", "pass a .pt, .npy or .npz file")
-    return info
+    if req.inputs is not None:
+        if not req.inputs.is_file():
+            raise InputError(f"no such inputs file: {req.inputs}",
+                             "pass a .pt, .npy or .npz file")
+        if len(req.methods) > 1:
+            raise InputError("--inputs holds one method's inputs, and several methods are run",
+                             "run one --method at a time with --inputs, or drop --inputs")
+        if req.shapes:
+            raise InputError("--shape sets the shapes of generated inputs, and --inputs was "
+                             "given", "drop --shape: the file's tensors have their own shapes")
+        return Prepared(info, tuple(methods), (), f"file:{req.inputs.name}")
+    consts = constants(read_methods(req.pte))
+    etrecord = req.etrecord or _beside(req.pte)
+    names = {m.name: input_names(etrecord, m.name) for m in methods}
+    unknown_overrides(methods, names, req.shapes)
+    plans = tuple(plan(m, consts, names[m.name], req.shapes) for m in methods)
+    return Prepared(info, tuple(methods), plans, describe_inputs(plans))
+
+
+def runnable_methods(pte: Path, wanted: Sequence[str]) -> list[MethodShape]:
+    """The methods `wanted`, refusing any the program lacks or that only return a constant."""
+    shapes = {m.name: m for m in read_methods(pte)}
+    runnable = [n for n, m in shapes.items() if not m.constant]
+    listed = f"runnable methods: {', '.join(runnable) or 'none'}"
+    out = []
+    for name in wanted:
+        m = shapes.get(name)
+        if m is None:
+            raise InputError(f"{pte} has no method '{name}' ({listed})",
+                             "pass --method with one of those")
+        if m.constant:
+            value = "" if m.value is None else f" {m.value!r}"
+            raise InputError(f"method '{name}' of {pte} only returns a constant{value} and "
+                             f"runs nothing, so there is nothing to profile ({listed})",
+                             "pass --method with a runnable method")
+        out.append(m)
+    return out
 
 
 def run_program(req: RunRequest, progress: Progress | None = None) -> TraceMeta:
@@ -139,18 +212,18 @@ def run_programs(reqs: Sequence[RunRequest], progress: Progress | None = None
 
     reqs = [planned(req) for req in reqs]
     first = _check_together(reqs)
-    infos = [validate(req) for req in reqs]
+    prepared = [validate(req) for req in reqs]
     with silenced(not first.verbose):
         runtime, torch = _import_runtime()
-    for req, info in zip(reqs, infos):
-        _check_backends(runtime, info, req.pte)
+    for req, prep in zip(reqs, prepared):
+        _check_backends(runtime, prep.info, req.pte)
     started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    sessions = _sessions(reqs, runtime, torch, progress)
+    sessions = _sessions(reqs, prepared, runtime, torch, progress)
     metas = []
     with ExitStack() as outputs:
-        for req, info, (results, dumps) in zip(reqs, infos, sessions):
+        for req, prep, (results, dumps) in zip(reqs, prepared, sessions):
             others = tuple(str(r.pte) for r in reqs if r is not req)
-            meta = _meta(req, _with_modules(req, info), results, started, others)
+            meta = _meta(req, _with_modules(req, prep.info), results, started, others)
             data = dumps[0] if len(dumps) == 1 else merge_dumps(dumps)
             meta = replace(meta, trace=TraceBinding(len(data), hashlib.sha256(data).hexdigest()))
             outputs.enter_context(atomic_path(req.out)).write_bytes(data)
@@ -169,7 +242,7 @@ def _check_together(reqs: Sequence[RunRequest]) -> RunRequest:
         raise InputError("two programs would write the same trace",
                          "give the programs different names or directories")
     shared = ("iters", "warmup", "threads", "sessions", "spread_s", "inputs", "verbose",
-              "untraced")
+              "untraced", "methods", "shapes")
     for req in reqs[1:]:
         differs = [f for f in shared if getattr(req, f) != getattr(first, f)]
         if differs:
@@ -200,14 +273,21 @@ def _meta(req: RunRequest, info: ProgramInfo, results: list[SessionResult], star
                         cpu_share_pct=share, load_average=_load_average(),
                         sessions=len(results), spread_s=req.spread_s, interleaved_with=others,
                         phases=req.llm.session_steps if req.llm is not None else (),
-                        **session_samples(results)),
+                        schedule=schedule(req), **session_samples(results)),
         host=host_info(),
         versions=versions(),
     )
 
 
-def _sessions(reqs: Sequence[RunRequest], runtime: Any, torch: Any, progress: Progress | None
-              ) -> list[tuple[list[SessionResult], list[bytes]]]:
+def schedule(req: RunRequest) -> tuple[str, ...]:
+    """The method of each Execute run of one session (`run.schedule`); () for one method."""
+    if len(req.methods) == 1:
+        return ()
+    return tuple(m for _ in range(req.iters) for m in req.methods)
+
+
+def _sessions(reqs: Sequence[RunRequest], prepared: Sequence[Prepared], runtime: Any, torch: Any,
+              progress: Progress | None) -> list[tuple[list[SessionResult], list[bytes]]]:
     """Rounds of one session per program; with `sessions=None`, as many as fit the budget."""
     from etprof.quiet import silenced
 
@@ -233,8 +313,8 @@ def _sessions(reqs: Sequence[RunRequest], runtime: Any, torch: Any, progress: Pr
             for j, req in enumerate(reqs):
                 path = Path(tmp) / f"program{j}_session{k}.etdp"
                 with silenced(not first.verbose):
-                    result = run_session(partial(_session, req, runtime, torch, path), tick,
-                                         f"session {k + 1} of {req.pte}")
+                    result = run_session(partial(_session, req, prepared[j], runtime, torch,
+                                                 path), tick, f"session {k + 1} of {req.pte}")
                 out[j][0].append(result)
                 out[j][1].append(_dump(path))
             if k == 0:
@@ -262,9 +342,10 @@ def auto_sessions(first_session_s: float) -> int:
     return max(1, min(AUTO_SESSIONS, int(AUTO_BUDGET_S // first_session_s)))
 
 
-def _session(req: RunRequest, runtime: Any, torch: Any, path: Path,
+def _session(req: RunRequest, prep: Prepared, runtime: Any, torch: Any, path: Path,
              tick: Callable[[], None]) -> SessionResult:
-    """One session (in a forked child on Linux): load, run `req.iters` times, dump to `path`."""
+    """One session (in a forked child on Linux): load, run each method `req.iters` times, taking
+    turns, dump to `path`."""
     untraced = partial(runtime._load_for_executorch, str(req.pte), enable_etdump=False)
     # an LLM session's sequences carry state (the KV cache): no untraced copy runs beside them
     probe = SessionProbe(untraced if req.untraced and req.llm is None else None, req.warmup)
@@ -285,35 +366,77 @@ def _session(req: RunRequest, runtime: Any, torch: Any, path: Path,
         memory, _ = probe.finish()
         module.write_etdump_result_to_file(str(path))
         return SessionResult(cpu_s=cpu, wall_s=wall, inputs=req.llm.describe(), memory=memory)
-    try:
-        meta = module.method_meta(req.method)
-    except RuntimeError as exc:
-        raise RuntimeUnavailableError(
-            f"the runtime could not read method {req.method} of {req.pte} ({_first_line(exc)})",
-            "the .pte may be truncated or corrupt: copy or export it again",
-        ) from None
-    inputs, described = _inputs(req, meta, torch)
+    for method in req.methods:
+        try:
+            module.method_meta(method)
+        except RuntimeError as exc:
+            raise RuntimeUnavailableError(
+                f"the runtime could not read method {method} of {req.pte} ({_first_line(exc)})",
+                "the .pte may be truncated or corrupt: copy or export it again",
+            ) from None
+    feed = _Feed(req, prep, torch)
+    current = [req.methods[0]]
 
-    def run(m: Any) -> object:
-        return m.run_method(req.method, inputs)
+    def runs(i: int) -> Callable[[Any], object]:
+        def run(m: Any) -> object:
+            for method in req.methods:  # the methods take turns, as an app calls them
+                current[0] = method
+                m.run_method(method, feed.inputs(method, i))
+            return None
+        return run
 
     for i in range(req.iters):
         try:
             if i == req.warmup:
-                probe.measuring(run)
+                probe.measuring(runs(i))
                 clock.start()
-            probe.run(i, run)
+            probe.run(i, runs(i))
         except RuntimeError as exc:
-            raise RuntimeUnavailableError(
-                f"iteration {i + 1} of {req.method} failed ({_first_line(exc)})",
-                "run with --verbose to see the runtime's log",
-            ) from None
+            raise _run_failed(req, prep, current[0], i, exc) from None
         tick()
     cpu, wall = clock.elapsed()
     memory, timings = probe.finish()
     module.write_etdump_result_to_file(str(path))
-    return SessionResult(cpu_s=cpu, wall_s=wall, inputs=described, memory=memory,
+    return SessionResult(cpu_s=cpu, wall_s=wall, inputs=prep.inputs, memory=memory,
                          untraced=timings)
+
+
+class _Feed:
+    """Each method's inputs for its i-th run: built once per session; positions (KV cache
+    programs) advance every run."""
+
+    def __init__(self, req: RunRequest, prep: Prepared, torch: Any) -> None:
+        self.torch = torch
+        self.plans = {p.method: p for p in prep.plans}
+        self.values: dict[str, list[Any]] = {}
+        if req.inputs is not None:
+            self.values[req.methods[0]] = read_inputs_file(req.inputs, prep.methods[0], torch)
+        for p in prep.plans:
+            self.values[p.method] = build_inputs(p, torch)
+
+    def inputs(self, method: str, run: int) -> tuple[Any, ...]:
+        p = self.plans.get(method)
+        if p is None:
+            return tuple(self.values[method])
+        return with_positions(p, self.values[method], run, self.torch)
+
+
+def _run_failed(req: RunRequest, prep: Prepared, method: str, i: int,
+                exc: RuntimeError) -> RuntimeUnavailableError:
+    """Most failures of a program that loaded come from its inputs (an index out of range ends
+    in "error: 0x12", InvalidArgument): say so, and how to give real ones."""
+    what = f"run {i + 1} of {method} failed ({_first_line(exc)})"
+    if req.inputs is not None:
+        return RuntimeUnavailableError(
+            f"{what}; the inputs from {req.inputs} are the likely cause",
+            "check their values (ids within the vocabulary, positions within the cache), or run "
+            "with --verbose for the runtime's log")
+    return RuntimeUnavailableError(
+        f"{what}; the generated inputs are the likely cause ({prep.inputs})",
+        "pass real inputs with --inputs FILE.pt (torch.save of a tuple of tensors) or other "
+        "sizes with --shape; --verbose shows the runtime's log")
+
+
 
 
 def _llm_session(req: RunRequest, plan: LlmPlan, module: Any, torch: Any,
@@ -407,72 +530,6 @@ def _beside(pte: Path) -> Path | None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
-
-# ExecuTorch ScalarType codes (schema/scalar_type.fbs) -> torch dtype names
-_DTYPES = {0: "uint8", 1: "int8", 2: "int16", 3: "int32", 4: "int64", 5: "float16",
-           6: "float32", 7: "float64", 11: "bool", 15: "bfloat16"}
-
-
-def _inputs(req: RunRequest, meta: Any, torch: Any) -> tuple[tuple[Any, ...], str]:
-    """Inputs built from the method's metadata (shapes and dtypes), or read from a file."""
-    specs = []
-    for i in range(meta.num_inputs()):
-        t = meta.input_tensor_meta(i)
-        code = int(t.dtype())
-        dtype = getattr(torch, _DTYPES.get(code, ""), None)
-        if dtype is None:
-            raise InputError(f"input {i} has scalar type {code}, which etprof cannot generate",
-                             "pass --inputs with a tensor file")
-        specs.append((tuple(t.sizes()), dtype))
-    if req.inputs is not None:
-        values = _read_inputs(req.inputs, torch)
-        _check_inputs(values, specs, req.inputs)
-        return values, f"file:{req.inputs.name}"
-    gen = torch.Generator().manual_seed(0)
-    made: list[Any] = []
-    for shape, dtype in specs:
-        if dtype.is_floating_point:
-            made.append(torch.randn(shape, generator=gen).to(dtype))
-        elif dtype == torch.bool:
-            made.append(torch.rand(shape, generator=gen) > 0.5)
-        else:
-            made.append(torch.randint(0, 10, shape, generator=gen).to(dtype))
-    return tuple(made), "random:seed=0"
-
-
-def _read_inputs(path: Path, torch: Any) -> tuple[Any, ...]:
-    try:
-        if path.suffix in (".npy", ".npz"):
-            import numpy as np
-
-            loaded = np.load(path)
-            arrays = [loaded[k] for k in loaded.files] if path.suffix == ".npz" else [loaded]
-            return tuple(torch.from_numpy(a) for a in arrays)
-        obj = torch.load(path, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 -- any unreadable file is the user's to fix
-        raise InputError(f"cannot read inputs from {path} ({_first_line(exc)})",
-                         "pass a torch.save'd tensor or tuple of tensors (.pt), or .npy/.npz") \
-            from None
-    values = obj if isinstance(obj, (tuple, list)) else (obj,)
-    if not all(isinstance(v, torch.Tensor) for v in values):
-        raise InputError(f"{path} holds something other than tensors",
-                         "save a tensor or a tuple of tensors with torch.save")
-    return tuple(values)
-
-
-def _check_inputs(values: tuple[Any, ...], specs: list[tuple[tuple[int, ...], Any]],
-                  path: Path) -> None:
-    if len(values) != len(specs):
-        raise InputError(f"{path} has {len(values)} inputs, the method takes {len(specs)}",
-                         "save one tensor per method input")
-    for i, (value, (shape, dtype)) in enumerate(zip(values, specs)):
-        if tuple(value.shape) != shape or value.dtype != dtype:
-            raise InputError(
-                f"input {i} in {path} is {list(value.shape)} {value.dtype}, the method expects "
-                f"{list(shape)} {dtype}",
-                "save inputs of the shape and dtype shown",
-            )
 
 
 def host_info() -> HostInfo:

@@ -17,11 +17,12 @@ OutDirOption = typer.Option(".", "--output-dir", "-o", help="folder for the file
 def export(
     model: str = typer.Argument(
         ...,
-        help="zoo name (mv2, mv3, mv3-large) or package.module:callable returning "
-        "(nn.Module, example_inputs)",
+        help="zoo name (mv2, mv3, mv3-large, llama) or package.module:callable returning "
+        "(nn.Module, example_inputs[, dynamic_shapes])",
     ),
     quantize: bool = typer.Option(
-        False, "--quantize/--no-quantize", help="static 8-bit quantization (per-channel weights)"
+        False, "--quantize/--no-quantize", help="8-bit quantization, per-channel weights (static; "
+        "llama: dynamically quantized linears, as ExecuTorch's LLM export)"
     ),
     delegate: bool = typer.Option(
         True, "--delegate/--no-delegate", help="lower to XNNPACK (--no-delegate: portable kernels)"
@@ -39,6 +40,7 @@ def export(
     from etprof import zoo
     from etprof.export import (
         ExportOptions,
+        check_llm_options,
         check_options,
         check_output_dir,
         export_model,
@@ -51,8 +53,9 @@ def export(
         zoo.resolve(spec)  # a typo in the user's module path fails now, not after the banner
     options = ExportOptions(quantize=quantize, delegate=delegate, partitioner=partitioner)
     check_options(options)
+    check_llm_options(spec, options)
     check_output_dir(out_dir)
-    pte, _ = output_paths(out_dir, spec.name, options)
+    pte, _ = output_paths(out_dir, spec.name, options, llm=spec.llm)
     typer.echo(f"exporting {model} to {pte.name} (this takes a minute or so)", err=True)
     result = export_model(spec, options, out_dir, verbose=verbose)
     typer.echo(describe(result), nl=False)

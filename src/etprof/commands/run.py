@@ -22,9 +22,15 @@ def run(
                                  "(idle pauses between them), so they see the machine's drift"),
     out: Path | None = typer.Option(None, "--out", help="trace path (default: beside the .pte, "
                                     ".etdp)"),
-    method: str = typer.Option("forward", "--method", help="method to run"),
-    inputs: Path | None = typer.Option(None, "--inputs", help="inputs (.pt tensor/tuple, .npy, "
-                                       ".npz); default: random from the method's metadata"),
+    methods: list[str] | None = typer.Option(None, "--method", help="method to run (default: "
+                                             "forward); repeat it and the methods take turns, "
+                                             "each --iters times"),
+    inputs: Path | None = typer.Option(None, "--inputs", help="inputs (.pt tensor or nested "
+                                       "tuple, .npy, .npz); default: made from the program "
+                                       "(docs/inputs.md)"),
+    shapes: list[str] | None = typer.Option(None, "--shape", metavar="NAME_OR_INDEX=AxB",
+                                            help="size of a dynamic-shape input (default: its "
+                                            "upper bound); repeatable, [METHOD:] prefix"),
     etrecord: Path | None = typer.Option(None, "--etrecord", help="ETRecord for module paths "
                                          "(default: <pte stem>.etrecord beside the .pte)"),
     prefill: int | None = typer.Option(None, "--prefill", help="LLM programs: prompt tokens per "
@@ -50,6 +56,7 @@ def run(
     from etprof.analyzers.summary import SummaryOptions
     from etprof.commands._common import terminal_width
     from etprof.errors import InputError
+    from etprof.inputs import parse_shape
     from etprof.loading import load_trace
     from etprof.quiet import terminal
     from etprof.runner import RunRequest, default_trace_path, run_programs
@@ -65,11 +72,15 @@ def run(
     if several and chosen == "csv":
         raise InputError("--format csv writes one table, and several programs were given",
                          "use --format json (a list of summaries) or table")
-    reqs = [RunRequest(pte=pte, out=out or default_trace_path(pte), iters=iters, warmup=warmup,
-                       threads=threads, method=method, inputs=inputs, etrecord=etrecord,
-                       verbose=verbose, sessions=parse_sessions(sessions), spread_s=spread,
+    chosen_methods = tuple(methods or ("forward",))
+    overrides = tuple(parse_shape(s) for s in shapes or ())
+    reqs = [RunRequest(pte=pte, out=out or default_trace_path(pte, chosen_methods), iters=iters,
+                       warmup=warmup, threads=threads, methods=chosen_methods, inputs=inputs,
+                       shapes=overrides, etrecord=etrecord, verbose=verbose,
+                       sessions=parse_sessions(sessions), spread_s=spread,
                        prefill=prefill, decode=decode, untraced=untraced)
             for pte in ptes]
+    several_methods = len(chosen_methods) > 1
     console = Console(file=terminal(), stderr=True)
     names = ", ".join(p.name for p in ptes)
     with Progress(TextColumn(f"running {names}"), BarColumn(), MofNCompleteColumn(),
@@ -92,7 +103,9 @@ def run(
         llm = meta.program.llm
         if llm is not None:
             typer.echo(f"recognised: {llm.describe()}", err=True)
-        typer.echo(f"trace: {req.out} ({runs}, first {skip}{each} dropped, "
+        turns = f" of {' and '.join(chosen_methods)} taking turns" if several_methods else ""
+        typer.echo(f"inputs: {meta.run.inputs}", err=True)
+        typer.echo(f"trace: {req.out} ({runs}{turns}, first {skip}{each} dropped, "
                    f"{threads} thread{'s' if threads != 1 else ''})", err=True)
     if chosen == "json" and several:
         typer.echo("[\n" + ",\n".join(t.rstrip("\n") for t in texts) + "\n]")

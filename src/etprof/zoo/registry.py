@@ -1,8 +1,10 @@
 """Which models `etprof export MODEL` knows, and how a MODEL spec is turned into a model.
 
-A spec is a zoo name (``mv2``, ``mv3``, ``mv3-large``) or ``package.module:callable`` for a
-user's own model; the callable takes no arguments and returns ``(nn.Module, example_inputs)``.
-Parsing a spec imports nothing heavy, so the CLI can refuse a bad one before loading torch.
+A spec is a zoo name (``mv2``, ``mv3``, ``mv3-large``, ``llama``) or ``package.module:callable``
+for a user's own model; the callable takes no arguments and returns ``(nn.Module,
+example_inputs)``, optionally with a third item, the ``dynamic_shapes`` for torch.export (or a
+`Recipe`). Parsing a spec imports nothing heavy, so the CLI can refuse a bad one before loading
+torch.
 """
 
 from __future__ import annotations
@@ -11,23 +13,33 @@ import importlib
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from etprof.errors import InputError
+from etprof.zoo.recipe import Recipe
 
 if TYPE_CHECKING:
     import torch
 
-# name -> (builder in etprof.zoo.mobilenet, what it is)
-ZOO: dict[str, tuple[str, str]] = {
-    "mv2": ("mobilenet_v2", "MobileNetV2, 3.5M parameters"),
+_MOBILENET, _LLAMA = "etprof.zoo.mobilenet", "etprof.zoo.llama"
+# name -> (module, builder, what it is)
+ZOO: dict[str, tuple[str, str, str]] = {
+    "mv2": (_MOBILENET, "mobilenet_v2", "MobileNetV2, 3.5M parameters"),
     "mv3": (
+        _MOBILENET,
         "mobilenet_v3_small",
         "MobileNetV3-Small (ExecuTorch's examples' mv3), 2.5M parameters",
     ),
-    "mv3-large": ("mobilenet_v3_large", "MobileNetV3-Large, 5.5M parameters"),
+    "mv3-large": (_MOBILENET, "mobilenet_v3_large", "MobileNetV3-Large, 5.5M parameters"),
+    "llama": (
+        _LLAMA,
+        "tiny_llama",
+        "a tiny random-weight Llama (ExecuTorch's definition) with a KV cache, 0.1M parameters",
+    ),
 }
+# zoo models lowered as ExecuTorch's LLM export does (--quantize: dynamic 8-bit linears)
+LLM_MODELS = frozenset({"llama"})
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _CALLABLE_SPEC = re.compile(rf"^({_IDENT}(?:\.{_IDENT})*):({_IDENT}(?:\.{_IDENT})*)$")
@@ -41,11 +53,14 @@ class ModelSpec:
     module: str
     attr: str
     builtin: bool
+    llm: bool = False  # lowered as ExecuTorch's LLM export does (LLM_MODELS)
 
 
 def parse(spec: str) -> ModelSpec:
     if spec in ZOO:
-        return ModelSpec(name=spec, module="etprof.zoo.mobilenet", attr=ZOO[spec][0], builtin=True)
+        module, builder, _ = ZOO[spec]
+        return ModelSpec(name=spec, module=module, attr=builder, builtin=True,
+                         llm=spec in LLM_MODELS)
     match = _CALLABLE_SPEC.match(spec)
     if match is None:
         raise InputError(
@@ -58,6 +73,12 @@ def parse(spec: str) -> ModelSpec:
 
 def load(spec: str | ModelSpec) -> tuple[torch.nn.Module, tuple[Any, ...]]:
     """Build the model: returns (module in eval mode, example inputs as a tuple)."""
+    recipe = build(spec)
+    return recipe.module, recipe.inputs
+
+
+def build(spec: str | ModelSpec) -> Recipe:
+    """Build the model and say how to export it (module in eval mode)."""
     parsed = parse(spec) if isinstance(spec, str) else spec
     factory = resolve(parsed)
     try:
@@ -111,18 +132,21 @@ def _import_from_cwd(name: str) -> Any:
             sys.path.remove(cwd)
 
 
-def _checked(spec: ModelSpec, built: Any) -> tuple[torch.nn.Module, tuple[Any, ...]]:
+def _checked(spec: ModelSpec, built: Any) -> Recipe:
     import torch
 
     fix = "make it return (torch.nn.Module, tuple_of_example_inputs)"
     label = f"{spec.module}:{spec.attr}()"
-    if not (isinstance(built, tuple) and len(built) == 2):
+    if isinstance(built, Recipe):
+        return replace(built, module=built.module.eval())
+    if not (isinstance(built, tuple) and len(built) in (2, 3)):
         raise InputError(f"{label} returned {type(built).__name__}, not a pair", fix)
-    model, inputs = built
+    model, inputs = built[:2]
+    dynamic = built[2] if len(built) == 3 else None
     if not isinstance(model, torch.nn.Module):
         raise InputError(f"{label} returned {type(model).__name__} as the model", fix)
     if isinstance(inputs, torch.Tensor):
         inputs = (inputs,)
     if not isinstance(inputs, (tuple, list)):
         raise InputError(f"{label} returned {type(inputs).__name__} as the example inputs", fix)
-    return model.eval(), tuple(inputs)
+    return Recipe(model.eval(), tuple(inputs), dynamic_shapes=dynamic)
