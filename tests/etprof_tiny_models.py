@@ -72,3 +72,131 @@ def unexportable() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
 
 
 NOT_CALLABLE = 3
+
+
+# --- real-world shapes of programs (tests/test_real_programs.py) --------------------------------
+
+
+def _recipe(**kw: object) -> object:
+    from etprof.zoo import Recipe
+
+    return Recipe(**kw)  # type: ignore[arg-type]
+
+
+class Encoder(nn.Module):
+    """A two-layer transformer encoder over 8 tokens of width 32 (self-attention + MLP)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(32, 4, dim_feedforward=64, batch_first=True,
+                                           dropout=0.0)
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.head(self.encoder(x))
+        return out
+
+
+def encoder() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    torch.manual_seed(0)
+    return Encoder().eval(), (torch.randn(1, 8, 32),)
+
+
+def encoder_dq() -> object:
+    """The encoder with 8-bit dynamically quantized linears (under --quantize)."""
+    model, inputs = encoder()
+    return _recipe(module=model, inputs=inputs, dynamic_linears=True)
+
+
+class MaskedTokens(nn.Module):
+    """int64 token ids plus a float mask: embedding, masked mean, classifier."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(50, 16)
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.embed(ids) * mask.unsqueeze(-1)
+        out: torch.Tensor = self.fc(h.sum(1) / mask.sum(1, keepdim=True).clamp(min=1.0))
+        return out
+
+
+def masked_tokens() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    torch.manual_seed(0)
+    return MaskedTokens().eval(), (torch.randint(0, 50, (1, 8)), torch.ones(1, 8))
+
+
+class KVDecoderStep(nn.Module):
+    """One decoder step writing its key/value into a cache held in buffers, at `input_pos`, as
+    users write it (parameters requiring grad, an in-place buffer update)."""
+
+    def __init__(self, dim: int = 16, cache: int = 32) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.register_buffer("k_cache", torch.zeros(1, cache, dim))
+        self.register_buffer("v_cache", torch.zeros(1, cache, dim))
+
+    def forward(self, x: torch.Tensor, input_pos: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        self.k_cache.index_copy_(1, input_pos, k)
+        self.v_cache.index_copy_(1, input_pos, v)
+        att = torch.softmax(q @ self.k_cache.transpose(1, 2) / 4.0, dim=-1)
+        out: torch.Tensor = self.out(att @ self.v_cache)
+        return out
+
+
+def kv_decoder_step() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    torch.manual_seed(0)
+    model = KVDecoderStep()  # deliberately not .eval() or requires_grad_(False): as users write
+    return model, (torch.randn(1, 1, 16), torch.tensor([0]))
+
+
+class Encode(nn.Module):
+    def __init__(self, fc: nn.Linear) -> None:
+        super().__init__()
+        self.fc = fc
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = torch.relu(self.fc(x))
+        return out
+
+
+class Decode(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(32, 64)
+        self.fc2 = nn.Linear(64, 8)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.fc2(torch.relu(self.fc1(h)))
+        return out
+
+
+def two_methods() -> object:
+    """`forward` (decode) and `encode` in one program, as an encoder-decoder app calls them."""
+    torch.manual_seed(0)
+    encode = Encode(nn.Linear(16, 32))
+    return _recipe(module=Decode(), inputs=(torch.randn(4, 32),),
+                   methods={"encode": (encode, (torch.randn(4, 16),))})
+
+
+class TinyLSTM(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(8, 16, batch_first=True)
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
+                ) -> torch.Tensor:
+        y, _ = self.lstm(x, state)
+        out: torch.Tensor = self.fc(y[:, -1])
+        return out
+
+
+def lstm() -> tuple[nn.Module, tuple[object, ...]]:
+    torch.manual_seed(0)
+    return TinyLSTM().eval(), (torch.randn(1, 5, 8), (torch.zeros(1, 1, 16),
+                                                      torch.zeros(1, 1, 16)))

@@ -208,24 +208,37 @@ def _lower(spec: zoo.ModelSpec, recipe: zoo.Recipe, options: ExportOptions) -> A
     import torch
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    recipe.module.requires_grad_(False)
+    methods = {"forward": (recipe.module, recipe.inputs), **recipe.methods}
+    if options.quantize and len(methods) > 1:
+        raise InputError(f"{spec.name} has several methods, which etprof cannot quantize",
+                         "drop --quantize")
+    programs = {}
     with torch.no_grad(), sdpa_kernel([SDPBackend.MATH]):
-        ep = _export(spec, recipe, recipe.module)
-        if options.quantize:
-            quantized = _quantize(ep.module(), recipe.inputs, dynamic=recipe.llm)
-            ep = _export(spec, recipe, quantized)
-            # Registers the out variants of quantize/dequantize, which to_executorch needs for
-            # the ones left outside a delegate (all of them with --no-delegate).
-            import executorch.kernels.quantized  # noqa: F401
-        return _to_executorch(ep, recipe, options)
+        for name, (module, inputs) in methods.items():
+            module.requires_grad_(False)
+            dynamic = recipe.dynamic_shapes if name == "forward" else None
+            ep = _export(spec, module, inputs, dynamic)
+            if options.quantize:
+                quantized = _quantize(ep.module(), inputs, dynamic=_dynamic_quant(recipe))
+                ep = _export(spec, quantized, inputs, dynamic)
+                # Registers the out variants of quantize/dequantize, which to_executorch needs
+                # for the ones left outside a delegate (all of them with --no-delegate).
+                import executorch.kernels.quantized  # noqa: F401
+            programs[name] = ep
+        return _to_executorch(programs if len(programs) > 1 else programs["forward"], recipe,
+                              options)
 
 
-def _export(spec: zoo.ModelSpec, recipe: zoo.Recipe, module: torch.nn.Module) -> Any:
+def _dynamic_quant(recipe: zoo.Recipe) -> bool:
+    return recipe.llm or recipe.dynamic_linears
+
+
+def _export(spec: zoo.ModelSpec, module: torch.nn.Module, inputs: tuple[Any, ...],
+            dynamic_shapes: Any) -> Any:
     import torch
 
     try:
-        return torch.export.export(module, recipe.inputs, dynamic_shapes=recipe.dynamic_shapes,
-                                   strict=False)
+        return torch.export.export(module, inputs, dynamic_shapes=dynamic_shapes, strict=False)
     except Exception as exc:
         if spec.builtin:
             raise
@@ -256,7 +269,7 @@ def _to_executorch(ep: Any, recipe: zoo.Recipe, options: ExportOptions) -> Any:
 
         edge = to_edge_transform_and_lower(
             ep,
-            partitioner=_partitioners(options, recipe.llm),
+            partitioner=_partitioners(options, _dynamic_quant(recipe)),
             transform_passes=get_transform_passes(),
             compile_config=config,
             constant_methods=methods,
@@ -297,12 +310,12 @@ def _quantize(graph: torch.nn.Module, inputs: tuple[Any, ...], *, dynamic: bool
     return converted
 
 
-def _partitioners(options: ExportOptions, llm: bool) -> list[Any]:
+def _partitioners(options: ExportOptions, dynamic: bool) -> list[Any]:
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
         XnnpackDynamicallyQuantizedPartitioner,
     )
 
-    if llm and options.quantize:  # export_llama's order: dynamic linears first, then the rest
+    if dynamic and options.quantize:  # export_llama's order: dynamic linears first, then the rest
         return [XnnpackDynamicallyQuantizedPartitioner(), _partitioner("mixed")]
     return [_partitioner(options.partitioner)]
 

@@ -15,7 +15,10 @@ class Recipe:
     `torch.export.export` takes it; `constant_methods` become methods of the program returning
     those values (ExecuTorch's LLM metadata); `llm` lowers as ExecuTorch's LLM export does
     (8-bit dynamically quantized linears under --quantize, delegate segments outside the
-    flatbuffer, graph inputs not planned).
+    flatbuffer, graph inputs not planned); `dynamic_linears` quantizes as that export does
+    without the rest of it. `methods` adds methods beside `forward`: name -> (module, inputs),
+    each exported and lowered like forward into the same program (as an encoder-decoder app's
+    `encode` beside `forward`).
     """
 
     module: Any  # torch.nn.Module (Any: building a Recipe must not need torch's types)
@@ -23,3 +26,5 @@ class Recipe:
     dynamic_shapes: Any = None
     constant_methods: dict[str, Any] = field(default_factory=dict)
     llm: bool = False
+    dynamic_linears: bool = False
+    methods: dict[str, tuple[Any, tuple[Any, ...]]] = field(default_factory=dict)

@@ -1,0 +1,195 @@
+"""`etprof run` on programs as people export them: a transformer encoder (fp32 and dynamically
+quantized linears), int64 token ids with a float mask, a KV-cache decoder step, a two-method
+program, an LSTM taking nested inputs, and the zoo's tiny Llama with its metadata methods.
+
+Every program is exported here (tiny, once per test session); every run's breakdown must sum
+exactly to run model in every iteration.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from etprof.etdump.reader import read_dump
+from etprof.metadata import TraceMeta, sidecar_path
+
+from conftest import assert_one_line_error, run_cli
+
+pytestmark = pytest.mark.slow
+QUICK = ("--iters", "6", "--warmup", "1", "--sessions", "1", "--spread", "0")
+_NOT_BUCKETS = {"iteration", "run_model", "session", "position", "run", "index"}
+
+Exporter = Callable[[str], Path]
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Exporter:
+    """Export a model of tests/etprof_tiny_models.py (or the zoo) on first use; `name` ending in
+    `+q` is exported with --quantize."""
+    from etprof.export import ExportOptions, export_model
+
+    folder = tmp_path_factory.mktemp("real")
+    done: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in done:
+            model, _, q = name.partition("+")
+            spec = model if model == "llama" else f"etprof_tiny_models:{model}"
+            sub = folder / name.replace("+", "_")
+            sub.mkdir()
+            done[name] = export_model(spec, ExportOptions(quantize=bool(q)), sub).pte
+        return done[name]
+
+    return get
+
+
+def run_ok(pte: Path, *args: str | Path) -> tuple[Path, TraceMeta, str]:
+    result = run_cli("run", pte, *QUICK, *args)
+    assert result.returncode == 0, result.stderr
+    trace = Path(next(line.split()[1] for line in result.stderr.splitlines()
+                      if line.startswith("trace: ")))
+    trace = trace if trace.is_absolute() else pte.parent / trace.name
+    return trace, TraceMeta.from_json(sidecar_path(trace).read_text()), result.stderr
+
+
+def assert_breakdown_sums(trace: Path) -> dict[str, object]:
+    """`etprof breakdown` of the trace: in every measured iteration, the buckets add up to the
+    run-model time exactly (integer nanoseconds)."""
+    result = run_cli("breakdown", trace, "-f", "json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    rows = doc["buckets_per_iteration_ns"]
+    assert rows
+    for row in rows:
+        parts = [v for k, v in row.items() if k not in _NOT_BUCKETS and isinstance(v, int)]
+        assert sum(parts) == row["run_model"], row
+    assert isinstance(doc, dict)
+    return doc
+
+
+def execute_runs(trace: Path) -> int:
+    return sum(1 for name in read_dump(trace).run_names if name == "Execute")
+
+
+@pytest.mark.parametrize("name", ["encoder", "encoder_dq+q"])
+def test_transformer_encoder(exported: Exporter, name: str) -> None:
+    pte = exported(name)
+    trace, meta, _ = run_ok(pte)
+    assert meta.run.inputs.startswith("random:seed=0; forward: input 0 'x' float32 [1, 8, 32]")
+    doc = assert_breakdown_sums(trace)
+    ops = {str(o["op"]) for o in doc["operators"]}  # type: ignore[attr-defined]
+    # dynamically quantized linears: 8-bit activations quantized at run time, 8-bit weights
+    gemm = "QC8W) GEMM" if name.endswith("+q") else "Fully Connected (NC, F32) GEMM"
+    assert any(gemm in op for op in ops), ops
+
+
+def test_token_ids_with_a_float_mask(exported: Exporter) -> None:
+    trace, meta, stderr = run_ok(exported("masked_tokens"))
+    assert "input 0 'ids' int64 [1, 8]: zeros (the program states no vocabulary size" in \
+        meta.run.inputs
+    assert "input 1 'mask' float32 [1, 8]: random normal" in meta.run.inputs
+    assert f"inputs: {meta.run.inputs}" in stderr
+    assert_breakdown_sums(trace)
+
+
+def test_kv_cache_decoder_step_exports_and_runs(exported: Exporter, tmp_path: Path) -> None:
+    """Parameters requiring grad plus an in-place cache update: exported as users write it."""
+    import torch
+
+    pte = exported("kv_decoder_step")
+    trace, meta, _ = run_ok(pte)
+    assert "'input_pos' int64 [1]: zeros (the program states no cache length" in meta.run.inputs
+    assert_breakdown_sums(trace)
+    given = tmp_path / "step.pt"
+    torch.save((torch.randn(1, 1, 16), torch.tensor([5])), given)
+    trace, meta, _ = run_ok(pte, "--inputs", given, "--out", tmp_path / "given.etdp")
+    assert meta.run.inputs == "file:step.pt"
+    assert_breakdown_sums(trace)
+
+
+def test_two_methods_take_turns_in_one_trace(exported: Exporter) -> None:
+    pte = exported("two_methods")
+    trace, meta, stderr = run_ok(pte, "--method", "forward", "--method", "encode")
+    assert trace.name == "two_methods_xnnpack_fp32.forward+encode.etdp"
+    assert meta.run.schedule == ("forward", "encode") * 6
+    assert execute_runs(trace) == 12
+    assert "forward and encode taking turns" in stderr
+    assert "| encode: input 0 'x' float32 [4, 16]" in meta.run.inputs
+    assert_breakdown_sums(trace)
+    # one method other than forward names its own trace and leaves forward's alone
+    alone, meta, _ = run_ok(pte, "--method", "encode")
+    assert alone.name == "two_methods_xnnpack_fp32.encode.etdp" and alone != trace
+    assert meta.program.method == "encode" and meta.run.schedule == ()
+    assert execute_runs(alone) == 6
+    assert trace.is_file()
+
+
+def test_lstm_takes_nested_inputs(exported: Exporter, tmp_path: Path) -> None:
+    import torch
+
+    pte = exported("lstm")
+    nested = tmp_path / "state.pt"
+    torch.save((torch.randn(1, 5, 8), (torch.zeros(1, 1, 16), torch.zeros(1, 1, 16))), nested)
+    trace, meta, _ = run_ok(pte, "--inputs", nested)
+    assert meta.run.inputs == "file:state.pt"
+    assert_breakdown_sums(trace)
+    flat = tmp_path / "flat.pt"
+    torch.save((torch.randn(1, 5, 8), torch.zeros(1, 1, 16)), flat)
+    assert_one_line_error(run_cli("run", pte, *QUICK, "--inputs", flat),
+                          "has 2 tensors, forward takes 3 inputs")
+
+
+# --- the zoo's tiny Llama -------------------------------------------------------------------
+
+
+def test_llama_zoo_runs_with_its_metadata(exported: Exporter) -> None:
+    pte = exported("llama")
+    trace, meta, _ = run_ok(pte)
+    assert ("input 0 'tokens' int64 [1, 63] (the upper bound): token ids in [0, 256) "
+            "(get_vocab_size)") in meta.run.inputs
+    assert ("'attn_options_input_pos' int64 [1]: position advancing 63 per run, wrapping "
+            "within 64 (get_max_context_len)") in meta.run.inputs
+    assert_breakdown_sums(trace)
+
+
+def test_llama_decode_steps_with_shape(exported: Exporter, tmp_path: Path) -> None:
+    pte = exported("llama")
+    trace, meta, _ = run_ok(pte, "--shape", "tokens=1x1", "--out", tmp_path / "decode.etdp")
+    assert "'tokens' int64 [1, 1] (--shape; bound [1, 63])" in meta.run.inputs
+    assert "position advancing 1 per run" in meta.run.inputs
+    assert_breakdown_sums(trace)
+
+
+def test_llama_smaller_inputs_file_is_legal(exported: Exporter, tmp_path: Path) -> None:
+    import torch
+
+    pte = exported("llama")
+    prompt = tmp_path / "prompt.pt"
+    torch.save((torch.randint(0, 256, (1, 16)), torch.tensor([0])), prompt)
+    trace, meta, _ = run_ok(pte, "--inputs", prompt, "--out", tmp_path / "prompt.etdp")
+    assert meta.run.inputs == "file:prompt.pt"
+    assert_breakdown_sums(trace)
+
+
+def test_llama_bad_requests_are_one_line(exported: Exporter, tmp_path: Path) -> None:
+    import torch
+
+    pte = exported("llama")
+    assert_one_line_error(run_cli("run", pte, *QUICK, "--shape", "tokens=1x200"),
+                          "--shape tokens=1x200: forward input 0 takes shapes up to [1, 63]")
+    assert_one_line_error(run_cli("run", pte, *QUICK, "--shape", "1=2"),
+                          "has the static shape [1]")
+    assert_one_line_error(run_cli("run", pte, *QUICK, "--method", "get_vocab_size"),
+                          "method 'get_vocab_size'", "only returns a constant 256",
+                          "runnable methods: forward")
+    bad = tmp_path / "bad.pt"
+    torch.save((torch.tensor([[1000, 3]]), torch.tensor([0])), bad)
+    out = tmp_path / "bad.etdp"
+    assert_one_line_error(run_cli("run", pte, *QUICK, "--inputs", bad, "--out", out),
+                          "run 1 of forward failed", "error: 0x12",
+                          "the inputs from", "are the likely cause")
+    assert not out.exists() and not sidecar_path(out).exists()
