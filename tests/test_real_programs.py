@@ -56,10 +56,10 @@ def run_ok(pte: Path, *args: str | Path) -> tuple[Path, TraceMeta, str]:
     return trace, TraceMeta.from_json(sidecar_path(trace).read_text()), result.stderr
 
 
-def assert_breakdown_sums(trace: Path) -> dict[str, object]:
+def assert_breakdown_sums(trace: Path, *args: str) -> dict[str, object]:
     """`etprof breakdown` of the trace: in every measured iteration, the buckets add up to the
     run-model time exactly (integer nanoseconds)."""
-    result = run_cli("breakdown", trace, "-f", "json")
+    result = run_cli("breakdown", trace, "-f", "json", *args)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     rows = doc["buckets_per_iteration_ns"]
@@ -119,7 +119,17 @@ def test_two_methods_take_turns_in_one_trace(exported: Exporter) -> None:
     assert execute_runs(trace) == 12
     assert "forward and encode taking turns" in stderr
     assert "| encode: input 0 'x' float32 [4, 16]" in meta.run.inputs
-    assert_breakdown_sums(trace)
+    from etprof.analyzers.buckets import bucket_frame
+    from etprof.loading import load_trace
+
+    loaded = load_trace(trace)
+    for method in ("forward", "encode"):  # each method's runs alone, never a blend
+        frame = bucket_frame(loaded.for_method(method))
+        assert len(frame) == 6
+        parts = frame.drop(columns="run_model").sum(axis=1)
+        assert (parts == frame["run_model"]).all(), frame
+    assert "method forward\nrun model" in run_cli("run", pte, *QUICK, "--method", "forward",
+                                                   "--method", "encode").stdout
     # one method other than forward names its own trace and leaves forward's alone
     alone, meta, _ = run_ok(pte, "--method", "encode")
     assert alone.name == "two_methods_xnnpack_fp32.encode.etdp" and alone != trace

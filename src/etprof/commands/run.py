@@ -69,9 +69,9 @@ def run(
                          "drop them: each trace goes beside its .pte, with its ETRecord found "
                          "there")
     chosen = render.choose(fmt, None, "etprof.summary")
-    if several and chosen == "csv":
-        raise InputError("--format csv writes one table, and several programs were given",
-                         "use --format json (a list of summaries) or table")
+    if (several or len(methods or ()) > 1) and chosen == "csv":
+        raise InputError("--format csv writes one table, and several programs or methods were "
+                         "given", "use --format json (a list of summaries) or table")
     chosen_methods = tuple(methods or ("forward",))
     overrides = tuple(parse_shape(s) for s in shapes or ())
     reqs = [RunRequest(pte=pte, out=out or default_trace_path(pte, chosen_methods), iters=iters,
@@ -90,12 +90,15 @@ def run(
                                                                   total=total))
     texts = []
     for req, meta in zip(reqs, metas):
-        loaded = load_trace(req.out)
-        if loaded.phases:
-            summary = analyzers.run("llm", loaded, LlmOptions())
-        else:
-            summary = analyzers.run("summary", loaded, summary_options)
-        texts.append(render.render(summary, chosen, width=terminal_width()))
+        trace = load_trace(req.out)
+        if trace.phases:
+            texts.append(render.render(analyzers.run("llm", trace, LlmOptions()), chosen,
+                                       width=terminal_width()))
+        for name in () if trace.phases else chosen_methods:  # one per method, never blended
+            summary = analyzers.run("summary", trace.for_method(name), summary_options)
+            text = render.render(summary, chosen, width=terminal_width())
+            named = several_methods and chosen not in ("json", "csv")
+            texts.append(f"method {name}\n{text}" if named else text)
         done = meta.run.sessions
         n, skip = meta.run.iters, meta.run.warmup
         runs = f"{done} sessions x {n} iterations" if done > 1 else f"{n} iterations"
@@ -107,7 +110,7 @@ def run(
         typer.echo(f"inputs: {meta.run.inputs}", err=True)
         typer.echo(f"trace: {req.out} ({runs}{turns}, first {skip}{each} dropped, "
                    f"{threads} thread{'s' if threads != 1 else ''})", err=True)
-    if chosen == "json" and several:
+    if chosen == "json" and len(texts) > 1:
         typer.echo("[\n" + ",\n".join(t.rstrip("\n") for t in texts) + "\n]")
     else:
         typer.echo("\n".join(texts), nl=False)
