@@ -280,9 +280,9 @@ def _meta(req: RunRequest, info: ProgramInfo, results: list[SessionResult], star
 
 
 def schedule(req: RunRequest) -> tuple[str, ...]:
-    """The method of each Execute run of one session (`run.schedule`); () for one method."""
-    if len(req.methods) == 1:
-        return ()
+    """The method of each Execute run of one session (`run.schedule`). Written for one method
+    too: a program with several methods (an LLM's constant ones included) would otherwise leave
+    readers guessing which method a run was."""
     return tuple(m for _ in range(req.iters) for m in req.methods)
 
 
