@@ -156,20 +156,17 @@ def test_lstm_takes_nested_inputs(exported: Exporter, tmp_path: Path) -> None:
 # --- the zoo's tiny Llama -------------------------------------------------------------------
 
 
-def test_llama_zoo_runs_with_its_metadata(exported: Exporter) -> None:
+def test_llama_zoo_runs_with_its_metadata(exported: Exporter, tmp_path: Path) -> None:
+    """With --shape the zoo's Llama runs as any program (without, it is run as an LLM:
+    tests/test_llm.py): ids within get_vocab_size, positions within the KV cache."""
     pte = exported("llama")
-    trace, meta, _ = run_ok(pte)
-    assert ("input 0 'tokens' int64 [1, 63] (the upper bound): token ids in [0, 256) "
+    trace, meta, _ = run_ok(pte, "--shape", "tokens=1x8", "--out", tmp_path / "prompt8.etdp")
+    assert ("input 0 'tokens' int64 [1, 8] (--shape; bound [1, 63]): token ids in [0, 256) "
             "(get_vocab_size)") in meta.run.inputs
-    assert ("'attn_options_input_pos' int64 [1]: position advancing 63 per run, wrapping "
+    assert ("'attn_options_input_pos' int64 [1]: position advancing 8 per run, wrapping "
             "within 64 (get_max_context_len)") in meta.run.inputs
     assert_breakdown_sums(trace)
-
-
-def test_llama_decode_steps_with_shape(exported: Exporter, tmp_path: Path) -> None:
-    pte = exported("llama")
-    trace, meta, _ = run_ok(pte, "--shape", "tokens=1x1", "--out", tmp_path / "decode.etdp")
-    assert "'tokens' int64 [1, 1] (--shape; bound [1, 63])" in meta.run.inputs
+    trace, meta, _ = run_ok(pte, "--shape", "0=1x1", "--out", tmp_path / "decode.etdp")
     assert "position advancing 1 per run" in meta.run.inputs
     assert_breakdown_sums(trace)
 

@@ -273,16 +273,18 @@ def _meta(req: RunRequest, info: ProgramInfo, results: list[SessionResult], star
                         cpu_share_pct=share, load_average=_load_average(),
                         sessions=len(results), spread_s=req.spread_s, interleaved_with=others,
                         phases=req.llm.session_steps if req.llm is not None else (),
-                        schedule=schedule(req), **session_samples(results)),
+                        schedule=schedule(req, info), **session_samples(results)),
         host=host_info(),
         versions=versions(),
     )
 
 
-def schedule(req: RunRequest) -> tuple[str, ...]:
-    """The method of each Execute run of one session (`run.schedule`). Written for one method
-    too: a program with several methods (an LLM's constant ones included) would otherwise leave
-    readers guessing which method a run was."""
+def schedule(req: RunRequest, info: ProgramInfo) -> tuple[str, ...]:
+    """The method of each Execute run of one session (`run.schedule`); () when the program has
+    one method. Written for one method of several too (an LLM's constant ones included), which
+    readers would otherwise have to guess."""
+    if len(req.methods) == 1 and len(info.methods) <= 1:
+        return ()
     return tuple(m for _ in range(req.iters) for m in req.methods)
 
 
