@@ -152,8 +152,14 @@ def test_every_json_schema_is_documented_with_its_fields(tmp_path: Path) -> None
     store_db.store(store, [trace_rows(t, p, {}) for t, p in zip((a, b), paths)])
     stored = StoredRuns(store_db.read_tables(db=store))
     inputs = {0: (stored,), 1: (a,), 2: (a, b)}
-    results = [entry.func(*inputs[entry.inputs], entry.options())
-               for entry in analyzers.available().values()]
+    # analyzers of one kind of program refuse the samples (tested on their own programs)
+    only_for = {"llm": "an LLM run"}
+    results = []
+    for entry in analyzers.available().values():
+        try:
+            results.append(entry.func(*inputs[entry.inputs], entry.options()))
+        except InputError as exc:
+            assert entry.name in only_for and only_for[entry.name] in str(exc), exc
     results += [chrome.timeline(a), BenchResult((), BenchSettings(), "seed")]
     for result in results:
         body = json.loads(render.render(result, "json"))
