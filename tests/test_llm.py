@@ -26,10 +26,7 @@ RUN = ("--prefill", str(P), "--decode", str(G), "--sessions", str(SESSIONS), "--
 @pytest.fixture(scope="session")
 def llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from etprof.export import ExportOptions, export_model
-    from etprof.zoo.registry import ZOO
 
-    if "llama" not in ZOO:  # the zoo's tiny Llama comes with the runtime work (issue 14 item 7)
-        pytest.skip("the zoo has no tiny llama on this branch yet")
     folder = tmp_path_factory.mktemp("llama")
     return export_model("llama", ExportOptions(quantize=True), folder).pte
 
