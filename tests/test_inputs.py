@@ -82,8 +82,8 @@ def test_with_pte_a_stale_sidecar_is_set_aside(tmp_path: Path, small_pte: Path) 
 
 
 @pytest.mark.parametrize("trace_name, sidecar_name", [
-    ("mv3_portable", "mv3_xnnpack_q8"),  # an XNNPACK table beside a portable trace
-    ("mv3_xnnpack_q8", "mv3_portable"),
+    ("mv3_portable", "mv3_xnnpack_q8_quantonly"),  # an XNNPACK table beside a portable trace
+    ("mv3_xnnpack_q8_quantonly", "mv3_portable"),
 ])
 def test_an_old_unbound_sidecar_gets_the_structure_check(tmp_path: Path, trace_name: str,
                                                          sidecar_name: str) -> None:

@@ -4,7 +4,9 @@ main before the change (tests/golden/sample_figures.json, made by scripts/sample
 commit 620d3c7). Renamed (docs/json-schema.md): buckets xnnpack_compute -> delegate_compute and
 xnnpack_glue -> delegate_glue (rows now carry backend "XnnpackBackend", and a program without a
 delegate has no delegate rows: its old ones were 0); operators side "xnnpack" -> "delegated";
-iterations xnnpack_ms -> delegate_ops_ms."""
+iterations xnnpack_ms -> delegate_ops_ms. Placeholder names resolved from the delegate graph
+(docs/attribution.md): "Invalid Unary Op" -> "Hardswish (Invalid Unary Op)" in the MV3 q8 sample,
+whose sidecar got its graph from scripts/attach_delegate_graph.py."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from conftest import DATA, ROOT, sample_traces
 
 GOLDEN = json.loads((ROOT / "tests" / "golden" / "sample_figures.json").read_text())
 V1_BUCKET = {"xnnpack_compute": "delegate_compute", "xnnpack_glue": "delegate_glue"}
+RESOLVED = {"Hardswish (Invalid Unary Op)": "Invalid Unary Op"}  # new name -> name on main
 TRACES = [*sample_traces(), DATA / "small_xnnpack.etdp"]
 
 
@@ -49,7 +52,7 @@ def test_figures_are_those_of_schema_v1(path: Path) -> None:
             assert rows[v2]["backend"] == ("XnnpackBackend" if v2.startswith("delegate") else "")
         else:  # a program without a delegate: no delegate rows, they were 0
             assert v2.startswith("delegate") and ms == 0.0, bucket
-    operators = sorted([r["op"], "xnnpack" if r["side"] == "delegated" else r["side"],
+    operators = sorted([RESOLVED.get(r["op"], r["op"]), "xnnpack" if r["side"] == "delegated" else r["side"],
                         r["per_iter_ms"], r["count"]] for r in new["operators"])
     assert len(operators) == len(old["operators"])
     for n, o in zip(operators, old["operators"]):
@@ -68,3 +71,13 @@ def test_figures_are_those_of_schema_v1(path: Path) -> None:
         assert close(sorted([c["cause"], c["class"], c["total_ms"]] for c in fb["causes"]),
                      old["fallback_causes"])
         assert fb["explanation"] == old["explanation"]
+
+
+def test_no_sample_shows_a_bare_placeholder_name() -> None:
+    """Every placeholder an XNNPACK sample reports is shown with the operator it is."""
+    for path in sample_traces():
+        ops = analyzers.run("breakdown", load_trace(path), BreakdownOptions()).to_dict()
+        names = {r["op"] for r in ops["operators"]}
+        assert "Invalid Unary Op" not in names, path.name
+        if path.name == "mv3_xnnpack_q8.etdp":
+            assert "Hardswish (Invalid Unary Op)" in names
