@@ -178,6 +178,9 @@ SIGNAL_MID_WRITE = """
 import os, pathlib, signal, sys, time
 real = pathlib.Path.write_text
 sig = getattr(signal, sys.argv[1])
+# a test run started in the background inherits SIGINT ignored, and Python then installs no
+# KeyboardInterrupt handler; a user's terminal gives the CLI the default one
+signal.signal(signal.SIGINT, signal.default_int_handler)
 def half(self, text, *args, **kwargs):
     real(self, text[:10], *args, **kwargs)
     os.kill(os.getpid(), sig)
