@@ -349,8 +349,10 @@ def _session(req: RunRequest, prep: Prepared, runtime: Any, torch: Any, path: Pa
     """One session (in a forked child on Linux): load, run each method `req.iters` times, taking
     turns, dump to `path`."""
     untraced = partial(runtime._load_for_executorch, str(req.pte), enable_etdump=False)
-    # an LLM session's sequences carry state (the KV cache): no untraced copy runs beside them
-    probe = SessionProbe(untraced if req.untraced and req.llm is None else None, req.warmup)
+    # an LLM session's sequences carry state (the KV cache): no untraced copy runs beside them;
+    # nor beside methods taking turns (its timings are of one method's runs)
+    beside = req.untraced and req.llm is None and len(req.methods) == 1
+    probe = SessionProbe(untraced if beside else None, req.warmup)
     try:
         runtime._unsafe_reset_threadpool(req.threads)
         probe.before_load()
