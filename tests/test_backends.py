@@ -110,7 +110,7 @@ def test_breakdown_rows_labels_and_notes(mixed: Path) -> None:
     body = table[table["bucket"] != "run_model"]
     assert body["mean_ms"].sum() == pytest.approx(result.buckets.run_model_ms, rel=1e-12)
     # mean run model 44.5 us: Vulkan 12 + 6, XNNPACK 9 (2 glue), portable 3 + 1
-    assert result.headline() == ("mixed: 0.044 ms: VulkanBackend 40.4%, XNNPACK 20.2% (4.5% "
+    assert result.headline() == ("mixed: 44.5 µs: VulkanBackend 40.4%, XNNPACK 20.2% (4.5% "
                                  "glue), portable 9.0%, runtime 30.3%")
     notes = result.notes()
     assert any("which VulkanBackend operators only convert" in n for n in notes)
@@ -130,7 +130,7 @@ def test_a_backend_without_glue_knowledge_alone(tmp_path: Path) -> None:
                        model="vk")
     result = analyzers.run("breakdown", load_trace(path), BreakdownOptions())
     # mean 24.5 us: Vulkan 10 (no glue figure: unknown), portable 3
-    assert result.headline() == "vk: 0.024 ms: VulkanBackend 40.8%, portable 12.2%, runtime 46.9%"
+    assert result.headline() == "vk: 24.5 µs: VulkanBackend 40.8%, portable 12.2%, runtime 46.9%"
     assert list(result.bucket_rows()["label"])[:2] == ["VulkanBackend compute",
                                                        "VulkanBackend delegate overhead"]
 
