@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from etprof import backends
 from etprof.analyzers import analyzer
 from etprof.metadata import SessionMemory
 from etprof.program_memory import PlannedMemory
@@ -99,19 +100,19 @@ class MemoryReport:
                 (f"activations ({self.method})", p.activations_bytes(self.method))]
         for backend, size in p.delegate_bytes_by_backend().items():
             n = sum(d.backend == backend for d in p.delegates)
-            rows.append((f"{backend} blobs (x{n})", size))
+            rows.append((f"{backends.get(backend).label} blobs (x{n})", size))
         rows.append((".pte file", p.file_bytes))
         return pd.DataFrame([{"part": part, "size": bytes_text(b), "bytes": int(b)}
                              for part, b in rows])
 
     def line(self) -> str:
-        """One line: "weights 2.64 MB, activations 606 kB, XnnpackBackend blobs 61.0 kB; ..."."""
+        """One line: "weights 2.64 MB, activations 606 kB, XNNPACK blobs 61.0 kB; ..."."""
         parts = []
         p = self.planned
         if p is not None:
             parts.append(f"weights {bytes_text(p.weights_bytes)}, activations "
                          f"{bytes_text(p.activations_bytes(self.method))}" + "".join(
-                             f", {b} blobs {bytes_text(s)}"
+                             f", {backends.get(b).label} blobs {bytes_text(s)}"
                              for b, s in p.delegate_bytes_by_backend().items()))
         f = self.figures()
         if f["footprint_bytes"] is not None:
