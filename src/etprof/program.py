@@ -13,7 +13,7 @@ from pathlib import Path
 from etprof.errors import ProgramFormatError
 from etprof.etdump.flatbuf import Buffer, CorruptBuffer
 from etprof.metadata import Instruction, MethodInfo, ProgramInfo
-from etprof.program_memory import planned_memory
+from etprof.program_memory import planned_memory, read_pte
 
 IDENTIFIER = b"ET12"
 # Program fields
@@ -35,14 +35,7 @@ def looks_like_program(data: bytes) -> bool:
 def read_program(path: Path, method: str | None = None) -> ProgramInfo:
     """Every method's instruction table; `program.method` is `method` (refused when absent),
     else "forward" when the program has one, else its first method."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ProgramFormatError(f"no such program: {path}", "check the path") from None
-    except IsADirectoryError:
-        raise ProgramFormatError(f"{path} is a directory", "pass a .pte file") from None
-    except OSError as exc:
-        raise ProgramFormatError(f"cannot read {path}: {exc.strerror}", "check permissions") from None
+    data = read_pte(path)
     if not looks_like_program(data):
         raise ProgramFormatError(
             f"{path} is not an ExecuTorch program (no ET12 identifier)",

@@ -104,17 +104,21 @@ class PlannedMemory:
         )
 
 
-def read_planned_memory(path: Path) -> PlannedMemory:
-    """The planned memory of the program at `path`; one-line errors for unreadable files."""
+def read_pte(path: Path) -> bytes:
+    """The bytes of the program file at `path`; one-line errors for unreadable files."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise ProgramFormatError(f"no such program: {path}", "check the path") from None
     except IsADirectoryError:
         raise ProgramFormatError(f"{path} is a directory", "pass a .pte file") from None
     except OSError as exc:
         raise ProgramFormatError(f"cannot read {path}: {exc.strerror}", "check permissions") from None
-    return planned_memory(data, str(path))
+
+
+def read_planned_memory(path: Path) -> PlannedMemory:
+    """The planned memory of the program at `path`; one-line errors for unreadable files."""
+    return planned_memory(read_pte(path), str(path))
 
 
 def planned_memory(data: bytes, source: str = "the program") -> PlannedMemory:
