@@ -139,9 +139,21 @@ def _fix(r: FallbackReport, model: str, real: pd.DataFrame) -> str:
             fix += (" (to measure the gain, profile that program with `etprof run` and compare "
                     "the two traces)")
         return fix + "."
-    line = (f"{fix} (measured: {_ms(r.run_model_ms)} -> {_ms(c.run_model_ms)} run model, "
-            f"{_n(c.partitions, 'partition')}, {_n(c.breaks, 'graph break')}, "
-            f"{_ms(c.fallback_ms)} fallback left, in {c.model}).")
+    measured = (f"{_ms(r.run_model_ms)} -> {_ms(c.run_model_ms)} run model, "
+                f"{_n(c.partitions, 'partition')}, {_n(c.breaks, 'graph break')}, "
+                f"{_ms(c.fallback_ms)} fallback left")
+    # only a program that no longer falls back on these operators measures this fix
+    gone = {_short(o) for o in c.causes}
+    remain = list(dict.fromkeys(_short(o) for o in real.loc[real["cls"] == top, "op"]
+                                if _short(o) in gone))
+    if remain:
+        there = ("it has no XNNPACK partition: every operator runs on portable kernels"
+                 if c.partitions == 0 else f"{', '.join(remain)} still "
+                 f"{'falls' if len(remain) == 1 else 'fall'} back to portable kernels there")
+        return (f"{fix}. Compared with {c.model}: {measured}. That program does not apply "
+                f"this fix ({there}), so the causes remain: this is a comparison, not the "
+                "fix's measured effect.")
+    line = f"{fix} (measured: {measured}, in {c.model})."
     gap = r.run_model_ms - c.run_model_ms
     if gap > 0:
         # the rest of the gap is inside the XNNPACK blocks (layout changes mid-block, the

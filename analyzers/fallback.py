@@ -76,6 +76,9 @@ class Comparison:
     partitions: int
     breaks: int
     fallback_ms: float
+    # the compared program's own causes (operators on portable kernels that are not glue):
+    # the fix is only called measured when the causes of this program are gone from it
+    causes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,8 @@ class FallbackReport:
             "xnnpack_support_from": f"executorch {self.executorch}",
             "causes": records(self.causes), "graph_breaks": records(self.break_table),
             "instructions": records(self.instructions),
-            "comparison": None if self.comparison is None else vars(self.comparison),
+            "comparison": None if self.comparison is None else
+            {**vars(self.comparison), "causes": list(self.comparison.causes)},
             "explanation": self.notes(),
         }
 
@@ -147,7 +151,8 @@ def explain_fallbacks(trace: Trace, options: FallbackOptions) -> FallbackReport:
         other = _analyse(options.compare, None)
         comparison = Comparison(
             source=options.compare.source, model=other.model, run_model_ms=other.run_model_ms,
-            partitions=other.partitions, breaks=other.breaks, fallback_ms=other.fallback_ms)
+            partitions=other.partitions, breaks=other.breaks, fallback_ms=other.fallback_ms,
+            causes=tuple(other.fallen_back_ops()))
         report = FallbackReport(**{**vars(report), "comparison": comparison})
     return report
 
