@@ -26,6 +26,8 @@ from etprof.export import (
 from etprof.metadata import Instruction, ProgramInfo
 from etprof.program import read_program
 
+from programs import exported
+
 TESTS = Path(__file__).parent
 TINY = "etprof_tiny_models:tiny"
 
@@ -168,13 +170,17 @@ def test_cli_refuses_bad_input_in_one_line(tmp_path: Path, args: list[str], mess
 # --- real exports of a tiny model (slow) ---------------------------------------------------
 
 
+def cached_export(model: str, variant: str) -> ExportResult:
+    """export_model's result for a program of the shared export cache (tests/programs.py), which
+    export_model wrote into the cache's folder."""
+    made = exported(model, variant)
+    return ExportResult(made.pte, made.etrecord, summarize(read_program(made.pte)), made.export_s)
+
+
 @pytest.fixture(scope="module")
-def tiny_exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ExportResult]:
-    out = tmp_path_factory.mktemp("tiny")
-    return {
-        variant: export_model(TINY, STANDARD_VARIANTS[variant], out)
-        for variant in ("portable", "xnnpack_fp32", "xnnpack_q8")
-    }
+def tiny_exports() -> dict[str, ExportResult]:
+    return {variant: cached_export(TINY, variant)
+            for variant in ("portable", "xnnpack_fp32", "xnnpack_q8")}
 
 
 @pytest.mark.slow
@@ -243,12 +249,9 @@ def test_cli_export_prints_a_summary(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def mv3_q8(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ExportResult]:
-    out = tmp_path_factory.mktemp("mv3")
-    return {
-        p: export_model("mv3", ExportOptions(quantize=True, partitioner=p), out)
-        for p in ("quant-only", "mixed")
-    }
+def mv3_q8() -> dict[str, ExportResult]:
+    return {"quant-only": cached_export("mv3", "xnnpack_q8_quantonly"),
+            "mixed": cached_export("mv3", "xnnpack_q8")}
 
 
 @pytest.mark.slow

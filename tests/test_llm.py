@@ -18,6 +18,7 @@ from etprof.llm import DECODE, PREFILL, LlmInfo, Step, check_lengths, plan_steps
 from etprof.metadata import RunSettings, TraceMeta, sidecar_path
 
 from conftest import DATA, assert_one_line_error, run_cli
+from programs import program_copy
 
 P, G, SESSIONS = 16, 8, 2
 RUN = ("--prefill", str(P), "--decode", str(G), "--sessions", str(SESSIONS), "--spread", "0")
@@ -25,10 +26,8 @@ RUN = ("--prefill", str(P), "--decode", str(G), "--sessions", str(SESSIONS), "--
 
 @pytest.fixture(scope="session")
 def llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from etprof.export import ExportOptions, export_model
-
-    folder = tmp_path_factory.mktemp("llama")
-    return export_model("llama", ExportOptions(quantize=True), folder).pte
+    """The zoo's Llama, dq8, from the shared export cache (tests/programs.py), copied here."""
+    return program_copy(tmp_path_factory.mktemp("llama"), "llama", "dq8")
 
 
 @pytest.fixture(scope="session")

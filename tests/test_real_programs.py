@@ -2,8 +2,8 @@
 quantized linears), int64 token ids with a float mask, a KV-cache decoder step, a two-method
 program, an LSTM taking nested inputs, and the zoo's tiny Llama with its metadata methods.
 
-Every program is exported here (tiny, once per test session); every run's breakdown must sum
-exactly to run model in every iteration.
+Every program comes from the shared export cache (tests/programs.py: exported once per cache,
+tiny); every run's breakdown must sum exactly to run model in every iteration.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from etprof.etdump.reader import read_dump
 from etprof.metadata import TraceMeta, sidecar_path
 
 from conftest import assert_one_line_error, run_cli
+from programs import program_copy
 
 pytestmark = pytest.mark.slow
 QUICK = ("--iters", "6", "--warmup", "1", "--sessions", "1", "--spread", "0")
@@ -28,20 +29,21 @@ Exporter = Callable[[str], Path]
 
 @pytest.fixture(scope="session")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Exporter:
-    """Export a model of tests/etprof_tiny_models.py (or the zoo) on first use; `name` ending in
-    `+q` is exported with --quantize."""
-    from etprof.export import ExportOptions, export_model
-
+    """A model of tests/etprof_tiny_models.py (or the zoo's llama, in its dq8 variant, shared
+    with tests/test_llm.py) from the shared export cache (tests/programs.py), copied into a
+    folder of this session so each run's trace lands beside it; `name` ending in `+q` is
+    exported with --quantize."""
     folder = tmp_path_factory.mktemp("real")
     done: dict[str, Path] = {}
 
     def get(name: str) -> Path:
         if name not in done:
             model, _, q = name.partition("+")
-            spec = model if model == "llama" else f"etprof_tiny_models:{model}"
             sub = folder / name.replace("+", "_")
-            sub.mkdir()
-            done[name] = export_model(spec, ExportOptions(quantize=bool(q)), sub).pte
+            if model == "llama":
+                done[name] = program_copy(sub, "llama", "dq8")
+            else:
+                done[name] = program_copy(sub, f"etprof_tiny_models:{model}", quantize=bool(q))
         return done[name]
 
     return get

@@ -155,12 +155,11 @@ def test_backend_not_in_runtime(small_pte: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_export_then_run_with_etrecord_module_paths(tmp_path: Path) -> None:
-    """The whole path on a freshly exported model: export -> run -> self-describing trace."""
-    tests_dir = Path(__file__).parent
-    exported = run_cli("export", "etprof_tiny_models:tiny", "--quantize", "-o", tmp_path,
-                       cwd=tests_dir)
-    assert exported.returncode == 0, exported.stderr
-    pte = next(tmp_path.glob("*_xnnpack_q8.pte"))
+    """The whole path on an exported model: export (the cache's) -> run -> self-describing trace."""
+    from programs import program_copy
+
+    # exported by `etprof export`'s own code (tests/programs.py), shared with tests/test_export.py
+    pte = program_copy(tmp_path, "etprof_tiny_models:tiny", "xnnpack_q8")
     assert pte.with_suffix(".etrecord").is_file()
     result = run_cli("run", pte, "--iters", "60", "--warmup", "10", "--sessions", "1",
                      "--json")

@@ -18,7 +18,8 @@ from etprof.program import read_program
 from etprof.trace import DELEGATE_OP, Trace
 from etprof.xnnpack_graph import align, delegate_graphs, nodes, resolve_names
 
-from conftest import DATA, ROOT, SAMPLES, run_cli
+from conftest import DATA, SAMPLES, run_cli
+from programs import program_copy
 
 SMALL_PTE = DATA / "small_xnnpack.pte"
 SMALL_TRACE = DATA / "small_xnnpack.etdp"
@@ -92,10 +93,7 @@ def test_corrupt_blob(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def q8_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("q8_hardswish")
-    made = run_cli("export", "etprof_tiny_models:hardswish_q8", "--quantize", "-o", out,
-                   cwd=ROOT / "tests")
-    assert made.returncode == 0, made.stderr
-    pte = out / "hardswish_q8_xnnpack_q8.pte"
+    pte = program_copy(out, "etprof_tiny_models:hardswish_q8", "xnnpack_q8")
     ran = run_cli("run", pte, "--iters", "12", "--warmup", "2", "--sessions", "1",
                   "--spread", "0", "--out", out / "tiny.etdp")
     assert ran.returncode == 0, ran.stderr
