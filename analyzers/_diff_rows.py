@@ -36,6 +36,10 @@ MATCHES = ("auto", "instruction", "operator")
 GLUE, FALLBACK = "partition-boundary glue", "portable fallback"
 # The overhead rows: bucket column -> (row label, class, side, the calls it is paid per)
 OVERHEADS = {
+    # the part of the calls outside their operators that may be operators below the backend's
+    # timer resolution (analyzers/buckets.py)
+    "delegate_unresolved": ("delegate calls, operators below timer resolution",
+                            "operators below timer resolution", "delegated", DELEGATE_CALL),
     "delegate_overhead": ("delegate calls, outside their operators", "delegate overhead",
                           "delegated", DELEGATE_CALL),
     "dispatch_overhead": ("operator calls, outside their kernels", "dispatch overhead",

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     # package's own class
     from .fallback import FallbackReport
 
+UNRESOLVED_CLAIM = 0.10  # a share of the claimed cost that may be sub-resolution operators,
+# large enough to say: the cost is then given as a range
 _VARIANT = re.compile(r"^(?P<model>.+?)_(portable|xnnpack)(_.*)?$")
 
 
@@ -113,8 +115,17 @@ def _cost(r: FallbackReport) -> str:
              f"{_ms(c['boundary_ms'].sum())}, extra delegate calls {_ms(c['calls_ms'].sum())}")
     split = (f"They split the graph into {_n(r.partitions, 'XNNPACK partition')} "
              f"({_n(r.breaks, 'graph break')}); " if r.breaks else "")
-    return (f"{split}fallback and boundary cost {_ms(r.fallback_ms)} per run "
+    line = (f"{split}fallback and boundary cost {_ms(r.fallback_ms)} per run "
             f"({r.fallback_pct:.1f}% of run model {_ms(r.run_model_ms)}): {parts}.")
+    if r.fallback_ms > 0 and r.unresolved_ms >= UNRESOLVED_CLAIM * r.fallback_ms:
+        # those calls' operators were too short for XNNPACK's timer: their time may be
+        # operators that would run anyway, not the cost of the extra call
+        least = r.fallback_ms - r.unresolved_ms
+        pct = 100.0 * least / r.run_model_ms if r.run_model_ms else 0.0
+        line += (f" Up to {_ms(r.unresolved_ms)} of the extra delegate calls may be XNNPACK "
+                 "operators shorter than its timer resolution rather than call overhead, so "
+                 f"the cost is between {_ms(least)} ({pct:.1f}%) and {_ms(r.fallback_ms)}.")
+    return line
 
 
 def _fix(r: FallbackReport, model: str, real: pd.DataFrame) -> str:

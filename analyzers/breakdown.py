@@ -26,7 +26,7 @@ from etprof.analyzers.iterations import (
     stability,
     stability_notes,
 )
-from etprof.analyzers.modules import ModuleTable, module_frame
+from etprof.analyzers.modules import ModuleTable, module_table
 from etprof.analyzers.operators import OperatorTable, operator_frame
 from etprof.analyzers.runmodel import RunModelStats, run_model_samples
 from etprof.errors import EtprofError, InputError
@@ -185,6 +185,7 @@ class Breakdown:
                  if n.startswith("warning") or self.by in (None, "iteration")]
         if self.by is None:
             notes += backend_notes(self.buckets.backends, self.buckets.by_backend)
+            notes += self.buckets.resolution_notes()
         if self.by in (None, "block"):
             notes += negative_overhead_notes(self.blocks.negative, self.stats.n)
         hidden = len(self.blocks.blocks) - len(self.block_summary())
@@ -211,10 +212,12 @@ class Breakdown:
             "run_model": self.stats.to_dict(),
             "buckets": records(self.buckets.table()),
             "buckets_per_iteration_ns": records(per_iter),
+            "resolution": records(self.buckets.resolution()),
             "operators": records(self.operators.frame),
             "blocks": records(self.blocks.blocks),
             "block_operators": records(self.blocks.operators),
-            "modules": {"known": self.modules.known, "rows": records(self.modules.frame)},
+            "modules": {"known": self.modules.known, "rows": records(self.modules.frame),
+                        **self.modules.placement_dict()},
             "iterations": {"stability": self.iterations.stability.to_dict(),
                            "rows": records(self.iterations.frame)},
             "fallback": None if self.fallback is None else self.fallback.to_dict(),
@@ -308,7 +311,7 @@ def _breakdown(trace: Trace, options: BreakdownOptions, methods: int) -> Breakdo
                           samples_ms=tuple(float(x) / 1e6 for x in samples.to_numpy()))
     rm_ms = float(samples.mean()) / 1e6 if n else math.nan
     frame, ops, negative = block_tables(measured)
-    module_rows, known = module_frame(measured)
+    module_rows, known, placement = module_table(measured)
     it_frame = iteration_frame(trace, warmup)
     run_model = it_frame.loc[~it_frame["dropped"], "run_model_ms"].to_numpy()
     if run_model.size == 0:
@@ -341,7 +344,8 @@ def _breakdown(trace: Trace, options: BreakdownOptions, methods: int) -> Breakdo
                                 frame=operator_frame(measured)),
         blocks=BlockTable(model=trace.model, measured=n, run_model_ms=rm_ms, blocks=frame,
                           operators=ops, negative=negative),
-        modules=ModuleTable(model=trace.model, measured=n, known=known, frame=module_rows),
+        modules=ModuleTable(model=trace.model, measured=n, known=known, frame=module_rows,
+                            placement=placement),
         iterations=IterationTable(model=trace.model, warmup=warmup, frame=it_frame,
                                   stability=stability(in_session_order(trace, it_frame))),
         fallback=fallback,

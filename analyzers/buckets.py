@@ -3,7 +3,10 @@
 run model (Method::execute) =
     delegate compute + delegate glue    (operators inside DELEGATE_CALLs, per backend; glue is
                                          what the backend knows to be layout/precision moves)
-  + delegate overhead                   (each DELEGATE_CALL minus the operators inside it)
+  + delegate below resolution           (of each DELEGATE_CALL minus its operators, the part
+                                         that may be operators faster than the backend's timer:
+                                         at most resolution x the operators that read below it)
+  + delegate overhead                   (each DELEGATE_CALL minus its operators and the above)
   + portable kernels                    (native_call_* events)
   + dispatch overhead                   (OPERATOR_CALL minus its kernel)
   + runtime overhead                    (run model minus all DELEGATE_CALLs and OPERATOR_CALLs)
@@ -11,8 +14,8 @@ run model (Method::execute) =
 Each bucket is defined by subtraction from the one enclosing it, so they sum to the run-model
 time exactly (in integer nanoseconds, per iteration) and nothing is counted twice. The three
 delegate buckets exist once per backend (etprof.backends); a backend that cannot tell glue from
-compute has all its operators as compute and no glue row. JSON schema version 2
-(docs/json-schema.md).
+compute has all its operators as compute and no glue row, and one whose timer resolution is
+unknown has no below-resolution row. JSON schema version 2 (docs/json-schema.md).
 """
 
 from __future__ import annotations
@@ -27,18 +30,24 @@ import pandas as pd
 
 from etprof.analyzers import analyzer
 from etprof.backends import Backend, resolve
+from etprof.grouping import group_sum
 from etprof.result import records
 from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_MODEL, Trace
+from etprof.units import ms_text
 
 BUCKETS = (
     "delegate_compute",
     "delegate_glue",
+    "delegate_unresolved",
     "delegate_overhead",
     "portable_kernels",
     "dispatch_overhead",
     "runtime_overhead",
 )
-DELEGATED = ("delegate_compute", "delegate_glue", "delegate_overhead")
+DELEGATED = ("delegate_compute", "delegate_glue", "delegate_unresolved", "delegate_overhead")
+# an unresolved share at least this large, or larger than the operator time the backend did
+# resolve, can change what the buckets say: warned about
+UNRESOLVED_WARN_PCT = 10.0
 PORTABLE = ("portable_kernels", "dispatch_overhead")
 LABELS = {
     "portable_kernels": "portable kernels",
@@ -53,6 +62,7 @@ def label(bucket: str, backend: Backend | None = None) -> str:
         return LABELS.get(bucket, bucket)
     return {"delegate_compute": f"{backend.label} compute",
             "delegate_glue": f"{backend.label} layout/precision glue",
+            "delegate_unresolved": f"{backend.label} operators below timer resolution",
             "delegate_overhead": f"{backend.label} delegate overhead"}[bucket]
 
 
@@ -143,6 +153,8 @@ class Buckets:
             for b in DELEGATED:
                 if b == "delegate_glue" and not backend.knows_glue:
                     continue
+                if b == "delegate_unresolved" and backend.timer_resolution_ns is None:
+                    continue
                 out.append((b, bid, label(b, backend), frame[b]))
         for b in (*PORTABLE, "runtime_overhead"):
             out.append((b, "", label(b), self.per_iteration[b]))
@@ -170,11 +182,69 @@ class Buckets:
         return {"buckets": self.table()}
 
     def notes(self) -> list[str]:
-        return backend_notes(self.backends, self.by_backend)
+        return backend_notes(self.backends, self.by_backend) + self.resolution_notes()
+
+    def resolution(self) -> pd.DataFrame:
+        """Per backend: its timer resolution, its operators per iteration and how many read
+        below the resolution, the time they may hold (the below-resolution bucket) and whether
+        that time is large enough to change a conclusion (`warn`)."""
+        total = self.run_model_ms
+        rows = []
+        top = self.table()
+        top = top[top["bucket"] != "run_model"]
+        for bid, backend in self.backends.items():
+            f = self.by_backend[bid]
+            ops = float(f["operators"].mean()) if "operators" in f and len(f) else 0.0
+            below = float(f["below_resolution"].mean()) if "below_resolution" in f and len(f) \
+                else 0.0
+            ms = self.backend_ms(bid)
+            unresolved = float(ms["delegate_unresolved"])
+            resolved = float(ms["delegate_compute"] + ms["delegate_glue"])
+            share = 100.0 * unresolved / total if total else 0.0
+            rest = top[(top["bucket"] != "delegate_unresolved") | (top["backend"] != bid)]
+            ranked = sorted(rest["mean_ms"].tolist(), reverse=True)
+            # the top bucket could change if the unresolved time went to another row
+            flips = len(ranked) > 1 and unresolved >= ranked[0] - ranked[1]
+            warn = unresolved > 0 and (share >= UNRESOLVED_WARN_PCT or unresolved > resolved
+                                       or flips)
+            rows.append({"backend": bid, "label": backend.label,
+                         "resolution_ns": backend.timer_resolution_ns,
+                         "operators": ops, "below_resolution": below,
+                         "below_resolution_pct": 100.0 * below / ops if ops else 0.0,
+                         "unresolved_ms": unresolved, "resolved_ms": resolved,
+                         "unresolved_share_pct": share, "warn": bool(warn)})
+        return pd.DataFrame(rows, columns=RESOLUTION_COLUMNS)
+
+    def resolution_notes(self) -> list[str]:
+        out = []
+        for r in self.resolution().to_dict("records"):
+            if r["resolution_ns"] is None:
+                continue
+            if r["warn"]:
+                out.append(
+                    f"warning: {r['below_resolution_pct']:.1f}% of the {r['label']} operator "
+                    f"events ({r['below_resolution']:.1f} of {r['operators']:.1f} per run) are "
+                    f"shorter than its timer resolution ({_resolution(r['resolution_ns'])}) and "
+                    f"read 0; up to {ms_text(r['unresolved_ms'])} "
+                    f"({r['unresolved_share_pct']:.1f}% of run model) of its delegate time may be "
+                    f"those operators rather than delegate overhead (row '{r['label']} operators "
+                    f"below timer resolution'), beside {ms_text(r['resolved_ms'])} of operator "
+                    "time it resolved: read its compute and overhead as bounds, not figures")
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "warmup": self.warmup,
-                "measured": len(self.per_iteration), "buckets": records(self.table())}
+                "measured": len(self.per_iteration), "buckets": records(self.table()),
+                "resolution": records(self.resolution())}
+
+
+RESOLUTION_COLUMNS = ["backend", "label", "resolution_ns", "operators", "below_resolution",
+                      "below_resolution_pct", "unresolved_ms", "resolved_ms",
+                      "unresolved_share_pct", "warn"]
+
+
+def _resolution(ns: int) -> str:
+    return f"{ns / 1000:g} µs" if ns >= 1000 else f"{ns} ns"
 
 
 def backend_notes(backends: Mapping[str, Backend],
@@ -230,6 +300,11 @@ def _compute_frames(trace: Trace) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]
         sums = np.bincount(it[keep], weights=dur[keep], minlength=width)
         return pd.Series(np.rint(sums).astype(np.int64))
 
+    def total_count(ev: pd.DataFrame, mask: npt.NDArray[np.bool_]) -> pd.Series:
+        it = ev["iteration"].to_numpy(np.int64)
+        keep = mask & (it >= 0) & (it < width)
+        return pd.Series(np.bincount(it[keep], minlength=width).astype(np.int64))
+
     run_model = total(rm)
     idx = pd.Index(np.unique(rm_it[rm_it >= 0]))
 
@@ -244,27 +319,85 @@ def _compute_frames(trace: Trace) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]
     op_backend = _strings(ops["backend"])
     call_backend = _strings(calls["backend"])
     per_backend = {}
-    for bid in backends:
+    unresolved = pd.Series(np.zeros(width, dtype=np.int64))
+    for bid, backend in backends.items():
         mine = op_backend == bid
         f = frame({"delegate_call": total(calls, call_backend == bid),
                    "delegate_compute": total(ops, mine & ~glue),
                    "delegate_glue": total(ops, mine & glue)})
-        f["delegate_overhead"] = f["delegate_call"] - f["delegate_compute"] - f["delegate_glue"]
+        res = backend.timer_resolution_ns
+        below = (ops["duration_ns"].to_numpy(np.int64) < res) if res else np.zeros(len(ops), bool)
+        mine_unresolved = pd.Series(np.zeros(width, dtype=np.int64))
+        if res:
+            mine_unresolved = _unresolved_per_call(calls[call_backend == bid], ops[mine], res,
+                                                   width).groupby(level=1).sum()
+            mine_unresolved = mine_unresolved.reindex(range(width), fill_value=0)
+            unresolved = unresolved + mine_unresolved
+        f["delegate_unresolved"] = mine_unresolved.reindex(f.index, fill_value=0).to_numpy()
+        f["delegate_overhead"] = (f["delegate_call"] - f["delegate_compute"] - f["delegate_glue"]
+                                  - f["delegate_unresolved"])
+        f["operators"] = total_count(ops, mine).reindex(f.index, fill_value=0).to_numpy()
+        f["below_resolution"] = total_count(ops, mine & below).reindex(f.index,
+                                                                       fill_value=0).to_numpy()
         f.index.name = "iteration"
-        per_backend[bid] = f[list(DELEGATED)]
+        per_backend[bid] = f[[*DELEGATED, "operators", "below_resolution"]]
     f = frame({
         "run_model": run_model,
         "delegate_call": total(calls),
         "delegate_compute": total(ops, ~glue),
         "delegate_glue": total(ops, glue),
+        "delegate_unresolved": unresolved,
         "operator_call": total(trace.of_kind(OPERATOR_CALL)),
         "portable_kernels": total(trace.of_kind(KERNEL)),
     })
-    f["delegate_overhead"] = f["delegate_call"] - f["delegate_compute"] - f["delegate_glue"]
+    f["delegate_overhead"] = (f["delegate_call"] - f["delegate_compute"] - f["delegate_glue"]
+                              - f["delegate_unresolved"])
     f["dispatch_overhead"] = f["operator_call"] - f["portable_kernels"]
     f["runtime_overhead"] = f["run_model"] - f["delegate_call"] - f["operator_call"]
     f.index.name = "iteration"
     return f[["run_model", *BUCKETS]], per_backend
+
+
+def _unresolved_per_call(calls: pd.DataFrame, ops: pd.DataFrame, resolution_ns: int,
+                         width: int) -> pd.Series:
+    """Per (instruction, iteration) of one backend's delegate calls: the part of the call's time
+    outside its reported operators that may be operators shorter than the timer resolution --
+    that time clipped to [0, resolution x the operators that read below it] (ns)."""
+    def keys(ev: pd.DataFrame) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+        it = ev["iteration"].to_numpy(np.int64)
+        keep = (it >= 0) & (it < width)
+        return ev["instruction_id"].to_numpy(np.int64) * width + it, keep
+
+    ck, ckeep = keys(calls)
+    ok, okeep = keys(ops)
+    o_dur = ops["duration_ns"].to_numpy(np.int64)
+    call_ns = group_sum(ck[ckeep], calls["duration_ns"].to_numpy(np.int64)[ckeep])
+    op_ns = group_sum(ok[okeep], o_dur[okeep]).reindex(call_ns.index, fill_value=0)
+    below = group_sum(ok[okeep], (o_dur[okeep] < resolution_ns).astype(np.int64))
+    bound = below.reindex(call_ns.index, fill_value=0) * resolution_ns
+    out = (call_ns - op_ns).clip(lower=0).combine(bound, min).astype("int64")
+    k = call_ns.index.to_numpy(np.int64)
+    out.index = pd.MultiIndex.from_arrays([k // width, k % width],
+                                          names=["instruction", "iteration"])
+    return out
+
+
+def unresolved_by_instruction(trace: Trace) -> pd.Series:
+    """Below-resolution ns per delegate instruction, summed over the iterations in `trace`."""
+    parts = []
+    calls = trace.of_kind(DELEGATE_CALL)
+    ops = trace.of_kind(DELEGATE_OP)
+    rm_it = trace.of_kind(RUN_MODEL)["iteration"].to_numpy(np.int64)
+    width = int(rm_it.max()) + 1 if rm_it.size else 0
+    call_backend, op_backend = _strings(calls["backend"]), _strings(ops["backend"])
+    for bid, backend in delegate_backends(trace).items():
+        if backend.timer_resolution_ns:
+            parts.append(_unresolved_per_call(calls[call_backend == bid], ops[op_backend == bid],
+                                              backend.timer_resolution_ns, width)
+                         .groupby(level=0).sum())
+    if not parts:
+        return pd.Series(dtype="int64")
+    return pd.concat(parts).groupby(level=0).sum()
 
 
 def measured_buckets(trace: Trace, warmup: int | None) -> Buckets:

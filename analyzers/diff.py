@@ -52,6 +52,7 @@ from etprof.trace import Trace
 CLASSES = {
     "delegate_compute": "{backend} compute",
     "delegate_glue": "partition-boundary glue",
+    "delegate_unresolved": "operators below timer resolution",
     "delegate_overhead": "delegate overhead",
     "portable_kernels": "portable fallback",
     "dispatch_overhead": "dispatch overhead",
@@ -338,7 +339,7 @@ def bucket_class(bucket: str, backend: str, several: bool) -> str:
     name = CLASSES.get(bucket, "run model (total)")
     if bucket == "delegate_compute":
         return name.format(backend=backend)
-    if several and bucket in ("delegate_glue", "delegate_overhead"):
+    if several and bucket in ("delegate_glue", "delegate_unresolved", "delegate_overhead"):
         return f"{backend} {name}"
     return name
 

@@ -95,6 +95,9 @@ class FallbackReport:
     instructions: pd.DataFrame  # one row per portable instruction
     executorch: str  # version the XNNPACK support table comes from
     comparison: Comparison | None = None
+    # of the extra delegate calls' time (calls_ms), what may be XNNPACK operators shorter than
+    # its timer resolution rather than call overhead (analyzers/buckets.py)
+    unresolved_ms: float = 0.0
 
     schema = "etprof.fallback"
 
@@ -126,6 +129,7 @@ class FallbackReport:
             "precisions": list(self.precisions), "partitions": self.partitions,
             "breaks": self.breaks, "portable_instructions": self.portable_instructions,
             "fallback_ms": self.fallback_ms, "fallback_pct": self.fallback_pct,
+            "calls_unresolved_ms": self.unresolved_ms,
             "xnnpack_support_from": f"executorch {self.executorch}",
             "causes": records(self.causes), "graph_breaks": records(self.break_table),
             "instructions": records(self.instructions),
@@ -184,13 +188,17 @@ def _analyse(trace: Trace, warmup: int | None) -> FallbackReport:
     edge_ns = edge_glue_ns(measured, edges) / n
     rows, breaks = _attribute(steps, table, precisions, per_iter, edges, edge_ns)
     instructions = pd.DataFrame(rows, columns=_INSTR_COLUMNS)
+    from etprof.analyzers.buckets import unresolved_by_instruction
+
+    unresolved = unresolved_by_instruction(measured)
+    calls_unresolved = sum(float(unresolved.get(int(b["before"]), 0)) for b in breaks) / n / 1e6
     return FallbackReport(
         model=trace.model, measured=n, run_model_ms=run_model_ms, precisions=precisions,
         partitions=sum(s.kind == "delegate" for s in steps), breaks=len(breaks),
         portable_instructions=sum(s.kind == "operator" for s in steps),
         causes=_cause_frame(instructions, run_model_ms),
         break_table=pd.DataFrame(breaks, columns=list(BREAK_COLUMNS)),
-        instructions=instructions, executorch=table.executorch)
+        instructions=instructions, executorch=table.executorch, unresolved_ms=calls_unresolved)
 
 
 _INSTR_COLUMNS = ["instruction", "op", "class", "where", "run", "cause_instruction", "cause_op",

@@ -40,8 +40,8 @@ MIN_TREND_N = 10
 OUTLIER_MADS = 5.0
 OUTLIER_MIN_PCT = 5.0
 
-COLUMNS = ("iteration", "dropped", "outlier", "run_model_ms", "delegate_ops_ms", "delegate_ovh_ms",
-           "portable_ms", "dispatch_ms", "runtime_ms")
+COLUMNS = ("iteration", "dropped", "outlier", "run_model_ms", "delegate_ops_ms",
+           "delegate_unres_ms", "delegate_ovh_ms", "portable_ms", "dispatch_ms", "runtime_ms")
 
 
 @dataclass(frozen=True)
@@ -203,6 +203,7 @@ def iteration_frame(trace: Trace, warmup: int) -> pd.DataFrame:
         "outlier": outlier,
         "run_model_ms": run_model,
         "delegate_ops_ms": b["delegate_ops"].to_numpy(),
+        "delegate_unres_ms": b["delegate_unresolved"].to_numpy(),
         "delegate_ovh_ms": b["delegate_overhead"].to_numpy(),
         "portable_ms": b["portable_kernels"].to_numpy(),
         "dispatch_ms": b["dispatch_overhead"].to_numpy(),

@@ -200,3 +200,27 @@ def lstm() -> tuple[nn.Module, tuple[object, ...]]:
     torch.manual_seed(0)
     return TinyLSTM().eval(), (torch.randn(1, 5, 8), (torch.zeros(1, 1, 16),
                                                       torch.zeros(1, 1, 16)))
+
+
+class ConvNormGelu(nn.Module):
+    """conv -> LayerNorm over channels -> GELU -> conv -> mean -> linear, as ConvNeXt-like blocks
+    write it: XNNPACK takes the whole network as one delegate, covering several modules."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.norm = nn.LayerNorm(8)
+        self.act = nn.GELU()
+        self.proj = nn.Conv2d(8, 8, 1)
+        self.head = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.stem(x).permute(0, 2, 3, 1)
+        y = self.act(self.norm(y)).permute(0, 3, 1, 2)
+        out: torch.Tensor = self.head(self.proj(y).mean((2, 3)))
+        return out
+
+
+def conv_norm_gelu() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    torch.manual_seed(0)
+    return ConvNormGelu().eval(), (torch.randn(1, 3, 16, 16),)

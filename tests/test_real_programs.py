@@ -203,3 +203,87 @@ def test_llama_bad_requests_are_one_line(exported: Exporter, tmp_path: Path) -> 
                           "run 1 of forward failed", "error: 0x12",
                           "the inputs from", "are the likely cause")
     assert not out.exists() and not sidecar_path(out).exists()
+
+
+# --- operators below XNNPACK's timer resolution (issue 12 item 1) ------------------------------
+
+
+def test_lstm_operators_below_timer_resolution_are_not_delegate_overhead(
+        exported: Exporter) -> None:
+    """Most of the LSTM's XNNPACK operators take under 1 µs and read 0 ns. Their possible time
+    (at most 1 µs each, within what their call holds beyond its operators) is its own bucket, not
+    delegate overhead; the breakdown warns, and the fallback cost is given as a range."""
+    import numpy as np
+
+    from etprof.loading import load_trace
+    from etprof.trace import DELEGATE_CALL, DELEGATE_OP
+
+    trace_path, _, _ = run_ok(exported("lstm"))
+    doc = assert_breakdown_sums(trace_path)
+    rows = {r["bucket"]: r for r in doc["buckets"]}
+    res = doc["resolution"][0]
+    assert res["backend"] == "XnnpackBackend" and res["resolution_ns"] == 1000
+
+    # the bound, recomputed from the events: per call, min(max(call - ops, 0), 1 µs x zeros)
+    measured = load_trace(trace_path).measured()
+    calls, ops = measured.of_kind(DELEGATE_CALL), measured.of_kind(DELEGATE_OP)
+    key = ["iteration", "instruction_id"]
+    call_ns = calls.groupby(key)["duration_ns"].sum()
+    op_ns = ops.groupby(key)["duration_ns"].sum().reindex(call_ns.index, fill_value=0)
+    zeros = (ops["duration_ns"] < 1000).groupby([ops[k] for k in key]).sum().reindex(
+        call_ns.index, fill_value=0)
+    bound = np.minimum((call_ns - op_ns).clip(lower=0), 1000 * zeros)
+    n = measured.iterations_present()
+    assert rows["delegate_unresolved"]["mean_ms"] * 1e6 == pytest.approx(bound.sum() / n)
+    assert res["below_resolution"] == pytest.approx(float(zeros.sum()) / n)
+    per_iter = doc["buckets_per_iteration_ns"]
+    assert sum(r["delegate_unresolved"] for r in per_iter) == int(bound.sum())
+    # overhead is what is left of the calls: compute + glue + unresolved + overhead = calls
+    parts = sum(rows[b]["mean_ms"] for b in ("delegate_compute", "delegate_glue",
+                                              "delegate_unresolved", "delegate_overhead"))
+    assert parts * 1e6 == pytest.approx(call_ns.sum() / n)
+
+    if res["below_resolution_pct"] >= 50:  # the LSTM's case: most operators read 0
+        assert rows["delegate_unresolved"]["mean_ms"] > rows["delegate_compute"]["mean_ms"]
+        assert res["warn"]
+        text = run_cli("breakdown", trace_path)
+        assert text.returncode == 0, text.stderr
+        assert "XNNPACK operators below timer resolution" in text.stdout
+        assert "warning:" in text.stdout and "shorter than its timer resolution" in text.stdout
+        fb = doc["fallback"]
+        if fb["calls_unresolved_ms"] >= 0.1 * fb["fallback_ms"]:
+            cost = next(line for line in fb["explanation"] if "fallback and boundary" in line)
+            assert "may be XNNPACK operators shorter than its timer resolution" in cost
+            assert "the cost is between" in cost
+
+
+# --- --by module inside a delegate (issue 12 item 6) -------------------------------------------
+
+
+def test_conv_norm_gelu_delegate_operators_go_to_their_own_modules(exported: Exporter) -> None:
+    """XNNPACK's blob keeps each node's debug handle, which the ETRecord ties to a module: a
+    delegate covering several modules (act + proj) charges its operators to their own modules
+    and says how much (its overhead) stays on their common module."""
+    trace_path, meta, _ = run_ok(exported("conv_norm_gelu"))
+    delegates = [i for i in meta.program.instructions if i.kind == "delegate"]
+    spanning = [i for i in delegates if len({m for m in i.modules if m}) > 1]
+    assert spanning  # the GELU + 1x1 conv delegate
+    for i in delegates:
+        assert len(i.graph_modules) == len(i.graph_handles) == len(i.graph)
+        assert {m for m in i.graph_modules if m} == {m for m in i.modules if m}
+    doc = assert_breakdown_sums(trace_path, "--by", "module")
+    modules = doc["modules"]
+    rows = {r["module"]: r for r in modules["rows"]}
+    delegated = sum(r["delegated_ms"] for r in modules["rows"])
+    calls = sum(b["call_ms"] for b in doc["blocks"])
+    assert delegated == pytest.approx(calls)  # moved between rows, never created or lost
+    span_ms = sum(b["call_ms"] for b in doc["blocks"]
+                  if b["instruction"] in {i.id for i in spanning})
+    # what stayed on the common module of the spanning delegate, plus what went to its own
+    # modules, is that delegate's time
+    assert modules["unplaced_ms"] + modules["placed_ms"] == pytest.approx(span_ms)
+    assert modules["placed_ms"] > 0  # the 1x1 convolution takes microseconds
+    assert rows["(root)"]["delegated_ms"] == pytest.approx(
+        span_ms - modules["placed_ms"])
+    text = run_cli("breakdown", trace_path, "--by", "module")
+    assert "could not be placed below the common module" in text.stdout

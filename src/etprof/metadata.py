@@ -22,7 +22,10 @@ nor the ETRecord. Format history (bump FORMAT_VERSION and document in docs/trace
   the same schedule; empty: every run is ``program.method``). Older documents: one method,
   ``program.method``, whose table is ``program.instructions``. ``graph`` on a delegate
   instruction: the operators of the delegate's serialized graph in execution order (XNNPACK),
-  which name the operators XNNPACK reports as "Invalid Unary Op". ``trace``: the size and
+  which name the operators XNNPACK reports as "Invalid Unary Op"; ``graph_handles`` and
+  ``graph_modules``: per node of that graph, its debug handle and, when an ETRecord was found,
+  its nn.Module path (older documents: none, and a delegate's time stays on the common module of
+  its nodes). ``trace``: the size and
   sha256 of the ETDump the document belongs to, checked when the trace is loaded (a sidecar left
   beside another trace is refused; older documents get a structure check instead). Older
   documents: none. ``program.llm``: what an LLM program's constant metadata methods and
@@ -75,6 +78,11 @@ class Instruction:
     # a delegate's own graph: its nodes' operators in execution order, when the backend's blob
     # can be read (XNNPACK: etprof.xnnpack_graph); resolves the runtime's placeholder names
     graph: tuple[str, ...] = ()
+    # per node of `graph`: its debug handle (from the blob) and its nn.Module path from the
+    # ETRecord ("" outside every module or unknown), so a delegate's operators can be charged to
+    # their own modules (analyzers/modules.py)
+    graph_handles: tuple[int, ...] = ()
+    graph_modules: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -270,7 +278,10 @@ def _from_doc(cls: type[TraceMeta], doc: dict[str, Any]) -> TraceMeta:
 
 def _instructions(rows: Any) -> tuple[Instruction, ...]:
     return tuple(Instruction(**{**i, "modules": tuple(i.get("modules", ())),
-                                "graph": tuple(i.get("graph", ()))}) for i in rows)
+                                "graph": tuple(i.get("graph", ())),
+                                "graph_handles": tuple(i.get("graph_handles", ())),
+                                "graph_modules": tuple(i.get("graph_modules", ()))})
+                 for i in rows)
 
 
 def _unique_ids(table: dict[str, Any]) -> str | None:
@@ -292,6 +303,8 @@ _INSTRUCTIONS = ListOf(Obj({
     "delegate_index": Int(min=-1),
     "modules": ListOf(Str()),
     "graph": ListOf(Str()),  # a delegate's operators, in execution order
+    "graph_handles": ListOf(Int(min=0)),  # the debug handle of each of them (v4)
+    "graph_modules": ListOf(Str()),  # the nn.Module path of each of them (v4)
 }, required=frozenset({"id", "kind", "name"})))
 _BYTES = Nullable(Int())
 _MS = ListOf(Num())

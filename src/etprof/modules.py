@@ -10,6 +10,11 @@ graph order; "" is the root module.
 
 If ``debug_handle_map`` lacks a delegate instruction, the handles of its ``delegate_map`` entry
 (delegate debug id -> handles, recorded by backends that provide one) stand in.
+
+Inside a delegate: XNNPACK records no ``delegate_map`` (empty in executorch 1.5.1), but its blob
+serializes each node's ``debug_handle`` (``Instruction.graph_handles``, etprof.xnnpack_graph);
+those are the edge program's handles, so each node of the delegate's graph gets its own module
+(``Instruction.graph_modules``).
 """
 
 from __future__ import annotations
@@ -61,6 +66,10 @@ def _attached(record: Any, info: ProgramInfo, method: str,
             modules=_distinct(
                 paths[h] for h in _handles_of(instr.id, handles, delegates) if h in paths
             ),
+            # a delegate's nodes carry the edge program's debug handles (XNNPACK serializes
+            # them in its blob): each node's own module; "" for a node of no module (the
+            # layout transposes lowering inserts have no handle of the edge program)
+            graph_modules=tuple(paths.get(h, "") for h in instr.graph_handles),
         )
         for instr in instructions
     )

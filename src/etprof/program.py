@@ -103,26 +103,34 @@ def delegate_blobs(pte: bytes) -> list[tuple[tuple[str, int], str, memoryview]]:
     return out
 
 
-def _delegate_graphs(pte: bytes) -> dict[tuple[str, int], tuple[str, ...]]:
-    """Each delegate's graph as its backend reads it (etprof.backends). () when it cannot: a
-    blob it does not understand leaves the runtime's names as they are, the program still read."""
+Graph = tuple[tuple[str, ...], tuple[int, ...]]  # a delegate's node operators and debug handles
+
+
+def _delegate_graphs(pte: bytes) -> dict[tuple[str, int], Graph]:
+    """Each delegate's graph as its backend reads it (etprof.backends), with its nodes' debug
+    handles. () when it cannot: a blob it does not understand leaves the runtime's names as they
+    are, the program still read."""
     from etprof import backends
 
-    out = {}
+    out: dict[tuple[str, int], Graph] = {}
     for key, backend, blob in delegate_blobs(pte):
         try:
-            out[key] = backends.get(backend).graph(blob)
+            graph = backends.get(backend).graph(blob)
+            handles = backends.get(backend).graph_handles(blob)
+            out[key] = (graph, handles if len(handles) == len(graph) else ())
         except (CorruptBuffer, IndexError, ValueError):
-            out[key] = ()
+            out[key] = ((), ())
     return out
 
 
-def _with_graphs(method: MethodInfo, graphs: dict[tuple[str, int], tuple[str, ...]]
-                 ) -> MethodInfo:
+def _with_graphs(method: MethodInfo, graphs: dict[tuple[str, int], Graph]) -> MethodInfo:
     """The method with each delegate instruction's graph, where the backend's blob has one."""
+    def graph(i: Instruction) -> Instruction:
+        nodes, handles = graphs.get((method.name, i.delegate_index), ((), ()))
+        return replace(i, graph=nodes, graph_handles=handles)
+
     return replace(method, instructions=tuple(
-        replace(i, graph=graphs.get((method.name, i.delegate_index), ()))
-        if i.kind == "delegate" else i for i in method.instructions))
+        graph(i) if i.kind == "delegate" else i for i in method.instructions))
 
 
 def _methods(buf: Buffer) -> list[MethodInfo]:

@@ -113,6 +113,23 @@ def delegate_graphs(pte: bytes) -> dict[tuple[str, int], tuple[str, ...]]:
 
 def nodes(blob: bytes | memoryview) -> tuple[str, ...]:
     """The operator name of each node of one XNNPACK delegate blob, in order."""
+    buf, root = _graph(blob)
+    out = []
+    for node in buf.table_vector(root, _GRAPH_NODES):
+        tag = buf.u8_field(node, _NODE_TYPE)
+        out.append(NODE_NAMES[tag - 1] if 1 <= tag <= len(NODE_NAMES) else f"node type {tag}")
+    return tuple(out)
+
+
+def node_handles(blob: bytes | memoryview) -> tuple[int, ...]:
+    """The debug handle of each node of one XNNPACK delegate blob, in order: the handle of the
+    edge-program node it was serialized from (the ETRecord's nodes carry the same handles)."""
+    buf, root = _graph(blob)
+    return tuple(buf.int_field(node, _NODE_DEBUG_HANDLE, 0, signed=False)
+                 for node in buf.table_vector(root, _GRAPH_NODES))
+
+
+def _graph(blob: bytes | memoryview) -> tuple[Buffer, int]:
     data = memoryview(blob)
     if len(data) >= 30 and bytes(data[4:8]) == _XNN_HEADER_MAGIC:
         head = Buffer.of(data)
@@ -122,12 +139,7 @@ def nodes(blob: bytes | memoryview) -> tuple[str, ...]:
     if len(data) < 8 or bytes(data[4:8]) != _XNN_IDENTIFIER:
         raise ValueError("an XNNPACK delegate blob without the XN01 identifier")
     buf = Buffer.of(data)
-    root = buf.deref(0)
-    out = []
-    for node in buf.table_vector(root, _GRAPH_NODES):
-        tag = buf.u8_field(node, _NODE_TYPE)
-        out.append(NODE_NAMES[tag - 1] if 1 <= tag <= len(NODE_NAMES) else f"node type {tag}")
-    return tuple(out)
+    return buf, buf.deref(0)
 
 
 def resolve_names(runtime: Sequence[str], graph: Sequence[str]) -> dict[str, str]:

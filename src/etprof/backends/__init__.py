@@ -37,6 +37,9 @@ class Backend:
     compute_color: str = "#5b5ea6"  # report colours of its compute and glue buckets
     glue_color: str = "#9fa1d6"
     guessed: bool = False  # chosen from operator names: the trace's program table was unknown
+    # the granularity of the operator durations it reports (ns); None: unknown, so etprof
+    # cannot tell an operator faster than its clock from delegate overhead
+    timer_resolution_ns: int | None = None
 
     def op_name(self, raw: str) -> str:
         """The operator type of a delegate event name (e.g. without a per-delegate counter)."""
@@ -64,6 +67,16 @@ class Backend:
         """The operators of a delegate's serialized graph (its processed blob in the `.pte`),
         in execution order; () when etprof cannot read this backend's blobs."""
         return ()
+
+    def graph_handles(self, blob: bytes | memoryview) -> tuple[int, ...]:
+        """The debug handle of each node of `graph(blob)` (the edge-program node it came from,
+        as the ETRecord numbers them); () when unknown."""
+        return ()
+
+    def align(self, runtime: Sequence[str], graph: Sequence[str]) -> list[int | None]:
+        """For the operators of one delegate call (as reported, in execution order), the index
+        of the `graph` node each ran; None where unknown (every one, for a generic backend)."""
+        return [None] * len(runtime)
 
     def name_placeholders(self, runtime: Sequence[str], graph: Sequence[str]) -> dict[str, str]:
         """For the operators of one delegate call the runtime names by a placeholder (as

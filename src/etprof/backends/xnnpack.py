@@ -8,6 +8,8 @@
   shape-only ops ("Transpose (ND, X8)", "Convert (NC, F32, QD8)", "Copy (NC, X32)",
   "Static Reshape (NC)", "Fuse Dims (NC)"). The "(" after the name keeps arithmetic that merely
   starts alike ("Copy Sign (ND)") out.
+- Timer resolution: XNNPACK reports each operator's time in whole microseconds (1000 ns): an
+  operator faster than that reads 0 (docs/attribution.md, "below timer resolution").
 - Datatype tags in names: static 8-bit ("QS8", "QC8W") or dynamic quantization ("QD8").
 - Element-wise operators (what decomposed activations become inside a block) and the
   decompositions that split a familiar activation across a partition boundary.
@@ -68,6 +70,16 @@ class Xnnpack(Backend):
 
         return nodes(blob)
 
+    def graph_handles(self, blob: bytes | memoryview) -> tuple[int, ...]:
+        from etprof.xnnpack_graph import node_handles
+
+        return node_handles(blob)
+
+    def align(self, runtime: Sequence[str], graph: Sequence[str]) -> list[int | None]:
+        from etprof.xnnpack_graph import align
+
+        return align(runtime, graph)
+
     def name_placeholders(self, runtime: Sequence[str], graph: Sequence[str]) -> dict[str, str]:
         from etprof.xnnpack_graph import resolve_names
 
@@ -88,4 +100,4 @@ class Xnnpack(Backend):
 
 
 BACKEND = Xnnpack(id=BACKEND_ID, label="XNNPACK", knows_glue=True, compute_color="#1d5fa6",
-                  glue_color="#6fa8dc")
+                  glue_color="#6fa8dc", timer_resolution_ns=1000)

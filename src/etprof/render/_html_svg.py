@@ -16,6 +16,7 @@ from html import escape
 BUCKET_COLORS = {
     "delegate_compute": "#1d5fa6",
     "delegate_glue": "#6fa8dc",
+    "delegate_unresolved": "#8fb8e0",
     "delegate_overhead": "#b7d4ef",
     "portable_kernels": "#e8710a",
     "dispatch_overhead": "#f7bd83",
