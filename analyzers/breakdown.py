@@ -145,7 +145,9 @@ class Breakdown:
         backends = self.buckets.backends
         side = [backends[b].label if s == "delegated" and b in backends else str(s)
                 for s, b in zip(frame["side"], frame["backend"])]
-        return frame.assign(side=side).drop(columns=["backend"])
+        shown = frame.assign(side=side).drop(columns=["backend"])
+        # the default view's operators stay narrow: below_res is in --by op, CSV and JSON
+        return shown.drop(columns=["below_res"], errors="ignore") if default_view else shown
 
     def bucket_rows(self) -> pd.DataFrame:
         """The buckets a table shows: the backend column only when there are several."""

@@ -32,7 +32,8 @@ class OperatorTable:
     measured: int
     run_model_ms: float
     # op, side ("delegated" | "portable"), backend (id; "" for portable), count, per_iter_ms,
-    # mean_ms, share_pct, cum_share_pct, glue
+    # mean_ms, share_pct, cum_share_pct, glue, below_res (of `count`, the events shorter than
+    # the backend's timer resolution, which read 0: their time is not in per_iter_ms)
     frame: pd.DataFrame
 
     schema = "etprof.operators"
@@ -75,17 +76,32 @@ def operator_frame(trace: Trace) -> pd.DataFrame:
                             np.asarray(backend.take(first).astype(str), dtype=object)),
         "count": np.bincount(groups, minlength=keys.size),
         "sum": group_sum(groups, ops["duration_ns"]).to_numpy(),
+        "below": np.bincount(groups, weights=_below_resolution(trace, ops),
+                             minlength=keys.size),
     }).sort_values(["op", "side", "backend"], kind="stable").reset_index(drop=True)
     grouped["per_iter_ms"] = grouped["sum"] / n / 1e6
     grouped["mean_ms"] = grouped["sum"] / grouped["count"] / 1e6
     grouped["count"] = grouped["count"] / n
+    grouped["below_res"] = grouped["below"] / n
     grouped["share_pct"] = 100.0 * grouped["sum"] / n / run_model_ns if run_model_ns else 0.0
     grouped = grouped.sort_values(["per_iter_ms", "op"], ascending=[False, True])
     grouped["cum_share_pct"] = grouped["share_pct"].cumsum()
     backends = delegate_backends(trace)
     grouped["glue"] = [s == "delegated" and b in backends and backends[b].is_glue(o)
                        for o, s, b in zip(grouped["op"], grouped["side"], grouped["backend"])]
-    return grouped[[*cols, "glue"]].reset_index(drop=True)
+    return grouped[[*cols, "glue", "below_res"]].reset_index(drop=True)
+
+
+def _below_resolution(trace: Trace, ops: pd.DataFrame) -> np.ndarray:
+    """1.0 for each delegate-operator event shorter than its backend's timer resolution."""
+    out = np.zeros(len(ops))
+    backend = ops["backend"].astype(str).to_numpy()
+    dur = ops["duration_ns"].to_numpy(np.int64)
+    delegated = ops["kind"].to_numpy() == DELEGATE_OP
+    for bid, b in delegate_backends(trace).items():
+        if b.timer_resolution_ns:
+            out[delegated & (backend == bid) & (dur < b.timer_resolution_ns)] = 1.0
+    return out
 
 
 @analyzer("operators", "time per operator type, delegated or portable", OperatorOptions)
