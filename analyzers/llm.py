@@ -52,6 +52,7 @@ class PhaseStats:
     latency_ms: tuple[float, ...]  # every measured run of the phase
     positions: tuple[int, ...]  # the first position of each of those runs
     buckets: Buckets
+    run_sessions: tuple[int, ...] = ()  # the session of each of those runs
 
     @property
     def mean_tokens_per_s(self) -> float:
@@ -71,12 +72,19 @@ class PhaseStats:
     def percentile(self, q: float) -> float:
         return float(np.percentile(self.latency_ms, q)) if self.latency_ms else math.nan
 
-    def slope_per_100(self) -> float:
-        """ms of latency added per 100 positions (least squares); NaN under two positions."""
+    def fit(self) -> tuple[float, float] | None:
+        """The least-squares line of latency (ms) on position: (ms per position, ms at
+        position 0); None under two distinct positions."""
         x = np.asarray(self.positions, dtype=np.float64)
         if x.size < 2 or float(np.ptp(x)) == 0.0:
-            return math.nan
-        return 100.0 * float(np.polyfit(x, np.asarray(self.latency_ms), 1)[0])
+            return None
+        slope, intercept = np.polyfit(x, np.asarray(self.latency_ms), 1)
+        return float(slope), float(intercept)
+
+    def slope_per_100(self) -> float:
+        """ms of latency added per 100 positions (least squares); NaN under two positions."""
+        line = self.fit()
+        return math.nan if line is None else 100.0 * line[0]
 
     def to_dict(self) -> dict[str, Any]:
         def num(v: float) -> float | None:
@@ -119,7 +127,8 @@ class LlmResult:
         p = self.phases.get(PREFILL)
         return float(np.mean(p.duration_ms)) if p is not None else math.nan
 
-    def _test(self, phase: str) -> str:
+    def test_name(self, phase: str) -> str:
+        """llama-bench's name of the phase's test: pp{P} or tg{G}."""
         return f"pp{self.prefill}" if phase == PREFILL else f"tg{self.decode}"
 
     def headline(self) -> str:
@@ -127,7 +136,7 @@ class LlmResult:
         for name, p in self.phases.items():
             half = p.half_width
             pm = f" +- {half:.1f}" if math.isfinite(half) else ""
-            parts.append(f"{self._test(name)} {p.mean_tokens_per_s:.1f}{pm} tokens/s")
+            parts.append(f"{self.test_name(name)} {p.mean_tokens_per_s:.1f}{pm} tokens/s")
         d = self.phases.get(DECODE)
         tail = f", time to first token {self.ttft_ms:.2f} ms" if PREFILL in self.phases else ""
         if d is not None:
@@ -138,7 +147,7 @@ class LlmResult:
         rows = []
         for name, p in self.phases.items():
             half = p.half_width
-            rows.append({"model": self.model, "test": self._test(name), "phase": name,
+            rows.append({"model": self.model, "test": self.test_name(name), "phase": name,
                          "tokens_per_s": p.mean_tokens_per_s,
                          "plus_minus": half if math.isfinite(half) else math.nan,
                          "ms_per_token": 1e3 / p.mean_tokens_per_s if p.mean_tokens_per_s
@@ -215,7 +224,7 @@ def phase_stats(trace: Trace, phase: str) -> PhaseStats:
         phase=phase, runs=int(ns.size), tokens=int(tokens.sum()) // max(1, part.sessions),
         tokens_per_s=tuple(per_s), duration_ms=tuple(dur),
         latency_ms=tuple(float(x) / 1e6 for x in ns), positions=positions,
-        buckets=buckets(part, BucketOptions()),
+        buckets=buckets(part, BucketOptions()), run_sessions=tuple(int(k) for k in session),
     )
 
 

@@ -199,3 +199,36 @@ def test_timeline_labels_each_execute_with_its_phase(llama_trace: Path, tmp_path
     names = [e["name"] for e in events if str(e.get("name", "")).startswith("Method::execute")]
     sequence = ["Method::execute (prefill)"] + ["Method::execute (decode)"] * G
     assert names == sequence * 2 * SESSIONS
+
+
+@pytest.mark.slow
+def test_report_has_a_prefill_decode_section(llama_trace: Path, tmp_path: Path) -> None:
+    """The pp/tg cards, time to first token and decode percentiles of `breakdown -f json`, the
+    phases' buckets, and one dot per measured decode step at its position, per session."""
+    import re
+
+    from etprof.units import ms_text
+
+    out = tmp_path / "r.html"
+    result = run_cli("report", llama_trace, "-o", out)
+    assert result.returncode == 0, result.stderr
+    html = out.read_text()
+    assert html.count('<section class="card" id="llm">') == 1
+    phases = json.loads(run_cli("breakdown", llama_trace, "-f", "json").stdout)["phases"]
+    decode = phases["decode"]
+    cards = dict((k, v) for v, k in re.findall(
+        r'<div class="stat"><b>([^<]*)</b><span>([^<]*)</span></div>', html))
+    assert cards["time to first token"] == ms_text(phases["prefill"]["duration_ms"]["mean"])
+    for q in (50, 90, 99):
+        assert cards[f"decode p{q} per token"] == ms_text(decode["latency_ms"][f"p{q}"])
+    tg = decode["tokens_per_s"]
+    assert cards[f"tg{G} tokens/s (decode)"].startswith(
+        f"{tg['mean']:,.0f}" if tg["mean"] >= 1000 else f"{tg['mean']:.1f}")
+    assert f"pp{P} tokens/s (prefill)" in cards
+    steps = re.findall(r'<circle class="step" data-position="(\d+)" data-session="(\d+)"', html)
+    assert sorted((int(s), int(p)) for p, s in steps) == [
+        (s, P + i) for s in range(SESSIONS) for i in range(G)]
+    assert html.count('<line class="fit"') == 1
+    for phase in ("prefill", "decode"):  # each phase's stacked bar, its run model at the right
+        assert f">{phase} (per run)</text>" in html
+    assert "share of run-model time per bucket" in html

@@ -191,6 +191,7 @@ def test_every_trace_makes_a_complete_offline_page(
     assert not page.errors, page.errors[:5]
     assert_offline(html)
     check_side_charts(page, trace, report)
+    assert 'id="llm"' not in html and 'class="step"' not in html  # no LLM run: no LLM section
     assert trace.model in page.find("title")[0].text
     assert report.headline() in page.text
     fb = report.sides[0].fallback

@@ -85,6 +85,8 @@ class Report:
         if self.diff is not None:
             return str(self.diff.headline())
         b = self.sides[0].breakdown
+        if b.llm is not None:  # an LLM run: its tokens/s, not a mean over prefill and decode
+            return str(b.llm.headline())
         own = getattr(b, "headline", None)  # the breakdown's own one-line answer, where it has one
         if own is not None:
             return str(own())
@@ -101,6 +103,8 @@ class Report:
         for side in self.sides:
             prefix = f"{side.label}: " if side.label else ""
             out[f"{prefix}run"] = side.breakdown.header()
+            if side.breakdown.llm is not None:
+                out.update({f"{prefix}{k}": v for k, v in side.breakdown.llm.tables().items()})
             out[f"{prefix}buckets"] = side.breakdown.buckets.table()
             out[f"{prefix}top operators"] = side.breakdown.operators.frame.head(self.top)
         if self.diff is not None:

@@ -7,11 +7,13 @@ like with like; the iteration charts share one scale when the two runs are of a 
 
 from __future__ import annotations
 
+import math
 from html import escape
 from typing import Any
 
 import pandas as pd
 
+from etprof.llm import DECODE
 from etprof.render import _html_svg as svg
 from etprof.render.html import frame_table, notes_list, prose
 from etprof.report import Report, SideReport
@@ -25,7 +27,8 @@ def report_body(r: Report) -> str:
     parts = [_header(r)]
     if r.diff is not None:
         parts.append(_diff(r))
-    parts += [_run(r), _buckets(r), _operators(r), _iterations(r), _memory(r), _fallback(r)]
+    parts += [_llm(r), _run(r), _buckets(r), _operators(r), _iterations(r), _memory(r),
+              _fallback(r)]
     parts.append(f'<footer>Made by etprof {escape(r.version)}. One self-contained file: it loads '
                  "nothing from the network. Hover a bar for its exact figure.</footer>")
     return "\n".join(parts)
@@ -151,6 +154,82 @@ def _memory(r: Report) -> str:
             + "".join(blocks) + "</section>")
 
 
+def _segments(b: Any, colors: dict[tuple[str, str], str]) -> list[svg.Segment]:
+    """A Buckets result as the stacked bar's segments (run model left out)."""
+    t = b.table()
+    segments = []
+    for _, x in t[t["bucket"] != "run_model"].iterrows():
+        key = (str(x["bucket"]), str(x["backend"]))
+        colors[key] = _bucket_color(key, b.backends)
+        segments.append(svg.Segment(key[0], str(x["label"]), float(x["mean_ms"]),
+                                    float(x["share_pct"]), colors[key]))
+    return segments
+
+
+def _rate(x: float) -> str:
+    """Tokens per second: whole numbers from 1000 up, else three significant figures."""
+    return f"{x:,.0f}" if abs(x) >= 1000 else _num(x)
+
+
+def _llm(r: Report) -> str:
+    """An LLM trace's prefill/decode section: the llama-bench table, time to first token, the
+    decode latency percentiles, each phase's buckets and decode latency against position."""
+    blocks = []
+    for side in r.sides:
+        llm = side.breakdown.llm
+        if llm is None:
+            continue
+        cards = []
+        for name, p in llm.phases.items():
+            half = p.half_width
+            pm = f" \u00b1 {_rate(half)}" if math.isfinite(half) else ""
+            cards.append((f"{_rate(p.mean_tokens_per_s)}{pm}",
+                          f"{llm.test_name(name)} tokens/s ({name})"))
+        if math.isfinite(llm.ttft_ms):
+            cards.append((ms_text(llm.ttft_ms), "time to first token"))
+        decode = llm.phases.get(DECODE)
+        if decode is not None:
+            cards += [(ms_text(decode.percentile(q)), f"decode p{q} per token")
+                      for q in (50, 90, 99)]
+        stat_html = "".join(f'<div class="stat"><b>{escape(v)}</b><span>{escape(k)}</span></div>'
+                            for v, k in cards)
+        colors: dict[tuple[str, str], str] = {}
+        rows = [(f"{name} (per run)", _segments(p.buckets, colors), p.buckets.run_model_ms)
+                for name, p in llm.phases.items()]
+        labels = {(str(x["bucket"]), str(x["backend"])): str(x["label"])
+                  for p in llm.phases.values() for _, x in p.buckets.table().iterrows()}
+        keys = [(c, labels.get(k, k[0])) for k, c in colors.items()]
+        chart = ""
+        if decode is not None and decode.latency_ms:
+            points = list(zip(decode.positions, decode.latency_ms,
+                              decode.run_sessions or (0,) * len(decode.latency_ms)))
+            slope = decode.slope_per_100()
+            grows = (f"; {'+' if slope >= 0 else ''}{_num(slope)} ms per 100 positions"
+                     if math.isfinite(slope) else "")
+            chart = ("<h4>Decode latency against position</h4>"
+                     + svg.latency_by_position(
+                         points, decode.fit(), f"decode latency per step against position: "
+                         f"{side.model} ({len(points)} measured steps{grows})")
+                     + svg.legend([(svg.SESSION_COLORS[k % len(svg.SESSION_COLORS)],
+                                    f"session {k + 1}") for k in sorted({s for *_, s in points})]
+                                  + [(svg.FIT, "least-squares line")]))
+        blocks.append(
+            f"<h3>{_tag(side)}{escape(side.model)}</h3>"
+            + (f'<p class="lead">{prose(llm.headline())}</p>' if len(r.sides) > 1 else "")
+            + f'<div class="stats">{stat_html}</div>'
+            + frame_table(llm.bench()) + frame_table(llm.latency())
+            + "<h4>Where each phase's time goes (mean per Execute run of the phase)</h4>"
+            + svg.stacked_buckets(rows) + svg.legend(keys)
+            + frame_table(llm.phase_buckets()) + chart + notes_list(llm.notes()))
+    if not blocks:
+        return ""
+    return ('<section class="card" id="llm"><h2>Prefill and decode</h2>' + "".join(blocks)
+            + '<p class="meta">Every figure comes from the measured runs\' own Method::execute '
+              "durations, each run's phase and position from the trace's metadata (docs/llm.md). "
+              "The sections below pool both phases' runs: a prefill run and a decode step take "
+              "very different times.</p></section>")
+
+
 def _buckets(r: Report) -> str:
     rows = []
     tables = []
@@ -158,14 +237,7 @@ def _buckets(r: Report) -> str:
     for side in r.sides:
         b = side.breakdown.buckets
         t = b.table()
-        body = t[t["bucket"] != "run_model"]
-        segments = []
-        for _, x in body.iterrows():
-            key = (str(x["bucket"]), str(x["backend"]))
-            colors[key] = _bucket_color(key, b.backends)
-            segments.append(svg.Segment(key[0], str(x["label"]), float(x["mean_ms"]),
-                                        float(x["share_pct"]), colors[key]))
-        rows.append((_name(side), segments, b.run_model_ms))
+        rows.append((_name(side), _segments(b, colors), b.run_model_ms))
         tables.append(t.set_index(["bucket", "backend"]))
     order = list(dict.fromkeys(k for t in tables for k in t.index))
     labels = pd.concat([t["label"] for t in tables]).groupby(level=[0, 1]).first()

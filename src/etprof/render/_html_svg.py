@@ -258,3 +258,56 @@ def delta_bars(rows: Sequence[tuple[str, float, str]], title: str, width: int = 
     body.append(f'<line class="axis" x1="{zero:.1f}" y1="{axis_h:.1f}" x2="{zero:.1f}" '
                 f'y2="{axis_h + h + 4:.1f}"/>')
     return _svg("deltas", width, axis_h + 8 + h, title, body)
+
+
+SESSION_COLORS = ("#1d5fa6", "#e8710a", "#188038", "#9334e6", "#d93025", "#5f6368")
+FIT = "#1f2328"  # the least-squares line (report.css: svg .fit)
+
+
+def latency_by_position(points: Sequence[tuple[int, float, int]],
+                        fit: tuple[float, float] | None, title: str, width: int = 1080,
+                        height: int = 260) -> str:
+    """One dot per decode step (position, ms, session), coloured by session, and the
+    least-squares line of latency on position (`fit`: ms per position, ms at position 0)."""
+    left, right, top_pad, bottom = 64.0, 16.0, 14.0, 38.0
+    plot_w, plot_h = width - left - right, height - top_pad - bottom
+    xs = [p for p, _, _ in points]
+    lo, hi = (min(xs), max(xs)) if xs else (0, 1)
+    span = max(hi - lo, 1)
+    ticks = nice_ticks(max((ms for _, ms, _ in points), default=0.0), 4)
+    yscale = plot_h / ticks[-1]
+    base = top_pad + plot_h
+
+    def px(position: float) -> float:
+        return left + 8 + (position - lo) / span * (plot_w - 16)
+
+    body: list[str] = []
+    for t in ticks:
+        y = base - t * yscale
+        body.append(f'<line class="grid" x1="{left:.1f}" y1="{y:.1f}" x2="{left + plot_w:.1f}" '
+                    f'y2="{y:.1f}"/>')
+        body.append(_text(left - 6, y + 4, _tick(t), "tick", "end"))
+    body.append(_text(12, top_pad + plot_h / 2, "ms", "tick", "middle"))
+    for position, ms, session in points:
+        color = SESSION_COLORS[session % len(SESSION_COLORS)]
+        body.append(f'<circle class="step" data-position="{position}" data-session="{session}" '
+                    f'cx="{px(position):.2f}" cy="{base - ms * yscale:.2f}" r="3" fill="{color}">'
+                    f"<title>position {position}, session {session + 1}: {escape(fmt_ms(ms))}"
+                    "</title></circle>")
+    if fit is not None and points:
+        slope, at0 = fit
+        y0, y1 = (min(max(at0 + slope * p, 0.0), ticks[-1]) for p in (lo, hi))
+        body.append(f'<line class="fit" x1="{px(lo):.1f}" y1="{base - y0 * yscale:.1f}" '
+                    f'x2="{px(hi):.1f}" y2="{base - y1 * yscale:.1f}"><title>least squares: '
+                    f"{escape(fmt_ms(100 * slope))} per 100 positions</title></line>")
+    every = nice_ticks(float(span), 6)
+    step = every[1] if len(every) > 1 else 1.0
+    mark = math.ceil(lo / step) * step
+    while mark <= hi:
+        body.append(_text(px(mark), base + 15, f"{mark:g}", "tick", "middle"))
+        mark += step
+    body.append(_text(left + plot_w / 2, base + 32, "position (tokens already in the KV cache)",
+                      "tick", "middle"))
+    body.append(f'<line class="axis" x1="{left:.1f}" y1="{base:.1f}" x2="{left + plot_w:.1f}" '
+                f'y2="{base:.1f}"/>')
+    return _svg("positions", width, height, title, body)
