@@ -167,6 +167,7 @@ class Breakdown:
             if self.llm is not None:
                 out["llm"] = self.llm.bench()
                 out["buckets by phase (ms per run)"] = self.llm.phase_buckets()
+                out.update(self.llm.per_token_tables())
             out["top operators"] = self.operator_rows(default_view=True)
             out["delegate blocks"] = self.block_summary()
         elif self.by == "op":
@@ -198,6 +199,8 @@ class Breakdown:
             notes += self.modules.notes()
         if self.by is None and self.costs is not None:
             notes += self.costs.notes()
+        if self.by is None and self.llm is not None:
+            notes += self.llm.per_token_notes()
         if self.by is None:
             if self.fallback is not None:
                 notes += list(self.fallback.notes())
@@ -225,6 +228,8 @@ class Breakdown:
             "fallback": None if self.fallback is None else self.fallback.to_dict(),
             "phase": self.phase,
             "phases": None if self.llm is None else self.llm.to_dict()["phases"],
+            **({} if self.llm is None else {k: self.llm.to_dict()[k]
+                                             for k in ("layers", "operators_per_token")}),
             **(self.costs.to_dict() if self.costs is not None else {}),
             "notes": self.all_notes(),
         }

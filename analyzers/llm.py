@@ -16,7 +16,7 @@ run's phase, position and token count taken from the metadata (``run.phases``):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,12 +24,19 @@ import pandas as pd
 
 from etprof.analyzers import analyzer
 from etprof.analyzers.buckets import BucketOptions, Buckets, buckets
+from etprof.analyzers.llm_layers import (
+    PhasePart,
+    layer_frame,
+    layer_totals,
+    operator_token_frame,
+)
 from etprof.errors import InputError
 from etprof.llm import DECODE, PHASES, PREFILL
 from etprof.result import records
 from etprof.trace import RUN_MODEL, Trace
 
 CONFIDENCE = 0.95
+OPERATOR_ROWS = 12  # operator types listed per token without module paths
 _BUCKET_VALUES = ("mean_ms", "share_pct")
 
 
@@ -53,6 +60,7 @@ class PhaseStats:
     positions: tuple[int, ...]  # the first position of each of those runs
     buckets: Buckets
     run_sessions: tuple[int, ...] = ()  # the session of each of those runs
+    part: PhasePart | None = None  # the measured runs, for the per-token tables
 
     @property
     def mean_tokens_per_s(self) -> float:
@@ -119,6 +127,10 @@ class LlmResult:
     phases: dict[str, PhaseStats]
     settings: dict[str, Any]
     only: str | None = None
+    # per token: (layer, part) rows when module paths are known (analyzers/llm_layers.py)
+    layers: pd.DataFrame = field(default_factory=pd.DataFrame)
+    layers_known: bool = False
+    operators: pd.DataFrame = field(default_factory=pd.DataFrame)  # per operator type
 
     schema = "etprof.llm"
 
@@ -180,9 +192,25 @@ class LlmResult:
             out = t if out is None else out.merge(t, on=keys, how="left")
         return out if out is not None else pd.DataFrame()
 
+    def per_token_tables(self) -> dict[str, pd.DataFrame]:
+        """Where each phase's time goes per token: by layer and part (with module paths) and
+        the portable kernels, else per operator type."""
+        ops = self.operators
+        if self.layers_known:
+            portable = ops[ops["side"] == "portable"].drop(
+                columns=["side", "backend", *(c for c in ops.columns
+                                               if c.endswith("calls_per_token")
+                                               and not c.startswith(DECODE))])
+            return {"time per token by layer and part (µs)": self.layers,
+                    "portable kernels per token (µs)": portable.reset_index(drop=True)}
+        calls = [c for c in ops.columns if c.endswith("calls_per_token")]
+        return {"operators per token (µs; no module paths)":
+                ops.head(OPERATOR_ROWS).drop(columns=["backend", *calls])}
+
     def tables(self) -> dict[str, pd.DataFrame]:
         return {"llm": self.bench(), "latency": self.latency(),
-                "buckets by phase (ms per run)": self.phase_buckets()}
+                "buckets by phase (ms per run)": self.phase_buckets(),
+                **self.per_token_tables()}
 
     def notes(self) -> list[str]:
         out = []
@@ -192,13 +220,38 @@ class LlmResult:
                        "executes per sequence): the program takes no dynamic prompt length")
         if self.sessions < 2:
             out.append("one session: no interval over sessions (run --sessions 3 or more)")
+        return out + self.per_token_notes()
+
+    def per_token_notes(self) -> list[str]:
+        """Each layer's decode time per token, and the portable kernels typical of LLM
+        exports with their cost per token."""
+        out = []
+        phase = DECODE if DECODE in self.phases else PREFILL
+        totals = layer_totals(self.layers, phase) if self.layers_known else []
+        if totals:
+            out.append(f"{phase} time per token by layer: " + ", ".join(
+                f"{layer} {us:.1f} µs" for layer, us in totals))
+        elif not self.layers_known:
+            out.append("no module paths in this trace (no ETRecord beside the .pte when it was "
+                       "recorded): time per token is per operator type; record with the "
+                       "ETRecord (`etprof export` writes it) for per-layer figures")
+        ops = self.operators
+        if "typical" in ops.columns:
+            typical = ops[ops["typical"] != ""]
+            cols = [f"{p}_us_per_token" for p in self.phases]
+            for _, row in typical.iterrows():
+                cost = ", ".join(f"{p} {float(row[c]):.1f} µs/token"
+                                 for p, c in zip(self.phases, cols))
+                out.append(f"portable {row['op']} ({row['typical']}): {cost}")
         return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "settings": self.settings, "prefill": self.prefill,
                 "decode": self.decode, "sessions": self.sessions,
                 "time_to_first_token_ms": self.ttft_ms if math.isfinite(self.ttft_ms) else None,
-                "phases": {n: p.to_dict() for n, p in self.phases.items()}}
+                "phases": {n: p.to_dict() for n, p in self.phases.items()},
+            "layers": {"known": self.layers_known, "rows": records(self.layers)},
+            "operators_per_token": records(self.operators)}
 
 
 def phase_stats(trace: Trace, phase: str) -> PhaseStats:
@@ -225,6 +278,7 @@ def phase_stats(trace: Trace, phase: str) -> PhaseStats:
         tokens_per_s=tuple(per_s), duration_ms=tuple(dur),
         latency_ms=tuple(float(x) / 1e6 for x in ns), positions=positions,
         buckets=buckets(part, BucketOptions()), run_sessions=tuple(int(k) for k in session),
+        part=PhasePart(measured, int(ns.size), int(tokens.sum())),
     )
 
 
@@ -244,6 +298,9 @@ def llm(trace: Trace, options: LlmOptions) -> LlmResult:
     settings = {"trace": trace.source, "program": trace.meta.program.path or None,
                 "inputs": trace.meta.run.inputs, "threads": trace.meta.run.threads,
                 "warmup_runs": trace.warmup}
+    parts = {n: p.part for n, p in phases.items() if p.part is not None}
+    layers, known = layer_frame(parts)
     return LlmResult(model=trace.model, prefill=pre.tokens if pre else 0,
                      decode=dec.tokens if dec else 0, sessions=trace.sessions, phases=phases,
-                     settings=settings, only=options.phase)
+                     settings=settings, only=options.phase, layers=layers, layers_known=known,
+                     operators=operator_token_frame(parts))

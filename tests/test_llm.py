@@ -232,3 +232,85 @@ def test_report_has_a_prefill_decode_section(llama_trace: Path, tmp_path: Path) 
     for phase in ("prefill", "decode"):  # each phase's stacked bar, its run model at the right
         assert f">{phase} (per run)</text>" in html
     assert "share of run-model time per bucket" in html
+
+
+@pytest.mark.slow
+def test_decode_time_per_token_by_layer_and_part(llama_trace: Path) -> None:
+    """With the ETRecord's module paths: (layer, part) rows that sum, per phase, to the phase's
+    run model per token; each layer's attention and feed-forward present; the portable kernels
+    typical of LLM exports named, their cost per token the trace's own kernel time."""
+    from etprof.loading import load_trace
+    from etprof.trace import KERNEL
+
+    doc = json.loads(run_cli("breakdown", llama_trace, "-f", "json").stdout)
+    assert doc["layers"]["known"] is True
+    rows = doc["layers"]["rows"]
+    phases = doc["phases"]
+    decode_per_token_us = phases["decode"]["latency_ms"]["mean"] * 1e3  # one token per run
+    prefill_per_token_us = phases["prefill"]["duration_ms"]["mean"] * 1e3 / P
+    assert sum(r["decode_us_per_token"] for r in rows) == pytest.approx(decode_per_token_us,
+                                                                        rel=1e-9)
+    assert sum(r["prefill_us_per_token"] for r in rows) == pytest.approx(prefill_per_token_us,
+                                                                         rel=1e-9)
+    parts = {(r["layer"], r["part"]) for r in rows}
+    for layer in ("layers.0", "layers.1"):
+        assert (layer, "attention") in parts and (layer, "norm") in parts
+    assert ("", "embedding") in parts and ("", "(runtime overhead)") in parts
+    ops = {r["op"]: r for r in doc["operators_per_token"]}
+    decode = load_trace(llama_trace).for_phase(DECODE).measured()
+    kernels = decode.of_kind(KERNEL)
+    for op, role in (("index_put.out", "KV-cache write"), ("embedding.out", "embedding lookup"),
+                     ("expand_copy.out", "KV heads broadcast (GQA)")):
+        assert ops[op]["typical"] == role and ops[op]["side"] == "portable"
+        ns = int(kernels.loc[kernels["op"].astype(str) == op, "duration_ns"].sum())
+        assert ops[op]["decode_us_per_token"] == pytest.approx(ns / 1e3 / (SESSIONS * G),
+                                                               rel=1e-9)
+    table = run_cli("breakdown", llama_trace).stdout
+    assert "time per token by layer and part" in table and "portable kernels per token" in table
+
+
+@pytest.mark.slow
+def test_without_module_paths_time_per_token_is_per_operator(llama_trace: Path,
+                                                             tmp_path: Path) -> None:
+    """The same trace, its sidecar's module paths removed (as recorded without an ETRecord)."""
+    import shutil
+
+    trace = tmp_path / "nopaths.etdp"
+    shutil.copy(llama_trace, trace)
+    meta = json.loads(sidecar_path(llama_trace).read_text())
+    program = meta["program"]
+    for instr in program["instructions"] + [i for m in program.get("methods", [])
+                                            for i in m["instructions"]]:
+        instr["modules"] = []
+    program["etrecord"] = None
+    sidecar_path(trace).write_text(json.dumps(meta))
+    result = run_cli("breakdown", trace, "-f", "json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["layers"] == {"known": False, "rows": []}
+    assert {r["op"] for r in doc["operators_per_token"]} >= {"index_put.out", "embedding.out"}
+    table = run_cli("breakdown", trace).stdout
+    assert "operators per token" in table and "time per token by layer" not in table
+    assert "no module paths in this trace" in table
+
+
+@pytest.mark.parametrize(("module", "layer", "part"), [
+    ("layers.0.attention.SDPA", "layers.0", "attention"),
+    ("layers.1.attention.rope.apply_rotary_emb", "layers.1", "attention"),
+    ("layers.0.attention_norm", "layers.0", "norm"),
+    ("layers.1.ffn_norm", "layers.1", "norm"),
+    ("layers.0.feed_forward.w2", "layers.0", "feed-forward"),
+    ("layers.0", "layers.0", "(mixed)"),
+    ("layers", "layers", "(other)"),
+    ("tok_embeddings", "", "embedding"),
+    ("norm", "", "norm"),
+    ("output", "", "output head"),
+    ("model.layers.3.self_attn.q_proj", "model.layers.3", "attention"),
+    ("model.layers.3.mlp.down_proj", "model.layers.3", "feed-forward"),
+    ("model.embed_tokens", "", "embedding"),
+    ("lm_head", "", "output head"),
+])
+def test_module_paths_map_to_a_layer_and_a_part(module: str, layer: str, part: str) -> None:
+    from etprof.analyzers.llm_layers import layer_of, part_of
+
+    assert (layer_of(module), part_of(module)) == (layer, part)

@@ -220,7 +220,10 @@ def _llm(r: Report) -> str:
             + frame_table(llm.bench()) + frame_table(llm.latency())
             + "<h4>Where each phase's time goes (mean per Execute run of the phase)</h4>"
             + svg.stacked_buckets(rows) + svg.legend(keys)
-            + frame_table(llm.phase_buckets()) + chart + notes_list(llm.notes()))
+            + frame_table(llm.phase_buckets()) + chart
+            + "".join(f"<h4>{escape(name[0].upper() + name[1:])}</h4>{frame_table(t)}"
+                      for name, t in llm.per_token_tables().items())
+            + notes_list(llm.notes()))
     if not blocks:
         return ""
     return ('<section class="card" id="llm"><h2>Prefill and decode</h2>' + "".join(blocks)
