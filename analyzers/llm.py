@@ -8,7 +8,8 @@ run's phase, position and token count taken from the metadata (``run.phases``):
 - tokens/s of a phase, per session: the tokens its measured runs consumed / the sum of their
   durations; the headline is the mean over sessions +- the 95% Student t half-width (none for
   one session);
-- time to first token: the prefill runs' total duration in a session (the mean over sessions);
+- time to first token: the prefill runs' total duration per measured sequence (the mean over
+  sessions and sequences);
 - decode latency: percentiles over every measured decode run; slope: the least-squares slope of
   decode duration on position, per 100 positions.
 """
@@ -127,6 +128,7 @@ class LlmResult:
     phases: dict[str, PhaseStats]
     settings: dict[str, Any]
     only: str | None = None
+    sequences: int = 1  # measured prefill+decode sequences per session
     # per token: (layer, part) rows when module paths are known (analyzers/llm_layers.py)
     layers: pd.DataFrame = field(default_factory=pd.DataFrame)
     layers_known: bool = False
@@ -137,7 +139,8 @@ class LlmResult:
     @property
     def ttft_ms(self) -> float:
         p = self.phases.get(PREFILL)
-        return float(np.mean(p.duration_ms)) if p is not None else math.nan
+        return (float(np.mean(p.duration_ms)) / max(1, self.sequences) if p is not None
+                else math.nan)
 
     def test_name(self, phase: str) -> str:
         """llama-bench's name of the phase's test: pp{P} or tg{G}."""
@@ -215,9 +218,10 @@ class LlmResult:
     def notes(self) -> list[str]:
         out = []
         p = self.phases.get(PREFILL)
-        if p is not None and p.runs > len(p.tokens_per_s):
-            out.append(f"prefill ran one token per execute ({p.runs // len(p.tokens_per_s)} "
-                       "executes per sequence): the program takes no dynamic prompt length")
+        per_sequence = p.runs // max(1, len(p.tokens_per_s) * self.sequences) if p else 0
+        if per_sequence > 1:
+            out.append(f"prefill ran one token per execute ({per_sequence} executes per "
+                       "sequence): the program takes no dynamic prompt length")
         if self.sessions < 2:
             out.append("one session: no interval over sessions (run --sessions 3 or more)")
         return out + self.per_token_notes()
@@ -300,7 +304,11 @@ def llm(trace: Trace, options: LlmOptions) -> LlmResult:
                 "warmup_runs": trace.warmup}
     parts = {n: p.part for n, p in phases.items() if p.part is not None}
     layers, known = layer_frame(parts)
-    return LlmResult(model=trace.model, prefill=pre.tokens if pre else 0,
-                     decode=dec.tokens if dec else 0, sessions=trace.sessions, phases=phases,
+    steps = trace.meta.run.phases  # one session's runs: every sequence starts at position 0
+    sequences = max(1, sum(1 for s in steps[trace.warmup:] if s.position == 0))
+    settings["sequences_per_session"] = sequences
+    return LlmResult(model=trace.model, prefill=pre.tokens // sequences if pre else 0,
+                     decode=dec.tokens // sequences if dec else 0, sessions=trace.sessions,
+                     sequences=sequences, phases=phases,
                      settings=settings, only=options.phase, layers=layers, layers_known=known,
                      operators=operator_token_frame(parts))

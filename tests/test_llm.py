@@ -31,6 +31,18 @@ def llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def llama_fp32_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The zoo's tiny Llama without quantization, run as `llama_trace` is."""
+    from etprof.export import ExportOptions, export_model
+
+    pte = export_model("llama", ExportOptions(), tmp_path_factory.mktemp("llama_fp32")).pte
+    out = pte.with_suffix(".etdp")
+    result = run_cli("run", pte, *RUN, "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture(scope="session")
 def llama_trace(llama: Path) -> Path:
     out = llama.with_suffix(".etdp")
     result = run_cli("run", llama, *RUN, "--out", out)
@@ -216,8 +228,8 @@ def test_report_has_a_prefill_decode_section(llama_trace: Path, tmp_path: Path) 
     assert html.count('<section class="card" id="llm">') == 1
     phases = json.loads(run_cli("breakdown", llama_trace, "-f", "json").stdout)["phases"]
     decode = phases["decode"]
-    cards = dict((k, v) for v, k in re.findall(
-        r'<div class="stat"><b>([^<]*)</b><span>([^<]*)</span></div>', html))
+    cards = {k: v for v, k in re.findall(
+        r'<div class="stat"><b>([^<]*)</b><span>([^<]*)</span></div>', html)}
     assert cards["time to first token"] == ms_text(phases["prefill"]["duration_ms"]["mean"])
     for q in (50, 90, 99):
         assert cards[f"decode p{q} per token"] == ms_text(decode["latency_ms"][f"p{q}"])
@@ -314,3 +326,54 @@ def test_module_paths_map_to_a_layer_and_a_part(module: str, layer: str, part: s
     from etprof.analyzers.llm_layers import layer_of, part_of
 
     assert (layer_of(module), part_of(module)) == (layer, part)
+
+
+@pytest.mark.slow
+def test_iters_and_warmup_count_whole_sequences(llama: Path, tmp_path: Path) -> None:
+    """--iters 2 --warmup 0: two measured sequences per session, none dropped, said on stderr;
+    pp/tg name one sequence's tokens and time to first token is per sequence."""
+    out = tmp_path / "two.etdp"
+    result = run_cli("run", llama, "--prefill", "4", "--decode", "3", "--iters", "2",
+                     "--warmup", "0", "--sessions", "1", "--spread", "0", "--no-untraced",
+                     "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert ("--iters/--warmup count whole prefill+decode sequences for an LLM program: 2 "
+            "measured and 0 dropped per session (8 Execute runs of forward per session)"
+            in result.stderr)
+    meta = TraceMeta.from_json(sidecar_path(out).read_text())
+    sequence = [Step(PREFILL, 0, 4), *(Step(DECODE, 4 + i, 1) for i in range(3))]
+    assert list(meta.run.phases) == sequence * 2
+    assert (meta.run.iters, meta.run.warmup) == (8, 0)
+    doc = json.loads(run_cli("breakdown", out, "-f", "json").stdout)
+    prefill = doc["phases"]["prefill"]
+    assert prefill["runs"] == 2 and prefill["tokens"] == 8
+    from etprof.analyzers.llm import LlmOptions, llm
+    from etprof.loading import load_trace
+
+    result_llm = llm(load_trace(out), LlmOptions())
+    assert (result_llm.prefill, result_llm.decode, result_llm.sequences) == (4, 3, 2)
+    assert result_llm.ttft_ms == pytest.approx(prefill["duration_ms"]["mean"] / 2, rel=1e-12)
+    assert "pp4" in result_llm.headline() and "tg3" in result_llm.headline()
+    assert_one_line_error(run_cli("run", llama, "--prefill", "4", "--decode", "3", "--iters",
+                                  "0", "--out", tmp_path / "x.etdp"),
+                          "counts whole prefill+decode sequences", "--iters 1 or more")
+    assert not (tmp_path / "x.etdp").exists()
+
+
+@pytest.mark.slow
+def test_dq8_against_fp32_names_the_linears(llama_fp32_trace: Path, llama_trace: Path) -> None:
+    """`diff fp32 dq8 --phase decode`: the linears are XNNPACK's fp32 Fully Connected GEMMs in
+    A and its dynamically quantized ones (QDU8 activations, QC8W weights) in B, all 15 of a
+    decode step on both sides (7 per layer: wq, wk, wv, wo, w1, w2, w3; and the output head)."""
+    result = run_cli("diff", llama_fp32_trace, llama_trace, "--phase", "decode", "-f", "json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["contributors"]
+    linear = [r for r in rows if "Fully Connected" in str(r["contributor"])]
+    names = " ".join(str(r["contributor"]) for r in linear)
+    assert "(NC, F32) GEMM" in names and "(NC, QDU8, F32, QC8W) GEMM" in names, names
+    linears = 7 * 2 + 1
+    assert sum(r["calls_a"] for r in linear) == linears
+    assert sum(r["calls_b"] for r in linear) == linears
+    assert any(r["delta_ms"] != 0 for r in linear)
+    table = run_cli("diff", llama_fp32_trace, llama_trace, "--phase", "decode").stdout
+    assert "Fully Connected" in table

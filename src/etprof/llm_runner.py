@@ -8,9 +8,12 @@ sequence of the same session starts again at position 0: the cache entries it ov
 ones it attends to, and the causal mask hides the rest, so each sequence sees a cache of exactly
 its own positions. Token ids are seeded uniform draws from the vocabulary.
 
-The runner's generic settings become: `iters` = runs per session (every sequence's steps),
-`warmup` = the runs of the dropped sequences, `run.phases` = each run's phase, position and
-token count. Building tensors is the only part that needs torch.
+`--iters` and `--warmup` count whole sequences for an LLM program (measured and dropped per
+session; default `MEASURED_SEQUENCES` and `WARMUP_SEQUENCES`), never single runs: a warm-up
+cut in the middle of a sequence would leave the KV cache half-filled. The runner's generic
+settings then become: `iters` = runs per session (every sequence's steps), `warmup` = the runs
+of the dropped sequences, `run.phases` = each run's phase, position and token count. Building
+tensors is the only part that needs torch.
 """
 
 from __future__ import annotations
@@ -45,28 +48,42 @@ class LlmPlan:
     prefill: int
     decode: int
     steps: tuple[Step, ...]  # one sequence
+    sequences: int = MEASURED_SEQUENCES  # measured per session (--iters)
+    warmup_sequences: int = WARMUP_SEQUENCES  # dropped per session (--warmup)
 
     @property
     def session_steps(self) -> tuple[Step, ...]:
         """Every Execute run of one session, warm-up sequences first (`run.phases`)."""
-        return self.steps * (WARMUP_SEQUENCES + MEASURED_SEQUENCES)
+        return self.steps * (self.warmup_sequences + self.sequences)
 
     @property
     def warmup_runs(self) -> int:
-        return len(self.steps) * WARMUP_SEQUENCES
+        return len(self.steps) * self.warmup_sequences
 
     def describe(self) -> str:
         return (f"llm:seed={SEED}; token ids in [0, {self.info.vocab_size}) (get_vocab_size); "
                 f"pp{self.prefill} tg{self.decode}; {prefill_note(self.info, self.prefill)}; "
-                f"{WARMUP_SEQUENCES} sequence dropped, {MEASURED_SEQUENCES} measured per "
-                "session")
+                f"{_count(self.warmup_sequences)} dropped, {_count(self.sequences)} measured "
+                "per session")
+
+    def counting(self) -> str:
+        """What --iters/--warmup mean for this run, said on stderr."""
+        return (f"--iters/--warmup count whole prefill+decode sequences for an LLM program: "
+                f"{self.sequences} measured and {self.warmup_sequences} dropped per session "
+                f"({len(self.session_steps)} Execute runs of forward per session)")
+
+
+def _count(n: int) -> str:
+    return f"{n} sequence{'s' if n != 1 else ''}"
 
 
 def plan_llm(pte: Path, prefill: int | None, decode: int | None, *, method: str = "forward",
-             inputs: Path | None = None) -> LlmPlan | None:
+             inputs: Path | None = None, sequences: int | None = None,
+             warmup_sequences: int | None = None) -> LlmPlan | None:
     """The LLM plan of `pte`, or None to run it as any program: it is not recognised as an LLM
     (and neither --prefill nor --decode was given), --inputs was given, or another method is
-    run. Refuses --prefill/--decode that cannot apply, in one line."""
+    run. `sequences`/`warmup_sequences`: --iters/--warmup as given (None: the defaults).
+    Refuses --prefill/--decode that cannot apply, in one line."""
     from etprof.program_methods import read_methods
 
     asked = prefill is not None or decode is not None
@@ -89,7 +106,16 @@ def plan_llm(pte: Path, prefill: int | None, decode: int | None, *, method: str 
                          "single-token forward")
     p, g = default_lengths(info, prefill, decode)
     check_lengths(info, p, g, str(pte))
-    return LlmPlan(info, p, g, plan_steps(info, p, g))
+    measured = MEASURED_SEQUENCES if sequences is None else sequences
+    dropped = WARMUP_SEQUENCES if warmup_sequences is None else warmup_sequences
+    if measured < 1:
+        raise InputError(f"--iters {measured}: an LLM run counts whole prefill+decode sequences "
+                         "per session, and at least one must be measured",
+                         f"use --iters 1 or more (default {MEASURED_SEQUENCES})")
+    if dropped < 0:
+        raise InputError(f"--warmup {dropped} is negative",
+                         f"use 0 or more sequences (default {WARMUP_SEQUENCES})")
+    return LlmPlan(info, p, g, plan_steps(info, p, g), measured, dropped)
 
 
 def run_sequences(plan: LlmPlan, run: Callable[[tuple[Any, ...]], None], torch: Any,

@@ -85,6 +85,10 @@ class RunRequest:
     prefill: int | None = None
     decode: int | None = None
     llm: LlmPlan | None = None  # set by `planned` (then iters/warmup count its runs)
+    # an LLM program: --iters/--warmup as the user gave them (None: not given), counting whole
+    # prefill+decode sequences per session (docs/llm.md)
+    sequences: int | None = None
+    warmup_sequences: int | None = None
     # also time the program loaded a second time without ETDump, interleaved with the traced
     # iterations (the profiler's own cost, docs/memory.md)
     untraced: bool = True
@@ -101,7 +105,8 @@ def planned(req: RunRequest) -> RunRequest:
         raise InputError("--prefill/--decode choose an LLM's shapes, and --shape was given",
                          "drop --shape, or drop --prefill/--decode to run the shapes given")
     method = req.methods[0] if len(req.methods) == 1 else "+".join(req.methods)
-    plan = plan_llm(req.pte, req.prefill, req.decode, method=method, inputs=req.inputs)
+    plan = plan_llm(req.pte, req.prefill, req.decode, method=method, inputs=req.inputs,
+                    sequences=req.sequences, warmup_sequences=req.warmup_sequences)
     if plan is None:
         return req
     return replace(req, llm=plan, iters=len(plan.session_steps), warmup=plan.warmup_runs)

@@ -9,12 +9,18 @@ import typer
 
 from etprof.render import formats
 
+DEFAULT_ITERS, DEFAULT_WARMUP = 60, 10  # the seed's methodology (docs/methodology.md)
+
 
 def run(
     ptes: list[Path] = typer.Argument(..., metavar="PTE...", help="the .pte program(s) to "
                                       "profile; several take turns, session by session"),
-    iters: int = typer.Option(60, "--iters", help="iterations to run (the seed: 60)"),
-    warmup: int = typer.Option(10, "--warmup", help="first iterations to drop (the seed: 10)"),
+    iters: int | None = typer.Option(None, "--iters", help="iterations to run (the seed: 60); "
+                                     "an LLM program: measured prefill+decode sequences per "
+                                     "session (default 1)"),
+    warmup: int | None = typer.Option(None, "--warmup", help="first iterations to drop (the "
+                                      "seed: 10); an LLM program: sequences dropped per "
+                                      "session (default 1)"),
     threads: int = typer.Option(1, "--threads", help="runtime threads (the seed: 1)"),
     sessions: str = typer.Option("auto", "--sessions", help="loads of the program, each running "
                                  "--iters iterations; auto: 5, fewer if they would take over 20 s"),
@@ -59,7 +65,7 @@ def run(
     from etprof.inputs import parse_shape
     from etprof.loading import load_trace
     from etprof.quiet import terminal
-    from etprof.runner import RunRequest, default_trace_path, run_programs
+    from etprof.runner import RunRequest, default_trace_path, planned, run_programs
 
     fmt = "json" if json_out else fmt
     summary_options = SummaryOptions(top=top)  # refuses --top 0 before minutes of profiling
@@ -74,8 +80,10 @@ def run(
                          "given", "use --format json (a list of summaries) or table")
     chosen_methods = tuple(methods or ("forward",))
     overrides = tuple(parse_shape(s) for s in shapes or ())
-    reqs = [RunRequest(pte=pte, out=out or default_trace_path(pte, chosen_methods), iters=iters,
-                       warmup=warmup, threads=threads, methods=chosen_methods, inputs=inputs,
+    reqs = [RunRequest(pte=pte, out=out or default_trace_path(pte, chosen_methods),
+                       iters=DEFAULT_ITERS if iters is None else iters,
+                       warmup=DEFAULT_WARMUP if warmup is None else warmup,
+                       sequences=iters, warmup_sequences=warmup, threads=threads, methods=chosen_methods, inputs=inputs,
                        shapes=overrides, etrecord=etrecord, verbose=verbose,
                        sessions=parse_sessions(sessions), spread_s=spread,
                        prefill=prefill, decode=decode, untraced=untraced)
@@ -85,7 +93,7 @@ def run(
     names = ", ".join(p.name for p in ptes)
     with Progress(TextColumn(f"running {names}"), BarColumn(), MofNCompleteColumn(),
                   console=console, transient=True) as bar:
-        task = bar.add_task("run", total=iters * (reqs[0].sessions or 1) * len(reqs))
+        task = bar.add_task("run", total=reqs[0].iters * (reqs[0].sessions or 1) * len(reqs))
         metas = run_programs(reqs, lambda done, total: bar.update(task, completed=done,
                                                                   total=total))
     texts = []
@@ -106,6 +114,9 @@ def run(
         llm = meta.program.llm
         if llm is not None:
             typer.echo(f"recognised: {llm.describe()}", err=True)
+            counting = planned(req).llm
+            if counting is not None:
+                typer.echo(counting.counting(), err=True)
         turns = f" of {' and '.join(chosen_methods)} taking turns" if several_methods else ""
         typer.echo(f"inputs: {meta.run.inputs}", err=True)
         typer.echo(f"trace: {req.out} ({runs}{turns}, first {skip}{each} dropped, "
