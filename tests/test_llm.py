@@ -377,3 +377,18 @@ def test_dq8_against_fp32_names_the_linears(llama_fp32_trace: Path, llama_trace:
     assert any(r["delta_ms"] != 0 for r in linear)
     table = run_cli("diff", llama_fp32_trace, llama_trace, "--phase", "decode").stdout
     assert "Fully Connected" in table
+
+
+@pytest.mark.slow
+def test_report_of_two_llm_traces_compares_one_phase(llama_fp32_trace: Path, llama_trace: Path,
+                                                     tmp_path: Path) -> None:
+    out = tmp_path / "pair.html"
+    assert_one_line_error(run_cli("report", llama_fp32_trace, llama_trace, "-o", out),
+                          "is an LLM run with prefill and decode runs", "--phase decode")
+    assert not out.exists()
+    result = run_cli("report", llama_fp32_trace, llama_trace, "--phase", "decode", "-o", out)
+    assert result.returncode == 0, result.stderr
+    html = out.read_text()
+    assert "<h2>Comparison: B against A (decode runs)</h2>" in html
+    assert html.count('<line class="fit"') == 2  # each side's decode latency chart
+    assert html.count('<circle class="step"') == 2 * SESSIONS * G

@@ -31,6 +31,7 @@ class ReportOptions:
     top: int = DEFAULT_TOP  # operator types charted per trace
     force: bool = False  # diff traces whose settings differ (with a warning)
     method: str | None = None  # the method to report (None: the first of the trace's methods)
+    phase: str | None = None  # two LLM traces: the phase the comparison compares
 
     def check(self) -> None:
         """Refuse unusable options before any trace is read."""
@@ -38,6 +39,10 @@ class ReportOptions:
             raise InputError(f"--top {self.top} must be at least 1", "use e.g. --top 10")
         if self.warmup is not None and self.warmup < 0:
             raise InputError(f"--warmup {self.warmup} is negative", "use 0 or more")
+        from etprof.llm import PHASES
+
+        if self.phase is not None and self.phase not in PHASES:
+            raise InputError(f"unknown --phase '{self.phase}'", f"use one of: {', '.join(PHASES)}")
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ class Report:
     diff: DiffResult | None = None
     top: int = DEFAULT_TOP
     version: str = field(default="")  # etprof's version, shown in the page footer
+    phase: str | None = None  # the LLM phase the comparison compares (--phase)
 
     schema = "etprof.report"
 
@@ -143,7 +149,7 @@ def build_report(a: Trace, b: Trace | None = None, options: ReportOptions | None
 
         # first: it refuses mismatched traces before the slower per-trace analyses run
         diff = diff_traces(a, b, DiffOptions(warmup=options.warmup, top=options.top,
-                                             force=options.force))
+                                             force=options.force, phase=options.phase))
     sides = []
     for label, trace, other in (("A", a, b), ("B", b, None)):
         if trace is None:
@@ -155,7 +161,8 @@ def build_report(a: Trace, b: Trace | None = None, options: ReportOptions | None
             fallback, why = _fallback(trace, other, options.warmup, fallback)
         sides.append(SideReport(label=label if b is not None else "", breakdown=result,
                                 fallback=fallback, fallback_error=why))
-    return Report(sides=tuple(sides), diff=diff, top=options.top, version=version)
+    return Report(sides=tuple(sides), diff=diff, top=options.top, version=version,
+                  phase=options.phase if diff is not None else None)
 
 
 def _one_method(trace: Trace, method: str | None) -> Trace:

@@ -38,6 +38,8 @@ def report(
                                   "this tag"),
     method: str | None = typer.Option(None, "--method", help="the method to analyse, for a "
                                       "program with several (default: its first)"),
+    phase: str | None = typer.Option(None, "--phase", help="two LLM traces: compare their "
+                                     "prefill or decode runs (docs/llm.md)"),
 ) -> None:
     """Write an HTML report: run model, buckets, top operators, iterations, fallback (and the
     diff view when given two traces). Works offline: no script, nothing fetched."""
@@ -57,7 +59,7 @@ def report(
         return
     if a is None:
         raise InputError("no trace given", "pass a trace (.etdp), or --db STORE for a history")
-    options = ReportOptions(warmup=warmup, top=top, force=force, method=method)
+    options = ReportOptions(warmup=warmup, top=top, force=force, method=method, phase=phase)
     options.check()  # bad values are refused before any trace is read
     inputs = [*trace_inputs(a, b), pte, pte_b, etrecord, etrecord_b]
     chosen = check_output(None, output, SCHEMA, inputs)  # an HTML page: refuses `-o r.json`

@@ -71,8 +71,9 @@ def _diff(r: Report) -> str:
               "share_pct": "share of change %", "change_pct": "change %"}
     notes = [n for n in d.notes() if not n.startswith("where it went")]
     return (
-        '<section class="card" id="diff"><h2>Comparison: B against A</h2>'
-        f'<p class="verdict {verdict}">{escape(d.headline())}</p>'
+        '<section class="card" id="diff"><h2>Comparison: B against A'
+        + (f" ({escape(r.phase)} runs)" if r.phase else "") + "</h2>"
+        + f'<p class="verdict {verdict}">{escape(d.headline())}</p>'
         + (f"<p>{prose(where[0].upper() + where[1:])}.</p>" if where else "")
         + frame_table(d.run_model_table(), rename=rename)
         + "<h3>Where the change went (per bucket)</h3>" + bucket_chart
