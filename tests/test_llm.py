@@ -16,6 +16,7 @@ import pytest
 from etprof.errors import InputError
 from etprof.llm import DECODE, PREFILL, LlmInfo, Step, check_lengths, plan_steps
 from etprof.metadata import RunSettings, TraceMeta, sidecar_path
+from etprof.program_methods import MethodShape
 
 from conftest import DATA, assert_one_line_error, run_cli
 from programs import program_copy
@@ -392,3 +393,35 @@ def test_report_of_two_llm_traces_compares_one_phase(llama_fp32_trace: Path, lla
     assert "<h2>Comparison: B against A (decode runs)</h2>" in html
     assert html.count('<line class="fit"') == 2  # each side's decode latency chart
     assert html.count('<circle class="step"') == 2 * SESSIONS * G
+
+
+def _methods(kv: bool, inputs: tuple[tuple[int, ...], ...], dynamic: bool = True
+             ) -> tuple[MethodShape, ...]:
+    """A forward taking `inputs` (int64, the first dynamic) and the LLM metadata methods."""
+    from etprof.program_methods import TensorInput
+
+    forward = MethodShape("forward", tuple(TensorInput(i, 4, s, dynamic and i == 0)
+                                           for i, s in enumerate(inputs)), instructions=10)
+    consts = {"get_vocab_size": 128, "get_max_seq_len": 32, "use_kv_cache": kv,
+              "enable_dynamic_shape": dynamic}
+    return (forward, *(MethodShape(n, (), 0, v) for n, v in consts.items()))
+
+
+def test_a_program_without_kv_cache_takes_tokens_only() -> None:
+    """ExecuTorch's llama export without a KV cache writes forward(tokens [1, S]): recognised,
+    the whole prompt in one execute, no decode by default, --decode refused in one line."""
+    from etprof.llm import check_prompt, default_lengths, recognise
+
+    info, why = recognise(_methods(False, ((1, 31),)))
+    assert why == "" and info is not None
+    assert not info.takes_position and not info.use_kv_cache and info.max_prompt == 31
+    assert "forward(tokens);" in info.describe()
+    assert default_lengths(info, None, None) == (16, 0)
+    assert plan_steps(info, 16, 0) == (Step(PREFILL, 0, 16),)
+    with pytest.raises(InputError, match="no KV cache"):
+        check_lengths(info, 16, 4, "m.pte")
+    with pytest.raises(InputError, match="at most 31 tokens"):
+        check_prompt(info, 32, "m.pte")
+    # with a KV cache, forward(tokens) alone is not an LLM signature
+    info, why = recognise(_methods(True, ((1, 31),)))
+    assert info is None and "forward takes ([1, 31] type 4)" in why

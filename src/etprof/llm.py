@@ -44,6 +44,9 @@ class LlmInfo:
     bos_id: int | None = None
     eos_ids: tuple[int, ...] = ()
     metadata_methods: tuple[str, ...] = ()  # the constant methods found, in program order
+    # forward(tokens, input_pos); False: forward(tokens), as ExecuTorch's llama export writes a
+    # program without a KV cache (each execute runs the whole sequence)
+    takes_position: bool = True
 
     @property
     def positions(self) -> int:
@@ -54,7 +57,8 @@ class LlmInfo:
         cache = "KV cache" if self.use_kv_cache else "no KV cache"
         prompt = (f"prompt of up to {self.max_prompt} tokens in one execute" if self.dynamic_shape
                   else "one token per execute")
-        return (f"LLM program (forward(tokens, input_pos); {', '.join(self.metadata_methods)}): "
+        signature = "forward(tokens, input_pos)" if self.takes_position else "forward(tokens)"
+        return (f"LLM program ({signature}; {', '.join(self.metadata_methods)}): "
                 f"vocabulary {self.vocab_size}, max sequence {self.max_seq_len}, {cache}, "
                 f"{prompt}")
 
@@ -79,10 +83,13 @@ def recognise(methods: tuple[MethodShape, ...]) -> tuple[LlmInfo | None, str]:
     forward = next((m for m in methods if m.name == "forward"), None)
     if not found:
         return None, "it has none of the LLM metadata methods (get_vocab_size, get_max_seq_len)"
-    if forward is None or not _llm_signature(forward):
+    no_cache = consts.get("use_kv_cache") is not True
+    if forward is None or not (_llm_signature(forward)
+                               or (no_cache and _tokens_only(forward))):
         took = "no forward method" if forward is None else _signature(forward)
         return None, (f"it has LLM metadata methods ({', '.join(found)}) but {took}, not "
-                      "forward(tokens [1, S] int64, input_pos [1] int64)")
+                      "forward(tokens [1, S] int64, input_pos [1] int64)"
+                      + (" nor forward(tokens [1, S] int64) (no KV cache)" if no_cache else ""))
     vocab = _int(consts, "get_vocab_size")
     seq = _int(consts, "get_max_seq_len")
     missing = [n for n, v in (("get_vocab_size", vocab), ("get_max_seq_len", seq)) if v is None]
@@ -99,7 +106,8 @@ def recognise(methods: tuple[MethodShape, ...]) -> tuple[LlmInfo | None, str]:
         use_kv_cache=consts.get("use_kv_cache") is True,
         dynamic_shape=tokens.dynamic and tokens.sizes[-1] > 1,
         max_prompt=tokens.sizes[-1], bos_id=_int(consts, "get_bos_id"),
-        eos_ids=eos_ids, metadata_methods=found), ""
+        eos_ids=eos_ids, metadata_methods=found,
+        takes_position=len(forward.tensor_inputs) == 2), ""
 
 
 def require(info: LlmInfo | None, why: str, source: str) -> LlmInfo:
@@ -119,6 +127,12 @@ def _llm_signature(m: MethodShape) -> bool:
         return False
     tokens, pos = m.tensor_inputs
     return _int64(tokens, 2) and _int64(pos, 1) and tokens is not None and tokens.sizes[0] == 1
+
+
+def _tokens_only(m: MethodShape) -> bool:
+    """forward(tokens [1, S] int64): an LLM exported without a KV cache."""
+    return (len(m.tensor_inputs) == 1 and _int64(m.tensor_inputs[0], 2)
+            and m.tensor_inputs[0] is not None and m.tensor_inputs[0].sizes[0] == 1)
 
 
 def _int64(t: TensorInput | None, rank: int) -> bool:
@@ -151,6 +165,8 @@ def default_lengths(info: LlmInfo, prefill: int | None, decode: int | None) -> t
     room = info.positions
     p = prefill if prefill is not None else min(DEFAULT_PREFILL, max(1, room // 2),
                                                 info.max_prompt if info.dynamic_shape else room)
+    if decode is None and not info.use_kv_cache:
+        return p, 0  # without a KV cache there is no decode step to time (prefill alone)
     g = decode if decode is not None else min(DEFAULT_DECODE, max(0, room - p))
     return p, g
 
@@ -175,6 +191,18 @@ def check_lengths(info: LlmInfo, prefill: int, decode: int, source: str) -> None
             f"--decode {decode} asks for decode steps, but {source} has no KV cache "
             "(use_kv_cache is not true), so each step would recompute the whole sequence",
             "export it with a KV cache (use_kv_cache=True), or pass --decode 0 to time prefill")
+
+
+def check_prompt(info: LlmInfo, prefill: int, source: str) -> None:
+    """Refuse a prefill a program without a KV cache cannot run in one execute (token by token,
+    nothing would carry from one execute to the next)."""
+    if not info.use_kv_cache and not (info.dynamic_shape and prefill <= info.max_prompt):
+        raise InputError(
+            f"--prefill {prefill}: {source} has no KV cache, so its prompt must go in one execute, "
+            f"and forward takes " + (f"at most {info.max_prompt} tokens" if info.dynamic_shape
+                                     else "a fixed token count (no dynamic shapes)"),
+            f"use --prefill {info.max_prompt} or less" if info.dynamic_shape else
+            "export it with dynamic shapes (enable_dynamic_shape) or a KV cache")
 
 
 def plan_steps(info: LlmInfo, prefill: int, decode: int) -> tuple[Step, ...]:

@@ -28,6 +28,7 @@ from etprof.llm import (
     LlmInfo,
     Step,
     check_lengths,
+    check_prompt,
     default_lengths,
     plan_steps,
     prefill_note,
@@ -106,6 +107,7 @@ def plan_llm(pte: Path, prefill: int | None, decode: int | None, *, method: str 
                          "single-token forward")
     p, g = default_lengths(info, prefill, decode)
     check_lengths(info, p, g, str(pte))
+    check_prompt(info, p, str(pte))
     measured = MEASURED_SEQUENCES if sequences is None else sequences
     dropped = WARMUP_SEQUENCES if warmup_sequences is None else warmup_sequences
     if measured < 1:
@@ -128,6 +130,8 @@ def run_sequences(plan: LlmPlan, run: Callable[[tuple[Any, ...]], None], torch: 
         if i == plan.warmup_runs:
             measured_start()
         tokens = torch.randint(0, vocab, (1, step.tokens), generator=gen, dtype=torch.long)
-        position = torch.tensor([step.position], dtype=torch.long)
-        run((tokens, position))
+        if plan.info.takes_position:
+            run((tokens, torch.tensor([step.position], dtype=torch.long)))
+        else:  # forward(tokens): no KV cache, the whole prompt in one execute
+            run((tokens,))
         tick()

@@ -347,6 +347,7 @@ SCHEMA = Obj({
             "bos_id": Nullable(Int()),
             "eos_ids": ListOf(Int()),
             "metadata_methods": ListOf(Str()),
+            "takes_position": Bool(),
         }, required=frozenset({"vocab_size", "max_seq_len"}))),
     }, test=_unique_ids),
     "run": Obj({
