@@ -295,7 +295,7 @@ def test_without_module_paths_time_per_token_is_per_operator(llama_trace: Path,
     for instr in program["instructions"] + [i for m in program.get("methods", [])
                                             for i in m["instructions"]]:
         instr["modules"] = []
-    program["etrecord"] = None
+    program["etrecord"] = ""
     sidecar_path(trace).write_text(json.dumps(meta))
     result = run_cli("breakdown", trace, "-f", "json")
     assert result.returncode == 0, result.stderr
