@@ -7,7 +7,7 @@ run model (Method::execute) =
                                          that may be operators faster than the backend's timer:
                                          at most resolution x the operators that read below it)
   + delegate overhead                   (each DELEGATE_CALL minus its operators and the above)
-  + portable kernels                    (native_call_* events)
+  + portable kernels                    (native_call_* and custom-op events)
   + dispatch overhead                   (OPERATOR_CALL minus its kernel)
   + runtime overhead                    (run model minus all DELEGATE_CALLs and OPERATOR_CALLs)
 

@@ -425,3 +425,109 @@ def test_a_program_without_kv_cache_takes_tokens_only() -> None:
     # with a KV cache, forward(tokens) alone is not an LLM signature
     info, why = recognise(_methods(True, ((1, 31),)))
     assert info is None and "forward takes ([1, 31] type 4)" in why
+
+
+# -- programs exported by ExecuTorch's own LLM tooling (tests/data/make_llm_exports.sh) ---------
+
+EL_DYNAMIC, EL_STATIC, EL_NOKV = (DATA / f"el_{n}.pte" for n in ("kv_dynamic", "kv_static",
+                                                                 "nokv"))
+EL_RUN = ("--sessions", "1", "--spread", "0", "--no-untraced")
+
+
+def test_export_llama_programs_are_recognised_without_a_flag() -> None:
+    """export_llama's metadata methods and signatures, read from the .pte without torch."""
+    from etprof.llm import recognise
+    from etprof.program_methods import read_methods
+
+    infos = {}
+    for pte in (EL_DYNAMIC, EL_STATIC, EL_NOKV):
+        info, why = recognise(read_methods(pte))
+        assert why == "" and info is not None, (pte, why)
+        assert (info.vocab_size, info.max_seq_len, info.bos_id, info.eos_ids) == (128, 32, 1, (2,))
+        assert {"get_max_seq_len", "get_vocab_size", "use_kv_cache",
+                "enable_dynamic_shape"} <= set(info.metadata_methods)
+        infos[pte] = info
+    dynamic, static, nokv = (infos[p] for p in (EL_DYNAMIC, EL_STATIC, EL_NOKV))
+    assert dynamic.use_kv_cache and dynamic.dynamic_shape and dynamic.takes_position
+    assert dynamic.max_prompt == 31
+    assert static.use_kv_cache and not static.dynamic_shape and static.max_prompt == 1
+    assert not nokv.use_kv_cache and nokv.dynamic_shape and not nokv.takes_position
+
+
+@pytest.mark.slow
+def test_export_llama_program_runs_as_an_llm(tmp_path: Path) -> None:
+    out = tmp_path / "d.etdp"
+    result = run_cli("run", EL_DYNAMIC, "--prefill", "8", "--decode", "4", *EL_RUN, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "recognised: LLM program (forward(tokens, input_pos);" in result.stderr
+    assert "pp8" in result.stdout and "tg4" in result.stdout
+    meta = TraceMeta.from_json(sidecar_path(out).read_text())
+    assert list(meta.run.phases) == [Step(PREFILL, 0, 8),
+                                     *(Step(DECODE, 8 + i, 1) for i in range(4))] * 2
+
+
+@pytest.mark.slow
+def test_a_static_shape_program_prefills_one_token_per_execute(tmp_path: Path) -> None:
+    """export_llama --disable_dynamic_shape: the prompt goes token by token; pp tokens/s is
+    the prompt's tokens over those executes' total duration."""
+    out = tmp_path / "s.etdp"
+    result = run_cli("run", EL_STATIC, "--prefill", "6", "--decode", "3", *EL_RUN, "--out", out,
+                     "-f", "json")
+    assert result.returncode == 0, result.stderr
+    assert "prefill: 6 single-token executes" in result.stderr
+    meta = TraceMeta.from_json(sidecar_path(out).read_text())
+    sequence = [*(Step(PREFILL, i, 1) for i in range(6)), *(Step(DECODE, 6 + i, 1)
+                                                            for i in range(3))]
+    assert list(meta.run.phases) == sequence * 2
+    doc = json.loads(result.stdout)
+    prefill = doc["phases"]["prefill"]
+    assert prefill["runs"] == 6 and prefill["tokens"] == 6
+    assert prefill["tokens_per_s"]["mean"] == pytest.approx(
+        6 / (prefill["duration_ms"]["mean"] / 1e3), rel=1e-9)
+    assert doc["time_to_first_token_ms"] == pytest.approx(prefill["duration_ms"]["mean"])
+    from etprof.analyzers.llm import LlmOptions, llm
+    from etprof.loading import load_trace
+
+    assert any("prefill ran one token per execute (6 executes per sequence)" in n
+               for n in llm(load_trace(out), LlmOptions()).notes())
+
+
+@pytest.mark.slow
+def test_a_program_without_a_kv_cache_runs_its_prompt(tmp_path: Path) -> None:
+    """export_llama without -kv: forward(tokens); prefill alone by default, --decode refused."""
+    out = tmp_path / "n.etdp"
+    assert_one_line_error(run_cli("run", EL_NOKV, "--decode", "4", *EL_RUN, "--out", out),
+                          "has no KV cache", "--decode 0")
+    assert not out.exists()
+    result = run_cli("run", EL_NOKV, "--prefill", "8", *EL_RUN, "--out", out, "-f", "json")
+    assert result.returncode == 0, result.stderr
+    assert "recognised: LLM program (forward(tokens);" in result.stderr and "no KV cache" in \
+        result.stderr
+    meta = TraceMeta.from_json(sidecar_path(out).read_text())
+    assert list(meta.run.phases) == [Step(PREFILL, 0, 8)] * 2
+    doc = json.loads(result.stdout)
+    assert list(doc["phases"]) == ["prefill"] and doc["prefill"] == 8 and doc["decode"] == 0
+
+
+@pytest.mark.slow
+def test_llm_custom_ops_are_portable_kernels_with_their_cost_per_token(tmp_path: Path) -> None:
+    """export_llama --use_sdpa_with_kv_cache: llama::custom_sdpa and llama::update_cache run
+    (their kernels registered before the load) and count as portable kernels, named, with
+    their cost per token the trace's own events."""
+    from etprof.loading import load_trace
+    from etprof.trace import KERNEL
+
+    out = tmp_path / "sdpa.etdp"
+    result = run_cli("run", DATA / "el_kv_sdpa.pte", "--prefill", "8", "--decode", "4", *EL_RUN,
+                     "--out", out)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(run_cli("breakdown", out, "-f", "json").stdout)
+    ops = {r["op"]: r for r in doc["operators_per_token"]}
+    kernels = load_trace(out).for_phase(DECODE).measured().of_kind(KERNEL)
+    for op, role, calls in (("llama::custom_sdpa.out", "custom SDPA", 1),
+                            ("llama::update_cache.out", "KV-cache update", 2)):
+        assert ops[op]["typical"] == role and ops[op]["side"] == "portable"
+        assert ops[op]["decode_calls_per_token"] == calls
+        ns = int(kernels.loc[kernels["op"].astype(str) == op, "duration_ns"].sum())
+        assert ns > 0
+        assert ops[op]["decode_us_per_token"] == pytest.approx(ns / 1e3 / 4, rel=1e-9)

@@ -222,6 +222,8 @@ def run_programs(reqs: Sequence[RunRequest], progress: Progress | None = None
         runtime, torch = _import_runtime()
     for req, prep in zip(reqs, prepared):
         _check_backends(runtime, prep.info, req.pte)
+        with silenced(not first.verbose):
+            _load_custom_ops(prep.info, req.pte)
     started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     sessions = _sessions(reqs, prepared, runtime, torch, progress)
     metas = []
@@ -529,6 +531,32 @@ def _check_backends(runtime: Any, info: ProgramInfo, pte: Path) -> None:
             "re-export with a backend this runtime has (e.g. `etprof export MODEL` for "
             "XNNPACK) or profile on a runtime built with it",
         )
+
+
+# Operator namespaces whose kernels live in a library outside the runtime, and the module whose
+# import registers them: ExecuTorch's LLM custom ops (export_llama --use_sdpa_with_kv_cache:
+# llama::custom_sdpa, llama::update_cache, ...).
+CUSTOM_OPS = {"llama::": "executorch.extension.llm.custom_ops.custom_ops"}
+
+
+def _load_custom_ops(info: ProgramInfo, pte: Path) -> None:
+    """Register the kernels of the custom operators `pte` calls (before it is loaded)."""
+    import importlib
+
+    names = {i.name for m in (info.methods or ()) for i in m.instructions} | {
+        i.name for i in info.instructions}
+    for prefix, module in CUSTOM_OPS.items():
+        used = sorted(n for n in names if n.startswith(prefix))
+        if not used:
+            continue
+        try:
+            importlib.import_module(module)
+        except (ImportError, OSError, RuntimeError) as exc:
+            raise RuntimeUnavailableError(
+                f"{pte} calls {', '.join(used)}, whose kernels {module} registers, and it did "
+                f"not load ({_first_line(exc)})",
+                "install the executorch wheel with its LLM custom ops "
+                "(pip install executorch==1.5.1), or export without them") from None
 
 
 def _beside(pte: Path) -> Path | None:

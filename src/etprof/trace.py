@@ -10,8 +10,9 @@ Event table columns (one row per ETDump profile event):
 - ``name``: the event's name ("" when absent); ``delegate_op``: ``delegate_debug_id_str`` ("" when
   absent); ``delegate_id_int``, ``instruction_id``, ``chain_index``: as recorded.
 - ``start_ns``, ``end_ns``, ``duration_ns``: int64 nanoseconds (Linux ETDump ticks are ns).
-- ``kind``: see :data:`KINDS`; ``op``: a readable operator name (kernel name without the
-  ``native_call_`` prefix, a delegate operator as its backend names its type (XNNPACK's without
+- ``kind``: see :data:`KINDS` (a kernel: ``native_call_<op>``, or a custom operator's own
+  ``namespace::op.overload`` event, :func:`is_kernel_name`); ``op``: a readable operator name
+  (kernel name without the ``native_call_`` prefix, a custom operator's as recorded, a delegate operator as its backend names its type (XNNPACK's without
   its ``#N`` counter; etprof.backends), or the instruction's operator / delegate backend when
   the program's instruction table is known). An operator the runtime names by a placeholder
   reads as the delegate graph's node with the runtime's name beside it, "Hardswish (Invalid
@@ -403,7 +404,7 @@ def _kinds(
     hundred distinct names, and every per-row step here and below is one numpy gather.
     """
     kind_of_name = np.array(
-        [KINDS.index(KERNEL if n.startswith("native_call_") else _NAMED_KINDS.get(n, OTHER))
+        [KINDS.index(KERNEL if is_kernel_name(n) else _NAMED_KINDS.get(n, OTHER))
          for n in names],
         dtype=np.int8,
     )
@@ -413,6 +414,27 @@ def _kinds(
     )
     kind[is_delegate_op] = KINDS.index(DELEGATE_OP)
     return kind, is_delegate_op
+
+
+_KERNEL_PREFIX = "native_call_"
+_RUNTIME_SCOPES = ("Method::", "Program::")
+
+
+def is_kernel_name(name: str) -> bool:
+    """A portable kernel's event: ``native_call_<op>`` (the runtime's generated kernels), or a
+    custom operator's own ``namespace::op.overload`` (ExecuTorch's LLM custom ops record
+    ``llama::custom_sdpa.out``, ``llama::update_cache.out`` under their OPERATOR_CALL)."""
+    if name.startswith(_KERNEL_PREFIX):
+        return True
+    if "::" not in name or name.startswith(_RUNTIME_SCOPES) or name in _NAMED_KINDS:
+        return False
+    space, _, op = name.partition("::")
+    return bool(space) and space.isidentifier() and "." in op and " " not in op
+
+
+def kernel_op(name: str) -> str:
+    """The operator a kernel event names: `native_call_` dropped, a custom op's name as is."""
+    return name.removeprefix(_KERNEL_PREFIX)
 
 
 def _index_within(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -546,7 +568,7 @@ def _ops_and_backends(
         backend_code[delegated] = backend_of[at[delegated]]
     # one table of candidate op strings: "" | kernel names | delegate ops (as each backend names
     # them, per distinct (backend, name) pair) | instruction names
-    kernel_ops = [n[len("native_call_") :] for n in names]
+    kernel_ops = [kernel_op(n) for n in names]
     pair = backend_code[is_delegate_op] * len(dnames) + dcodes[is_delegate_op]
     pairs, pair_code = np.unique(pair, return_inverse=True)
     unnamed = [dnames[int(p) % len(dnames)] for p in pairs.tolist()
