@@ -33,10 +33,9 @@ def llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def llama_fp32_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The zoo's tiny Llama without quantization, run as `llama_trace` is."""
-    from etprof.export import ExportOptions, export_model
-
-    pte = export_model("llama", ExportOptions(), tmp_path_factory.mktemp("llama_fp32")).pte
+    """The zoo's tiny Llama without quantization (the shared export cache), run as
+    `llama_trace` is: the fp32 side of the dq8-vs-fp32 tests."""
+    pte = program_copy(tmp_path_factory.mktemp("llama_fp32"), "llama")
     out = pte.with_suffix(".etdp")
     result = run_cli("run", pte, *RUN, "--out", out)
     assert result.returncode == 0, result.stderr
