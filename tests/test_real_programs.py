@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,12 +20,14 @@ from etprof.metadata import TraceMeta, sidecar_path
 
 from conftest import assert_one_line_error, run_cli
 from programs import program_copy
+from test_timeline import check_chrome_trace
 
 pytestmark = pytest.mark.slow
 QUICK = ("--iters", "6", "--warmup", "1", "--sessions", "1", "--spread", "0")
 _NOT_BUCKETS = {"iteration", "run_model", "session", "position", "run", "index"}
 
 Exporter = Callable[[str], Path]
+Run = tuple[Path, TraceMeta, str]
 
 
 @pytest.fixture(scope="session")
@@ -52,18 +55,69 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Exporter:
 def run_ok(pte: Path, *args: str | Path) -> tuple[Path, TraceMeta, str]:
     result = run_cli("run", pte, *QUICK, *args)
     assert result.returncode == 0, result.stderr
-    trace = Path(next(line.split()[1] for line in result.stderr.splitlines()
+    return _ran(pte, result.stderr)
+
+
+def _ran(pte: Path, stderr: str) -> tuple[Path, TraceMeta, str]:
+    trace = Path(next(line.split()[1] for line in stderr.splitlines()
                       if line.startswith("trace: ")))
     trace = trace if trace.is_absolute() else pte.parent / trace.name
-    return trace, TraceMeta.from_json(sidecar_path(trace).read_text()), result.stderr
+    return trace, TraceMeta.from_json(sidecar_path(trace).read_text()), stderr
+
+
+class Traced:
+    """One `etprof run` per program, shared by every test reading its trace: the default inputs,
+    except the LSTM's nested state (a file), the two methods taking turns and the Llama with an
+    8-token prompt. `traced(name)` -> (trace, metadata, stderr); `traced.stdout(name)`."""
+
+    def __init__(self, exported: Exporter, folder: Path) -> None:
+        self.exported, self.folder = exported, folder
+        self.done: dict[str, tuple[Run, str]] = {}
+
+    def _run(self, name: str) -> tuple[Run, str]:
+        if name not in self.done:
+            pte = self.exported(name)
+            args: tuple[str | Path, ...] = ()
+            if name == "lstm":
+                import torch
+
+                state = self.folder / "state.pt"
+                torch.save((torch.randn(1, 5, 8), (torch.zeros(1, 1, 16),
+                                                   torch.zeros(1, 1, 16))), state)
+                args = ("--inputs", state)
+            elif name == "two_methods":
+                args = ("--method", "forward", "--method", "encode")
+            elif name == "llama":
+                args = ("--shape", "tokens=1x8", "--out", pte.parent / "prompt8.etdp")
+            result = run_cli("run", pte, *QUICK, *args)
+            assert result.returncode == 0, result.stderr
+            self.done[name] = (_ran(pte, result.stderr), result.stdout)
+        return self.done[name]
+
+    def __call__(self, name: str) -> Run:
+        return self._run(name)[0]
+
+    def stdout(self, name: str) -> str:
+        return self._run(name)[1]
+
+
+@pytest.fixture(scope="session")
+def traced(exported: Exporter, tmp_path_factory: pytest.TempPathFactory) -> Traced:
+    return Traced(exported, tmp_path_factory.mktemp("inputs"))
+
+
+_BREAKDOWNS: dict[tuple[Path, tuple[str, ...]], Any] = {}
 
 
 def assert_breakdown_sums(trace: Path, *args: str) -> dict[str, object]:
     """`etprof breakdown` of the trace: in every measured iteration, the buckets add up to the
     run-model time exactly (integer nanoseconds)."""
-    result = run_cli("breakdown", trace, "-f", "json", *args)
-    assert result.returncode == 0, result.stderr
-    doc = json.loads(result.stdout)
+    key = (trace, args)
+    if key not in _BREAKDOWNS:  # one `etprof breakdown` per trace and options
+        result = run_cli("breakdown", trace, "-f", "json", *args)
+        assert result.returncode == 0, result.stderr
+        _BREAKDOWNS[key] = json.loads(result.stdout)
+    doc = _BREAKDOWNS[key]
     rows = doc["buckets_per_iteration_ns"]
     assert rows
     for row in rows:
@@ -78,9 +132,8 @@ def execute_runs(trace: Path) -> int:
 
 
 @pytest.mark.parametrize("name", ["encoder", "encoder_dq+q"])
-def test_transformer_encoder(exported: Exporter, name: str) -> None:
-    pte = exported(name)
-    trace, meta, _ = run_ok(pte)
+def test_transformer_encoder(traced: Traced, name: str) -> None:
+    trace, meta, _ = traced(name)
     assert meta.run.inputs.startswith("random:seed=0; forward: input 0 'x' float32 [1, 8, 32]")
     doc = assert_breakdown_sums(trace)
     ops = {str(o["op"]) for o in doc["operators"]}  # type: ignore[attr-defined]
@@ -89,8 +142,8 @@ def test_transformer_encoder(exported: Exporter, name: str) -> None:
     assert any(gemm in op for op in ops), ops
 
 
-def test_token_ids_with_a_float_mask(exported: Exporter) -> None:
-    trace, meta, stderr = run_ok(exported("masked_tokens"))
+def test_token_ids_with_a_float_mask(traced: Traced) -> None:
+    trace, meta, stderr = traced("masked_tokens")
     assert "input 0 'ids' int64 [1, 8]: zeros (the program states no vocabulary size" in \
         meta.run.inputs
     assert "input 1 'mask' float32 [1, 8]: random normal" in meta.run.inputs
@@ -98,12 +151,13 @@ def test_token_ids_with_a_float_mask(exported: Exporter) -> None:
     assert_breakdown_sums(trace)
 
 
-def test_kv_cache_decoder_step_exports_and_runs(exported: Exporter, tmp_path: Path) -> None:
+def test_kv_cache_decoder_step_exports_and_runs(exported: Exporter, traced: Traced,
+                                                 tmp_path: Path) -> None:
     """Parameters requiring grad plus an in-place cache update: exported as users write it."""
     import torch
 
     pte = exported("kv_decoder_step")
-    trace, meta, _ = run_ok(pte)
+    trace, meta, _ = traced("kv_decoder_step")
     assert "'input_pos' int64 [1]: zeros (the program states no cache length" in meta.run.inputs
     assert_breakdown_sums(trace)
     given = tmp_path / "step.pt"
@@ -113,9 +167,10 @@ def test_kv_cache_decoder_step_exports_and_runs(exported: Exporter, tmp_path: Pa
     assert_breakdown_sums(trace)
 
 
-def test_two_methods_take_turns_in_one_trace(exported: Exporter) -> None:
+def test_two_methods_take_turns_in_one_trace(exported: Exporter,
+                                             traced: Traced) -> None:
     pte = exported("two_methods")
-    trace, meta, stderr = run_ok(pte, "--method", "forward", "--method", "encode")
+    trace, meta, stderr = traced("two_methods")
     assert trace.name == "two_methods_xnnpack_fp32.forward+encode.etdp"
     assert meta.run.schedule == ("forward", "encode") * 6
     assert execute_runs(trace) == 12
@@ -130,7 +185,7 @@ def test_two_methods_take_turns_in_one_trace(exported: Exporter) -> None:
         assert len(frame) == 6
         parts = frame.drop(columns="run_model").sum(axis=1)
         assert (parts == frame["run_model"]).all(), frame
-    printed = run_cli("run", pte, *QUICK, "--method", "forward", "--method", "encode").stdout
+    printed = traced.stdout("two_methods")
     assert "method forward\n" in printed and "method encode\n" in printed
     assert "untraced -" not in printed  # no untraced copy beside methods taking turns
     # one method other than forward names its own trace and leaves forward's alone
@@ -141,13 +196,12 @@ def test_two_methods_take_turns_in_one_trace(exported: Exporter) -> None:
     assert trace.is_file()
 
 
-def test_lstm_takes_nested_inputs(exported: Exporter, tmp_path: Path) -> None:
+def test_lstm_takes_nested_inputs(exported: Exporter, traced: Traced,
+                                  tmp_path: Path) -> None:
     import torch
 
     pte = exported("lstm")
-    nested = tmp_path / "state.pt"
-    torch.save((torch.randn(1, 5, 8), (torch.zeros(1, 1, 16), torch.zeros(1, 1, 16))), nested)
-    trace, meta, _ = run_ok(pte, "--inputs", nested)
+    trace, meta, _ = traced("lstm")  # with its (x, (h0, c0)) in state.pt
     assert meta.run.inputs == "file:state.pt"
     assert_breakdown_sums(trace)
     flat = tmp_path / "flat.pt"
@@ -159,11 +213,12 @@ def test_lstm_takes_nested_inputs(exported: Exporter, tmp_path: Path) -> None:
 # --- the zoo's tiny Llama -------------------------------------------------------------------
 
 
-def test_llama_zoo_runs_with_its_metadata(exported: Exporter, tmp_path: Path) -> None:
+def test_llama_zoo_runs_with_its_metadata(exported: Exporter, traced: Traced,
+                                          tmp_path: Path) -> None:
     """With --shape the zoo's Llama runs as any program (without, it is run as an LLM:
     tests/test_llm.py): ids within get_vocab_size, positions within the KV cache."""
     pte = exported("llama")
-    trace, meta, _ = run_ok(pte, "--shape", "tokens=1x8", "--out", tmp_path / "prompt8.etdp")
+    trace, meta, _ = traced("llama")  # --shape tokens=1x8
     assert ("input 0 'tokens' int64 [1, 8] (--shape; bound [1, 63]): token ids in [0, 256) "
             "(get_vocab_size)") in meta.run.inputs
     assert ("'attn_options_input_pos' int64 [1]: position advancing 8 per run, wrapping "
@@ -287,3 +342,88 @@ def test_conv_norm_gelu_delegate_operators_go_to_their_own_modules(exported: Exp
         span_ms - modules["placed_ms"])
     text = run_cli("breakdown", trace_path, "--by", "module")
     assert "could not be placed below the common module" in text.stdout
+
+
+# --- diff, report and timeline on every program's trace (issue 11) ------------------------------
+
+PROGRAMS = ["encoder", "encoder_dq+q", "masked_tokens", "kv_decoder_step", "two_methods", "lstm",
+            "llama"]
+
+
+@pytest.mark.parametrize("name", PROGRAMS)
+def test_diff_report_and_timeline_read_the_trace(traced: Traced, name: str,
+                                                  tmp_path: Path) -> None:
+    """The run tests' own trace, per method: diffed against itself every operator pairs up and
+    nothing is significant; the Chrome timeline nests and its Method::execute is that
+    iteration's run model; the HTML report names every method and bucket."""
+    import html
+
+    trace, meta, _ = traced(name)
+    methods = list(dict.fromkeys(meta.run.schedule)) or [meta.program.method]
+    labels: set[str] = set()
+    for method in methods:
+        pick = ("--method", method) if len(methods) > 1 else ()
+        doc = assert_breakdown_sums(trace, *pick)
+        labels |= {str(b["label"]) for b in doc["buckets"]}
+        diff = run_cli("diff", trace, trace, "--top", "10000", "-f", "json", *pick)
+        assert diff.returncode == 0, diff.stderr
+        d = json.loads(diff.stdout)
+        c = d["comparison"]
+        assert (c["significant"], c["verdict"], c["delta_ms"]) == (
+            False, "no significant change", 0.0), d["headline"]
+        assert c["n_a"] == c["n_b"] == len(doc["buckets_per_iteration_ns"])
+        assert d["contributors"] and d["contributors_sum_ms"] == 0.0
+        for row in d["contributors"]:  # every operator paired with itself
+            assert row["a_ms"] == row["b_ms"], row
+            if row["kind"] == "operator":
+                assert row["calls_a"] == row["calls_b"] > 0, row
+        assert any(row["kind"] == "operator" for row in d["contributors"])
+        for row in d["buckets"]:
+            assert row["a_ms"] == row["b_ms"], row
+        out = tmp_path / f"{method}.json"
+        made = run_cli("timeline", trace, "-o", out, *pick)
+        assert made.returncode == 0, made.stderr
+        slices = check_chrome_trace(json.loads(out.read_text()))
+        (execute,) = [e for e in slices if e["args"]["kind"] == "run_model"]
+        (row,) = [r for r in doc["buckets_per_iteration_ns"]
+                  if r["iteration"] == execute["args"]["iteration"]]
+        assert round(execute["dur"] * 1000) == row["run_model"]
+    report = tmp_path / "report.html"
+    made = run_cli("report", trace, "-o", report)
+    assert made.returncode == 0, made.stderr
+    page = report.read_text(encoding="utf-8")
+    for label in labels | set(methods):
+        assert html.escape(label) in page, label
+
+
+def test_per_method_means_equal_the_inspectors(traced: Traced) -> None:
+    """The two methods' run-model and delegate-call means, each over its own runs after its
+    warm-up, against ExecuTorch's Inspector's blocks (one per method's event signature)."""
+    pytest.importorskip("executorch.devtools")
+    from etprof.etdump.inspector_engine import inspector_blocks
+    from etprof.loading import load_trace
+
+    trace, meta, _ = traced("two_methods")
+    loaded = load_trace(trace)
+    blocks = inspector_blocks(trace)
+    assert len(blocks) == 2
+    # both methods are one DELEGATE_CALL: a block is the method's whose run-model durations are
+    # that method's runs (never a blend of both)
+    execute = [next(v for k, v in b.items() if k[0] == "Method::execute") for b in blocks]
+    owner = []
+    for method in ("forward", "encode"):
+        runs = loaded.for_method(method).events
+        mine = set(runs.loc[runs["kind"] == "run_model", "duration_ns"].astype(float))
+        owner.append([i for i, d in enumerate(execute) if mine and mine <= set(d)])
+    assert sorted(owner) == [[0], [1]], owner
+    for method, (i,) in zip(("forward", "encode"), owner):
+        block = blocks[i]
+        doc = assert_breakdown_sums(trace, "--method", method)
+        warmup = meta.run.warmup
+        durations = execute[i]
+        assert len(durations) == meta.run.schedule.count(method)
+        mean_ns = sum(durations[warmup:]) / len(durations[warmup:])
+        assert doc["run_model"]["mean_ms"] * 1e6 == pytest.approx(mean_ns, rel=1e-12)
+        for b in doc["blocks"]:
+            theirs = block[("DELEGATE_CALL", int(b["instruction"]))][warmup:]
+            assert b["call_ms"] * 1e6 == pytest.approx(sum(theirs) / len(theirs), rel=1e-12)
