@@ -49,7 +49,10 @@ def load_trace(
     unbound = meta is not None and meta.trace is None
     meta = meta or TraceMeta()
     if pte is not None or etrecord is not None:
-        meta = replace(meta, program=_program_info(pte, etrecord, method))
+        program = _program_info(pte, etrecord, method)
+        if has_meta and not unbound:
+            _same_program(meta, program, path)
+        meta = replace(meta, program=program)
     if engine == "inspector":
         from etprof.etdump.inspector_engine import read_with_inspector
 
@@ -68,7 +71,8 @@ def load_trace(
         etdump_version=raw.version,
     )
     if pte is not None:
-        check_program_matches(trace)
+        check_program_matches(trace, str(pte),
+                              f"pass the .pte {path.name} was recorded from instead of {pte.name}")
     elif unbound and meta.program.instructions:
         check_program_matches(trace, f"the instruction table of {sidecar_path(path)}",
                               "delete the stale sidecar, or pass --pte with the program the "
@@ -100,6 +104,22 @@ def _bound_sidecar(path: Path, data: bytes, pte: Path | None) -> TraceMeta | Non
         f"pass --pte with the program {path.name} was recorded from, or delete the stale "
         f"{sidecar.name}",
     )
+
+
+def _same_program(meta: TraceMeta, program: ProgramInfo, path: Path) -> None:
+    """A sidecar bound to the trace records what its program holds (version 4 ``content``):
+    refuse a `--pte` whose instructions or delegate blobs are not those."""
+    recorded, given = meta.program.content, program.content
+    if recorded is None or given is None or meta.program.sha256 == program.sha256:
+        return
+    what = recorded.difference(given)
+    if what:
+        raise MismatchError(
+            f"{program.path} is not the program {path} was recorded from: {what} differ from "
+            f"those its sidecar {sidecar_path(path).name} records for {meta.program.path}",
+            f"pass the .pte {path.name} was recorded from, or drop --pte (the sidecar already "
+            "has its instruction table)",
+        )
 
 
 def _check_sessions(trace: Trace) -> None:
@@ -153,6 +173,10 @@ def check_program_matches(trace: Trace, table_from: str = "", fix: str = "") -> 
                     f"is a {kind.replace('_', ' ')} in the trace but {found} in the program",
                     fix or "pass the .pte the trace was recorded from",
                 )
+    from etprof.program_check import check_structure
+
+    check_structure(trace, table_from or program.path,
+                    fix or "pass the .pte the trace was recorded from")
 
 
 def _allocations(raw: RawDump) -> pd.DataFrame:

@@ -32,6 +32,11 @@ nor the ETRecord. Format history (bump FORMAT_VERSION and document in docs/trace
   ``forward(tokens, input_pos)`` say (etprof.llm.LlmInfo; null: not an LLM); ``run.phases``: the
   phase (prefill/decode), first position and token count of each Execute run of one session
   (parallel to ``run.schedule``; empty: not an LLM run). Older documents: null and none.
+  ``program.content``: the program by content, a sha256 over every method's instruction table
+  and the sha256 and size of each delegate blob (a `--pte` whose content differs is refused;
+  two traces of equal content are one program); ``program.source_model``: the model the
+  program was exported from, as ``etprof run --model`` named it (diff's "same model").
+  Older documents: null and "".
 
 Every document is checked against SCHEMA (below) when read: a field of the wrong type or out of
 range is refused in one line naming it. A new field goes into SCHEMA with its dataclass field.
@@ -96,6 +101,37 @@ class MethodInfo:
 
 
 @dataclass(frozen=True)
+class BlobDigest:
+    """One delegate's processed blob: where it is in the program, its size and sha256."""
+
+    method: str
+    index: int  # in the method's delegate table
+    backend: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ProgramContent:
+    """What a program is, by content (version 4): a sha256 over every method's instruction
+    table and each delegate blob's sha256. Two files with equal content run the same
+    instructions and delegates (their constant weights outside delegates may differ)."""
+
+    instructions_sha256: str
+    delegates: tuple[BlobDigest, ...] = ()
+
+    def difference(self, other: ProgramContent) -> str:
+        """What differs from `other` ("" when nothing): "the instruction tables", "the
+        delegate blobs" or both."""
+        parts = []
+        if self.instructions_sha256 != other.instructions_sha256:
+            parts.append("the instruction tables")
+        if self.delegates != other.delegates:
+            parts.append("the delegate blobs")
+        return " and ".join(parts)
+
+
+@dataclass(frozen=True)
 class ProgramInfo:
     path: str = ""
     sha256: str = ""
@@ -107,6 +143,10 @@ class ProgramInfo:
     memory: PlannedMemory | None = None  # None: not read (a version 1-3 document)
     methods: tuple[MethodInfo, ...] = ()  # every method (version 4); () in older documents
     llm: LlmInfo | None = None  # an LLM program's settings (version 4); None: not an LLM
+    content: ProgramContent | None = None  # what it holds, by hash (version 4); None: unknown
+    # the model the program was exported from, as `etprof run --model` named it (version 4);
+    # "": not said (two programs of one model are then recognised by what they share)
+    source_model: str = ""
 
     def all_methods(self) -> tuple[MethodInfo, ...]:
         """Every method with its table: `methods`, else the one of older documents."""
@@ -254,6 +294,10 @@ def _from_doc(cls: type[TraceMeta], doc: dict[str, Any]) -> TraceMeta:
         prog["memory"] = PlannedMemory.from_dict(prog["memory"])
     if prog.get("llm") is not None:
         prog["llm"] = LlmInfo.from_dict(prog["llm"])
+    if prog.get("content") is not None:
+        c = prog["content"]
+        prog["content"] = ProgramContent(c["instructions_sha256"], tuple(
+            BlobDigest(**d) for d in c.get("delegates", ())))
     prog["methods"] = tuple(
         MethodInfo(name=m["name"], instructions=_instructions(m.get("instructions", ())),
                    delegates=tuple(m.get("delegates", ())))
@@ -349,6 +393,16 @@ SCHEMA = Obj({
             "metadata_methods": ListOf(Str()),
             "takes_position": Bool(),
         }, required=frozenset({"vocab_size", "max_seq_len"}))),
+        "content": Nullable(Obj({  # ProgramContent
+            "instructions_sha256": Str(test=_is_sha256, what="64 lowercase hex digits"),
+            "delegates": ListOf(Obj({"method": Str(), "index": Int(min=0), "backend": Str(),
+                                     "size": Int(min=0),
+                                     "sha256": Str(test=_is_sha256,
+                                                   what="64 lowercase hex digits")},
+                                    required=frozenset({"method", "index", "backend", "size",
+                                                        "sha256"}))),
+        }, required=frozenset({"instructions_sha256"}))),
+        "source_model": Str(),
     }, test=_unique_ids),
     "run": Obj({
         "iters": Int(),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from etprof.errors import ProgramFormatError
 from etprof.etdump.flatbuf import Buffer, CorruptBuffer
-from etprof.metadata import Instruction, MethodInfo, ProgramInfo
+from etprof.metadata import BlobDigest, Instruction, MethodInfo, ProgramContent, ProgramInfo
 from etprof.program_memory import planned_memory, read_pte
 
 IDENTIFIER = b"ET12"
@@ -47,6 +47,7 @@ def read_program(path: Path, method: str | None = None) -> ProgramInfo:
     try:
         graphs = _delegate_graphs(data)
         methods = [_with_graphs(m, graphs) for m in _methods(Buffer.of(data))]
+        content = program_content(methods, delegate_blobs(data))
     except (CorruptBuffer, IndexError, ValueError) as exc:
         raise ProgramFormatError(f"{path} is a corrupt .pte ({exc})", "export it again") from None
     names = [m.name for m in methods]
@@ -66,7 +67,25 @@ def read_program(path: Path, method: str | None = None) -> ProgramInfo:
         instructions=chosen.instructions,
         delegates=chosen.delegates,
         methods=tuple(methods),
+        content=content,
     )
+
+
+def program_content(methods: list[MethodInfo],
+                    blobs: list[tuple[tuple[str, int], str, memoryview]]) -> ProgramContent:
+    """The program by content: a sha256 over every method's instruction table (name, then each
+    instruction's id, kind, operator or backend and delegate index, one line each) and the
+    sha256 of each delegate blob."""
+    table = hashlib.sha256()
+    for m in methods:
+        table.update(f"method {m.name}\n".encode())
+        for i in m.instructions:
+            table.update(f"{i.id} {i.kind} {i.name} {i.delegate_index}\n".encode())
+    return ProgramContent(
+        instructions_sha256=table.hexdigest(),
+        delegates=tuple(BlobDigest(method=key[0], index=key[1], backend=backend,
+                                   size=len(blob), sha256=hashlib.sha256(blob).hexdigest())
+                        for key, backend, blob in blobs))
 
 
 def delegate_blobs(pte: bytes) -> list[tuple[tuple[str, int], str, memoryview]]:

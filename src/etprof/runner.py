@@ -92,6 +92,7 @@ class RunRequest:
     # also time the program loaded a second time without ETDump, interleaved with the traced
     # iterations (the profiler's own cost, docs/memory.md)
     untraced: bool = True
+    model: str = ""  # the model the program was exported from (`--model`), recorded as is
 
 
 def planned(req: RunRequest) -> RunRequest:
@@ -155,7 +156,8 @@ def validate(req: RunRequest) -> Prepared:
         raise InputError(f"--method lists {', '.join(req.methods) or 'nothing'}",
                          "name each method once")
     methods = runnable_methods(req.pte, req.methods)
-    info = replace(read_program(req.pte, req.methods[0]), memory=read_planned_memory(req.pte))
+    info = replace(read_program(req.pte, req.methods[0]), memory=read_planned_memory(req.pte),
+                   source_model=req.model)
     inputs = (req.pte, req.inputs, req.etrecord, _beside(req.pte))
     check_writable(req.out, inputs)
     check_writable(sidecar_path(req.out), inputs)

@@ -142,11 +142,46 @@ def _graph(blob: bytes | memoryview) -> tuple[Buffer, int]:
     return buf, buf.deref(0)
 
 
+def runtime_kind(node: str) -> str:
+    """The operator kind XNNPACK's runtime names a graph node by ("Hardswish" -> "HardSwish",
+    "Gelu" -> "GELU"): the family it is the only node of, else its first; the node's own
+    name when no family has it."""
+    families = [(len(nodes), words) for words, nodes in _RUNTIME_FAMILIES.items()
+                if node in nodes]
+    return min(families)[1] if families else node
+
+
 def resolve_names(runtime: Sequence[str], graph: Sequence[str]) -> dict[str, str]:
     """Map each placeholder name of one delegate's operator list (as the runtime reported it,
     "Invalid Unary Op #3", in execution order) to the node it ran, when the alignment says."""
     return {name: graph[j] for name, j in zip(runtime, align(runtime, graph), strict=True)
             if j is not None and _COUNTER.sub("", name) in PLACEHOLDERS}
+
+
+# Nodes XNNPACK may run without an operator of their own: a clamp fused into its producer, a
+# convert between two quantized operators that the subgraph optimiser elides.
+FUSABLE = frozenset({"Clamp", "Convert"})
+
+
+def mismatch(runtime: Sequence[str], graph: Sequence[str]) -> str | None:
+    """Why the operators of one delegate call (as reported, in order) cannot have come from
+    `graph`, or None when they can: an operator with no node it could have run, a node that
+    cannot be fused away yet ran no operator, or a quantized graph (it has Convert nodes) whose
+    call ran no Convert at all (a float program's trace read with its quantized variant)."""
+    pairs = align(runtime, graph)
+    lost = [runtime[i] for i, j in enumerate(pairs) if j is None]
+    if lost:
+        return (f"{len(lost)} of its {len(runtime)} operators (first: {_COUNTER.sub('', lost[0])})"
+                f" match no node of the program's {len(graph)}-node XNNPACK graph")
+    used = {j for j in pairs if j is not None}
+    unrun = [graph[j] for j in range(len(graph)) if j not in used and graph[j] not in FUSABLE]
+    if unrun:
+        return (f"{len(unrun)} nodes of the program's XNNPACK graph (first: {unrun[0]}) ran no "
+                f"operator in the trace's {len(runtime)}")
+    if "Convert" in graph and not any(_COUNTER.sub("", n).startswith("Convert (") for n in runtime):
+        return ("the program's XNNPACK graph converts between precisions (it is quantized) but "
+                "the trace's call ran no Convert operator")
+    return None
 
 
 def align(runtime: Sequence[str], graph: Sequence[str]) -> list[int | None]:

@@ -45,6 +45,21 @@ class Backend:
         """The operator type of a delegate event name (e.g. without a per-delegate counter)."""
         return raw
 
+    def op_forms(self, op: str) -> tuple[str, ...]:
+        """Coarser names of an operator (as `op_name` made it) that its lowerings at other
+        precisions share, finest first: e.g. without its data types, then its kind alone.
+        A diff across lowerings pairs operators by the finest form both sides have."""
+        return ()
+
+    def precision(self, op: str) -> str:
+        """The data types an operator's name carries ("F32", "QS8, QC8W"); "" when none."""
+        return ""
+
+    def placeholder(self, op: str) -> str:
+        """The placeholder name the runtime reported an operator by ("Invalid Unary Op"), for
+        a resolved name or the bare placeholder itself; "" for any other operator."""
+        return ""
+
     def is_glue(self, op: str) -> bool:
         """Whether an operator (as `op_name` made it) only moves or re-types data."""
         return False
@@ -82,6 +97,11 @@ class Backend:
         """For the operators of one delegate call the runtime names by a placeholder (as
         reported, in execution order), the node of `graph` each ran; {} when none or unknown."""
         return {}
+
+    def graph_mismatch(self, runtime: Sequence[str], graph: Sequence[str]) -> str | None:
+        """Why the operators one delegate call ran (as reported, in order) cannot come from
+        `graph` (its serialized graph); None when they can, or when the backend cannot tell."""
+        return None
 
     def support_table(self) -> SupportTable | None:
         """The operators its partitioner takes (for the fallback explainer); None: unknown."""

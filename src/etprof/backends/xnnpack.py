@@ -53,6 +53,9 @@ DECOMPOSED = (
     ("hardswish", ("Add", "Clamp", "Multiply"), "div"),
     ("hardsigmoid", ("Add", "Clamp"), "div"),
 )
+# "Name (layout, types...) microkernel": the data types are the tags of the parenthesis
+_PARTS = re.compile(r"^(?P<kind>[^(]+?) \((?P<args>[^)]*)\)(?P<rest>.*)$")
+_DTYPE = re.compile(r"^(?:F|BF|X|S|U|QS|QU|QC|QD|QP|QB|QDU)\d+W?$")
 # what every XNNPACK operator name looks like: "Name (layout[, types])[ microkernel][ #N]"
 _NAME = re.compile(r"^[A-Z][A-Za-z0-9 ]*(?: \([A-Z0-9, ]+\))?[A-Za-z0-9 ]*(?:\s*#\d+)?$")
 
@@ -61,6 +64,37 @@ _NAME = re.compile(r"^[A-Z][A-Za-z0-9 ]*(?: \([A-Z0-9, ]+\))?[A-Za-z0-9 ]*(?:\s*
 class Xnnpack(Backend):
     def op_name(self, raw: str) -> str:
         return COUNTER.sub("", raw)
+
+    def op_forms(self, op: str) -> tuple[str, ...]:
+        """"Convolution (NHWC, QC8) DWConv" -> "Convolution (NHWC) DWConv", "Convolution";
+        a resolved placeholder "Hardswish (Invalid Unary Op)" -> "HardSwish", the kind XNNPACK
+        names that node by when it runs it in float."""
+        from etprof.xnnpack_graph import PLACEHOLDERS, runtime_kind
+
+        parts = _PARTS.match(op)
+        if parts is None:
+            return ()
+        args = [a.strip() for a in parts["args"].split(",")]
+        if parts["args"] in PLACEHOLDERS:
+            return (runtime_kind(parts["kind"]),)
+        layout = [a for a in args if not _DTYPE.match(a)]
+        untyped = f"{parts['kind']} ({', '.join(layout)}){parts['rest']}" if layout else \
+            f"{parts['kind']}{parts['rest']}"
+        return tuple(dict.fromkeys(f for f in (untyped, parts["kind"]) if f != op))
+
+    def precision(self, op: str) -> str:
+        parts = _PARTS.match(op)
+        if parts is None:
+            return ""
+        return ", ".join(a.strip() for a in parts["args"].split(",") if _DTYPE.match(a.strip()))
+
+    def placeholder(self, op: str) -> str:
+        from etprof.xnnpack_graph import PLACEHOLDERS
+
+        if op in PLACEHOLDERS:
+            return op
+        parts = _PARTS.match(op)
+        return parts["args"] if parts is not None and parts["args"] in PLACEHOLDERS else ""
 
     def is_glue(self, op: str) -> bool:
         return bool(GLUE_OP.match(op))
@@ -84,6 +118,11 @@ class Xnnpack(Backend):
         from etprof.xnnpack_graph import resolve_names
 
         return resolve_names(runtime, graph)
+
+    def graph_mismatch(self, runtime: Sequence[str], graph: Sequence[str]) -> str | None:
+        from etprof.xnnpack_graph import mismatch
+
+        return mismatch(runtime, graph)
 
     def support_table(self) -> SupportTable:
         from etprof.xnnpack_support import load_table

@@ -44,6 +44,9 @@ def run(
                                        "fit the program's sequence length)"),
     decode: int | None = typer.Option(None, "--decode", help="LLM programs: tokens generated "
                                       "per sequence after the prompt (default: 128, capped)"),
+    model: str = typer.Option("", "--model", help="the model the program(s) were exported "
+                              "from, recorded in the trace: `etprof diff` takes traces naming "
+                              "one model as two variants of it (docs/diff.md)"),
     top: int = typer.Option(10, "--top", help="operators to list"),
     json_out: bool = typer.Option(False, "--json", help="print the summary as JSON"),
     fmt: str | None = typer.Option(None, "--format", "-f", help=", ".join(formats("etprof.summary"))
@@ -86,7 +89,7 @@ def run(
                        sequences=iters, warmup_sequences=warmup, threads=threads, methods=chosen_methods, inputs=inputs,
                        shapes=overrides, etrecord=etrecord, verbose=verbose,
                        sessions=parse_sessions(sessions), spread_s=spread,
-                       prefill=prefill, decode=decode, untraced=untraced)
+                       prefill=prefill, decode=decode, untraced=untraced, model=model.strip())
             for pte in ptes]
     several_methods = len(chosen_methods) > 1
     console = Console(file=terminal(), stderr=True)
