@@ -86,6 +86,8 @@ _RUNTIME_FAMILIES: dict[str, tuple[str, ...]] = {
     "Cosine": ("Cos",),
     "Scaled Dot Product Attention": ("ScaledDotProductAttention",),
 }
+# looked up without case: XNNPACK spells a few names its own way ("TanH (NC)")
+_FAMILIES = {words.lower(): frozenset(nodes) for words, nodes in _RUNTIME_FAMILIES.items()}
 # A placeholder stands for a one-input elementwise node. Clamp and Convert are left out: XNNPACK
 # names them, and a clamp fused into its producer has no operator a placeholder could be.
 _UNARY = frozenset({
@@ -158,23 +160,27 @@ def resolve_names(runtime: Sequence[str], graph: Sequence[str]) -> dict[str, str
             if j is not None and _COUNTER.sub("", name) in PLACEHOLDERS}
 
 
-# Nodes XNNPACK may run without an operator of their own: a clamp fused into its producer, a
-# convert between two quantized operators that the subgraph optimiser elides.
-FUSABLE = frozenset({"Clamp", "Convert"})
+# Nodes that always run as an operator of their own (never fused into a neighbour or elided):
+# the compute-heavy ones. Other nodes (a clamp fused into its producer, a convert between two
+# quantized operators, a reshape) may run none.
+ALWAYS_RUN = frozenset({"Conv2d", "DepthwiseConv2d", "FullyConnected", "ConvTranspose2d",
+                        "BatchMatrixMultiply"})
 
 
 def mismatch(runtime: Sequence[str], graph: Sequence[str]) -> str | None:
     """Why the operators of one delegate call (as reported, in order) cannot have come from
     `graph`, or None when they can: an operator with no node it could have run, a node that
-    cannot be fused away yet ran no operator, or a quantized graph (it has Convert nodes) whose
+    always runs (a convolution, a GEMM) yet ran no operator, or a quantized graph (it has Convert nodes) whose
     call ran no Convert at all (a float program's trace read with its quantized variant)."""
     pairs = align(runtime, graph)
-    lost = [runtime[i] for i, j in enumerate(pairs) if j is None]
+    # an operator whose name etprof has no family for cannot be judged (not a mismatch)
+    lost = [runtime[i] for i, j in enumerate(pairs)
+            if j is None and _candidates(_COUNTER.sub("", runtime[i]))]
     if lost:
         return (f"{len(lost)} of its {len(runtime)} operators (first: {_COUNTER.sub('', lost[0])})"
                 f" match no node of the program's {len(graph)}-node XNNPACK graph")
     used = {j for j in pairs if j is not None}
-    unrun = [graph[j] for j in range(len(graph)) if j not in used and graph[j] not in FUSABLE]
+    unrun = [graph[j] for j in range(len(graph)) if j not in used and graph[j] in ALWAYS_RUN]
     if unrun:
         return (f"{len(unrun)} nodes of the program's XNNPACK graph (first: {unrun[0]}) ran no "
                 f"operator in the trace's {len(runtime)}")
@@ -214,4 +220,4 @@ def _candidates(name: str) -> frozenset[str]:
     if name in PLACEHOLDERS:
         return _UNARY
     words = name.split(" (")[0]
-    return frozenset(_RUNTIME_FAMILIES.get(words, ()))
+    return _FAMILIES.get(words.lower(), frozenset())
