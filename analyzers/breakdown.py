@@ -97,10 +97,14 @@ class Breakdown:
             return f"{100.0 * ms / total:.1f}%" if total else "-"
 
         parts = []
+        warned = set(b.resolution().query("warn")["backend"]) if b.backends else set()
         for bid, backend in b.backends.items():
             ms = b.backend_ms(bid)
-            glue = f" ({pct(float(ms['delegate_glue']))} glue)" if backend.knows_glue else ""
-            parts.append(f"{backend.label} {pct(float(ms[list(DELEGATED)].sum()))}{glue}")
+            inner = [f"{pct(float(ms['delegate_glue']))} glue"] if backend.knows_glue else []
+            if bid in warned:  # too much of it is below the timer to read as compute/overhead
+                inner.append(f"{pct(float(ms['delegate_unresolved']))} below timer resolution")
+            detail = f" ({', '.join(inner)})" if inner else ""
+            parts.append(f"{backend.label} {pct(float(ms[list(DELEGATED)].sum()))}{detail}")
         if not parts:
             parts.append("no delegate")
         method = f" {self.settings['method']}" if self.settings.get("methods", 1) > 1 else ""

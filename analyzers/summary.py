@@ -77,7 +77,8 @@ class Summary:
         return out
 
     def notes(self) -> list[str]:
-        return self.costs.notes() if self.costs is not None else []
+        costs = self.costs.notes() if self.costs is not None else []
+        return costs + self.buckets.resolution_notes()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +86,7 @@ class Summary:
             "run_model": self.stats.to_dict(),
             "split": records(self.split()),
             "buckets": records(self.buckets.table()),
+            "resolution": records(self.buckets.resolution()),
             "top_operators": records(self.operators.frame),
             **(self.costs.to_dict() if self.costs is not None else {}),
         }

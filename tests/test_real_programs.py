@@ -305,6 +305,7 @@ def test_lstm_operators_below_timer_resolution_are_not_delegate_overhead(
         assert text.returncode == 0, text.stderr
         assert "XNNPACK operators below timer resolution" in text.stdout
         assert "warning:" in text.stdout and "shorter than its timer resolution" in text.stdout
+        assert "% below timer resolution)" in " ".join(text.stdout.splitlines()[:2])  # headline
         fb = doc["fallback"]
         if fb["calls_unresolved_ms"] >= 0.1 * fb["fallback_ms"]:
             cost = next(line for line in fb["explanation"] if "fallback and boundary" in line)
