@@ -7,7 +7,8 @@ here (instruction ids are per method).
 
 Times are per measured iteration (the total over those iterations divided by their number), so
 a block's operators plus its overhead equal its DELEGATE_CALL time exactly. The overhead is a
-subtraction and may come out negative (see docs/attribution.md, "whole microseconds").
+subtraction and may come out negative (see docs/attribution.md, "whole microseconds");
+``below_res_ms`` says how much of it may be operators below the backend's timer resolution.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from etprof.analyzers import analyzer
-from etprof.analyzers.buckets import delegate_backends, glue_flags
+from etprof.analyzers.buckets import delegate_backends, glue_flags, unresolved_by_instruction
 from etprof.analyzers.modules import instruction_modules, module_label
 from etprof.grouping import group_codes, group_count, group_first, group_min, group_sum
 from etprof.result import records
@@ -27,7 +28,7 @@ from etprof.trace import DELEGATE_CALL, DELEGATE_OP, RUN_MODEL, Trace
 
 OVERHEAD_EVENT = "(delegate overhead)"
 BLOCK_COLUMNS = ("instruction", "backend", "ops", "main_ops", "module", "call_ms", "compute_ms",
-                 "glue_ms", "overhead_ms", "share_pct")
+                 "glue_ms", "overhead_ms", "below_res_ms", "share_pct")
 OP_COLUMNS = ("instruction", "event", "part", "count", "mean_ms", "block_share_pct", "share_pct")
 
 
@@ -120,6 +121,10 @@ def block_tables(trace: Trace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
         "compute_ms": parts["compute"].to_numpy() / 1e6,
         "glue_ms": parts["glue"].to_numpy() / 1e6,
         "overhead_ms": (call_ns - parts["compute"] - parts["glue"]).to_numpy() / 1e6,
+        # of overhead_ms, what may be operators below the backend's timer resolution (the
+        # buckets' delegate_unresolved, per block)
+        "below_res_ms": (unresolved_by_instruction(trace).reindex(call_ns.index, fill_value=0)
+                         .to_numpy() / n / 1e6),
         "share_pct": call_ns.to_numpy() * share,
     })
     return frame[list(BLOCK_COLUMNS)], _operator_rows(ops, call_ns, n, share), neg

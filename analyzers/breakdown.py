@@ -40,9 +40,10 @@ DEFAULT_TOP = 10
 # The table CSV writes for each --by (the default is "op").
 CSV_TABLE = {"op": "operators", "block": "block operators", "module": "modules",
              "iteration": "iterations"}
-_BLOCK_SUMMARY = ["instruction", "ops", "main_ops", "call_ms", "overhead_ms", "share_pct"]
+_BLOCK_SUMMARY = ["instruction", "ops", "main_ops", "call_ms", "overhead_ms", "below_res_ms",
+                  "share_pct"]
 _BLOCK_DETAIL = ["instruction", "ops", "module", "call_ms", "compute_ms", "glue_ms",
-                 "overhead_ms", "share_pct"]
+                 "overhead_ms", "below_res_ms", "share_pct"]
 
 
 @dataclass(frozen=True)
