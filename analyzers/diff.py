@@ -16,7 +16,6 @@ refused unless ``force``; then they become warnings in ``notes()`` (docs/diff.md
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ import pandas as pd
 from etprof.analyzers import analyzer
 from etprof.analyzers._diff_facts import COLUMNS as FACT_COLUMNS
 from etprof.analyzers._diff_facts import facts_table
+from etprof.analyzers._diff_model import same_model
 from etprof.analyzers._diff_rows import MATCHES, contributor_table, contributors, same_program
 from etprof.analyzers.buckets import BUCKETS, BucketOptions, Buckets, buckets
 from etprof.analyzers.runmodel import run_model_samples
@@ -58,12 +58,6 @@ CLASSES = {
     "dispatch_overhead": "dispatch overhead",
     "runtime_overhead": "runtime overhead",
 }
-# Words that name a variant rather than a model in file stems like "mv3_xnnpack_q8_quantonly".
-VARIANT_WORDS = frozenset({
-    "portable", "xnnpack", "fp32", "fp16", "bf16", "f32", "f16", "q8", "q4", "int8", "int4",
-    "8a8w", "quant", "quantized", "quantonly", "qat", "mixed", "dynamic", "static", "coreml",
-    "mps", "qnn", "vulkan", "delegated",
-})
 MAIN_SHARE_PCT = 10.0  # a class named in "where it went" carries at least this share
 CONTENTION_NOTE_PCT = 0.1  # any contention that widened the band is worth saying
 NOISY_CV_PCT = 5.0  # run-model CV above which a side is flagged as measured on a busy machine
@@ -87,6 +81,7 @@ class DiffOptions:
     fail_if_slower: float | None = None
     fail_if_faster: float | None = None
     min_sessions: int = DEFAULT_MIN_SESSIONS  # fewer on a side: a pass becomes inconclusive
+    same_model: bool = False  # the user says both are the same model (docs/diff.md)
     phase: str | None = None  # LLM traces: compare this phase's runs ("prefill" | "decode")
 
     def method(self) -> Method:
@@ -120,9 +115,11 @@ class Check:
     b: str
     status: str  # "same" | "differs" | "unknown"
     blocking: bool  # a difference refuses the diff unless forced
+    basis: str = ""  # what the status was judged on ("they share 7% of their module paths")
 
     def sentence(self) -> str:
-        return f"{self.setting} differs: {self.a} (A) vs {self.b} (B)"
+        why = f" ({self.basis})" if self.basis else ""
+        return f"{self.setting} differs: {self.a} (A) vs {self.b} (B){why}"
 
 
 @dataclass(frozen=True)
@@ -289,6 +286,8 @@ def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
         raise MismatchError(
             f"{'; '.join(c.sentence() for c in blocking)}",
             "compare like with like, or pass --force to compare anyway (with a warning)"
+            + ("; --same-model says both are lowerings of one model" if any(
+                c.setting == "model" for c in blocking) else "")
             + ("; --warmup N drops the same iterations from both" if any(
                 c.setting == "warm-up" for c in blocking) else ""),
         )
@@ -385,7 +384,7 @@ def bucket_deltas(ba: Buckets, bb: Buckets, total_ms: float) -> pd.DataFrame:
 
 def check_settings(a: Trace, b: Trace, options: DiffOptions) -> list[Check]:
     """Compare the settings that must agree (blocking) and those worth a warning."""
-    checks = [_model_check(a, b)]
+    checks = [_model_check(a, b, options.same_model)]
     ta = a.meta.run.threads if a.has_meta else None
     tb = b.meta.run.threads if b.has_meta else None
     checks.append(_check("threads", ta, tb, blocking=True))
@@ -403,28 +402,10 @@ def check_settings(a: Trace, b: Trace, options: DiffOptions) -> list[Check]:
     return checks
 
 
-def model_base(name: str) -> str:
-    """The model a program name stands for: the stem before its first variant word.
-
-    "mv3_xnnpack_q8_quantonly" and "mv3_xnnpack_q8" are both "mv3"; "mv3-large_xnnpack_fp32"
-    is "mv3_large". A name without variant words is its own base.
-    """
-    words = [w for w in re.split(r"[_\-.\s]+", name.lower()) if w]
-    base: list[str] = []
-    for w in words:
-        if w in VARIANT_WORDS:
-            break
-        base.append(w)
-    return "_".join(base) or name.lower()
-
-
-def _model_check(a: Trace, b: Trace) -> Check:
-    na, nb = a.meta.program.model, b.meta.program.model
-    if not na or not nb:
-        return Check("model", na or "?", nb or "?", "unknown", True)
-    same = (a.meta.program.sha256 and a.meta.program.sha256 == b.meta.program.sha256) or \
-        model_base(na) == model_base(nb)
-    return Check("model", na, nb, "same" if same else "differs", True)
+def _model_check(a: Trace, b: Trace, said: bool) -> Check:
+    """Same model by what the user says or the programs share (analyzers/_diff_model.py)."""
+    status, basis = same_model(a, b, said)
+    return Check("model", a.model, b.model, status, True, basis)
 
 
 def _check(setting: str, a: object, b: object, *, blocking: bool) -> Check:
@@ -536,4 +517,4 @@ def _pct(value: float) -> str:
 
 
 __all__ = ["Check", "DiffOptions", "DiffResult", "Side", "check_settings", "diff",
-           "diff_traces", "model_base"]
+           "diff_traces"]

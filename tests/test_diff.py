@@ -22,11 +22,12 @@ import pytest
 
 from etprof import render
 from etprof.analyzers import get
-from etprof.analyzers.diff import DiffOptions, DiffResult, diff_traces, model_base
+from etprof.analyzers.diff import DiffOptions, DiffResult, diff_traces
 from etprof.errors import InputError, MismatchError
 from etprof.loading import load_trace
 from etprof.metadata import Instruction, ProgramInfo, RunSettings, TraceMeta, sidecar_path
 from etprof.significance import FASTER, NO_CHANGE, SLOWER, Method, compare, contention_pct
+from etprof.store.rows import model_base
 
 from conftest import DATA, ROOT, assert_one_line_error, run_cli
 from test_attribution import Ev, Run, default_run, write_etdump, xnnpack_ops
@@ -101,6 +102,14 @@ def toy_meta(model: str = "toy_xnnpack_q8", threads: int = 1, warmup: int = WARM
     )
 
 
+def other_model_meta() -> TraceMeta:
+    """Another model: its instructions come from other modules (same model is judged by what
+    the programs share, never by their names)."""
+    meta = toy_meta(model="resnet18_xnnpack_q8", sha="cd" * 32)
+    table = tuple(replace(i, modules=(f"layer{i.id}.conv",)) for i in TOY_INSTRUCTIONS)
+    return replace(meta, program=replace(meta.program, instructions=table))
+
+
 def write_toy(folder: Path, name: str, conv_us: int = 30, meta: TraceMeta | None = None) -> Path:
     path = write_etdump(folder / f"{name}.etdp", toy_runs(conv_us))
     sidecar_path(path).write_text((meta or toy_meta()).to_json(), encoding="utf-8")
@@ -115,8 +124,7 @@ def toys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "slow": write_toy(d, "slow", conv_us=40),
         "threads": write_toy(d, "threads", meta=toy_meta(threads=4)),
         "warmup": write_toy(d, "warmup", meta=toy_meta(warmup=5)),
-        "other_model": write_toy(d, "other", meta=toy_meta(model="resnet18_xnnpack_q8",
-                                                           sha="cd" * 32)),
+        "other_model": write_toy(d, "other", meta=other_model_meta()),
     }
 
 

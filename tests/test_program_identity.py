@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from etprof.analyzers.diff import DiffOptions, diff_traces
 from etprof.errors import MismatchError
 from etprof.loading import load_trace
 from etprof.metadata import ProgramContent
 from etprof.program import read_program
 
 from conftest import SAMPLES, assert_one_line_error, run_cli
+from programs import program
 
 FP32 = SAMPLES / "mv3_xnnpack_fp32.etdp"
 Q8 = SAMPLES / "mv3_xnnpack_q8.etdp"
@@ -35,9 +37,7 @@ def copy_trace(src: Path, dst: Path, **program: object) -> Path:
 def test_a_float_trace_refuses_its_quantized_program() -> None:
     """MV3 fp32 and q8 are both 18 portable instructions around one XNNPACK call: the kinds
     agree, only the delegate's graph tells them apart (accepted before, as "mv3_xnnpack_q8")."""
-    from mv3_programs import cached_program
-
-    q8 = cached_program("xnnpack_q8")
+    q8 = program("mv3", "xnnpack_q8")
     with pytest.raises(MismatchError, match="converts between precisions") as info:
         load_trace(FP32, pte=q8)
     assert str(q8) in info.value.problem and str(FP32) in info.value.problem
@@ -48,9 +48,7 @@ def test_a_float_trace_refuses_its_quantized_program() -> None:
 
 @pytest.mark.slow
 def test_a_quantized_trace_refuses_the_float_program() -> None:
-    from mv3_programs import cached_program
-
-    fp32 = cached_program("xnnpack_fp32")
+    fp32 = program("mv3", "xnnpack_fp32")
     own = load_trace(FP32, pte=fp32)  # its own program is accepted
     assert own.meta.program.sha256 == read_program(fp32).sha256
     # the q8 sample's sidecar has its table; set aside for the check of the program's graph
@@ -62,9 +60,7 @@ def test_a_quantized_trace_refuses_the_float_program() -> None:
 def test_the_sidecar_record_of_the_program_refuses_another(tmp_path: Path) -> None:
     """A version 4 sidecar records the program's content; a --pte whose delegate blobs differ
     is refused even where the structure would pass."""
-    from mv3_programs import cached_program
-
-    q8 = cached_program("xnnpack_q8")
+    q8 = program("mv3", "xnnpack_q8")
     content = read_program(q8).content
     assert content is not None and len(content.delegates) == 1
     trace = load_trace(Q8, pte=q8)  # structure and graph agree: accepted
@@ -75,3 +71,58 @@ def test_the_sidecar_record_of_the_program_refuses_another(tmp_path: Path) -> No
     with pytest.raises(MismatchError, match="the delegate blobs differ"):
         load_trace(stale, pte=q8)
     assert load_trace(stale).meta.program.content == other  # read back as written
+
+
+MV2 = SAMPLES / "mv2_xnnpack_fp32.etdp"
+
+
+def without_modules(src: Path, dst: Path, **program: object) -> Path:
+    """A copy of a real trace whose sidecar has no module paths (no ETRecord was found)."""
+    doc = json.loads(src.with_suffix(".etprof.json").read_text())
+    table = [{**i, "modules": []} for i in doc["program"]["instructions"]]
+    return copy_trace(src, dst, instructions=table, **program)
+
+
+def check_model(a: Path, b: Path, **options: object) -> tuple[str, str]:
+    result = diff_traces(load_trace(a), load_trace(b), DiffOptions(force=True, **options))  # type: ignore[arg-type]
+    (check,) = [c for c in result.checks if c.setting == "model"]
+    return check.status, check.basis
+
+
+def test_same_model_is_what_the_programs_share_not_their_names(tmp_path: Path) -> None:
+    """A dq8 variant is the same model (it was "a different model" by its name), and another
+    model named like a variant of this one is not (it was "the same")."""
+    fp32 = copy_trace(FP32, tmp_path / "encoder_fp32.etdp", model="encoder_fp32")
+    dq8 = copy_trace(Q8, tmp_path / "encoder_dq8.etdp", model="encoder_dq8")
+    result = diff_traces(load_trace(fp32), load_trace(dq8), DiffOptions())
+    (check,) = [c for c in result.checks if c.setting == "model"]
+    assert check.status == "same" and "module paths" in check.basis
+    impostor = copy_trace(MV2, tmp_path / "mv3_xnnpack_q4.etdp", model="mv3_xnnpack_q4")
+    with pytest.raises(MismatchError, match=r"model differs: .*module paths") as info:
+        diff_traces(load_trace(FP32), load_trace(impostor), DiffOptions())
+    assert "--same-model" in info.value.fix
+    refused = run_cli("diff", FP32, impostor)
+    assert_one_line_error(refused, "model differs", "--same-model", "--force")
+
+
+def test_without_module_paths_the_operator_sequence_decides(tmp_path: Path) -> None:
+    fp32 = without_modules(FP32, tmp_path / "a_fp32.etdp")
+    q8 = without_modules(Q8, tmp_path / "b_dq8.etdp")
+    mv2 = without_modules(MV2, tmp_path / "a_q8.etdp")
+    status, basis = check_model(fp32, q8)
+    assert status == "same" and "operator sequences agree to 100%" in basis
+    status, basis = check_model(fp32, mv2)
+    assert status == "differs" and "operator sequences" in basis
+    assert check_model(fp32, mv2, same_model=True) == ("same", "said with --same-model")
+    ok = run_cli("diff", fp32, mv2, "--same-model")
+    assert ok.returncode == 0, ok.stderr
+    assert "model differs" not in ok.stdout
+
+
+def test_a_recorded_source_model_decides(tmp_path: Path) -> None:
+    a = copy_trace(FP32, tmp_path / "a.etdp", source_model="mv3")
+    b = copy_trace(Q8, tmp_path / "b.etdp", source_model="mv3")
+    c = copy_trace(Q8, tmp_path / "c.etdp", source_model="mobilenet_v3")
+    assert check_model(a, b)[0] == "same"
+    status, basis = check_model(a, c)
+    assert status == "differs" and "'mobilenet_v3'" in basis

@@ -34,6 +34,9 @@ def diff(
     seed: int = typer.Option(0, "--seed", help="bootstrap seed (output is reproducible)"),
     force: bool = typer.Option(False, "--force", help="compare traces of different models, "
                                "thread counts or warm-up (with a warning)"),
+    same_model: bool = typer.Option(False, "--same-model", help="both traces are of one "
+                                    "model (e.g. its fp32 and q8 programs), whatever their "
+                                    "programs share (docs/diff.md)"),
     table: str | None = typer.Option(None, "--table", help="for CSV: run model, buckets or "
                                      "top contributors (the default)"),
     fail_if_slower: float | None = typer.Option(
@@ -59,8 +62,9 @@ def diff(
     from etprof.loading import load_trace
 
     options = DiffOptions(warmup=warmup, noise_pct=noise, statistic=statistic, match=match,
-                          top=top, seed=seed, force=force, fail_if_slower=fail_if_slower,
-                          fail_if_faster=fail_if_faster, min_sessions=min_sessions,
+                          top=top, seed=seed, force=force, same_model=same_model,
+                          fail_if_slower=fail_if_slower, fail_if_faster=fail_if_faster,
+                          min_sessions=min_sessions,
                           method_name=method, phase=phase)
     # refuse bad options before reading anything
     options.check()

@@ -19,7 +19,6 @@ import pandas as pd
 from etprof import __version__
 from etprof.analyzers.blocks import BlockOptions, blocks
 from etprof.analyzers.buckets import BucketOptions, buckets
-from etprof.analyzers.diff import model_base
 from etprof.analyzers.operators import OperatorOptions, operators
 from etprof.analyzers.runmodel import RunModelOptions, run_model_samples, run_model_stats
 from etprof.errors import InputError
@@ -63,6 +62,31 @@ def content_id(path: Path) -> str:
     return digest.hexdigest()
 
 
+# Words that name a variant rather than a model in file stems like "mv3_xnnpack_q8_quantonly":
+# only the default *label* of a history series (tags and `etprof run --model` win); whether two
+# traces are of one model is diff's question, decided from content (analyzers/_diff_model.py).
+VARIANT_WORDS = frozenset({
+    "portable", "xnnpack", "fp32", "fp16", "bf16", "f32", "f16", "q8", "q4", "int8", "int4",
+    "8a8w", "quant", "quantized", "quantonly", "qat", "mixed", "dynamic", "static", "coreml",
+    "mps", "qnn", "vulkan", "delegated",
+})
+
+
+def model_base(name: str) -> str:
+    """The series a program name files under: the stem before its first variant word.
+
+    "mv3_xnnpack_q8_quantonly" and "mv3_xnnpack_q8" are both "mv3"; "mv3-large_xnnpack_fp32"
+    is "mv3_large". A name without variant words is its own base.
+    """
+    words = [w for w in re.split(r"[_\-.\s]+", name.lower()) if w]
+    base: list[str] = []
+    for w in words:
+        if w in VARIANT_WORDS:
+            break
+        base.append(w)
+    return "_".join(base) or name.lower()
+
+
 def series_of(program: str, tags: Mapping[str, str], host_cpu: str) -> tuple[str, str, str]:
     """(model, variant, device): tags win, else the program name split at its first variant
     word (docs/diff.md, "base name") and the host CPU."""
@@ -99,7 +123,8 @@ def _method_rows(trace: Trace, method: str, path: Path, tags: Mapping[str, str],
     session = trace.session_of(iteration)
     ms = samples.to_numpy() / 1e6
     program = meta.program.model or Path(trace.source).stem
-    model, variant, device = series_of(program, tags, meta.host.cpu)
+    said = {"model": meta.program.source_model} if meta.program.source_model else {}
+    model, variant, device = series_of(program, {**said, **tags}, meta.host.cpu)
     summary = stats.summary()
     run = {
         "run_id": run_id, "schema_version": SCHEMA_VERSION, "stored_at": stored_at,
