@@ -18,6 +18,8 @@ from etprof.analyzers._fallback_program import (
     PRECISION,
     UNSUPPORTED,
 )
+from etprof.backends import FallbackNote
+from etprof.backends.xnnpack import BACKEND as XNNPACK
 from etprof.backends.xnnpack import DECOMPOSED
 from etprof.xnnpack_support import PRECISION_LABELS
 
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 
 UNRESOLVED_CLAIM = 0.10  # a share of the claimed cost that may be sub-resolution operators,
 # large enough to say: the cost is then given as a range
+_ACTIVATIONS = {label for label, _, _ in DECOMPOSED}
 _VARIANT = re.compile(r"^(?P<model>.+?)_(portable|xnnpack)(_.*)?$")
 
 
@@ -52,8 +55,26 @@ def explain(r: FallbackReport) -> list[str]:
               f"{_n(r.breaks, 'graph break')}.")]
     causes = r.causes.assign(cls=r.causes["class"])  # `class` is awkward as an attribute
     real = causes[causes["cls"] != GLUE]
+    program_ops = [str(o) for o in r.instructions["op"]]
+    pieces: dict[str, list[str]] = {}  # a decomposition the backend recognises: one line
     for op, group in real.groupby("op", sort=False):
-        lines.append(_why(r, str(op), group, r.instructions))
+        note = _note(str(op), str(group["cls"].iloc[0]), program_ops)
+        if note is not None and note.label:
+            if note.label not in pieces:
+                pieces[note.label] = []
+                lines.append(note.label)  # placeholder, replaced below
+            pieces[note.label].append(_counted(str(op), group))
+            continue
+        lines.append(_why(r, str(op), group, r.instructions, note))
+    for label, ops in pieces.items():
+        note = _note(_first_op(real, label), UNSUPPORTED, program_ops)
+        assert note is not None
+        lines[lines.index(label)] = (
+            f"{', '.join(ops)} ran on portable kernels: they are pieces of {label} as torch "
+            f"decomposes it; the check for rows masked entirely (eq, logical_not, any, where) "
+            f"computes on bool tensors, which XNNPACK's configs never take, and the scaling "
+            f"(mul.Scalar) is an overload XNNPACK has no config for (it takes mul.Tensor). "
+            f"Fix: {note.fix}.")
     glue = causes[causes["cls"] == GLUE]
     for row in glue.to_dict("records"):
         served = r.instructions[r.instructions["cause_op"] == row["op"]]
@@ -67,7 +88,22 @@ def explain(r: FallbackReport) -> list[str]:
     return lines
 
 
-def _why(r: FallbackReport, op: str, group: pd.DataFrame, instr: pd.DataFrame) -> str:
+def _note(op: str, cls: str, program_ops: list[str]) -> FallbackNote | None:
+    if cls not in (UNSUPPORTED, CONSTRAINT):
+        return None
+    return XNNPACK.fallback_note(op, cls, program_ops)
+
+
+def _counted(op: str, group: pd.DataFrame) -> str:
+    return f"{op} (x{int(group['count'].sum())})"
+
+
+def _first_op(real: pd.DataFrame, label: str) -> str:
+    return str(real.loc[real["decomposed_from"] == label, "op"].iloc[0])
+
+
+def _why(r: FallbackReport, op: str, group: pd.DataFrame, instr: pd.DataFrame,
+         note: FallbackNote | None) -> str:
     count = int(group["count"].sum())
     cls = str(group["cls"].iloc[0])
     precisions = str(group["xnnpack"].iloc[0]).split(", ")
@@ -83,18 +119,18 @@ def _why(r: FallbackReport, op: str, group: pd.DataFrame, instr: pd.DataFrame) -
         else:
             why = f"because XNNPACK supports {short} only {supported}, and this program is fp32"
     elif cls == UNSUPPORTED:
-        why = f"because XNNPACK has no partitioner config for {short} (executorch {r.executorch})"
+        assert note is not None
+        why = f"because {note.reason} (executorch {r.executorch}). Fix: {note.fix}"
     else:
-        assert cls == CONSTRAINT
-        why = (f"although XNNPACK supports {short} ({supported}): its partitioner config "
-               "rejected these instances (shape, arguments or dtype; lower with "
-               "XnnpackPartitioner(verbose=True) to see why)")
+        assert cls == CONSTRAINT and note is not None
+        why = (f"although XNNPACK supports {short} ({supported}): {note.reason}, so it "
+               f"rejected these instances. Fix: {note.fix}")
     line = f"{op} (x{count}) ran on portable kernels {why}."
     labels: Counter[str] = Counter()
     for label, k in zip(group["decomposed_from"], group["count"]):
         if label:
             labels[str(label)] += int(k)
-    if labels:
+    if labels and all(label in _ACTIVATIONS for label in labels):
         pieces = " and ".join(f"{label} (x{k})" for label, k in labels.items())
         inside = sorted({p for label, delegated, _ in DECOMPOSED if label in labels
                          for p in delegated})
@@ -138,12 +174,8 @@ def _fix(r: FallbackReport, model: str, real: pd.DataFrame) -> str:
     elif top == PRECISION:
         fix = (f"Fix: quantize the model so XNNPACK can take {ops}: "
                f"`etprof export {model} --quantize`")
-    elif top == UNSUPPORTED:
-        fix = (f"Fix: XNNPACK cannot run {ops}; replace them in the model with operators it "
-               "supports, or accept their cost")
     else:
-        fix = (f"Fix: make the {ops} instances fit XNNPACK's constraints (the partitioner's "
-               "verbose log says which one failed)")
+        fix = _note_fix(r, real)
     c = r.comparison
     if c is None:
         if top == PRECISION and quantized:
@@ -172,6 +204,25 @@ def _fix(r: FallbackReport, model: str, real: pd.DataFrame) -> str:
         line += (f" The attribution above accounts for {_ms(r.fallback_ms - c.fallback_ms)} of "
                  f"that {_ms(gap)} gap.")
     return line
+
+
+def _note_fix(r: FallbackReport, real: pd.DataFrame) -> str:
+    """The fix of the most expensive unsupported/rejected cause, and which others have one."""
+    program_ops = [str(o) for o in r.instructions["op"]]
+    notes = {str(op): _note(str(op), str(cls), program_ops)
+             for op, cls in zip(real["op"], real["cls"]) if cls in (UNSUPPORTED, CONSTRAINT)}
+    first = str(real.iloc[0]["op"])
+    note = notes[first]
+    assert note is not None
+    what = (note.label or _short(first))
+    if note.fixable:
+        return f"Fix: start with {what}, the most expensive cause (its fix is above)"
+    others = list(dict.fromkeys((n.label or _short(op)) for op, n in notes.items()
+                                if n is not None and n.fixable))
+    line = f"Fix: {what}, the most expensive cause, has {note.fix}"
+    if others:
+        return line + f"; the causes with a fix are {', '.join(others)} (above)"
+    return line + "; nothing here has one, so accept the cost"
 
 
 def _program(r: FallbackReport) -> str:

@@ -22,6 +22,8 @@ import pandas as pd
 
 from etprof.backends.xnnpack import BACKEND as XNNPACK
 from etprof.backends.xnnpack import DECOMPOSED, DYNAMIC_TAG, POINTWISE, STATIC_TAG
+from etprof.backends.xnnpack_fallback import QUANT_KERNELS
+from etprof.backends.xnnpack_fallback import decomposed_label as pattern_label
 from etprof.grouping import group_cumcount, group_sum
 from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, Trace
 from etprof.xnnpack_support import OpSupport, SupportTable
@@ -37,19 +39,9 @@ CLASS_LABELS = {
     CONSTRAINT: "supported by XNNPACK, this instance not taken",
 }
 
-# Portable kernels that move, re-type, quantize or materialize data without computing: they
-# never explain a fallback by themselves, they are there because of the op next to them.
-GLUE_KERNELS = frozenset({
-    "view_copy", "_to_copy", "_to_dim_order_copy", "_clone_dim_order", "clone", "permute_copy",
-    "expand_copy", "squeeze_copy", "unsqueeze_copy", "alias_copy", "detach_copy", "_unsafe_view",
-    "select_copy", "slice_copy", "t_copy", "transpose_copy", "full", "full_like", "scalar_tensor",
-    "zeros", "zeros_like", "ones", "ones_like", "empty", "fill", "copy", "_local_scalar_dense",
-    "quantize_per_tensor", "dequantize_per_tensor", "quantize_per_channel",
-    "dequantize_per_channel", "quantize_per_token", "dequantize_per_token", "choose_qparams",
-    "choose_qparams_per_token_asymmetric",
-})
-QUANT_KERNELS = frozenset({"quantize_per_tensor", "dequantize_per_tensor", "quantize_per_channel",
-                           "dequantize_per_channel"})
+# the glue kernels and quantize ops, as XNNPACK's explainer knows them (the shape operators a
+# model writes itself -- select, squeeze, expand, split -- are causes of their own)
+GLUE_KERNELS = XNNPACK.glue_kernels()
 
 @dataclass(frozen=True)
 class Step:
@@ -211,10 +203,12 @@ def _in_trace_order(ev: pd.DataFrame) -> pd.DataFrame:
     return ev.sort_values(["run", "seq"])
 
 
-def decomposed_label(step: Step, before: BlockEdges | None) -> str:
-    """"hardswish" when `step` is the portable piece of a recognised decomposition, else ""."""
-    if before is None:
-        return ""
+def decomposed_label(step: Step, before: BlockEdges | None, program_ops: list[str]) -> str:
+    """"hardswish" when `step` is the portable piece of a recognised decomposition (judged by
+    the block before it, or by the program's other portable operators), else ""."""
+    found = pattern_label(step.name, program_ops)
+    if found or before is None:
+        return found
     tail = before.tail_pointwise()
     base = kernel_base(step.name)
     for label, pointwise, portable in DECOMPOSED:

@@ -246,6 +246,7 @@ def _attribute(
         return float(edge_ns.at[iid, col]) if iid is not None and iid in edge_ns.index else 0.0
 
     has_delegate = any(s.kind == "delegate" for s in steps)
+    program_ops = [s.name for s in steps if s.kind == "operator"]
     info: dict[int, dict[str, Any]] = {}
     runs = _runs(steps)
     for index, (prev, nxt, run) in enumerate(runs):
@@ -258,7 +259,8 @@ def _attribute(
                 classify(o, None, precisions) == GLUE for o in run
             ):  # glue alone between two partitions: it is the cause, judge it as an operator
                 cls = classify(s, support, precisions, glue=False)
-            label = decomposed_label(s, edges.get(prev)) if prev is not None else ""
+            label = decomposed_label(s, edges.get(prev) if prev is not None else None,
+                                     program_ops)
             info[s.id] = {
                 "instruction": s.id, "op": s.name, "class": cls, "where": where, "run": index,
                 "decomposed_from": label,

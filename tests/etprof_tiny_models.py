@@ -224,3 +224,53 @@ class ConvNormGelu(nn.Module):
 def conv_norm_gelu() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     torch.manual_seed(0)
     return ConvNormGelu().eval(), (torch.randn(1, 3, 16, 16),)
+
+
+# --- XNNPACK fallbacks and their fixes (tests/test_real_programs.py, issue 12 item 4) ----------
+
+
+class Fallbacks(nn.Module):
+    """Operators XNNPACK (executorch 1.5.1) leaves on portable kernels, as models write them:
+    F.scaled_dot_product_attention (decomposed into mul.Scalar, eq, logical_not, any, where),
+    chunk (split_with_sizes_copy), an explicit expand, select (`y[:, -1]`) and squeeze."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = nn.Linear(16, 48)
+        self.out = nn.Linear(16, 16)
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        att = self.out(nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask))
+        gate = torch.sigmoid(att[..., :1]).expand(1, 8, 16) * att
+        out: torch.Tensor = self.head(gate[:, -1].unsqueeze(1).squeeze(1))
+        return out
+
+
+class FallbacksFixed(Fallbacks):
+    """The same computation with each fix etprof's explanation suggests applied: attention
+    written out, slices instead of chunk, broadcasting instead of expand, slice and reshape
+    instead of select and squeeze. XNNPACK takes all of it."""
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        y = self.qkv(x)
+        q, k, v = y[..., :16], y[..., 16:32], y[..., 32:]
+        att = self.out(torch.softmax(q @ k.transpose(-2, -1) * 0.25 + mask, dim=-1) @ v)
+        gate = torch.sigmoid(att[..., :1]) * att
+        out: torch.Tensor = self.head(gate[:, -1:].reshape(1, 16))
+        return out
+
+
+def _fallback_inputs() -> tuple[torch.Tensor, ...]:
+    return torch.randn(1, 8, 16), torch.zeros(8, 8)
+
+
+def fallbacks() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    torch.manual_seed(0)
+    return Fallbacks().eval(), _fallback_inputs()
+
+
+def fallbacks_fixed() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    torch.manual_seed(0)
+    return FallbacksFixed().eval(), _fallback_inputs()

@@ -428,3 +428,67 @@ def test_per_method_means_equal_the_inspectors(traced: Traced) -> None:
         for b in doc["blocks"]:
             theirs = block[("DELEGATE_CALL", int(b["instruction"]))][warmup:]
             assert b["call_ms"] * 1e6 == pytest.approx(sum(theirs) / len(theirs), rel=1e-12)
+
+
+# --- fallback explanations on real programs (issue 12 item 4) ------------------------------------
+
+_VAGUE = "replace them in the model"
+
+
+def fallback_of(trace: Path) -> dict[str, Any]:
+    result = run_cli("breakdown", trace, "-f", "json")
+    assert result.returncode == 0, result.stderr
+    fallback: dict[str, Any] = json.loads(result.stdout)["fallback"]
+    return fallback
+
+
+def test_fallbacks_get_their_reasons_and_fixes(exported: Exporter, traced: Traced) -> None:
+    """SDPA's decomposition, chunk, an explicit expand, select, unsqueeze and squeeze: each with
+    the reason XNNPACK's configs give and a fix; and the fixes applied (FallbacksFixed, the same
+    function) make a program XNNPACK takes whole."""
+    fb = fallback_of(traced("fallbacks")[0])
+    text = " ".join(fb["explanation"])
+    assert _VAGUE not in text
+    assert "no partitioner config for mul" not in text
+    causes = {c["op"]: c for c in fb["causes"]}
+    sdpa = {"aten::mul.Scalar_out", "aten::eq.Scalar_out", "aten::logical_not.out",
+            "aten::any.out", "aten::where.self_out"}
+    assert sdpa <= set(causes), sorted(causes)
+    assert {causes[op]["decomposed_from"] for op in sdpa} == {"scaled_dot_product_attention"}
+    line = next(x for x in fb["explanation"] if "pieces of scaled_dot_product_attention" in x)
+    assert "mul.Tensor" in line and "bool tensors" in line and "torch.softmax(q @ k" in line
+    for op, fix in [("split_with_sizes_copy", "slice instead"),
+                    ("expand_copy", "let it broadcast"),
+                    ("select_copy", "index with a slice and reshape"),
+                    ("squeeze_copy", "reshape instead"),
+                    ("unsqueeze_copy", "trailing dimension")]:
+        mine = [x for x in fb["explanation"] if x.startswith(f"aten::{op}.")]
+        assert len(mine) == 1 and fix in mine[0], (op, mine)
+    # a shape operator is a cause of its own, never glue serving itself
+    glue = {row["op"] for row in fb["instructions"] if row["class"] == "glue"}
+    assert not glue & {"aten::select_copy.int_out", "aten::squeeze_copy.dims_out"}, glue
+
+    from etprof.export import summarize
+    from etprof.program import read_program
+
+    fixed = summarize(read_program(exported("fallbacks_fixed")))
+    assert (fixed.delegate_calls, fixed.portable_calls) == (1, 0), fixed.portable_ops
+
+
+def test_kv_cache_fallbacks_point_at_the_in_place_update(traced: Traced) -> None:
+    fb = fallback_of(traced("kv_decoder_step")[0])
+    text = " ".join(fb["explanation"])
+    assert _VAGUE not in text
+    for op in ("aten::index_put.out", "aten::copy_"):
+        line = next(x for x in fb["explanation"] if x.startswith(op))
+        assert "run_reinplace_pass=True" in line, line
+    assert "write-back of a mutated buffer" in text
+
+
+def test_lstm_shape_operators_are_causes_not_glue_serving_themselves(traced: Traced) -> None:
+    fb = fallback_of(traced("lstm")[0])
+    rows = fb["instructions"]
+    for op in ("aten::squeeze_copy.dims_out", "aten::select_copy.int_out"):
+        classes = {r["class"] for r in rows if r["op"] == op}
+        assert classes and "glue" not in classes, (op, classes)
+    assert _VAGUE not in " ".join(fb["explanation"])

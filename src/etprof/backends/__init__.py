@@ -24,7 +24,21 @@ import pandas as pd
 if TYPE_CHECKING:
     from etprof.xnnpack_support import SupportTable
 
-UNKNOWN_LABEL = "delegate"  # a delegate whose backend id the trace does not know
+UNKNOWN_LABEL = "delegate"
+NO_FIX = "no known fix"  # how a FallbackNote's fix starts when nothing gets the op delegated
+
+
+@dataclass(frozen=True)
+class FallbackNote:
+    """Why a backend's partitioner left an operator on portable kernels, and what to do."""
+
+    reason: str
+    fix: str  # starts with NO_FIX when nothing makes it delegated (in this executorch version)
+    label: str = ""  # the decomposition the operator is a piece of, e.g. an attention
+
+    @property
+    def fixable(self) -> bool:
+        return not self.fix.startswith(NO_FIX)  # a delegate whose backend id the trace does not know
 
 
 @dataclass(frozen=True)
@@ -106,6 +120,17 @@ class Backend:
     def support_table(self) -> SupportTable | None:
         """The operators its partitioner takes (for the fallback explainer); None: unknown."""
         return None
+
+    def fallback_note(self, op: str, cls: str, program_ops: Sequence[str]) -> FallbackNote | None:
+        """Why the partitioner left the portable operator `op` (as the program calls it, of the
+        explainer's class `cls`) out, and the fix; `program_ops`: every portable operator of
+        the program, for context. None: the backend does not know."""
+        return None
+
+    def glue_kernels(self) -> frozenset[str]:
+        """Portable kernel names (no namespace/overload) that only move, re-type or make data
+        next to a fallen-back operator: never a cause by themselves."""
+        return frozenset()
 
     @property
     def explains_fallbacks(self) -> bool:

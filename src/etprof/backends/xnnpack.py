@@ -15,6 +15,7 @@
   decompositions that split a familiar activation across a partition boundary.
 - The delegate's own graph (etprof.xnnpack_graph): the node types serialized in its blob, which
   name the operators XNNPACK reports by a placeholder ("Invalid Unary Op" -> "Hardswish").
+- Why its partitioner left an operator out and the fix (etprof.backends.xnnpack_fallback).
 - The support table (etprof.xnnpack_support): which operators its partitioner configs take, at
   which precisions -- what the fallback explainer (analyzers/fallback.py) reasons with.
 """
@@ -26,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from etprof.backends import Backend
+from etprof.backends import Backend, FallbackNote
 
 if TYPE_CHECKING:
     from etprof.xnnpack_support import SupportTable
@@ -128,6 +129,16 @@ class Xnnpack(Backend):
         from etprof.xnnpack_support import load_table
 
         return load_table()
+
+    def fallback_note(self, op: str, cls: str, program_ops: Sequence[str]) -> FallbackNote:
+        from etprof.backends.xnnpack_fallback import note
+
+        return note(op, cls, program_ops)
+
+    def glue_kernels(self) -> frozenset[str]:
+        from etprof.backends.xnnpack_fallback import GLUE_KERNELS
+
+        return GLUE_KERNELS
 
     @property
     def explains_fallbacks(self) -> bool:
