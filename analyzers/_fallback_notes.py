@@ -21,7 +21,7 @@ from etprof.analyzers._fallback_program import (
 from etprof.backends import FallbackNote
 from etprof.backends.xnnpack import BACKEND as XNNPACK
 from etprof.backends.xnnpack import DECOMPOSED
-from etprof.xnnpack_support import PRECISION_LABELS
+from etprof.backends.xnnpack_support import PRECISION_LABELS
 
 if TYPE_CHECKING:
     # relative: mypy also checks this folder as `analyzers`, where the report must be that

@@ -8,7 +8,7 @@
 - each delegate block's edges: the operators XNNPACK runs at the start and end of a block,
   where the layout (Transpose) and precision (Convert) changes of a partition boundary sit.
 
-No torch, no executorch: everything comes from the trace and etprof/data/xnnpack_support.json.
+No torch, no executorch: everything comes from the trace and etprof/backends/xnnpack_support.json.
 XNNPACK's own naming (glue, datatype tags, element-wise operators, decompositions) lives in
 etprof.backends.xnnpack; this explainer is the one that backend provides.
 """
@@ -24,9 +24,9 @@ from etprof.backends.xnnpack import BACKEND as XNNPACK
 from etprof.backends.xnnpack import DECOMPOSED, DYNAMIC_TAG, POINTWISE, STATIC_TAG
 from etprof.backends.xnnpack_fallback import QUANT_KERNELS
 from etprof.backends.xnnpack_fallback import decomposed_label as pattern_label
+from etprof.backends.xnnpack_support import OpSupport, SupportTable
 from etprof.grouping import group_cumcount, group_sum
 from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, Trace
-from etprof.xnnpack_support import OpSupport, SupportTable
 
 GLUE = "glue"
 UNSUPPORTED = "unsupported"

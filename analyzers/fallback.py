@@ -1,7 +1,7 @@
 """Why operators of a delegated program ran on portable kernels, and what that cost.
 
 Each portable operator instruction is classified against XNNPACK's partitioner configs (the
-table etprof/data/xnnpack_support.json generated from executorch): layout/constant glue, not
+table etprof/backends/xnnpack_support.json generated from executorch): layout/constant glue, not
 supported by XNNPACK, supported only at another precision, or supported but not taken. A run of
 portable instructions between two delegate calls is a graph break; its cost is
 
@@ -40,11 +40,11 @@ from etprof.analyzers._fallback_program import (
     program_steps,
 )
 from etprof.backends.xnnpack import BACKEND as XNNPACK
+from etprof.backends.xnnpack_support import PRECISION_LABELS
 from etprof.errors import InputError
 from etprof.grouping import group_sum
 from etprof.result import records
 from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_MODEL, Trace
-from etprof.xnnpack_support import PRECISION_LABELS
 
 from ._fallback_notes import explain, zoo_name  # relative: see _fallback_notes
 

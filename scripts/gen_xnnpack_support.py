@@ -1,4 +1,4 @@
-"""Regenerate src/etprof/data/xnnpack_support.json from the installed executorch.
+"""Regenerate src/etprof/backends/xnnpack_support.json from the installed executorch.
 
 Run after upgrading executorch:  /work/venv/bin/python scripts/gen_xnnpack_support.py
 (tests/test_fallback.py fails while the checked-in table differs from what this would write).
@@ -9,11 +9,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from etprof.backends.xnnpack_support import DATA_FILE, dumps, generate_table
 from etprof.output import write_text
 from etprof.quiet import silenced
-from etprof.xnnpack_support import DATA_FILE, dumps, generate_table
 
-TARGET = Path(__file__).resolve().parent.parent / "src" / "etprof" / "data" / DATA_FILE
+TARGET = Path(__file__).resolve().parent.parent / "src" / "etprof" / "backends" / DATA_FILE
 
 
 def main() -> int:

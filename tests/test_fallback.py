@@ -20,11 +20,11 @@ import pytest
 from etprof import analyzers, render
 from etprof.analyzers.fallback import FallbackOptions, FallbackReport, explain_fallbacks, zoo_name
 from etprof.analyzers.runmodel import RunModelOptions, run_model_stats
+from etprof.backends.xnnpack_support import dumps, load_table, table_from_dict
 from etprof.errors import InputError
 from etprof.loading import load_trace
 from etprof.metadata import Instruction, ProgramInfo, RunSettings, TraceMeta
 from etprof.trace import Trace, annotate
-from etprof.xnnpack_support import dumps, load_table, table_from_dict
 
 from conftest import SAMPLES
 
@@ -273,7 +273,7 @@ def test_support_table_round_trips_and_refuses_other_documents() -> None:
 @pytest.mark.slow
 def test_support_table_matches_the_installed_executorch() -> None:
     """The checked-in table is what scripts/gen_xnnpack_support.py would write today."""
-    from etprof.xnnpack_support import DATA_FILE, generate_table
+    from etprof.backends.xnnpack_support import DATA_FILE, generate_table
 
     checked_in = (Path(__file__).resolve().parent.parent / "src" / "etprof" / "data" / DATA_FILE)
     assert dumps(generate_table()) == checked_in.read_text(encoding="utf-8"), (

@@ -22,7 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 
 if TYPE_CHECKING:
-    from etprof.xnnpack_support import SupportTable
+    from etprof.backends.xnnpack_support import SupportTable
 
 UNKNOWN_LABEL = "delegate"
 NO_FIX = "no known fix"  # how a FallbackNote's fix starts when nothing gets the op delegated

@@ -16,7 +16,7 @@
 - The delegate's own graph (etprof.xnnpack_graph): the node types serialized in its blob, which
   name the operators XNNPACK reports by a placeholder ("Invalid Unary Op" -> "Hardswish").
 - Why its partitioner left an operator out and the fix (etprof.backends.xnnpack_fallback).
-- The support table (etprof.xnnpack_support): which operators its partitioner configs take, at
+- The support table (etprof.backends.xnnpack_support): which operators its partitioner configs take, at
   which precisions -- what the fallback explainer (analyzers/fallback.py) reasons with.
 """
 
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from etprof.backends import Backend, FallbackNote
 
 if TYPE_CHECKING:
-    from etprof.xnnpack_support import SupportTable
+    from etprof.backends.xnnpack_support import SupportTable
 
 BACKEND_ID = "XnnpackBackend"
 COUNTER = re.compile(r"\s*#\d+$")
@@ -126,7 +126,7 @@ class Xnnpack(Backend):
         return mismatch(runtime, graph)
 
     def support_table(self) -> SupportTable:
-        from etprof.xnnpack_support import load_table
+        from etprof.backends.xnnpack_support import load_table
 
         return load_table()
 

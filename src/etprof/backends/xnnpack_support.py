@@ -4,7 +4,7 @@ The answer comes from the partitioner configs that executorch ships
 (``executorch.backends.xnnpack.partition.config.ALL_PARTITIONER_CONFIGS``), but importing them
 pulls in torch and executorch, which trace-reading commands must not do. So the table is made
 once, at build time, by :func:`generate_table` (run ``scripts/gen_xnnpack_support.py``) and
-checked in as ``etprof/data/xnnpack_support.json``; analyzers read it with :func:`load_table`.
+checked in as ``etprof/backends/xnnpack_support.json``; analyzers read it with :func:`load_table`.
 A test regenerates it and compares, so it cannot drift from the installed executorch.
 
 Format history (bump FORMAT_VERSION and document in docs/fallback.md):
@@ -120,7 +120,7 @@ def dumps(table: SupportTable) -> str:
 @lru_cache(maxsize=1)
 def load_table() -> SupportTable:
     """The checked-in table (no torch, no executorch)."""
-    text = resources.files("etprof").joinpath("data", DATA_FILE).read_text(encoding="utf-8")
+    text = resources.files("etprof").joinpath("backends", DATA_FILE).read_text(encoding="utf-8")
     return table_from_dict(json.loads(text))
 
 
