@@ -140,6 +140,14 @@ _UNSUPPORTED: dict[str, Note] = {
               "takes", _REINPLACE_FIX),
     "embedding": Note("XNNPACK has no embedding (gather) config, and its configs take float "
                   "tensors only, not the integer token ids", f"{NO_FIX} (a table lookup)"),
+    "embedding_byte": Note("it is a quantized embedding lookup (ExecuTorch's quantized kernels); "
+                           "XNNPACK has no embedding config", f"{NO_FIX} (a table lookup)"),
+    "embedding_4bit": Note("it is a quantized embedding lookup (ExecuTorch's quantized kernels); "
+                           "XNNPACK has no embedding config", f"{NO_FIX} (a table lookup)"),
+    "update_quantized_cache": Note("it is ExecuTorch's own in-place quantized KV-cache update "
+                                   "kernel (the custom ops library an LLM export links), chosen "
+                                   "instead of XNNPACK on purpose",
+                                   "none needed: it is the intended kernel"),
     "native_layer_norm": Note("XNNPACK has no layer_norm config", NO_FIX),
     "sum": Note("XNNPACK has no sum config (its only reduction is mean.dim of a 4-D tensor over "
             "dims (2, 3))", NO_FIX),
