@@ -71,10 +71,7 @@ def explain(r: FallbackReport) -> list[str]:
         assert note is not None
         lines[lines.index(label)] = (
             f"{', '.join(ops)} ran on portable kernels: they are pieces of {label} as torch "
-            f"decomposes it; the check for rows masked entirely (eq, logical_not, any, where) "
-            f"computes on bool tensors, which XNNPACK's configs never take, and the scaling "
-            f"(mul.Scalar) is an overload XNNPACK has no config for (it takes mul.Tensor). "
-            f"Fix: {note.fix}.")
+            f"decomposes it; {note.reason}. Fix: {note.fix}.")
     glue = causes[causes["cls"] == GLUE]
     for row in glue.to_dict("records"):
         served = r.instructions[r.instructions["cause_op"] == row["op"]]

@@ -172,15 +172,10 @@ def note(name: str, cls: str, program_ops: Iterable[str]) -> Note:
     ("unsupported" or "constraint"), with the program's other portable operators as context."""
     ops = list(program_ops)
     b, label = base(name), decomposed_label(name, ops)
-    if label == SDPA:
-        if b == "mul":
-            reason = ("XNNPACK's MulConfig takes mul.Tensor only, and this is mul.Scalar: "
-                      "scaled_dot_product_attention's decomposition scales q and k by a Python "
-                      "number")
-        else:
-            reason = ("it is a piece of scaled_dot_product_attention as torch decomposes it (the "
-                      "check for rows masked entirely: eq(-inf), logical_not, any, where); it "
-                      "computes on bool tensors, and XNNPACK's configs take float tensors only")
+    if label == SDPA:  # one reason for all the pieces: the explanation gives them one line
+        reason = ("the check for rows masked entirely (eq, logical_not, any, where) computes on "
+                  "bool tensors, which XNNPACK's configs never take, and the scaling (mul.Scalar) "
+                  "is an overload XNNPACK has no config for (it takes mul.Tensor)")
         return Note(reason, _SDPA_FIX, SDPA)
     if b == "mul" and overload(name) == "Scalar":
         return Note("XNNPACK's MulConfig takes mul.Tensor only; mul.Scalar (a tensor times a "
