@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +19,20 @@ SAMPLES = ROOT / "sample_traces"
 
 def sample_traces() -> list[Path]:
     return sorted(SAMPLES.glob("*.etdp"))
+
+
+def inspector_means(path: Path, warmup: int) -> Any:
+    """ExecuTorch's Inspector's per-event means of a trace (inspector_engine.inspector_event_means,
+    seconds per sample trace), computed once per test session for each trace and warm-up: the
+    engine test and the attribution test check different layers against the same figures."""
+    return _inspector_means(Path(path).resolve(), warmup).copy()
+
+
+@cache
+def _inspector_means(path: Path, warmup: int) -> Any:
+    from etprof.etdump.inspector_engine import inspector_event_means
+
+    return inspector_event_means(path, warmup)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from etprof.significance import rank_test, rank_tests
 from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_MODEL, Trace
 
 import etdump_builder
-from conftest import DATA, sample_traces
+from conftest import DATA, inspector_means, sample_traces
 
 REAL_TRACES = [*sample_traces(), DATA / "small_xnnpack.etdp"]
 
@@ -467,8 +467,8 @@ def test_iteration_table_on_real_traces(path: Path) -> None:
 
 
 def compare_with_inspector(path: Path, warmup: int) -> None:
-    engine = pytest.importorskip("etprof.etdump.inspector_engine")
-    theirs = engine.inspector_event_means(path, warmup)
+    pytest.importorskip("etprof.etdump.inspector_engine")
+    theirs = inspector_means(path, warmup)  # computed once, shared with test_engines
     t = theirs.set_index(["name", "instruction_id"])
     trace = load_trace(path).with_warmup(warmup)
     result = breakdown(trace, BreakdownOptions())

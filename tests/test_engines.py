@@ -28,7 +28,7 @@ from etprof.etdump.inspector_engine import (
 from etprof.etdump.reader import RawDump, read_dump
 from etprof.trace import DEFAULT_WARMUP, EXECUTE_RUN, events_frame
 
-from conftest import DATA, sample_traces
+from conftest import DATA, inspector_means, sample_traces
 
 U64_MAX = 2**64 - 1
 
@@ -236,7 +236,7 @@ def test_means_equal_the_inspectors(name: str, hand_made: dict[str, Path]) -> No
     warmup = HAND_MADE[name][3] if name in HAND_MADE else min(DEFAULT_WARMUP, executes - 1)
     events = events_frame(raw)
     ours = etprof_event_means(events[events["iteration"] >= warmup])
-    theirs = inspector_event_means(path, warmup)
+    theirs = inspector_means(path, warmup)  # shared with test_attribution
     pd.testing.assert_frame_equal(ours, theirs, check_exact=True)
     assert len(ours) > 0
 
