@@ -120,8 +120,7 @@ def _why(r: FallbackReport, op: str, group: pd.DataFrame, instr: pd.DataFrame,
         why = f"because {note.reason} (executorch {r.executorch}). Fix: {note.fix}"
     else:
         assert cls == CONSTRAINT and note is not None
-        why = (f"although XNNPACK supports {short} ({supported}): {note.reason}, so it "
-               f"rejected these instances. Fix: {note.fix}")
+        why = f"although XNNPACK supports {short} ({supported}): {note.reason}. Fix: {note.fix}"
     line = f"{op} (x{count}) ran on portable kernels {why}."
     labels: Counter[str] = Counter()
     for label, k in zip(group["decomposed_from"], group["count"]):

@@ -183,10 +183,16 @@ def note(name: str, cls: str, program_ops: Iterable[str]) -> Note:
                     "multiply in model code, `x * 2.0`: torch.export makes it mul.Tensor, which "
                     "XNNPACK takes (checked: one partition)")
     if cls == "constraint":
-        return _CONSTRAINTS.get(b) or Note(
-            f"XNNPACK's config for {b} rejected these instances (every config needs float "
-            "tensors of one dtype and no empty ones; some check shapes or arguments)",
-            "lower with XnnpackPartitioner(verbose=True) to see which check failed")
+        # the trace cannot say which check failed: name the config's own, and the common ones
+        common = ("the checks every config makes (float tensors of one dtype, no empty or "
+                  "unbacked-size tensors)")
+        verbose = "XnnpackPartitioner(verbose=True) logs which check failed"
+        own = _CONSTRAINTS.get(b)
+        if own is None:
+            return Note(f"{common} or its own rejected these instances",
+                        "lower with XnnpackPartitioner(verbose=True): it logs which check failed")
+        return Note(f"{own.reason}; that or {common} rejected these instances",
+                    f"{own.fix} ({verbose})")
     if b in _UNSUPPORTED:
         return _UNSUPPORTED[b]
     if b in _BOOL_OPS:
