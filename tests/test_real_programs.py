@@ -264,23 +264,28 @@ def test_llama_bad_requests_are_one_line(exported: Exporter, tmp_path: Path) -> 
 
 
 def test_lstm_operators_below_timer_resolution_are_not_delegate_overhead(
-        exported: Exporter) -> None:
+        traced: Traced) -> None:
     """Most of the LSTM's XNNPACK operators take under 1 µs and read 0 ns. Their possible time
     (at most 1 µs each, within what their call holds beyond its operators) is its own bucket, not
     delegate overhead; the breakdown warns, and the fallback cost is given as a range."""
     import numpy as np
 
+    from etprof import analyzers
+    from etprof.analyzers.breakdown import BreakdownOptions
     from etprof.loading import load_trace
     from etprof.trace import DELEGATE_CALL, DELEGATE_OP
 
-    trace_path, _, _ = run_ok(exported("lstm"))
-    doc = assert_breakdown_sums(trace_path)
+    trace_path, _, _ = traced("lstm")
+    assert_breakdown_sums(trace_path)  # the command line's JSON: exact sums in every iteration
+    trace = load_trace(trace_path)
+    doc = json.loads(json.dumps(analyzers.run("breakdown", trace, BreakdownOptions()).to_dict(),
+                                default=str))
     rows = {r["bucket"]: r for r in doc["buckets"]}
     res = doc["resolution"][0]
     assert res["backend"] == "XnnpackBackend" and res["resolution_ns"] == 1000
 
     # the bound, recomputed from the events: per call, min(max(call - ops, 0), 1 µs x zeros)
-    measured = load_trace(trace_path).measured()
+    measured = trace.measured()
     calls, ops = measured.of_kind(DELEGATE_CALL), measured.of_kind(DELEGATE_OP)
     key = ["iteration", "instruction_id"]
     call_ns = calls.groupby(key)["duration_ns"].sum()
@@ -316,11 +321,11 @@ def test_lstm_operators_below_timer_resolution_are_not_delegate_overhead(
 # --- --by module inside a delegate (issue 12 item 6) -------------------------------------------
 
 
-def test_conv_norm_gelu_delegate_operators_go_to_their_own_modules(exported: Exporter) -> None:
+def test_conv_norm_gelu_delegate_operators_go_to_their_own_modules(traced: Traced) -> None:
     """XNNPACK's blob keeps each node's debug handle, which the ETRecord ties to a module: a
     delegate covering several modules (act + proj) charges its operators to their own modules
     and says how much (its overhead) stays on their common module."""
-    trace_path, meta, _ = run_ok(exported("conv_norm_gelu"))
+    trace_path, meta, _ = traced("conv_norm_gelu")
     delegates = [i for i in meta.program.instructions if i.kind == "delegate"]
     spanning = [i for i in delegates if len({m for m in i.modules if m}) > 1]
     assert spanning  # the GELU + 1x1 conv delegate
