@@ -166,3 +166,21 @@ def test_every_command_runs_on_it(mixed: Path, tmp_path: Path) -> None:
     assert timeline.returncode == 0, timeline.stderr
     names = {e["name"] for e in json.loads(chrome.read_text())["traceEvents"]}
     assert "DELEGATE_CALL VulkanBackend" in names and "conv2d_clamp_half #1" in names
+
+
+def test_fallback_knowledge_is_the_backends() -> None:
+    """Why an operator was left out and the fix come from the backend: a backend etprof knows
+    nothing about has neither; XNNPACK's say an LLM export's custom SDPA kernel is intended and
+    the in-place KV-cache write has no fix (executorch 1.5.1)."""
+
+    other = backends.get("VulkanBackend")
+    assert other.fallback_note("aten::div.out", "unsupported", []) is None
+    assert other.glue_kernels() == frozenset()
+    xnn = backends.get("XnnpackBackend")
+    assert "_to_copy" in xnn.glue_kernels() and "squeeze_copy" not in xnn.glue_kernels()
+    sdpa = xnn.fallback_note("llama::custom_sdpa.out", "unsupported", ["llama::custom_sdpa.out"])
+    assert sdpa is not None and "intended kernel" in sdpa.fix and sdpa.fixable
+    write = xnn.fallback_note("aten::index_put_", "unsupported", ["aten::index_put_"])
+    assert write is not None and not write.fixable and "already in place" in write.reason
+    alone = xnn.fallback_note("aten::eq.Scalar_out", "unsupported", ["aten::eq.Scalar_out"])
+    assert alone is not None and alone.label == "" and "bool tensors" in alone.reason

@@ -275,7 +275,8 @@ def test_support_table_matches_the_installed_executorch() -> None:
     """The checked-in table is what scripts/gen_xnnpack_support.py would write today."""
     from etprof.backends.xnnpack_support import DATA_FILE, generate_table
 
-    checked_in = (Path(__file__).resolve().parent.parent / "src" / "etprof" / "backends" / DATA_FILE)
+    checked_in = (Path(__file__).resolve().parent.parent / "src" / "etprof" / "backends"
+                  / DATA_FILE)
     assert dumps(generate_table()) == checked_in.read_text(encoding="utf-8"), (
         "executorch's XNNPACK configs changed: run scripts/gen_xnnpack_support.py")
 
