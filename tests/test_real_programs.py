@@ -142,6 +142,29 @@ def test_transformer_encoder(traced: Traced, name: str) -> None:
     assert any(gemm in op for op in ops), ops
 
 
+def test_encoder_fp32_against_dynamic_quant_pairs_its_linears(traced: Traced) -> None:
+    """Issue 12 items 2 and 3 on a transformer encoder: its fp32 and dynamically quantized
+    programs are one model (they share their module paths; by name "encoder_dq" was another
+    model), and each linear kind is one row whose precision says what changed."""
+    fp32, _, _ = traced("encoder")
+    dq, _, _ = traced("encoder_dq+q")
+    result = run_cli("diff", fp32, dq, "--top", "10000", "-f", "json")
+    assert result.returncode == 0, result.stderr
+    d = json.loads(result.stdout)
+    (model,) = [c for c in d["checks"] if c["setting"] == "model"]
+    assert model["status"] == "same" and "module paths" in model["basis"]
+    assert d["match"] == "operator"
+    ops = [r for r in d["contributors"] if r["kind"] == "operator"]
+    gemms = [r for r in ops if r["contributor"].startswith("Fully Connected")]
+    assert gemms and all(r["calls_a"] == r["calls_b"] > 0 for r in gemms), gemms
+    # 8-bit weights, activations quantized at run time ("F32 -> QDU8, F32, QC8W")
+    assert any(r["precision"].startswith("F32 -> ") and "QC8W" in r["precision"]
+               for r in gemms), gemms
+    (mean,) = [r for r in d["run_model"] if r["statistic"] == "mean"]
+    assert sum(r["delta_ms"] for r in d["contributors"]) == pytest.approx(mean["delta_ms"],
+                                                                          abs=1e-9)
+
+
 def test_token_ids_with_a_float_mask(traced: Traced) -> None:
     trace, meta, stderr = traced("masked_tokens")
     assert "input 0 'ids' int64 [1, 8]: zeros (the program states no vocabulary size" in \
