@@ -550,3 +550,21 @@ def test_png_reader_matches_a_known_image(tmp_path: Path) -> None:
                                                                          0, 0))
                     + chunk(b"IDAT", zlib.compress(b"".join(rows))) + chunk(b"IEND", b""))
     assert np.array_equal(chromium.read_png(png), image)
+
+
+def test_latency_chart_axis_is_not_squashed_by_one_slow_step() -> None:
+    """One 14 ms step among 0.4 ms ones: the axis stops near the others, the slow step sits on
+    the top edge marked as above the axis, and every step is still drawn."""
+    from etprof.render._html_svg import axis_limit, latency_by_position
+
+    points = [(16 + i, 0.40 + 0.01 * i, 0) for i in range(8)] + [(20, 14.2, 1)]
+    assert axis_limit([ms for _, ms, _ in points]) == pytest.approx(0.47)
+    svg = latency_by_position(points, (0.01, 0.24), "decode latency")
+    assert svg.count('<circle class="step"') == len(points)
+    clipped = re.findall(r'data-clipped="true" cx="[\d.]+" cy="([\d.]+)"', svg)
+    assert len(clipped) == 1 and float(clipped[0]) == pytest.approx(14.0)  # the top edge
+    assert "1 step above the axis, up to 14.20 ms" in svg
+    ticks = [float(t) for t in re.findall(r'class="tick" text-anchor="end">([\d.]+)<', svg)]
+    assert ticks and max(ticks) < 1.0  # the axis fits the ordinary steps
+    steady = latency_by_position(points[:8], None, "decode latency")
+    assert 'data-clipped="true"' not in steady and "above the axis" not in steady

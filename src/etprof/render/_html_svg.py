@@ -264,6 +264,18 @@ SESSION_COLORS = ("#1d5fa6", "#e8710a", "#188038", "#9334e6", "#d93025", "#5f636
 FIT = "#1f2328"  # the least-squares line (report.css: svg .fit)
 
 
+def axis_limit(values: Sequence[float], spread: float = 4.0) -> float:
+    """The top of a value axis that a few outliers do not squash: the largest value within
+    `spread` times the median (every value when none lies beyond it)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    median = ordered[len(ordered) // 2]
+    if median <= 0 or ordered[-1] <= spread * median:
+        return ordered[-1]
+    return max(v for v in ordered if v <= spread * median)
+
+
 def latency_by_position(points: Sequence[tuple[int, float, int]],
                         fit: tuple[float, float] | None, title: str, width: int = 1080,
                         height: int = 260) -> str:
@@ -274,7 +286,8 @@ def latency_by_position(points: Sequence[tuple[int, float, int]],
     xs = [p for p, _, _ in points]
     lo, hi = (min(xs), max(xs)) if xs else (0, 1)
     span = max(hi - lo, 1)
-    ticks = nice_ticks(max((ms for _, ms, _ in points), default=0.0), 4)
+    limit = axis_limit([ms for _, ms, _ in points])
+    ticks = nice_ticks(limit, 4)
     yscale = plot_h / ticks[-1]
     base = top_pad + plot_h
 
@@ -288,12 +301,20 @@ def latency_by_position(points: Sequence[tuple[int, float, int]],
                     f'y2="{y:.1f}"/>')
         body.append(_text(left - 6, y + 4, _tick(t), "tick", "end"))
     body.append(_text(12, top_pad + plot_h / 2, "ms", "tick", "middle"))
+    above = [ms for _, ms, _ in points if ms > ticks[-1]]
     for position, ms, session in points:
         color = SESSION_COLORS[session % len(SESSION_COLORS)]
+        clipped = ms > ticks[-1]
+        cy = top_pad if clipped else base - ms * yscale
+        note = " (above the axis)" if clipped else ""
         body.append(f'<circle class="step" data-position="{position}" data-session="{session}" '
-                    f'cx="{px(position):.2f}" cy="{base - ms * yscale:.2f}" r="3" fill="{color}">'
-                    f"<title>position {position}, session {session + 1}: {escape(fmt_ms(ms))}"
-                    "</title></circle>")
+                    f'data-clipped="{str(clipped).lower()}" cx="{px(position):.2f}" cy="{cy:.2f}" '
+                    f'r="3" fill="{color}"><title>position {position}, session {session + 1}: '
+                    f"{escape(fmt_ms(ms))}{note}</title></circle>")
+    if above:
+        body.append(_text(left + plot_w - 2, top_pad + 12,
+                          f"{len(above)} step{'s' if len(above) > 1 else ''} above the axis, "
+                          f"up to {fmt_ms(max(above))}", "band-label", "end"))
     if fit is not None and points:
         slope, at0 = fit
         y0, y1 = (min(max(at0 + slope * p, 0.0), ticks[-1]) for p in (lo, hi))
