@@ -25,7 +25,7 @@ import pandas as pd
 
 from etprof.analyzers import analyzer
 from etprof.analyzers.buckets import BucketOptions, Buckets, buckets
-from etprof.analyzers.llm_layers import (
+from etprof.analyzers._llm_layers import (
     PhasePart,
     layer_frame,
     layer_totals,
@@ -129,7 +129,7 @@ class LlmResult:
     settings: dict[str, Any]
     only: str | None = None
     sequences: int = 1  # measured prefill+decode sequences per session
-    # per token: (layer, part) rows when module paths are known (analyzers/llm_layers.py)
+    # per token: (layer, part) rows when module paths are known (analyzers/_llm_layers.py)
     layers: pd.DataFrame = field(default_factory=pd.DataFrame)
     layers_known: bool = False
     operators: pd.DataFrame = field(default_factory=pd.DataFrame)  # per operator type

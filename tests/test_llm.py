@@ -323,7 +323,7 @@ def test_without_module_paths_time_per_token_is_per_operator(llama_trace: Path,
     ("lm_head", "", "output head"),
 ])
 def test_module_paths_map_to_a_layer_and_a_part(module: str, layer: str, part: str) -> None:
-    from etprof.analyzers.llm_layers import layer_of, part_of
+    from etprof.analyzers._llm_layers import layer_of, part_of
 
     assert (layer_of(module), part_of(module)) == (layer, part)
 
