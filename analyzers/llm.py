@@ -24,13 +24,13 @@ import numpy as np
 import pandas as pd
 
 from etprof.analyzers import analyzer
-from etprof.analyzers.buckets import BucketOptions, Buckets, buckets
 from etprof.analyzers._llm_layers import (
     PhasePart,
     layer_frame,
     layer_totals,
     operator_token_frame,
 )
+from etprof.analyzers.buckets import BucketOptions, Buckets, buckets
 from etprof.errors import InputError
 from etprof.llm import DECODE, PHASES, PREFILL
 from etprof.result import records
