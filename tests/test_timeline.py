@@ -174,6 +174,7 @@ def test_chrome_document_of_hand_built_trace() -> None:
     assert kernel["cat"] == "portable" and kernel["args"]["op"] == "hardswish.out"
     assert by_name["OPERATOR_CALL aten::hardswish.out"]["args"]["module"] == "features.1.act"
     assert execute["cat"] == "runtime"
+    assert "module" not in execute["args"]  # it runs the method, not instruction 0's module
     assert doc["otherData"]["schema"] == "etprof.timeline" and doc["otherData"]["clamped"] == 3
 
 

@@ -57,6 +57,7 @@ _PLACE = {
 }
 # a child kind and the kind of the instruction-level event it belongs to
 _PARENT_KIND = {DELEGATE_OP: DELEGATE_CALL, KERNEL: OPERATOR_CALL}
+_INSTRUCTION_KINDS = (DELEGATE_CALL, OPERATOR_CALL, DELEGATE_OP, KERNEL)
 SLICE_COLUMNS = [
     "tid", "depth", "iteration", "name", "cat", "kind", "op", "instruction_id", "module",
     "start_ns", "end_ns", "recorded_start_ns", "recorded_end_ns", "clamped",
@@ -169,7 +170,9 @@ def layout(events: pd.DataFrame, modules: dict[int, str] | None = None) -> pd.Da
         "kind": kind,
         "op": op.mask(op == ""),  # missing: NaN, so a CSV reads back the same
         "instruction_id": ev["instruction_id"].astype("int64"),
-        "module": ev["instruction_id"].map(modules).where(ev["iteration"] >= 0),
+        # only instruction-level events run an instruction (Method::execute's id is 0 too)
+        "module": ev["instruction_id"].map(modules).where(
+            (ev["iteration"] >= 0) & kind.isin(list(_INSTRUCTION_KINDS))),
         "start_ns": ev["start_ns"].astype("int64"),
         "end_ns": ev["end_ns"].astype("int64"),
         "recorded_start_ns": ev["start_ns"].astype("int64"),
@@ -269,7 +272,7 @@ def chrome_events(t: Timeline) -> list[dict[str, Any]]:
         args: dict[str, Any] = {"kind": row.kind, "iteration": row.iteration}
         if isinstance(row.op, str):
             args["op"] = row.op
-        if row.kind in (DELEGATE_CALL, OPERATOR_CALL, DELEGATE_OP, KERNEL):
+        if row.kind in _INSTRUCTION_KINDS:
             args["instruction"] = row.instruction_id
         if isinstance(row.module, str):
             args["module"] = row.module
