@@ -364,13 +364,14 @@ def test_iters_and_warmup_count_whole_sequences(llama: Path, tmp_path: Path) -> 
 def test_dq8_against_fp32_names_the_linears(llama_fp32_trace: Path, llama_trace: Path) -> None:
     """`diff fp32 dq8 --phase decode`: the linears are XNNPACK's fp32 Fully Connected GEMMs in
     A and its dynamically quantized ones (QDU8 activations, QC8W weights) in B, all 15 of a
-    decode step on both sides (7 per layer: wq, wk, wv, wo, w1, w2, w3; and the output head)."""
+    decode step on both sides (7 per layer: wq, wk, wv, wo, w1, w2, w3; and the output head),
+    paired by operator kind into one row whose precision says what changed (docs/diff.md)."""
     result = run_cli("diff", llama_fp32_trace, llama_trace, "--phase", "decode", "-f", "json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)["contributors"]
     linear = [r for r in rows if "Fully Connected" in str(r["contributor"])]
-    names = " ".join(str(r["contributor"]) for r in linear)
-    assert "(NC, F32) GEMM" in names and "(NC, QDU8, F32, QC8W) GEMM" in names, names
+    assert [r["contributor"] for r in linear] == ["Fully Connected (NC) GEMM"], linear
+    assert linear[0]["precision"] == "F32 -> QDU8, F32, QC8W", linear[0]
     linears = 7 * 2 + 1
     assert sum(r["calls_a"] for r in linear) == linears
     assert sum(r["calls_b"] for r in linear) == linears
