@@ -14,9 +14,9 @@ from etprof.render._html_svg import (
     SLOWER,
     _svg,
     _text,
-    _tick,
     fmt_ms,
     nice_ticks,
+    y_grid,
 )
 
 COLORS = {"slower": SLOWER, "faster": FASTER}
@@ -53,12 +53,7 @@ def series_chart(series: pd.DataFrame, title: str, width: int = 1080, height: in
     step = plot_w / max(n, 1)
     base = top_pad + plot_h
     body: list[str] = []
-    for t in ticks:
-        y = base - t * scale
-        body.append(f'<line class="grid" x1="{left:.1f}" y1="{y:.1f}" x2="{left + plot_w:.1f}" '
-                    f'y2="{y:.1f}"/>')
-        body.append(_text(left - 6, y + 4, _tick(t), "tick", "end"))
-    body.append(_text(12, top_pad + plot_h / 2, "ms", "tick", "middle"))
+    body.extend(y_grid(left, plot_w, top_pad, plot_h, ticks, scale))
     points = [(left + (i + 0.5) * step, base - m * scale) for i, m in enumerate(means)]
     if n > 1:
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)

@@ -171,6 +171,20 @@ def _grid(x0: float, y0: float, w: float, h: float, ticks: list[float], scale: f
     return "".join(out)
 
 
+def y_grid(left: float, plot_w: float, top_pad: float, plot_h: float, ticks: list[float],
+           scale: float) -> list[str]:
+    """Horizontal grid lines with their values left of the plot, and the axis's "ms"."""
+    base = top_pad + plot_h
+    out = []
+    for t in ticks:
+        y = base - t * scale
+        out.append(f'<line class="grid" x1="{left:.1f}" y1="{y:.1f}" x2="{left + plot_w:.1f}" '
+                   f'y2="{y:.1f}"/>')
+        out.append(_text(left - 6, y + 4, _tick(t), "tick", "end"))
+    out.append(_text(12, top_pad + plot_h / 2, "ms", "tick", "middle"))
+    return out
+
+
 def iteration_chart(iterations: Sequence[int], run_model_ms: Sequence[float],
                     dropped: Sequence[bool], outlier: Sequence[bool], median_ms: float,
                     title: str, width: int = 1080, height: int = 230,
@@ -192,12 +206,7 @@ def iteration_chart(iterations: Sequence[int], run_model_ms: Sequence[float],
                     f'<title>warm-up: iterations 0-{warm - 1}, dropped from every statistic'
                     f'</title></rect>')
         body.append(_text(left + 6, top_pad + 13, f"warm-up ({warm} dropped)", "band-label"))
-    for t in ticks:
-        y = base - t * scale
-        body.append(f'<line class="grid" x1="{left:.1f}" y1="{y:.1f}" x2="{left + plot_w:.1f}" '
-                    f'y2="{y:.1f}"/>')
-        body.append(_text(left - 6, y + 4, _tick(t), "tick", "end"))
-    body.append(_text(12, top_pad + plot_h / 2, "ms", "tick", "middle"))
+    body.extend(y_grid(left, plot_w, top_pad, plot_h, ticks, scale))
     for i, (it, ms, d, o) in enumerate(zip(iterations, run_model_ms, dropped, outlier)):
         x = left + i * step + (step - bar_w) / 2
         h = ms * scale
@@ -295,12 +304,7 @@ def latency_by_position(points: Sequence[tuple[int, float, int]],
         return left + 8 + (position - lo) / span * (plot_w - 16)
 
     body: list[str] = []
-    for t in ticks:
-        y = base - t * yscale
-        body.append(f'<line class="grid" x1="{left:.1f}" y1="{y:.1f}" x2="{left + plot_w:.1f}" '
-                    f'y2="{y:.1f}"/>')
-        body.append(_text(left - 6, y + 4, _tick(t), "tick", "end"))
-    body.append(_text(12, top_pad + plot_h / 2, "ms", "tick", "middle"))
+    body.extend(y_grid(left, plot_w, top_pad, plot_h, ticks, yscale))
     above = [ms for _, ms, _ in points if ms > ticks[-1]]
     for position, ms, session in points:
         color = SESSION_COLORS[session % len(SESSION_COLORS)]
