@@ -168,6 +168,45 @@ def test_a_document_round_trips_through_the_schema(tmp_path: Path) -> None:
     assert TraceMeta.from_json(meta.to_json()) == meta
 
 
+def _with_a_field_everywhere(node: Any) -> Any:
+    """`node` with a field this etprof does not know added to every object in it (not to the
+    `versions` map, whose keys are package names, not fields)."""
+    if isinstance(node, dict):
+        return {**{k: v if k == "versions" else _with_a_field_everywhere(v)
+                   for k, v in node.items()}, "from_later": 1}
+    if isinstance(node, list):
+        return [_with_a_field_everywhere(v) for v in node]
+    return node
+
+
+def test_fields_a_later_etprof_adds_are_ignored() -> None:
+    """A later etprof may add a field without a version bump (docs/trace-metadata.md): this one
+    reads what it knows, at every level: the v4 sample (instructions with delegate graphs, the
+    trace binding), and an LLM run's phases, planned and resident memory and content."""
+    from dataclasses import replace
+
+    from etprof.llm import DECODE, PREFILL, LlmInfo, Step
+    from etprof.metadata import BlobDigest, ProgramContent, SessionMemory, UntracedTimes
+    from etprof.program_memory import PlannedMemory
+
+    sample = load_trace(SAMPLES / "mv3_xnnpack_q8.etdp").meta
+    assert sample.trace is not None and any(i.graph for i in sample.program.instructions)
+    llm = replace(
+        sample,
+        program=replace(sample.program, llm=LlmInfo(vocab_size=256, max_seq_len=64,
+                                                     eos_ids=(2,)),
+                        memory=PlannedMemory(constant_bytes=10),
+                        content=ProgramContent("ab" * 32, (BlobDigest("forward", 0, "XnnpackBackend",
+                                                                      5, "cd" * 32),))),
+        run=replace(sample.run, phases=(Step(PREFILL, 0, 4), Step(DECODE, 4, 1)),
+                    memory=(SessionMemory(before_load_bytes=1),),
+                    untraced=(UntracedTimes((1.0,), (0.9,)),)))
+    for meta in (sample, llm):
+        later = json.dumps(_with_a_field_everywhere(json.loads(meta.to_json())))
+        assert later.count('"from_later"') > 20
+        assert TraceMeta.from_json(later) == meta
+
+
 # -- item 9: a trace is checked before it is read whole ----------------------------------------
 
 def test_dev_zero_is_refused_at_once() -> None:

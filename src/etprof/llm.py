@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from etprof.errors import InputError
+from etprof.schema import known
 
 if TYPE_CHECKING:  # etprof.program_methods imports etprof.metadata, which imports this module
     from etprof.program_methods import Constant, MethodShape, TensorInput
@@ -70,7 +71,7 @@ class LlmInfo:
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> LlmInfo:
-        return cls(**{**doc, "eos_ids": tuple(doc.get("eos_ids", ())),
+        return cls(**{**known(cls, doc), "eos_ids": tuple(doc.get("eos_ids", ())),
                       "metadata_methods": tuple(doc.get("metadata_methods", ()))})
 
 

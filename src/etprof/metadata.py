@@ -63,6 +63,7 @@ from etprof.schema import (
     SchemaViolation,
     Str,
     check,
+    known,
 )
 
 FORMAT_NAME = "etprof-trace-metadata"
@@ -297,7 +298,7 @@ def _from_doc(cls: type[TraceMeta], doc: dict[str, Any]) -> TraceMeta:
     if prog.get("content") is not None:
         c = prog["content"]
         prog["content"] = ProgramContent(c["instructions_sha256"], tuple(
-            BlobDigest(**d) for d in c.get("delegates", ())))
+            BlobDigest(**known(BlobDigest, d)) for d in c.get("delegates", ())))
     prog["methods"] = tuple(
         MethodInfo(name=m["name"], instructions=_instructions(m.get("instructions", ())),
                    delegates=tuple(m.get("delegates", ())))
@@ -306,22 +307,22 @@ def _from_doc(cls: type[TraceMeta], doc: dict[str, Any]) -> TraceMeta:
     run = doc["run"]
     binding = doc.get("trace")
     return cls(
-        program=ProgramInfo(**prog),
+        program=ProgramInfo(**known(ProgramInfo, prog)),
         run=RunSettings(**{
-            **run, "interleaved_with": tuple(run.get("interleaved_with", ())),
-            "memory": tuple(SessionMemory(**m) for m in run.get("memory", ())),
+            **known(RunSettings, run), "interleaved_with": tuple(run.get("interleaved_with", ())),
+            "memory": tuple(SessionMemory(**known(SessionMemory, m)) for m in run.get("memory", ())),
             "untraced": tuple(UntracedTimes(tuple(u["traced_ms"]), tuple(u["untraced_ms"]))
                               for u in run.get("untraced", ())),
             "schedule": tuple(run.get("schedule", ())),
-            "phases": tuple(Step(**p) for p in run.get("phases", ()))}),
-        host=HostInfo(**doc["host"]),
+            "phases": tuple(Step(**known(Step, p)) for p in run.get("phases", ()))}),
+        host=HostInfo(**known(HostInfo, doc["host"])),
         versions=dict(doc.get("versions", {})),
-        trace=None if binding is None else TraceBinding(**binding),
+        trace=None if binding is None else TraceBinding(**known(TraceBinding, binding)),
     )
 
 
 def _instructions(rows: Any) -> tuple[Instruction, ...]:
-    return tuple(Instruction(**{**i, "modules": tuple(i.get("modules", ())),
+    return tuple(Instruction(**{**known(Instruction, i), "modules": tuple(i.get("modules", ())),
                                 "graph": tuple(i.get("graph", ())),
                                 "graph_handles": tuple(i.get("graph_handles", ())),
                                 "graph_modules": tuple(i.get("graph_modules", ()))})

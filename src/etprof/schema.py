@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 INT64_MAX = 2**63 - 1
@@ -147,3 +147,10 @@ class Obj(Spec):
 
 def check(spec: Spec, value: Any, path: str = "") -> None:
     spec.check(value, path)
+
+
+def known(cls: type, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys of `doc` that the dataclass `cls` has: a later etprof may add fields to a
+    document without changing its version, and this one reads what it knows of it."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in doc.items() if k in names}
