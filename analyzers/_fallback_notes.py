@@ -1,7 +1,9 @@
 """The fallback explainer's plain-language explanation, written from a FallbackReport's data.
 
 One line for the program (partitions, breaks), one per fallen-back operator (what, why), one for
-the cost, and one with the fix (and its measured effect when a comparison trace was given).
+the cost, and one with the fix (and its measured effect when a comparison trace was given). The
+sentences name the report's target backend by its label; its knowledge (reasons and fixes,
+decompositions, partitioner names, how etprof lowers to it) comes through etprof.backends.
 """
 
 from __future__ import annotations
@@ -18,10 +20,7 @@ from etprof.analyzers._fallback_program import (
     PRECISION,
     UNSUPPORTED,
 )
-from etprof.backends import FallbackNote
-from etprof.backends.xnnpack import BACKEND as XNNPACK
-from etprof.backends.xnnpack import DECOMPOSED
-from etprof.backends.xnnpack_support import PRECISION_LABELS
+from etprof.backends import PRECISION_LABELS, Backend, FallbackNote
 
 if TYPE_CHECKING:
     # relative: mypy also checks this folder as `analyzers`, where the report must be that
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
 
 UNRESOLVED_CLAIM = 0.10  # a share of the claimed cost that may be sub-resolution operators,
 # large enough to say: the cost is then given as a range
-_ACTIVATIONS = {label for label, _, _ in DECOMPOSED}
 _VARIANT = re.compile(r"^(?P<model>.+?)_(portable|xnnpack)(_.*)?$")
 
 
@@ -42,23 +40,26 @@ def zoo_name(model: str) -> str:
 
 def explain(r: FallbackReport) -> list[str]:
     model = zoo_name(r.model)
+    label = r.backend.label
+    partition = f"{label} partition"
     if r.partitions == 0:
+        how = r.backend.export_command(model, quantize=False)
         return [(f"{r.model} has no delegate call: every operator runs on portable kernels, so "
-                 f"nothing fell back from XNNPACK. Lower it to XNNPACK with `etprof export "
-                 f"{model}`.")]
+                 f"nothing fell back from {label}. Lower it to {label}"
+                 f"{f' with {how}' if how else ''}.")]
     if r.portable_instructions == 0:
-        partitions = _n(r.partitions, "XNNPACK partition")
+        partitions = _n(r.partitions, partition)
         return [(f"{r.model}: every operator runs inside {partitions}; no operator fell back to "
                  "portable kernels and there is no graph break.")]
     lines = [(f"{r.model}: {_n(r.portable_instructions, 'portable operator instruction')} per "
-              f"run beside {_n(r.partitions, 'XNNPACK partition')}, "
+              f"run beside {_n(r.partitions, partition)}, "
               f"{_n(r.breaks, 'graph break')}.")]
     causes = r.causes.assign(cls=r.causes["class"])  # `class` is awkward as an attribute
     real = causes[causes["cls"] != GLUE]
     program_ops = [str(o) for o in r.instructions["op"]]
     pieces: dict[str, list[str]] = {}  # a decomposition the backend recognises: one line
     for op, group in real.groupby("op", sort=False):
-        note = _note(str(op), str(group["cls"].iloc[0]), program_ops)
+        note = _note(r.backend, str(op), str(group["cls"].iloc[0]), program_ops)
         if note is not None and note.label:
             if note.label not in pieces:
                 pieces[note.label] = []
@@ -67,7 +68,7 @@ def explain(r: FallbackReport) -> list[str]:
             continue
         lines.append(_why(r, str(op), group, r.instructions, note))
     for label, ops in pieces.items():
-        note = _note(_first_op(real, label), UNSUPPORTED, program_ops)
+        note = _note(r.backend, _first_op(real, label), UNSUPPORTED, program_ops)
         assert note is not None
         lines[lines.index(label)] = (
             f"{', '.join(ops)} ran on portable kernels: they are pieces of {label} as torch "
@@ -85,10 +86,10 @@ def explain(r: FallbackReport) -> list[str]:
     return lines
 
 
-def _note(op: str, cls: str, program_ops: list[str]) -> FallbackNote | None:
+def _note(backend: Backend, op: str, cls: str, program_ops: list[str]) -> FallbackNote | None:
     if cls not in (UNSUPPORTED, CONSTRAINT):
         return None
-    return XNNPACK.fallback_note(op, cls, program_ops)
+    return backend.fallback_note(op, cls, program_ops)
 
 
 def _counted(op: str, group: pd.DataFrame) -> str:
@@ -101,37 +102,42 @@ def _first_op(real: pd.DataFrame, label: str) -> str:
 
 def _why(r: FallbackReport, op: str, group: pd.DataFrame, instr: pd.DataFrame,
          note: FallbackNote | None) -> str:
+    from .fallback import SUPPORT
+
+    label = r.backend.label
     count = int(group["count"].sum())
     cls = str(group["cls"].iloc[0])
-    precisions = str(group["xnnpack"].iloc[0]).split(", ")
+    precisions = str(group[SUPPORT].iloc[0]).split(", ")
     supported = " and ".join(PRECISION_LABELS.get(p, p) for p in precisions if p)
     short = _short(op)
     if cls == PRECISION:
         quantized = [p for p in r.precisions if p != "fp32"]
         if quantized and "fp32" in precisions:
-            why = (f"because XNNPACK supports {short} only in {supported} and this program is "
-                   f"{_program(r)}: a partitioner that takes quantized partitions only (the "
-                   "quant-only partitioner, XnnpackPartitioner(config_precisions=STATIC_QUANT)) "
-                   f"leaves the fp32 {short} out")
+            which = r.backend.partitioner(mixed=False)
+            why = (f"because {label} supports {short} only in {supported} and this program is "
+                   f"{_program(r)}: a partitioner that takes quantized partitions only"
+                   f"{f' ({which})' if which else ''} leaves the fp32 {short} out")
         else:
-            why = f"because XNNPACK supports {short} only {supported}, and this program is fp32"
+            why = f"because {label} supports {short} only {supported}, and this program is fp32"
     elif cls == UNSUPPORTED:
         assert note is not None
         why = f"because {note.reason} (executorch {r.executorch}). Fix: {note.fix}"
     else:
         assert cls == CONSTRAINT and note is not None
-        why = f"although XNNPACK supports {short} ({supported}): {note.reason}. Fix: {note.fix}"
+        why = f"although {label} supports {short} ({supported}): {note.reason}. Fix: {note.fix}"
     line = f"{op} (x{count}) ran on portable kernels {why}."
     labels: Counter[str] = Counter()
-    for label, k in zip(group["decomposed_from"], group["count"]):
-        if label:
-            labels[str(label)] += int(k)
-    if labels and all(label in _ACTIVATIONS for label in labels):
-        pieces = " and ".join(f"{label} (x{k})" for label, k in labels.items())
-        inside = sorted({p for label, delegated, _ in DECOMPOSED if label in labels
+    for name, k in zip(group["decomposed_from"], group["count"]):
+        if name:
+            labels[str(name)] += int(k)
+    decomposed = r.backend.decompositions()
+    activations = {name for name, _, _ in decomposed}
+    if labels and all(name in activations for name in labels):
+        pieces = " and ".join(f"{name} (x{k})" for name, k in labels.items())
+        inside = sorted({p for name, delegated, _ in decomposed if name in labels
                          for p in delegated})
         line += (f" They are the {short} pieces of {pieces}: lowering decomposed these "
-                 f"activations, and their other pieces ({', '.join(inside)}) ran inside XNNPACK.")
+                 f"activations, and their other pieces ({', '.join(inside)}) ran inside {label}.")
     glue = int(group["glue"].sum())
     if glue:
         served = instr[instr["cause_op"] == op]
@@ -143,18 +149,19 @@ def _why(r: FallbackReport, op: str, group: pd.DataFrame, instr: pd.DataFrame,
 
 def _cost(r: FallbackReport) -> str:
     c = r.causes
-    parts = (f"portable kernels {_ms(c['portable_ms'].sum())}, boundary Convert/Transpose "
+    label = r.backend.label
+    parts = (f"portable kernels {_ms(c['portable_ms'].sum())}, boundary {r.backend.boundary_glue} "
              f"{_ms(c['boundary_ms'].sum())}, extra delegate calls {_ms(c['calls_ms'].sum())}")
-    split = (f"They split the graph into {_n(r.partitions, 'XNNPACK partition')} "
+    split = (f"They split the graph into {_n(r.partitions, f'{label} partition')} "
              f"({_n(r.breaks, 'graph break')}); " if r.breaks else "")
     line = (f"{split}fallback and boundary cost {_ms(r.fallback_ms)} per run "
             f"({r.fallback_pct:.1f}% of run model {_ms(r.run_model_ms)}): {parts}.")
     if r.fallback_ms > 0 and r.unresolved_ms >= UNRESOLVED_CLAIM * r.fallback_ms:
-        # those calls' operators were too short for XNNPACK's timer: their time may be
+        # those calls' operators were too short for the backend's timer: their time may be
         # operators that would run anyway, not the cost of the extra call
         least = r.fallback_ms - r.unresolved_ms
         pct = 100.0 * least / r.run_model_ms if r.run_model_ms else 0.0
-        line += (f" Up to {_ms(r.unresolved_ms)} of the extra delegate calls may be XNNPACK "
+        line += (f" Up to {_ms(r.unresolved_ms)} of the extra delegate calls may be {label} "
                  "operators shorter than its timer resolution rather than call overhead, so "
                  f"the cost is between {_ms(least)} ({pct:.1f}%) and {_ms(r.fallback_ms)}.")
     return line
@@ -164,12 +171,14 @@ def _fix(r: FallbackReport, model: str, real: pd.DataFrame) -> str:
     top = str(real.iloc[0]["cls"])  # the most expensive cause decides the headline fix
     ops = ", ".join(_short(o) for o in dict.fromkeys(real.loc[real["cls"] == top, "op"]))
     quantized = [p for p in r.precisions if p != "fp32"]
+    label = r.backend.label
+    how = r.backend.export_command(model, quantize=True)
+    then = f": {how}" if how else ""
     if top == PRECISION and quantized:
-        fix = ("Fix: lower with the default XnnpackPartitioner (mixed precision: it also takes "
-               f"fp32 operators): `etprof export {model} --quantize`")
+        which = r.backend.partitioner(mixed=True) or f"a {label} partitioner"
+        fix = f"Fix: lower with {which} (mixed precision: it also takes fp32 operators){then}"
     elif top == PRECISION:
-        fix = (f"Fix: quantize the model so XNNPACK can take {ops}: "
-               f"`etprof export {model} --quantize`")
+        fix = f"Fix: quantize the model so {label} can take {ops}{then}"
     else:
         fix = _note_fix(r, real)
     c = r.comparison
@@ -186,7 +195,7 @@ def _fix(r: FallbackReport, model: str, real: pd.DataFrame) -> str:
     remain = list(dict.fromkeys(_short(o) for o in real.loc[real["cls"] == top, "op"]
                                 if _short(o) in gone))
     if remain:
-        there = ("it has no XNNPACK partition: every operator runs on portable kernels"
+        there = (f"it has no {label} partition: every operator runs on portable kernels"
                  if c.partitions == 0 else f"{', '.join(remain)} still "
                  f"{'falls' if len(remain) == 1 else 'fall'} back to portable kernels there")
         return (f"{fix}. Compared with {c.model}: {measured}. That program does not apply "
@@ -195,7 +204,7 @@ def _fix(r: FallbackReport, model: str, real: pd.DataFrame) -> str:
     line = f"{fix} (measured: {measured}, in {c.model})."
     gap = r.run_model_ms - c.run_model_ms
     if gap > 0:
-        # the rest of the gap is inside the XNNPACK blocks (layout changes mid-block, the
+        # the rest of the gap is inside the delegate blocks (layout changes mid-block, the
         # decomposed pieces run as separate operators, ...): say how much, do not guess why
         line += (f" The attribution above accounts for {_ms(r.fallback_ms - c.fallback_ms)} of "
                  f"that {_ms(gap)} gap.")
@@ -205,7 +214,7 @@ def _fix(r: FallbackReport, model: str, real: pd.DataFrame) -> str:
 def _note_fix(r: FallbackReport, real: pd.DataFrame) -> str:
     """The fix of the most expensive unsupported/rejected cause, and which others have one."""
     program_ops = [str(o) for o in r.instructions["op"]]
-    notes = {str(op): _note(str(op), str(cls), program_ops)
+    notes = {str(op): _note(r.backend, str(op), str(cls), program_ops)
              for op, cls in zip(real["op"], real["cls"]) if cls in (UNSUPPORTED, CONSTRAINT)}
     first = str(real.iloc[0]["op"])
     note = notes[first]

@@ -2,15 +2,15 @@
 
 - the program order of operator and delegate instructions (from the instruction table in the
   trace's metadata, or rebuilt from one iteration's events when there is none);
-- what each portable instruction is with respect to XNNPACK (glue, unsupported, supported only
-  at another precision, or supported but not taken), from the checked-in support table;
-- the program's precision, from the quantize ops and the XNNPACK operator names;
-- each delegate block's edges: the operators XNNPACK runs at the start and end of a block,
-  where the layout (Transpose) and precision (Convert) changes of a partition boundary sit.
+- what each portable instruction is with respect to the target backend (glue, unsupported,
+  supported only at another precision, or supported but not taken), from its support table;
+- the program's precision, from the quantize ops and the backend's operator names;
+- each delegate block's edges: the glue and element-wise operators the backend runs at the start
+  and end of a block, where the layout and precision changes of a partition boundary sit.
 
-No torch, no executorch: everything comes from the trace and etprof/backends/xnnpack_support.json.
-XNNPACK's own naming (glue, datatype tags, element-wise operators, decompositions) lives in
-etprof.backends.xnnpack; this explainer is the one that backend provides.
+No torch, no executorch: everything comes from the trace and the target backend
+(etprof.backends: `Backend.support_table`, `glue_kernels`, `is_glue`, `is_elementwise`,
+`program_precisions`, `decomposed_label`); no backend's naming is matched here.
 """
 
 from __future__ import annotations
@@ -20,11 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from etprof.backends.xnnpack import BACKEND as XNNPACK
-from etprof.backends.xnnpack import DECOMPOSED, DYNAMIC_TAG, POINTWISE, STATIC_TAG
-from etprof.backends.xnnpack_fallback import QUANT_KERNELS
-from etprof.backends.xnnpack_fallback import decomposed_label as pattern_label
-from etprof.backends.xnnpack_support import OpSupport, SupportTable
+from etprof.backends import Backend
+from etprof.backends.support import OpSupport, SupportTable
 from etprof.grouping import group_cumcount, group_sum
 from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, Trace
 
@@ -32,16 +29,19 @@ GLUE = "glue"
 UNSUPPORTED = "unsupported"
 PRECISION = "precision"
 CONSTRAINT = "constraint"
+# what each class means, "{backend}" standing for the target backend's label (class_label)
 CLASS_LABELS = {
     GLUE: "layout/constant glue",
-    UNSUPPORTED: "not supported by XNNPACK",
-    PRECISION: "supported by XNNPACK only at another precision",
-    CONSTRAINT: "supported by XNNPACK, this instance not taken",
+    UNSUPPORTED: "not supported by {backend}",
+    PRECISION: "supported by {backend} only at another precision",
+    CONSTRAINT: "supported by {backend}, this instance not taken",
 }
 
-# the glue kernels and quantize ops, as XNNPACK's explainer knows them (the shape operators a
-# model writes itself -- select, squeeze, expand, split -- are causes of their own)
-GLUE_KERNELS = XNNPACK.glue_kernels()
+
+def class_label(cls: str, backend: Backend) -> str:
+    """"not supported by XYZ": what class `cls` means for the target backend."""
+    return CLASS_LABELS[cls].format(backend=backend.label)
+
 
 @dataclass(frozen=True)
 class Step:
@@ -91,24 +91,19 @@ def lookup(table: SupportTable, name: str) -> OpSupport | None:
     return found
 
 
-def program_precisions(trace: Trace, steps: list[Step]) -> tuple[str, ...]:
+def program_precisions(trace: Trace, steps: list[Step], backend: Backend) -> tuple[str, ...]:
     """The quantization schemes the program uses, or ("fp32",) when it uses none."""
     ops = [str(o) for o in trace.of_kind(DELEGATE_OP)["op"].unique()]
-    found = []
-    if any(STATIC_TAG.search(o) for o in ops) or any(
-        kernel_base(s.name) in QUANT_KERNELS for s in steps if s.kind == "operator"
-    ):
-        found.append("static_quant")
-    if any(DYNAMIC_TAG.search(o) for o in ops):
-        found.append("dynamic_quant")
-    return tuple(found) or ("fp32",)
+    return backend.program_precisions(
+        ops, [kernel_base(s.name) for s in steps if s.kind == "operator"])
 
 
 def classify(step: Step, support: OpSupport | None, precisions: tuple[str, ...],
-             glue: bool = True) -> str:
-    """Why `step` can be on a portable kernel, as far as XNNPACK's configs tell. With
-    glue=False a glue kernel is judged like any operator (it breaks the graph by itself)."""
-    if glue and kernel_base(step.name) in GLUE_KERNELS:
+             glue_kernels: frozenset[str], glue: bool = True) -> str:
+    """Why `step` can be on a portable kernel, as far as the backend's support table tells
+    (`glue_kernels`: its glue). With glue=False a glue kernel is judged like any operator (it
+    breaks the graph by itself)."""
+    if glue and kernel_base(step.name) in glue_kernels:
         return GLUE
     if support is None:
         return UNSUPPORTED
@@ -122,26 +117,20 @@ def classify(step: Step, support: OpSupport | None, precisions: tuple[str, ...],
 
 @dataclass(frozen=True)
 class BlockEdges:
-    """The XNNPACK operators of one delegate block, and which positions form its edges."""
+    """The delegate operators of one delegate block, and which positions form its edges."""
 
     ops: tuple[str, ...]
     head: frozenset[int]  # positions of the leading glue/element-wise operators
     tail: frozenset[int]  # positions of the trailing ones (never overlapping head)
 
-    def tail_pointwise(self) -> tuple[str, ...]:
-        """The element-wise operators that end the block, first word only ("Add", "Clamp")."""
-        out = []
-        for pos in sorted(self.tail, reverse=True):
-            if XNNPACK.is_glue(self.ops[pos]):
-                continue
-            if not POINTWISE.match(self.ops[pos]):
-                break
-            out.append(self.ops[pos].split(" (")[0])
-        return tuple(reversed(out))
+    def tail_ops(self) -> tuple[str, ...]:
+        """The operators at the block's end (glue and element-wise), in order."""
+        return tuple(self.ops[pos] for pos in sorted(self.tail))
 
 
-def block_edges(trace: Trace) -> dict[int, BlockEdges]:
-    """Per delegate instruction, its operators (from the first measured iteration) and edges."""
+def block_edges(trace: Trace, backend: Backend) -> dict[int, BlockEdges]:
+    """Per delegate instruction, its operators (from the first measured iteration) and edges
+    (the backend's glue and element-wise operators)."""
     ops = trace.executed(DELEGATE_OP)
     if ops.empty:
         return {}
@@ -149,7 +138,7 @@ def block_edges(trace: Trace) -> dict[int, BlockEdges]:
     out: dict[int, BlockEdges] = {}
     for iid, group in one.groupby("instruction_id", sort=True):
         names = tuple(group["op"].astype(str))
-        edge = [XNNPACK.is_glue(n) or bool(POINTWISE.match(n)) for n in names]
+        edge = [backend.is_glue(n) or backend.is_elementwise(n) for n in names]
         head = 0
         while head < len(names) and edge[head]:
             head += 1
@@ -161,7 +150,7 @@ def block_edges(trace: Trace) -> dict[int, BlockEdges]:
     return out
 
 
-def edge_glue_ns(trace: Trace, edges: dict[int, BlockEdges]) -> pd.DataFrame:
+def edge_glue_ns(trace: Trace, edges: dict[int, BlockEdges], backend: Backend) -> pd.DataFrame:
     """Per delegate instruction: total ns of the glue operators at its head and at its tail."""
     ops = _in_trace_order(trace.executed(DELEGATE_OP))
     cols = {"head_glue_ns": 0, "tail_glue_ns": 0}
@@ -172,7 +161,7 @@ def edge_glue_ns(trace: Trace, edges: dict[int, BlockEdges]) -> pd.DataFrame:
     # each operator's position in its block's call (per iteration)
     pos = group_cumcount((it - it.min()) * (int(ids.max()) - int(ids.min()) + 1)
                          + (ids - ids.min()))
-    glue = XNNPACK.glue_mask(ops["op"])
+    glue = backend.glue_mask(ops["op"])
     # Whole-array membership instead of a Python test per event (a 1000-iteration trace has
     # ~280k operator events but only a few hundred (instruction, position) edge entries):
     # each (instruction, position) pair becomes one int64 key, matched with np.isin.
@@ -203,15 +192,9 @@ def _in_trace_order(ev: pd.DataFrame) -> pd.DataFrame:
     return ev.sort_values(["run", "seq"])
 
 
-def decomposed_label(step: Step, before: BlockEdges | None, program_ops: list[str]) -> str:
-    """"hardswish" when `step` is the portable piece of a recognised decomposition (judged by
-    the block before it, or by the program's other portable operators), else ""."""
-    found = pattern_label(step.name, program_ops)
-    if found or before is None:
-        return found
-    tail = before.tail_pointwise()
-    base = kernel_base(step.name)
-    for label, pointwise, portable in DECOMPOSED:
-        if base == portable and tail[-len(pointwise):] == pointwise:
-            return label
-    return ""
+def decomposed_label(step: Step, before: BlockEdges | None, program_ops: list[str],
+                     backend: Backend) -> str:
+    """"hardswish" when `step` is the portable piece of a decomposition the backend recognises
+    (judged by the block before it, or by the program's other portable operators), else ""."""
+    return backend.decomposed_label(step.name, before.tail_ops() if before is not None else (),
+                                    program_ops)

@@ -1,12 +1,14 @@
 """Why operators of a delegated program ran on portable kernels, and what that cost.
 
-Each portable operator instruction is classified against XNNPACK's partitioner configs (the
-table etprof/backends/xnnpack_support.json generated from executorch): layout/constant glue, not
-supported by XNNPACK, supported only at another precision, or supported but not taken. A run of
-portable instructions between two delegate calls is a graph break; its cost is
+The explainer's target is the backend the program delegates to (target_backend; a program
+with no delegate is explained against etprof.backends.default_target()). Each portable operator
+instruction is classified against that backend's support table (`Backend.support_table()`):
+layout/constant glue, not supported by the backend, supported only at another precision, or
+supported but not taken. A run of portable instructions between two delegate calls is a graph
+break; its cost is
 
     the portable instructions' own time (OPERATOR_CALL, dispatch included)
-  + the Convert/Transpose operators at the edges of the two delegate blocks around it
+  + the glue operators (layout/precision changes) at the edges of the two delegate blocks
   + the overhead of the delegate call that follows it (DELEGATE_CALL minus its operators),
 
 attributed to the instructions that caused it (glue goes to the cause it serves, by nn.Module
@@ -32,6 +34,7 @@ from etprof.analyzers._fallback_program import (
     BlockEdges,
     Step,
     block_edges,
+    class_label,
     classify,
     decomposed_label,
     edge_glue_ns,
@@ -39,8 +42,8 @@ from etprof.analyzers._fallback_program import (
     program_precisions,
     program_steps,
 )
-from etprof.backends.xnnpack import BACKEND as XNNPACK
-from etprof.backends.xnnpack_support import PRECISION_LABELS
+from etprof.backends import PRECISION_LABELS, Backend, default_target, explainers
+from etprof.backends.support import SupportTable
 from etprof.errors import InputError
 from etprof.grouping import group_sum
 from etprof.result import records
@@ -48,11 +51,15 @@ from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_
 
 from ._fallback_notes import explain, zoo_name  # relative: see _fallback_notes
 
-# A cause row: `class` is a key of CLASS_LABELS, `why` its label; `xnnpack` the precisions
-# XNNPACK's config takes; `count` cause instructions, `glue` glue instructions serving them,
-# `breaks` graph breaks they made; `boundary_ms` the Convert/Transpose at the edges of the blocks
-# around those breaks, `calls_ms` the overhead of the extra delegate calls.
-CAUSE_COLUMNS = ("cause", "op", "decomposed_from", "class", "why", "xnnpack", "count", "glue",
+# A cause row: `class` is a key of CLASS_LABELS, `why` its label; SUPPORT the precisions the
+# target backend's support table takes (named after the first backend etprof explained: the
+# JSON schema keeps the name, docs/fallback.md); `count` cause instructions, `glue` glue
+# instructions serving them, `breaks` graph breaks they made; `boundary_ms` the glue at the
+# edges of the blocks around those breaks, `calls_ms` the overhead of the extra delegate calls.
+# JSON schema names from when the explainer knew one backend; they hold the target backend's
+SUPPORT = "xnnpack"  # the column of the precisions the target's support table takes
+SUPPORT_FROM = "xnnpack_support_from"  # the executorch version that table comes from
+CAUSE_COLUMNS = ("cause", "op", "decomposed_from", "class", "why", SUPPORT, "count", "glue",
                  "breaks", "portable_ms", "boundary_ms", "calls_ms", "total_ms", "share_pct")
 _SHOWN = ["cause", "class", "count", "glue", "breaks", "portable_ms", "boundary_ms",
           "calls_ms", "total_ms", "share_pct"]
@@ -93,10 +100,11 @@ class FallbackReport:
     causes: pd.DataFrame  # CAUSE_COLUMNS, most expensive first
     break_table: pd.DataFrame  # BREAK_COLUMNS, in program order
     instructions: pd.DataFrame  # one row per portable instruction
-    executorch: str  # version the XNNPACK support table comes from
+    executorch: str  # version the target backend's support table comes from
+    backend: Backend  # the target: the backend the program delegates to (or could)
     comparison: Comparison | None = None
-    # of the extra delegate calls' time (calls_ms), what may be XNNPACK operators shorter than
-    # its timer resolution rather than call overhead (analyzers/buckets.py)
+    # of the extra delegate calls' time (calls_ms), what may be the backend's operators shorter
+    # than its timer resolution rather than call overhead (analyzers/buckets.py)
     unresolved_ms: float = 0.0
 
     schema = "etprof.fallback"
@@ -130,7 +138,7 @@ class FallbackReport:
             "breaks": self.breaks, "portable_instructions": self.portable_instructions,
             "fallback_ms": self.fallback_ms, "fallback_pct": self.fallback_pct,
             "calls_unresolved_ms": self.unresolved_ms,
-            "xnnpack_support_from": f"executorch {self.executorch}",
+            SUPPORT_FROM: f"executorch {self.executorch}",
             "causes": records(self.causes), "graph_breaks": records(self.break_table),
             "instructions": records(self.instructions),
             "comparison": None if self.comparison is None else
@@ -161,16 +169,40 @@ def explain_fallbacks(trace: Trace, options: FallbackOptions) -> FallbackReport:
     return report
 
 
-def _analyse(trace: Trace, warmup: int | None) -> FallbackReport:
+def target_backend(trace: Trace) -> Backend:
+    """The backend the explainer reasons with: the one the trace's program delegates to, or,
+    for a program with no delegate, etprof.backends.default_target(). A delegate whose backend
+    etprof has no fallback knowledge of, or two backends with knowledge, are refused (a
+    portable operator beside two backends cannot be judged against one support table)."""
     from etprof.analyzers.buckets import delegate_backends
 
+    source = trace.source or "the trace"
+    found = list({b.id: b for b in delegate_backends(trace).values()}.values())
+    if not found:
+        default = default_target()
+        if default is None:
+            raise InputError(f"{source} has no delegate call and no registered backend explains "
+                             "fallbacks", "read the buckets and operators")
+        return default
+    known = ", ".join(b.label for b in explainers()) or "none"
+    silent = [b.label if b.id else "a delegate of unknown backend (no program table)"
+              for b in found if not b.explains_fallbacks]
+    if silent:
+        raise InputError(f"{source} delegates to {' and '.join(silent)}: etprof has no fallback "
+                         f"knowledge of {'it' if len(silent) == 1 else 'them'}",
+                         "read the buckets and operators; the explanation needs a program "
+                         f"lowered to a backend etprof explains ({known})")
+    if len(found) > 1:
+        raise InputError(f"{source} delegates to {' and '.join(b.label for b in found)}: etprof "
+                         "explains the fallbacks of one backend at a time",
+                         "read the buckets and operators per backend; for the explanation, "
+                         "profile the model lowered to one of them")
+    return found[0]
+
+
+def _analyse(trace: Trace, warmup: int | None) -> FallbackReport:
+    backend = target_backend(trace)
     measured = trace.measured(warmup)
-    others = [b.label for b in delegate_backends(trace).values() if b.id != XNNPACK.id
-              and not b.guessed]
-    if others:  # this is XNNPACK's explainer (etprof.backends.xnnpack); no other has one
-        raise InputError(f"{trace.source or 'the trace'} delegates to {', '.join(others)}: "
-                         "etprof explains fallbacks from XNNPACK only",
-                         "read the buckets and operators; the explanation needs an XNNPACK program")
     n = int(measured.of_kind(RUN_MODEL)["iteration"].nunique())
     if n == 0:
         raise InputError(f"{trace.source or 'the trace'} has no Method::execute event in its "
@@ -181,12 +213,13 @@ def _analyse(trace: Trace, warmup: int | None) -> FallbackReport:
             f"{trace.source or 'the trace'} has no operator or delegate call events",
             "record the trace with ETDump profiling on (`etprof run`)")
     run_model_ms = measured.run_model_ns() / n / 1e6
-    table = XNNPACK.support_table()
-    precisions = program_precisions(measured, steps)
+    table = backend.support_table()
+    assert table is not None  # explains_fallbacks: the backend has one
+    precisions = program_precisions(measured, steps, backend)
     per_iter = _per_instruction_ns(measured, n)
-    edges = block_edges(measured)
-    edge_ns = edge_glue_ns(measured, edges) / n
-    rows, breaks = _attribute(steps, table, precisions, per_iter, edges, edge_ns)
+    edges = block_edges(measured, backend)
+    edge_ns = edge_glue_ns(measured, edges, backend) / n
+    rows, breaks = _attribute(steps, table, precisions, per_iter, edges, edge_ns, backend)
     instructions = pd.DataFrame(rows, columns=_INSTR_COLUMNS)
     from etprof.analyzers.buckets import unresolved_by_instruction
 
@@ -196,13 +229,14 @@ def _analyse(trace: Trace, warmup: int | None) -> FallbackReport:
         model=trace.model, measured=n, run_model_ms=run_model_ms, precisions=precisions,
         partitions=sum(s.kind == "delegate" for s in steps), breaks=len(breaks),
         portable_instructions=sum(s.kind == "operator" for s in steps),
-        causes=_cause_frame(instructions, run_model_ms),
+        causes=_cause_frame(instructions, run_model_ms, backend),
         break_table=pd.DataFrame(breaks, columns=list(BREAK_COLUMNS)),
-        instructions=instructions, executorch=table.executorch, unresolved_ms=calls_unresolved)
+        instructions=instructions, executorch=table.executorch, backend=backend,
+        unresolved_ms=calls_unresolved)
 
 
 _INSTR_COLUMNS = ["instruction", "op", "class", "where", "run", "cause_instruction", "cause_op",
-                  "decomposed_from", "xnnpack", "modules", "own_ms", "boundary_ms", "calls_ms"]
+                  "decomposed_from", SUPPORT, "modules", "own_ms", "boundary_ms", "calls_ms"]
 
 
 def _per_instruction_ns(trace: Trace, n: int) -> dict[str, pd.Series]:
@@ -232,8 +266,9 @@ def _runs(steps: list[Step]) -> list[tuple[int | None, int | None, list[Step]]]:
 
 
 def _attribute(
-    steps: list[Step], table: Any, precisions: tuple[str, ...], t: dict[str, pd.Series],
-    edges: dict[int, BlockEdges], edge_ns: pd.DataFrame,
+    steps: list[Step], table: SupportTable, precisions: tuple[str, ...],
+    t: dict[str, pd.Series], edges: dict[int, BlockEdges], edge_ns: pd.DataFrame,
+    backend: Backend,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     def own_ns(iid: int) -> float:
         v = t[OPERATOR_CALL].get(iid)
@@ -245,6 +280,7 @@ def _attribute(
     def edge(iid: int | None, col: str) -> float:
         return float(edge_ns.at[iid, col]) if iid is not None and iid in edge_ns.index else 0.0
 
+    glue_kernels = backend.glue_kernels()
     has_delegate = any(s.kind == "delegate" for s in steps)
     program_ops = [s.name for s in steps if s.kind == "operator"]
     info: dict[int, dict[str, Any]] = {}
@@ -254,17 +290,17 @@ def _attribute(
                  else "after last partition" if nxt is None else "graph break")
         for s in run:
             support = lookup(table, s.name)
-            cls = classify(s, support, precisions)
+            cls = classify(s, support, precisions, glue_kernels)
             if where == "graph break" and all(
-                classify(o, None, precisions) == GLUE for o in run
+                classify(o, None, precisions, glue_kernels) == GLUE for o in run
             ):  # glue alone between two partitions: it is the cause, judge it as an operator
-                cls = classify(s, support, precisions, glue=False)
+                cls = classify(s, support, precisions, glue_kernels, glue=False)
             label = decomposed_label(s, edges.get(prev) if prev is not None else None,
-                                     program_ops)
+                                     program_ops, backend)
             info[s.id] = {
                 "instruction": s.id, "op": s.name, "class": cls, "where": where, "run": index,
                 "decomposed_from": label,
-                "xnnpack": ", ".join(support.precisions) if support else "",
+                SUPPORT: ", ".join(support.precisions) if support else "",
                 "modules": ", ".join(s.modules), "own_ms": own_ns(s.id) / 1e6,
                 "boundary_ms": 0.0, "calls_ms": 0.0, "_modules": set(s.modules),
             }
@@ -322,7 +358,7 @@ def _counted(names: Any) -> list[str]:
     return [f"{name} x{k}" if k > 1 else name for name, k in Counter(names).items()]
 
 
-def _cause_frame(instr: pd.DataFrame, run_model_ms: float) -> pd.DataFrame:
+def _cause_frame(instr: pd.DataFrame, run_model_ms: float, backend: Backend) -> pd.DataFrame:
     if instr.empty:
         return pd.DataFrame({c: pd.Series(dtype="float64" if c.endswith(("ms", "pct"))
                                           else object) for c in CAUSE_COLUMNS})
@@ -339,7 +375,7 @@ def _cause_frame(instr: pd.DataFrame, run_model_ms: float) -> pd.DataFrame:
         rows.append({
             "cause": f"{_bare(op)} ({label})" if label else _bare(op), "op": op,
             "decomposed_from": label,
-            "class": cls, "why": CLASS_LABELS[cls], "xnnpack": group["xnnpack"].iloc[0],
+            "class": cls, "why": class_label(cls, backend), SUPPORT: group[SUPPORT].iloc[0],
             "count": len(group), "glue": len(served) - len(group),
             "breaks": int(group.loc[group["where"] == "graph break", "run"].nunique()),
             "portable_ms": portable, "boundary_ms": glue, "calls_ms": call,
@@ -360,5 +396,6 @@ __all__ = [
     "FallbackOptions",
     "FallbackReport",
     "explain_fallbacks",
+    "target_backend",
     "zoo_name",
 ]

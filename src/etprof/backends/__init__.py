@@ -22,10 +22,24 @@ import numpy.typing as npt
 import pandas as pd
 
 if TYPE_CHECKING:
-    from etprof.backends.xnnpack_support import SupportTable
+    from etprof.backends.support import SupportTable
 
 UNKNOWN_LABEL = "delegate"
 NO_FIX = "no known fix"  # how a FallbackNote's fix starts when nothing gets the op delegated
+
+# The precisions a support table names (etprof.backends.support), and how reports say them
+FP32, STATIC_QUANT, DYNAMIC_QUANT = "fp32", "static_quant", "dynamic_quant"
+PRECISION_LABELS = {FP32: "fp32", STATIC_QUANT: "static 8-bit quantized",
+                    DYNAMIC_QUANT: "dynamically quantized"}
+# The portable (quantized_decomposed) kernels a PT2E static-quantized program calls at its
+# partition edges: whatever the backend, their presence makes the program static-quantized.
+QUANT_KERNELS = frozenset({"quantize_per_tensor", "dequantize_per_tensor", "quantize_per_channel",
+                           "dequantize_per_channel"})
+# An activation lowering decomposes, of which the backend takes every piece but one:
+# (its name, the element-wise operator kinds that end the delegate block before the portable
+# piece, in order, the portable piece's kernel), e.g. ("hardswish", ("Add", "Clamp",
+# "Multiply"), "div").
+Decomposition = tuple[str, tuple[str, ...], str]
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,7 @@ class Backend:
     # the granularity of the operator durations it reports (ns); None: unknown, so etprof
     # cannot tell an operator faster than its clock from delegate overhead
     timer_resolution_ns: int | None = None
+    boundary_glue: str = "glue"  # how the fallback explainer names the glue at a block's edges
 
     def op_name(self, raw: str) -> str:
         """The operator type of a delegate event name (e.g. without a per-delegate counter)."""
@@ -132,6 +147,40 @@ class Backend:
         next to a fallen-back operator: never a cause by themselves."""
         return frozenset()
 
+    def is_elementwise(self, op: str) -> bool:
+        """Whether a delegate operator (as `op_name` made it) is element-wise: with the glue,
+        what may sit at a block's edges next to a partition boundary."""
+        return False
+
+    def program_precisions(self, delegate_ops: Iterable[str],
+                           portable_kernels: Iterable[str]) -> tuple[str, ...]:
+        """The precisions (FP32, STATIC_QUANT, DYNAMIC_QUANT) a program uses, from its delegate
+        operators' names and its portable kernels (names without namespace or overload); the
+        generic backend reads the portable quantize/dequantize kernels only."""
+        return (STATIC_QUANT,) if QUANT_KERNELS & set(portable_kernels) else (FP32,)
+
+    def decompositions(self) -> tuple[Decomposition, ...]:
+        """The decomposed activations whose pieces the explainer names (see Decomposition)."""
+        return ()
+
+    def decomposed_label(self, op: str, block_tail: Sequence[str],
+                         program_ops: Sequence[str]) -> str:
+        """The decomposition (e.g. "hardswish") the portable operator `op` (as the program
+        calls it) is a piece of, judged by `block_tail` -- the operators at the end of the
+        delegate block before it, in order; () when none -- or by the program's portable
+        operators `program_ops`; "" when none or unknown."""
+        return ""
+
+    def partitioner(self, mixed: bool) -> str:
+        """How a fix names the backend's partitioner that also takes fp32 operators beside
+        quantized ones (`mixed`), or the one that takes quantized partitions only; "": unknown."""
+        return ""
+
+    def export_command(self, model: str, quantize: bool) -> str:
+        """The command that lowers the zoo model `model` to this backend (quantized first with
+        `quantize`), as a fix quotes it; "" when etprof has none."""
+        return ""
+
     @property
     def explains_fallbacks(self) -> bool:
         """Whether etprof can say why operators were not delegated to this backend."""
@@ -180,3 +229,16 @@ def _guessed(backend_id: str) -> Backend:
 
 def registered() -> tuple[str, ...]:
     return tuple(_MODULES)
+
+
+def default_target() -> Backend | None:
+    """The backend the fallback explainer explains a program with no delegate against (what
+    it could have been lowered to): the first registered backend that explains fallbacks;
+    None when none does."""
+    found = explainers()
+    return found[0] if found else None
+
+
+def explainers() -> tuple[Backend, ...]:
+    """The registered backends whose fallbacks etprof can explain, in registration order."""
+    return tuple(b for b in (get(i) for i in _MODULES) if b.explains_fallbacks)

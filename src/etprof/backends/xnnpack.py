@@ -27,10 +27,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from etprof.backends import Backend, FallbackNote
+from etprof.backends import (
+    DYNAMIC_QUANT,
+    FP32,
+    QUANT_KERNELS,
+    STATIC_QUANT,
+    Backend,
+    Decomposition,
+    FallbackNote,
+)
 
 if TYPE_CHECKING:
-    from etprof.backends.xnnpack_support import SupportTable
+    from etprof.backends.support import SupportTable
 
 BACKEND_ID = "XnnpackBackend"
 COUNTER = re.compile(r"\s*#\d+$")
@@ -50,7 +58,7 @@ POINTWISE = re.compile(
 # The element-wise ops that end the block before the portable op, and the portable op. From
 # torch's reference decompositions: hardswish(x) = x * clamp(x + 3, 0, 6) / 6,
 # hardsigmoid(x) = clamp(x + 3, 0, 6) / 6. Longest pattern first.
-DECOMPOSED = (
+DECOMPOSED: tuple[Decomposition, ...] = (
     ("hardswish", ("Add", "Clamp", "Multiply"), "div"),
     ("hardsigmoid", ("Add", "Clamp"), "div"),
 )
@@ -140,6 +148,62 @@ class Xnnpack(Backend):
 
         return GLUE_KERNELS
 
+    def is_elementwise(self, op: str) -> bool:
+        return bool(POINTWISE.match(op))
+
+    def program_precisions(self, delegate_ops: Iterable[str],
+                           portable_kernels: Iterable[str]) -> tuple[str, ...]:
+        """Static 8-bit when an operator name carries a QS8/QU8/QC8(W)/QC4W tag or a portable
+        quantize/dequantize kernel runs; dynamically quantized with QD8/QP8/QDU8; else fp32."""
+        ops = list(delegate_ops)
+        found = []
+        if any(STATIC_TAG.search(o) for o in ops) or QUANT_KERNELS & set(portable_kernels):
+            found.append(STATIC_QUANT)
+        if any(DYNAMIC_TAG.search(o) for o in ops):
+            found.append(DYNAMIC_QUANT)
+        return tuple(found) or (FP32,)
+
+    def decompositions(self) -> tuple[Decomposition, ...]:
+        return DECOMPOSED
+
+    def decomposed_label(self, op: str, block_tail: Sequence[str],
+                         program_ops: Sequence[str]) -> str:
+        """A piece of scaled_dot_product_attention (judged by the program's other portable
+        operators), else the portable piece of a decomposed activation whose element-wise
+        pieces end the block before it (DECOMPOSED, longest first)."""
+        from etprof.backends.xnnpack_fallback import base
+        from etprof.backends.xnnpack_fallback import decomposed_label as pattern_label
+
+        found = pattern_label(op, program_ops)
+        if found:
+            return found
+        tail = self._tail_pointwise(block_tail)
+        for label, pointwise, portable in DECOMPOSED:
+            if base(op) == portable and tail[-len(pointwise):] == pointwise:
+                return label
+        return ""
+
+    def _tail_pointwise(self, block_tail: Sequence[str]) -> tuple[str, ...]:
+        """The element-wise operators that end a block, first word only ("Add", "Clamp"),
+        glue between them skipped."""
+        out = []
+        for name in reversed(block_tail):
+            if self.is_glue(name):
+                continue
+            if not POINTWISE.match(name):
+                break
+            out.append(name.split(" (")[0])
+        return tuple(reversed(out))
+
+    def partitioner(self, mixed: bool) -> str:
+        if mixed:
+            return "the default XnnpackPartitioner"
+        return "the quant-only partitioner, XnnpackPartitioner(config_precisions=STATIC_QUANT)"
+
+    def export_command(self, model: str, quantize: bool) -> str:
+        """`etprof export` lowers to XNNPACK (etprof.export)."""
+        return f"`etprof export {model}{' --quantize' if quantize else ''}`"
+
     @property
     def explains_fallbacks(self) -> bool:
         return True
@@ -150,4 +214,4 @@ class Xnnpack(Backend):
 
 
 BACKEND = Xnnpack(id=BACKEND_ID, label="XNNPACK", knows_glue=True, compute_color="#1d5fa6",
-                  glue_color="#6fa8dc", timer_resolution_ns=1000)
+                  glue_color="#6fa8dc", timer_resolution_ns=1000, boundary_glue="Convert/Transpose")

@@ -46,8 +46,6 @@ GLUE_KERNELS = frozenset({
     "quantize_per_channel", "dequantize_per_channel", "quantize_per_token",
     "dequantize_per_token", "choose_qparams", "choose_qparams_per_token_asymmetric",
 })
-QUANT_KERNELS = frozenset({"quantize_per_tensor", "dequantize_per_tensor", "quantize_per_channel",
-                           "dequantize_per_channel"})
 
 SDPA = "scaled_dot_product_attention"
 # torch decomposes scaled_dot_product_attention into matmuls, a softmax and a check for rows

@@ -1,5 +1,8 @@
 """Which operators XNNPACK's partitioner configs take, and at which precisions.
 
+The table's types (OpSupport, SupportTable) are every backend's (etprof.backends.support);
+this module makes and reads XNNPACK's.
+
 The answer comes from the partitioner configs that executorch ships
 (``executorch.backends.xnnpack.partition.config.ALL_PARTITIONER_CONFIGS``), but importing them
 pulls in torch and executorch, which trace-reading commands must not do. So the table is made
@@ -15,11 +18,12 @@ Format history (bump FORMAT_VERSION and document in docs/fallback.md):
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from etprof.backends import DYNAMIC_QUANT, FP32, PRECISION_LABELS, STATIC_QUANT
+from etprof.backends.support import OpSupport, SupportTable
 from etprof.errors import InputError
 
 FORMAT_NAME = "etprof-xnnpack-support"
@@ -27,9 +31,7 @@ FORMAT_VERSION = 1
 DATA_FILE = "xnnpack_support.json"
 
 # ConfigPrecisionType member -> the name used in the table and in reports
-PRECISIONS = {"FP32": "fp32", "STATIC_QUANT": "static_quant", "DYNAMIC_QUANT": "dynamic_quant"}
-PRECISION_LABELS = {"fp32": "fp32", "static_quant": "static 8-bit quantized",
-                    "dynamic_quant": "dynamically quantized"}
+PRECISIONS = {"FP32": FP32, "STATIC_QUANT": STATIC_QUANT, "DYNAMIC_QUANT": DYNAMIC_QUANT}
 
 # Edge dialect namespaces a config's un-namespaced target name can refer to (format_target_name
 # drops the namespace, so a config matches the name in any of them).
@@ -40,38 +42,6 @@ _NAMESPACES = ("aten", "quantized_decomposed", "dim_order_ops", "torchao")
 _DECOMPOSED_RUNTIME_NAMES = {
     "aten.max_pool2d.default": ("aten::max_pool2d_with_indices.out",),
 }
-
-
-@dataclass(frozen=True)
-class OpSupport:
-    """One XNNPACK partitioner config: what it matches and the precisions it can take."""
-
-    config: str  # e.g. "HardswishConfig"
-    targets: tuple[str, ...]  # edge targets, e.g. ("aten.hardswish.default",)
-    runtime_names: tuple[str, ...]  # the kernels a program calls, e.g. ("aten::hardswish.out",)
-    precisions: tuple[str, ...]  # subset of PRECISIONS values, in config order
-    kept_whole: bool  # the config stops the op's decomposition (get_original_aten)
-
-    def supports(self, precision: str) -> bool:
-        return precision in self.precisions
-
-
-@dataclass(frozen=True)
-class SupportTable:
-    executorch: str  # the executorch version the table was generated from
-    ops: tuple[OpSupport, ...]
-
-    def by_runtime_name(self) -> dict[str, OpSupport]:
-        return {name: op for op in self.ops for name in op.runtime_names}
-
-    def lookup(self, runtime_name: str) -> OpSupport | None:
-        """The config matching a program's operator name ("aten::hardswish.out"), if any."""
-        return _index(self).get(runtime_name)
-
-
-@lru_cache(maxsize=8)
-def _index(table: SupportTable) -> dict[str, OpSupport]:
-    return table.by_runtime_name()
 
 
 def table_from_dict(doc: dict[str, Any], source: str = DATA_FILE) -> SupportTable:
@@ -190,3 +160,17 @@ def _runtime_names(target: str) -> list[str]:
         if any(a.is_out for a in schema.arguments) and inputs == args:
             return [f"{schema.name}.{name}"]
     return []
+
+
+# the table's types and precision words live in etprof.backends (every backend's); re-exported
+__all__ = [
+    "PRECISIONS",
+    "PRECISION_LABELS",
+    "OpSupport",
+    "SupportTable",
+    "dumps",
+    "generate_table",
+    "load_table",
+    "table_from_dict",
+    "table_to_dict",
+]

@@ -319,8 +319,8 @@ def _fallback(r: Report) -> str:
                         for line in fb.notes())
         causes = fb.tables()["fallback causes"]
         table = frame_table(causes) if len(causes) else ""
-        stat = (f'<p class="meta">{fb.partitions} XNNPACK partition(s), {fb.breaks} graph '
-                f"break(s), {fb.portable_instructions} portable instruction(s); fallback cost "
+        stat = (f'<p class="meta">{fb.partitions} {escape(fb.backend.label)} partition(s), '
+                f"{fb.breaks} graph break(s), {fb.portable_instructions} portable instruction(s); fallback cost "
                 f"{fb.fallback_ms:.3f} ms per iteration ({fb.fallback_pct:.1f}% of run model)</p>")
         parts.append(f'{head}{stat}<div class="explain">{lines}</div>{table}')
     return ('<section class="card" id="fallback"><h2>Why operators ran on portable kernels'
