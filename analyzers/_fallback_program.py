@@ -49,7 +49,7 @@ class Step:
 
     id: int
     kind: str  # "operator" | "delegate"
-    name: str  # "aten::div.out" (or "div.out" when rebuilt from events), "XnnpackBackend"
+    name: str  # "aten::div.out" (or "div.out" when rebuilt from events); a delegate: backend id
     modules: tuple[str, ...] = ()
 
 

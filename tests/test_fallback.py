@@ -2,31 +2,51 @@
 
 Real traces: sample_traces/mv3_xnnpack_q8_quantonly.etdp (the seed's story), its mixed-partitioner
 twin mv3_xnnpack_q8.etdp, mv2_xnnpack_fp32.etdp, and the small XNNPACK fixture. Hand-built traces
-(events written here, expected numbers worked out by hand) pin the cost attribution.
+(events written here, expected numbers worked out by hand) pin the cost attribution, and, with a
+fake backend registered for the test, that the explainer is generic over delegate backends.
+
+Golden file: tests/golden/fallback_samples.txt, the explainer's table (and for three cases JSON)
+output on every sample trace. Regenerate it after an intended change of the output with
+
+    ETPROF_UPDATE_GOLDEN=1 python -m pytest tests/test_fallback.py -k golden
+
+and review the diff before committing it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+import types
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from etprof import analyzers, render
-from etprof.analyzers.fallback import FallbackOptions, FallbackReport, explain_fallbacks, zoo_name
+from etprof import analyzers, backends, render
+from etprof.analyzers.fallback import (
+    FallbackOptions,
+    FallbackReport,
+    explain_fallbacks,
+    target_backend,
+    zoo_name,
+)
 from etprof.analyzers.runmodel import RunModelOptions, run_model_stats
+from etprof.backends import NO_FIX, Backend, FallbackNote
+from etprof.backends.support import OpSupport, SupportTable
 from etprof.backends.xnnpack_support import dumps, load_table, table_from_dict
 from etprof.errors import InputError
 from etprof.loading import load_trace
 from etprof.metadata import Instruction, ProgramInfo, RunSettings, TraceMeta
 from etprof.trace import Trace, annotate
 
-from conftest import SAMPLES
+from conftest import ROOT, SAMPLES
 
 QUANTONLY = SAMPLES / "mv3_xnnpack_q8_quantonly.etdp"
 MIXED = SAMPLES / "mv3_xnnpack_q8.etdp"
@@ -342,3 +362,199 @@ def test_real_samples_keep_the_cost_invariant() -> None:
         assert r.breaks <= max(0, r.partitions - 1), path.name
         if "portable" in path.stem:
             assert r.partitions == 0 and re.search("no delegate call", r.notes()[0])
+
+
+# -- the explainer is generic over delegate backends --------------------------------------------
+
+FAKE_ID = "FakeBackend"
+FAKE_TABLE = SupportTable(executorch="fake-1", ops=(
+    OpSupport("AddConfig", ("aten.add.Tensor",), ("aten::add.out",), ("fp32",), False),
+    OpSupport("DivConfig", ("aten.div.Tensor",), ("aten::div.out",), ("static_quant",), False),
+))
+
+
+@dataclass(frozen=True)
+class Fake(Backend):
+    """A backend etprof knows for this test only: its glue is "reformat", its table FAKE_TABLE."""
+
+    def is_glue(self, op: str) -> bool:
+        return op.startswith("reformat")
+
+    def support_table(self) -> SupportTable:
+        return FAKE_TABLE
+
+    def fallback_note(self, op: str, cls: str, program_ops: Sequence[str]) -> FallbackNote:
+        if cls == "constraint":
+            return FallbackNote("Fakeo rejects this shape", "reshape it first")
+        return FallbackNote(f"Fakeo's compiler has no {op.split('::')[-1].split('.')[0]}",
+                            f"{NO_FIX} in fakeo 0.1")
+
+    def glue_kernels(self) -> frozenset[str]:
+        return frozenset({"view_copy"})
+
+    @property
+    def explains_fallbacks(self) -> bool:
+        return True
+
+
+FAKE = Fake(id=FAKE_ID, label="Fakeo", knows_glue=True, boundary_glue="reformats")
+
+
+def _register(monkeypatch: pytest.MonkeyPatch, registry: dict[str, str]) -> Iterator[None]:
+    module = types.ModuleType("etprof_test_fake_backend")
+    module.BACKEND = FAKE  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(backends, "_MODULES", {k: v or module.__name__
+                                               for k, v in registry.items()})
+    backends.get.cache_clear()
+    yield
+    backends.get.cache_clear()
+
+
+@pytest.fixture
+def fake_too(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """FakeBackend registered after XNNPACK."""
+    yield from _register(monkeypatch, {**backends._MODULES, FAKE_ID: ""})
+
+
+@pytest.fixture
+def fake_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """FakeBackend the only registered backend (so the default target)."""
+    yield from _register(monkeypatch, {FAKE_ID: ""})
+
+
+def fake(iid: int, index: int) -> Instruction:
+    return Instruction(iid, "delegate", FAKE_ID, index)
+
+
+def fake_program() -> Trace:
+    """fake | view_copy (glue), foo (unsupported) | fake | add (constraint), div (precision)."""
+    events = [
+        *delegate(0, [("conv", 10_000), ("reformat", 3_000)], overhead=1_000),
+        *operator(1, "view_copy.out", 400, 500),
+        *operator(2, "foo.out", 3_500, 4_000),
+        *delegate(3, [("reformat", 1_000), ("matmul", 6_000)], overhead=1_000),
+        *operator(4, "add.out", 1_800, 2_000),
+        *operator(5, "div.out", 700, 900),
+    ]
+    instrs = [fake(0, 0), op(1, "aten::view_copy.out"), op(2, "aten::foo.out"), fake(3, 1),
+              op(4, "aten::add.out"), op(5, "aten::div.out")]
+    return hand_trace("hb_fake", instrs, events, run_model_ns=40_000)
+
+
+def test_a_registered_backend_is_explained_with_its_own_label(fake_too: None) -> None:
+    trace = fake_program()
+    assert target_backend(trace) is FAKE
+    r = explain_fallbacks(trace, FallbackOptions())
+    assert (r.partitions, r.breaks, r.portable_instructions) == (2, 1, 4)
+    causes = r.causes.set_index("op")
+    assert dict(causes["class"]) == {"aten::foo.out": "unsupported",
+                                     "aten::add.out": "constraint", "aten::div.out": "precision"}
+    assert dict(causes["why"]) == {"aten::foo.out": "not supported by Fakeo",
+                                   "aten::add.out": "supported by Fakeo, this instance not taken",
+                                   "aten::div.out": "supported by Fakeo only at another precision"}
+    foo = causes.loc["aten::foo.out"]
+    # its break: view_copy 500 (the fake's glue, serving foo) + foo 4000; the fake's "reformat"
+    # glue at the tail of block 0 (3000) and the head of block 3 (1000); block 3's overhead 1000
+    assert foo["glue"] == 1 and foo["breaks"] == 1
+    assert (foo["portable_ms"], foo["boundary_ms"], foo["calls_ms"]) == (
+        pytest.approx(0.0045), pytest.approx(0.004), pytest.approx(0.001))
+    assert r.fallback_ms == pytest.approx(0.0045 + 0.004 + 0.001 + 0.002 + 0.0009)
+    assert causes.loc["aten::div.out", "xnnpack"] == "static_quant"  # the fake's table
+    notes = r.notes()
+    assert notes[0] == ("hb_fake: 4 portable operator instructions per run beside 2 Fakeo "
+                        "partitions, 1 graph break.")
+    text = "\n".join(notes)
+    assert ("aten::foo.out (x1) ran on portable kernels because Fakeo's compiler has no foo "
+            "(executorch fake-1)") in text
+    assert "although Fakeo supports add (fp32): Fakeo rejects this shape. Fix: reshape it" in text
+    assert "because Fakeo supports div only static 8-bit quantized, and this program is fp32" \
+        in text
+    assert "They split the graph into 2 Fakeo partitions (1 graph break)" in text
+    assert "boundary reformats 0.004 ms" in text
+    assert notes[-1] == ("Fix: foo, the most expensive cause, has no known fix in fakeo 0.1; "
+                         "the causes with a fix are add (above).")
+    document = render.render(r, "json") + render.render(r, "table")
+    assert "fake-1" in document and not re.search("xnnpack|XNNPACK", document.replace(
+        '"xnnpack', '"'))  # the schema's field names, nothing else
+
+
+def test_the_default_target_explains_a_portable_program(fake_only: None) -> None:
+    portable = hand_trace("p_portable", [op(0, "aten::div.out")], operator(0, "div.out", 5, 9),
+                          100)
+    assert backends.default_target() is FAKE
+    r = explain_fallbacks(portable, FallbackOptions())
+    assert r.backend is FAKE and r.executorch == "fake-1"
+    # the fake has no etprof command that lowers to it: the fix names none
+    assert r.notes() == [("p_portable has no delegate call: every operator runs on portable "
+                          "kernels, so nothing fell back from Fakeo. Lower it to Fakeo.")]
+
+
+def test_the_default_target_is_the_first_registered_explainer(fake_too: None) -> None:
+    target = backends.default_target()
+    assert target is not None and target.id == "XnnpackBackend"
+    assert [b.label for b in backends.explainers()] == ["XNNPACK", "Fakeo"]
+
+
+def test_a_backend_without_fallback_knowledge_is_refused() -> None:
+    events = [*delegate(0, [("conv", 1_000)], 500), *operator(1, "div.out", 300, 400)]
+    trace = hand_trace("coreml", [Instruction(0, "delegate", "CoreMLBackend", 0),
+                                  op(1, "aten::div.out")], events, 10_000)
+    assert not backends.get("CoreMLBackend").explains_fallbacks
+    with pytest.raises(InputError) as err:
+        explain_fallbacks(trace, FallbackOptions())
+    line = err.value.one_line()
+    assert "\n" not in line
+    assert line == ("coreml.etdp delegates to CoreMLBackend: etprof has no fallback knowledge of "
+                    "it; read the buckets and operators; the explanation needs a program lowered "
+                    "to a backend etprof explains (XNNPACK)")
+
+
+def test_two_backends_with_fallback_knowledge_are_refused(fake_too: None) -> None:
+    events = [*delegate(0, [("Convolution (NHWC, F32) IGEMM", 1_000)], 500),
+              *operator(1, "div.out", 300, 400), *delegate(2, [("conv", 1_000)], 500)]
+    trace = hand_trace("two", [xnn(0, 0), op(1, "aten::div.out"), fake(2, 1)], events, 10_000)
+    with pytest.raises(InputError, match="delegates to XNNPACK and Fakeo: etprof explains the "
+                       "fallbacks of one backend at a time"):
+        explain_fallbacks(trace, FallbackOptions())
+
+
+def test_no_backend_knowledge_in_the_explainer() -> None:
+    """Backend-specific knowledge lives behind etprof.backends, not in the explainer."""
+    files = sorted((ROOT / "analyzers").glob("fallback*.py")) + sorted(
+        (ROOT / "analyzers").glob("_fallback_*.py"))
+    assert len(files) >= 3
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert "XNNPACK" not in text and "Xnnpack" not in text, path.name
+        assert "backends.xnnpack" not in text, path.name
+
+
+GOLDEN = ROOT / "tests" / "golden" / "fallback_samples.txt"
+GOLDEN_PAIRS = (("mv3_xnnpack_q8_quantonly", "mv3_xnnpack_q8"),
+                ("mv2_xnnpack_q8_quantonly", "mv2_xnnpack_q8"))
+GOLDEN_JSON = ("mv3_xnnpack_q8_quantonly vs mv3_xnnpack_q8", "mv2_xnnpack_q8_quantonly",
+               "mv3_xnnpack_q8")
+
+
+def test_golden_sample_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The explainer's output on every sample trace is what it was (XNNPACK's wording)."""
+    monkeypatch.chdir(ROOT)
+    paths = sorted(SAMPLES.glob("*.etdp"))
+    if not paths:
+        pytest.skip("no sample traces yet")
+    traces = {p.stem: load_trace(p.relative_to(ROOT)) for p in paths}
+    cases = [(stem, trace, None) for stem, trace in traces.items()]
+    cases += [(f"{a} vs {b}", traces[a], traces[b]) for a, b in GOLDEN_PAIRS
+              if a in traces and b in traces]
+    parts = []
+    for name, trace, compare in cases:
+        report = explain_fallbacks(trace, FallbackOptions(compare=compare))
+        parts.append(f"== {name}: table\n{render.render(report, 'table')}")
+        if name in GOLDEN_JSON:
+            parts.append(f"== {name}: json\n{render.render(report, 'json')}")
+    text = "\n".join(parts)
+    if os.environ.get("ETPROF_UPDATE_GOLDEN"):
+        GOLDEN.write_text(text, encoding="utf-8")
+    assert GOLDEN.is_file(), "run with ETPROF_UPDATE_GOLDEN=1 to create the golden file"
+    assert text == GOLDEN.read_text(encoding="utf-8")
