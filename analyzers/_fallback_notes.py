@@ -8,7 +8,6 @@ decompositions, partitioner names, how etprof lowers to it) comes through etprof
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -21,6 +20,7 @@ from etprof.analyzers._fallback_program import (
     UNSUPPORTED,
 )
 from etprof.backends import PRECISION_LABELS, Backend, FallbackNote
+from etprof.export import model_of_variant
 
 if TYPE_CHECKING:
     # relative: mypy also checks this folder as `analyzers`, where the report must be that
@@ -29,17 +29,10 @@ if TYPE_CHECKING:
 
 UNRESOLVED_CLAIM = 0.10  # a share of the claimed cost that may be sub-resolution operators,
 # large enough to say: the cost is then given as a range
-_VARIANT = re.compile(r"^(?P<model>.+?)_(portable|xnnpack)(_.*)?$")
-
-
-def zoo_name(model: str) -> str:
-    """"mv3_xnnpack_q8_quantonly" -> "mv3" (the naming of `etprof export`); else unchanged."""
-    m = _VARIANT.match(model)
-    return m.group("model") if m else model
 
 
 def explain(r: FallbackReport) -> list[str]:
-    model = zoo_name(r.model)
+    model = model_of_variant(r.model)  # `etprof export`'s file names
     label = r.backend.label
     partition = f"{label} partition"
     if r.partitions == 0:

@@ -49,7 +49,7 @@ from etprof.grouping import group_sum
 from etprof.result import records
 from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_MODEL, Trace
 
-from ._fallback_notes import explain, zoo_name  # relative: see _fallback_notes
+from ._fallback_notes import explain  # relative: see _fallback_notes
 
 # A cause row: `class` is a key of CLASS_LABELS, `why` its label; SUPPORT the precisions the
 # target backend's support table takes (named after the first backend etprof explained: the
@@ -397,5 +397,4 @@ __all__ = [
     "FallbackReport",
     "explain_fallbacks",
     "target_backend",
-    "zoo_name",
 ]

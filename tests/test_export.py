@@ -19,6 +19,7 @@ from etprof.export import (
     check_options,
     check_output_dir,
     export_model,
+    model_of_variant,
     output_paths,
     summarize,
     variant_name,
@@ -49,6 +50,9 @@ def test_variant_names_follow_executorch_examples(
     quantize: bool, delegate: bool, partitioner: str, stem: str
 ) -> None:
     assert variant_name("mv2", quantize, delegate, partitioner) == stem
+    assert model_of_variant(stem) == "mv2"  # its inverse, e.g. for the fallback note's text
+    assert model_of_variant(variant_name("llama", quantize, delegate, llm=True)) == "llama"
+    assert model_of_variant("my_model") == "my_model"
 
 
 def test_standard_variants_are_named_after_themselves() -> None:

@@ -35,7 +35,6 @@ from etprof.analyzers.fallback import (
     FallbackReport,
     explain_fallbacks,
     target_backend,
-    zoo_name,
 )
 from etprof.analyzers.runmodel import RunModelOptions, run_model_stats
 from etprof.backends import NO_FIX, Backend, FallbackNote
@@ -237,12 +236,6 @@ def test_bad_traces_are_refused() -> None:
     trace = hand_trace("short", [xnn(0, 0)], events, 5_000, iters=2, warmup=2)
     with pytest.raises(InputError, match="warm-up"):
         explain_fallbacks(trace, FallbackOptions())
-
-
-def test_zoo_name() -> None:
-    assert zoo_name("mv3_xnnpack_q8_quantonly") == "mv3"
-    assert zoo_name("mv2_portable") == "mv2"
-    assert zoo_name("my_model") == "my_model"
 
 
 # -- the real small XNNPACK fixture (no sidecar: the program order is rebuilt from events) -------

@@ -13,6 +13,7 @@ torch and executorch are imported only inside `export_model`, so importing this 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 from collections import Counter
@@ -113,6 +114,16 @@ def variant_name(model: str, quantize: bool, delegate: bool, partitioner: str = 
         return f"{model}_portable_{q8}" if quantize else f"{model}_portable"
     stem = f"{model}_xnnpack_{q8 if quantize else 'fp32'}"
     return f"{stem}_quantonly" if partitioner == "quant-only" else stem
+
+
+_VARIANT = re.compile(r"^(?P<model>.+?)_(portable|xnnpack)(_.*)?$")
+
+
+def model_of_variant(stem: str) -> str:
+    """The model of a file stem `variant_name` wrote: "mv3_xnnpack_q8_quantonly" -> "mv3";
+    any other name unchanged."""
+    m = _VARIANT.match(stem)
+    return m.group("model") if m else stem
 
 
 def output_paths(out_dir: Path, model: str, options: ExportOptions, *, llm: bool = False
