@@ -248,14 +248,8 @@ class Breakdown:
 
 
 def explain_fallbacks_of(trace: Trace, warmup: int, compare: Trace | None) -> tuple[Any, str]:
-    """The fallback analyzer's report, or (None, why it declined this trace). It explains
-    fallbacks from a backend that provides an explainer (XNNPACK), and a program with no
-    delegate at all; another backend's program gets no explanation."""
-    from etprof.analyzers.buckets import delegate_backends
-
-    silent = [b.label for b in delegate_backends(trace).values() if not b.explains_fallbacks]
-    if silent:
-        return None, f"etprof has no fallback explainer for {' and '.join(silent)}"
+    """The fallback analyzer's report, or (None, why it declined this trace: e.g. a delegate
+    whose backend etprof has no fallback knowledge of, analyzers.fallback.target_backend)."""
     from etprof.analyzers.fallback import FallbackOptions, explain_fallbacks
 
     try:

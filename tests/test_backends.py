@@ -116,9 +116,9 @@ def test_breakdown_rows_labels_and_notes(mixed: Path) -> None:
                                  "glue), portable 9.0%, runtime 30.3%")
     notes = result.notes()
     assert any("which VulkanBackend operators only convert" in n for n in notes)
-    # the fallback explainer is XNNPACK's: it does not judge a program with another delegate
+    # the fallback explainer knows XNNPACK only: it does not judge a program with another delegate
     assert result.fallback is None
-    assert "no fallback explainer for VulkanBackend" in result.fallback_error
+    assert "delegates to VulkanBackend: etprof has no fallback knowledge" in result.fallback_error
     ops = result.operators.frame
     assert set(zip(ops["side"], ops["backend"])) == {
         ("delegated", "VulkanBackend"), ("delegated", "XnnpackBackend"), ("portable", "")}
