@@ -368,14 +368,31 @@ def test_dq8_against_fp32_names_the_linears(llama_fp32_trace: Path, llama_trace:
     paired by operator kind into one row whose precision says what changed (docs/diff.md)."""
     result = run_cli("diff", llama_fp32_trace, llama_trace, "--phase", "decode", "-f", "json")
     assert result.returncode == 0, result.stderr
-    rows = json.loads(result.stdout)["contributors"]
+    doc = json.loads(result.stdout)
+    rows = doc["contributors"]
     linear = [r for r in rows if "Fully Connected" in str(r["contributor"])]
     assert [r["contributor"] for r in linear] == ["Fully Connected (NC) GEMM"], linear
     assert linear[0]["precision"] == "F32 -> QDU8, F32, QC8W", linear[0]
     linears = 7 * 2 + 1
     assert sum(r["calls_a"] for r in linear) == linears
     assert sum(r["calls_b"] for r in linear) == linears
-    assert any(r["delta_ms"] != 0 for r in linear)
+    # the row's times are each side's own GEMM events per decode step (whichever is faster:
+    # most of them read 0 or 1 µs, XNNPACK's timer resolution)
+    from etprof.loading import load_trace
+    from etprof.trace import DELEGATE_OP
+
+    def gemm_ms_per_step(trace: Path, steps: int) -> float:
+        ops = load_trace(trace).for_phase(DECODE).measured().of_kind(DELEGATE_OP)
+        gemm = ops["op"].astype(str).str.startswith("Fully Connected")
+        assert int(gemm.sum()) == linears * steps
+        return float(ops.loc[gemm, "duration_ns"].sum()) / steps / 1e6
+
+    assert doc["a"]["measured"] == doc["b"]["measured"] == SESSIONS * G
+    a_ms = gemm_ms_per_step(llama_fp32_trace, SESSIONS * G)
+    b_ms = gemm_ms_per_step(llama_trace, SESSIONS * G)
+    assert linear[0]["a_ms"] == pytest.approx(a_ms, rel=1e-9, abs=1e-12)
+    assert linear[0]["b_ms"] == pytest.approx(b_ms, rel=1e-9, abs=1e-12)
+    assert linear[0]["delta_ms"] == pytest.approx(b_ms - a_ms, rel=1e-9, abs=1e-12)
     # every row by name (--top 100): the linears' delta is not always among the ten largest, as
     # on a fast machine both sides' GEMMs are mostly below XNNPACK's 1 µs timer resolution; and
     # Markdown, as the terminal table wraps a long name where its column ends
