@@ -260,9 +260,14 @@ def backend_notes(backends: Mapping[str, Backend],
             notes.append(f"etprof does not know which {b.label} operators only convert layouts "
                          f"or precisions: its glue is counted in {b.label} compute")
         frame = by_backend.get(bid)
-        if frame is not None and len(frame) and not (frame["delegate_compute"]
-                                                     + frame["delegate_glue"]).any():
+        if frame is None or not len(frame) or (frame["delegate_compute"]
+                                               + frame["delegate_glue"]).any():
+            continue
+        if not frame["operators"].any():
             notes.append(f"{b.label} recorded no operator events: its whole call time shows "
+                         "as delegate overhead")
+        elif b.timer_resolution_ns is None:  # else the timer-resolution warning says it
+            notes.append(f"every {b.label} operator event reads 0: its whole call time shows "
                          "as delegate overhead")
     return notes
 

@@ -184,3 +184,26 @@ def test_fallback_knowledge_is_the_backends() -> None:
     assert write is not None and not write.fixable and "already in place" in write.reason
     alone = xnn.fallback_note("aten::eq.Scalar_out", "unsupported", ["aten::eq.Scalar_out"])
     assert alone is not None and alone.label == "" and "bool tensors" in alone.reason
+
+
+@pytest.mark.parametrize("backend", ["XnnpackBackend", "VulkanBackend"])
+def test_operators_that_read_zero_are_not_called_missing(tmp_path: Path, backend: str) -> None:
+    """A delegate whose every operator event reads 0 recorded operators (an LSTM's XNNPACK
+    calls: 65 per run, all under 1 µs): the note "recorded no operator events" is for calls
+    with none. XNNPACK's timer-resolution warning says what 0 means; a backend of unknown
+    resolution gets its own line."""
+    table = method("forward", [("delegate", backend), ("operator", "aten::add.out")], (backend,))
+    op = "Multiply (ND) #1" if backend == "XnnpackBackend" else "mul_half #1"
+    runs = [loading(1)] + [execute_run([Call(0, 9, ((op, 0), (op, 0))),
+                                        Call(1, 4, (("add.out", 3),), delegate=False)], 20)
+                           for _ in range(ITERS)]
+    path = write_trace(tmp_path / "zeros.etdp", runs, (table,), warmup=WARMUP, iters=ITERS,
+                       model="zeros")
+    notes = analyzers.run("breakdown", load_trace(path), BreakdownOptions()).notes()
+    label = backends.get(backend).label
+    assert not any("recorded no operator events" in n for n in notes), notes
+    if backend == "XnnpackBackend":
+        assert any("of the XNNPACK operator events" in n and "read 0" in n for n in notes), notes
+    else:
+        assert f"every {label} operator event reads 0: its whole call time shows as delegate " \
+               "overhead" in notes, notes

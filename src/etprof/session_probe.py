@@ -42,8 +42,10 @@ class SessionProbe:
 
     def loaded(self, module: Any) -> None:
         self._traced = module
-        self.memory.after_load = rss_bytes()
+        # reset, then read: the phase's peak then covers the reading (memory freed between a
+        # reading and a later reset would leave the peak below the start)
         self.memory.start_phase()
+        self.memory.after_load = rss_bytes()
 
     def measuring(self, run: Run) -> None:
         self.memory.warmup_peak = peak_bytes()
@@ -55,8 +57,8 @@ class SessionProbe:
             after = rss_bytes()
             if before is not None and after is not None:
                 self.memory.untraced_copy = after - before
+        self.memory.start_phase()  # reset, then read (as in `loaded`)
         self.memory.measured_start = rss_bytes()
-        self.memory.start_phase()
 
     def run(self, i: int, run: Run) -> None:
         if self._untraced is None or i < self._warmup:
