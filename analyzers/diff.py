@@ -27,6 +27,7 @@ from etprof.analyzers import analyzer
 from etprof.analyzers._diff_facts import COLUMNS as FACT_COLUMNS
 from etprof.analyzers._diff_facts import facts_table
 from etprof.analyzers._diff_model import same_model
+from etprof.analyzers._diff_phases import PhaseDiffs
 from etprof.analyzers._diff_rows import MATCHES, contributor_table, contributors, same_program
 from etprof.analyzers.buckets import BUCKETS, BucketOptions, Buckets, buckets
 from etprof.analyzers.runmodel import run_model_samples
@@ -273,8 +274,39 @@ def _phase_of(trace: Trace, phase: str | None) -> Trace:
 
 @analyzer("diff", "compare two traces: significance of the change and where it went",
           DiffOptions, inputs=2)
+def diff(a: Trace, b: Trace, options: DiffOptions) -> DiffResult | PhaseDiffs:
+    """Compare trace `b` against baseline `a`: one diff (:func:`diff_traces`), or for two LLM
+    traces without `options.phase`, one diff per phase (:class:`PhaseDiffs`)."""
+    options.check()
+    if options.phase is not None:
+        return diff_traces(a, b, options)
+    if options.method_name is not None:
+        a, b = a.for_method(options.method_name), b.for_method(options.method_name)
+    if not a.phases and not b.phases:
+        return diff_traces(a, b, options)
+    phases = _common_phases(a, b)
+    return PhaseDiffs(tuple((p, diff_traces(a, b, replace(options, phase=p))) for p in phases))
+
+
+def _common_phases(a: Trace, b: Trace) -> tuple[str, ...]:
+    """The phases both LLM traces have (prefill before decode); refused when they differ."""
+    if a.phases and b.phases and set(a.phases) == set(b.phases):
+        return tuple(p for p in PHASES if p in a.phases)
+
+    def said(t: Trace, side: str) -> str:
+        what = (f"an LLM run with {' and '.join(t.phases)} runs" if t.phases
+                else "not an LLM run")
+        return f"{side} ({t.source or 'a trace'}) is {what}"
+
+    common = [p for p in PHASES if p in a.phases and p in b.phases]
+    raise InputError(f"{said(a, 'A')}, {said(b, 'B')}: no phase-by-phase comparison",
+                     f"compare one phase: pass --phase {common[0]}" if common else
+                     "compare two LLM runs (`etprof run LLM.pte`), or two of other programs")
+
+
 def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
-    """Compare trace `b` against baseline `a` (pure: neither trace is changed)."""
+    """Compare trace `b` against baseline `a` (pure: neither trace is changed); an LLM trace
+    only with `options.phase` (see :func:`diff` for both phases)."""
     options.check()
     if options.method_name is not None:
         a, b = a.for_method(options.method_name), b.for_method(options.method_name)
@@ -328,9 +360,6 @@ def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
                    min_sessions=options.min_sessions),
         facts=facts_table(a, b, options.warmup),
     )
-
-
-diff = diff_traces  # the name etprof.api and the registry's users call it by
 
 
 def bucket_class(bucket: str, backend: str, several: bool) -> str:
@@ -516,5 +545,5 @@ def _pct(value: float) -> str:
     return "n/a" if not math.isfinite(value) else f"{value:+.1f}%"
 
 
-__all__ = ["Check", "DiffOptions", "DiffResult", "Side", "check_settings", "diff",
+__all__ = ["Check", "DiffOptions", "DiffResult", "PhaseDiffs", "Side", "check_settings", "diff",
            "diff_traces"]

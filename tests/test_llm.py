@@ -185,13 +185,32 @@ def test_phases_and_llm_round_trip_the_sidecar() -> None:
 
 
 @pytest.mark.slow
-def test_diff_of_llm_traces_needs_a_phase(llama_trace: Path) -> None:
-    assert_one_line_error(run_cli("diff", llama_trace, llama_trace),
-                          "is an LLM run with prefill and decode runs", "--phase prefill")
-    result = run_cli("diff", llama_trace, llama_trace, "--phase", "decode", "-f", "json")
-    assert result.returncode == 0, result.stderr
+def test_diff_of_llm_traces_compares_each_phase(llama_fp32_trace: Path, llama_trace: Path) -> None:
+    """Without --phase: one section per phase, each the `--phase X` document, and the gate's
+    exit code the one of every phase's checks together (docs/diff.md, "LLM traces")."""
+    gate = ("--fail-if-slower", "5", "--same-model")
+    result = run_cli("diff", llama_fp32_trace, llama_trace, *gate, "-f", "json")
+    assert result.returncode in (0, 4, 5), result.stderr
     doc = json.loads(result.stdout)
-    assert doc["a"]["measured"] == SESSIONS * G
+    assert list(doc["phases"]) == [PREFILL, DECODE]
+    codes = {}
+    for phase in (PREFILL, DECODE):
+        alone = run_cli("diff", llama_fp32_trace, llama_trace, *gate, "--phase", phase,
+                        "-f", "json")
+        body = json.loads(alone.stdout)
+        assert doc["phases"][phase] == {k: v for k, v in body.items()
+                                        if k not in ("schema", "version")}
+        codes[phase] = alone.returncode
+        assert alone.returncode == body["gate"]["exit_code"]
+    assert doc["phases"][DECODE]["a"]["measured"] == SESSIONS * G
+    assert doc["phases"][PREFILL]["b"]["measured"] == SESSIONS
+    # a fail anywhere fails, else an inconclusive phase makes it inconclusive
+    worst = 4 if 4 in codes.values() else max(codes.values())
+    assert result.returncode == worst == doc["gate"]["exit_code"]
+    assert doc["gate"]["decided_by"] == [p for p, c in codes.items() if c == worst and worst]
+    table = run_cli("diff", llama_fp32_trace, llama_trace, "--same-model").stdout
+    lines = table.splitlines()
+    assert lines[0].startswith("prefill: ") and lines[1].startswith("decode: ")
 
 
 def test_phase_of_a_trace_without_phases_is_one_line() -> None:

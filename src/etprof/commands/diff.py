@@ -48,7 +48,7 @@ def diff(
     min_sessions: int = typer.Option(2, "--min-sessions", help="gate: fewer sessions on a side "
                                      "make a pass inconclusive"),
     phase: str | None = typer.Option(None, "--phase", help="LLM traces: compare their prefill "
-                                     "or decode runs (required for them)"),
+                                     "or decode runs only (default: each phase)"),
     fmt: str | None = format_option(SCHEMA),
     output: Path | None = OutputOption,
     method: str | None = typer.Option(None, "--method", help="the method to analyse, for a "
@@ -56,7 +56,10 @@ def diff(
                                       "several)"),
 ) -> None:
     """Compare two traces: run-model change with a verdict, buckets, and contributors."""
-    from etprof.analyzers.diff import DiffOptions, diff_traces
+    from dataclasses import replace
+
+    from etprof.analyzers.diff import DiffOptions, PhaseDiffs
+    from etprof.analyzers.diff import diff as diff_of
     from etprof.commands._common import check_output, emit, trace_inputs
     from etprof.errors import InputError
     from etprof.loading import load_trace
@@ -78,8 +81,10 @@ def diff(
                              f"pass the .pte trace {side.upper()} was made from")
     trace_a = load_trace(a, pte=pte_a, etrecord=etrecord_a, method=method)
     trace_b = load_trace(b, pte=pte_b, etrecord=etrecord_b, method=method)
-    result = diff_traces(trace_a, trace_b, options)
+    result = diff_of(trace_a, trace_b, options)
     csv_table = (table or "top contributors") if chosen == "csv" else None
+    if csv_table is not None and isinstance(result, PhaseDiffs):
+        result = replace(result, stacked=True)  # each phase's rows, with a `phase` column
     emit(result, chosen, output, table=csv_table, inputs=inputs)
     if result.gate is not None and result.gate.exit_code:
         raise typer.Exit(result.gate.exit_code)
