@@ -284,11 +284,11 @@ def diff(a: Trace, b: Trace, options: DiffOptions) -> DiffResult | PhaseDiffs:
         a, b = a.for_method(options.method_name), b.for_method(options.method_name)
     if not a.phases and not b.phases:
         return diff_traces(a, b, options)
-    phases = _common_phases(a, b)
+    phases = common_phases(a, b)
     return PhaseDiffs(tuple((p, diff_traces(a, b, replace(options, phase=p))) for p in phases))
 
 
-def _common_phases(a: Trace, b: Trace) -> tuple[str, ...]:
+def common_phases(a: Trace, b: Trace) -> tuple[str, ...]:
     """The phases both LLM traces have (prefill before decode); refused when they differ."""
     if a.phases and b.phases and set(a.phases) == set(b.phases):
         return tuple(p for p in PHASES if p in a.phases)
@@ -545,5 +545,5 @@ def _pct(value: float) -> str:
     return "n/a" if not math.isfinite(value) else f"{value:+.1f}%"
 
 
-__all__ = ["Check", "DiffOptions", "DiffResult", "PhaseDiffs", "Side", "check_settings", "diff",
+__all__ = ["Check", "DiffOptions", "DiffResult", "PhaseDiffs", "Side", "check_settings", "common_phases", "diff",
            "diff_traces"]

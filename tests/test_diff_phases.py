@@ -147,3 +147,45 @@ def test_an_llm_trace_against_another_programs_is_one_line(pair: tuple[Path, Pat
     assert_one_line_error(run_cli("diff", a, other), "A (", "is an LLM run with prefill and "
                           "decode runs, B (", "is not an LLM run", "no phase-by-phase comparison")
     assert_one_line_error(run_cli("diff", other, a), "is not an LLM run")
+
+
+def test_report_compares_each_phase(pair: tuple[Path, Path], tmp_path: Path) -> None:
+    """`report A B`: one comparison card per phase, each with that phase's own verdict (the
+    `--phase` diff's headline); `--phase decode` keeps its one card."""
+    from html import escape
+
+    a, b = pair
+    out = tmp_path / "pair.html"
+    result = run_cli("report", a, b, "-o", out)
+    assert result.returncode == 0, result.stderr
+    html = out.read_text()
+    for phase in (PREFILL, DECODE):
+        _, alone = diff_json(a, b, "--phase", phase)
+        card = html.index(f'<section class="card" id="diff-{phase}">'
+                          f"<h2>Comparison: B against A ({phase} runs)</h2>")
+        assert escape(alone["headline"]) in html[card:html.index("</section>", card)]
+    assert html.index('id="diff-prefill"') < html.index('id="diff-decode"')
+    assert html.count("<h2>Comparison: B against A") == 2
+    run_cli("report", a, b, "--phase", "decode", "-o", out)
+    html = out.read_text()
+    assert html.count("<h2>Comparison: B against A") == 1
+    assert '<section class="card" id="diff"><h2>Comparison: B against A (decode runs)</h2>' in html
+
+
+def test_report_json_has_each_phases_diff(pair: tuple[Path, Path]) -> None:
+    """The report as a result (Python API): its diff is `{"phases": {...}}`, each the `--phase`
+    diff's body; tables and notes are prefixed by the phase."""
+    from etprof.analyzers.diff import DiffOptions, diff_traces
+    from etprof.loading import load_trace
+    from etprof.report import build_report
+
+    a, b = (load_trace(p) for p in pair)
+    report = build_report(a, b)
+    doc = report.to_dict()["diff"]
+    assert list(doc["phases"]) == [PREFILL, DECODE]
+    for phase in (PREFILL, DECODE):
+        alone = diff_traces(a, b, DiffOptions(phase=phase))
+        assert doc["phases"][phase] == alone.to_dict()
+        assert f"diff: {phase}: run model" in report.tables()
+        assert f"{phase}: {alone.headline()}" in report.headline().splitlines()
+    assert any(n.startswith("decode: where it went") for n in report.notes())

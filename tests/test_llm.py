@@ -424,16 +424,29 @@ def test_dq8_against_fp32_names_the_linears(llama_fp32_trace: Path, llama_trace:
 
 
 @pytest.mark.slow
-def test_report_of_two_llm_traces_compares_one_phase(llama_fp32_trace: Path, llama_trace: Path,
-                                                     tmp_path: Path) -> None:
+def test_report_of_two_llm_traces_compares_each_phase(llama_fp32_trace: Path,
+                                                      llama_trace: Path, tmp_path: Path) -> None:
+    """Without --phase: one comparison card per phase, each with its `--phase` diff's verdict;
+    with --phase decode: that one card, as before."""
+    from html import escape
+
     out = tmp_path / "pair.html"
-    assert_one_line_error(run_cli("report", llama_fp32_trace, llama_trace, "-o", out),
-                          "is an LLM run with prefill and decode runs", "--phase decode")
-    assert not out.exists()
+    result = run_cli("report", llama_fp32_trace, llama_trace, "-o", out)
+    assert result.returncode == 0, result.stderr
+    html = out.read_text()
+    assert html.count("<h2>Comparison: B against A") == 2
+    for phase in (PREFILL, DECODE):
+        card = html.index(f'<section class="card" id="diff-{phase}">'
+                          f"<h2>Comparison: B against A ({phase} runs)</h2>")
+        alone = json.loads(run_cli("diff", llama_fp32_trace, llama_trace, "--phase", phase,
+                                   "-f", "json").stdout)
+        assert escape(alone["headline"]) in html[card:html.index("</section>", card)]
+    assert html.count('<line class="fit"') == 2  # each side's decode latency chart
     result = run_cli("report", llama_fp32_trace, llama_trace, "--phase", "decode", "-o", out)
     assert result.returncode == 0, result.stderr
     html = out.read_text()
     assert "<h2>Comparison: B against A (decode runs)</h2>" in html
+    assert html.count("<h2>Comparison: B against A") == 1
     assert html.count('<line class="fit"') == 2  # each side's decode latency chart
     assert html.count('<circle class="step"') == 2 * SESSIONS * G
 

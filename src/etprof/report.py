@@ -78,8 +78,18 @@ class Report:
     top: int = DEFAULT_TOP
     version: str = field(default="")  # etprof's version, shown in the page footer
     phase: str | None = None  # the LLM phase the comparison compares (--phase)
+    # two LLM traces without --phase: one comparison per phase, prefill then decode (`diff`
+    # is then None)
+    phase_diffs: tuple[tuple[str, DiffResult], ...] = ()
 
     schema = "etprof.report"
+
+    @property
+    def comparisons(self) -> tuple[tuple[str | None, DiffResult], ...]:
+        """The diffs the page shows, each with its LLM phase (None: not one phase's)."""
+        if self.phase_diffs:
+            return tuple(self.phase_diffs)
+        return () if self.diff is None else ((self.phase, self.diff),)
 
     @property
     def title(self) -> str:
@@ -88,6 +98,8 @@ class Report:
         return f"etprof report: {self.sides[0].model} vs {self.sides[1].model}"
 
     def headline(self) -> str:
+        if self.phase_diffs:
+            return "\n".join(f"{p}: {d.headline()}" for p, d in self.phase_diffs)
         if self.diff is not None:
             return str(self.diff.headline())
         b = self.sides[0].breakdown
@@ -113,23 +125,25 @@ class Report:
                 out.update({f"{prefix}{k}": v for k, v in side.breakdown.llm.tables().items()})
             out[f"{prefix}buckets"] = side.breakdown.buckets.table()
             out[f"{prefix}top operators"] = side.breakdown.operators.frame.head(self.top)
-        if self.diff is not None:
-            out.update({f"diff: {k}": v for k, v in self.diff.tables().items()})
+        for phase, d in self.comparisons:
+            prefix = f"diff: {phase}: " if self.phase_diffs else "diff: "
+            out.update({f"{prefix}{k}": v for k, v in d.tables().items()})
         return out
 
     def notes(self) -> list[str]:
         out: list[str] = []
         for side in self.sides:
             out += side.breakdown.notes()
-        if self.diff is not None:
-            out += self.diff.notes()
+        for phase, d in self.comparisons:
+            out += [f"{phase}: {n}" for n in d.notes()] if self.phase_diffs else d.notes()
         return list(dict.fromkeys(out))
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "title": self.title,
             "sides": [s.to_dict() for s in self.sides],
-            "diff": None if self.diff is None else self.diff.to_dict(),
+            "diff": {"phases": {p: d.to_dict() for p, d in self.phase_diffs}}
+            if self.phase_diffs else None if self.diff is None else self.diff.to_dict(),
         }
 
 
@@ -144,12 +158,20 @@ def build_report(a: Trace, b: Trace | None = None, options: ReportOptions | None
     b = None if b is None else _one_method(b, options.method or a.methods[0] if a.methods
                                            else None)
     diff = None
+    phase_diffs: tuple[tuple[str, DiffResult], ...] = ()
     if b is not None:
-        from etprof.analyzers.diff import DiffOptions, diff_traces
+        from dataclasses import replace
+
+        from etprof.analyzers.diff import DiffOptions, common_phases, diff_traces
 
         # first: it refuses mismatched traces before the slower per-trace analyses run
-        diff = diff_traces(a, b, DiffOptions(warmup=options.warmup, top=options.top,
-                                             force=options.force, phase=options.phase))
+        diff_options = DiffOptions(warmup=options.warmup, top=options.top, force=options.force,
+                                   phase=options.phase)
+        if options.phase is None and (a.phases or b.phases):  # LLM traces: each phase
+            phase_diffs = tuple((p, diff_traces(a, b, replace(diff_options, phase=p)))
+                                for p in common_phases(a, b))
+        else:
+            diff = diff_traces(a, b, diff_options)
     sides = []
     for label, trace, other in (("A", a, b), ("B", b, None)):
         if trace is None:
@@ -162,7 +184,7 @@ def build_report(a: Trace, b: Trace | None = None, options: ReportOptions | None
         sides.append(SideReport(label=label if b is not None else "", breakdown=result,
                                 fallback=fallback, fallback_error=why))
     return Report(sides=tuple(sides), diff=diff, top=options.top, version=version,
-                  phase=options.phase if diff is not None else None)
+                  phase=options.phase if diff is not None else None, phase_diffs=phase_diffs)
 
 
 def _one_method(trace: Trace, method: str | None) -> Trace:

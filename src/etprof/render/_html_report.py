@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -17,6 +17,9 @@ from etprof.llm import DECODE
 from etprof.render import _html_svg as svg
 from etprof.render.html import frame_table, notes_list, prose
 from etprof.report import Report, SideReport
+
+if TYPE_CHECKING:
+    from etprof.analyzers.diff import DiffResult
 from etprof.units import ms_text
 
 SHARED_SCALE_RATIO = 3.0  # iteration charts share a y scale when the sides differ less than this
@@ -25,8 +28,7 @@ _DIFF_CLASS = {"faster": "faster", "slower": "slower"}
 
 def report_body(r: Report) -> str:
     parts = [_header(r)]
-    if r.diff is not None:
-        parts.append(_diff(r))
+    parts += [_diff(d, phase, len(r.comparisons) > 1) for phase, d in r.comparisons]
     parts += [_llm(r), _run(r), _buckets(r), _operators(r), _iterations(r), _memory(r),
               _fallback(r)]
     parts.append(f'<footer>Made by etprof {escape(r.version)}. One self-contained file: it loads '
@@ -45,14 +47,14 @@ def _name(side: SideReport) -> str:
 def _header(r: Report) -> str:
     traces = " \u00b7 ".join(
         f"{_tag(s)}<code>{escape(str(s.breakdown.settings['trace']))}</code>" for s in r.sides)
-    lead = "" if r.diff is not None else f'<p class="lead">{prose(r.headline())}</p>'
+    lead = "" if r.comparisons else f'<p class="lead">{prose(r.headline())}</p>'
     return (f'<header class="page"><h1>{escape(r.title)}</h1>'
             f'<p class="sub">{traces}</p>{lead}</header>')
 
 
-def _diff(r: Report) -> str:
-    d = r.diff
-    assert d is not None
+def _diff(d: DiffResult, phase: str | None, several: bool) -> str:
+    """The comparison card: of one LLM phase's runs when `phase` is given (`several`: one card
+    per phase, each with its own anchor)."""
     verdict = _DIFF_CLASS.get(d.comparison.verdict, "same")
     where = d.where_it_went()
     rows = d.buckets[d.buckets["bucket"] != "run_model"]
@@ -71,8 +73,9 @@ def _diff(r: Report) -> str:
               "share_pct": "share of change %", "change_pct": "change %"}
     notes = [n for n in d.notes() if not n.startswith("where it went")]
     return (
-        '<section class="card" id="diff"><h2>Comparison: B against A'
-        + (f" ({escape(r.phase)} runs)" if r.phase else "") + "</h2>"
+        f'<section class="card" id="{"diff-" + escape(phase) if several and phase else "diff"}">'
+        "<h2>Comparison: B against A"
+        + (f" ({escape(phase)} runs)" if phase else "") + "</h2>"
         + f'<p class="verdict {verdict}">{escape(d.headline())}</p>'
         + (f"<p>{prose(where[0].upper() + where[1:])}.</p>" if where else "")
         + frame_table(d.run_model_table(), rename=rename)
