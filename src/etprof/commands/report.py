@@ -39,7 +39,7 @@ def report(
     method: str | None = typer.Option(None, "--method", help="the method to analyse, for a "
                                       "program with several (default: its first)"),
     phase: str | None = typer.Option(None, "--phase", help="two LLM traces: compare their "
-                                     "prefill or decode runs (docs/llm.md)"),
+                                     "prefill or decode runs only (default: each phase)"),
 ) -> None:
     """Write an HTML report: run model, buckets, top operators, iterations, fallback (and the
     diff view when given two traces). Works offline: no script, nothing fetched."""
