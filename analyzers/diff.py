@@ -545,5 +545,5 @@ def _pct(value: float) -> str:
     return "n/a" if not math.isfinite(value) else f"{value:+.1f}%"
 
 
-__all__ = ["Check", "DiffOptions", "DiffResult", "PhaseDiffs", "Side", "check_settings", "common_phases", "diff",
-           "diff_traces"]
+__all__ = ["Check", "DiffOptions", "DiffResult", "PhaseDiffs", "Side", "check_settings",
+           "common_phases", "diff", "diff_traces"]

@@ -10,7 +10,7 @@ is usually the worse lowering, and "measured: 21 ms -> 29 ms" would read as a fi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from etprof.errors import EtprofError, InputError
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pandas and the analyzers load only when a report is built
     import pandas as pd
 
     from etprof.analyzers.breakdown import Breakdown
-    from etprof.analyzers.diff import DiffResult
+    from etprof.analyzers.diff import DiffResult, PhaseDiffs
     from etprof.analyzers.iterations import IterationTable
     from etprof.trace import Trace
 
@@ -80,15 +80,15 @@ class Report:
     phase: str | None = None  # the LLM phase the comparison compares (--phase)
     # two LLM traces without --phase: one comparison per phase, prefill then decode (`diff`
     # is then None)
-    phase_diffs: tuple[tuple[str, DiffResult], ...] = ()
+    phase_diffs: PhaseDiffs | None = None
 
     schema = "etprof.report"
 
     @property
     def comparisons(self) -> tuple[tuple[str | None, DiffResult], ...]:
         """The diffs the page shows, each with its LLM phase (None: not one phase's)."""
-        if self.phase_diffs:
-            return tuple(self.phase_diffs)
+        if self.phase_diffs is not None:  # its sections are analyzers.diff's DiffResults
+            return tuple((p, cast("DiffResult", d)) for p, d in self.phase_diffs.sections)
         return () if self.diff is None else ((self.phase, self.diff),)
 
     @property
@@ -98,8 +98,8 @@ class Report:
         return f"etprof report: {self.sides[0].model} vs {self.sides[1].model}"
 
     def headline(self) -> str:
-        if self.phase_diffs:
-            return "\n".join(f"{p}: {d.headline()}" for p, d in self.phase_diffs)
+        if self.phase_diffs is not None:
+            return self.phase_diffs.headline()
         if self.diff is not None:
             return str(self.diff.headline())
         b = self.sides[0].breakdown
@@ -125,25 +125,27 @@ class Report:
                 out.update({f"{prefix}{k}": v for k, v in side.breakdown.llm.tables().items()})
             out[f"{prefix}buckets"] = side.breakdown.buckets.table()
             out[f"{prefix}top operators"] = side.breakdown.operators.frame.head(self.top)
-        for phase, d in self.comparisons:
-            prefix = f"diff: {phase}: " if self.phase_diffs else "diff: "
-            out.update({f"{prefix}{k}": v for k, v in d.tables().items()})
+        compared = self.phase_diffs if self.phase_diffs is not None else self.diff
+        if compared is not None:
+            out.update({f"diff: {k}": v for k, v in compared.tables().items()})
         return out
 
     def notes(self) -> list[str]:
         out: list[str] = []
         for side in self.sides:
             out += side.breakdown.notes()
-        for phase, d in self.comparisons:
-            out += [f"{phase}: {n}" for n in d.notes()] if self.phase_diffs else d.notes()
+        compared = self.phase_diffs if self.phase_diffs is not None else self.diff
+        if compared is not None:
+            out += compared.notes()
         return list(dict.fromkeys(out))
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "title": self.title,
             "sides": [s.to_dict() for s in self.sides],
-            "diff": {"phases": {p: d.to_dict() for p, d in self.phase_diffs}}
-            if self.phase_diffs else None if self.diff is None else self.diff.to_dict(),
+            "diff": {"phases": {p: d.to_dict() for p, d in self.phase_diffs.sections}}
+            if self.phase_diffs is not None else None if self.diff is None
+            else self.diff.to_dict(),
         }
 
 
@@ -158,20 +160,19 @@ def build_report(a: Trace, b: Trace | None = None, options: ReportOptions | None
     b = None if b is None else _one_method(b, options.method or a.methods[0] if a.methods
                                            else None)
     diff = None
-    phase_diffs: tuple[tuple[str, DiffResult], ...] = ()
+    phase_diffs = None
     if b is not None:
-        from dataclasses import replace
+        from etprof.analyzers.diff import DiffOptions, PhaseDiffs
+        from etprof.analyzers.diff import diff as diff_of
 
-        from etprof.analyzers.diff import DiffOptions, common_phases, diff_traces
-
-        # first: it refuses mismatched traces before the slower per-trace analyses run
-        diff_options = DiffOptions(warmup=options.warmup, top=options.top, force=options.force,
-                                   phase=options.phase)
-        if options.phase is None and (a.phases or b.phases):  # LLM traces: each phase
-            phase_diffs = tuple((p, diff_traces(a, b, replace(diff_options, phase=p)))
-                                for p in common_phases(a, b))
+        # first: it refuses mismatched traces before the slower per-trace analyses run; two
+        # LLM traces without a phase give one diff per phase
+        compared = diff_of(a, b, DiffOptions(warmup=options.warmup, top=options.top,
+                                             force=options.force, phase=options.phase))
+        if isinstance(compared, PhaseDiffs):
+            phase_diffs = compared
         else:
-            diff = diff_traces(a, b, diff_options)
+            diff = compared
     sides = []
     for label, trace, other in (("A", a, b), ("B", b, None)):
         if trace is None:
