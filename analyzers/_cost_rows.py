@@ -9,7 +9,7 @@ from typing import Any
 from etprof.analyzers.loading import LoadingOptions, LoadingStats, loading
 from etprof.analyzers.memory import MemoryOptions, MemoryReport, memory
 from etprof.analyzers.overhead import Overhead, OverheadOptions, overhead
-from etprof.trace import Trace
+from etprof.trace.model import Trace
 from etprof.units import bytes_text, ms_text
 
 

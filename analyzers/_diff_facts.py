@@ -3,7 +3,7 @@ memory and the profiler's overhead, A beside B.
 
 Planned sizes are one number per program, so they are compared as facts. Load times and resident
 peaks are one sample per session: with two or more sessions on each side the rank test of
-etprof.significance gives a p-value, with one it is left out (a single load says nothing about
+etprof.analyzers.stats.significance gives a p-value, with one it is left out (a single load says nothing about
 the next one's noise).
 """
 
@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from etprof.analyzers._cost_rows import Costs, costs
-from etprof.significance import rank_test
-from etprof.trace import Trace
+from etprof.analyzers.stats.significance import rank_test
+from etprof.trace.model import Trace
 
 COLUMNS = ["fact", "unit", "a", "b", "delta", "change_pct", "p_value"]
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import difflib
 
 from etprof.backends import resolve
-from etprof.trace import DELEGATE_OP, KERNEL, Trace
+from etprof.trace.model import DELEGATE_OP, KERNEL, Trace
 
 MODULE_SHARE = 0.8
 STRUCTURE_SHARE = 0.9

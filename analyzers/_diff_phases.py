@@ -7,7 +7,7 @@ and shows the sections in phase order (docs/diff.md, "LLM traces").
 
 The CI gate is each phase's own; the command's exit code is the gate of all phases' checks
 together, which fails when any phase fails, else is inconclusive when any is (the rule one gate
-applies to its own checks, etprof.gate), and says which phase decided it.
+applies to its own checks, etprof.analyzers.stats.gate), and says which phase decided it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from etprof.gate import PASS, Gate
+from etprof.analyzers.stats.gate import PASS, Gate
 
 
 class DiffResult(Protocol):

@@ -30,8 +30,8 @@ import pandas as pd
 from etprof.analyzers._diff_pairs import PORTABLE, Name, pair_operators
 from etprof.analyzers.buckets import delegate_backends, glue_flags
 from etprof.backends import Backend, resolve
-from etprof.significance import rank_tests
-from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, Trace
+from etprof.analyzers.stats.significance import rank_tests
+from etprof.trace.model import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, Trace
 
 MATCHES = ("auto", "instruction", "operator")
 GLUE, FALLBACK = "partition-boundary glue", "portable fallback"

@@ -20,7 +20,7 @@ from etprof.analyzers._fallback_program import (
     UNSUPPORTED,
 )
 from etprof.backends import PRECISION_LABELS, Backend, FallbackNote
-from etprof.export import model_of_variant
+from etprof.zoo.export import model_of_variant
 
 if TYPE_CHECKING:
     # relative: mypy also checks this folder as `analyzers`, where the report must be that

@@ -25,7 +25,7 @@ import pandas as pd
 
 from etprof.analyzers.modules import ROOT, RUNTIME, UNKNOWN, module_frame
 from etprof.analyzers.operators import operator_frame
-from etprof.trace import Trace
+from etprof.trace.model import Trace
 
 ATTENTION, FEED_FORWARD, NORM, OUTPUT, EMBEDDING = (
     "attention", "feed-forward", "norm", "output head", "embedding")

@@ -22,9 +22,9 @@ import pandas as pd
 from etprof.analyzers import analyzer
 from etprof.analyzers.buckets import delegate_backends, glue_flags, unresolved_by_instruction
 from etprof.analyzers.modules import instruction_modules, module_label
-from etprof.grouping import group_codes, group_count, group_first, group_min, group_sum
+from etprof.util.grouping import group_codes, group_count, group_first, group_min, group_sum
 from etprof.result import records
-from etprof.trace import DELEGATE_CALL, DELEGATE_OP, RUN_MODEL, Trace
+from etprof.trace.model import DELEGATE_CALL, DELEGATE_OP, RUN_MODEL, Trace
 
 OVERHEAD_EVENT = "(delegate overhead)"
 BLOCK_COLUMNS = ("instruction", "backend", "ops", "main_ops", "module", "call_ms", "compute_ms",

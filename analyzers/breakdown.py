@@ -30,9 +30,9 @@ from etprof.analyzers.modules import ModuleTable, module_table
 from etprof.analyzers.operators import OperatorTable, operator_frame
 from etprof.analyzers.runmodel import RunModelStats, run_model_samples
 from etprof.errors import EtprofError, InputError
-from etprof.llm import PHASES
+from etprof.program.llm import PHASES
 from etprof.result import records
-from etprof.trace import Trace
+from etprof.trace.model import Trace
 from etprof.units import ms_text
 
 BY = ("op", "block", "module", "iteration")

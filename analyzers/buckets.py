@@ -30,9 +30,9 @@ import pandas as pd
 
 from etprof.analyzers import analyzer
 from etprof.backends import Backend, resolve
-from etprof.grouping import group_sum
+from etprof.util.grouping import group_sum
 from etprof.result import records
-from etprof.trace import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_MODEL, Trace
+from etprof.trace.model import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_MODEL, Trace
 from etprof.units import ms_text
 
 BUCKETS = (

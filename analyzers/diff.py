@@ -3,7 +3,7 @@
 Three answers, each exact or honest about its uncertainty:
 
 1. Run model: mean and median of both sides, the change, its bootstrap interval and a verdict
-   (faster / slower / no significant change), all from :mod:`etprof.significance`.
+   (faster / slower / no significant change), all from :mod:`etprof.analyzers.stats.significance`.
 2. The breakdown buckets of both sides (:func:`etprof.analyzers.buckets.buckets`) and their deltas.
 3. Contributors: run-model time of each side split into rows (one per operator, or per operator
    type, plus the delegate, dispatch and runtime overhead rows); rows are matched across the
@@ -32,10 +32,10 @@ from etprof.analyzers._diff_rows import MATCHES, contributor_table, contributors
 from etprof.analyzers.buckets import BUCKETS, BucketOptions, Buckets, buckets
 from etprof.analyzers.runmodel import run_model_samples
 from etprof.errors import InputError, MismatchError
-from etprof.gate import DEFAULT_MIN_SESSIONS, Gate, check_thresholds, judge
-from etprof.llm import PHASES
+from etprof.analyzers.stats.gate import DEFAULT_MIN_SESSIONS, Gate, check_thresholds, judge
+from etprof.program.llm import PHASES
 from etprof.result import records
-from etprof.significance import (
+from etprof.analyzers.stats.significance import (
     IDLE_SHARE_PCT,
     NO_CHANGE,
     Comparison,
@@ -46,7 +46,7 @@ from etprof.significance import (
     contention_pct,
     rank_tests,
 )
-from etprof.trace import Trace
+from etprof.trace.model import Trace
 
 # What each breakdown bucket is called when it explains a change ({backend}: the delegate's
 # label, "XNNPACK"; the glue and overhead classes name it only when the sides hold several).
@@ -78,7 +78,7 @@ class DiffOptions:
     top: int = 10  # operator contributors listed by name in the table (JSON has all)
     force: bool = False  # compare traces whose settings differ (with a warning)
     method_name: str | None = None  # the method to compare (None: the traces' only one)
-    # the CI gate (etprof.gate): thresholds in percent, None for no gate
+    # the CI gate (etprof.analyzers.stats.gate): thresholds in percent, None for no gate
     fail_if_slower: float | None = None
     fail_if_faster: float | None = None
     min_sessions: int = DEFAULT_MIN_SESSIONS  # fewer on a side: a pass becomes inconclusive

@@ -2,7 +2,7 @@
 
 A series is (model, variant, device, method). Runs are ordered by when they were recorded (``started``,
 else when they were stored). Each run is compared with the ``window`` runs before it in its
-series by :func:`etprof.significance.compare` on the stored per-iteration run-model times,
+series by :func:`etprof.analyzers.stats.significance.compare` on the stored per-iteration run-model times,
 labelled by session: the same test, interval, noise band and contention widening as
 `etprof diff` (docs/diff.md), so a window of 1 gives the verdict `etprof diff PREVIOUS THIS`
 gives. Several baseline runs pool as sessions of one baseline.
@@ -26,7 +26,7 @@ import pandas as pd
 
 from etprof.analyzers import analyzer
 from etprof.errors import InputError
-from etprof.gate import (
+from etprof.analyzers.stats.gate import (
     DEFAULT_MIN_SESSIONS,
     INCONCLUSIVE,
     Gate,
@@ -35,7 +35,7 @@ from etprof.gate import (
     judge,
 )
 from etprof.result import records
-from etprof.significance import (
+from etprof.analyzers.stats.significance import (
     NO_CHANGE,
     Comparison,
     Method,
@@ -56,7 +56,7 @@ class HistoryOptions:
     noise_pct: float = 1.0
     statistic: str = "mean"
     seed: int = 0
-    # the CI gate on each series' latest run (etprof.gate), as `etprof diff` has it
+    # the CI gate on each series' latest run (etprof.analyzers.stats.gate), as `etprof diff` has it
     fail_if_slower: float | None = None
     fail_if_faster: float | None = None
     min_sessions: int = DEFAULT_MIN_SESSIONS

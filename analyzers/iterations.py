@@ -8,8 +8,8 @@ Warm-up and drift are only visible iteration by iteration. Over the measured ite
   more than HALF_CHANGE_PCT *and* a Mann-Whitney U test says the halves differ (p < TREND_P; a
   step). The test keeps a stationary but bimodal run, whose half medians jump between the modes
   by chance, from being called a trend. Both p-values use the normal approximation (no scipy at
-  run time; tests/test_attribution.py checks them against scipy); the halves' test is
-  :func:`etprof.significance.rank_test`, the one the diff uses. Not judged below MIN_TREND_N
+  run time; tests/unit/analyzers/test_attribution.py checks them against scipy); the halves' test is
+  :func:`etprof.analyzers.stats.significance.rank_test`, the one the diff uses. Not judged below MIN_TREND_N
   iterations;
 - outlier: an iteration above median + max(OUTLIER_MADS x MAD, OUTLIER_MIN_PCT % of the median)
   (MAD scaled to a normal sigma).
@@ -30,8 +30,8 @@ from etprof.analyzers import analyzer
 from etprof.analyzers.buckets import bucket_frame
 from etprof.errors import InputError
 from etprof.result import records
-from etprof.significance import rank_test
-from etprof.trace import Trace
+from etprof.analyzers.stats.significance import rank_test
+from etprof.trace.model import Trace
 
 NOISY_CV_PCT = 10.0
 TREND_P = 0.01

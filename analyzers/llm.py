@@ -32,9 +32,9 @@ from etprof.analyzers._llm_layers import (
 )
 from etprof.analyzers.buckets import BucketOptions, Buckets, buckets
 from etprof.errors import InputError
-from etprof.llm import DECODE, PHASES, PREFILL
+from etprof.program.llm import DECODE, PHASES, PREFILL
 from etprof.result import records
-from etprof.trace import RUN_MODEL, Trace
+from etprof.trace.model import RUN_MODEL, Trace
 
 CONFIDENCE = 0.95
 OPERATOR_ROWS = 12  # operator types listed per token without module paths
@@ -134,7 +134,7 @@ class LlmResult:
     layers_known: bool = False
     operators: pd.DataFrame = field(default_factory=pd.DataFrame)  # per operator type
 
-    schema = "etprof.llm"
+    schema = "etprof.program.llm"
 
     @property
     def ttft_ms(self) -> float:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from etprof.analyzers import analyzer
 from etprof.result import records
-from etprof.trace import LOAD, RUN_MODEL, Trace
+from etprof.trace.model import LOAD, RUN_MODEL, Trace
 
 LOAD_METHOD = "Program::load_method"
 METHOD_INIT = "Method::init"
@@ -36,7 +36,7 @@ class LoadingStats:
     median_ms: float  # measured run-model median, the reference for the excesses
     sessions: pd.DataFrame  # one row per session (see to_dict)
 
-    schema = "etprof.loading"
+    schema = "etprof.trace.loading"
 
     @property
     def recorded(self) -> bool:

@@ -18,10 +18,10 @@ import pandas as pd
 
 from etprof import backends
 from etprof.analyzers import analyzer
-from etprof.metadata import SessionMemory
-from etprof.program_memory import PlannedMemory
+from etprof.trace.sidecar import SessionMemory
+from etprof.program.memory import PlannedMemory
 from etprof.result import records
-from etprof.trace import Trace
+from etprof.trace.model import Trace
 from etprof.units import bytes_text
 
 NEEDS_PTE = ("planned memory (weights, activations, delegate blobs) needs the program: pass "

@@ -19,9 +19,9 @@ import pandas as pd
 
 from etprof.analyzers import analyzer
 from etprof.backends import resolve
-from etprof.metadata import Instruction
+from etprof.program.types import Instruction
 from etprof.result import records
-from etprof.trace import DELEGATE_CALL, DELEGATE_OP, OPERATOR_CALL, RUN_MODEL, Trace
+from etprof.trace.model import DELEGATE_CALL, DELEGATE_OP, OPERATOR_CALL, RUN_MODEL, Trace
 from etprof.units import ms_text
 
 ROOT = "(root)"
@@ -44,7 +44,7 @@ class ModuleTable:
     frame: pd.DataFrame  # COLUMNS, most expensive first, the runtime-overhead row last
     placement: Placement = field(default_factory=lambda: Placement())
 
-    schema = "etprof.modules"
+    schema = "etprof.program.etrecord"
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {"modules": self.frame}

@@ -15,9 +15,9 @@ import pandas as pd
 
 from etprof.analyzers import analyzer
 from etprof.analyzers.buckets import delegate_backends
-from etprof.grouping import group_codes, group_first, group_sum
+from etprof.util.grouping import group_codes, group_first, group_sum
 from etprof.result import records
-from etprof.trace import DELEGATE_OP, KERNEL, Trace
+from etprof.trace.model import DELEGATE_OP, KERNEL, Trace
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 `etprof run` loads the program twice per session, once with ETDump and once without, and times
 each measured iteration on both, taking turns which goes first (``run.untraced``). Both are
 wall times of the same Python call, so their difference is what ETDump's recording adds. The
-two calls of an iteration run back to back, so the interval (etprof.significance's paired
+two calls of an iteration run back to back, so the interval (etprof.analyzers.stats.significance's paired
 bootstrap) resamples pairs: the machine's drift, which both calls of a pair share, cancels. The headline stays the traced run-model time -- it is what the
 attribution explains -- and the untraced estimate is it minus the measured difference.
 """
@@ -18,8 +18,8 @@ import pandas as pd
 
 from etprof.analyzers import analyzer
 from etprof.analyzers.runmodel import RunModelOptions, run_model_stats
-from etprof.significance import Method, paired_interval
-from etprof.trace import Trace
+from etprof.analyzers.stats.significance import Method, paired_interval
+from etprof.trace.model import Trace
 from etprof.units import ms_text
 
 NOT_MEASURED = ("the profiler's overhead is measured by `etprof run` (untraced iterations beside "

@@ -11,7 +11,7 @@ import pandas as pd
 
 from etprof.analyzers import analyzer
 from etprof.result import records
-from etprof.trace import RUN_MODEL, Trace
+from etprof.trace.model import RUN_MODEL, Trace
 
 
 @dataclass(frozen=True)

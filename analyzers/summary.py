@@ -14,7 +14,7 @@ from etprof.analyzers.operators import OperatorOptions, OperatorTable, operators
 from etprof.analyzers.runmodel import RunModelOptions, RunModelStats, run_model_stats
 from etprof.errors import InputError
 from etprof.result import records
-from etprof.trace import Trace
+from etprof.trace.model import Trace
 from etprof.units import ms_text
 
 

@@ -8,7 +8,7 @@ thread, in SESSIONS sessions as `etprof run` does by default), diffs run 2k+1 ag
 the default options, and prints each pair's verdict and the false-alarm rate (pairs not called "no
 significant change") with its 95% interval; the target is at most 5%. With --processes every run
 is a fresh `etprof run` process, as a user makes two traces; without, the runs share this process
-(`etprof.runner.run_program`), which is faster. Not a test: it takes minutes and its answer
+(`etprof.record.runner.run_program`), which is faster. Not a test: it takes minutes and its answer
 depends on how busy the machine is.
 
 With --interleave each pair is recorded by one `etprof run A.pte B.pte` (two copies of the
@@ -38,9 +38,9 @@ from typing import Any
 from etprof.analyzers.diff import DiffOptions, diff_traces
 from etprof.analyzers.runmodel import run_model_samples
 from etprof.commands.run import parse_sessions
-from etprof.loading import load_trace
-from etprof.runner import RunRequest, run_program, run_programs
-from etprof.significance import NO_CHANGE, Comparison, Method, compare
+from etprof.trace.loading import load_trace
+from etprof.record.runner import RunRequest, run_program, run_programs
+from etprof.analyzers.stats.significance import NO_CHANGE, Comparison, Method, compare
 
 TARGET_PCT = 5.0
 

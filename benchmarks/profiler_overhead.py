@@ -4,7 +4,7 @@
         [--iters 60] [--warmup 10] [--sessions 3] [--work DIR]
 
 For each model and variant (exported once into `etprof bench`'s cache), runs `etprof run`'s
-sessions in this process (`etprof.runner.run_program`): every session loads the program with
+sessions in this process (`etprof.record.runner.run_program`): every session loads the program with
 ETDump and a second time without, and times each measured iteration on both, back to back,
 taking turns which goes first (docs/memory.md). Prints per program the traced run model (what
 the attribution explains), the untraced estimate, the mean wall time per call both ways, and the
@@ -22,9 +22,9 @@ from pathlib import Path
 
 from etprof import zoo
 from etprof.analyzers.overhead import OverheadOptions, overhead
-from etprof.bench import cache_entry, default_cache_dir, ensure_program
-from etprof.loading import load_trace
-from etprof.runner import RunRequest, run_program
+from etprof.jobs.bench import cache_entry, default_cache_dir, ensure_program
+from etprof.trace.loading import load_trace
+from etprof.record.runner import RunRequest, run_program
 
 
 def program(model: str, variant: str) -> Path:

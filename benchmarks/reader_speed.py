@@ -34,7 +34,7 @@ GOAL_RATIO, GOAL_WALL_BIG, GOAL_RSS_MB, GOAL_WALL_SMALL = 30.0, 1.5, 300.0, 1.0
 # The reader's share: a process that only loads the trace into etprof's event table.
 LOAD_ONLY = """
 import sys
-from etprof.loading import load_trace
+from etprof.trace.loading import load_trace
 print(len(load_trace(sys.argv[1], engine=sys.argv[2]).events))
 """
 
@@ -170,7 +170,7 @@ def main() -> None:
                  for trace in (big, small)}
     help_runs = [measure_rusage(etprof("--help")) for _ in range(args.repeat)]
 
-    from etprof.etdump.reader import read_dump
+    from etprof.trace.etdump.reader import read_dump
 
     print(f"\ncommand: {command}; load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} cores (a busy machine inflates wall time, not CPU time)")

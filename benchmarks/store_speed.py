@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from etprof.analyzers.history import HistoryOptions, StoredRuns, history
-from etprof.loading import load_trace
+from etprof.trace.loading import load_trace
 from etprof.store import db
 from etprof.store.rows import StoredTrace, trace_rows
 

@@ -3,7 +3,7 @@
 The checked-in sample traces were recorded before sidecars kept the delegate graph (version 4),
 and their `.pte` files are not checked in. A fresh export of the same model and variant has the
 same delegate graph; this script reads it, checks that every operator the trace's runtime
-reported lines up with a node of that graph (etprof.xnnpack_graph.align), and only then rewrites
+reported lines up with a node of that graph (etprof.backends.xnnpack_graph.align), and only then rewrites
 the sidecar as a version 4 document bound to the trace, with `graph` on each delegate
 instruction. Nothing else in the document changes.
 
@@ -18,12 +18,12 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from etprof.loading import load_trace
-from etprof.metadata import TraceBinding, read_sidecar, sidecar_path
-from etprof.output import write_text
-from etprof.program import read_program
-from etprof.trace import DELEGATE_OP
-from etprof.xnnpack_graph import align
+from etprof.trace.loading import load_trace
+from etprof.trace.sidecar import TraceBinding, read_sidecar, sidecar_path
+from etprof.util.output import write_text
+from etprof.program.reader import read_program
+from etprof.trace.model import DELEGATE_OP
+from etprof.backends.xnnpack_graph import align
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 """Regenerate src/etprof/backends/xnnpack_support.json from the installed executorch.
 
 Run after upgrading executorch:  /work/venv/bin/python scripts/gen_xnnpack_support.py
-(tests/test_fallback.py fails while the checked-in table differs from what this would write).
+(tests/unit/analyzers/test_fallback.py fails while the checked-in table differs from what this would write).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from etprof.backends.xnnpack_support import DATA_FILE, dumps, generate_table
-from etprof.output import write_text
-from etprof.quiet import silenced
+from etprof.util.output import write_text
+from etprof.util.quiet import silenced
 
 TARGET = Path(__file__).resolve().parent.parent / "src" / "etprof" / "backends" / DATA_FILE
 

@@ -2,7 +2,7 @@
 (and tests/data/small_xnnpack.etdp read with its .pte).
 
 Made once on main before the buckets schema v2 (commit 620d3c7) and checked in, so that
-tests/test_sample_figures.py can show that schema v2 renamed fields without changing a figure.
+tests/unit/analyzers/test_sample_figures.py can show that schema v2 renamed fields without changing a figure.
 Keys use the v1 names; the test maps them to v2. Run: python scripts/sample_figures.py
 """
 
@@ -42,7 +42,7 @@ def figures(result: Any) -> dict[str, Any]:
 def main() -> int:
     from etprof import analyzers
     from etprof.analyzers.breakdown import BreakdownOptions
-    from etprof.loading import load_trace
+    from etprof.trace.loading import load_trace
 
     out: dict[str, Any] = {}
     for path in sorted((ROOT / "sample_traces").glob("*.etdp")):

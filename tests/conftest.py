@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data"
+TESTS = ROOT / "tests"
+DATA = TESTS / "data"
 SAMPLES = ROOT / "sample_traces"
 
 
@@ -39,7 +40,7 @@ def inspector_means(path: Path, warmup: int) -> Any:
 
 @cache
 def _inspector_means(path: Path, warmup: int) -> Any:
-    from etprof.etdump.inspector_engine import inspector_event_means
+    from etprof.trace.etdump.inspector_engine import inspector_event_means
 
     return inspector_event_means(path, warmup)
 

@@ -3,7 +3,7 @@
 Writes every kind of event (profile, allocation, debug), allocators, absent fields and shared
 strings, with the `flatbuffers` package, so reader tests need neither torch nor flatc. Also a
 slow reference reader that walks the same file one table at a time with the scalar
-:class:`~etprof.etdump.flatbuf.Buffer`, to check the vectorised reader against; `everything()`, a
+:class:`~etprof.util.flatbuf.Buffer`, to check the vectorised reader against; `everything()`, a
 trace with every kind of field; and `check_consistent`, what any successful read must satisfy.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import flatbuffers
 import numpy as np
 
-from etprof.etdump.flatbuf import Buffer
-from etprof.etdump.reader import RawDump
+from etprof.util.flatbuf import Buffer
+from etprof.trace.etdump.reader import RawDump
 
 
 @dataclass(frozen=True)

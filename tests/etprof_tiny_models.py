@@ -74,7 +74,7 @@ def unexportable() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
 NOT_CALLABLE = 3
 
 
-# --- real-world shapes of programs (tests/test_real_programs.py) --------------------------------
+# --- real-world shapes of programs (tests/integration/test_real_programs.py) --------------------------------
 
 
 def _recipe(**kw: object) -> object:
@@ -226,7 +226,7 @@ def conv_norm_gelu() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     return ConvNormGelu().eval(), (torch.randn(1, 3, 16, 16),)
 
 
-# --- XNNPACK fallbacks and their fixes (tests/test_real_programs.py, issue 12 item 4) ----------
+# --- XNNPACK fallbacks and their fixes (tests/integration/test_real_programs.py, issue 12 item 4) ----------
 
 
 class Fallbacks(nn.Module):

@@ -35,15 +35,16 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from etprof import bench, zoo
-from etprof.export import STANDARD_VARIANTS, ExportOptions, export_model, output_paths
-from etprof.output import write_text
-from etprof.runner import versions
+from etprof import zoo
+from etprof.jobs import bench
+from etprof.zoo.export import STANDARD_VARIANTS, ExportOptions, export_model, output_paths
+from etprof.util.output import write_text
+from etprof.record.runner import versions
 
 FORMAT = "etprof-test-programs"
 VERSION = 1
 # modules whose source decides what an export produces, besides the model's own
-PIPELINE = ("etprof.export", "etprof.zoo.registry", "etprof.zoo.recipe")
+PIPELINE = ("etprof.zoo.export", "etprof.zoo.registry", "etprof.zoo.recipe")
 VARIANTS: dict[str, ExportOptions] = {**STANDARD_VARIANTS, "dq8": STANDARD_VARIANTS["xnnpack_q8"]}
 
 

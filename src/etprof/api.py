@@ -5,7 +5,7 @@
     etprof.operators(t).head()        # DataFrame: time per operator type
     etprof.breakdown(t).tables()      # result dataclass; .tables() gives DataFrames
 
-Every function takes a loaded :class:`~etprof.trace.Trace` or a path to a trace. Analyses run
+Every function takes a loaded :class:`~etprof.trace.model.Trace` or a path to a trace. Analyses run
 through the analyzer registry (``etprof.analyzers``) with the analyzer's own options, passed as
 keyword arguments: ``etprof.operators(t, top=5, warmup=2)``. See docs/api.md.
 """
@@ -20,8 +20,8 @@ import pandas as pd
 
 from etprof import analyzers
 from etprof.errors import InputError
-from etprof.loading import load_trace
-from etprof.trace import Trace
+from etprof.trace.loading import load_trace
+from etprof.trace.model import Trace
 
 TraceLike = Trace | str | Path
 
@@ -70,7 +70,7 @@ def _options(name: str, given: dict[str, Any]) -> Any:
 
 
 def events(trace: TraceLike, *, measured: bool = False) -> pd.DataFrame:
-    """The event table (one row per profile event; columns in etprof.trace), as a copy.
+    """The event table (one row per profile event; columns in etprof.trace.model), as a copy.
 
     `measured=True` keeps only the measured iterations (warm-up and loading dropped).
     """
@@ -122,7 +122,7 @@ def timeline(trace: TraceLike, iteration: int | None = None, *,
 def chrome_trace(trace: TraceLike, path: str | Path, iteration: int | None = None, *,
                  all_iterations: bool = False) -> Path:
     """Write the Chrome-trace/Perfetto JSON of `trace` to `path`; returns the path."""
-    from etprof.output import write_text
+    from etprof.util.output import write_text
     from etprof.render.chrome import render
     from etprof.render.chrome import timeline as build
 

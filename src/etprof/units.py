@@ -1,7 +1,7 @@
 """Durations and sizes as people read them: three significant digits, in a unit that fits.
 
 A 0.77 ms program reads "770 µs", not "0 ms" (floored) or "0.770 ms"; 9.0 ms reads "9.00 ms".
-The seed's own table keeps its floored whole milliseconds (etprof.bench); everything else that
+The seed's own table keeps its floored whole milliseconds (etprof.jobs.bench); everything else that
 prints a duration in prose goes through here.
 """
 

@@ -7,7 +7,7 @@
 #   el_nokv.pte        no KV cache (forward(tokens) runs the whole sequence)
 #   el_kv_sdpa.pte     KV cache, --use_sdpa_with_kv_cache: the custom ops llama::custom_sdpa and
 #                      llama::update_cache (their kernels: executorch.extension.llm.custom_ops)
-# tests/test_llm.py checks etprof recognises and runs them without any flag. About a minute of
+# tests/integration/test_llm.py checks etprof recognises and runs them without any flag. About a minute of
 # CPU each. Run from the repository root, in the project's venv (where executorch is installed).
 set -e
 tmp=$(mktemp -d)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Records tests/data/small_pair_a.etdp and small_pair_b.etdp: the same program (small_xnnpack.pte)
 # twice, taking turns session by session, as a "same program twice" pair for the diff gate and
-# the results store (tests/test_gate.py, tests/test_store.py). Run from the repository root.
+# the results store (tests/unit/analyzers/test_gate.py, tests/unit/store/test_store.py). Run from the repository root.
 set -e
 tmp=$(mktemp -d)
 cp tests/data/small_xnnpack.pte "$tmp/small_pair_a.pte"

@@ -13,7 +13,7 @@
 - Datatype tags in names: static 8-bit ("QS8", "QC8W") or dynamic quantization ("QD8").
 - Element-wise operators (what decomposed activations become inside a block) and the
   decompositions that split a familiar activation across a partition boundary.
-- The delegate's own graph (etprof.xnnpack_graph): the node types serialized in its blob, which
+- The delegate's own graph (etprof.backends.xnnpack_graph): the node types serialized in its blob, which
   name the operators XNNPACK reports by a placeholder ("Invalid Unary Op" -> "Hardswish").
 - Why its partitioner left an operator out and the fix (etprof.backends.xnnpack_fallback).
 - The support table (etprof.backends.xnnpack_support): which operators its partitioner configs take, at
@@ -52,7 +52,7 @@ POINTWISE = re.compile(
     r"^(Add|Subtract|Multiply|Divide|Maximum|Minimum|Squared Difference|Clamp|HardSwish|Sigmoid|"
     r"Tanh|ELU|Leaky ReLU|Negate|Abs|Square|Square Root|Reciprocal Square Root|Exp|Log|Ceiling|"
     r"Floor|Bankers Rounding|GELU|Copy|Invalid Unary Op)\b"
-    # a placeholder resolved from the delegate's graph (etprof.xnnpack_graph): a unary node
+    # a placeholder resolved from the delegate's graph (etprof.backends.xnnpack_graph): a unary node
     r"|^\w+ \(Invalid Unary Op\)$"
 )
 # The element-wise ops that end the block before the portable op, and the portable op. From
@@ -78,7 +78,7 @@ class Xnnpack(Backend):
         """"Convolution (NHWC, QC8) DWConv" -> "Convolution (NHWC) DWConv", "Convolution";
         a resolved placeholder "Hardswish (Invalid Unary Op)" -> "HardSwish", the kind XNNPACK
         names that node by when it runs it in float."""
-        from etprof.xnnpack_graph import PLACEHOLDERS, runtime_kind
+        from etprof.backends.xnnpack_graph import PLACEHOLDERS, runtime_kind
 
         parts = _PARTS.match(op)
         if parts is None:
@@ -98,7 +98,7 @@ class Xnnpack(Backend):
         return ", ".join(a.strip() for a in parts["args"].split(",") if _DTYPE.match(a.strip()))
 
     def placeholder(self, op: str) -> str:
-        from etprof.xnnpack_graph import PLACEHOLDERS
+        from etprof.backends.xnnpack_graph import PLACEHOLDERS
 
         if op in PLACEHOLDERS:
             return op
@@ -109,27 +109,27 @@ class Xnnpack(Backend):
         return bool(GLUE_OP.match(op))
 
     def graph(self, blob: bytes | memoryview) -> tuple[str, ...]:
-        from etprof.xnnpack_graph import nodes
+        from etprof.backends.xnnpack_graph import nodes
 
         return nodes(blob)
 
     def graph_handles(self, blob: bytes | memoryview) -> tuple[int, ...]:
-        from etprof.xnnpack_graph import node_handles
+        from etprof.backends.xnnpack_graph import node_handles
 
         return node_handles(blob)
 
     def align(self, runtime: Sequence[str], graph: Sequence[str]) -> list[int | None]:
-        from etprof.xnnpack_graph import align
+        from etprof.backends.xnnpack_graph import align
 
         return align(runtime, graph)
 
     def name_placeholders(self, runtime: Sequence[str], graph: Sequence[str]) -> dict[str, str]:
-        from etprof.xnnpack_graph import resolve_names
+        from etprof.backends.xnnpack_graph import resolve_names
 
         return resolve_names(runtime, graph)
 
     def graph_mismatch(self, runtime: Sequence[str], graph: Sequence[str]) -> str | None:
-        from etprof.xnnpack_graph import mismatch
+        from etprof.backends.xnnpack_graph import mismatch
 
         return mismatch(runtime, graph)
 
@@ -201,7 +201,7 @@ class Xnnpack(Backend):
         return "the quant-only partitioner, XnnpackPartitioner(config_precisions=STATIC_QUANT)"
 
     def export_command(self, model: str, quantize: bool) -> str:
-        """`etprof export` lowers to XNNPACK (etprof.export)."""
+        """`etprof export` lowers to XNNPACK (etprof.zoo.export)."""
         return f"`etprof export {model}{' --quantize' if quantize else ''}`"
 
     @property

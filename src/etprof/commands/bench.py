@@ -8,7 +8,7 @@ import typer
 
 from etprof.commands._common import check_output, emit, format_option
 
-SCHEMA = "etprof.bench"
+SCHEMA = "etprof.jobs.bench"
 
 
 def bench(
@@ -30,15 +30,15 @@ def bench(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
-    from etprof.bench import (
+    from etprof.jobs.bench import (
         DEFAULT_MODELS,
         BenchEvent,
         BenchSettings,
         default_cache_dir,
         parse_variants,
     )
-    from etprof.bench import bench as run_bench
-    from etprof.quiet import terminal
+    from etprof.jobs.bench import bench as run_bench
+    from etprof.util.quiet import terminal
 
     chosen = check_output(fmt, output, SCHEMA)  # refuse a bad format before minutes of work
     settings = BenchSettings(iters=iters, warmup=warmup, threads=threads,

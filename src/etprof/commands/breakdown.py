@@ -42,7 +42,7 @@ def breakdown(
     from etprof import analyzers
     from etprof.analyzers.breakdown import BreakdownOptions
     from etprof.errors import InputError
-    from etprof.loading import load_trace
+    from etprof.trace.loading import load_trace
 
     options = BreakdownOptions(warmup=warmup, top=top, by=by, phase=phase)  # refused up front
     inputs = [*trace_inputs(trace, compare), pte, etrecord]

@@ -30,10 +30,10 @@ def demo(
 
     from etprof import analyzers, render
     from etprof.commands._common import terminal_width
-    from etprof.export import STANDARD_VARIANTS, export_model, output_paths
-    from etprof.loading import load_trace
-    from etprof.quiet import terminal
-    from etprof.runner import SPREAD_S, RunRequest, default_trace_path, run_programs
+    from etprof.zoo.export import STANDARD_VARIANTS, export_model, output_paths
+    from etprof.trace.loading import load_trace
+    from etprof.util.quiet import terminal
+    from etprof.record.runner import SPREAD_S, RunRequest, default_trace_path, run_programs
 
     workdir.mkdir(parents=True, exist_ok=True)
     console = Console(file=terminal(), stderr=True)
@@ -77,9 +77,9 @@ def demo_llm(workdir: Path, console: Any, verbose: bool) -> None:
     from etprof import analyzers, render
     from etprof.analyzers.llm import LlmOptions
     from etprof.commands._common import terminal_width
-    from etprof.export import ExportOptions, export_model
-    from etprof.loading import load_trace
-    from etprof.runner import SPREAD_S, RunRequest, default_trace_path, run_programs
+    from etprof.zoo.export import ExportOptions, export_model
+    from etprof.trace.loading import load_trace
+    from etprof.record.runner import SPREAD_S, RunRequest, default_trace_path, run_programs
 
     reqs = []
     for quantize in (False, True):

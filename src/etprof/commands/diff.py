@@ -62,7 +62,7 @@ def diff(
     from etprof.analyzers.diff import diff as diff_of
     from etprof.commands._common import check_output, emit, trace_inputs
     from etprof.errors import InputError
-    from etprof.loading import load_trace
+    from etprof.trace.loading import load_trace
 
     options = DiffOptions(warmup=warmup, noise_pct=noise, statistic=statistic, match=match,
                           top=top, seed=seed, force=force, same_model=same_model,

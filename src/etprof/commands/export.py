@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:  # imported when the command runs: other commands start without it
-    from etprof.export import ExportResult
+    from etprof.zoo.export import ExportResult
 
 OutDirOption = typer.Option(".", "--output-dir", "-o", help="folder for the files")
 
@@ -38,7 +38,7 @@ def export(
 ) -> None:
     """Export MODEL to a .pte program and an .etrecord, the way ExecuTorch's XNNPACK example does."""
     from etprof import zoo
-    from etprof.export import (
+    from etprof.zoo.export import (
         ExportOptions,
         check_llm_options,
         check_options,

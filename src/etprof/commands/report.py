@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-SCHEMA = "etprof.report"
+SCHEMA = "etprof.analyzers.report"
 
 
 def report(
@@ -43,13 +43,13 @@ def report(
 ) -> None:
     """Write an HTML report: run model, buckets, top operators, iterations, fallback (and the
     diff view when given two traces). Works offline: no script, nothing fetched."""
-    from etprof import __version__
+    from etprof.util.version import __version__
     from etprof.commands._common import check_output, trace_inputs
     from etprof.errors import InputError
-    from etprof.loading import load_trace
-    from etprof.output import write_text
+    from etprof.trace.loading import load_trace
+    from etprof.util.output import write_text
     from etprof.render import render
-    from etprof.report import ReportOptions, build_report
+    from etprof.analyzers.report import ReportOptions, build_report
 
     if db is not None or parquet is not None:
         if a is not None:
@@ -85,7 +85,7 @@ def _history_report(db: Path | None, parquet: Path | None, model: str | None, ta
     from etprof.analyzers.history import HistoryOptions, StoredRuns, history
     from etprof.commands._common import check_output
     from etprof.errors import InputError
-    from etprof.output import write_text
+    from etprof.util.output import write_text
     from etprof.render import render
     from etprof.store.db import read_tables
     from etprof.store.rows import parse_tags

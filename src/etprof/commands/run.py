@@ -65,10 +65,10 @@ def run(
     from etprof.analyzers.summary import SummaryOptions
     from etprof.commands._common import terminal_width
     from etprof.errors import InputError
-    from etprof.inputs import parse_shape
-    from etprof.loading import load_trace
-    from etprof.quiet import terminal
-    from etprof.runner import RunRequest, default_trace_path, planned, run_programs
+    from etprof.record.inputs import parse_shape
+    from etprof.trace.loading import load_trace
+    from etprof.util.quiet import terminal
+    from etprof.record.runner import RunRequest, default_trace_path, planned, run_programs
 
     fmt = "json" if json_out else fmt
     summary_options = SummaryOptions(top=top)  # refuses --top 0 before minutes of profiling

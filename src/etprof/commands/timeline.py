@@ -31,7 +31,7 @@ def timeline(
     Method::execute, each instruction, and the XNNPACK operators nested in their DELEGATE_CALL;
     --format csv or json give the same slices as a table (times in ns) instead.
     """
-    from etprof.loading import load_trace
+    from etprof.trace.loading import load_trace
     from etprof.render.chrome import timeline as build
 
     inputs = [*trace_inputs(trace), pte, etrecord]

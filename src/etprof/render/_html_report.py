@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from etprof.llm import DECODE
+from etprof.program.llm import DECODE
 from etprof.render import _html_svg as svg
 from etprof.render.html import frame_table, notes_list, prose
-from etprof.report import Report, SideReport
+from etprof.analyzers.report import Report, SideReport
 
 if TYPE_CHECKING:
     from etprof.analyzers.diff import DiffResult

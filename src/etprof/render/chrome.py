@@ -30,7 +30,7 @@ import pandas as pd
 
 from etprof.errors import InputError
 from etprof.result import JSON_SCHEMA_VERSION, records
-from etprof.trace import (
+from etprof.trace.model import (
     DELEGATE_CALL,
     DELEGATE_OP,
     KERNEL,

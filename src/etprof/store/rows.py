@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from etprof import __version__
+from etprof.util.version import __version__
 from etprof.analyzers.blocks import BlockOptions, blocks
 from etprof.analyzers.buckets import BucketOptions, buckets
 from etprof.analyzers.operators import OperatorOptions, operators
 from etprof.analyzers.runmodel import RunModelOptions, run_model_samples, run_model_stats
 from etprof.errors import InputError
 from etprof.store.schema import SCHEMA_VERSION, TABLES, column_names
-from etprof.trace import Trace
+from etprof.trace.model import Trace
 
 TAG = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$")
 

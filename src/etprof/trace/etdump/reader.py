@@ -1,0 +1,245 @@
+"""Read an ETDump file (schema `etdump_schema_flatcc.fbs`, identifier "ED00") into column arrays.
+
+This is etprof's fast engine: it walks the FlatBuffer with numpy gathers and never imports torch,
+executorch's exir, or flatc. Field numbers below follow the schema's declaration order.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from etprof.errors import TraceFormatError
+from etprof.util.flatbuf import Buffer, CorruptBuffer
+from etprof.trace.etdump.tables import Columns, TableSet
+
+IDENTIFIER = b"ED00"
+# A FlatBuffer addresses at most 2 GiB: a larger file cannot be one trace, and is refused before
+# it is read (a sparse file, a disk image named .etdp).
+MAX_TRACE_BYTES = 2**31
+_HEAD = 12  # enough for a size prefix and the identifier
+
+# table ETDump { version, run_data }
+_ETDUMP_VERSION, _ETDUMP_RUN_DATA = 0, 1
+# table RunData { name, bundled_input_index, allocators, events }
+_RUN_NAME, _RUN_ALLOCATORS, _RUN_EVENTS = 0, 2, 3
+# table Event { profile_event, allocation_event, debug_event }
+_EV_PROFILE, _EV_ALLOCATION, _EV_DEBUG = 0, 1, 2
+# table ProfileEvent
+_PE_NAME, _PE_CHAIN, _PE_INSTRUCTION, _PE_DELEGATE_INT, _PE_DELEGATE_STR = 0, 1, 2, 3, 4
+_PE_START, _PE_END = 6, 7
+# table AllocationEvent { allocator_id, allocation_size }
+_AE_ALLOCATOR, _AE_SIZE = 0, 1
+# table Allocator { name }
+_ALLOCATOR_NAME = 0
+
+
+@dataclass(frozen=True)
+class RawDump:
+    """The columns of an ETDump's profile and allocation events, one entry per event.
+
+    String columns are given as codes into a list of distinct strings (-1 = absent).
+    """
+
+    version: int
+    run_names: list[str]
+    # profile events
+    run: npt.NDArray[np.int64]
+    seq: npt.NDArray[np.int64]
+    name_codes: npt.NDArray[np.int64]
+    names: list[str]
+    delegate_codes: npt.NDArray[np.int64]
+    delegate_names: list[str]
+    delegate_id_int: npt.NDArray[np.int64]
+    instruction_id: npt.NDArray[np.int64]
+    chain_index: npt.NDArray[np.int64]
+    start: npt.NDArray[np.uint64]
+    end: npt.NDArray[np.uint64]
+    # allocation events
+    alloc_run: npt.NDArray[np.int64]
+    alloc_allocator: npt.NDArray[np.int64]
+    alloc_size: npt.NDArray[np.uint64]
+    allocator_names: list[list[str]]
+    debug_event_count: int
+
+
+def _root(data: bytes, source: str) -> tuple[Buffer, int]:
+    """Check the identifier and the size prefix; return the buffer and the root table's position.
+
+    Positions stay relative to the file: FlatBuffer offsets are relative, so a size-prefixed
+    buffer is read in place (no copy of a 35 MB trace) with its root one uoffset further on.
+    """
+    fix = "pass the .etdp written by `etprof run` or by executor_runner --etdump_path"
+    if len(data) == 0:
+        raise TraceFormatError(f"{source} is empty", fix)
+    if len(data) >= 12 and data[8:12] == IDENTIFIER:
+        prefix = int.from_bytes(data[0:4], "little")
+        if prefix + 4 > len(data):
+            raise TraceFormatError(
+                f"{source} is truncated: it declares {prefix + 4} bytes but has {len(data)}",
+                "re-copy the trace or run the model again",
+            )
+        if prefix + 4 < len(data):
+            raise TraceFormatError(
+                f"{source} has {len(data) - prefix - 4} bytes after the end of its ETDump "
+                f"(which declares {prefix + 4} bytes): something was appended to the trace",
+                "re-copy the trace, or cut it to its declared size",
+            )
+        buf, root_at = Buffer.of(memoryview(data)), 4
+    elif len(data) >= 8 and data[4:8] == IDENTIFIER:
+        buf, root_at = Buffer.of(data), 0
+    else:
+        kind = _guess_kind(data)
+        raise TraceFormatError(f"{source} is not an ETDump trace ({kind})", fix)
+    try:
+        return buf, buf.deref(root_at)
+    except CorruptBuffer as exc:
+        raise TraceFormatError(f"{source} is a corrupt ETDump trace ({exc})",
+                               "re-copy the trace or run the model again") from None
+
+
+def _guess_kind(data: bytes) -> str:
+    if len(data) >= 8 and data[4:8] == b"ET12":
+        return "it is an ExecuTorch program (.pte); run it with `etprof run` to make a trace"
+    if data[:2] == b"PK":
+        return "it is a zip archive, perhaps an ETRecord"
+    if data[:1] in (b"{", b"["):
+        return "it looks like JSON text"
+    if len(data) < 12:
+        return f"only {len(data)} bytes, too short to be one"
+    for ident in (data[4:8], data[8:12]):
+        if all(48 <= c < 123 and chr(c).isalnum() for c in ident):
+            return f"it is a FlatBuffer with identifier '{ident.decode()}', not 'ED00'"
+    return "no ED00 identifier"
+
+
+def read_dump(path: Path) -> RawDump:
+    """Read and validate an ETDump file; raise TraceFormatError on anything malformed."""
+    return parse_dump(read_trace_bytes(path), str(path))
+
+
+def read_trace_bytes(path: Path) -> bytes:
+    """The bytes of the trace at `path`, read whole only once it looks like a trace: a regular
+    file of a plausible size whose first bytes hold the ETDump identifier (and, size-prefixed,
+    a size that fits the file). So `/dev/zero`, a FIFO or a 2 GB file of zeros is refused in
+    one line at once, never read into memory or waited on."""
+    try:
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise TraceFormatError(f"{path} is a directory, not a trace", "pass an .etdp file")
+        if not stat.S_ISREG(st.st_mode):
+            raise TraceFormatError(f"{path} is not a regular file (a device, FIFO or socket), "
+                                   "so not a trace", "copy the trace to a file and pass that")
+        if st.st_size > MAX_TRACE_BYTES:
+            raise TraceFormatError(f"{path} is {st.st_size} bytes, larger than any ETDump can "
+                                   f"be ({MAX_TRACE_BYTES})", "pass the .etdp file itself")
+        with open(path, "rb") as f:
+            head = f.read(_HEAD)
+            _check_head(head, st.st_size, str(path))
+            # a file that grows while read is cut at the size it had: never read unbounded
+            return head + f.read(max(st.st_size - len(head), 0))
+    except FileNotFoundError:
+        raise TraceFormatError(f"no such trace: {path}", "check the path, or make one with "
+                               "`etprof run`") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise TraceFormatError(f"{path} is a symlink loop, not a trace",
+                                   "point it at the .etdp file") from None
+        if exc.errno == errno.EISDIR:
+            raise TraceFormatError(f"{path} is a directory, not a trace",
+                                   "pass an .etdp file") from None
+        raise TraceFormatError(f"cannot read {path}: {exc.strerror}", "check permissions") \
+            from None
+
+
+def _check_head(head: bytes, size: int, source: str) -> None:
+    """Refuse a file whose first bytes are not an ETDump's, before reading the rest."""
+    if len(head) >= 12 and head[8:12] == IDENTIFIER:
+        prefix = int.from_bytes(head[0:4], "little")
+        if prefix + 4 > size:
+            raise TraceFormatError(
+                f"{source} is truncated: it declares {prefix + 4} bytes but has {size}",
+                "re-copy the trace or run the model again",
+            )
+    elif not (len(head) >= 8 and head[4:8] == IDENTIFIER):
+        _root(head, source)  # raises: empty, too short, or not an ETDump (with what it is)
+
+
+def parse_dump(data: bytes, source: str = "trace") -> RawDump:
+    """Parse an ETDump held in memory; raise TraceFormatError on anything malformed."""
+    buf, root = _root(data, source)
+    try:
+        return _parse(buf, root)
+    except (CorruptBuffer, IndexError, ValueError, OverflowError) as exc:
+        raise TraceFormatError(
+            f"{source} is a corrupt ETDump trace ({exc})",
+            "re-copy the trace or run the model again",
+        ) from None
+
+
+def _parse(buf: Buffer, root: int) -> RawDump:
+    cols = Columns(buf.data)
+    top = cols.tables(np.array([root], dtype=np.int64))
+    version = int(top.scalar(_ETDUMP_VERSION, "<u4", 0)[0])
+    run_pos, _, _ = cols.table_vector_elements(*top.vectors(_ETDUMP_RUN_DATA, 4))
+    runs = cols.tables(run_pos)
+    run_names = _decoded(*runs.strings(_RUN_NAME))
+    allocator_names = _allocator_names(cols, runs)
+
+    event_pos, owner, seq = cols.table_vector_elements(*runs.vectors(_RUN_EVENTS, 4))
+    events = cols.tables(event_pos)
+    has_prof, prof = events.sub_tables(_EV_PROFILE)
+    is_prof = np.ones(len(events), dtype=bool) if has_prof is None else has_prof
+    # "exactly one of these fields must be non-null": a profile event wins over the others
+    is_alloc = _present(events, _EV_ALLOCATION) & ~is_prof
+    _, alloc = events.subset(is_alloc).sub_tables(_EV_ALLOCATION)
+    is_debug = _present(events, _EV_DEBUG) & ~is_prof & ~is_alloc
+
+    names, name_codes = prof.strings(_PE_NAME)
+    dnames, dcodes = prof.strings(_PE_DELEGATE_STR)
+    every = has_prof is None
+    return RawDump(
+        version=version,
+        run_names=run_names,
+        run=owner if every else owner[is_prof],
+        seq=seq if every else seq[is_prof],
+        name_codes=name_codes,
+        names=names,
+        delegate_codes=dcodes,
+        delegate_names=dnames,
+        delegate_id_int=prof.scalar(_PE_DELEGATE_INT, "<i4", -1).astype(np.int64),
+        instruction_id=prof.scalar(_PE_INSTRUCTION, "<i4", -1).astype(np.int64),
+        chain_index=prof.scalar(_PE_CHAIN, "<i4", 0).astype(np.int64),
+        start=prof.scalar(_PE_START, "<u8", 0).astype(np.uint64),
+        end=prof.scalar(_PE_END, "<u8", 0).astype(np.uint64),
+        alloc_run=owner[is_alloc],
+        alloc_allocator=alloc.scalar(_AE_ALLOCATOR, "<i4", 0).astype(np.int64),
+        alloc_size=alloc.scalar(_AE_SIZE, "<u8", 0).astype(np.uint64),
+        allocator_names=allocator_names,
+        debug_event_count=int(is_debug.sum()),
+    )
+
+
+def _present(tables: TableSet, index: int) -> npt.NDArray[np.bool_]:
+    _, has = tables.field_pos(index, 4)
+    return np.ones(len(tables), dtype=bool) if has is None else has
+
+
+def _decoded(names: list[str], codes: npt.NDArray[np.int64]) -> list[str]:
+    table = names + [""]  # code -1 (absent) picks the trailing ""
+    return [table[c] for c in codes.tolist()]
+
+
+def _allocator_names(cols: Columns, runs: TableSet) -> list[list[str]]:
+    pos, owner, _ = cols.table_vector_elements(*runs.vectors(_RUN_ALLOCATORS, 4))
+    flat = _decoded(*cols.tables(pos).strings(_ALLOCATOR_NAME))
+    out: list[list[str]] = [[] for _ in range(len(runs))]
+    for run, name in zip(owner.tolist(), flat):
+        out[run].append(name)
+    return out
