@@ -25,11 +25,12 @@ class Costs:
             load = f"{ms_text(f['load_ms'])} (Method::init {ms_text(f['init_ms'])})"
         else:
             load = "unknown (no loading events in the trace)"
-        first = (f"{ms_text(f['first_ms'])} ({_signed(f['first_excess_ms'])} over the median); "
-                 f"warm-up excess {_signed(f['warmup_excess_ms'])}")
+        first = (
+            f"{ms_text(f['first_ms'])} ({_signed(f['first_excess_ms'])} over the median); "
+            f"warm-up excess {_signed(f['warmup_excess_ms'])}"
+        )
         m = self.memory
-        planned = m.line().split("; ")[0] if m.planned is not None else \
-            "needs the .pte (--pte)"
+        planned = m.line().split("; ")[0] if m.planned is not None else "needs the .pte (--pte)"
         return [
             ("load", load),
             ("first inference", first),
@@ -43,15 +44,20 @@ class Costs:
             return "not measured (recorded by `etprof run`)"
         f = self.memory.figures()
         first = self.memory.measured[0]
-        text = (f"{bytes_text(first.before_load_bytes)} before load, "
-                f"+{bytes_text(f['footprint_bytes'])} by the first runs")
+        text = (
+            f"{bytes_text(first.before_load_bytes)} before load, "
+            f"+{bytes_text(f['footprint_bytes'])} by the first runs"
+        )
         if f["beyond_plan_bytes"] is not None:
             text += f" ({bytes_text(f['beyond_plan_bytes'])} beyond the plan)"
         return text + f", peak {bytes_text(f['measured_peak_bytes'])} in the measured iterations"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"loading": self.loading.to_dict(), "memory": self.memory.to_dict(),
-                "overhead": self.overhead.to_dict()}
+        return {
+            "loading": self.loading.to_dict(),
+            "memory": self.memory.to_dict(),
+            "overhead": self.overhead.to_dict(),
+        }
 
     def notes(self) -> list[str]:
         out: list[str] = self.loading.notes() + self.overhead.notes()
@@ -59,9 +65,11 @@ class Costs:
 
 
 def costs(trace: Trace, warmup: int | None) -> Costs:
-    return Costs(loading=loading(trace, LoadingOptions(warmup)),
-                 memory=memory(trace, MemoryOptions()),
-                 overhead=overhead(trace, OverheadOptions(warmup)))
+    return Costs(
+        loading=loading(trace, LoadingOptions(warmup)),
+        memory=memory(trace, MemoryOptions()),
+        overhead=overhead(trace, OverheadOptions(warmup)),
+    )
 
 
 def _signed(ms: float | None) -> str:

@@ -34,10 +34,17 @@ def facts_table(a: Trace, b: Trace, warmup: int | None) -> pd.DataFrame:
         p = math.nan
         if va is not None and vb is not None and min(len(va), len(vb)) >= 2:
             p = rank_test(va, vb)
-        rows.append({
-            "fact": name, "unit": unit, "a": ma, "b": mb, "delta": mb - ma,
-            "change_pct": 100.0 * (mb / ma - 1.0) if ma else math.nan, "p_value": p,
-        })
+        rows.append(
+            {
+                "fact": name,
+                "unit": unit,
+                "a": ma,
+                "b": mb,
+                "delta": mb - ma,
+                "change_pct": 100.0 * (mb / ma - 1.0) if ma else math.nan,
+                "p_value": p,
+            }
+        )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -52,6 +59,7 @@ def _session_column(column: str) -> Getter:
             return None
         values = rows[column].dropna().tolist()
         return [float(v) for v in values] or None
+
     return get
 
 
@@ -61,6 +69,7 @@ def _memory_column(column: str) -> Getter:
             return None
         values = c.memory.sessions()[column].dropna().tolist()
         return [float(v) for v in values] or None
+
     return get
 
 
@@ -68,6 +77,7 @@ def _planned(figure: str) -> Getter:
     def get(c: Costs) -> Values:
         value = c.memory.figures()[figure]
         return None if value is None else [value / 1e6]
+
     return get
 
 

@@ -32,21 +32,28 @@ def same_model(a: Trace, b: Trace, said: bool) -> tuple[str, str]:
         return "same", "said with --same-model"
     ma, mb = a.meta.program.source_model, b.meta.program.source_model
     if ma and mb:
-        return ("same" if ma == mb else "differs",
-                f"recorded as models {ma!r} and {mb!r} (etprof run --model)")
+        return (
+            "same" if ma == mb else "differs",
+            f"recorded as models {ma!r} and {mb!r} (etprof run --model)",
+        )
     pa, pb = a.meta.program, b.meta.program
-    if (pa.sha256 and pa.sha256 == pb.sha256) or (pa.content is not None
-                                                  and pa.content == pb.content):
+    if (pa.sha256 and pa.sha256 == pb.sha256) or (
+        pa.content is not None and pa.content == pb.content
+    ):
         return "same", "one program"
     mods_a, mods_b = _modules(a), _modules(b)
     if mods_a and mods_b:
         share = len(mods_a & mods_b) / min(len(mods_a), len(mods_b))
-        return ("same" if share >= MODULE_SHARE else "differs",
-                f"they share {share:.0%} of their module paths")
+        return (
+            "same" if share >= MODULE_SHARE else "differs",
+            f"they share {share:.0%} of their module paths",
+        )
     sa, sb = _structure(a), _structure(b)
     ratio = difflib.SequenceMatcher(None, sa, sb, autojunk=False).ratio() if sa and sb else 0.0
-    return ("same" if ratio >= STRUCTURE_SHARE else "differs",
-            f"their operator sequences agree to {ratio:.0%} and no ETRecord gave module paths")
+    return (
+        "same" if ratio >= STRUCTURE_SHARE else "differs",
+        f"their operator sequences agree to {ratio:.0%} and no ETRecord gave module paths",
+    )
 
 
 def _modules(t: Trace) -> set[str]:
@@ -60,8 +67,9 @@ def _structure(t: Trace) -> list[str]:
         return []
     last = ev[(ev["iteration"] == ev["iteration"].max()) & ev["kind"].isin([DELEGATE_OP, KERNEL])]
     out = []
-    for kind, bid, op in zip(last["kind"].astype(str), last["backend"].astype(str),
-                             last["op"].astype(str)):
+    for kind, bid, op in zip(
+        last["kind"].astype(str), last["backend"].astype(str), last["op"].astype(str)
+    ):
         if kind == DELEGATE_OP:
             backend = resolve(bid)
             if backend.is_glue(op):

@@ -26,8 +26,9 @@ PORTABLE = "portable"
 Name = tuple[str, str]  # (backend id or PORTABLE, operator as the event table names it)
 
 
-def pair_operators(a: Iterable[Name], b: Iterable[Name],
-                   backend: Callable[[str], Backend]) -> dict[Name, str]:
+def pair_operators(
+    a: Iterable[Name], b: Iterable[Name], backend: Callable[[str], Backend]
+) -> dict[Name, str]:
     """The name every operator of either side is keyed by (see the module docstring)."""
     sides = (set(a), set(b))
     stands = _placeholders(sides, backend)
@@ -59,8 +60,9 @@ def pair_operators(a: Iterable[Name], b: Iterable[Name],
     return out
 
 
-def _placeholders(sides: tuple[set[Name], set[Name]],
-                  backend: Callable[[str], Backend]) -> dict[Name, str]:
+def _placeholders(
+    sides: tuple[set[Name], set[Name]], backend: Callable[[str], Backend]
+) -> dict[Name, str]:
     """A bare placeholder of one side -> the one resolved name the other gives it."""
     out = {}
     for side, other in ((sides[0], sides[1]), (sides[1], sides[0])):
@@ -71,8 +73,9 @@ def _placeholders(sides: tuple[set[Name], set[Name]],
             judge = backend(lowering)
             if judge.placeholder(op) != op:
                 continue
-            named = {o for lw, o in other if lw == lowering and o != op
-                     and judge.placeholder(o) == op}
+            named = {
+                o for lw, o in other if lw == lowering and o != op and judge.placeholder(o) == op
+            }
             if len(named) == 1:
                 out[n] = named.pop()
     return out

@@ -62,8 +62,9 @@ class PhaseDiffs:
         gate = self.gate
         if gate is None or gate.outcome == PASS:
             return ()
-        return tuple(p for p, d in self.sections
-                     if d.gate is not None and d.gate.outcome == gate.outcome)
+        return tuple(
+            p for p, d in self.sections if d.gate is not None and d.gate.outcome == gate.outcome
+        )
 
     def headline(self) -> str:
         return "\n".join(f"{p}: {d.headline()}" for p, d in self.sections)
@@ -71,8 +72,12 @@ class PhaseDiffs:
     def tables(self) -> dict[str, pd.DataFrame]:
         if self.stacked:
             names = list(dict.fromkeys(n for _, d in self.sections for n in d.tables()))
-            return {n: pd.concat([_with_phase(p, d.tables()[n]) for p, d in self.sections],
-                                 ignore_index=True) for n in names}
+            return {
+                n: pd.concat(
+                    [_with_phase(p, d.tables()[n]) for p, d in self.sections], ignore_index=True
+                )
+                for n in names
+            }
         return {f"{p}: {n}": t for p, d in self.sections for n, t in d.tables().items()}
 
     def notes(self) -> list[str]:
@@ -80,16 +85,19 @@ class PhaseDiffs:
         gate = self.gate
         if gate is not None:
             by = self.decided_by()
-            out.append(f"gate, all phases: {gate.outcome} (exit code {gate.exit_code})"
-                       + (f", from {' and '.join(by)}" if by else ""))
+            out.append(
+                f"gate, all phases: {gate.outcome} (exit code {gate.exit_code})"
+                + (f", from {' and '.join(by)}" if by else "")
+            )
         return out
 
     def to_dict(self) -> dict[str, Any]:
         gate = self.gate
         return {
             "phases": {p: d.to_dict() for p, d in self.sections},
-            "gate": None if gate is None else {**gate.to_dict(),
-                                               "decided_by": list(self.decided_by())},
+            "gate": None
+            if gate is None
+            else {**gate.to_dict(), "decided_by": list(self.decided_by())},
         }
 
 

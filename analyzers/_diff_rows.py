@@ -39,16 +39,41 @@ GLUE, FALLBACK = "partition-boundary glue", "portable fallback"
 OVERHEADS = {
     # the part of the calls outside their operators that may be operators below the backend's
     # timer resolution (analyzers/buckets.py)
-    "delegate_unresolved": ("delegate calls, operators below timer resolution",
-                            "operators below timer resolution", "delegated", DELEGATE_CALL),
-    "delegate_overhead": ("delegate calls, outside their operators", "delegate overhead",
-                          "delegated", DELEGATE_CALL),
-    "dispatch_overhead": ("operator calls, outside their kernels", "dispatch overhead",
-                          "portable", OPERATOR_CALL),
+    "delegate_unresolved": (
+        "delegate calls, operators below timer resolution",
+        "operators below timer resolution",
+        "delegated",
+        DELEGATE_CALL,
+    ),
+    "delegate_overhead": (
+        "delegate calls, outside their operators",
+        "delegate overhead",
+        "delegated",
+        DELEGATE_CALL,
+    ),
+    "dispatch_overhead": (
+        "operator calls, outside their kernels",
+        "dispatch overhead",
+        "portable",
+        OPERATOR_CALL,
+    ),
     "runtime_overhead": ("run model, outside all calls", "runtime overhead", "runtime", ""),
 }
-COLUMNS = ["contributor", "class", "side", "kind", "where", "precision", "calls_a", "calls_b",
-           "a_ms", "b_ms", "delta_ms", "share_pct", "p_value"]
+COLUMNS = [
+    "contributor",
+    "class",
+    "side",
+    "kind",
+    "where",
+    "precision",
+    "calls_a",
+    "calls_b",
+    "a_ms",
+    "b_ms",
+    "delta_ms",
+    "share_pct",
+    "p_value",
+]
 
 
 def same_program(a: Trace, b: Trace) -> bool:
@@ -61,14 +86,14 @@ def same_program(a: Trace, b: Trace) -> bool:
         return True
     if pa.content is not None and pb.content is not None:
         return pa.content == pb.content
-    if pa.instructions and pb.instructions and \
-            _table(pa.instructions) != _table(pb.instructions):
+    if pa.instructions and pb.instructions and _table(pa.instructions) != _table(pb.instructions):
         return False
     return _signature(a) == _signature(b) != ()
 
 
-def contributors(a: Trace, b: Trace, match: str, frame_a: pd.DataFrame,
-                 frame_b: pd.DataFrame) -> pd.DataFrame:
+def contributors(
+    a: Trace, b: Trace, match: str, frame_a: pd.DataFrame, frame_b: pd.DataFrame
+) -> pd.DataFrame:
     """Matched rows of two warm-up-free traces, largest |delta| first (see module docstring).
 
     `frame_a`/`frame_b`: per-iteration buckets (`Buckets.per_iteration`) of the same iterations.
@@ -83,8 +108,9 @@ def contributors(a: Trace, b: Trace, match: str, frame_a: pd.DataFrame,
     # a key on both sides: the longer label, which is the resolved name of a placeholder that
     # one side (read without its delegate's graph) names bare
     both = pd.concat([info_a, info_b])
-    info = (both.assign(_n=both["contributor"].str.len()).sort_values("_n", kind="stable",
-                                                                       ascending=False))
+    info = both.assign(_n=both["contributor"].str.len()).sort_values(
+        "_n", kind="stable", ascending=False
+    )
     info = info[~info.index.duplicated()].reindex(keys)
     prec_a = info_a["precision"].reindex(keys, fill_value="")
     prec_b = info_b["precision"].reindex(keys, fill_value="")
@@ -92,21 +118,23 @@ def contributors(a: Trace, b: Trace, match: str, frame_a: pd.DataFrame,
     b_ms = wb.sum(axis=0).to_numpy(float) / len(wb) / 1e6
     delta = b_ms - a_ms
     total = math.fsum(delta)
-    rows = pd.DataFrame({
-        "contributor": info["contributor"].to_numpy(),
-        "class": info["class"].to_numpy(),
-        "side": info["side"].to_numpy(),
-        "kind": info["kind"].to_numpy(),
-        "where": info["where"].to_numpy(),
-        "precision": [_change(x, y) for x, y in zip(prec_a, prec_b)],
-        "calls_a": info_a["calls"].reindex(keys, fill_value=0.0).to_numpy(float),
-        "calls_b": info_b["calls"].reindex(keys, fill_value=0.0).to_numpy(float),
-        "a_ms": a_ms,
-        "b_ms": b_ms,
-        "delta_ms": delta,
-        "share_pct": 100.0 * delta / total if total else np.full(len(keys), math.nan),
-        "p_value": rank_tests(wa.to_numpy(float), wb.to_numpy(float)),
-    })
+    rows = pd.DataFrame(
+        {
+            "contributor": info["contributor"].to_numpy(),
+            "class": info["class"].to_numpy(),
+            "side": info["side"].to_numpy(),
+            "kind": info["kind"].to_numpy(),
+            "where": info["where"].to_numpy(),
+            "precision": [_change(x, y) for x, y in zip(prec_a, prec_b)],
+            "calls_a": info_a["calls"].reindex(keys, fill_value=0.0).to_numpy(float),
+            "calls_b": info_b["calls"].reindex(keys, fill_value=0.0).to_numpy(float),
+            "a_ms": a_ms,
+            "b_ms": b_ms,
+            "delta_ms": delta,
+            "share_pct": 100.0 * delta / total if total else np.full(len(keys), math.nan),
+            "p_value": rank_tests(wa.to_numpy(float), wb.to_numpy(float)),
+        }
+    )
     order = np.lexsort((rows["contributor"].to_numpy(str), -np.abs(delta)))
     return rows.iloc[order].reset_index(drop=True)
 
@@ -126,8 +154,9 @@ def contributor_table(rows: pd.DataFrame, top: int, calls: bool = True) -> pd.Da
         parts.append(_fold(rest, f"other operators ({len(rest)})"))
     parts.append(rows[rows["kind"] == "overhead"])
     table = pd.concat(parts, ignore_index=True)
-    total = _fold(rows, "run model (total)", kind="total").assign(calls_a=math.nan,
-                                                                   calls_b=math.nan)
+    total = _fold(rows, "run model (total)", kind="total").assign(
+        calls_a=math.nan, calls_b=math.nan
+    )
     table = pd.concat([table, total], ignore_index=True)
     out = table[["contributor", "class"]].copy()
     if rows["precision"].str.contains("->", regex=False).any():  # lowerings at two precisions
@@ -159,13 +188,25 @@ def _count(x: float) -> str:
 def _fold(rows: pd.DataFrame, label: str, kind: str = "operator") -> pd.DataFrame:
     a, b = math.fsum(rows["a_ms"]), math.fsum(rows["b_ms"])
     share = math.fsum(rows["share_pct"]) if rows["share_pct"].notna().all() else math.nan
-    return pd.DataFrame([{
-        "contributor": label, "class": "", "side": "", "kind": kind, "where": "", "precision": "",
-        "calls_a": float(rows["calls_a"].sum(min_count=1)),
-        "calls_b": float(rows["calls_b"].sum(min_count=1)),
-        "a_ms": a, "b_ms": b, "delta_ms": math.fsum(rows["delta_ms"]), "share_pct": share,
-        "p_value": math.nan,
-    }])
+    return pd.DataFrame(
+        [
+            {
+                "contributor": label,
+                "class": "",
+                "side": "",
+                "kind": kind,
+                "where": "",
+                "precision": "",
+                "calls_a": float(rows["calls_a"].sum(min_count=1)),
+                "calls_b": float(rows["calls_b"].sum(min_count=1)),
+                "a_ms": a,
+                "b_ms": b,
+                "delta_ms": math.fsum(rows["delta_ms"]),
+                "share_pct": share,
+                "p_value": math.nan,
+            }
+        ]
+    )
 
 
 def _pairs(a: Trace, b: Trace) -> dict[Name, str]:
@@ -184,36 +225,53 @@ def _names(t: Trace) -> set[Name]:
     return set(zip(lowering.tolist(), ops["op"].astype(str).tolist()))
 
 
-def _split(t: Trace, frame: pd.DataFrame, match: str, modules: bool,
-           pairs: dict[Name, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _split(
+    t: Trace, frame: pd.DataFrame, match: str, modules: bool, pairs: dict[Name, str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(iterations x keys matrix of ns, per-key description) for one warm-up-free trace."""
     iters = frame.index
     ev = t.events
     ops = ev[ev["kind"].isin([DELEGATE_OP, KERNEL]) & ev["iteration"].isin(iters)]
     described = _describe(ops, t, match, modules, pairs)
     if len(ops):
-        wide = (described.groupby(["iteration", "key"], sort=False)["duration_ns"].sum()
-                .unstack(fill_value=0).reindex(iters, fill_value=0))
+        wide = (
+            described.groupby(["iteration", "key"], sort=False)["duration_ns"]
+            .sum()
+            .unstack(fill_value=0)
+            .reindex(iters, fill_value=0)
+        )
     else:
         wide = pd.DataFrame(index=iters)
-    info = (described.drop_duplicates("key").set_index("key")
-            [["contributor", "class", "side", "kind", "where"]])
-    info["precision"] = (described.groupby("key", sort=False)["precision"]
-                         .agg(lambda p: " / ".join(sorted({x for x in p if x})))
-                         .reindex(info.index).fillna(""))
+    info = described.drop_duplicates("key").set_index("key")[
+        ["contributor", "class", "side", "kind", "where"]
+    ]
+    info["precision"] = (
+        described.groupby("key", sort=False)["precision"]
+        .agg(lambda p: " / ".join(sorted({x for x in p if x})))
+        .reindex(info.index)
+        .fillna("")
+    )
     info["calls"] = described.groupby("key").size().reindex(info.index) / max(1, len(iters))
     info = info.astype({"calls": "float64"})
     n = max(1, len(iters))
     for bucket, (label, cls, side, call) in OVERHEADS.items():
         wide[bucket] = frame[bucket].to_numpy()
         calls = float((ev["kind"] == call).sum() / n) if call else math.nan
-        info.loc[bucket] = {"contributor": label, "class": cls, "side": side,
-                            "kind": "overhead", "where": "", "precision": "", "calls": calls}
+        info.loc[bucket] = {
+            "contributor": label,
+            "class": cls,
+            "side": side,
+            "kind": "overhead",
+            "where": "",
+            "precision": "",
+            "calls": calls,
+        }
     return wide.astype("int64"), info
 
 
-def _describe(ops: pd.DataFrame, t: Trace, match: str, modules: bool,
-              pairs: dict[Name, str]) -> pd.DataFrame:
+def _describe(
+    ops: pd.DataFrame, t: Trace, match: str, modules: bool, pairs: dict[Name, str]
+) -> pd.DataFrame:
     """Key, label, class, side and precision of every operator event."""
     op = ops["op"].astype(str)
     backends = delegate_backends(t)
@@ -229,36 +287,54 @@ def _describe(ops: pd.DataFrame, t: Trace, match: str, modules: bool,
         pos = ops[delegated].groupby(["iteration", "instruction_id"], observed=True).cumcount()
         pos_s = pos.reindex(ops.index, fill_value=-1).astype(str)
         # a placeholder keyed as the runtime names it: resolved or bare, the same operator
-        runtime = pd.Series([judges[b].placeholder(o) or o for b, o in zip(backend_id, op)],
-                            index=ops.index, dtype=object).where(delegated, op)
+        runtime = pd.Series(
+            [judges[b].placeholder(o) or o for b, o in zip(backend_id, op)],
+            index=ops.index,
+            dtype=object,
+        ).where(delegated, op)
         key = (instr_s + ":" + pos_s + ":" + runtime).where(delegated, instr_s + ":" + op)
         label = (op + " [instr " + instr_s + " #" + pos_s + "]").where(
-            delegated, op + " [instr " + instr_s + "]")
+            delegated, op + " [instr " + instr_s + "]"
+        )
     else:
         lowering = backend_id.where(delegated, PORTABLE)
-        paired = pd.Series([pairs.get((lw, o), o) for lw, o in zip(lowering, op)],
-                           index=ops.index, dtype=object)
+        paired = pd.Series(
+            [pairs.get((lw, o), o) for lw, o in zip(lowering, op)], index=ops.index, dtype=object
+        )
         key = lowering + ":" + paired + (("@" + where) if modules else "")
         label = paired
     label = label + (" (" + where + ")").where(where != "", "")
-    precision = [judges[b].precision(o) if d else "" for b, o, d in
-                 zip(backend_id, op, delegated)]
+    precision = [judges[b].precision(o) if d else "" for b, o, d in zip(backend_id, op, delegated)]
     glue = glue_flags(ops, backends)  # per distinct name, as each op's backend judges
-    compute = ops["backend"].astype(str).map(
-        lambda b: f"{(backends.get(b) or resolve(b)).label} compute").to_numpy(dtype=object)
+    compute = (
+        ops["backend"]
+        .astype(str)
+        .map(lambda b: f"{(backends.get(b) or resolve(b)).label} compute")
+        .to_numpy(dtype=object)
+    )
     cls = np.where(delegated, np.where(glue, GLUE, compute), FALLBACK)
-    return pd.DataFrame({
-        "iteration": ops["iteration"].to_numpy(), "key": key.to_numpy(),
-        "contributor": label.to_numpy(),
-        "class": cls, "side": np.where(delegated, "delegated", "portable"), "kind": "operator",
-        "where": where.to_numpy(), "precision": precision,
-        "duration_ns": ops["duration_ns"].to_numpy(),
-    }, index=ops.index)
+    return pd.DataFrame(
+        {
+            "iteration": ops["iteration"].to_numpy(),
+            "key": key.to_numpy(),
+            "contributor": label.to_numpy(),
+            "class": cls,
+            "side": np.where(delegated, "delegated", "portable"),
+            "kind": "operator",
+            "where": where.to_numpy(),
+            "precision": precision,
+            "duration_ns": ops["duration_ns"].to_numpy(),
+        },
+        index=ops.index,
+    )
 
 
 def _module_of(t: Trace) -> dict[int, str]:
-    return {i.id: ", ".join(i.modules[:2]) + (" …" if len(i.modules) > 2 else "")
-            for i in t.meta.program.instructions if i.modules}
+    return {
+        i.id: ", ".join(i.modules[:2]) + (" …" if len(i.modules) > 2 else "")
+        for i in t.meta.program.instructions
+        if i.modules
+    }
 
 
 def _has_modules(t: Trace) -> bool:
@@ -274,9 +350,12 @@ def _signature(t: Trace) -> tuple[tuple[int, str, str], ...]:
     ev = t.events
     if not len(ev) or int(ev["iteration"].max()) < 0:
         return ()
-    last = ev[(ev["iteration"] == ev["iteration"].max())
-              & ev["kind"].isin([DELEGATE_CALL, OPERATOR_CALL, KERNEL, DELEGATE_OP])]
+    last = ev[
+        (ev["iteration"] == ev["iteration"].max())
+        & ev["kind"].isin([DELEGATE_CALL, OPERATOR_CALL, KERNEL, DELEGATE_OP])
+    ]
     raw = last["delegate_op"].astype(str)
     names = raw.where(raw != "", last["op"].astype(str))
-    return tuple(zip(last["instruction_id"].tolist(), last["kind"].astype(str).tolist(),
-                     names.tolist()))
+    return tuple(
+        zip(last["instruction_id"].tolist(), last["kind"].astype(str).tolist(), names.tolist())
+    )

@@ -37,16 +37,28 @@ def explain(r: FallbackReport) -> list[str]:
     partition = f"{label} partition"
     if r.partitions == 0:
         how = r.backend.export_command(model, quantize=False)
-        return [(f"{r.model} has no delegate call: every operator runs on portable kernels, so "
-                 f"nothing fell back from {label}. Lower it to {label}"
-                 f"{f' with {how}' if how else ''}.")]
+        return [
+            (
+                f"{r.model} has no delegate call: every operator runs on portable kernels, so "
+                f"nothing fell back from {label}. Lower it to {label}"
+                f"{f' with {how}' if how else ''}."
+            )
+        ]
     if r.portable_instructions == 0:
         partitions = _n(r.partitions, partition)
-        return [(f"{r.model}: every operator runs inside {partitions}; no operator fell back to "
-                 "portable kernels and there is no graph break.")]
-    lines = [(f"{r.model}: {_n(r.portable_instructions, 'portable operator instruction')} per "
-              f"run beside {_n(r.partitions, partition)}, "
-              f"{_n(r.breaks, 'graph break')}.")]
+        return [
+            (
+                f"{r.model}: every operator runs inside {partitions}; no operator fell back to "
+                "portable kernels and there is no graph break."
+            )
+        ]
+    lines = [
+        (
+            f"{r.model}: {_n(r.portable_instructions, 'portable operator instruction')} per "
+            f"run beside {_n(r.partitions, partition)}, "
+            f"{_n(r.breaks, 'graph break')}."
+        )
+    ]
     causes = r.causes.assign(cls=r.causes["class"])  # `class` is awkward as an attribute
     real = causes[causes["cls"] != GLUE]
     program_ops = [str(o) for o in r.instructions["op"]]
@@ -65,14 +77,17 @@ def explain(r: FallbackReport) -> list[str]:
         assert note is not None
         lines[lines.index(label)] = (
             f"{', '.join(ops)} ran on portable kernels: they are pieces of {label} as torch "
-            f"decomposes it; {note.reason}. Fix: {note.fix}.")
+            f"decomposes it; {note.reason}. Fix: {note.fix}."
+        )
     glue = causes[causes["cls"] == GLUE]
     for row in glue.to_dict("records"):
         served = r.instructions[r.instructions["cause_op"] == row["op"]]
         where = ", ".join(sorted(set(served["where"])))
-        lines.append(f"{row['op']} (x{row['count']}, {where}) is layout/constant glue on portable "
-                     f"kernels that no fallen-back operator accounts for; {_ms(row['total_ms'])} "
-                     f"per run ({row['share_pct']:.1f}% of run model).")
+        lines.append(
+            f"{row['op']} (x{row['count']}, {where}) is layout/constant glue on portable "
+            f"kernels that no fallen-back operator accounts for; {_ms(row['total_ms'])} "
+            f"per run ({row['share_pct']:.1f}% of run model)."
+        )
     if not real.empty:
         lines.append(_cost(r))
         lines.append(_fix(r, model, real))
@@ -93,8 +108,9 @@ def _first_op(real: pd.DataFrame, label: str) -> str:
     return str(real.loc[real["decomposed_from"] == label, "op"].iloc[0])
 
 
-def _why(r: FallbackReport, op: str, group: pd.DataFrame, instr: pd.DataFrame,
-         note: FallbackNote | None) -> str:
+def _why(
+    r: FallbackReport, op: str, group: pd.DataFrame, instr: pd.DataFrame, note: FallbackNote | None
+) -> str:
     from .fallback import SUPPORT
 
     label = r.backend.label
@@ -107,9 +123,11 @@ def _why(r: FallbackReport, op: str, group: pd.DataFrame, instr: pd.DataFrame,
         quantized = [p for p in r.precisions if p != "fp32"]
         if quantized and "fp32" in precisions:
             which = r.backend.partitioner(mixed=False)
-            why = (f"because {label} supports {short} only in {supported} and this program is "
-                   f"{_program(r)}: a partitioner that takes quantized partitions only"
-                   f"{f' ({which})' if which else ''} leaves the fp32 {short} out")
+            why = (
+                f"because {label} supports {short} only in {supported} and this program is "
+                f"{_program(r)}: a partitioner that takes quantized partitions only"
+                f"{f' ({which})' if which else ''} leaves the fp32 {short} out"
+            )
         else:
             why = f"because {label} supports {short} only {supported}, and this program is fp32"
     elif cls == UNSUPPORTED:
@@ -127,15 +145,19 @@ def _why(r: FallbackReport, op: str, group: pd.DataFrame, instr: pd.DataFrame,
     activations = {name for name, _, _ in decomposed}
     if labels and all(name in activations for name in labels):
         pieces = " and ".join(f"{name} (x{k})" for name, k in labels.items())
-        inside = sorted({p for name, delegated, _ in decomposed if name in labels
-                         for p in delegated})
-        line += (f" They are the {short} pieces of {pieces}: lowering decomposed these "
-                 f"activations, and their other pieces ({', '.join(inside)}) ran inside {label}.")
+        inside = sorted(
+            {p for name, delegated, _ in decomposed if name in labels for p in delegated}
+        )
+        line += (
+            f" They are the {short} pieces of {pieces}: lowering decomposed these "
+            f"activations, and their other pieces ({', '.join(inside)}) ran inside {label}."
+        )
     glue = int(group["glue"].sum())
     if glue:
         served = instr[instr["cause_op"] == op]
-        glue_ops = sorted(set(served.loc[served["instruction"] != served["cause_instruction"],
-                                         "op"]))
+        glue_ops = sorted(
+            set(served.loc[served["instruction"] != served["cause_instruction"], "op"])
+        )
         line += f" {_n(glue, 'glue instruction')} ({', '.join(glue_ops)}) serve them."
     return line
 
@@ -143,20 +165,30 @@ def _why(r: FallbackReport, op: str, group: pd.DataFrame, instr: pd.DataFrame,
 def _cost(r: FallbackReport) -> str:
     c = r.causes
     label = r.backend.label
-    parts = (f"portable kernels {_ms(c['portable_ms'].sum())}, boundary {r.backend.boundary_glue} "
-             f"{_ms(c['boundary_ms'].sum())}, extra delegate calls {_ms(c['calls_ms'].sum())}")
-    split = (f"They split the graph into {_n(r.partitions, f'{label} partition')} "
-             f"({_n(r.breaks, 'graph break')}); " if r.breaks else "")
-    line = (f"{split}fallback and boundary cost {_ms(r.fallback_ms)} per run "
-            f"({r.fallback_pct:.1f}% of run model {_ms(r.run_model_ms)}): {parts}.")
+    parts = (
+        f"portable kernels {_ms(c['portable_ms'].sum())}, boundary {r.backend.boundary_glue} "
+        f"{_ms(c['boundary_ms'].sum())}, extra delegate calls {_ms(c['calls_ms'].sum())}"
+    )
+    split = (
+        f"They split the graph into {_n(r.partitions, f'{label} partition')} "
+        f"({_n(r.breaks, 'graph break')}); "
+        if r.breaks
+        else ""
+    )
+    line = (
+        f"{split}fallback and boundary cost {_ms(r.fallback_ms)} per run "
+        f"({r.fallback_pct:.1f}% of run model {_ms(r.run_model_ms)}): {parts}."
+    )
     if r.fallback_ms > 0 and r.unresolved_ms >= UNRESOLVED_CLAIM * r.fallback_ms:
         # those calls' operators were too short for the backend's timer: their time may be
         # operators that would run anyway, not the cost of the extra call
         least = r.fallback_ms - r.unresolved_ms
         pct = 100.0 * least / r.run_model_ms if r.run_model_ms else 0.0
-        line += (f" Up to {_ms(r.unresolved_ms)} of the extra delegate calls may be {label} "
-                 "operators shorter than its timer resolution rather than call overhead, so "
-                 f"the cost is between {_ms(least)} ({pct:.1f}%) and {_ms(r.fallback_ms)}.")
+        line += (
+            f" Up to {_ms(r.unresolved_ms)} of the extra delegate calls may be {label} "
+            "operators shorter than its timer resolution rather than call overhead, so "
+            f"the cost is between {_ms(least)} ({pct:.1f}%) and {_ms(r.fallback_ms)}."
+        )
     return line
 
 
@@ -177,46 +209,64 @@ def _fix(r: FallbackReport, model: str, real: pd.DataFrame) -> str:
     c = r.comparison
     if c is None:
         if top == PRECISION and quantized:
-            fix += (" (to measure the gain, profile that program with `etprof run` and compare "
-                    "the two traces)")
+            fix += (
+                " (to measure the gain, profile that program with `etprof run` and compare "
+                "the two traces)"
+            )
         return fix + "."
-    measured = (f"{_ms(r.run_model_ms)} -> {_ms(c.run_model_ms)} run model, "
-                f"{_n(c.partitions, 'partition')}, {_n(c.breaks, 'graph break')}, "
-                f"{_ms(c.fallback_ms)} fallback left")
+    measured = (
+        f"{_ms(r.run_model_ms)} -> {_ms(c.run_model_ms)} run model, "
+        f"{_n(c.partitions, 'partition')}, {_n(c.breaks, 'graph break')}, "
+        f"{_ms(c.fallback_ms)} fallback left"
+    )
     # only a program that no longer falls back on these operators measures this fix
     gone = {_short(o) for o in c.causes}
-    remain = list(dict.fromkeys(_short(o) for o in real.loc[real["cls"] == top, "op"]
-                                if _short(o) in gone))
+    remain = list(
+        dict.fromkeys(_short(o) for o in real.loc[real["cls"] == top, "op"] if _short(o) in gone)
+    )
     if remain:
-        there = (f"it has no {label} partition: every operator runs on portable kernels"
-                 if c.partitions == 0 else f"{', '.join(remain)} still "
-                 f"{'falls' if len(remain) == 1 else 'fall'} back to portable kernels there")
-        return (f"{fix}. Compared with {c.model}: {measured}. That program does not apply "
-                f"this fix ({there}), so the causes remain: this is a comparison, not the "
-                "fix's measured effect.")
+        there = (
+            f"it has no {label} partition: every operator runs on portable kernels"
+            if c.partitions == 0
+            else f"{', '.join(remain)} still "
+            f"{'falls' if len(remain) == 1 else 'fall'} back to portable kernels there"
+        )
+        return (
+            f"{fix}. Compared with {c.model}: {measured}. That program does not apply "
+            f"this fix ({there}), so the causes remain: this is a comparison, not the "
+            "fix's measured effect."
+        )
     line = f"{fix} (measured: {measured}, in {c.model})."
     gap = r.run_model_ms - c.run_model_ms
     if gap > 0:
         # the rest of the gap is inside the delegate blocks (layout changes mid-block, the
         # decomposed pieces run as separate operators, ...): say how much, do not guess why
-        line += (f" The attribution above accounts for {_ms(r.fallback_ms - c.fallback_ms)} of "
-                 f"that {_ms(gap)} gap.")
+        line += (
+            f" The attribution above accounts for {_ms(r.fallback_ms - c.fallback_ms)} of "
+            f"that {_ms(gap)} gap."
+        )
     return line
 
 
 def _note_fix(r: FallbackReport, real: pd.DataFrame) -> str:
     """The fix of the most expensive unsupported/rejected cause, and which others have one."""
     program_ops = [str(o) for o in r.instructions["op"]]
-    notes = {str(op): _note(r.backend, str(op), str(cls), program_ops)
-             for op, cls in zip(real["op"], real["cls"]) if cls in (UNSUPPORTED, CONSTRAINT)}
+    notes = {
+        str(op): _note(r.backend, str(op), str(cls), program_ops)
+        for op, cls in zip(real["op"], real["cls"])
+        if cls in (UNSUPPORTED, CONSTRAINT)
+    }
     first = str(real.iloc[0]["op"])
     note = notes[first]
     assert note is not None
-    what = (note.label or _short(first))
+    what = note.label or _short(first)
     if note.fixable:
         return f"Fix: start with {what}, the most expensive cause (its fix is above)"
-    others = list(dict.fromkeys((n.label or _short(op)) for op, n in notes.items()
-                                if n is not None and n.fixable))
+    others = list(
+        dict.fromkeys(
+            (n.label or _short(op)) for op, n in notes.items() if n is not None and n.fixable
+        )
+    )
     line = f"Fix: {what}, the most expensive cause, has {note.fix}"
     if others:
         return line + f"; the causes with a fix are {', '.join(others)} (above)"
@@ -229,7 +279,7 @@ def _program(r: FallbackReport) -> str:
 
 
 def _short(op: str) -> str:
-    """"aten::div.out" -> "div"."""
+    """ "aten::div.out" -> "div"."""
     return op.split("::")[-1].split(".")[0]
 
 

@@ -39,7 +39,7 @@ CLASS_LABELS = {
 
 
 def class_label(cls: str, backend: Backend) -> str:
-    """"not supported by XYZ": what class `cls` means for the target backend."""
+    """ "not supported by XYZ": what class `cls` means for the target backend."""
     return CLASS_LABELS[cls].format(backend=backend.label)
 
 
@@ -54,7 +54,7 @@ class Step:
 
 
 def kernel_base(name: str) -> str:
-    """"aten::div.out" -> "div"; "div.out" -> "div"."""
+    """ "aten::div.out" -> "div"; "div.out" -> "div"."""
     return name.split("::")[-1].split(".")[0]
 
 
@@ -68,8 +68,9 @@ def program_steps(trace: Trace) -> list[Step]:
     if first.empty:
         return []
     one = ev[ev["iteration"] == int(first.min())]
-    kernels = (one[one["kind"] == KERNEL].groupby("instruction_id")["op"]
-               .first().astype(str).to_dict())
+    kernels = (
+        one[one["kind"] == KERNEL].groupby("instruction_id")["op"].first().astype(str).to_dict()
+    )
     steps: dict[int, Step] = {}
     for row in one[one["kind"].isin([OPERATOR_CALL, DELEGATE_CALL])].itertuples():
         iid = int(row.instruction_id)
@@ -83,8 +84,11 @@ def program_steps(trace: Trace) -> list[Step]:
 def lookup(table: SupportTable, name: str) -> OpSupport | None:
     found = table.lookup(name)
     if found is None and "::" not in name:  # rebuilt from kernel names: no namespace
-        for candidate in (f"aten::{name}", f"quantized_decomposed::{name}",
-                          f"dim_order_ops::{name}"):
+        for candidate in (
+            f"aten::{name}",
+            f"quantized_decomposed::{name}",
+            f"dim_order_ops::{name}",
+        ):
             found = table.lookup(candidate)
             if found is not None:
                 break
@@ -95,11 +99,17 @@ def program_precisions(trace: Trace, steps: list[Step], backend: Backend) -> tup
     """The quantization schemes the program uses, or ("fp32",) when it uses none."""
     ops = [str(o) for o in trace.of_kind(DELEGATE_OP)["op"].unique()]
     return backend.program_precisions(
-        ops, [kernel_base(s.name) for s in steps if s.kind == "operator"])
+        ops, [kernel_base(s.name) for s in steps if s.kind == "operator"]
+    )
 
 
-def classify(step: Step, support: OpSupport | None, precisions: tuple[str, ...],
-             glue_kernels: frozenset[str], glue: bool = True) -> str:
+def classify(
+    step: Step,
+    support: OpSupport | None,
+    precisions: tuple[str, ...],
+    glue_kernels: frozenset[str],
+    glue: bool = True,
+) -> str:
     """Why `step` can be on a portable kernel, as far as the backend's support table tells
     (`glue_kernels`: its glue). With glue=False a glue kernel is judged like any operator (it
     breaks the graph by itself)."""
@@ -145,8 +155,9 @@ def block_edges(trace: Trace, backend: Backend) -> dict[int, BlockEdges]:
         tail = len(names)
         while tail > head and edge[tail - 1]:
             tail -= 1
-        out[int(iid)] = BlockEdges(names, frozenset(range(head)),
-                                   frozenset(range(tail, len(names))))
+        out[int(iid)] = BlockEdges(
+            names, frozenset(range(head)), frozenset(range(tail, len(names)))
+        )
     return out
 
 
@@ -159,8 +170,9 @@ def edge_glue_ns(trace: Trace, edges: dict[int, BlockEdges], backend: Backend) -
     ids = ops["instruction_id"].to_numpy(np.int64)
     it = ops["iteration"].to_numpy(np.int64)
     # each operator's position in its block's call (per iteration)
-    pos = group_cumcount((it - it.min()) * (int(ids.max()) - int(ids.min()) + 1)
-                         + (ids - ids.min()))
+    pos = group_cumcount(
+        (it - it.min()) * (int(ids.max()) - int(ids.min()) + 1) + (ids - ids.min())
+    )
     glue = backend.glue_mask(ops["op"])
     # Whole-array membership instead of a Python test per event (a 1000-iteration trace has
     # ~280k operator events but only a few hundred (instruction, position) edge entries):
@@ -170,14 +182,18 @@ def edge_glue_ns(trace: Trace, edges: dict[int, BlockEdges], backend: Backend) -
     key = (ids - low) * width + pos
 
     def keys(side: str) -> np.ndarray:
-        return np.array([(i - low) * width + p for i, e in edges.items()
-                         for p in getattr(e, side)], dtype=np.int64)
+        return np.array(
+            [(i - low) * width + p for i, e in edges.items() for p in getattr(e, side)],
+            dtype=np.int64,
+        )
 
     dur = ops["duration_ns"].to_numpy(np.int64)
-    out = pd.DataFrame({
-        "head_glue_ns": group_sum(ids, np.where(glue & np.isin(key, keys("head")), dur, 0)),
-        "tail_glue_ns": group_sum(ids, np.where(glue & np.isin(key, keys("tail")), dur, 0)),
-    })
+    out = pd.DataFrame(
+        {
+            "head_glue_ns": group_sum(ids, np.where(glue & np.isin(key, keys("head")), dur, 0)),
+            "tail_glue_ns": group_sum(ids, np.where(glue & np.isin(key, keys("tail")), dur, 0)),
+        }
+    )
     out.index.name = "instruction_id"
     return out
 
@@ -186,15 +202,18 @@ def _in_trace_order(ev: pd.DataFrame) -> pd.DataFrame:
     """Events sorted by (run, seq), skipping the sort when they already are (the reader's
     order)."""
     run, seq = ev["run"].to_numpy(np.int64), ev["seq"].to_numpy(np.int64)
-    if run.size < 2 or bool(((run[1:] > run[:-1]) | ((run[1:] == run[:-1])
-                                                      & (seq[1:] > seq[:-1]))).all()):
+    if run.size < 2 or bool(
+        ((run[1:] > run[:-1]) | ((run[1:] == run[:-1]) & (seq[1:] > seq[:-1]))).all()
+    ):
         return ev
     return ev.sort_values(["run", "seq"])
 
 
-def decomposed_label(step: Step, before: BlockEdges | None, program_ops: list[str],
-                     backend: Backend) -> str:
-    """"hardswish" when `step` is the portable piece of a decomposition the backend recognises
+def decomposed_label(
+    step: Step, before: BlockEdges | None, program_ops: list[str], backend: Backend
+) -> str:
+    """ "hardswish" when `step` is the portable piece of a decomposition the backend recognises
     (judged by the block before it, or by the program's other portable operators), else ""."""
-    return backend.decomposed_label(step.name, before.tail_ops() if before is not None else (),
-                                    program_ops)
+    return backend.decomposed_label(
+        step.name, before.tail_ops() if before is not None else (), program_ops
+    )

@@ -28,7 +28,12 @@ from etprof.analyzers.operators import operator_frame
 from etprof.trace.model import Trace
 
 ATTENTION, FEED_FORWARD, NORM, OUTPUT, EMBEDDING = (
-    "attention", "feed-forward", "norm", "output head", "embedding")
+    "attention",
+    "feed-forward",
+    "norm",
+    "output head",
+    "embedding",
+)
 WHOLE_LAYER, OTHER = "(mixed)", "(other)"  # (mixed): a call spanning several parts
 ACROSS = "layers"  # a call spanning several layers
 PARTS = (EMBEDDING, ATTENTION, FEED_FORWARD, NORM, OUTPUT, WHOLE_LAYER, OTHER)
@@ -68,7 +73,7 @@ def part_of(module: str) -> str:
         return module
     parts = module.split(".")
     m = _LAYER.search(module)
-    inner = module[m.end():].lstrip(".").split(".") if m is not None else parts
+    inner = module[m.end() :].lstrip(".").split(".") if m is not None else parts
     inner = [p for p in inner if p]
     if m is not None and not inner:
         return WHOLE_LAYER
@@ -78,8 +83,9 @@ def part_of(module: str) -> str:
     low = [p.lower() for p in inner]
     if any("attn" in p or "attention" in p or p in ("sdpa", "rope", "kv_cache") for p in low):
         return ATTENTION
-    if any(p in ("feed_forward", "mlp", "ffn") or p.startswith(("feed_forward", "mlp"))
-           for p in low):
+    if any(
+        p in ("feed_forward", "mlp", "ffn") or p.startswith(("feed_forward", "mlp")) for p in low
+    ):
         return FEED_FORWARD
     if m is None and any(p in ("output", "lm_head") for p in low):
         return OUTPUT
@@ -122,12 +128,15 @@ def layer_frame(phases: Mapping[str, PhasePart]) -> tuple[pd.DataFrame, bool]:
     for name, p in phases.items():
         frame, k = module_frame(p.trace)
         known = known or k
-        keys = [(layer_of(m) if m not in (ROOT, UNKNOWN, RUNTIME) else "", part_of(m))
-                for m in frame["module"]]
+        keys = [
+            (layer_of(m) if m not in (ROOT, UNKNOWN, RUNTIME) else "", part_of(m))
+            for m in frame["module"]
+        ]
         order.update(dict.fromkeys(keys))
         index = pd.MultiIndex.from_tuples(keys, names=["layer", "part"])
-        per_phase[name] = (pd.Series(frame["total_ms"].to_numpy(), index=index)
-                           .groupby(level=[0, 1], sort=False).sum() * _per_token(p))
+        per_phase[name] = pd.Series(frame["total_ms"].to_numpy(), index=index).groupby(
+            level=[0, 1], sort=False
+        ).sum() * _per_token(p)
     if not known:
         return pd.DataFrame(columns=["layer", "part"]), False
     rows = sorted(order, key=_row_order)
@@ -143,12 +152,29 @@ def layer_frame(phases: Mapping[str, PhasePart]) -> tuple[pd.DataFrame, bool]:
 def _row_order(row: tuple[str, str]) -> tuple[int, int, str, int, str]:
     layer, part = row
     m = re.search(r"(\d+)$", layer)
-    group = (0 if part == EMBEDDING and not layer else 1 if layer and m else
-             2 if layer else 3 if part in (NORM, OUTPUT) else 4)
+    group = (
+        0
+        if part == EMBEDDING and not layer
+        else 1
+        if layer and m
+        else 2
+        if layer
+        else 3
+        if part in (NORM, OUTPUT)
+        else 4
+    )
     tail = (ROOT, UNKNOWN, RUNTIME)
-    return (group, int(m.group(1)) if m else 0, layer,
-            PARTS.index(part) if part in PARTS else len(PARTS) + tail.index(part)
-            if part in tail else len(PARTS) + 3, part)
+    return (
+        group,
+        int(m.group(1)) if m else 0,
+        layer,
+        PARTS.index(part)
+        if part in PARTS
+        else len(PARTS) + tail.index(part)
+        if part in tail
+        else len(PARTS) + 3,
+        part,
+    )
 
 
 def layer_totals(frame: pd.DataFrame, phase: str) -> list[tuple[str, float]]:
@@ -161,8 +187,9 @@ def layer_totals(frame: pd.DataFrame, phase: str) -> list[tuple[str, float]]:
     return [(str(k), float(v)) for k, v in sums.items()]
 
 
-def operator_token_frame(phases: Mapping[str, PhasePart], portable_only: bool = False
-                         ) -> pd.DataFrame:
+def operator_token_frame(
+    phases: Mapping[str, PhasePart], portable_only: bool = False
+) -> pd.DataFrame:
     """Per operator type (and where it ran): each phase's µs per token and its count per token;
     `typical` names what a portable kernel typical of LLM exports does."""
     merged: pd.DataFrame | None = None
@@ -170,21 +197,27 @@ def operator_token_frame(phases: Mapping[str, PhasePart], portable_only: bool = 
         f = operator_frame(p.trace)
         if portable_only:
             f = f[f["side"] == "portable"]
-        t = pd.DataFrame({"op": f["op"].astype(str), "side": f["side"].astype(str),
-                          "backend": f["backend"].astype(str),
-                          f"{name}_us_per_token": f["per_iter_ms"].astype(float).to_numpy()
-                          * _per_token(p),
-                          f"{name}_calls_per_token": f["count"].astype(float).to_numpy()
-                          * (p.runs / p.tokens if p.tokens else float("nan"))})
-        merged = t if merged is None else merged.merge(t, on=["op", "side", "backend"],
-                                                       how="outer")
+        t = pd.DataFrame(
+            {
+                "op": f["op"].astype(str),
+                "side": f["side"].astype(str),
+                "backend": f["backend"].astype(str),
+                f"{name}_us_per_token": f["per_iter_ms"].astype(float).to_numpy() * _per_token(p),
+                f"{name}_calls_per_token": f["count"].astype(float).to_numpy()
+                * (p.runs / p.tokens if p.tokens else float("nan")),
+            }
+        )
+        merged = t if merged is None else merged.merge(t, on=["op", "side", "backend"], how="outer")
     if merged is None:
         return pd.DataFrame(columns=["op", "side", "backend", "typical"])
     merged = merged.fillna({c: 0.0 for c in merged.columns if c.endswith("_per_token")})
-    merged["typical"] = [typical_role(op) if side == "portable" else ""
-                         for op, side in zip(merged["op"], merged["side"])]
+    merged["typical"] = [
+        typical_role(op) if side == "portable" else ""
+        for op, side in zip(merged["op"], merged["side"])
+    ]
     last = list(phases)[-1]
     cols = ["op", "typical", "side", "backend"]
     merged = merged[cols + [c for c in merged.columns if c not in cols]]
-    return merged.sort_values([f"{last}_us_per_token", "op"], ascending=[False, True]
-                              ).reset_index(drop=True)
+    return merged.sort_values([f"{last}_us_per_token", "op"], ascending=[False, True]).reset_index(
+        drop=True
+    )

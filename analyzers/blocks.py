@@ -27,8 +27,19 @@ from etprof.result import records
 from etprof.trace.model import DELEGATE_CALL, DELEGATE_OP, RUN_MODEL, Trace
 
 OVERHEAD_EVENT = "(delegate overhead)"
-BLOCK_COLUMNS = ("instruction", "backend", "ops", "main_ops", "module", "call_ms", "compute_ms",
-                 "glue_ms", "overhead_ms", "below_res_ms", "share_pct")
+BLOCK_COLUMNS = (
+    "instruction",
+    "backend",
+    "ops",
+    "main_ops",
+    "module",
+    "call_ms",
+    "compute_ms",
+    "glue_ms",
+    "overhead_ms",
+    "below_res_ms",
+    "share_pct",
+)
 OP_COLUMNS = ("instruction", "event", "part", "count", "mean_ms", "block_share_pct", "share_pct")
 
 
@@ -55,8 +66,13 @@ class BlockTable:
         return negative_overhead_notes(self.negative, self.measured)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "measured": self.measured, "run_model_ms": self.run_model_ms,
-                "blocks": records(self.blocks), "block_operators": records(self.operators)}
+        return {
+            "model": self.model,
+            "measured": self.measured,
+            "run_model_ms": self.run_model_ms,
+            "blocks": records(self.blocks),
+            "block_operators": records(self.operators),
+        }
 
 
 def negative_overhead_notes(negative: pd.DataFrame, measured: int) -> list[str]:
@@ -76,8 +92,9 @@ def negative_overhead_notes(negative: pd.DataFrame, measured: int) -> list[str]:
 
 
 def _empty(columns: tuple[str, ...], strings: tuple[str, ...]) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object if c in strings else "float64")
-                         for c in columns})
+    return pd.DataFrame(
+        {c: pd.Series(dtype=object if c in strings else "float64") for c in columns}
+    )
 
 
 def block_tables(trace: Trace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -87,9 +104,11 @@ def block_tables(trace: Trace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
     calls = trace.executed(DELEGATE_CALL)
     ops = trace.executed(DELEGATE_OP)
     if calls.empty:
-        return (_empty(BLOCK_COLUMNS, ("backend", "main_ops", "module")),
-                _empty(OP_COLUMNS, ("event", "part")),
-                pd.DataFrame({"instruction": [], "iteration": [], "overhead_ns": []}))
+        return (
+            _empty(BLOCK_COLUMNS, ("backend", "main_ops", "module")),
+            _empty(OP_COLUMNS, ("event", "part")),
+            pd.DataFrame({"instruction": [], "iteration": [], "overhead_ns": []}),
+        )
     glue = glue_flags(ops, delegate_backends(trace))
     # `op`, `event` and `part` stay categorical (grouped with observed=True): one string per
     # row, made and hashed, cost more than the rest of the table on long traces.
@@ -102,31 +121,42 @@ def block_tables(trace: Trace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
     neg = _negative_overheads(calls, ops)
 
     call_ns = group_sum(c_iid, c_dur).astype(float) / n
-    parts = (pd.DataFrame({"compute": group_sum(o_iid, np.where(glue, 0, o_dur)),
-                           "glue": group_sum(o_iid, np.where(glue, o_dur, 0))})
-             .reindex(index=call_ns.index, fill_value=0) / n)
+    parts = (
+        pd.DataFrame(
+            {
+                "compute": group_sum(o_iid, np.where(glue, 0, o_dur)),
+                "glue": group_sum(o_iid, np.where(glue, o_dur, 0)),
+            }
+        ).reindex(index=call_ns.index, fill_value=0)
+        / n
+    )
     counts = group_count(o_iid).reindex(call_ns.index, fill_value=0) / n
     ids, first = np.unique(c_iid, return_index=True)
     backend = pd.Series(calls["op"].to_numpy()[first].astype(str), index=ids)
     main = _main_ops(ops, n)
     modules = instruction_modules(trace)
     share = 100.0 / run_model_ns if run_model_ns else 0.0
-    frame = pd.DataFrame({
-        "instruction": call_ns.index.astype("int64"),
-        "backend": [b or "(unknown)" for b in backend.reindex(call_ns.index)],
-        "ops": counts.to_numpy(),
-        "main_ops": [main.get(i, "(no operator events)") for i in call_ns.index],
-        "module": [module_label(modules.get(int(i), ())) for i in call_ns.index],
-        "call_ms": call_ns.to_numpy() / 1e6,
-        "compute_ms": parts["compute"].to_numpy() / 1e6,
-        "glue_ms": parts["glue"].to_numpy() / 1e6,
-        "overhead_ms": (call_ns - parts["compute"] - parts["glue"]).to_numpy() / 1e6,
-        # of overhead_ms, what may be operators below the backend's timer resolution (the
-        # buckets' delegate_unresolved, per block)
-        "below_res_ms": (unresolved_by_instruction(trace).reindex(call_ns.index, fill_value=0)
-                         .to_numpy() / n / 1e6),
-        "share_pct": call_ns.to_numpy() * share,
-    })
+    frame = pd.DataFrame(
+        {
+            "instruction": call_ns.index.astype("int64"),
+            "backend": [b or "(unknown)" for b in backend.reindex(call_ns.index)],
+            "ops": counts.to_numpy(),
+            "main_ops": [main.get(i, "(no operator events)") for i in call_ns.index],
+            "module": [module_label(modules.get(int(i), ())) for i in call_ns.index],
+            "call_ms": call_ns.to_numpy() / 1e6,
+            "compute_ms": parts["compute"].to_numpy() / 1e6,
+            "glue_ms": parts["glue"].to_numpy() / 1e6,
+            "overhead_ms": (call_ns - parts["compute"] - parts["glue"]).to_numpy() / 1e6,
+            # of overhead_ms, what may be operators below the backend's timer resolution (the
+            # buckets' delegate_unresolved, per block)
+            "below_res_ms": (
+                unresolved_by_instruction(trace).reindex(call_ns.index, fill_value=0).to_numpy()
+                / n
+                / 1e6
+            ),
+            "share_pct": call_ns.to_numpy() * share,
+        }
+    )
     return frame[list(BLOCK_COLUMNS)], _operator_rows(ops, call_ns, n, share), neg
 
 
@@ -146,8 +176,13 @@ def _negative_overheads(calls: pd.DataFrame, ops: pd.DataFrame) -> pd.DataFrame:
     overhead = per_call - per_op
     bad = overhead[overhead < 0]
     keys = bad.index.to_numpy(np.int64)
-    return pd.DataFrame({"instruction": keys // width, "iteration": keys % width + low,
-                         "overhead_ns": bad.to_numpy()})
+    return pd.DataFrame(
+        {
+            "instruction": keys // width,
+            "iteration": keys % width + low,
+            "overhead_ns": bad.to_numpy(),
+        }
+    )
 
 
 def _operator_rows(ops: pd.DataFrame, call_ns: pd.Series, n: int, share: float) -> pd.DataFrame:
@@ -164,11 +199,29 @@ def _operator_rows(ops: pd.DataFrame, call_ns: pd.Series, n: int, share: float) 
         for r in by_block.get(int(instr), ()):
             ns = float(r.total) / n
             ops_ns += ns
-            rows.append((int(instr), str(r.event), str(r.part), r.count / n, ns / 1e6,
-                         100.0 * ns / block_ns if block_ns else 0.0, ns * share))
+            rows.append(
+                (
+                    int(instr),
+                    str(r.event),
+                    str(r.part),
+                    r.count / n,
+                    ns / 1e6,
+                    100.0 * ns / block_ns if block_ns else 0.0,
+                    ns * share,
+                )
+            )
         rest = float(block_ns) - ops_ns
-        rows.append((int(instr), OVERHEAD_EVENT, "overhead", 1.0, rest / 1e6,
-                     100.0 * rest / block_ns if block_ns else 0.0, rest * share))
+        rows.append(
+            (
+                int(instr),
+                OVERHEAD_EVENT,
+                "overhead",
+                1.0,
+                rest / 1e6,
+                100.0 * rest / block_ns if block_ns else 0.0,
+                rest * share,
+            )
+        )
     return pd.DataFrame(rows, columns=list(OP_COLUMNS))
 
 
@@ -181,37 +234,47 @@ def _by_instruction_and(ops: pd.DataFrame, column: str) -> pd.DataFrame:
     keys, groups = group_codes(iid * (len(cat.categories) + 1) + codes)
     k = keys.size
     first = group_first(groups, k)
-    return pd.DataFrame({
-        "instruction_id": iid[first],
-        column: cat.take(first),
-        "count": np.bincount(groups, minlength=k).astype(np.int64),
-        "total": group_sum(groups, ops["duration_ns"]).to_numpy(),  # every group has rows
-        "seq": group_min(groups, k, ops["seq"]),
-        "first": first,
-    })
+    return pd.DataFrame(
+        {
+            "instruction_id": iid[first],
+            column: cat.take(first),
+            "count": np.bincount(groups, minlength=k).astype(np.int64),
+            "total": group_sum(groups, ops["duration_ns"]).to_numpy(),  # every group has rows
+            "seq": group_min(groups, k, ops["seq"]),
+            "first": first,
+        }
+    )
 
 
 def _main_ops(ops: pd.DataFrame, n: int, limit: int = 3) -> dict[int, str]:
     """Per block, its most expensive operator types: "Convolution (NHWC, QC8) IGEMM x3, ..."."""
     by_op = _by_instruction_and(ops, "op").rename(columns={"total": "sum", "count": "size"})
     by_op["op"] = by_op["op"].astype(str)  # ties sort by name, not by category order
-    by_op = by_op.sort_values(["instruction_id", "sum", "size", "op"],
-                              ascending=[True, False, False, True])
+    by_op = by_op.sort_values(
+        ["instruction_id", "sum", "size", "op"], ascending=[True, False, False, True]
+    )
     out = {}
     for instr, group in by_op.groupby("instruction_id", sort=False):
-        parts = [f"{op} x{round(size / n)}" for op, size in
-                 zip(group["op"][:limit], group["size"][:limit])]
+        parts = [
+            f"{op} x{round(size / n)}"
+            for op, size in zip(group["op"][:limit], group["size"][:limit])
+        ]
         more = len(group) - limit
         out[int(instr)] = ", ".join(parts) + (f", +{more} more" if more > 0 else "")
     return out
 
 
-@analyzer("blocks", "each delegate block (DELEGATE_CALL): its operators and overhead",
-          BlockOptions)
+@analyzer("blocks", "each delegate block (DELEGATE_CALL): its operators and overhead", BlockOptions)
 def blocks(trace: Trace, options: BlockOptions) -> BlockTable:
     measured = trace.measured(options.warmup)
     frame, ops, negative = block_tables(measured)
     n = measured.iterations_present()
     rm = measured.executed(RUN_MODEL)["duration_ns"].sum() / max(1, n) / 1e6
-    return BlockTable(model=trace.model, measured=n, run_model_ms=rm, blocks=frame,
-                      operators=ops, negative=negative)
+    return BlockTable(
+        model=trace.model,
+        measured=n,
+        run_model_ms=rm,
+        blocks=frame,
+        operators=ops,
+        negative=negative,
+    )

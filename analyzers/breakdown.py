@@ -38,12 +38,32 @@ from etprof.units import ms_text
 BY = ("op", "block", "module", "iteration")
 DEFAULT_TOP = 10
 # The table CSV writes for each --by (the default is "op").
-CSV_TABLE = {"op": "operators", "block": "block operators", "module": "modules",
-             "iteration": "iterations"}
-_BLOCK_SUMMARY = ["instruction", "ops", "main_ops", "call_ms", "overhead_ms", "below_res_ms",
-                  "share_pct"]
-_BLOCK_DETAIL = ["instruction", "ops", "module", "call_ms", "compute_ms", "glue_ms",
-                 "overhead_ms", "below_res_ms", "share_pct"]
+CSV_TABLE = {
+    "op": "operators",
+    "block": "block operators",
+    "module": "modules",
+    "iteration": "iterations",
+}
+_BLOCK_SUMMARY = [
+    "instruction",
+    "ops",
+    "main_ops",
+    "call_ms",
+    "overhead_ms",
+    "below_res_ms",
+    "share_pct",
+]
+_BLOCK_DETAIL = [
+    "instruction",
+    "ops",
+    "module",
+    "call_ms",
+    "compute_ms",
+    "glue_ms",
+    "overhead_ms",
+    "below_res_ms",
+    "share_pct",
+]
 
 
 @dataclass(frozen=True)
@@ -116,27 +136,40 @@ class Breakdown:
 
     def _iterations(self) -> str:
         sessions = int(self.settings.get("sessions") or 1)
-        recorded = (f"{sessions} sessions x {self.stats.iterations // sessions}" if sessions > 1
-                    else str(self.stats.iterations))
+        recorded = (
+            f"{sessions} sessions x {self.stats.iterations // sessions}"
+            if sessions > 1
+            else str(self.stats.iterations)
+        )
         each = " of each" if sessions > 1 else ""
-        return (f"{recorded} recorded, first {self.stats.warmup}{each} dropped as warm-up "
-                f"({self.settings['warmup_from']}), {self.stats.n} measured")
+        return (
+            f"{recorded} recorded, first {self.stats.warmup}{each} dropped as warm-up "
+            f"({self.settings['warmup_from']}), {self.stats.n} measured"
+        )
 
     def header(self) -> pd.DataFrame:
         s = self.stats.summary()
         st = self.iterations.stability
         rows = [
             ("model", self.stats.model),
-            *([("method", str(self.settings["method"]))] if self.settings.get("methods", 1) > 1
-              else []),
+            *(
+                [("method", str(self.settings["method"]))]
+                if self.settings.get("methods", 1) > 1
+                else []
+            ),
             ("trace", self.settings["trace"]),
             ("program", self.settings["program"] or "(unknown: no metadata, no --pte)"),
             ("iterations", self._iterations()),
             ("threads", str(self.settings["threads"] or "unknown")),
             *([("phase", f"{self.phase} runs only (--phase)")] if self.phase else []),
             ("run model mean", ms_text(s["mean_ms"])),
-            ("run model median", (f"{ms_text(s['median_ms'])} (p10 {ms_text(s['p10_ms'])}, "
-                                  f"p90 {ms_text(s['p90_ms'])}, CV {st.cv_pct:.1f}%)")),
+            (
+                "run model median",
+                (
+                    f"{ms_text(s['median_ms'])} (p10 {ms_text(s['p10_ms'])}, "
+                    f"p90 {ms_text(s['p90_ms'])}, CV {st.cv_pct:.1f}%)"
+                ),
+            ),
             *(self.costs.rows() if self.costs is not None else ()),
         ]
         return pd.DataFrame(rows, columns=["field", "value"])
@@ -148,8 +181,10 @@ class Breakdown:
         frame = self.operators.frame
         frame = frame if limit is None else frame.head(limit).reset_index(drop=True)
         backends = self.buckets.backends
-        side = [backends[b].label if s == "delegated" and b in backends else str(s)
-                for s, b in zip(frame["side"], frame["backend"])]
+        side = [
+            backends[b].label if s == "delegated" and b in backends else str(s)
+            for s, b in zip(frame["side"], frame["backend"])
+        ]
         shown = frame.assign(side=side).drop(columns=["backend"])
         # the default view's operators stay narrow: below_res is in --by op, CSV and JSON
         return shown.drop(columns=["below_res"], errors="ignore") if default_view else shown
@@ -189,8 +224,11 @@ class Breakdown:
     def notes(self) -> list[str]:
         st = self.iterations.stability
         frame = self.iterations.frame
-        notes = [n for n in stability_notes(st, frame, self.stats.warmup)
-                 if n.startswith("warning") or self.by in (None, "iteration")]
+        notes = [
+            n
+            for n in stability_notes(st, frame, self.stats.warmup)
+            if n.startswith("warning") or self.by in (None, "iteration")
+        ]
         if self.by is None:
             notes += backend_notes(self.buckets.backends, self.buckets.by_backend)
             notes += self.buckets.resolution_notes()
@@ -198,8 +236,10 @@ class Breakdown:
             notes += negative_overhead_notes(self.blocks.negative, self.stats.n)
         hidden = len(self.blocks.blocks) - len(self.block_summary())
         if self.by is None and hidden > 0:
-            notes.append(f"{hidden} more delegate block(s) not shown: `--by block` lists all "
-                         f"{len(self.blocks.blocks)} with their operators")
+            notes.append(
+                f"{hidden} more delegate block(s) not shown: `--by block` lists all "
+                f"{len(self.blocks.blocks)} with their operators"
+            )
         if self.by == "module":
             notes += self.modules.notes()
         if self.by is None and self.costs is not None:
@@ -226,15 +266,23 @@ class Breakdown:
             "operators": records(self.operators.frame),
             "blocks": records(self.blocks.blocks),
             "block_operators": records(self.blocks.operators),
-            "modules": {"known": self.modules.known, "rows": records(self.modules.frame),
-                        **self.modules.placement_dict()},
-            "iterations": {"stability": self.iterations.stability.to_dict(),
-                           "rows": records(self.iterations.frame)},
+            "modules": {
+                "known": self.modules.known,
+                "rows": records(self.modules.frame),
+                **self.modules.placement_dict(),
+            },
+            "iterations": {
+                "stability": self.iterations.stability.to_dict(),
+                "rows": records(self.iterations.frame),
+            },
             "fallback": None if self.fallback is None else self.fallback.to_dict(),
             "phase": self.phase,
             "phases": None if self.llm is None else self.llm.to_dict()["phases"],
-            **({} if self.llm is None else {k: self.llm.to_dict()[k]
-                                             for k in ("layers", "operators_per_token")}),
+            **(
+                {}
+                if self.llm is None
+                else {k: self.llm.to_dict()[k] for k in ("layers", "operators_per_token")}
+            ),
             **(self.costs.to_dict() if self.costs is not None else {}),
             "notes": self.all_notes(),
         }
@@ -282,16 +330,22 @@ class MethodBreakdowns:
         return {"methods": [b.to_dict() for b in self.sections]}
 
 
-@analyzer("breakdown", "run-model time attributed to buckets, operators, delegate blocks, "
-          "modules and iterations", BreakdownOptions)
+@analyzer(
+    "breakdown",
+    "run-model time attributed to buckets, operators, delegate blocks, modules and iterations",
+    BreakdownOptions,
+)
 def breakdown(trace: Trace, options: BreakdownOptions) -> Breakdown | MethodBreakdowns:
     """One method's breakdown (`options.method`, or the trace's only method), else one section
     per method."""
     if options.method is not None:
         return _breakdown(trace.for_method(options.method), options, len(trace.methods))
     if len(trace.methods) > 1:
-        return MethodBreakdowns(tuple(_breakdown(trace.for_method(m), options, len(trace.methods))
-                                      for m in trace.methods))
+        return MethodBreakdowns(
+            tuple(
+                _breakdown(trace.for_method(m), options, len(trace.methods)) for m in trace.methods
+            )
+        )
     return _breakdown(trace, options, 1)
 
 
@@ -313,8 +367,12 @@ def _breakdown(trace: Trace, options: BreakdownOptions, methods: int) -> Breakdo
     measured = trace.measured(warmup)
     samples = run_model_samples(measured)
     n = len(samples)
-    stats = RunModelStats(model=trace.model, iterations=trace.iterations, warmup=warmup,
-                          samples_ms=tuple(float(x) / 1e6 for x in samples.to_numpy()))
+    stats = RunModelStats(
+        model=trace.model,
+        iterations=trace.iterations,
+        warmup=warmup,
+        samples_ms=tuple(float(x) / 1e6 for x in samples.to_numpy()),
+    )
     rm_ms = float(samples.mean()) / 1e6 if n else math.nan
     frame, ops, negative = block_tables(measured)
     module_rows, known, placement = module_table(measured)
@@ -323,11 +381,14 @@ def _breakdown(trace: Trace, options: BreakdownOptions, methods: int) -> Breakdo
     if run_model.size == 0:
         raise InputError(
             f"{trace.source or 'the trace'} has no Method::execute event in its measured "
-            "iterations", "record the trace with ETDump profiling on (`etprof run`)")
+            "iterations",
+            "record the trace with ETDump profiling on (`etprof run`)",
+        )
     compare = options.compare
     if compare is not None and len(compare.methods) > 1:
-        compare = compare.for_method(trace.methods[0]) if trace.methods[0] in compare.methods \
-            else None
+        compare = (
+            compare.for_method(trace.methods[0]) if trace.methods[0] in compare.methods else None
+        )
     fallback, why = explain_fallbacks_of(trace, warmup, compare)
     settings = {
         "trace": trace.source,
@@ -336,8 +397,11 @@ def _breakdown(trace: Trace, options: BreakdownOptions, methods: int) -> Breakdo
         "methods": methods,
         "iterations": trace.iterations,
         "warmup": warmup,
-        "warmup_from": "--warmup" if options.warmup is not None
-        else "trace metadata" if trace.has_meta else "default",
+        "warmup_from": "--warmup"
+        if options.warmup is not None
+        else "trace metadata"
+        if trace.has_meta
+        else "default",
         "measured": n,
         "sessions": trace.sessions,
         "threads": trace.meta.run.threads if trace.has_meta else None,
@@ -346,14 +410,26 @@ def _breakdown(trace: Trace, options: BreakdownOptions, methods: int) -> Breakdo
         settings=settings,
         stats=stats,
         buckets=measured_buckets(trace, warmup),
-        operators=OperatorTable(model=trace.model, measured=n, run_model_ms=rm_ms,
-                                frame=operator_frame(measured)),
-        blocks=BlockTable(model=trace.model, measured=n, run_model_ms=rm_ms, blocks=frame,
-                          operators=ops, negative=negative),
-        modules=ModuleTable(model=trace.model, measured=n, known=known, frame=module_rows,
-                            placement=placement),
-        iterations=IterationTable(model=trace.model, warmup=warmup, frame=it_frame,
-                                  stability=stability(in_session_order(trace, it_frame))),
+        operators=OperatorTable(
+            model=trace.model, measured=n, run_model_ms=rm_ms, frame=operator_frame(measured)
+        ),
+        blocks=BlockTable(
+            model=trace.model,
+            measured=n,
+            run_model_ms=rm_ms,
+            blocks=frame,
+            operators=ops,
+            negative=negative,
+        ),
+        modules=ModuleTable(
+            model=trace.model, measured=n, known=known, frame=module_rows, placement=placement
+        ),
+        iterations=IterationTable(
+            model=trace.model,
+            warmup=warmup,
+            frame=it_frame,
+            stability=stability(in_session_order(trace, it_frame)),
+        ),
         fallback=fallback,
         fallback_error=why,
         by=options.by,

@@ -60,15 +60,18 @@ def label(bucket: str, backend: Backend | None = None) -> str:
     """What users read for a bucket: "XNNPACK compute", "portable kernels"."""
     if backend is None:
         return LABELS.get(bucket, bucket)
-    return {"delegate_compute": f"{backend.label} compute",
-            "delegate_glue": f"{backend.label} layout/precision glue",
-            "delegate_unresolved": f"{backend.label} operators below timer resolution",
-            "delegate_overhead": f"{backend.label} delegate overhead"}[bucket]
+    return {
+        "delegate_compute": f"{backend.label} compute",
+        "delegate_glue": f"{backend.label} layout/precision glue",
+        "delegate_unresolved": f"{backend.label} operators below timer resolution",
+        "delegate_overhead": f"{backend.label} delegate overhead",
+    }[bucket]
 
 
 def delegate_backends(trace: Trace) -> dict[str, Backend]:
     """The backends of the trace's delegate calls, by backend id, in order of first call (a
     trace without its program table has backend "", resolved from its operator names)."""
+
     def find() -> dict[str, Backend]:
         calls = trace.of_kind(DELEGATE_CALL)
         ids = [str(b) for b in pd.unique(_strings(calls["backend"]))] if len(calls) else []
@@ -142,7 +145,7 @@ class Buckets:
         return self.by_backend[backend][list(DELEGATED)].mean() / 1e6
 
     def delegate_label(self) -> str:
-        """"XNNPACK", "XNNPACK + CoreMLBackend", or "delegate" when there is none."""
+        """ "XNNPACK", "XNNPACK + CoreMLBackend", or "delegate" when there is none."""
         return " + ".join(b.label for b in self.backends.values()) or "delegate"
 
     def rows(self) -> list[tuple[str, str, str, pd.Series]]:
@@ -167,16 +170,29 @@ class Buckets:
                 "bucket": b,
                 "backend": bid,
                 "label": text,
-                "side": "delegated" if b in DELEGATED else "portable" if b in PORTABLE else "runtime",
+                "side": "delegated"
+                if b in DELEGATED
+                else "portable"
+                if b in PORTABLE
+                else "runtime",
                 "mean_ms": float(ns.mean()) / 1e6,
                 "share_pct": 100.0 * float(ns.mean()) / 1e6 / total if total else 0.0,
             }
             for b, bid, text, ns in self.rows()
         ]
-        rows.append({"bucket": "run_model", "backend": "", "label": "run model (Method::execute)",
-                     "side": "total", "mean_ms": total, "share_pct": 100.0 if total else 0.0})
-        return pd.DataFrame(rows, columns=["bucket", "backend", "label", "side", "mean_ms",
-                                           "share_pct"])
+        rows.append(
+            {
+                "bucket": "run_model",
+                "backend": "",
+                "label": "run model (Method::execute)",
+                "side": "total",
+                "mean_ms": total,
+                "share_pct": 100.0 if total else 0.0,
+            }
+        )
+        return pd.DataFrame(
+            rows, columns=["bucket", "backend", "label", "side", "mean_ms", "share_pct"]
+        )
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {"buckets": self.table()}
@@ -195,8 +211,9 @@ class Buckets:
         for bid, backend in self.backends.items():
             f = self.by_backend[bid]
             ops = float(f["operators"].mean()) if "operators" in f and len(f) else 0.0
-            below = float(f["below_resolution"].mean()) if "below_resolution" in f and len(f) \
-                else 0.0
+            below = (
+                float(f["below_resolution"].mean()) if "below_resolution" in f and len(f) else 0.0
+            )
             ms = self.backend_ms(bid)
             unresolved = float(ms["delegate_unresolved"])
             resolved = float(ms["delegate_compute"] + ms["delegate_glue"])
@@ -205,14 +222,23 @@ class Buckets:
             ranked = sorted(rest["mean_ms"].tolist(), reverse=True)
             # the top bucket could change if the unresolved time went to another row
             flips = len(ranked) > 1 and unresolved >= ranked[0] - ranked[1]
-            warn = unresolved > 0 and (share >= UNRESOLVED_WARN_PCT or unresolved > resolved
-                                       or flips)
-            rows.append({"backend": bid, "label": backend.label,
-                         "resolution_ns": backend.timer_resolution_ns,
-                         "operators": ops, "below_resolution": below,
-                         "below_resolution_pct": 100.0 * below / ops if ops else 0.0,
-                         "unresolved_ms": unresolved, "resolved_ms": resolved,
-                         "unresolved_share_pct": share, "warn": bool(warn)})
+            warn = unresolved > 0 and (
+                share >= UNRESOLVED_WARN_PCT or unresolved > resolved or flips
+            )
+            rows.append(
+                {
+                    "backend": bid,
+                    "label": backend.label,
+                    "resolution_ns": backend.timer_resolution_ns,
+                    "operators": ops,
+                    "below_resolution": below,
+                    "below_resolution_pct": 100.0 * below / ops if ops else 0.0,
+                    "unresolved_ms": unresolved,
+                    "resolved_ms": resolved,
+                    "unresolved_share_pct": share,
+                    "warn": bool(warn),
+                }
+            )
         return pd.DataFrame(rows, columns=RESOLUTION_COLUMNS)
 
     def resolution_notes(self) -> list[str]:
@@ -229,46 +255,72 @@ class Buckets:
                     f"({r['unresolved_share_pct']:.1f}% of run model) of its delegate time may be "
                     f"those operators rather than delegate overhead (row '{r['label']} operators "
                     f"below timer resolution'), beside {ms_text(r['resolved_ms'])} of operator "
-                    "time it resolved: read its compute and overhead as bounds, not figures")
+                    "time it resolved: read its compute and overhead as bounds, not figures"
+                )
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "warmup": self.warmup,
-                "measured": len(self.per_iteration), "buckets": records(self.table()),
-                "resolution": records(self.resolution())}
+        return {
+            "model": self.model,
+            "warmup": self.warmup,
+            "measured": len(self.per_iteration),
+            "buckets": records(self.table()),
+            "resolution": records(self.resolution()),
+        }
 
 
-RESOLUTION_COLUMNS = ["backend", "label", "resolution_ns", "operators", "below_resolution",
-                      "below_resolution_pct", "unresolved_ms", "resolved_ms",
-                      "unresolved_share_pct", "warn"]
+RESOLUTION_COLUMNS = [
+    "backend",
+    "label",
+    "resolution_ns",
+    "operators",
+    "below_resolution",
+    "below_resolution_pct",
+    "unresolved_ms",
+    "resolved_ms",
+    "unresolved_share_pct",
+    "warn",
+]
 
 
 def _resolution(ns: int) -> str:
     return f"{ns / 1000:g} µs" if ns >= 1000 else f"{ns} ns"
 
 
-def backend_notes(backends: Mapping[str, Backend],
-                  by_backend: Mapping[str, pd.DataFrame]) -> list[str]:
+def backend_notes(
+    backends: Mapping[str, Backend], by_backend: Mapping[str, pd.DataFrame]
+) -> list[str]:
     """What the buckets cannot tell for these backends, one line each."""
     notes = []
     for bid, b in backends.items():
         if b.guessed:
-            notes.append(f"the trace does not name its delegate's backend (no program table): "
-                         f"its operator names are {b.label}'s, so it is attributed as "
-                         f"{b.label}; pass --pte to be sure")
+            notes.append(
+                f"the trace does not name its delegate's backend (no program table): "
+                f"its operator names are {b.label}'s, so it is attributed as "
+                f"{b.label}; pass --pte to be sure"
+            )
         elif not b.knows_glue:
-            notes.append(f"etprof does not know which {b.label} operators only convert layouts "
-                         f"or precisions: its glue is counted in {b.label} compute")
+            notes.append(
+                f"etprof does not know which {b.label} operators only convert layouts "
+                f"or precisions: its glue is counted in {b.label} compute"
+            )
         frame = by_backend.get(bid)
-        if frame is None or not len(frame) or (frame["delegate_compute"]
-                                               + frame["delegate_glue"]).any():
+        if (
+            frame is None
+            or not len(frame)
+            or (frame["delegate_compute"] + frame["delegate_glue"]).any()
+        ):
             continue
         if not frame["operators"].any():
-            notes.append(f"{b.label} recorded no operator events: its whole call time shows "
-                         "as delegate overhead")
+            notes.append(
+                f"{b.label} recorded no operator events: its whole call time shows "
+                "as delegate overhead"
+            )
         elif b.timer_resolution_ns is None:  # else the timer-resolution warning says it
-            notes.append(f"every {b.label} operator event reads 0: its whole call time shows "
-                         "as delegate overhead")
+            notes.append(
+                f"every {b.label} operator event reads 0: its whole call time shows "
+                "as delegate overhead"
+            )
     return notes
 
 
@@ -327,47 +379,64 @@ def _compute_frames(trace: Trace) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]
     unresolved = pd.Series(np.zeros(width, dtype=np.int64))
     for bid, backend in backends.items():
         mine = op_backend == bid
-        f = frame({"delegate_call": total(calls, call_backend == bid),
-                   "delegate_compute": total(ops, mine & ~glue),
-                   "delegate_glue": total(ops, mine & glue)})
+        f = frame(
+            {
+                "delegate_call": total(calls, call_backend == bid),
+                "delegate_compute": total(ops, mine & ~glue),
+                "delegate_glue": total(ops, mine & glue),
+            }
+        )
         res = backend.timer_resolution_ns
         below = (ops["duration_ns"].to_numpy(np.int64) < res) if res else np.zeros(len(ops), bool)
         mine_unresolved = pd.Series(np.zeros(width, dtype=np.int64))
         if res:
-            mine_unresolved = _unresolved_per_call(calls[call_backend == bid], ops[mine], res,
-                                                   width).groupby(level=1).sum()
+            mine_unresolved = (
+                _unresolved_per_call(calls[call_backend == bid], ops[mine], res, width)
+                .groupby(level=1)
+                .sum()
+            )
             mine_unresolved = mine_unresolved.reindex(range(width), fill_value=0)
             unresolved = unresolved + mine_unresolved
         f["delegate_unresolved"] = mine_unresolved.reindex(f.index, fill_value=0).to_numpy()
-        f["delegate_overhead"] = (f["delegate_call"] - f["delegate_compute"] - f["delegate_glue"]
-                                  - f["delegate_unresolved"])
+        f["delegate_overhead"] = (
+            f["delegate_call"]
+            - f["delegate_compute"]
+            - f["delegate_glue"]
+            - f["delegate_unresolved"]
+        )
         f["operators"] = total_count(ops, mine).reindex(f.index, fill_value=0).to_numpy()
-        f["below_resolution"] = total_count(ops, mine & below).reindex(f.index,
-                                                                       fill_value=0).to_numpy()
+        f["below_resolution"] = (
+            total_count(ops, mine & below).reindex(f.index, fill_value=0).to_numpy()
+        )
         f.index.name = "iteration"
         per_backend[bid] = f[[*DELEGATED, "operators", "below_resolution"]]
-    f = frame({
-        "run_model": run_model,
-        "delegate_call": total(calls),
-        "delegate_compute": total(ops, ~glue),
-        "delegate_glue": total(ops, glue),
-        "delegate_unresolved": unresolved,
-        "operator_call": total(trace.of_kind(OPERATOR_CALL)),
-        "portable_kernels": total(trace.of_kind(KERNEL)),
-    })
-    f["delegate_overhead"] = (f["delegate_call"] - f["delegate_compute"] - f["delegate_glue"]
-                              - f["delegate_unresolved"])
+    f = frame(
+        {
+            "run_model": run_model,
+            "delegate_call": total(calls),
+            "delegate_compute": total(ops, ~glue),
+            "delegate_glue": total(ops, glue),
+            "delegate_unresolved": unresolved,
+            "operator_call": total(trace.of_kind(OPERATOR_CALL)),
+            "portable_kernels": total(trace.of_kind(KERNEL)),
+        }
+    )
+    f["delegate_overhead"] = (
+        f["delegate_call"] - f["delegate_compute"] - f["delegate_glue"] - f["delegate_unresolved"]
+    )
     f["dispatch_overhead"] = f["operator_call"] - f["portable_kernels"]
     f["runtime_overhead"] = f["run_model"] - f["delegate_call"] - f["operator_call"]
     f.index.name = "iteration"
     return f[["run_model", *BUCKETS]], per_backend
 
 
-def _unresolved_per_call(calls: pd.DataFrame, ops: pd.DataFrame, resolution_ns: int,
-                         width: int) -> pd.Series:
+def _unresolved_per_call(
+    calls: pd.DataFrame, ops: pd.DataFrame, resolution_ns: int, width: int
+) -> pd.Series:
     """Per (instruction, iteration) of one backend's delegate calls: the part of the call's time
     outside its reported operators that may be operators shorter than the timer resolution --
     that time clipped to [0, resolution x the operators that read below it] (ns)."""
+
     def keys(ev: pd.DataFrame) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
         it = ev["iteration"].to_numpy(np.int64)
         keep = (it >= 0) & (it < width)
@@ -382,8 +451,9 @@ def _unresolved_per_call(calls: pd.DataFrame, ops: pd.DataFrame, resolution_ns: 
     bound = below.reindex(call_ns.index, fill_value=0) * resolution_ns
     out = (call_ns - op_ns).clip(lower=0).combine(bound, min).astype("int64")
     k = call_ns.index.to_numpy(np.int64)
-    out.index = pd.MultiIndex.from_arrays([k // width, k % width],
-                                          names=["instruction", "iteration"])
+    out.index = pd.MultiIndex.from_arrays(
+        [k // width, k % width], names=["instruction", "iteration"]
+    )
     return out
 
 
@@ -397,9 +467,16 @@ def unresolved_by_instruction(trace: Trace) -> pd.Series:
     call_backend, op_backend = _strings(calls["backend"]), _strings(ops["backend"])
     for bid, backend in delegate_backends(trace).items():
         if backend.timer_resolution_ns:
-            parts.append(_unresolved_per_call(calls[call_backend == bid], ops[op_backend == bid],
-                                              backend.timer_resolution_ns, width)
-                         .groupby(level=0).sum())
+            parts.append(
+                _unresolved_per_call(
+                    calls[call_backend == bid],
+                    ops[op_backend == bid],
+                    backend.timer_resolution_ns,
+                    width,
+                )
+                .groupby(level=0)
+                .sum()
+            )
     if not parts:
         return pd.Series(dtype="int64")
     return pd.concat(parts).groupby(level=0).sum()
@@ -411,13 +488,16 @@ def measured_buckets(trace: Trace, warmup: int | None) -> Buckets:
     trace.measured(skip)  # the usual refusals: no runs, too few iterations, several methods
     keep = ~trace.is_warmup(bucket_frame(trace).index.to_numpy(), skip)
     return Buckets(
-        model=trace.model, warmup=skip, per_iteration=bucket_frame(trace)[keep],
+        model=trace.model,
+        warmup=skip,
+        per_iteration=bucket_frame(trace)[keep],
         by_backend={b: f[keep] for b, f in backend_frames(trace).items()},
         backends=delegate_backends(trace),
     )
 
 
-@analyzer("buckets", "run-model time split into delegated, portable and overhead buckets",
-          BucketOptions)
+@analyzer(
+    "buckets", "run-model time split into delegated, portable and overhead buckets", BucketOptions
+)
 def buckets(trace: Trace, options: BucketOptions) -> Buckets:
     return measured_buckets(trace, options.warmup)

@@ -86,9 +86,15 @@ class DiffOptions:
     phase: str | None = None  # LLM traces: compare this phase's runs ("prefill" | "decode")
 
     def method(self) -> Method:
-        return Method(noise_pct=self.noise_pct, alpha=self.alpha, confidence=self.confidence,
-                      resamples=self.resamples, seed=self.seed, statistic=self.statistic,
-                      resampling=self.resampling)
+        return Method(
+            noise_pct=self.noise_pct,
+            alpha=self.alpha,
+            confidence=self.confidence,
+            resamples=self.resamples,
+            seed=self.seed,
+            statistic=self.statistic,
+            resampling=self.resampling,
+        )
 
     def check(self) -> None:
         """Refuse unusable options before any trace is read."""
@@ -98,8 +104,10 @@ class DiffOptions:
         if self.top < 0:
             raise InputError(f"--top {self.top} is negative", "use 0 or more")
         if not 0 <= self.seed < 2**63:
-            raise InputError(f"--seed {self.seed} is not a seed numpy takes",
-                             "use a whole number from 0 (the default) up")
+            raise InputError(
+                f"--seed {self.seed} is not a seed numpy takes",
+                "use a whole number from 0 (the default) up",
+            )
         if self.warmup is not None and self.warmup < 0:
             raise InputError(f"--warmup {self.warmup} is negative", "use 0 or more")
         check_thresholds(self.fail_if_slower, self.fail_if_faster, self.min_sessions)
@@ -166,20 +174,36 @@ class DiffResult:
         head = f"{self.a.label} -> {self.b.label}: "
         stat = "" if c.method.statistic == "mean" else f" in {c.method.statistic}"
         if c.verdict == NO_CHANGE:
-            contended = (f", noise band +/-{c.method.band_pct:.3g}% for CPU contention"
-                         if c.method.contention_pct else "")
-            return (f"{head}no significant change{stat}: {_signed_ms(c.delta_ms)} "
-                    f"({_pct(c.change_pct)}, {ci}), Mann-Whitney p={c.p_value:.2g}{contended}")
-        return (f"{head}{c.verdict} by {_ms(abs(c.delta_ms))}{stat} ({_pct(c.change_pct)}, {ci}),"
-                f" significant (Mann-Whitney p={c.p_value:.2g})")
+            contended = (
+                f", noise band +/-{c.method.band_pct:.3g}% for CPU contention"
+                if c.method.contention_pct
+                else ""
+            )
+            return (
+                f"{head}no significant change{stat}: {_signed_ms(c.delta_ms)} "
+                f"({_pct(c.change_pct)}, {ci}), Mann-Whitney p={c.p_value:.2g}{contended}"
+            )
+        return (
+            f"{head}{c.verdict} by {_ms(abs(c.delta_ms))}{stat} ({_pct(c.change_pct)}, {ci}),"
+            f" significant (Mann-Whitney p={c.p_value:.2g})"
+        )
 
     def run_model_table(self) -> pd.DataFrame:
         c = self.comparison
         rows = []
-        for stat, a, b in (("mean", c.mean_a_ms, c.mean_b_ms),
-                           ("median", c.median_a_ms, c.median_b_ms)):
-            rows.append({"statistic": stat, "a_ms": a, "b_ms": b, "delta_ms": b - a,
-                         "change_pct": 100.0 * (b / a - 1.0) if a else math.nan})
+        for stat, a, b in (
+            ("mean", c.mean_a_ms, c.mean_b_ms),
+            ("median", c.median_a_ms, c.median_b_ms),
+        ):
+            rows.append(
+                {
+                    "statistic": stat,
+                    "a_ms": a,
+                    "b_ms": b,
+                    "delta_ms": b - a,
+                    "change_pct": 100.0 * (b / a - 1.0) if a else math.nan,
+                }
+            )
         return pd.DataFrame(rows)
 
     def top_contributors(self) -> pd.DataFrame:
@@ -203,8 +227,10 @@ class DiffResult:
         main = main.sort_values("share_pct", ascending=False)
         if main.empty:
             return "no single part of the run carries a significant share of the change"
-        parts = [f"{r['class']} {_signed_ms(r['delta_ms'])} ({r['share_pct']:.0f}%)"
-                 for _, r in main.iterrows()]
+        parts = [
+            f"{r['class']} {_signed_ms(r['delta_ms'])} ({r['share_pct']:.0f}%)"
+            for _, r in main.iterrows()
+        ]
         return "where it went: " + ", ".join(parts)
 
     def notes(self) -> list[str]:
@@ -217,19 +243,24 @@ class DiffResult:
         if where:
             out.append(where)
         if m.statistic != "mean":
-            out.append(f"the headline compares {m.statistic}s; the buckets and contributors "
-                       f"split the mean delta {_signed_ms(self.mean_delta_ms)}")
+            out.append(
+                f"the headline compares {m.statistic}s; the buckets and contributors "
+                f"split the mean delta {_signed_ms(self.mean_delta_ms)}"
+            )
         out.extend(f"warning: {w}" for w in self.warnings)
         if self.gate is not None:
             out.extend(f"gate: {g.sentence()}" for g in self.gate.checks)
             out.append(f"gate: {self.gate.outcome} (exit code {self.gate.exit_code})")
         known = set(self.facts["fact"]) if len(self.facts) else set()
         if "planned weights" not in known:
-            out.append("planned memory not compared: it needs each trace's program (metadata "
-                       "version 4 from `etprof run`, or the .pte)")
+            out.append(
+                "planned memory not compared: it needs each trace's program (metadata "
+                "version 4 from `etprof run`, or the .pte)"
+            )
         if "resident peak, measured iterations" not in known:
-            out.append("resident memory not compared: recorded by `etprof run` (metadata "
-                       "version 4) only")
+            out.append(
+                "resident memory not compared: recorded by `etprof run` (metadata version 4) only"
+            )
         out.append(
             f"contributors matched by {self.match}; their deltas sum to the run-model mean delta "
             f"{_signed_ms(self.mean_delta_ms)} (JSON lists all {len(self.contributors)} rows)"
@@ -268,12 +299,17 @@ def _phase_of(trace: Trace, phase: str | None) -> Trace:
         raise InputError(
             f"{trace.source or 'a trace'} is an LLM run with {' and '.join(trace.phases)} runs, "
             "whose times differ by the prompt length, so one mean of both means nothing",
-            "compare one phase: pass --phase prefill or --phase decode")
+            "compare one phase: pass --phase prefill or --phase decode",
+        )
     return trace
 
 
-@analyzer("diff", "compare two traces: significance of the change and where it went",
-          DiffOptions, inputs=2)
+@analyzer(
+    "diff",
+    "compare two traces: significance of the change and where it went",
+    DiffOptions,
+    inputs=2,
+)
 def diff(a: Trace, b: Trace, options: DiffOptions) -> DiffResult | PhaseDiffs:
     """Compare trace `b` against baseline `a`: one diff (:func:`diff_traces`), or for two LLM
     traces without `options.phase`, one diff per phase (:class:`PhaseDiffs`)."""
@@ -294,14 +330,16 @@ def common_phases(a: Trace, b: Trace) -> tuple[str, ...]:
         return tuple(p for p in PHASES if p in a.phases)
 
     def said(t: Trace, side: str) -> str:
-        what = (f"an LLM run with {' and '.join(t.phases)} runs" if t.phases
-                else "not an LLM run")
+        what = f"an LLM run with {' and '.join(t.phases)} runs" if t.phases else "not an LLM run"
         return f"{side} ({t.source or 'a trace'}) is {what}"
 
     common = [p for p in PHASES if p in a.phases and p in b.phases]
-    raise InputError(f"{said(a, 'A')}, {said(b, 'B')}: no phase-by-phase comparison",
-                     f"compare one phase: pass --phase {common[0]}" if common else
-                     "compare two LLM runs (`etprof run LLM.pte`), or two of other programs")
+    raise InputError(
+        f"{said(a, 'A')}, {said(b, 'B')}: no phase-by-phase comparison",
+        f"compare one phase: pass --phase {common[0]}"
+        if common
+        else "compare two LLM runs (`etprof run LLM.pte`), or two of other programs",
+    )
 
 
 def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
@@ -318,10 +356,16 @@ def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
         raise MismatchError(
             f"{'; '.join(c.sentence() for c in blocking)}",
             "compare like with like, or pass --force to compare anyway (with a warning)"
-            + ("; --same-model says both are lowerings of one model" if any(
-                c.setting == "model" for c in blocking) else "")
-            + ("; --warmup N drops the same iterations from both" if any(
-                c.setting == "warm-up" for c in blocking) else ""),
+            + (
+                "; --same-model says both are lowerings of one model"
+                if any(c.setting == "model" for c in blocking)
+                else ""
+            )
+            + (
+                "; --warmup N drops the same iterations from both"
+                if any(c.setting == "warm-up" for c in blocking)
+                else ""
+            ),
         )
     ma, mb = a.measured(options.warmup), b.measured(options.warmup)
     rm_a, rm_b = run_model_samples(ma), run_model_samples(mb)
@@ -329,17 +373,24 @@ def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
     shares = [t.meta.run.cpu_share_pct if t.has_meta else None for t in (a, b)]
     contended = contention_pct(*shares)
     method = replace(options.method(), contention_pct=round(contended, 2))
-    comparison = compare(samples_a, samples_b, method,
-                         sessions_a=a.session_of(rm_a.index.to_numpy()),
-                         sessions_b=b.session_of(rm_b.index.to_numpy()))
+    comparison = compare(
+        samples_a,
+        samples_b,
+        method,
+        sessions_a=a.session_of(rm_a.index.to_numpy()),
+        sessions_b=b.session_of(rm_b.index.to_numpy()),
+    )
     match = _match_mode(a, b, options.match)
     ba, bb = buckets(a, BucketOptions(options.warmup)), buckets(b, BucketOptions(options.warmup))
     rows = contributors(ma, mb, match, ba.per_iteration, bb.per_iteration)
     warnings = [f"{c.sentence()}; compared anyway because of --force" for c in blocking]
     warnings += [c.sentence() for c in checks if not c.blocking and c.status == "differs"]
-    warnings += [f"{c.setting} not checked: not recorded for "
-                 f"{' and '.join(s for s, v in (('A', c.a), ('B', c.b)) if v == '?')}"
-                 for c in checks if c.status == "unknown" and c.blocking]
+    warnings += [
+        f"{c.setting} not checked: not recorded for "
+        f"{' and '.join(s for s, v in (('A', c.a), ('B', c.b)) if v == '?')}"
+        for c in checks
+        if c.status == "unknown" and c.blocking
+    ]
     label_a, label_b = _labels(a, b)
     warnings += _noisy((label_a, samples_a), (label_b, samples_b))
     warnings += _contended(label_a, label_b, shares, contended, method)
@@ -356,8 +407,12 @@ def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
         top=options.top,
         alpha=options.alpha,
         warnings=tuple(warnings),
-        gate=judge(comparison, slower=options.fail_if_slower, faster=options.fail_if_faster,
-                   min_sessions=options.min_sessions),
+        gate=judge(
+            comparison,
+            slower=options.fail_if_slower,
+            faster=options.fail_if_faster,
+            min_sessions=options.min_sessions,
+        ),
         facts=facts_table(a, b, options.warmup),
     )
 
@@ -375,9 +430,11 @@ def bucket_class(bucket: str, backend: str, several: bool) -> str:
 def bucket_deltas(ba: Buckets, bb: Buckets, total_ms: float) -> pd.DataFrame:
     """Both sides' buckets (one row per backend for the delegate ones), their deltas and each
     delta's share of the run-model delta."""
+
     def rows(b: Buckets) -> dict[tuple[str, str], tuple[str, pd.Series]]:
-        return {(bucket, bid): (bid and b.backends[bid].label, ns)
-                for bucket, bid, _, ns in b.rows()}
+        return {
+            (bucket, bid): (bid and b.backends[bid].label, ns) for bucket, bid, _, ns in b.rows()
+        }
 
     ra, rb = rows(ba), rows(bb)
     keys = list(dict.fromkeys([*ra, *rb]))
@@ -386,8 +443,7 @@ def bucket_deltas(ba: Buckets, bb: Buckets, total_ms: float) -> pd.DataFrame:
     def matrix(b: Buckets, r: dict[tuple[str, str], tuple[str, pd.Series]]) -> np.ndarray:
         cols = [b.per_iteration["run_model"].to_numpy(float)]
         for k in keys:
-            cols.append(r[k][1].to_numpy(float) if k in r
-                        else np.zeros(len(b.per_iteration)))
+            cols.append(r[k][1].to_numpy(float) if k in r else np.zeros(len(b.per_iteration)))
         return np.column_stack(cols)
 
     p = rank_tests(matrix(ba, ra), matrix(bb, rb))
@@ -396,18 +452,31 @@ def bucket_deltas(ba: Buckets, bb: Buckets, total_ms: float) -> pd.DataFrame:
         av = float(ra[(bucket, bid)][1].mean()) / 1e6 if (bucket, bid) in ra else 0.0
         bv = float(rb[(bucket, bid)][1].mean()) / 1e6 if (bucket, bid) in rb else 0.0
         name = (ra.get((bucket, bid)) or rb[(bucket, bid)])[0]
-        out.append({
-            "bucket": bucket, "backend": bid,
-            "class": bucket_class(bucket, name, several),
-            "a_ms": av, "b_ms": bv, "delta_ms": bv - av,
-            "share_pct": 100.0 * (bv - av) / total_ms if total_ms else math.nan,
-            "p_value": float(p[i]),
-        })
-    av, bv = ba.run_model_ms, bb.run_model_ms
-    out.append({"bucket": "run_model", "backend": "", "class": "run model (total)",
-                "a_ms": av, "b_ms": bv, "delta_ms": bv - av,
+        out.append(
+            {
+                "bucket": bucket,
+                "backend": bid,
+                "class": bucket_class(bucket, name, several),
+                "a_ms": av,
+                "b_ms": bv,
+                "delta_ms": bv - av,
                 "share_pct": 100.0 * (bv - av) / total_ms if total_ms else math.nan,
-                "p_value": float(p[0])})
+                "p_value": float(p[i]),
+            }
+        )
+    av, bv = ba.run_model_ms, bb.run_model_ms
+    out.append(
+        {
+            "bucket": "run_model",
+            "backend": "",
+            "class": "run model (total)",
+            "a_ms": av,
+            "b_ms": bv,
+            "delta_ms": bv - av,
+            "share_pct": 100.0 * (bv - av) / total_ms if total_ms else math.nan,
+            "p_value": float(p[0]),
+        }
+    )
     return pd.DataFrame(out)  # the total last, as in the buckets table
 
 
@@ -442,15 +511,19 @@ def _check(setting: str, a: object, b: object, *, blocking: bool) -> Check:
         status = "unknown"
     else:
         status = "same" if a == b else "differs"
-    return Check(setting, "?" if a is None else str(a), "?" if b is None else str(b), status,
-                 blocking)
+    return Check(
+        setting, "?" if a is None else str(a), "?" if b is None else str(b), status, blocking
+    )
 
 
 def _match_mode(a: Trace, b: Trace, wanted: str) -> str:
     same = same_program(a, b)
     if wanted == "instruction" and not same:
-        raise InputError("--match instruction needs two traces of the same program (same "
-                         "sha256 or instruction table)", "use --match operator or auto")
+        raise InputError(
+            "--match instruction needs two traces of the same program (same "
+            "sha256 or instruction table)",
+            "use --match operator or auto",
+        )
     if wanted == "auto":
         return "instruction" if same else "operator"
     return wanted
@@ -468,10 +541,15 @@ def _labels(a: Trace, b: Trace) -> tuple[str, str]:
 
 
 def _side(t: Trace, label: str, options: DiffOptions, measured: int) -> Side:
-    return Side(label=label, model=t.model, trace=t.source, program_sha256=t.meta.program.sha256,
-                iterations=t.iterations,
-                warmup=t.warmup if options.warmup is None else options.warmup,
-                measured=measured)
+    return Side(
+        label=label,
+        model=t.model,
+        trace=t.source,
+        program_sha256=t.meta.program.sha256,
+        iterations=t.iterations,
+        warmup=t.warmup if options.warmup is None else options.warmup,
+        measured=measured,
+    )
 
 
 def _noisy(*sides: tuple[str, Any]) -> list[str]:
@@ -484,14 +562,21 @@ def _noisy(*sides: tuple[str, Any]) -> list[str]:
             busy.append(f"{label} (CV {cv:.0f}%)")
     if not busy:
         return []
-    return [(f"run-model times vary from iteration to iteration in {' and '.join(busy)}: the "
-             "machine was busy, and runs on a busy machine differ from each other more than "
-             "their iterations do; re-run both on a quiet machine before trusting the verdict")]
+    return [
+        (
+            f"run-model times vary from iteration to iteration in {' and '.join(busy)}: the "
+            "machine was busy, and runs on a busy machine differ from each other more than "
+            "their iterations do; re-run both on a quiet machine before trusting the verdict"
+        )
+    ]
 
 
 def _resampled(m: Method, n: int) -> str:
-    return (f"blocks of {block_length(n)} consecutive iterations" if m.resampling == "blocks"
-            else "single iterations")
+    return (
+        f"blocks of {block_length(n)} consecutive iterations"
+        if m.resampling == "blocks"
+        else "single iterations"
+    )
 
 
 def _sessions(c: Comparison) -> str:
@@ -500,35 +585,49 @@ def _sessions(c: Comparison) -> str:
 
 def _interval(c: Comparison) -> str:
     m = c.method
-    boot = (f"percentile bootstrap over {_resampled(m, c.n_a)} ({m.resamples} resamples, "
-            f"seed {m.seed})")
+    boot = (
+        f"percentile bootstrap over {_resampled(m, c.n_a)} ({m.resamples} resamples, seed {m.seed})"
+    )
     if not c.by_session:
         return boot
-    return (f"the hull of a {boot} and a Welch t interval over the session {m.statistic}s "
-            f"({_pct(c.session_ci_low_pct)} .. {_pct(c.session_ci_high_pct)})")
+    return (
+        f"the hull of a {boot} and a Welch t interval over the session {m.statistic}s "
+        f"({_pct(c.session_ci_low_pct)} .. {_pct(c.session_ci_high_pct)})"
+    )
 
 
 def _one_session(c: Comparison) -> list[str]:
     """Without sessions the interval knows nothing of run-to-run variation."""
     if c.by_session or c.verdict == NO_CHANGE:
         return []
-    return [("both traces are one session each, so the interval covers iteration-to-iteration "
-             "noise only; two runs of one program can differ by more than that (docs/diff.md). "
-             "Record with `etprof run --sessions 5` (auto does so for fast programs) to account "
-             "for it")]
+    return [
+        (
+            "both traces are one session each, so the interval covers iteration-to-iteration "
+            "noise only; two runs of one program can differ by more than that (docs/diff.md). "
+            "Record with `etprof run --sessions 5` (auto does so for fast programs) to account "
+            "for it"
+        )
+    ]
 
 
-def _contended(label_a: str, label_b: str, shares: list[float | None], contended: float,
-               method: Method) -> list[str]:
+def _contended(
+    label_a: str, label_b: str, shares: list[float | None], contended: float, method: Method
+) -> list[str]:
     """Another process took the runner's core for part of the measured time."""
     if contended < CONTENTION_NOTE_PCT:
         return []
-    who = [f"{label} had its CPU {share:.0f}% of the measured time"
-           for label, share in zip((label_a, label_b), shares)
-           if share is not None and share < IDLE_SHARE_PCT]
-    return [(f"another process shared the runner's core: {' and '.join(who)}, which can "
-             f"stretch its times by {contended:.0f}%; the noise band is widened to "
-             f"+/-{method.band_pct:.3g}% (re-run on a quiet machine for a tighter answer)")]
+    who = [
+        f"{label} had its CPU {share:.0f}% of the measured time"
+        for label, share in zip((label_a, label_b), shares)
+        if share is not None and share < IDLE_SHARE_PCT
+    ]
+    return [
+        (
+            f"another process shared the runner's core: {' and '.join(who)}, which can "
+            f"stretch its times by {contended:.0f}%; the noise band is widened to "
+            f"+/-{method.band_pct:.3g}% (re-run on a quiet machine for a tighter answer)"
+        )
+    ]
 
 
 def _ms(value: float) -> str:
@@ -545,5 +644,14 @@ def _pct(value: float) -> str:
     return "n/a" if not math.isfinite(value) else f"{value:+.1f}%"
 
 
-__all__ = ["Check", "DiffOptions", "DiffResult", "PhaseDiffs", "Side", "check_settings",
-           "common_phases", "diff", "diff_traces"]
+__all__ = [
+    "Check",
+    "DiffOptions",
+    "DiffResult",
+    "PhaseDiffs",
+    "Side",
+    "check_settings",
+    "common_phases",
+    "diff",
+    "diff_traces",
+]

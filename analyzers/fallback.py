@@ -59,12 +59,45 @@ from ._fallback_notes import explain  # relative: see _fallback_notes
 # JSON schema names from when the explainer knew one backend; they hold the target backend's
 SUPPORT = "xnnpack"  # the column of the precisions the target's support table takes
 SUPPORT_FROM = "xnnpack_support_from"  # the executorch version that table comes from
-CAUSE_COLUMNS = ("cause", "op", "decomposed_from", "class", "why", SUPPORT, "count", "glue",
-                 "breaks", "portable_ms", "boundary_ms", "calls_ms", "total_ms", "share_pct")
-_SHOWN = ["cause", "class", "count", "glue", "breaks", "portable_ms", "boundary_ms",
-          "calls_ms", "total_ms", "share_pct"]
-BREAK_COLUMNS = ("break", "after", "before", "ops", "causes", "portable_ms", "boundary_ms",
-                 "calls_ms", "total_ms")
+CAUSE_COLUMNS = (
+    "cause",
+    "op",
+    "decomposed_from",
+    "class",
+    "why",
+    SUPPORT,
+    "count",
+    "glue",
+    "breaks",
+    "portable_ms",
+    "boundary_ms",
+    "calls_ms",
+    "total_ms",
+    "share_pct",
+)
+_SHOWN = [
+    "cause",
+    "class",
+    "count",
+    "glue",
+    "breaks",
+    "portable_ms",
+    "boundary_ms",
+    "calls_ms",
+    "total_ms",
+    "share_pct",
+]
+BREAK_COLUMNS = (
+    "break",
+    "after",
+    "before",
+    "ops",
+    "causes",
+    "portable_ms",
+    "boundary_ms",
+    "calls_ms",
+    "total_ms",
+)
 
 
 @dataclass(frozen=True)
@@ -133,38 +166,56 @@ class FallbackReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "model": self.model, "measured": self.measured, "run_model_ms": self.run_model_ms,
-            "precisions": list(self.precisions), "partitions": self.partitions,
-            "breaks": self.breaks, "portable_instructions": self.portable_instructions,
-            "fallback_ms": self.fallback_ms, "fallback_pct": self.fallback_pct,
+            "model": self.model,
+            "measured": self.measured,
+            "run_model_ms": self.run_model_ms,
+            "precisions": list(self.precisions),
+            "partitions": self.partitions,
+            "breaks": self.breaks,
+            "portable_instructions": self.portable_instructions,
+            "fallback_ms": self.fallback_ms,
+            "fallback_pct": self.fallback_pct,
             "calls_unresolved_ms": self.unresolved_ms,
             SUPPORT_FROM: f"executorch {self.executorch}",
-            "causes": records(self.causes), "graph_breaks": records(self.break_table),
+            "causes": records(self.causes),
+            "graph_breaks": records(self.break_table),
             "instructions": records(self.instructions),
-            "comparison": None if self.comparison is None else
-            {**vars(self.comparison), "causes": list(self.comparison.causes)},
+            "comparison": None
+            if self.comparison is None
+            else {**vars(self.comparison), "causes": list(self.comparison.causes)},
             "explanation": self.notes(),
         }
 
     def _comparison_frame(self) -> pd.DataFrame:
         c = self.comparison
         assert c is not None
-        rows = [(self.model, self.run_model_ms, self.partitions, self.breaks, self.fallback_ms),
-                (c.model, c.run_model_ms, c.partitions, c.breaks, c.fallback_ms)]
-        return pd.DataFrame(rows, columns=["model", "run_model_ms", "partitions", "breaks",
-                                           "fallback_ms"])
+        rows = [
+            (self.model, self.run_model_ms, self.partitions, self.breaks, self.fallback_ms),
+            (c.model, c.run_model_ms, c.partitions, c.breaks, c.fallback_ms),
+        ]
+        return pd.DataFrame(
+            rows, columns=["model", "run_model_ms", "partitions", "breaks", "fallback_ms"]
+        )
 
 
-@analyzer("fallback", "why operators ran on portable kernels, the graph breaks they made and "
-          "their cost", FallbackOptions)
+@analyzer(
+    "fallback",
+    "why operators ran on portable kernels, the graph breaks they made and their cost",
+    FallbackOptions,
+)
 def explain_fallbacks(trace: Trace, options: FallbackOptions) -> FallbackReport:
     report = _analyse(trace, options.warmup)
     if options.compare is not None:
         other = _analyse(options.compare, None)
         comparison = Comparison(
-            source=options.compare.source, model=other.model, run_model_ms=other.run_model_ms,
-            partitions=other.partitions, breaks=other.breaks, fallback_ms=other.fallback_ms,
-            causes=tuple(other.fallen_back_ops()))
+            source=options.compare.source,
+            model=other.model,
+            run_model_ms=other.run_model_ms,
+            partitions=other.partitions,
+            breaks=other.breaks,
+            fallback_ms=other.fallback_ms,
+            causes=tuple(other.fallen_back_ops()),
+        )
         report = FallbackReport(**{**vars(report), "comparison": comparison})
     return report
 
@@ -181,22 +232,31 @@ def target_backend(trace: Trace) -> Backend:
     if not found:
         default = default_target()
         if default is None:
-            raise InputError(f"{source} has no delegate call and no registered backend explains "
-                             "fallbacks", "read the buckets and operators")
+            raise InputError(
+                f"{source} has no delegate call and no registered backend explains fallbacks",
+                "read the buckets and operators",
+            )
         return default
     known = ", ".join(b.label for b in explainers()) or "none"
-    silent = [b.label if b.id else "a delegate of unknown backend (no program table)"
-              for b in found if not b.explains_fallbacks]
+    silent = [
+        b.label if b.id else "a delegate of unknown backend (no program table)"
+        for b in found
+        if not b.explains_fallbacks
+    ]
     if silent:
-        raise InputError(f"{source} delegates to {' and '.join(silent)}: etprof has no fallback "
-                         f"knowledge of {'it' if len(silent) == 1 else 'them'}",
-                         "read the buckets and operators; the explanation needs a program "
-                         f"lowered to a backend etprof explains ({known})")
+        raise InputError(
+            f"{source} delegates to {' and '.join(silent)}: etprof has no fallback "
+            f"knowledge of {'it' if len(silent) == 1 else 'them'}",
+            "read the buckets and operators; the explanation needs a program "
+            f"lowered to a backend etprof explains ({known})",
+        )
     if len(found) > 1:
-        raise InputError(f"{source} delegates to {' and '.join(b.label for b in found)}: etprof "
-                         "explains the fallbacks of one backend at a time",
-                         "read the buckets and operators per backend; for the explanation, "
-                         "profile the model lowered to one of them")
+        raise InputError(
+            f"{source} delegates to {' and '.join(b.label for b in found)}: etprof "
+            "explains the fallbacks of one backend at a time",
+            "read the buckets and operators per backend; for the explanation, "
+            "profile the model lowered to one of them",
+        )
     return found[0]
 
 
@@ -205,13 +265,17 @@ def _analyse(trace: Trace, warmup: int | None) -> FallbackReport:
     measured = trace.measured(warmup)
     n = int(measured.of_kind(RUN_MODEL)["iteration"].nunique())
     if n == 0:
-        raise InputError(f"{trace.source or 'the trace'} has no Method::execute event in its "
-                         "measured iterations", "record it with `etprof run`")
+        raise InputError(
+            f"{trace.source or 'the trace'} has no Method::execute event in its "
+            "measured iterations",
+            "record it with `etprof run`",
+        )
     steps = program_steps(measured)
     if not steps:
         raise InputError(
             f"{trace.source or 'the trace'} has no operator or delegate call events",
-            "record the trace with ETDump profiling on (`etprof run`)")
+            "record the trace with ETDump profiling on (`etprof run`)",
+        )
     run_model_ms = measured.run_model_ns() / n / 1e6
     table = backend.support_table()
     assert table is not None  # explains_fallbacks: the backend has one
@@ -226,21 +290,42 @@ def _analyse(trace: Trace, warmup: int | None) -> FallbackReport:
     unresolved = unresolved_by_instruction(measured)
     calls_unresolved = sum(float(unresolved.get(int(b["before"]), 0)) for b in breaks) / n / 1e6
     return FallbackReport(
-        model=trace.model, measured=n, run_model_ms=run_model_ms, precisions=precisions,
-        partitions=sum(s.kind == "delegate" for s in steps), breaks=len(breaks),
+        model=trace.model,
+        measured=n,
+        run_model_ms=run_model_ms,
+        precisions=precisions,
+        partitions=sum(s.kind == "delegate" for s in steps),
+        breaks=len(breaks),
         portable_instructions=sum(s.kind == "operator" for s in steps),
         causes=_cause_frame(instructions, run_model_ms, backend),
         break_table=pd.DataFrame(breaks, columns=list(BREAK_COLUMNS)),
-        instructions=instructions, executorch=table.executorch, backend=backend,
-        unresolved_ms=calls_unresolved)
+        instructions=instructions,
+        executorch=table.executorch,
+        backend=backend,
+        unresolved_ms=calls_unresolved,
+    )
 
 
-_INSTR_COLUMNS = ["instruction", "op", "class", "where", "run", "cause_instruction", "cause_op",
-                  "decomposed_from", SUPPORT, "modules", "own_ms", "boundary_ms", "calls_ms"]
+_INSTR_COLUMNS = [
+    "instruction",
+    "op",
+    "class",
+    "where",
+    "run",
+    "cause_instruction",
+    "cause_op",
+    "decomposed_from",
+    SUPPORT,
+    "modules",
+    "own_ms",
+    "boundary_ms",
+    "calls_ms",
+]
 
 
 def _per_instruction_ns(trace: Trace, n: int) -> dict[str, pd.Series]:
     """Mean ns per iteration, by instruction id, of each kind of event."""
+
     def total(kind: str) -> pd.Series:
         sel = trace.of_kind(kind)
         return group_sum(sel["instruction_id"], sel["duration_ns"]) / n
@@ -266,8 +351,12 @@ def _runs(steps: list[Step]) -> list[tuple[int | None, int | None, list[Step]]]:
 
 
 def _attribute(
-    steps: list[Step], table: SupportTable, precisions: tuple[str, ...],
-    t: dict[str, pd.Series], edges: dict[int, BlockEdges], edge_ns: pd.DataFrame,
+    steps: list[Step],
+    table: SupportTable,
+    precisions: tuple[str, ...],
+    t: dict[str, pd.Series],
+    edges: dict[int, BlockEdges],
+    edge_ns: pd.DataFrame,
     backend: Backend,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     def own_ns(iid: int) -> float:
@@ -286,8 +375,15 @@ def _attribute(
     info: dict[int, dict[str, Any]] = {}
     runs = _runs(steps)
     for index, (prev, nxt, run) in enumerate(runs):
-        where = ("no delegate" if not has_delegate else "before first partition" if prev is None
-                 else "after last partition" if nxt is None else "graph break")
+        where = (
+            "no delegate"
+            if not has_delegate
+            else "before first partition"
+            if prev is None
+            else "after last partition"
+            if nxt is None
+            else "graph break"
+        )
         for s in run:
             support = lookup(table, s.name)
             cls = classify(s, support, precisions, glue_kernels)
@@ -295,14 +391,22 @@ def _attribute(
                 classify(o, None, precisions, glue_kernels) == GLUE for o in run
             ):  # glue alone between two partitions: it is the cause, judge it as an operator
                 cls = classify(s, support, precisions, glue_kernels, glue=False)
-            label = decomposed_label(s, edges.get(prev) if prev is not None else None,
-                                     program_ops, backend)
+            label = decomposed_label(
+                s, edges.get(prev) if prev is not None else None, program_ops, backend
+            )
             info[s.id] = {
-                "instruction": s.id, "op": s.name, "class": cls, "where": where, "run": index,
+                "instruction": s.id,
+                "op": s.name,
+                "class": cls,
+                "where": where,
+                "run": index,
                 "decomposed_from": label,
                 SUPPORT: ", ".join(support.precisions) if support else "",
-                "modules": ", ".join(s.modules), "own_ms": own_ns(s.id) / 1e6,
-                "boundary_ms": 0.0, "calls_ms": 0.0, "_modules": set(s.modules),
+                "modules": ", ".join(s.modules),
+                "own_ms": own_ns(s.id) / 1e6,
+                "boundary_ms": 0.0,
+                "calls_ms": 0.0,
+                "_modules": set(s.modules),
             }
     causes_all = [i for i in info.values() if i["class"] != GLUE]
     breaks: list[dict[str, Any]] = []
@@ -313,8 +417,11 @@ def _attribute(
             if row["class"] != GLUE:
                 cause = row
             else:  # glue serves the cause of its module, else the run's first cause
-                cause = (_by_module(row, real) or _by_module(row, causes_all)
-                         or (real[0] if real else row))
+                cause = (
+                    _by_module(row, real)
+                    or _by_module(row, causes_all)
+                    or (real[0] if real else row)
+                )
             row["cause_instruction"], row["cause_op"] = cause["instruction"], cause["op"]
         causes = real or rows  # glue outside any break and serving no cause: its own cause
         if prev is None or nxt is None:
@@ -326,16 +433,25 @@ def _attribute(
             c["calls_ms"] += call_ms / len(causes)
         portable_ms = sum(info[s.id]["own_ms"] for s in run)
         labels = sorted({c["decomposed_from"] for c in causes} - {""})
-        breaks.append({
-            "break": len(breaks) + 1, "after": prev, "before": nxt,
-            "ops": ", ".join(_counted(_bare(s.name) for s in run)),
-            "causes": ", ".join(_counted(_bare(c["op"]) for c in causes))
-            + (f" ({', '.join(labels)})" if labels else ""),
-            "portable_ms": portable_ms, "boundary_ms": glue_ms, "calls_ms": call_ms,
-            "total_ms": portable_ms + glue_ms + call_ms,
-        })
-    out = [{k: v for k, v in info[s.id].items() if not k.startswith("_")}
-           for s in steps if s.kind == "operator"]
+        breaks.append(
+            {
+                "break": len(breaks) + 1,
+                "after": prev,
+                "before": nxt,
+                "ops": ", ".join(_counted(_bare(s.name) for s in run)),
+                "causes": ", ".join(_counted(_bare(c["op"]) for c in causes))
+                + (f" ({', '.join(labels)})" if labels else ""),
+                "portable_ms": portable_ms,
+                "boundary_ms": glue_ms,
+                "calls_ms": call_ms,
+                "total_ms": portable_ms + glue_ms + call_ms,
+            }
+        )
+    out = [
+        {k: v for k, v in info[s.id].items() if not k.startswith("_")}
+        for s in steps
+        if s.kind == "operator"
+    ]
     return out, breaks
 
 
@@ -350,7 +466,7 @@ def _by_module(row: dict[str, Any], causes: list[dict[str, Any]]) -> dict[str, A
 
 
 def _bare(op: str) -> str:
-    """"aten::div.out" -> "div.out": the table's cause label (the JSON keeps the full name)."""
+    """ "aten::div.out" -> "div.out": the table's cause label (the JSON keeps the full name)."""
     return op.split("::")[-1]
 
 
@@ -360,8 +476,12 @@ def _counted(names: Any) -> list[str]:
 
 def _cause_frame(instr: pd.DataFrame, run_model_ms: float, backend: Backend) -> pd.DataFrame:
     if instr.empty:
-        return pd.DataFrame({c: pd.Series(dtype="float64" if c.endswith(("ms", "pct"))
-                                          else object) for c in CAUSE_COLUMNS})
+        return pd.DataFrame(
+            {
+                c: pd.Series(dtype="float64" if c.endswith(("ms", "pct")) else object)
+                for c in CAUSE_COLUMNS
+            }
+        )
     rows = []
     causes = instr[instr["cause_instruction"] == instr["instruction"]]
     keys = ["op", "class", "decomposed_from"]
@@ -372,15 +492,24 @@ def _cause_frame(instr: pd.DataFrame, run_model_ms: float, backend: Backend) -> 
         glue = float(group["boundary_ms"].sum())
         call = float(group["calls_ms"].sum())
         total = portable + glue + call
-        rows.append({
-            "cause": f"{_bare(op)} ({label})" if label else _bare(op), "op": op,
-            "decomposed_from": label,
-            "class": cls, "why": class_label(cls, backend), SUPPORT: group[SUPPORT].iloc[0],
-            "count": len(group), "glue": len(served) - len(group),
-            "breaks": int(group.loc[group["where"] == "graph break", "run"].nunique()),
-            "portable_ms": portable, "boundary_ms": glue, "calls_ms": call,
-            "total_ms": total, "share_pct": 100.0 * total / run_model_ms if run_model_ms else 0.0,
-        })
+        rows.append(
+            {
+                "cause": f"{_bare(op)} ({label})" if label else _bare(op),
+                "op": op,
+                "decomposed_from": label,
+                "class": cls,
+                "why": class_label(cls, backend),
+                SUPPORT: group[SUPPORT].iloc[0],
+                "count": len(group),
+                "glue": len(served) - len(group),
+                "breaks": int(group.loc[group["where"] == "graph break", "run"].nunique()),
+                "portable_ms": portable,
+                "boundary_ms": glue,
+                "calls_ms": call,
+                "total_ms": total,
+                "share_pct": 100.0 * total / run_model_ms if run_model_ms else 0.0,
+            }
+        )
     frame = pd.DataFrame(rows, columns=list(CAUSE_COLUMNS))
     return frame.sort_values(["total_ms", "cause"], ascending=[False, True]).reset_index(drop=True)
 

@@ -97,7 +97,9 @@ class History:
         """All series' gates as one: a fail anywhere fails, else an inconclusive one."""
         if not self.gates:
             return None
-        return Gate(tuple(c for _, g in self.gates for c in g.checks), self.gates[0][1].min_sessions)
+        return Gate(
+            tuple(c for _, g in self.gates for c in g.checks), self.gates[0][1].min_sessions
+        )
 
     schema = "etprof.history"
 
@@ -106,35 +108,54 @@ class History:
 
     def notes(self) -> list[str]:
         changed = self.runs[self.runs["verdict"].isin(["faster", "slower"])]
-        out = [f"{_label(r)}: {r['verdict']} {r['change_pct']:+.1f}% against "
-               f"{r['baseline']}" + (f"; moved: {r['moved_detail']}" if r["moved_detail"] else "")
-               for _, r in changed.iterrows()]
+        out = [
+            f"{_label(r)}: {r['verdict']} {r['change_pct']:+.1f}% against "
+            f"{r['baseline']}" + (f"; moved: {r['moved_detail']}" if r["moved_detail"] else "")
+            for _, r in changed.iterrows()
+        ]
         series = self.runs.groupby(list(SERIES)).ngroups if len(self.runs) else 0
         for label, gate in self.gates:
             out.extend(f"gate: {label}: {c.sentence()}" for c in gate.checks)
         if self.gate is not None:
             out.append(f"gate: {self.gate.outcome} (exit code {self.gate.exit_code})")
-        out.append(f"{len(self.runs)} run(s) in {series} series; each run compared with the "
-                   f"{self.window} run(s) before it in its series, as etprof diff compares "
-                   "(docs/diff.md)")
+        out.append(
+            f"{len(self.runs)} run(s) in {series} series; each run compared with the "
+            f"{self.window} run(s) before it in its series, as etprof diff compares "
+            "(docs/diff.md)"
+        )
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"filters": self.filters, "window": self.window, "runs": records(self.runs),
-                "gate": None if self.gate is None else {
-                    **self.gate.to_dict(),
-                    "series": [{"series": label, **g.to_dict()} for label, g in self.gates]}}
+        return {
+            "filters": self.filters,
+            "window": self.window,
+            "runs": records(self.runs),
+            "gate": None
+            if self.gate is None
+            else {
+                **self.gate.to_dict(),
+                "series": [{"series": label, **g.to_dict()} for label, g in self.gates],
+            },
+        }
 
 
-@analyzer("history", "runs of each series over time, significant changes and what moved",
-          HistoryOptions, inputs=0)
+@analyzer(
+    "history",
+    "runs of each series over time, significant changes and what moved",
+    HistoryOptions,
+    inputs=0,
+)
 def history(stored: StoredRuns, options: HistoryOptions) -> History:
     options.check()
     runs = _select(stored, options)
     its = stored["iterations"]
-    samples = {(str(k[0]), str(k[1])): (f["run_model_ms"].to_numpy(np.float64),
-                                        f["session"].to_numpy(np.int64))
-               for k, f in its.groupby(["run_id", "method"], sort=False)}
+    samples = {
+        (str(k[0]), str(k[1])): (
+            f["run_model_ms"].to_numpy(np.float64),
+            f["session"].to_numpy(np.int64),
+        )
+        for k, f in its.groupby(["run_id", "method"], sort=False)
+    }
     rows = []
     gates = []
     for _, series in runs.groupby(list(SERIES), sort=True):
@@ -145,25 +166,55 @@ def history(stored: StoredRuns, options: HistoryOptions) -> History:
             rows.append(row)
         if options.fail_if_slower is not None or options.fail_if_faster is not None:
             gates.append((_label(pd.Series(rows[-1])), _gate(latest, options)))
-    columns = ["model", "variant", "device", "method", "run", "when", "commit", "sessions",
-               "measured", "mean_ms", "baseline", "baseline_ms", "change_pct", "ci_low_pct",
-               "ci_high_pct", "p_value", "verdict", "moved", "moved_detail"]
+    columns = [
+        "model",
+        "variant",
+        "device",
+        "method",
+        "run",
+        "when",
+        "commit",
+        "sessions",
+        "measured",
+        "mean_ms",
+        "baseline",
+        "baseline_ms",
+        "change_pct",
+        "ci_low_pct",
+        "ci_high_pct",
+        "p_value",
+        "verdict",
+        "moved",
+        "moved_detail",
+    ]
     frame = pd.DataFrame(rows, columns=columns)
     filters = {"model": options.model, "tags": dict(options.tags)}
     bucket_rows = stored["buckets"][stored["buckets"]["run_id"].isin(set(runs["run_id"]))]
-    return History(frame, filters, options.window, runs.reset_index(drop=True),
-                   bucket_rows.reset_index(drop=True), tuple(gates))
+    return History(
+        frame,
+        filters,
+        options.window,
+        runs.reset_index(drop=True),
+        bucket_rows.reset_index(drop=True),
+        tuple(gates),
+    )
 
 
 def _gate(c: Comparison | None, options: HistoryOptions) -> Gate:
     if c is not None:
-        gate = judge(c, slower=options.fail_if_slower, faster=options.fail_if_faster,
-                     min_sessions=options.min_sessions)
+        gate = judge(
+            c,
+            slower=options.fail_if_slower,
+            faster=options.fail_if_faster,
+            min_sessions=options.min_sessions,
+        )
         assert gate is not None
         return gate
-    checks = tuple(GateCheck(d, t, INCONCLUSIVE, "no earlier run of the series to compare with")
-                   for d, t in (("slower", options.fail_if_slower),
-                                ("faster", options.fail_if_faster)) if t is not None)
+    checks = tuple(
+        GateCheck(d, t, INCONCLUSIVE, "no earlier run of the series to compare with")
+        for d, t in (("slower", options.fail_if_slower), ("faster", options.fail_if_faster))
+        if t is not None
+    )
     return Gate(checks, options.min_sessions)
 
 
@@ -182,18 +233,31 @@ def _select(stored: StoredRuns, options: HistoryOptions) -> pd.DataFrame:
 Samples = dict[tuple[str, str], tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]]
 
 
-def _judge(stored: StoredRuns, samples: Samples, series: pd.DataFrame, i: int,
-           options: HistoryOptions) -> tuple[dict[str, Any], Comparison | None]:
+def _judge(
+    stored: StoredRuns, samples: Samples, series: pd.DataFrame, i: int, options: HistoryOptions
+) -> tuple[dict[str, Any], Comparison | None]:
     run = series.iloc[i]
     row: dict[str, Any] = {k: run[k] for k in SERIES}
-    row.update(run=str(run["run_id"])[:12], when=_iso(run["when"]), commit=run["commit"] or "",
-               sessions=int(run["sessions"]), measured=int(run["measured"]),
-               mean_ms=float(run["mean_ms"]), baseline="", baseline_ms=math.nan,
-               change_pct=math.nan, ci_low_pct=math.nan, ci_high_pct=math.nan,
-               p_value=math.nan, verdict="first run", moved="", moved_detail="")
+    row.update(
+        run=str(run["run_id"])[:12],
+        when=_iso(run["when"]),
+        commit=run["commit"] or "",
+        sessions=int(run["sessions"]),
+        measured=int(run["measured"]),
+        mean_ms=float(run["mean_ms"]),
+        baseline="",
+        baseline_ms=math.nan,
+        change_pct=math.nan,
+        ci_low_pct=math.nan,
+        ci_high_pct=math.nan,
+        p_value=math.nan,
+        verdict="first run",
+        moved="",
+        moved_detail="",
+    )
     if i == 0:
         return row, None
-    base = series.iloc[max(0, i - options.window):i]
+    base = series.iloc[max(0, i - options.window) : i]
     method_name = str(run["method"])
     before = [(str(r), samples.get((str(r), method_name))) for r in base["run_id"]]
     after = samples.get((str(run["run_id"]), method_name))
@@ -201,37 +265,49 @@ def _judge(stored: StoredRuns, samples: Samples, series: pd.DataFrame, i: int,
         row["verdict"] = "no iterations stored"
         return row, None
     a_ms = np.concatenate([s[0] for _, s in before if s is not None])
-    a_sessions = np.concatenate([np.char.add(f"{r}:", s[1].astype(str))
-                                 for r, s in before if s is not None])
-    shares = [None if pd.isna(s) else float(s)
-              for s in [*base["cpu_share_pct"], run["cpu_share_pct"]]]
+    a_sessions = np.concatenate(
+        [np.char.add(f"{r}:", s[1].astype(str)) for r, s in before if s is not None]
+    )
+    shares = [
+        None if pd.isna(s) else float(s) for s in [*base["cpu_share_pct"], run["cpu_share_pct"]]
+    ]
     method = options.method()
     method = Method(**{**method.__dict__, "contention_pct": round(contention_pct(*shares), 2)})
     c = compare(a_ms, after[0], method, sessions_a=a_sessions, sessions_b=after[1])
-    row.update(baseline=", ".join(str(r)[:12] for r in base["run_id"]),
-               baseline_ms=c.mean_a_ms, change_pct=c.change_pct, ci_low_pct=c.ci_low_pct,
-               ci_high_pct=c.ci_high_pct, p_value=c.p_value, verdict=c.verdict)
+    row.update(
+        baseline=", ".join(str(r)[:12] for r in base["run_id"]),
+        baseline_ms=c.mean_a_ms,
+        change_pct=c.change_pct,
+        ci_low_pct=c.ci_low_pct,
+        ci_high_pct=c.ci_high_pct,
+        p_value=c.p_value,
+        verdict=c.verdict,
+    )
     if c.verdict != NO_CHANGE:
-        moved = _moved(stored, list(base["run_id"]), str(run["run_id"]), str(run["method"]),
-                       c.mean_delta_ms)
+        moved = _moved(
+            stored, list(base["run_id"]), str(run["run_id"]), str(run["method"]), c.mean_delta_ms
+        )
         row["moved"] = ", ".join(name for name, _ in moved[:3])
         row["moved_detail"] = ", ".join(text for _, text in moved)
     return row, c
 
 
-def _moved(stored: StoredRuns, base_ids: list[str], run_id: str, method: str,
-           total_ms: float) -> list[tuple[str, str]]:
+def _moved(
+    stored: StoredRuns, base_ids: list[str], run_id: str, method: str, total_ms: float
+) -> list[tuple[str, str]]:
     """The buckets and operators carrying >= 10% of the mean delta, in its direction."""
     buckets = stored["buckets"]
     buckets = buckets[(buckets["bucket"] != "run_model") & (buckets["method"] == method)]
     buckets = buckets.assign(name=lambda f: f["label"])
     ops = stored["operators"]
-    ops = ops[ops["method"] == method].assign(name=lambda f: f["op"] + " (" + f["side"] + ")",
-                                     mean_ms=lambda f: f["per_iter_ms"])
+    ops = ops[ops["method"] == method].assign(
+        name=lambda f: f["op"] + " (" + f["side"] + ")", mean_ms=lambda f: f["per_iter_ms"]
+    )
     parts: list[tuple[str, str]] = []
     for frame in (buckets, ops):
         before = frame[frame["run_id"].isin(base_ids)].groupby("name")["mean_ms"].sum() / max(
-            1, len(base_ids))
+            1, len(base_ids)
+        )
         after = frame[frame["run_id"] == run_id].groupby("name")["mean_ms"].sum()
         delta = after.sub(before, fill_value=0.0)
         if not total_ms:

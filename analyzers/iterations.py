@@ -40,8 +40,18 @@ MIN_TREND_N = 10
 OUTLIER_MADS = 5.0
 OUTLIER_MIN_PCT = 5.0
 
-COLUMNS = ("iteration", "dropped", "outlier", "run_model_ms", "delegate_ops_ms",
-           "delegate_unres_ms", "delegate_ovh_ms", "portable_ms", "dispatch_ms", "runtime_ms")
+COLUMNS = (
+    "iteration",
+    "dropped",
+    "outlier",
+    "run_model_ms",
+    "delegate_ops_ms",
+    "delegate_unres_ms",
+    "delegate_ovh_ms",
+    "portable_ms",
+    "dispatch_ms",
+    "runtime_ms",
+)
 
 
 @dataclass(frozen=True)
@@ -67,9 +77,14 @@ class Stability:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out["thresholds"] = {"noisy_cv_pct": NOISY_CV_PCT, "trend_p": TREND_P,
-                             "half_change_pct": HALF_CHANGE_PCT, "min_trend_n": MIN_TREND_N,
-                             "outlier_mads": OUTLIER_MADS, "outlier_min_pct": OUTLIER_MIN_PCT}
+        out["thresholds"] = {
+            "noisy_cv_pct": NOISY_CV_PCT,
+            "trend_p": TREND_P,
+            "half_change_pct": HALF_CHANGE_PCT,
+            "min_trend_n": MIN_TREND_N,
+            "outlier_mads": OUTLIER_MADS,
+            "outlier_min_pct": OUTLIER_MIN_PCT,
+        }
         return out
 
 
@@ -89,8 +104,12 @@ class IterationTable:
         return stability_notes(self.stability, self.frame, self.warmup)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "warmup": self.warmup, "stability": self.stability.to_dict(),
-                "iterations": records(self.frame)}
+        return {
+            "model": self.model,
+            "warmup": self.warmup,
+            "stability": self.stability.to_dict(),
+            "iterations": records(self.frame),
+        }
 
 
 def spearman(values: np.ndarray) -> tuple[float, float] | None:
@@ -115,17 +134,22 @@ def stability(samples_ms: np.ndarray) -> Stability:
     median = float(np.median(s))
     half = n // 2
     first = float(np.median(s[:half])) if half else median
-    second = float(np.median(s[n - half:])) if half else median
+    second = float(np.median(s[n - half :])) if half else median
     change = 100.0 * (second - first) / first if first else 0.0
     trend = spearman(s)
-    halves_p = rank_test(s[:half], s[n - half:]) if n >= MIN_TREND_N else None
+    halves_p = rank_test(s[:half], s[n - half :]) if n >= MIN_TREND_N else None
     step = halves_p is not None and halves_p < TREND_P and abs(change) > HALF_CHANGE_PCT
     cv = 100.0 * std / mean if mean else 0.0
     return Stability(
-        measured=n, mean_ms=mean, median_ms=median, cv_pct=cv,
+        measured=n,
+        mean_ms=mean,
+        median_ms=median,
+        cv_pct=cv,
         spearman_rho=None if trend is None else trend[0],
         spearman_p=None if trend is None else trend[1],
-        first_half_median_ms=first, second_half_median_ms=second, half_change_pct=change,
+        first_half_median_ms=first,
+        second_half_median_ms=second,
+        half_change_pct=change,
         halves_p=halves_p,
         outliers=int(outlier_mask(s).sum()),
         noisy=cv > NOISY_CV_PCT,
@@ -163,8 +187,7 @@ def stability_notes(st: Stability, frame: pd.DataFrame, warmup: int) -> list[str
     if st.noisy:
         notes.append(
             f"warning: the measured iterations are noisy (CV {st.cv_pct:.1f}% > {NOISY_CV_PCT:g}%"
-            + (f"; {st.outliers} outlier iteration(s)"
-               if st.outliers else "")
+            + (f"; {st.outliers} outlier iteration(s)" if st.outliers else "")
             + "): the machine was busy; prefer the median, or record again on a quiet machine"
         )
     if st.trending:
@@ -172,8 +195,10 @@ def stability_notes(st: Stability, frame: pd.DataFrame, warmup: int) -> list[str
         if st.spearman_p is not None and st.spearman_p < TREND_P:
             why.append(f"Spearman rho {st.spearman_rho:+.2f} vs iteration, p={st.spearman_p:.1g}")
         if abs(st.half_change_pct) > HALF_CHANGE_PCT and (st.halves_p or 1.0) < TREND_P:
-            why.append(f"second-half median {st.half_change_pct:+.1f}% vs first half, "
-                       f"Mann-Whitney p={st.halves_p:.1g}")
+            why.append(
+                f"second-half median {st.half_change_pct:+.1f}% vs first half, "
+                f"Mann-Whitney p={st.halves_p:.1g}"
+            )
         notes.append(
             f"warning: the measured iterations are still trending ({'; '.join(why)}): drop more "
             "warm-up (--warmup) or record more iterations"
@@ -197,23 +222,28 @@ def iteration_frame(trace: Trace, warmup: int) -> pd.DataFrame:
     dropped = trace.is_warmup(b.index.to_numpy(), warmup)
     outlier = np.zeros(len(b), dtype=bool)
     outlier[~dropped] = outlier_mask(run_model[~dropped])
-    frame = pd.DataFrame({
-        "iteration": b.index.to_numpy().astype("int64"),
-        "dropped": dropped,
-        "outlier": outlier,
-        "run_model_ms": run_model,
-        "delegate_ops_ms": b["delegate_ops"].to_numpy(),
-        "delegate_unres_ms": b["delegate_unresolved"].to_numpy(),
-        "delegate_ovh_ms": b["delegate_overhead"].to_numpy(),
-        "portable_ms": b["portable_kernels"].to_numpy(),
-        "dispatch_ms": b["dispatch_overhead"].to_numpy(),
-        "runtime_ms": b["runtime_overhead"].to_numpy(),
-    })
+    frame = pd.DataFrame(
+        {
+            "iteration": b.index.to_numpy().astype("int64"),
+            "dropped": dropped,
+            "outlier": outlier,
+            "run_model_ms": run_model,
+            "delegate_ops_ms": b["delegate_ops"].to_numpy(),
+            "delegate_unres_ms": b["delegate_unresolved"].to_numpy(),
+            "delegate_ovh_ms": b["delegate_overhead"].to_numpy(),
+            "portable_ms": b["portable_kernels"].to_numpy(),
+            "dispatch_ms": b["dispatch_overhead"].to_numpy(),
+            "runtime_ms": b["runtime_overhead"].to_numpy(),
+        }
+    )
     return frame[list(COLUMNS)]
 
 
-@analyzer("iterations", "every iteration (warm-up flagged), with noise and drift warnings",
-          IterationOptions)
+@analyzer(
+    "iterations",
+    "every iteration (warm-up flagged), with noise and drift warnings",
+    IterationOptions,
+)
 def iterations(trace: Trace, options: IterationOptions) -> IterationTable:
     warmup = trace.warmup if options.warmup is None else options.warmup
     trace.measured(warmup)  # the same refusals as every analyzer: no runs, too few iterations
@@ -225,5 +255,9 @@ def iterations(trace: Trace, options: IterationOptions) -> IterationTable:
             "iterations",
             "record the trace with ETDump profiling on (`etprof run`)",
         )
-    return IterationTable(model=trace.model, warmup=warmup, frame=frame,
-                          stability=stability(in_session_order(trace, frame)))
+    return IterationTable(
+        model=trace.model,
+        warmup=warmup,
+        frame=frame,
+        stability=stability(in_session_order(trace, frame)),
+    )

@@ -104,14 +104,24 @@ class PhaseStats:
         doc: dict[str, Any] = {
             "tokens": self.tokens,
             "runs": self.runs,
-            "tokens_per_s": {"mean": num(mean), "ci_low": num(mean - half),
-                             "ci_high": num(mean + half), "half_width": num(half),
-                             "confidence": CONFIDENCE, "sessions": list(self.tokens_per_s)},
-            "duration_ms": {"mean": num(float(np.mean(self.duration_ms))),
-                            "sessions": list(self.duration_ms)},
-            "latency_ms": {"mean": num(float(np.mean(self.latency_ms))),
-                           "p50": num(self.percentile(50)), "p90": num(self.percentile(90)),
-                           "p99": num(self.percentile(99))},
+            "tokens_per_s": {
+                "mean": num(mean),
+                "ci_low": num(mean - half),
+                "ci_high": num(mean + half),
+                "half_width": num(half),
+                "confidence": CONFIDENCE,
+                "sessions": list(self.tokens_per_s),
+            },
+            "duration_ms": {
+                "mean": num(float(np.mean(self.duration_ms))),
+                "sessions": list(self.duration_ms),
+            },
+            "latency_ms": {
+                "mean": num(float(np.mean(self.latency_ms))),
+                "p50": num(self.percentile(50)),
+                "p90": num(self.percentile(90)),
+                "p99": num(self.percentile(99)),
+            },
             "buckets": records(self.buckets.table()),
         }
         if self.phase == DECODE:
@@ -139,8 +149,7 @@ class LlmResult:
     @property
     def ttft_ms(self) -> float:
         p = self.phases.get(PREFILL)
-        return (float(np.mean(p.duration_ms)) / max(1, self.sequences) if p is not None
-                else math.nan)
+        return float(np.mean(p.duration_ms)) / max(1, self.sequences) if p is not None else math.nan
 
     def test_name(self, phase: str) -> str:
         """llama-bench's name of the phase's test: pp{P} or tg{G}."""
@@ -162,11 +171,17 @@ class LlmResult:
         rows = []
         for name, p in self.phases.items():
             half = p.half_width
-            rows.append({"model": self.model, "test": self.test_name(name), "phase": name,
-                         "tokens_per_s": p.mean_tokens_per_s,
-                         "plus_minus": half if math.isfinite(half) else math.nan,
-                         "ms_per_token": 1e3 / p.mean_tokens_per_s if p.mean_tokens_per_s
-                         else math.nan, "sessions": len(p.tokens_per_s)})
+            rows.append(
+                {
+                    "model": self.model,
+                    "test": self.test_name(name),
+                    "phase": name,
+                    "tokens_per_s": p.mean_tokens_per_s,
+                    "plus_minus": half if math.isfinite(half) else math.nan,
+                    "ms_per_token": 1e3 / p.mean_tokens_per_s if p.mean_tokens_per_s else math.nan,
+                    "sessions": len(p.tokens_per_s),
+                }
+            )
         return pd.DataFrame(rows)
 
     def latency(self) -> pd.DataFrame:
@@ -175,10 +190,12 @@ class LlmResult:
             rows.append({"measure": "time to first token (prefill)", "ms": self.ttft_ms})
         d = self.phases.get(DECODE)
         if d is not None:
-            rows += [{"measure": f"decode latency p{q}", "ms": d.percentile(q)}
-                     for q in (50, 90, 99)]
-            rows.append({"measure": "decode latency growth per 100 positions",
-                         "ms": d.slope_per_100()})
+            rows += [
+                {"measure": f"decode latency p{q}", "ms": d.percentile(q)} for q in (50, 90, 99)
+            ]
+            rows.append(
+                {"measure": "decode latency growth per 100 positions", "ms": d.slope_per_100()}
+            )
         return pd.DataFrame(rows, columns=["measure", "ms"])
 
     def phase_buckets(self) -> pd.DataFrame:
@@ -201,27 +218,44 @@ class LlmResult:
         ops = self.operators
         if self.layers_known:
             portable = ops[ops["side"] == "portable"].drop(
-                columns=["side", "backend", *(c for c in ops.columns
-                                               if c.endswith("calls_per_token")
-                                               and not c.startswith(DECODE))])
-            return {"time per token by layer and part (µs)": self.layers,
-                    "portable kernels per token (µs)": portable.reset_index(drop=True)}
+                columns=[
+                    "side",
+                    "backend",
+                    *(
+                        c
+                        for c in ops.columns
+                        if c.endswith("calls_per_token") and not c.startswith(DECODE)
+                    ),
+                ]
+            )
+            return {
+                "time per token by layer and part (µs)": self.layers,
+                "portable kernels per token (µs)": portable.reset_index(drop=True),
+            }
         calls = [c for c in ops.columns if c.endswith("calls_per_token")]
-        return {"operators per token (µs; no module paths)":
-                ops.head(OPERATOR_ROWS).drop(columns=["backend", *calls])}
+        return {
+            "operators per token (µs; no module paths)": ops.head(OPERATOR_ROWS).drop(
+                columns=["backend", *calls]
+            )
+        }
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        return {"llm": self.bench(), "latency": self.latency(),
-                "buckets by phase (ms per run)": self.phase_buckets(),
-                **self.per_token_tables()}
+        return {
+            "llm": self.bench(),
+            "latency": self.latency(),
+            "buckets by phase (ms per run)": self.phase_buckets(),
+            **self.per_token_tables(),
+        }
 
     def notes(self) -> list[str]:
         out = []
         p = self.phases.get(PREFILL)
         per_sequence = p.runs // max(1, len(p.tokens_per_s) * self.sequences) if p else 0
         if per_sequence > 1:
-            out.append(f"prefill ran one token per execute ({per_sequence} executes per "
-                       "sequence): the program takes no dynamic prompt length")
+            out.append(
+                f"prefill ran one token per execute ({per_sequence} executes per "
+                "sequence): the program takes no dynamic prompt length"
+            )
         if self.sessions < 2:
             out.append("one session: no interval over sessions (run --sessions 3 or more)")
         return out + self.per_token_notes()
@@ -233,29 +267,39 @@ class LlmResult:
         phase = DECODE if DECODE in self.phases else PREFILL
         totals = layer_totals(self.layers, phase) if self.layers_known else []
         if totals:
-            out.append(f"{phase} time per token by layer: " + ", ".join(
-                f"{layer} {us:.1f} µs" for layer, us in totals))
+            out.append(
+                f"{phase} time per token by layer: "
+                + ", ".join(f"{layer} {us:.1f} µs" for layer, us in totals)
+            )
         elif not self.layers_known:
-            out.append("no module paths in this trace (no ETRecord beside the .pte when it was "
-                       "recorded): time per token is per operator type; record with the "
-                       "ETRecord (`etprof export` writes it) for per-layer figures")
+            out.append(
+                "no module paths in this trace (no ETRecord beside the .pte when it was "
+                "recorded): time per token is per operator type; record with the "
+                "ETRecord (`etprof export` writes it) for per-layer figures"
+            )
         ops = self.operators
         if "typical" in ops.columns:
             typical = ops[ops["typical"] != ""]
             cols = [f"{p}_us_per_token" for p in self.phases]
             for _, row in typical.iterrows():
-                cost = ", ".join(f"{p} {float(row[c]):.1f} µs/token"
-                                 for p, c in zip(self.phases, cols))
+                cost = ", ".join(
+                    f"{p} {float(row[c]):.1f} µs/token" for p, c in zip(self.phases, cols)
+                )
                 out.append(f"portable {row['op']} ({row['typical']}): {cost}")
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "settings": self.settings, "prefill": self.prefill,
-                "decode": self.decode, "sessions": self.sessions,
-                "time_to_first_token_ms": self.ttft_ms if math.isfinite(self.ttft_ms) else None,
-                "phases": {n: p.to_dict() for n, p in self.phases.items()},
+        return {
+            "model": self.model,
+            "settings": self.settings,
+            "prefill": self.prefill,
+            "decode": self.decode,
+            "sessions": self.sessions,
+            "time_to_first_token_ms": self.ttft_ms if math.isfinite(self.ttft_ms) else None,
+            "phases": {n: p.to_dict() for n, p in self.phases.items()},
             "layers": {"known": self.layers_known, "rows": records(self.layers)},
-            "operators_per_token": records(self.operators)}
+            "operators_per_token": records(self.operators),
+        }
 
 
 def phase_stats(trace: Trace, phase: str) -> PhaseStats:
@@ -278,10 +322,15 @@ def phase_stats(trace: Trace, phase: str) -> PhaseStats:
         dur.append(total / 1e6)
         per_s.append(int(tokens[mine].sum()) / (total / 1e9) if total else math.nan)
     return PhaseStats(
-        phase=phase, runs=int(ns.size), tokens=int(tokens.sum()) // max(1, part.sessions),
-        tokens_per_s=tuple(per_s), duration_ms=tuple(dur),
-        latency_ms=tuple(float(x) / 1e6 for x in ns), positions=positions,
-        buckets=buckets(part, BucketOptions()), run_sessions=tuple(int(k) for k in session),
+        phase=phase,
+        runs=int(ns.size),
+        tokens=int(tokens.sum()) // max(1, part.sessions),
+        tokens_per_s=tuple(per_s),
+        duration_ms=tuple(dur),
+        latency_ms=tuple(float(x) / 1e6 for x in ns),
+        positions=positions,
+        buckets=buckets(part, BucketOptions()),
+        run_sessions=tuple(int(k) for k in session),
         part=PhasePart(measured, int(ns.size), int(tokens.sum())),
     )
 
@@ -290,25 +339,42 @@ def is_llm(trace: Trace) -> bool:
     return bool(trace.phases)
 
 
-@analyzer("llm", "LLM prefill/decode tokens/s (llama-bench style), time to first token, decode "
-          "latency and each phase's buckets", LlmOptions)
+@analyzer(
+    "llm",
+    "LLM prefill/decode tokens/s (llama-bench style), time to first token, decode "
+    "latency and each phase's buckets",
+    LlmOptions,
+)
 def llm(trace: Trace, options: LlmOptions) -> LlmResult:
     if not trace.phases:
         raise InputError(
             f"{trace.source or 'the trace'} is not an LLM run (its metadata has no run.phases)",
-            "record an LLM program with `etprof run LLM.pte --prefill P --decode G`")
+            "record an LLM program with `etprof run LLM.pte --prefill P --decode G`",
+        )
     phases = {p: phase_stats(trace, p) for p in PHASES if p in trace.phases}
     pre, dec = phases.get(PREFILL), phases.get(DECODE)
-    settings = {"trace": trace.source, "program": trace.meta.program.path or None,
-                "inputs": trace.meta.run.inputs, "threads": trace.meta.run.threads,
-                "warmup_runs": trace.warmup}
+    settings = {
+        "trace": trace.source,
+        "program": trace.meta.program.path or None,
+        "inputs": trace.meta.run.inputs,
+        "threads": trace.meta.run.threads,
+        "warmup_runs": trace.warmup,
+    }
     parts = {n: p.part for n, p in phases.items() if p.part is not None}
     layers, known = layer_frame(parts)
     steps = trace.meta.run.phases  # one session's runs: every sequence starts at position 0
-    sequences = max(1, sum(1 for s in steps[trace.warmup:] if s.position == 0))
+    sequences = max(1, sum(1 for s in steps[trace.warmup :] if s.position == 0))
     settings["sequences_per_session"] = sequences
-    return LlmResult(model=trace.model, prefill=pre.tokens // sequences if pre else 0,
-                     decode=dec.tokens // sequences if dec else 0, sessions=trace.sessions,
-                     sequences=sequences, phases=phases,
-                     settings=settings, only=options.phase, layers=layers, layers_known=known,
-                     operators=operator_token_frame(parts))
+    return LlmResult(
+        model=trace.model,
+        prefill=pre.tokens // sequences if pre else 0,
+        decode=dec.tokens // sequences if dec else 0,
+        sessions=trace.sessions,
+        sequences=sequences,
+        phases=phases,
+        settings=settings,
+        only=options.phase,
+        layers=layers,
+        layers_known=known,
+        operators=operator_token_frame(parts),
+    )

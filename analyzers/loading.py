@@ -20,8 +20,10 @@ from etprof.trace.model import LOAD, RUN_MODEL, Trace
 
 LOAD_METHOD = "Program::load_method"
 METHOD_INIT = "Method::init"
-NO_LOADING = ("The trace has no loading events (Program::load_method): load and init times are "
-              "unknown; the runner that made it did not profile the load.")
+NO_LOADING = (
+    "The trace has no loading events (Program::load_method): load and init times are "
+    "unknown; the runner that made it did not profile the load."
+)
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,10 @@ class LoadingStats:
 
     def figures(self) -> dict[str, float | None]:
         """The means over sessions that `etprof run` and the breakdown quote."""
-        return {c: self.mean(c) for c in ("load_ms", "init_ms", "first_ms", "first_excess_ms",
-                                          "warmup_excess_ms")}
+        return {
+            c: self.mean(c)
+            for c in ("load_ms", "init_ms", "first_ms", "first_excess_ms", "warmup_excess_ms")
+        }
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {"load and first run": self.sessions}
@@ -61,12 +65,20 @@ class LoadingStats:
         return []
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "warmup": self.warmup, "median_ms": self.median_ms,
-                **self.figures(), "sessions": records(self.sessions)}
+        return {
+            "model": self.model,
+            "warmup": self.warmup,
+            "median_ms": self.median_ms,
+            **self.figures(),
+            "sessions": records(self.sessions),
+        }
 
 
-@analyzer("loading", "load, init and first-inference times, warm-up excess over the median",
-          LoadingOptions)
+@analyzer(
+    "loading",
+    "load, init and first-inference times, warm-up excess over the median",
+    LoadingOptions,
+)
 def loading(trace: Trace, options: LoadingOptions) -> LoadingStats:
     warmup = trace.warmup if options.warmup is None else options.warmup
     per_iter = trace.executed(RUN_MODEL).groupby("iteration")["duration_ns"].sum() / 1e6
@@ -83,16 +95,19 @@ def loading(trace: Trace, options: LoadingOptions) -> LoadingStats:
         mine = session_of == s
         first = times[mine & (position == 0)]
         warm = times[mine & (position < warmup)]
-        rows.append({
-            "session": s + 1,
-            "load_ms": load.get(s, float("nan")),
-            "init_ms": init.get(s, float("nan")),
-            "first_ms": float(first[0]) if first.size else float("nan"),
-            "first_excess_ms": float(first[0]) - median if first.size else float("nan"),
-            "warmup_excess_ms": float((warm - median).sum()) if warm.size else float("nan"),
-        })
-    return LoadingStats(model=trace.model, warmup=warmup, median_ms=median,
-                        sessions=pd.DataFrame(rows))
+        rows.append(
+            {
+                "session": s + 1,
+                "load_ms": load.get(s, float("nan")),
+                "init_ms": init.get(s, float("nan")),
+                "first_ms": float(first[0]) if first.size else float("nan"),
+                "first_excess_ms": float(first[0]) - median if first.size else float("nan"),
+                "warmup_excess_ms": float((warm - median).sum()) if warm.size else float("nan"),
+            }
+        )
+    return LoadingStats(
+        model=trace.model, warmup=warmup, median_ms=median, sessions=pd.DataFrame(rows)
+    )
 
 
 def _loading_by_session(trace: Trace, sessions: int) -> tuple[dict[int, float], dict[int, float]]:
@@ -113,6 +128,7 @@ def _loading_by_session(trace: Trace, sessions: int) -> tuple[dict[int, float], 
     for name in (LOAD_METHOD, METHOD_INIT):
         is_name = (ev["name"] == name).to_numpy()
         ms = ev["duration_ns"].to_numpy()[is_name] / 1e6
-        out.append({int(k): float(v) for k, v in
-                    pd.Series(ms).groupby(session[is_name]).sum().items()})
+        out.append(
+            {int(k): float(v) for k, v in pd.Series(ms).groupby(session[is_name]).sum().items()}
+        )
     return out[0], out[1]

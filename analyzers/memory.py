@@ -24,10 +24,14 @@ from etprof.result import records
 from etprof.trace.model import Trace
 from etprof.units import bytes_text
 
-NEEDS_PTE = ("planned memory (weights, activations, delegate blobs) needs the program: pass "
-             "--pte with the .pte this trace was recorded from")
-NOT_MEASURED = ("measured memory (resident memory at load, peaks) is recorded by `etprof run` "
-                "(metadata version 4); this trace has none")
+NEEDS_PTE = (
+    "planned memory (weights, activations, delegate blobs) needs the program: pass "
+    "--pte with the .pte this trace was recorded from"
+)
+NOT_MEASURED = (
+    "measured memory (resident memory at load, peaks) is recorded by `etprof run` "
+    "(metadata version 4); this trace has none"
+)
 _MB = 1e6
 
 
@@ -58,17 +62,21 @@ class MemoryReport:
         rows = []
         for k, m in enumerate(self.measured):
             footprint = _minus(m.warmup_peak_bytes, m.before_load_bytes)
-            rows.append({
-                "session": k + 1,
-                "before_load_mb": _mb(m.before_load_bytes),
-                "after_load_mb": _mb(m.after_load_bytes),
-                "first_runs_peak_mb": _mb(m.warmup_peak_bytes),
-                "footprint_mb": _mb(footprint),
-                "beyond_plan_mb": _mb(_minus(footprint, plan)),
-                "measured_peak_mb": _mb(m.measured_peak_bytes),
-                "growth_measured_mb": _mb(_minus(m.measured_peak_bytes, m.measured_start_bytes)),
-                "untraced_copy_mb": _mb(m.untraced_copy_bytes),
-            })
+            rows.append(
+                {
+                    "session": k + 1,
+                    "before_load_mb": _mb(m.before_load_bytes),
+                    "after_load_mb": _mb(m.after_load_bytes),
+                    "first_runs_peak_mb": _mb(m.warmup_peak_bytes),
+                    "footprint_mb": _mb(footprint),
+                    "beyond_plan_mb": _mb(_minus(footprint, plan)),
+                    "measured_peak_mb": _mb(m.measured_peak_bytes),
+                    "growth_measured_mb": _mb(
+                        _minus(m.measured_peak_bytes, m.measured_start_bytes)
+                    ),
+                    "untraced_copy_mb": _mb(m.untraced_copy_bytes),
+                }
+            )
         return pd.DataFrame(rows)
 
     def figures(self) -> dict[str, float | None]:
@@ -96,30 +104,38 @@ class MemoryReport:
         p = self.planned
         if p is None:
             return pd.DataFrame(columns=["part", "size", "bytes"])
-        rows = [("weights", p.weights_bytes),
-                (f"activations ({self.method})", p.activations_bytes(self.method))]
+        rows = [
+            ("weights", p.weights_bytes),
+            (f"activations ({self.method})", p.activations_bytes(self.method)),
+        ]
         for backend, size in p.delegate_bytes_by_backend().items():
             n = sum(d.backend == backend for d in p.delegates)
             rows.append((f"{backends.get(backend).label} blobs (x{n})", size))
         rows.append((".pte file", p.file_bytes))
-        return pd.DataFrame([{"part": part, "size": bytes_text(b), "bytes": int(b)}
-                             for part, b in rows])
+        return pd.DataFrame(
+            [{"part": part, "size": bytes_text(b), "bytes": int(b)} for part, b in rows]
+        )
 
     def line(self) -> str:
         """One line: "weights 2.64 MB, activations 606 kB, XNNPACK blobs 61.0 kB; ..."."""
         parts = []
         p = self.planned
         if p is not None:
-            parts.append(f"weights {bytes_text(p.weights_bytes)}, activations "
-                         f"{bytes_text(p.activations_bytes(self.method))}" + "".join(
-                             f", {backends.get(b).label} blobs {bytes_text(s)}"
-                             for b, s in p.delegate_bytes_by_backend().items()))
+            parts.append(
+                f"weights {bytes_text(p.weights_bytes)}, activations "
+                f"{bytes_text(p.activations_bytes(self.method))}"
+                + "".join(
+                    f", {backends.get(b).label} blobs {bytes_text(s)}"
+                    for b, s in p.delegate_bytes_by_backend().items()
+                )
+            )
         f = self.figures()
         if f["footprint_bytes"] is not None:
             beyond = f["beyond_plan_bytes"]
-            parts.append(f"resident +{bytes_text(f['footprint_bytes'])} by the first runs"
-                         + (f" ({bytes_text(beyond)} beyond the plan)" if beyond is not None
-                            else ""))
+            parts.append(
+                f"resident +{bytes_text(f['footprint_bytes'])} by the first runs"
+                + (f" ({bytes_text(beyond)} beyond the plan)" if beyond is not None else "")
+            )
         return "; ".join(parts) if parts else "unknown"
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -138,18 +154,23 @@ class MemoryReport:
             notes.append(NOT_MEASURED)
         else:
             if not all(m.peak_reset for m in self.measured):
-                notes.append("the kernel refused to reset the resident peak "
-                             "(/proc/self/clear_refs): peaks are the process's since it started")
+                notes.append(
+                    "the kernel refused to reset the resident peak "
+                    "(/proc/self/clear_refs): peaks are the process's since it started"
+                )
             copies = [m.untraced_copy_bytes for m in self.measured if m.untraced_copy_bytes]
             if copies:
                 notes.append(
                     f"the measured-iterations peak includes the untraced copy of the program "
                     f"(+{bytes_text(float(np.mean(copies)))} resident); the first runs' peak is "
-                    "the traced program alone (`--no-untraced` for a run without the copy)")
-            notes.append("resident memory counts pages touched, not allocations: memory a "
-                         "delegate allocates and frees between samples shows only if it raised "
-                         "the kernel's high-water mark, and runtime and delegate memory are not "
-                         "told apart (the plan splits them)")
+                    "the traced program alone (`--no-untraced` for a run without the copy)"
+                )
+            notes.append(
+                "resident memory counts pages touched, not allocations: memory a "
+                "delegate allocates and frees between samples shows only if it raised "
+                "the kernel's high-water mark, and runtime and delegate memory are not "
+                "told apart (the plan splits them)"
+            )
         return notes
 
     def to_dict(self) -> dict[str, Any]:
@@ -171,20 +192,31 @@ def allocation_summary(trace: Trace) -> pd.DataFrame:
         return pd.DataFrame(columns=["allocator", "allocations", "total_bytes", "max_bytes"])
     key = "allocator" if "allocator" in alloc else "allocator_id"
     grouped = alloc.groupby(key, sort=True)["size"]
-    return pd.DataFrame({"allocator": grouped.size().index.astype(str),
-                         "allocations": grouped.size().to_numpy(),
-                         "total_bytes": grouped.sum().to_numpy(),
-                         "max_bytes": grouped.max().to_numpy()})
+    return pd.DataFrame(
+        {
+            "allocator": grouped.size().index.astype(str),
+            "allocations": grouped.size().to_numpy(),
+            "total_bytes": grouped.sum().to_numpy(),
+            "max_bytes": grouped.max().to_numpy(),
+        }
+    )
 
 
-@analyzer("memory", "planned memory (from the .pte) and measured resident memory per session",
-          MemoryOptions)
+@analyzer(
+    "memory",
+    "planned memory (from the .pte) and measured resident memory per session",
+    MemoryOptions,
+)
 def memory(trace: Trace, options: MemoryOptions) -> MemoryReport:
     meta = trace.meta
     method = trace.methods[0] if len(trace.methods) == 1 else meta.program.method
-    return MemoryReport(model=trace.model, method=method,
-                        planned=meta.program.memory, measured=meta.run.memory,
-                        allocations=allocation_summary(trace))
+    return MemoryReport(
+        model=trace.model,
+        method=method,
+        planned=meta.program.memory,
+        measured=meta.run.memory,
+        allocations=allocation_summary(trace),
+    )
 
 
 def _minus(a: float | None, b: float | None) -> float | None:

@@ -27,8 +27,15 @@ from etprof.units import ms_text
 ROOT = "(root)"
 UNKNOWN = "(unknown)"
 RUNTIME = "(runtime overhead)"
-COLUMNS = ("module", "calls", "delegated_ms", "portable_ms", "total_ms", "share_pct",
-           "cum_share_pct")
+COLUMNS = (
+    "module",
+    "calls",
+    "delegated_ms",
+    "portable_ms",
+    "total_ms",
+    "share_pct",
+    "cum_share_pct",
+)
 
 
 @dataclass(frozen=True)
@@ -58,29 +65,47 @@ class ModuleTable:
             if p.unplaced_ns <= 0:
                 return []
             total = self.run_model_ns()
-            where = ", ".join(f"{m} {ms_text(ns / 1e6)}" for m, ns in
-                              sorted(p.unplaced_by_module.items(), key=lambda kv: -kv[1]))
-            placed = (f"; {ms_text(p.placed_ns / 1e6)} of operator time went to the operators' "
-                      "own modules" if p.placed_ns else "")
-            note = (f"{ms_text(p.unplaced_ns / 1e6)} ({100.0 * p.unplaced_ns / total:.1f}% of "
-                    "run model) of delegate time could not be placed below the common module of "
-                    f"its delegate's nodes ({where}): delegate overhead, and operators the "
-                    f"delegate's graph does not tie to a module's node{placed}")
+            where = ", ".join(
+                f"{m} {ms_text(ns / 1e6)}"
+                for m, ns in sorted(p.unplaced_by_module.items(), key=lambda kv: -kv[1])
+            )
+            placed = (
+                f"; {ms_text(p.placed_ns / 1e6)} of operator time went to the operators' "
+                "own modules"
+                if p.placed_ns
+                else ""
+            )
+            note = (
+                f"{ms_text(p.unplaced_ns / 1e6)} ({100.0 * p.unplaced_ns / total:.1f}% of "
+                "run model) of delegate time could not be placed below the common module of "
+                f"its delegate's nodes ({where}): delegate overhead, and operators the "
+                f"delegate's graph does not tie to a module's node{placed}"
+            )
             return [note]
-        note = ("module paths are unknown for this trace (no ETRecord was found when it was "
-                "recorded): every instruction is listed under (unknown); pass --pte and "
-                "--etrecord, or record with the ETRecord beside the .pte")
+        note = (
+            "module paths are unknown for this trace (no ETRecord was found when it was "
+            "recorded): every instruction is listed under (unknown); pass --pte and "
+            "--etrecord, or record with the ETRecord beside the .pte"
+        )
         return [note]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "measured": self.measured, "known": self.known,
-                "modules": records(self.frame), **self.placement_dict()}
+        return {
+            "model": self.model,
+            "measured": self.measured,
+            "known": self.known,
+            "modules": records(self.frame),
+            **self.placement_dict(),
+        }
 
     def placement_dict(self) -> dict[str, Any]:
         p = self.placement
         total = self.run_model_ns()
-        return {"placed_ms": p.placed_ns / 1e6, "unplaced_ms": p.unplaced_ns / 1e6,
-                "unplaced_pct": 100.0 * p.unplaced_ns / total if total else 0.0}
+        return {
+            "placed_ms": p.placed_ns / 1e6,
+            "unplaced_ms": p.unplaced_ns / 1e6,
+            "unplaced_pct": 100.0 * p.unplaced_ns / total if total else 0.0,
+        }
 
 
 def instruction_modules(trace: Trace) -> dict[int, tuple[str, ...]]:
@@ -138,8 +163,11 @@ def _operator_modules(trace: Trace, instr: Instruction) -> dict[str, str]:
     mine = ops[ops["instruction_id"].to_numpy() == instr.id].sort_values("seq")
     names = [str(n) for n in pd.unique(mine["delegate_op"].astype(str))]
     nodes = resolve(instr.name).align(names, instr.graph)
-    return {name: instr.graph_modules[j] for name, j in zip(names, nodes, strict=True)
-            if j is not None and j < len(instr.graph_modules) and instr.graph_modules[j]}
+    return {
+        name: instr.graph_modules[j]
+        for name, j in zip(names, nodes, strict=True)
+        if j is not None and j < len(instr.graph_modules) and instr.graph_modules[j]
+    }
 
 
 def module_table(trace: Trace) -> tuple[pd.DataFrame, bool, Placement]:
@@ -151,29 +179,57 @@ def module_table(trace: Trace) -> tuple[pd.DataFrame, bool, Placement]:
     calls = trace.executed(DELEGATE_CALL, OPERATOR_CALL)
     # Sum per (instruction, kind) first, on integers and the categorical: a few hundred rows
     # instead of one per call, so the module and side strings are made once per instruction.
-    per_instr = (calls.groupby([calls["instruction_id"].astype("int64"), "kind"], observed=True)
-                 ["duration_ns"].sum().reset_index())
+    per_instr = (
+        calls.groupby([calls["instruction_id"].astype("int64"), "kind"], observed=True)[
+            "duration_ns"
+        ]
+        .sum()
+        .reset_index()
+    )
     ids = per_instr["instruction_id"]
     labels = {i: module_label(table.get(i, ())) for i in ids.unique().tolist()}
-    side = per_instr["kind"].astype(str).map({DELEGATE_CALL: "delegated",
-                                              OPERATOR_CALL: "portable"})
-    frame = pd.DataFrame({"module": ids.map(labels), "side": side, "instruction": ids,
-                          "ns": per_instr["duration_ns"]})
+    side = (
+        per_instr["kind"].astype(str).map({DELEGATE_CALL: "delegated", OPERATOR_CALL: "portable"})
+    )
+    frame = pd.DataFrame(
+        {
+            "module": ids.map(labels),
+            "side": side,
+            "instruction": ids,
+            "ns": per_instr["duration_ns"],
+        }
+    )
     frame, placement = _place_operators(trace, frame, labels, n)
-    ns = (frame.groupby(["module", "side"])["ns"].sum().unstack(fill_value=0)
-          .reindex(columns=["delegated", "portable"], fill_value=0) / n)
-    out = pd.DataFrame({
-        "module": ns.index.astype(str),
-        # distinct call instructions; "calls" keeps the header short so module paths fit
-        "calls": frame.groupby("module")["instruction"].nunique().reindex(ns.index).to_numpy(),
-        "delegated_ms": ns["delegated"].to_numpy() / 1e6,
-        "portable_ms": ns["portable"].to_numpy() / 1e6,
-        "total_ms": (ns["delegated"] + ns["portable"]).to_numpy() / 1e6,
-    })
+    ns = (
+        frame.groupby(["module", "side"])["ns"]
+        .sum()
+        .unstack(fill_value=0)
+        .reindex(columns=["delegated", "portable"], fill_value=0)
+        / n
+    )
+    out = pd.DataFrame(
+        {
+            "module": ns.index.astype(str),
+            # distinct call instructions; "calls" keeps the header short so module paths fit
+            "calls": frame.groupby("module")["instruction"].nunique().reindex(ns.index).to_numpy(),
+            "delegated_ms": ns["delegated"].to_numpy() / 1e6,
+            "portable_ms": ns["portable"].to_numpy() / 1e6,
+            "total_ms": (ns["delegated"] + ns["portable"]).to_numpy() / 1e6,
+        }
+    )
     out = out.sort_values(["total_ms", "module"], ascending=[False, True])
     runtime_ns = run_model_ns - float(calls["duration_ns"].sum()) / n
-    tail = pd.DataFrame([{"module": RUNTIME, "calls": 0, "delegated_ms": 0.0,
-                          "portable_ms": 0.0, "total_ms": runtime_ns / 1e6}])
+    tail = pd.DataFrame(
+        [
+            {
+                "module": RUNTIME,
+                "calls": 0,
+                "delegated_ms": 0.0,
+                "portable_ms": 0.0,
+                "total_ms": runtime_ns / 1e6,
+            }
+        ]
+    )
     out = pd.concat([out, tail], ignore_index=True) if len(out) else tail
     out["calls"] = out["calls"].astype("int64")
     out["share_pct"] = 100.0 * out["total_ms"] * 1e6 / run_model_ns if run_model_ns else 0.0
@@ -181,8 +237,9 @@ def module_table(trace: Trace) -> tuple[pd.DataFrame, bool, Placement]:
     return out[list(COLUMNS)].reset_index(drop=True), known, placement
 
 
-def _place_operators(trace: Trace, frame: pd.DataFrame, labels: dict[int, str], n: int
-                     ) -> tuple[pd.DataFrame, Placement]:
+def _place_operators(
+    trace: Trace, frame: pd.DataFrame, labels: dict[int, str], n: int
+) -> tuple[pd.DataFrame, Placement]:
     """Move each delegate operator's time from its instruction's common module to its own
     module, where the delegate's graph ties it to a node of a module; what is left of a call
     spanning several modules (its overhead, operators tied to no node) stays on the common one."""
@@ -202,8 +259,14 @@ def _place_operators(trace: Trace, frame: pd.DataFrame, labels: dict[int, str], 
         for name, ns in per_name.items():
             target = own.get(str(name))
             if target is not None and target != row.module:
-                moved.append({"module": target, "side": "delegated", "instruction": row.instruction,
-                              "ns": float(ns)})
+                moved.append(
+                    {
+                        "module": target,
+                        "side": "delegated",
+                        "instruction": row.instruction,
+                        "ns": float(ns),
+                    }
+                )
                 out_ns += float(ns)
         placed += out_ns / n
         rest = float(row.ns) - out_ns
@@ -211,18 +274,26 @@ def _place_operators(trace: Trace, frame: pd.DataFrame, labels: dict[int, str], 
             unplaced += rest / n
             left[str(row.module)] = left.get(str(row.module), 0.0) + rest / n
         if out_ns:
-            moved.append({"module": row.module, "side": "delegated",
-                          "instruction": row.instruction, "ns": -out_ns})
+            moved.append(
+                {
+                    "module": row.module,
+                    "side": "delegated",
+                    "instruction": row.instruction,
+                    "ns": -out_ns,
+                }
+            )
     if moved:
         frame = pd.concat([frame, pd.DataFrame(moved)], ignore_index=True)
     return frame, Placement(placed_ns=placed, unplaced_ns=unplaced, unplaced_by_module=left)
 
 
-@analyzer("modules", "run-model time per nn.Module path (needs module paths from an ETRecord)",
-          ModuleOptions)
+@analyzer(
+    "modules",
+    "run-model time per nn.Module path (needs module paths from an ETRecord)",
+    ModuleOptions,
+)
 def modules(trace: Trace, options: ModuleOptions) -> ModuleTable:
     measured = trace.measured(options.warmup)
     frame, known, placement = module_table(measured)
     n = measured.iterations_present()
-    return ModuleTable(model=trace.model, measured=n, known=known, frame=frame,
-                       placement=placement)
+    return ModuleTable(model=trace.model, measured=n, known=known, frame=frame, placement=placement)

@@ -45,8 +45,12 @@ class OperatorTable:
         return []
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "measured": self.measured,
-                "run_model_ms": self.run_model_ms, "operators": records(self.frame)}
+        return {
+            "model": self.model,
+            "measured": self.measured,
+            "run_model_ms": self.run_model_ms,
+            "operators": records(self.frame),
+        }
 
 
 def operator_frame(trace: Trace) -> pd.DataFrame:
@@ -54,11 +58,20 @@ def operator_frame(trace: Trace) -> pd.DataFrame:
     n = max(1, trace.iterations_present())
     run_model_ns = trace.run_model_ns() / n
     ops = trace.of_kind(DELEGATE_OP, KERNEL)
-    cols = ["op", "side", "backend", "count", "per_iter_ms", "mean_ms", "share_pct",
-            "cum_share_pct"]
+    cols = [
+        "op",
+        "side",
+        "backend",
+        "count",
+        "per_iter_ms",
+        "mean_ms",
+        "share_pct",
+        "cum_share_pct",
+    ]
     if ops.empty:
-        return pd.DataFrame({c: pd.Series(dtype="float64" if c.endswith(("ms", "pct")) else
-                                          "object") for c in cols})
+        return pd.DataFrame(
+            {c: pd.Series(dtype="float64" if c.endswith(("ms", "pct")) else "object") for c in cols}
+        )
     # Grouped on the categorical codes (with numpy), named afterwards: a string per event (and
     # hashing it) cost more than the whole table on long traces. Sorting the named groups gives
     # the order that grouping on the strings gave.
@@ -69,16 +82,26 @@ def operator_frame(trace: Trace) -> pd.DataFrame:
     side_code = np.where(portable == 1, 0, np.asarray(backend.codes, dtype=np.int64) + 2)
     keys, groups = group_codes(np.asarray(op.codes, dtype=np.int64) * (nb + 1) + side_code)
     first = group_first(groups, keys.size)
-    grouped = pd.DataFrame({
-        "op": np.asarray(op.take(first).astype(str), dtype=object),
-        "side": np.where(portable[first] == 1, "portable", "delegated"),
-        "backend": np.where(portable[first] == 1, "",
-                            np.asarray(backend.take(first).astype(str), dtype=object)),
-        "count": np.bincount(groups, minlength=keys.size),
-        "sum": group_sum(groups, ops["duration_ns"]).to_numpy(),
-        "below": np.bincount(groups, weights=_below_resolution(trace, ops),
-                             minlength=keys.size),
-    }).sort_values(["op", "side", "backend"], kind="stable").reset_index(drop=True)
+    grouped = (
+        pd.DataFrame(
+            {
+                "op": np.asarray(op.take(first).astype(str), dtype=object),
+                "side": np.where(portable[first] == 1, "portable", "delegated"),
+                "backend": np.where(
+                    portable[first] == 1,
+                    "",
+                    np.asarray(backend.take(first).astype(str), dtype=object),
+                ),
+                "count": np.bincount(groups, minlength=keys.size),
+                "sum": group_sum(groups, ops["duration_ns"]).to_numpy(),
+                "below": np.bincount(
+                    groups, weights=_below_resolution(trace, ops), minlength=keys.size
+                ),
+            }
+        )
+        .sort_values(["op", "side", "backend"], kind="stable")
+        .reset_index(drop=True)
+    )
     grouped["per_iter_ms"] = grouped["sum"] / n / 1e6
     grouped["mean_ms"] = grouped["sum"] / grouped["count"] / 1e6
     grouped["count"] = grouped["count"] / n
@@ -87,8 +110,10 @@ def operator_frame(trace: Trace) -> pd.DataFrame:
     grouped = grouped.sort_values(["per_iter_ms", "op"], ascending=[False, True])
     grouped["cum_share_pct"] = grouped["share_pct"].cumsum()
     backends = delegate_backends(trace)
-    grouped["glue"] = [s == "delegated" and b in backends and backends[b].is_glue(o)
-                       for o, s, b in zip(grouped["op"], grouped["side"], grouped["backend"])]
+    grouped["glue"] = [
+        s == "delegated" and b in backends and backends[b].is_glue(o)
+        for o, s, b in zip(grouped["op"], grouped["side"], grouped["backend"])
+    ]
     return grouped[[*cols, "glue", "below_res"]].reset_index(drop=True)
 
 

@@ -22,8 +22,10 @@ from etprof.analyzers.stats.significance import Method, paired_interval
 from etprof.trace.model import Trace
 from etprof.units import ms_text
 
-NOT_MEASURED = ("the profiler's overhead is measured by `etprof run` (untraced iterations beside "
-                "the traced ones; not with --no-untraced); this trace has none")
+NOT_MEASURED = (
+    "the profiler's overhead is measured by `etprof run` (untraced iterations beside "
+    "the traced ones; not with --no-untraced); this trace has none"
+)
 
 
 @dataclass(frozen=True)
@@ -75,36 +77,51 @@ class Overhead:
         }
 
     def line(self) -> str:
-        """"untraced 8.61 ms; profiling adds +4.5% (95% CI +3.9% .. +5.1%)", or why not known."""
+        """ "untraced 8.61 ms; profiling adds +4.5% (95% CI +3.9% .. +5.1%)", or why not known."""
         p = self.paired
         if p is None:
             return "not measured"
-        return (f"untraced {ms_text(self.untraced_run_model_ms())}; profiling adds "
-                f"{p.change_pct:+.1f}% ({round(100 * p.confidence)}% CI {p.ci_low_pct:+.1f}% .. "
-                f"{p.ci_high_pct:+.1f}%)")
+        return (
+            f"untraced {ms_text(self.untraced_run_model_ms())}; profiling adds "
+            f"{p.change_pct:+.1f}% ({round(100 * p.confidence)}% CI {p.ci_low_pct:+.1f}% .. "
+            f"{p.ci_high_pct:+.1f}%)"
+        )
 
     def headline(self) -> str:
         return f"{self.model}: run model {ms_text(self.run_model_ms)} traced; {self.line()}"
 
     def tables(self) -> dict[str, pd.DataFrame]:
         f = self.figures()
-        return {"profiler overhead": pd.DataFrame([{
-            "traced_run_model_ms": f["run_model_traced_ms"],
-            "untraced_run_model_ms": f["run_model_untraced_ms"],
-            "traced_call_ms": f["call_traced_ms"], "untraced_call_ms": f["call_untraced_ms"],
-            "overhead_pct": f["overhead_pct"], "ci_low_pct": f["overhead_ci_low_pct"],
-            "ci_high_pct": f["overhead_ci_high_pct"], "sessions": self.sessions}])}
+        return {
+            "profiler overhead": pd.DataFrame(
+                [
+                    {
+                        "traced_run_model_ms": f["run_model_traced_ms"],
+                        "untraced_run_model_ms": f["run_model_untraced_ms"],
+                        "traced_call_ms": f["call_traced_ms"],
+                        "untraced_call_ms": f["call_untraced_ms"],
+                        "overhead_pct": f["overhead_pct"],
+                        "ci_low_pct": f["overhead_ci_low_pct"],
+                        "ci_high_pct": f["overhead_ci_high_pct"],
+                        "sessions": self.sessions,
+                    }
+                ]
+            )
+        }
 
     def notes(self) -> list[str]:
         return [] if self.measured else [NOT_MEASURED]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, **self.figures(), "sessions": self.sessions,
-                "pairs": None if self.paired is None else self.paired.n}
+        return {
+            "model": self.model,
+            **self.figures(),
+            "sessions": self.sessions,
+            "pairs": None if self.paired is None else self.paired.n,
+        }
 
 
-@analyzer("overhead", "the profiler's own cost: run-model time traced vs untraced",
-          OverheadOptions)
+@analyzer("overhead", "the profiler's own cost: run-model time traced vs untraced", OverheadOptions)
 def overhead(trace: Trace, options: OverheadOptions) -> Overhead:
     stats = run_model_stats(trace, RunModelOptions(options.warmup))
     untraced = trace.meta.run.untraced
@@ -115,8 +132,15 @@ def overhead(trace: Trace, options: OverheadOptions) -> Overhead:
         b = np.concatenate([np.asarray(b) for _, b in pairs])
         method = Method()
         change, low, high = paired_interval(a, b, method)
-        paired = PairedTimes(n=int(a.size), untraced_ms=float(a.mean()),
-                             traced_ms=float(b.mean()), change_pct=change, ci_low_pct=low,
-                             ci_high_pct=high, confidence=method.confidence)
-    return Overhead(model=trace.model, run_model_ms=stats.mean_ms, paired=paired,
-                    sessions=len(untraced))
+        paired = PairedTimes(
+            n=int(a.size),
+            untraced_ms=float(a.mean()),
+            traced_ms=float(b.mean()),
+            change_pct=change,
+            ci_low_pct=low,
+            ci_high_pct=high,
+            confidence=method.confidence,
+        )
+    return Overhead(
+        model=trace.model, run_model_ms=stats.mean_ms, paired=paired, sessions=len(untraced)
+    )

@@ -109,12 +109,19 @@ class Report:
         if own is not None:
             return str(own())
         total = b.buckets.run_model_ms
-        parts = [(f"in {b.buckets.delegate_label()}", b.buckets.delegated_ms()),
-                 ("in portable kernels and their dispatch", b.buckets.portable_ms())]
-        shares = ", ".join(f"{100 * ms / total:.1f}% {where}" for where, ms in parts) \
-            if total else "no time recorded"
-        return (f"{b.stats.model}: run model {b.stats.mean_ms:.3f} ms (mean of {b.stats.n} "
-                f"measured iterations); {shares}")
+        parts = [
+            (f"in {b.buckets.delegate_label()}", b.buckets.delegated_ms()),
+            ("in portable kernels and their dispatch", b.buckets.portable_ms()),
+        ]
+        shares = (
+            ", ".join(f"{100 * ms / total:.1f}% {where}" for where, ms in parts)
+            if total
+            else "no time recorded"
+        )
+        return (
+            f"{b.stats.model}: run model {b.stats.mean_ms:.3f} ms (mean of {b.stats.n} "
+            f"measured iterations); {shares}"
+        )
 
     def tables(self) -> dict[str, pd.DataFrame]:
         out: dict[str, pd.DataFrame] = {}
@@ -144,21 +151,23 @@ class Report:
             "title": self.title,
             "sides": [s.to_dict() for s in self.sides],
             "diff": {"phases": {p: d.to_dict() for p, d in self.phase_diffs.sections}}
-            if self.phase_diffs is not None else None if self.diff is None
+            if self.phase_diffs is not None
+            else None
+            if self.diff is None
             else self.diff.to_dict(),
         }
 
 
-def build_report(a: Trace, b: Trace | None = None, options: ReportOptions | None = None,
-                 *, version: str = "") -> Report:
+def build_report(
+    a: Trace, b: Trace | None = None, options: ReportOptions | None = None, *, version: str = ""
+) -> Report:
     """Analyse `a` (and `b`, compared against `a`) for the HTML report."""
     from etprof.analyzers.breakdown import BreakdownOptions, method_breakdown
 
     options = options or ReportOptions()
     options.check()
     a = _one_method(a, options.method)
-    b = None if b is None else _one_method(b, options.method or a.methods[0] if a.methods
-                                           else None)
+    b = None if b is None else _one_method(b, options.method or a.methods[0] if a.methods else None)
     diff = None
     phase_diffs = None
     if b is not None:
@@ -167,8 +176,13 @@ def build_report(a: Trace, b: Trace | None = None, options: ReportOptions | None
 
         # first: it refuses mismatched traces before the slower per-trace analyses run; two
         # LLM traces without a phase give one diff per phase
-        compared = diff_of(a, b, DiffOptions(warmup=options.warmup, top=options.top,
-                                             force=options.force, phase=options.phase))
+        compared = diff_of(
+            a,
+            b,
+            DiffOptions(
+                warmup=options.warmup, top=options.top, force=options.force, phase=options.phase
+            ),
+        )
         if isinstance(compared, PhaseDiffs):
             phase_diffs = compared
         else:
@@ -177,15 +191,26 @@ def build_report(a: Trace, b: Trace | None = None, options: ReportOptions | None
     for label, trace, other in (("A", a, b), ("B", b, None)):
         if trace is None:
             break
-        result = method_breakdown(trace, BreakdownOptions(warmup=options.warmup,
-                                                          top=options.top))
+        result = method_breakdown(trace, BreakdownOptions(warmup=options.warmup, top=options.top))
         fallback, why = result.fallback, result.fallback_error
         if other is not None and fallback is not None:  # again, quoting B's measured figures
             fallback, why = _fallback(trace, other, options.warmup, fallback)
-        sides.append(SideReport(label=label if b is not None else "", breakdown=result,
-                                fallback=fallback, fallback_error=why))
-    return Report(sides=tuple(sides), diff=diff, top=options.top, version=version,
-                  phase=options.phase if diff is not None else None, phase_diffs=phase_diffs)
+        sides.append(
+            SideReport(
+                label=label if b is not None else "",
+                breakdown=result,
+                fallback=fallback,
+                fallback_error=why,
+            )
+        )
+    return Report(
+        sides=tuple(sides),
+        diff=diff,
+        top=options.top,
+        version=version,
+        phase=options.phase if diff is not None else None,
+        phase_diffs=phase_diffs,
+    )
 
 
 def _one_method(trace: Trace, method: str | None) -> Trace:

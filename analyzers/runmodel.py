@@ -58,8 +58,13 @@ class RunModelStats:
         }
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        row = {"model": self.model, "iterations": self.iterations, "warmup": self.warmup,
-               "measured": self.n, **self.summary()}
+        row = {
+            "model": self.model,
+            "iterations": self.iterations,
+            "warmup": self.warmup,
+            "measured": self.n,
+            **self.summary(),
+        }
         return {"run model": pd.DataFrame([row])}
 
     def notes(self) -> list[str]:
@@ -82,8 +87,9 @@ def run_model_samples(trace: Trace) -> pd.Series:
     return rm.groupby("iteration")["duration_ns"].sum()
 
 
-@analyzer("runmodel", "run-model (Method::execute) latency over the measured iterations",
-          RunModelOptions)
+@analyzer(
+    "runmodel", "run-model (Method::execute) latency over the measured iterations", RunModelOptions
+)
 def run_model_stats(trace: Trace, options: RunModelOptions) -> RunModelStats:
     measured = trace.measured(options.warmup)
     samples = run_model_samples(measured) / 1e6

@@ -52,28 +52,47 @@ class Summary:
         total = self.buckets.run_model_ms
         rows: list[dict[str, Any]] = []
         delegated = f"delegated ({self.buckets.delegate_label()})"
-        for side, ms in ((delegated, self.buckets.delegated_ms()),
-                         ("portable", self.buckets.portable_ms())):
-            rows.append({"side": side, "mean_ms": ms,
-                         "share_pct": 100.0 * ms / total if total else 0.0})
+        for side, ms in (
+            (delegated, self.buckets.delegated_ms()),
+            ("portable", self.buckets.portable_ms()),
+        ):
+            rows.append(
+                {"side": side, "mean_ms": ms, "share_pct": 100.0 * ms / total if total else 0.0}
+            )
         rest = total - sum(r["mean_ms"] for r in rows)
-        rows.append({"side": "runtime overhead", "mean_ms": rest,
-                     "share_pct": 100.0 * rest / total if total else 0.0})
+        rows.append(
+            {
+                "side": "runtime overhead",
+                "mean_ms": rest,
+                "share_pct": 100.0 * rest / total if total else 0.0,
+            }
+        )
         return pd.DataFrame(rows)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         s = self.stats.summary()
-        stats = pd.DataFrame([{
-            "model": self.stats.model, "measured": self.stats.n,
-            "dropped": self.stats.iterations - self.stats.n,
-            "mean_ms": s["mean_ms"], "median_ms": s["median_ms"], "p10_ms": s["p10_ms"], "p90_ms": s["p90_ms"],
-            "min_ms": s["min_ms"], "max_ms": s["max_ms"], "cv_pct": s["cv_pct"],
-        }])
+        stats = pd.DataFrame(
+            [
+                {
+                    "model": self.stats.model,
+                    "measured": self.stats.n,
+                    "dropped": self.stats.iterations - self.stats.n,
+                    "mean_ms": s["mean_ms"],
+                    "median_ms": s["median_ms"],
+                    "p10_ms": s["p10_ms"],
+                    "p90_ms": s["p90_ms"],
+                    "min_ms": s["min_ms"],
+                    "max_ms": s["max_ms"],
+                    "cv_pct": s["cv_pct"],
+                }
+            ]
+        )
         top = self.operators.frame.drop(columns=["glue"])
         out = {"run model": stats, "split": self.split(), "top operators": top}
         if self.costs is not None:
-            out["load, memory, overhead"] = pd.DataFrame(self.costs.rows(),
-                                                         columns=["figure", "value"])
+            out["load, memory, overhead"] = pd.DataFrame(
+                self.costs.rows(), columns=["figure", "value"]
+            )
         return out
 
     def notes(self) -> list[str]:
@@ -101,8 +120,11 @@ class MethodSummaries:
     schema = "etprof.summary"
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        return {f"{s.settings['method']}: {name}": t for s in self.sections
-                for name, t in s.tables().items()}
+        return {
+            f"{s.settings['method']}: {name}": t
+            for s in self.sections
+            for name, t in s.tables().items()
+        }
 
     def notes(self) -> list[str]:
         return []
@@ -111,15 +133,15 @@ class MethodSummaries:
         return {"methods": [s.to_dict() for s in self.sections]}
 
 
-@analyzer("summary", "run-model statistics, delegated vs portable split and top operators",
-          SummaryOptions)
+@analyzer(
+    "summary", "run-model statistics, delegated vs portable split and top operators", SummaryOptions
+)
 def summary(trace: Trace, options: SummaryOptions) -> Summary | MethodSummaries:
     """One method's summary (`options.method`, or the trace's only one), else one per method."""
     if options.method is not None:
         return _summary(trace.for_method(options.method), options)
     if len(trace.methods) > 1:
-        return MethodSummaries(tuple(_summary(trace.for_method(m), options)
-                                     for m in trace.methods))
+        return MethodSummaries(tuple(_summary(trace.for_method(m), options) for m in trace.methods))
     return _summary(trace, options)
 
 

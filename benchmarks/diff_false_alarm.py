@@ -55,12 +55,21 @@ def main() -> int:
     parser.add_argument("--spread", type=float, default=10.0, help="as `etprof run --spread`")
     parser.add_argument("--noise", type=float, default=DiffOptions.noise_pct)
     parser.add_argument("--work", type=Path, default=Path("/tmp/etprof-false-alarm"))
-    parser.add_argument("--reuse", action="store_true",
-                        help="re-judge traces already in --work instead of running again")
-    parser.add_argument("--processes", action="store_true",
-                        help="record each trace with a fresh `etprof run` process")
-    parser.add_argument("--interleave", action="store_true",
-                        help="record each pair in one run, the two copies taking turns")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="re-judge traces already in --work instead of running again",
+    )
+    parser.add_argument(
+        "--processes",
+        action="store_true",
+        help="record each trace with a fresh `etprof run` process",
+    )
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="record each pair in one run, the two copies taking turns",
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     options = DiffOptions(noise_pct=args.noise)
@@ -91,8 +100,11 @@ def main() -> int:
         labels.append(tuple(t.session_of(rm.index.to_numpy()) for t, rm in zip((a, b), rms)))
         methods.append(result.comparison.method)  # with this pair's CPU-contention widening
         flagged.append(any("machine was busy" in w for w in result.warnings))
-        print(f"pair {i + 1:2d}/{args.pairs}: {_line(result.comparison)}"
-              f"{'  [busy]' if flagged[-1] else ''}", flush=True)
+        print(
+            f"pair {i + 1:2d}/{args.pairs}: {_line(result.comparison)}"
+            f"{'  [busy]' if flagged[-1] else ''}",
+            flush=True,
+        )
     elapsed = time.perf_counter() - started
 
     # Re-judged with the same function diff_traces uses, on the same samples.
@@ -102,53 +114,86 @@ def main() -> int:
     sessions = sorted({c.sessions_a for c in judged} | {c.sessions_b for c in judged})
     print()
     how = "interleaved pairs" if args.interleave else "pairs"
-    print(f"{args.pte.name}: {len(pairs)} {how} of runs of {'/'.join(map(str, sessions))} "
-          f"session(s) x {args.iters} iterations ({args.warmup} of each dropped), "
-          f"{elapsed:.0f} s")
+    print(
+        f"{args.pte.name}: {len(pairs)} {how} of runs of {'/'.join(map(str, sessions))} "
+        f"session(s) x {args.iters} iterations ({args.warmup} of each dropped), "
+        f"{elapsed:.0f} s"
+    )
     low, high = wilson(sum(alarms), len(judged))
-    print(f"false-alarm rate (default options, noise +/-{args.noise:g}%, mean, sessions and "
-          f"block bootstrap): {rate:.0f}% ({sum(alarms)} of {len(judged)}; 95% interval "
-          f"{low:.0f}% .. {high:.0f}%); target <= {TARGET_PCT:g}%: "
-          f"{'met' if rate <= TARGET_PCT else 'NOT met'}")
-    single = [compare(*(_first_session(x, lab) for x, lab in ((a, la), (b, lb))), m)
-              for (a, b), m, (la, lb) in zip(pairs, methods, labels)]
+    print(
+        f"false-alarm rate (default options, noise +/-{args.noise:g}%, mean, sessions and "
+        f"block bootstrap): {rate:.0f}% ({sum(alarms)} of {len(judged)}; 95% interval "
+        f"{low:.0f}% .. {high:.0f}%); target <= {TARGET_PCT:g}%: "
+        f"{'met' if rate <= TARGET_PCT else 'NOT met'}"
+    )
+    single = [
+        compare(*(_first_session(x, lab) for x, lab in ((a, la), (b, lb))), m)
+        for (a, b), m, (la, lb) in zip(pairs, methods, labels)
+    ]
     hits = sum(c.verdict != NO_CHANGE for c in single)
     low1, high1 = wilson(hits, len(single))
-    print(f"the same pairs judged on their first session only (as one-session runs): "
-          f"{_rate(single):.0f}% ({hits} of {len(single)}; 95% interval {low1:.0f}% .. "
-          f"{high1:.0f}%)")
-    powers = [c.session_ci_high_pct - c.session_ci_low_pct for c in judged
-              if math.isfinite(c.session_ci_low_pct)]
+    print(
+        f"the same pairs judged on their first session only (as one-session runs): "
+        f"{_rate(single):.0f}% ({hits} of {len(single)}; 95% interval {low1:.0f}% .. "
+        f"{high1:.0f}%)"
+    )
+    powers = [
+        c.session_ci_high_pct - c.session_ci_low_pct
+        for c in judged
+        if math.isfinite(c.session_ci_low_pct)
+    ]
     if powers:
         powers.sort()
-        print(f"width of the between-session interval: median {powers[len(powers) // 2]:.1f} "
-              f"points, max {powers[-1]:.1f} (the smallest change it can call is about half "
-              "that plus the band)")
+        print(
+            f"width of the between-session interval: median {powers[len(powers) // 2]:.1f} "
+            f"points, max {powers[-1]:.1f} (the smallest change it can call is about half "
+            "that plus the band)"
+        )
     widened = sum(m.contention_pct > 0 for m in methods)
     print(f"pairs whose band was widened for CPU contention: {widened} of {len(methods)}")
-    print(f"pairs with the busy-machine warning: {sum(flagged)} of {len(flagged)}; "
-          f"false alarms among them: {sum(a and f for a, f in zip(alarms, flagged))} of "
-          f"{sum(alarms)}")
+    print(
+        f"pairs with the busy-machine warning: {sum(flagged)} of {len(flagged)}; "
+        f"false alarms among them: {sum(a and f for a, f in zip(alarms, flagged))} of "
+        f"{sum(alarms)}"
+    )
 
     print()
     print("the same pairs under other settings:")
     print(f"  {'statistic':<9} {'noise':>7} {'blocks':>8} {'iterations':>11}   (resampling)")
     for stat in ("mean", "median"):
         for noise in sorted({args.noise, 1.0, 2.0, 3.0, 5.0}):
-            rates = [_rate([_judge(a, b, replace(m, statistic=stat, noise_pct=noise,
-                                                 resampling=how), la, lb)
-                            for (a, b), m, (la, lb) in zip(pairs, methods, labels)])
-                     for how in ("blocks", "iterations")]
+            rates = [
+                _rate(
+                    [
+                        _judge(
+                            a,
+                            b,
+                            replace(m, statistic=stat, noise_pct=noise, resampling=how),
+                            la,
+                            lb,
+                        )
+                        for (a, b), m, (la, lb) in zip(pairs, methods, labels)
+                    ]
+                )
+                for how in ("blocks", "iterations")
+            ]
             print(f"  {stat:<9} {noise:>6g}% {rates[0]:>7.0f}% {rates[1]:>10.0f}%")
     for stat in ("mean", "median"):
-        needed = _band_needed([_judge(a, b, replace(m, statistic=stat, contention_pct=0.0),
-                                      la, lb)
-                               for (a, b), m, (la, lb) in zip(pairs, methods, labels)])
-        print(f"smallest noise band with <= {TARGET_PCT:g}% false alarms ({stat}, without "
-              f"contention widening): just over +/-{needed:.1f}%")
+        needed = _band_needed(
+            [
+                _judge(a, b, replace(m, statistic=stat, contention_pct=0.0), la, lb)
+                for (a, b), m, (la, lb) in zip(pairs, methods, labels)
+            ]
+        )
+        print(
+            f"smallest noise band with <= {TARGET_PCT:g}% false alarms ({stat}, without "
+            f"contention widening): just over +/-{needed:.1f}%"
+        )
     changes = sorted(abs(c.change_pct) for c in judged)
-    print(f"|mean change| between same-program runs: median {changes[len(changes) // 2]:.1f}%, "
-          f"max {changes[-1]:.1f}%")
+    print(
+        f"|mean change| between same-program runs: median {changes[len(changes) // 2]:.1f}%, "
+        f"max {changes[-1]:.1f}%"
+    )
     return 0
 
 
@@ -184,15 +229,34 @@ def record(pte: Path, out: Path, args: argparse.Namespace) -> None:
 
 def request(pte: Path, out: Path, args: argparse.Namespace) -> RunRequest:
     """The in-process run of one program with the benchmark's settings."""
-    return RunRequest(pte=pte, out=out, iters=args.iters, warmup=args.warmup,
-                      sessions=parse_sessions(args.sessions), spread_s=args.spread)
+    return RunRequest(
+        pte=pte,
+        out=out,
+        iters=args.iters,
+        warmup=args.warmup,
+        sessions=parse_sessions(args.sessions),
+        spread_s=args.spread,
+    )
 
 
 def etprof_run(ptes: list[Path], extra: list[str], args: argparse.Namespace) -> None:
     """`etprof run PTES...` in a fresh process with the benchmark's settings; exit on failure."""
-    cmd = [sys.executable, "-m", "etprof.cli", "run", *map(str, ptes), "--iters", str(args.iters),
-           "--warmup", str(args.warmup), "--sessions", args.sessions, "--spread",
-           str(args.spread), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "etprof.cli",
+        "run",
+        *map(str, ptes),
+        "--iters",
+        str(args.iters),
+        "--warmup",
+        str(args.warmup),
+        "--sessions",
+        args.sessions,
+        "--spread",
+        str(args.spread),
+        *extra,
+    ]
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
@@ -209,9 +273,11 @@ def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def _line(c: Comparison) -> str:
-    return (f"{c.verdict:<22} mean {c.mean_a_ms:7.3f} -> {c.mean_b_ms:7.3f} ms "
-            f"({c.change_pct:+5.1f}%, CI {c.ci_low_pct:+5.1f}% .. {c.ci_high_pct:+5.1f}%), "
-            f"median {c.median_a_ms:7.3f} -> {c.median_b_ms:7.3f}, p={c.p_value:.2g}")
+    return (
+        f"{c.verdict:<22} mean {c.mean_a_ms:7.3f} -> {c.mean_b_ms:7.3f} ms "
+        f"({c.change_pct:+5.1f}%, CI {c.ci_low_pct:+5.1f}% .. {c.ci_high_pct:+5.1f}%), "
+        f"median {c.median_a_ms:7.3f} -> {c.median_b_ms:7.3f}, p={c.p_value:.2g}"
+    )
 
 
 def _rate(judged: list[Comparison]) -> float:
@@ -226,8 +292,14 @@ def _band_needed(judged: list[Comparison]) -> float:
         if c.p_value >= c.method.alpha or not math.isfinite(c.ci_low_pct):
             needed.append(0.0)  # the rank test alone already keeps it quiet
         else:  # the band must reach the interval's end nearest zero
-            needed.append(max(0.0, min(abs(c.ci_low_pct), abs(c.ci_high_pct))
-                              if c.ci_low_pct * c.ci_high_pct > 0 else 0.0))
+            needed.append(
+                max(
+                    0.0,
+                    min(abs(c.ci_low_pct), abs(c.ci_high_pct))
+                    if c.ci_low_pct * c.ci_high_pct > 0
+                    else 0.0,
+                )
+            )
     needed.sort()
     allowed = math.floor(len(needed) * TARGET_PCT / 100.0)
     return needed[len(needed) - 1 - allowed] if len(needed) > allowed else 0.0

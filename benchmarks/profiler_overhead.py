@@ -44,25 +44,38 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/etprof-overhead"))
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    head = (f"{'program':<28} {'traced ms':>10} {'untraced ms':>12} {'call traced':>12} "
-            f"{'call untraced':>14} {'overhead':>9}  95% CI             load avg")
+    head = (
+        f"{'program':<28} {'traced ms':>10} {'untraced ms':>12} {'call traced':>12} "
+        f"{'call untraced':>14} {'overhead':>9}  95% CI             load avg"
+    )
     print(head)
     for model in args.models.split(","):
         for variant in args.variants.split(","):
             pte = program(model, variant)
             out = args.work / f"{model}_{variant}.etdp"
-            run_program(RunRequest(pte=pte, out=out, iters=args.iters, warmup=args.warmup,
-                                   sessions=args.sessions, spread_s=0.0))
+            run_program(
+                RunRequest(
+                    pte=pte,
+                    out=out,
+                    iters=args.iters,
+                    warmup=args.warmup,
+                    sessions=args.sessions,
+                    spread_s=0.0,
+                )
+            )
             o = overhead(load_trace(out), OverheadOptions())
             f = o.figures()
             if f["overhead_pct"] is None:
                 print(f"{model}_{variant:<22} no untraced timings recorded")
                 continue
-            print(f"{model + '_' + variant:<28} {f['run_model_traced_ms']:>10.3f} "
-                  f"{f['run_model_untraced_ms']:>12.3f} {f['call_traced_ms']:>12.3f} "
-                  f"{f['call_untraced_ms']:>14.3f} {f['overhead_pct']:>+8.1f}%  "
-                  f"{f['overhead_ci_low_pct']:+.1f}% .. {f['overhead_ci_high_pct']:+.1f}%"
-                  f"   {os.getloadavg()[0]:.2f}", flush=True)
+            print(
+                f"{model + '_' + variant:<28} {f['run_model_traced_ms']:>10.3f} "
+                f"{f['run_model_untraced_ms']:>12.3f} {f['call_traced_ms']:>12.3f} "
+                f"{f['call_untraced_ms']:>14.3f} {f['overhead_pct']:>+8.1f}%  "
+                f"{f['overhead_ci_low_pct']:+.1f}% .. {f['overhead_ci_high_pct']:+.1f}%"
+                f"   {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
     return 0
 
 

@@ -53,8 +53,9 @@ def etprof(*args: str) -> list[str]:
 
 def run_checked(cmd: list[str], what: str) -> None:
     print(f"[{what}] {' '.join(cmd)}", file=sys.stderr, flush=True)
-    proc = subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          text=True)
+    proc = subprocess.run(
+        cmd, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     if proc.returncode != 0:
         sys.exit(f"{what} failed:\n{proc.stderr}")
 
@@ -97,20 +98,29 @@ def find_pte(args: argparse.Namespace) -> Path:
         if not args.pte.is_file():
             sys.exit(f"no such program: {args.pte}")
         return args.pte
-    for candidate in (args.workdir / f"{STEM}.pte", ROOT / "artifacts" / f"{STEM}.pte",
-                      Path("/work/artifacts") / f"{STEM}.pte"):
+    for candidate in (
+        args.workdir / f"{STEM}.pte",
+        ROOT / "artifacts" / f"{STEM}.pte",
+        Path("/work/artifacts") / f"{STEM}.pte",
+    ):
         if candidate.is_file():
             return candidate
-    run_checked(etprof("export", "mv3", "--quantize", "--partitioner", "quant-only",
-                       "-o", str(args.workdir)), "export")
+    run_checked(
+        etprof(
+            "export", "mv3", "--quantize", "--partitioner", "quant-only", "-o", str(args.workdir)
+        ),
+        "export",
+    )
     return args.workdir / f"{STEM}.pte"
 
 
 def trace_of(pte: Path, iters: int, workdir: Path) -> Path:
     out = workdir / f"{STEM}_{iters}.etdp"
     if not out.is_file():
-        run_checked(etprof("run", str(pte), "--iters", str(iters), "--out", str(out)),
-                    f"record {iters} iterations")
+        run_checked(
+            etprof("run", str(pte), "--iters", str(iters), "--out", str(out)),
+            f"record {iters} iterations",
+        )
     return out
 
 
@@ -134,8 +144,10 @@ def best(runs: list[Measure]) -> Measure:
 def row(label: str, engine: str, runs: list[Measure]) -> str:
     b = best(runs)
     median = statistics.median(m.wall for m in runs)
-    return (f"{label:<36} {engine:<10} {b.wall:>9.2f} {median:>9.2f} {b.cpu:>8.2f} "
-            f"{max(m.rss_mb for m in runs):>9.0f} {len(runs):>4}")
+    return (
+        f"{label:<36} {engine:<10} {b.wall:>9.2f} {median:>9.2f} {b.cpu:>8.2f} "
+        f"{max(m.rss_mb for m in runs):>9.0f} {len(runs):>4}"
+    )
 
 
 def verdict(ok: bool) -> str:
@@ -145,14 +157,26 @@ def verdict(ok: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    parser.add_argument("--workdir", type=Path, default=cache / "etprof" / "reader_speed",
-                        help="where the program and traces are made and kept (default: %(default)s)")
-    parser.add_argument("--pte", type=Path, help=f"the {STEM}.pte to record (default: found in "
-                        "--workdir or artifacts/, else exported there)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=cache / "etprof" / "reader_speed",
+        help="where the program and traces are made and kept (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--pte",
+        type=Path,
+        help=f"the {STEM}.pte to record (default: found in "
+        "--workdir or artifacts/, else exported there)",
+    )
     parser.add_argument("--iters", type=int, default=1000, help="iterations of the large trace")
     parser.add_argument("--repeat", type=int, default=3, help="runs per fast measurement")
-    parser.add_argument("--inspector-repeat", type=int, default=1,
-                        help="runs per Inspector measurement (each takes tens of seconds)")
+    parser.add_argument(
+        "--inspector-repeat",
+        type=int,
+        default=1,
+        help="runs per Inspector measurement (each takes tens of seconds)",
+    )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
 
@@ -166,16 +190,21 @@ def main() -> None:
     for trace in (big, small):
         results[(trace.name, "fast")] = bench(trace, "fast", args.repeat)
         results[(trace.name, "inspector")] = bench(trace, "inspector", args.inspector_repeat)
-    load_only = {trace.name: bench(trace, "fast", args.repeat, load_only=True)
-                 for trace in (big, small)}
+    load_only = {
+        trace.name: bench(trace, "fast", args.repeat, load_only=True) for trace in (big, small)
+    }
     help_runs = [measure_rusage(etprof("--help")) for _ in range(args.repeat)]
 
     from etprof.trace.etdump.reader import read_dump
 
-    print(f"\ncommand: {command}; load average {os.getloadavg()[0]:.1f} on "
-          f"{os.cpu_count()} cores (a busy machine inflates wall time, not CPU time)")
-    print(f"{'trace':<36} {'engine':<10} {'best wall':>9} {'median':>9} {'cpu s':>8} "
-          f"{'peak MB':>9} {'runs':>4}")
+    print(
+        f"\ncommand: {command}; load average {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} cores (a busy machine inflates wall time, not CPU time)"
+    )
+    print(
+        f"{'trace':<36} {'engine':<10} {'best wall':>9} {'median':>9} {'cpu s':>8} "
+        f"{'peak MB':>9} {'runs':>4}"
+    )
     for trace in (big, small):
         for engine in ("fast", "inspector"):
             print(row(trace.name, engine, results[(trace.name, engine)]))
@@ -187,20 +216,30 @@ def main() -> None:
         fast, insp = best(results[(trace.name, "fast")]), best(results[(trace.name, "inspector")])
         raw = read_dump(trace)
         same = fast.stdout == insp.stdout
-        print(f"{trace.name}: {raw.run.size:,} events, {trace.stat().st_size / 2**20:.1f} MiB; "
-              f"inspector/fast wall {insp.wall / fast.wall:.1f}x, cpu {insp.cpu / fast.cpu:.1f}x, "
-              f"peak RSS {insp.rss_mb / fast.rss_mb:.1f}x; identical output: "
-              f"{'yes' if same else 'NO'}")
+        print(
+            f"{trace.name}: {raw.run.size:,} events, {trace.stat().st_size / 2**20:.1f} MiB; "
+            f"inspector/fast wall {insp.wall / fast.wall:.1f}x, cpu {insp.cpu / fast.cpu:.1f}x, "
+            f"peak RSS {insp.rss_mb / fast.rss_mb:.1f}x; identical output: "
+            f"{'yes' if same else 'NO'}"
+        )
     fast_big, insp_big = best(results[(big.name, "fast")]), best(results[(big.name, "inspector")])
     fast_small = best(results[(small.name, "fast")])
-    print(f"\ngoal >= {GOAL_RATIO:.0f}x faster than the Inspector on {big.name}: "
-          f"{verdict(insp_big.wall / fast_big.wall >= GOAL_RATIO)}")
-    print(f"goal <= {GOAL_WALL_BIG} s wall on {big.name}: {verdict(fast_big.wall <= GOAL_WALL_BIG)}"
-          f" (cpu {fast_big.cpu:.2f} s)")
-    print(f"goal <= {GOAL_RSS_MB:.0f} MB peak RSS on {big.name}: "
-          f"{verdict(fast_big.rss_mb <= GOAL_RSS_MB)}")
-    print(f"goal <= {GOAL_WALL_SMALL} s wall on {small.name}: "
-          f"{verdict(fast_small.wall <= GOAL_WALL_SMALL)} (cpu {fast_small.cpu:.2f} s)")
+    print(
+        f"\ngoal >= {GOAL_RATIO:.0f}x faster than the Inspector on {big.name}: "
+        f"{verdict(insp_big.wall / fast_big.wall >= GOAL_RATIO)}"
+    )
+    print(
+        f"goal <= {GOAL_WALL_BIG} s wall on {big.name}: {verdict(fast_big.wall <= GOAL_WALL_BIG)}"
+        f" (cpu {fast_big.cpu:.2f} s)"
+    )
+    print(
+        f"goal <= {GOAL_RSS_MB:.0f} MB peak RSS on {big.name}: "
+        f"{verdict(fast_big.rss_mb <= GOAL_RSS_MB)}"
+    )
+    print(
+        f"goal <= {GOAL_WALL_SMALL} s wall on {small.name}: "
+        f"{verdict(fast_small.wall <= GOAL_WALL_SMALL)} (cpu {fast_small.cpu:.2f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -67,8 +67,9 @@ def synthetic(base: StoredTrace, n: int, models: int, devices: int, seed: int) -
         runs["commit"] = f"c{i // (models * devices)}"
         runs["started"] = start + timedelta(minutes=i)
         runs["mean_ms"] = float(it["run_model_ms"].mean())
-        tables["tags"] = pd.DataFrame({"run_id": [run_id], "key": ["commit"],
-                                       "value": [runs["commit"].iloc[0]]})
+        tables["tags"] = pd.DataFrame(
+            {"run_id": [run_id], "key": ["commit"], "value": [runs["commit"].iloc[0]]}
+        )
         out.append(replace(base, run_id=run_id, tables=tables))
     return out
 
@@ -97,8 +98,7 @@ def main() -> None:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="etprof-store-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     t: dict[str, float] = {}
-    base = timed("analyse one trace", lambda: trace_rows(load_trace(args.trace), args.trace,
-                                                          {}), t)
+    base = timed("analyse one trace", lambda: trace_rows(load_trace(args.trace), args.trace, {}), t)
     runs = synthetic(base, args.runs, args.models, args.devices, seed=0)
     path, folder = work / "bench.duckdb", work / "parquet"
     for p in (path, folder):
@@ -113,16 +113,18 @@ def main() -> None:
     timed("write Parquet", lambda: db.write_parquet(folder, runs), t)
     tables = timed("read database", lambda: db.read_tables(db=path), t)
     timed("read Parquet", lambda: db.read_tables(parquet=folder), t)
-    result = timed("history (every run judged)",
-                   lambda: history(StoredRuns(tables), HistoryOptions()), t)
+    result = timed(
+        "history (every run judged)", lambda: history(StoredRuns(tables), HistoryOptions()), t
+    )
 
     import duckdb
 
     def query() -> int:
         con = duckdb.connect(str(path), read_only=True)
         try:
-            rows = con.execute("SELECT model, device, commit, avg(mean_ms) FROM runs "
-                               "GROUP BY ALL ORDER BY ALL").fetchall()
+            rows = con.execute(
+                "SELECT model, device, commit, avg(mean_ms) FROM runs GROUP BY ALL ORDER BY ALL"
+            ).fetchall()
         finally:
             con.close()
         return len(rows)
@@ -131,16 +133,23 @@ def main() -> None:
     changes = int(result.runs["verdict"].isin(["faster", "slower"]).sum())
     size_mb = path.stat().st_size / 1e6
     files = sum(1 for _ in folder.rglob("*.parquet"))
-    print(f"{args.runs} synthetic runs of {args.trace.name} ({len(base.tables['iterations'])} "
-          f"iterations, {len(base.tables['operators'])} operator rows each), "
-          f"{args.models * args.devices} series; load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"{args.runs} synthetic runs of {args.trace.name} ({len(base.tables['iterations'])} "
+        f"iterations, {len(base.tables['operators'])} operator rows each), "
+        f"{args.models * args.devices} series; load average {os.getloadavg()[0]:.2f}"
+    )
     per = t["analyse one trace"]
     for label, secs in t.items():
-        ratio = "" if label == "analyse one trace" else \
-            f"   {secs / args.runs * 1e3:7.2f} ms/run = {secs / args.runs / per:.3f}x analysing"
+        ratio = (
+            ""
+            if label == "analyse one trace"
+            else f"   {secs / args.runs * 1e3:7.2f} ms/run = {secs / args.runs / per:.3f}x analysing"
+        )
         print(f"  {label:36s} {secs:8.2f} s wall {CPU[label]:7.2f} s CPU{ratio}")
-    print(f"  database {size_mb:.1f} MB, {files} Parquet files; history called {changes} "
-          "significant changes")
+    print(
+        f"  database {size_mb:.1f} MB, {files} Parquet files; history called {changes} "
+        "significant changes"
+    )
     wall = sum(v for k, v in t.items() if k != "analyse one trace")
     cpu = sum(v for k, v in CPU.items() if k != "analyse one trace")
     print(f"store + query total: {wall:.1f} s wall, {cpu:.1f} s CPU (goal: seconds, not minutes)")

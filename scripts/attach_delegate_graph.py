@@ -46,14 +46,19 @@ def main() -> int:
             first = ops[(ops["instruction_id"] == i.id) & (ops["iteration"] == 0)]
             runtime = [str(d) for d in first.sort_values("seq")["delegate_op"]]
             if not graph or None in align(runtime, graph):
-                print(f"delegate instruction {i.id}: {args.pte} does not line up with the trace",
-                      file=sys.stderr)
+                print(
+                    f"delegate instruction {i.id}: {args.pte} does not line up with the trace",
+                    file=sys.stderr,
+                )
                 return 1
             i = replace(i, graph=graph)
         instructions.append(i)
     data = args.trace.read_bytes()
-    meta = replace(meta, program=replace(meta.program, instructions=tuple(instructions)),
-                   trace=TraceBinding(len(data), hashlib.sha256(data).hexdigest()))
+    meta = replace(
+        meta,
+        program=replace(meta.program, instructions=tuple(instructions)),
+        trace=TraceBinding(len(data), hashlib.sha256(data).hexdigest()),
+    )
     write_text(sidecar_path(args.trace), meta.to_json())
     return 0
 

@@ -65,9 +65,7 @@ def main(argv: list[str]) -> int:
             _etprof(out, name, ["breakdown", str(trace), *prog, "-f", fmt, "-o", str(out / name)])
         for by in ("op", "block", "module", "iteration"):
             name = f"breakdown-{stem}-by-{by}.json"
-            _etprof(
-                out, name, ["breakdown", str(trace), *prog, "--by", by, "-o", str(out / name)]
-            )
+            _etprof(out, name, ["breakdown", str(trace), *prog, "--by", by, "-o", str(out / name)])
         _etprof(out, f"breakdown-{stem}-stdout", ["breakdown", str(trace), *prog])
         name = f"timeline-{stem}.json"
         _etprof(out, name, ["timeline", str(trace), *prog, "-o", str(out / name)])

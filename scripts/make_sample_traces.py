@@ -47,9 +47,11 @@ def main() -> int:
             meta = run_program(RunRequest(pte=pte, out=trace))
             print(f"ran {pte.name} in {time.perf_counter() - t0:.0f} s", flush=True)
             # Record the program by name only: the work folder is not part of the sample.
-            program = dataclasses.replace(meta.program, path=pte.name,
-                                          etrecord=Path(meta.program.etrecord).name
-                                          if meta.program.etrecord else "")
+            program = dataclasses.replace(
+                meta.program,
+                path=pte.name,
+                etrecord=Path(meta.program.etrecord).name if meta.program.etrecord else "",
+            )
             meta = dataclasses.replace(meta, program=program)
             dest = args.out / trace.name
             shutil.copy(trace, dest)

@@ -20,11 +20,26 @@ def figures(result: Any) -> dict[str, Any]:
     d = result.to_dict()
     buckets = {r["bucket"]: r["mean_ms"] for r in d["buckets"]}
     operators = sorted([r["op"], r["side"], r["per_iter_ms"], r["count"]] for r in d["operators"])
-    blocks = [[r["instruction"], r["call_ms"], r["compute_ms"], r["glue_ms"], r["overhead_ms"]]
-              for r in d["blocks"]]
-    iterations = [[r[k] for k in ("iteration", "dropped", "run_model_ms", "xnnpack_ms",
-                                  "delegate_ovh_ms", "portable_ms", "dispatch_ms", "runtime_ms")]
-                  for r in d["iterations"]["rows"]]
+    blocks = [
+        [r["instruction"], r["call_ms"], r["compute_ms"], r["glue_ms"], r["overhead_ms"]]
+        for r in d["blocks"]
+    ]
+    iterations = [
+        [
+            r[k]
+            for k in (
+                "iteration",
+                "dropped",
+                "run_model_ms",
+                "xnnpack_ms",
+                "delegate_ovh_ms",
+                "portable_ms",
+                "dispatch_ms",
+                "runtime_ms",
+            )
+        ]
+        for r in d["iterations"]["rows"]
+    ]
     fb = d["fallback"]
     return {
         "run_model_mean_ms": d["run_model"]["mean_ms"],
@@ -33,8 +48,9 @@ def figures(result: Any) -> dict[str, Any]:
         "blocks": blocks,
         "iterations": iterations,
         "fallback_ms": None if fb is None else fb["fallback_ms"],
-        "fallback_causes": None if fb is None else sorted(
-            [c["cause"], c["class"], c["total_ms"]] for c in fb["causes"]),
+        "fallback_causes": None
+        if fb is None
+        else sorted([c["cause"], c["class"], c["total_ms"]] for c in fb["causes"]),
         "explanation": None if fb is None else fb["explanation"],
     }
 

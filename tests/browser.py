@@ -24,9 +24,18 @@ import numpy as np
 NAMES = ("chromium", "chromium-browser")
 PACKAGE = "chromium"  # Debian's
 LOCK = Path(tempfile.gettempdir()) / "etprof-chromium-install.lock"
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars", "--force-device-scale-factor=1")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--force-device-scale-factor=1",
+)
 SIZE = (1280, 2000)
 
 
@@ -43,8 +52,10 @@ def find_or_install() -> str:
     if found:
         return found
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        raise Unavailable(f"{PACKAGE} is not installed and the tests are not running as root "
-                          f"(install it with: apt-get install -y {PACKAGE})")
+        raise Unavailable(
+            f"{PACKAGE} is not installed and the tests are not running as root "
+            f"(install it with: apt-get install -y {PACKAGE})"
+        )
     if shutil.which("apt-get") is None:
         raise Unavailable(f"{PACKAGE} is not installed and there is no apt-get to install it")
     with LOCK.open("w") as lock:
@@ -55,8 +66,15 @@ def find_or_install() -> str:
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         for cmd in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", PACKAGE]):
             try:
-                proc = subprocess.run(cmd, check=False, env=env, stdin=subprocess.DEVNULL,
-                                      capture_output=True, text=True, timeout=1200)
+                proc = subprocess.run(
+                    cmd,
+                    check=False,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    text=True,
+                    timeout=1200,
+                )
             except subprocess.TimeoutExpired:
                 raise Unavailable(f"`{' '.join(cmd)}` took more than 20 minutes") from None
             if proc.returncode != 0:
@@ -74,10 +92,15 @@ class Browser:
 
     def _run(self, page: Path, *extra: str) -> subprocess.CompletedProcess[str]:
         with tempfile.TemporaryDirectory(prefix="etprof-chromium-") as profile:
-            cmd = [self.path, *FLAGS, f"--user-data-dir={profile}", *extra,
-                   page.resolve().as_uri()]
-            proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=180,
-                                  stdin=subprocess.DEVNULL)
+            cmd = [self.path, *FLAGS, f"--user-data-dir={profile}", *extra, page.resolve().as_uri()]
+            proc = subprocess.run(
+                cmd,
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=180,
+                stdin=subprocess.DEVNULL,
+            )
         if proc.returncode != 0:
             raise RuntimeError(f"chromium failed ({proc.returncode}): {proc.stderr[-2000:]}")
         return proc
@@ -85,8 +108,9 @@ class Browser:
     def render(self, page: Path, png: Path, size: tuple[int, int] = SIZE) -> str:
         """Load `page` once: write its screenshot to `png` and return its DOM after rendering,
         as the browser serialises it."""
-        proc = self._run(page, "--dump-dom", f"--screenshot={png}",
-                         f"--window-size={size[0]},{size[1]}")
+        proc = self._run(
+            page, "--dump-dom", f"--screenshot={png}", f"--window-size={size[0]},{size[1]}"
+        )
         if not png.exists():
             raise RuntimeError(f"chromium wrote no screenshot to {png}")
         return proc.stdout
@@ -102,8 +126,8 @@ def read_png(path: Path) -> np.ndarray:
         raise ValueError(f"{path} is not a PNG")
     pos, idat, header = 8, [], None
     while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
@@ -145,7 +169,7 @@ def _unfilter(kinds: np.ndarray, filtered: np.ndarray) -> np.ndarray:
     uses = [(kinds == kind).astype(np.int16)[:, None] for kind in (1, 2, 3, 4)]
     for t in range(diagonals):
         r0, r1 = max(0, t - w + 1), min(h - 1, t) + 1
-        a = out[t + 1, r0 + 1:r1 + 1]  # left
+        a = out[t + 1, r0 + 1 : r1 + 1]  # left
         b = out[t + 1, r0:r1]  # up
         c = out[t, r0:r1]  # up-left
         p = a + b - c
@@ -153,7 +177,7 @@ def _unfilter(kinds: np.ndarray, filtered: np.ndarray) -> np.ndarray:
         paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
         sub, up, avg, pae = (u[r0:r1] for u in uses)
         pred = sub * a + up * b + avg * ((a + b) >> 1) + pae * paeth
-        out[t + 2, r0 + 1:r1 + 1] = (skewed[t, r0:r1] + pred) & 0xFF
+        out[t + 2, r0 + 1 : r1 + 1] = (skewed[t, r0:r1] + pred) & 0xFF
     image = np.empty((h, w, ch), dtype=np.uint8)
     for x in range(w):
         image[:, x] = out[rows + x + 2, rows + 1]

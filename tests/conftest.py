@@ -57,7 +57,12 @@ def run_cli(*args: str | Path, cwd: Path | None = None, timeout: float = 600) ->
     env = dict(os.environ, COLUMNS="100")
     proc = subprocess.run(
         [sys.executable, "-m", "etprof.cli", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout, check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+        check=False,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 

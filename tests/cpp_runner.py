@@ -31,8 +31,13 @@ def wheel_root() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise CannotBuild("executorch is not installed")
     root = Path(next(iter(spec.submodule_search_locations)))
-    for part in ("include/executorch", "lib/libexecutorch.so", "lib/libexecutorch_etdump.so",
-                 "lib/libexecutorch_backend_xnnpack.so", "share/cmake"):
+    for part in (
+        "include/executorch",
+        "lib/libexecutorch.so",
+        "lib/libexecutorch_etdump.so",
+        "lib/libexecutorch_backend_xnnpack.so",
+        "share/cmake",
+    ):
         if not (root / part).exists():
             raise CannotBuild(f"the executorch wheel at {root} has no {part}")
     return root
@@ -41,12 +46,21 @@ def wheel_root() -> Path:
 def build_command(out: Path, root: Path, compiler: str = "g++") -> list[str]:
     lib = root / "lib"
     return [
-        compiler, "-std=c++17", "-O1",
-        "-DC10_USING_CUSTOM_GENERATED_MACROS", "-DET_EVENT_TRACER_ENABLED",
-        f"-I{root / 'include'}", f"-I{root / 'include/executorch/runtime/core/portable_type/c10'}",
-        str(SOURCE), "-o", str(out),
-        f"-L{lib}", f"-Wl,--enable-new-dtags,-rpath,{lib}",
-        "-Wl,--push-state,--no-as-needed", *(f"-l{n}" for n in REGISTERING), "-Wl,--pop-state",
+        compiler,
+        "-std=c++17",
+        "-O1",
+        "-DC10_USING_CUSTOM_GENERATED_MACROS",
+        "-DET_EVENT_TRACER_ENABLED",
+        f"-I{root / 'include'}",
+        f"-I{root / 'include/executorch/runtime/core/portable_type/c10'}",
+        str(SOURCE),
+        "-o",
+        str(out),
+        f"-L{lib}",
+        f"-Wl,--enable-new-dtags,-rpath,{lib}",
+        "-Wl,--push-state,--no-as-needed",
+        *(f"-l{n}" for n in REGISTERING),
+        "-Wl,--pop-state",
         *(f"-l{n}" for n in LINKED),
     ]
 
@@ -57,8 +71,13 @@ def build(out_dir: Path) -> Path:
     if compiler is None:
         raise CannotBuild("g++ is not installed")
     out = out_dir / "etdump_runner"
-    proc = subprocess.run(build_command(out, wheel_root(), compiler), capture_output=True,
-                          text=True, timeout=600, check=False)
+    proc = subprocess.run(
+        build_command(out, wheel_root(), compiler),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     if proc.returncode != 0:
         raise CannotBuild(f"g++ failed: {proc.stderr[-2000:]}")
     return out

@@ -54,8 +54,9 @@ class Run:
     allocators: list[str] | None = None
 
 
-def build(runs: list[Run], *, version: int = 0, prefixed: bool = True,
-          share_strings: bool = False) -> bytes:
+def build(
+    runs: list[Run], *, version: int = 0, prefixed: bool = True, share_strings: bool = False
+) -> bytes:
     """An ETDump with `runs`; `share_strings` stores each distinct string once."""
     b = flatbuffers.Builder(1024)
     cache: dict[bytes, int] = {}
@@ -120,8 +121,13 @@ def build(runs: list[Run], *, version: int = 0, prefixed: bool = True,
     for run in runs:
         events = []
         for e in run.events or []:
-            slot, inner = ((0, profile(e)) if isinstance(e, Prof)
-                           else (1, allocation(e)) if isinstance(e, Alloc) else (2, debug(e)))
+            slot, inner = (
+                (0, profile(e))
+                if isinstance(e, Prof)
+                else (1, allocation(e))
+                if isinstance(e, Alloc)
+                else (2, debug(e))
+            )
             b.StartObject(3)  # Event
             b.PrependUOffsetTRelativeSlot(slot, inner, 0)
             events.append(b.EndObject())
@@ -169,9 +175,23 @@ def reference_read(data: bytes) -> RawDump:
     root = buf.deref(4 if prefixed else 0)
     names: list[str] = []
     dnames: list[str] = []
-    cols: dict[str, list[int]] = {k: [] for k in (
-        "run", "seq", "name", "dstr", "dint", "instr", "chain", "start", "end",
-        "alloc_run", "alloc_id", "alloc_size")}
+    cols: dict[str, list[int]] = {
+        k: []
+        for k in (
+            "run",
+            "seq",
+            "name",
+            "dstr",
+            "dint",
+            "instr",
+            "chain",
+            "start",
+            "end",
+            "alloc_run",
+            "alloc_id",
+            "alloc_size",
+        )
+    }
     run_names, allocator_names, debug = [], [], 0
 
     def code(table: list[str], value: str | None) -> int:
@@ -214,36 +234,55 @@ def reference_read(data: bytes) -> RawDump:
         return np.array(cols[key], dtype=np.uint64)
 
     return RawDump(
-        version=buf.int_field(root, 0, 0, signed=False), run_names=run_names,
-        run=i64("run"), seq=i64("seq"), name_codes=i64("name"), names=names,
-        delegate_codes=i64("dstr"), delegate_names=dnames, delegate_id_int=i64("dint"),
-        instruction_id=i64("instr"), chain_index=i64("chain"), start=u("start"), end=u("end"),
-        alloc_run=i64("alloc_run"), alloc_allocator=i64("alloc_id"), alloc_size=u("alloc_size"),
-        allocator_names=allocator_names, debug_event_count=debug,
+        version=buf.int_field(root, 0, 0, signed=False),
+        run_names=run_names,
+        run=i64("run"),
+        seq=i64("seq"),
+        name_codes=i64("name"),
+        names=names,
+        delegate_codes=i64("dstr"),
+        delegate_names=dnames,
+        delegate_id_int=i64("dint"),
+        instruction_id=i64("instr"),
+        chain_index=i64("chain"),
+        start=u("start"),
+        end=u("end"),
+        alloc_run=i64("alloc_run"),
+        alloc_allocator=i64("alloc_id"),
+        alloc_size=u("alloc_size"),
+        allocator_names=allocator_names,
+        debug_event_count=debug,
     )
 
 
 def everything() -> list[Run]:
     long = "Fully Connected (NC, QS8, QC8W) GEMM with a name longer than sixty-four bytes #1"
     return [
-        Run("Default", [Alloc(0, 4096), Prof("Method::init", 0, 10, 90, chain=-1)],
-            allocators=["method", "planned"]),
-        Run("Execute", [
-            Prof(None, 0, 100, 200, delegate="Convolution (NHWC, F32) IGEMM #1"),
-            Prof(None, 0, 200, 260, delegate_int=7),  # integer delegate id only
-            Prof(None, 0, 260, 300, delegate=long, metadata=b"\x01\x02\x03"),
-            Prof("DELEGATE_CALL", 0, 90, 310),
-            Debug("aten::mean.out", 1, 42),
-            Prof("native_call_mean.out", 1, 320, 400),
-            Prof("OPERATOR_CALL", 1, 310, 410),
-            Prof("", 2, 410, 420),  # empty, not absent
-            Prof("12345678", 3, 420, 430),  # exactly one word
-            Prof("1234567812345678", 3, 430, 440),  # exactly two
-            Prof(b"bad \xff utf-8", 4, 440, 450),
-            Prof("huge", 5, 2**64 - 100, 2**64 - 1),
-            Alloc(1, 2**40),
-            Prof("Method::execute", 0, 80, 500, chain=-1),
-        ], allocators=["method"]),
+        Run(
+            "Default",
+            [Alloc(0, 4096), Prof("Method::init", 0, 10, 90, chain=-1)],
+            allocators=["method", "planned"],
+        ),
+        Run(
+            "Execute",
+            [
+                Prof(None, 0, 100, 200, delegate="Convolution (NHWC, F32) IGEMM #1"),
+                Prof(None, 0, 200, 260, delegate_int=7),  # integer delegate id only
+                Prof(None, 0, 260, 300, delegate=long, metadata=b"\x01\x02\x03"),
+                Prof("DELEGATE_CALL", 0, 90, 310),
+                Debug("aten::mean.out", 1, 42),
+                Prof("native_call_mean.out", 1, 320, 400),
+                Prof("OPERATOR_CALL", 1, 310, 410),
+                Prof("", 2, 410, 420),  # empty, not absent
+                Prof("12345678", 3, 420, 430),  # exactly one word
+                Prof("1234567812345678", 3, 430, 440),  # exactly two
+                Prof(b"bad \xff utf-8", 4, 440, 450),
+                Prof("huge", 5, 2**64 - 100, 2**64 - 1),
+                Alloc(1, 2**40),
+                Prof("Method::execute", 0, 80, 500, chain=-1),
+            ],
+            allocators=["method"],
+        ),
         Run("Execute", []),
         Run("Execute", None),  # event vector absent
         Run(None, [Prof("Method::execute", 0, 600, 700)]),  # run name absent
@@ -253,8 +292,16 @@ def everything() -> list[Run]:
 def check_consistent(raw: RawDump) -> None:
     """What every result must satisfy, whatever the bytes were."""
     n = raw.run.size
-    for col in (raw.seq, raw.name_codes, raw.delegate_codes, raw.delegate_id_int,
-                raw.instruction_id, raw.chain_index, raw.start, raw.end):
+    for col in (
+        raw.seq,
+        raw.name_codes,
+        raw.delegate_codes,
+        raw.delegate_id_int,
+        raw.instruction_id,
+        raw.chain_index,
+        raw.start,
+        raw.end,
+    ):
         assert col.size == n
     assert raw.alloc_allocator.size == raw.alloc_size.size == raw.alloc_run.size
     assert len(raw.names) == len(set(raw.names))

@@ -88,8 +88,7 @@ class Encoder(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        layer = nn.TransformerEncoderLayer(32, 4, dim_feedforward=64, batch_first=True,
-                                           dropout=0.0)
+        layer = nn.TransformerEncoderLayer(32, 4, dim_feedforward=64, batch_first=True, dropout=0.0)
         self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
         self.head = nn.Linear(32, 10)
 
@@ -179,8 +178,11 @@ def two_methods() -> object:
     """`forward` (decode) and `encode` in one program, as an encoder-decoder app calls them."""
     torch.manual_seed(0)
     encode = Encode(nn.Linear(16, 32))
-    return _recipe(module=Decode(), inputs=(torch.randn(4, 32),),
-                   methods={"encode": (encode, (torch.randn(4, 16),))})
+    return _recipe(
+        module=Decode(),
+        inputs=(torch.randn(4, 32),),
+        methods={"encode": (encode, (torch.randn(4, 16),))},
+    )
 
 
 class TinyLSTM(nn.Module):
@@ -189,8 +191,7 @@ class TinyLSTM(nn.Module):
         self.lstm = nn.LSTM(8, 16, batch_first=True)
         self.fc = nn.Linear(16, 4)
 
-    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]
-                ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         y, _ = self.lstm(x, state)
         out: torch.Tensor = self.fc(y[:, -1])
         return out
@@ -198,8 +199,7 @@ class TinyLSTM(nn.Module):
 
 def lstm() -> tuple[nn.Module, tuple[object, ...]]:
     torch.manual_seed(0)
-    return TinyLSTM().eval(), (torch.randn(1, 5, 8), (torch.zeros(1, 1, 16),
-                                                      torch.zeros(1, 1, 16)))
+    return TinyLSTM().eval(), (torch.randn(1, 5, 8), (torch.zeros(1, 1, 16), torch.zeros(1, 1, 16)))
 
 
 class ConvNormGelu(nn.Module):

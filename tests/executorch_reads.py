@@ -19,4 +19,3 @@ def execute_durations_ns(trace: Path) -> list[int]:
             if pe is not None and pe.name == "Method::execute":
                 out.append(pe.end_time - pe.start_time)
     return out
-

@@ -34,9 +34,14 @@ def method(name: str, table: list[tuple[str, str]], delegates: tuple[str, ...] =
     """A method whose instruction i is table[i] = (kind, name): ("delegate", backend id) or
     ("operator", "aten::add.out")."""
     instructions = tuple(
-        Instruction(id=i, kind=kind, name=op,
-                    delegate_index=delegates.index(op) if kind == "delegate" else -1)
-        for i, (kind, op) in enumerate(table))
+        Instruction(
+            id=i,
+            kind=kind,
+            name=op,
+            delegate_index=delegates.index(op) if kind == "delegate" else -1,
+        )
+        for i, (kind, op) in enumerate(table)
+    )
     return MethodInfo(name, instructions, delegates)
 
 
@@ -54,7 +59,7 @@ def execute_run(calls: list[Call], total_us: int, t0: int = 0) -> Run:
                 inner += us * US
             events.append(Prof("DELEGATE_CALL", c.instruction, start, end))
         else:
-            (kernel, us), = c.ops
+            ((kernel, us),) = c.ops
             events.append(Prof(f"native_call_{kernel}", c.instruction, inner, inner + us * US))
             events.append(Prof("OPERATOR_CALL", c.instruction, start, end))
         t = end
@@ -70,18 +75,39 @@ def loading(methods: int) -> Run:
     return Run("Default", events)
 
 
-def write_trace(path: Path, runs: list[Run], methods: tuple[MethodInfo, ...], *,
-                schedule: tuple[str, ...] = (), sessions: int = 1, warmup: int = 1,
-                iters: int = 0, model: str = "hand", sidecar: bool = True) -> Path:
+def write_trace(
+    path: Path,
+    runs: list[Run],
+    methods: tuple[MethodInfo, ...],
+    *,
+    schedule: tuple[str, ...] = (),
+    sessions: int = 1,
+    warmup: int = 1,
+    iters: int = 0,
+    model: str = "hand",
+    sidecar: bool = True,
+) -> Path:
     """Write the ETDump and (unless `sidecar` is false) its version-4 metadata."""
     write(path, runs)
     if sidecar:
         first = methods[0]
-        program = ProgramInfo(path=f"{model}.pte", sha256="0" * 64, method=first.name,
-                              model=model, instructions=first.instructions,
-                              delegates=first.delegates, methods=methods)
-        run = RunSettings(iters=iters or len(schedule), warmup=warmup, threads=1,
-                          sessions=sessions, schedule=schedule)
-        sidecar_path(path).write_text(TraceMeta(program=program, run=run).to_json(),
-                                      encoding="utf-8")
+        program = ProgramInfo(
+            path=f"{model}.pte",
+            sha256="0" * 64,
+            method=first.name,
+            model=model,
+            instructions=first.instructions,
+            delegates=first.delegates,
+            methods=methods,
+        )
+        run = RunSettings(
+            iters=iters or len(schedule),
+            warmup=warmup,
+            threads=1,
+            sessions=sessions,
+            schedule=schedule,
+        )
+        sidecar_path(path).write_text(
+            TraceMeta(program=program, run=run).to_json(), encoding="utf-8"
+        )
     return path

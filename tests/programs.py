@@ -67,8 +67,14 @@ def options_of(variant: str | None, **overrides: Any) -> ExportOptions:
     return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def exported(model: str, variant: str | None = None, *, quantize: bool | None = None,
-             delegate: bool | None = None, partitioner: str | None = None) -> Exported:
+def exported(
+    model: str,
+    variant: str | None = None,
+    *,
+    quantize: bool | None = None,
+    delegate: bool | None = None,
+    partitioner: str | None = None,
+) -> Exported:
     """The program of `model` (a zoo name or `package.module:callable`) exported with `variant`
     and options, from the cache, exported into it first if absent."""
     spec = zoo.parse(model)
@@ -77,7 +83,8 @@ def exported(model: str, variant: str | None = None, *, quantize: bool | None = 
     if spec.builtin and not spec.llm and standard is not None:
         return _bench_entry(spec, standard)
     material = {
-        "format": FORMAT, "version": VERSION,
+        "format": FORMAT,
+        "version": VERSION,
         "model": {"name": spec.name, "module": spec.module, "attr": spec.attr},
         "options": asdict(options),
         "versions": versions(),
@@ -95,14 +102,23 @@ def exported(model: str, variant: str | None = None, *, quantize: bool | None = 
                 shutil.rmtree(folder)  # an interrupted export's leftovers
             folder.mkdir(parents=True)
             result = export_model(spec, options, folder)
-            done = {"format": FORMAT, "version": VERSION, "key": key, "material": material,
-                    "pte": result.pte.name,
-                    "etrecord": result.etrecord.name if result.etrecord else None,
-                    "export_s": result.seconds}
+            done = {
+                "format": FORMAT,
+                "version": VERSION,
+                "key": key,
+                "material": material,
+                "pte": result.pte.name,
+                "etrecord": result.etrecord.name if result.etrecord else None,
+                "export_s": result.seconds,
+            }
             write_text(manifest, json.dumps(done, indent=1) + "\n")  # last: marks it complete
     etrecord = done.get("etrecord")
-    return Exported(folder / str(done["pte"]), folder / etrecord if etrecord else None,
-                    float(done["export_s"]), cached)
+    return Exported(
+        folder / str(done["pte"]),
+        folder / etrecord if etrecord else None,
+        float(done["export_s"]),
+        cached,
+    )
 
 
 def program(model: str, variant: str | None = None, **options: Any) -> Path:
@@ -144,8 +160,9 @@ def _bench_entry(spec: zoo.ModelSpec, variant: str) -> Exported:
             cached = True
         else:
             cached = False
-    return Exported(entry.pte, entry.etrecord if entry.etrecord.is_file() else None, seconds,
-                    cached)
+    return Exported(
+        entry.pte, entry.etrecord if entry.etrecord.is_file() else None, seconds, cached
+    )
 
 
 @contextmanager

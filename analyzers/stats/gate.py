@@ -57,26 +57,39 @@ class Gate:
         return EXIT_CODES[self.outcome]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "exit_code": self.exit_code,
-                "min_sessions": self.min_sessions,
-                "checks": [asdict(c) for c in self.checks]}
+        return {
+            "outcome": self.outcome,
+            "exit_code": self.exit_code,
+            "min_sessions": self.min_sessions,
+            "checks": [asdict(c) for c in self.checks],
+        }
 
 
 def check_thresholds(slower: float | None, faster: float | None, min_sessions: int) -> None:
     for name, value in (("--fail-if-slower", slower), ("--fail-if-faster", faster)):
         if value is not None and not (math.isfinite(value) and value >= 0):
-            raise InputError(f"{name} {value} is not a percentage >= 0",
-                             f"use e.g. {name} 5 (a change of more than 5%)")
+            raise InputError(
+                f"{name} {value} is not a percentage >= 0",
+                f"use e.g. {name} 5 (a change of more than 5%)",
+            )
     if min_sessions < 1:
         raise InputError(f"--min-sessions {min_sessions} is less than 1", "use 1 or more")
 
 
-def judge(c: Comparison, *, slower: float | None = None, faster: float | None = None,
-          min_sessions: int = DEFAULT_MIN_SESSIONS) -> Gate | None:
+def judge(
+    c: Comparison,
+    *,
+    slower: float | None = None,
+    faster: float | None = None,
+    min_sessions: int = DEFAULT_MIN_SESSIONS,
+) -> Gate | None:
     """The gate for these thresholds (percent), None when neither is given."""
     check_thresholds(slower, faster, min_sessions)
-    checks = [_one(c, direction, t, min_sessions)
-              for direction, t in ((SLOWER, slower), (FASTER, faster)) if t is not None]
+    checks = [
+        _one(c, direction, t, min_sessions)
+        for direction, t in ((SLOWER, slower), (FASTER, faster))
+        if t is not None
+    ]
     return Gate(tuple(checks), min_sessions) if checks else None
 
 
@@ -87,25 +100,48 @@ def _one(c: Comparison, direction: str, threshold: float, min_sessions: int) -> 
         low, high = high, low  # the interval, seen in the gated direction
     band = c.method.band_pct
     if not all(math.isfinite(v) for v in (change, low, high)):
-        return GateCheck(direction, threshold, INCONCLUSIVE,
-                         "no relative change exists (a baseline time of zero)")
+        return GateCheck(
+            direction,
+            threshold,
+            INCONCLUSIVE,
+            "no relative change exists (a baseline time of zero)",
+        )
     if c.verdict == direction and change > threshold:
-        return GateCheck(direction, threshold, FAIL,
-                         f"{direction} by {abs(c.change_pct):.1f}%, significant, beyond "
-                         f"{threshold:g}%")
+        return GateCheck(
+            direction,
+            threshold,
+            FAIL,
+            f"{direction} by {abs(c.change_pct):.1f}%, significant, beyond {threshold:g}%",
+        )
     fewest = min(c.sessions_a, c.sessions_b)
     if fewest < min_sessions:
-        return GateCheck(direction, threshold, INCONCLUSIVE,
-                         f"{fewest} session(s) on one side, fewer than --min-sessions "
-                         f"{min_sessions}: the interval cannot cover run-to-run variation")
+        return GateCheck(
+            direction,
+            threshold,
+            INCONCLUSIVE,
+            f"{fewest} session(s) on one side, fewer than --min-sessions "
+            f"{min_sessions}: the interval cannot cover run-to-run variation",
+        )
     if band > threshold:
-        return GateCheck(direction, threshold, INCONCLUSIVE,
-                         f"the noise band +/-{band:.3g}% is wider than the {threshold:g}% "
-                         "threshold, so a change of that size could not be called")
+        return GateCheck(
+            direction,
+            threshold,
+            INCONCLUSIVE,
+            f"the noise band +/-{band:.3g}% is wider than the {threshold:g}% "
+            "threshold, so a change of that size could not be called",
+        )
     if high > threshold:
-        return GateCheck(direction, threshold, INCONCLUSIVE,
-                         f"the {100 * c.method.confidence:g}% interval reaches "
-                         f"{sign * high:+.1f}%, beyond the threshold: a change of more than "
-                         f"{threshold:g}% is not ruled out")
-    return GateCheck(direction, threshold, PASS,
-                     f"the interval ends at {sign * high:+.1f}%, within {threshold:g}%")
+        return GateCheck(
+            direction,
+            threshold,
+            INCONCLUSIVE,
+            f"the {100 * c.method.confidence:g}% interval reaches "
+            f"{sign * high:+.1f}%, beyond the threshold: a change of more than "
+            f"{threshold:g}% is not ruled out",
+        )
+    return GateCheck(
+        direction,
+        threshold,
+        PASS,
+        f"the interval ends at {sign * high:+.1f}%, within {threshold:g}%",
+    )

@@ -109,9 +109,14 @@ class Comparison:
         return {k: _finite(v) for k, v in doc.items()}
 
 
-def compare(a_ms: npt.ArrayLike, b_ms: npt.ArrayLike, method: Method | None = None, *,
-            sessions_a: npt.ArrayLike | None = None,
-            sessions_b: npt.ArrayLike | None = None) -> Comparison:
+def compare(
+    a_ms: npt.ArrayLike,
+    b_ms: npt.ArrayLike,
+    method: Method | None = None,
+    *,
+    sessions_a: npt.ArrayLike | None = None,
+    sessions_b: npt.ArrayLike | None = None,
+) -> Comparison:
     """Compare two samples of per-iteration times (ms): A is the baseline.
 
     `sessions_a`/`sessions_b` give each time's session (any labels; None: one session).
@@ -133,18 +138,29 @@ def compare(a_ms: npt.ArrayLike, b_ms: npt.ArrayLike, method: Method | None = No
     p = rank_test(a, b)
     verdict, reason = _verdict(change, low, high, p, method)
     return Comparison(
-        n_a=int(a.size), n_b=int(b.size),
-        mean_a_ms=float(a.mean()), mean_b_ms=float(b.mean()),
-        median_a_ms=float(np.median(a)), median_b_ms=float(np.median(b)),
-        delta_ms=new - base, change_pct=change, ci_low_pct=low, ci_high_pct=high,
-        p_value=p, significant=verdict != NO_CHANGE, verdict=verdict, reason=reason,
-        method=method, sessions_a=int(stats_a.size), sessions_b=int(stats_b.size),
-        session_ci_low_pct=s_low, session_ci_high_pct=s_high,
+        n_a=int(a.size),
+        n_b=int(b.size),
+        mean_a_ms=float(a.mean()),
+        mean_b_ms=float(b.mean()),
+        median_a_ms=float(np.median(a)),
+        median_b_ms=float(np.median(b)),
+        delta_ms=new - base,
+        change_pct=change,
+        ci_low_pct=low,
+        ci_high_pct=high,
+        p_value=p,
+        significant=verdict != NO_CHANGE,
+        verdict=verdict,
+        reason=reason,
+        method=method,
+        sessions_a=int(stats_a.size),
+        sessions_b=int(stats_b.size),
+        session_ci_low_pct=s_low,
+        session_ci_high_pct=s_high,
     )
 
 
-def session_stats(values: FloatArray, sessions: npt.ArrayLike | None,
-                  statistic: str) -> FloatArray:
+def session_stats(values: FloatArray, sessions: npt.ArrayLike | None, statistic: str) -> FloatArray:
     """The statistic of each session's values, in order of first appearance."""
     if sessions is None:
         return np.array([_stat(values, statistic)])
@@ -156,8 +172,9 @@ def session_stats(values: FloatArray, sessions: npt.ArrayLike | None,
     return np.asarray(out, dtype=np.float64)
 
 
-def session_interval(stats_a: FloatArray, stats_b: FloatArray, base: float, new: float,
-                     confidence: float) -> tuple[float, float]:
+def session_interval(
+    stats_a: FloatArray, stats_b: FloatArray, base: float, new: float, confidence: float
+) -> tuple[float, float]:
     """Welch t interval of 100 * (B / A - 1) from per-session statistics, on a log scale.
 
     Each side's estimate varies by (its sessions' relative variance) / (its session count). A
@@ -189,23 +206,29 @@ def session_interval(stats_a: FloatArray, stats_b: FloatArray, base: float, new:
 def check_method(method: Method) -> None:
     """Refuse settings under which the words "significant" would mean nothing."""
     if method.statistic not in STATISTICS:
-        raise InputError(f"unknown statistic '{method.statistic}'",
-                         f"use one of: {', '.join(STATISTICS)}")
+        raise InputError(
+            f"unknown statistic '{method.statistic}'", f"use one of: {', '.join(STATISTICS)}"
+        )
     if not (math.isfinite(method.noise_pct) and method.noise_pct >= 0):
-        raise InputError(f"--noise {method.noise_pct} is not a percentage >= 0",
-                         "use e.g. --noise 1.0 (a +/-1% band)")
+        raise InputError(
+            f"--noise {method.noise_pct} is not a percentage >= 0",
+            "use e.g. --noise 1.0 (a +/-1% band)",
+        )
     if not 0 < method.alpha < 1:
-        raise InputError(f"significance level {method.alpha} is not between 0 and 1",
-                         "use e.g. 0.05")
+        raise InputError(
+            f"significance level {method.alpha} is not between 0 and 1", "use e.g. 0.05"
+        )
     if not 0 < method.confidence < 1:
-        raise InputError(f"confidence {method.confidence} is not between 0 and 1",
-                         "use e.g. 0.95")
+        raise InputError(f"confidence {method.confidence} is not between 0 and 1", "use e.g. 0.95")
     if method.resampling not in RESAMPLING:
-        raise InputError(f"unknown resampling '{method.resampling}'",
-                         f"use one of: {', '.join(RESAMPLING)}")
+        raise InputError(
+            f"unknown resampling '{method.resampling}'", f"use one of: {', '.join(RESAMPLING)}"
+        )
     if method.resamples < 100:
-        raise InputError(f"{method.resamples} bootstrap resamples are too few for an interval",
-                         "use 1000 or more")
+        raise InputError(
+            f"{method.resamples} bootstrap resamples are too few for an interval",
+            "use 1000 or more",
+        )
 
 
 def rank_test(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
@@ -251,8 +274,9 @@ def bootstrap_interval(a: FloatArray, b: FloatArray, method: Method) -> tuple[fl
     return float(low), float(high)
 
 
-def paired_interval(a: npt.ArrayLike, b: npt.ArrayLike,
-                    method: Method | None = None) -> tuple[float, float, float]:
+def paired_interval(
+    a: npt.ArrayLike, b: npt.ArrayLike, method: Method | None = None
+) -> tuple[float, float, float]:
     """(change, low, high) of 100 * (mean(B) / mean(A) - 1) for pairs measured side by side
     (``a[i]`` and ``b[i]`` one right after the other, as the untraced and traced calls of one
     iteration): the bootstrap resamples blocks of pairs, so drift a pair shares cancels."""
@@ -304,8 +328,7 @@ def _resample(rng: np.random.Generator, n: int, method: Method) -> npt.NDArray[n
     return rows.reshape(method.resamples, blocks * length)[:, :n]
 
 
-def _verdict(change: float, low: float, high: float, p: float,
-             method: Method) -> tuple[str, str]:
+def _verdict(change: float, low: float, high: float, p: float, method: Method) -> tuple[str, str]:
     if not (math.isfinite(change) and math.isfinite(low) and math.isfinite(high)):
         return NO_CHANGE, "the baseline time is zero, so no relative change exists"
     if p >= method.alpha:
@@ -315,10 +338,15 @@ def _verdict(change: float, low: float, high: float, p: float,
         return SLOWER, ""
     if high < -band:
         return FASTER, ""
-    widened = (f" (+/-{method.noise_pct:g}% plus {method.contention_pct:.1f}% for CPU "
-               "contention)" if method.contention_pct else "")
-    return NO_CHANGE, (f"the {100 * method.confidence:g}% interval reaches into the "
-                       f"+/-{band:.3g}% noise band{widened}")
+    widened = (
+        f" (+/-{method.noise_pct:g}% plus {method.contention_pct:.1f}% for CPU contention)"
+        if method.contention_pct
+        else ""
+    )
+    return NO_CHANGE, (
+        f"the {100 * method.confidence:g}% interval reaches into the "
+        f"+/-{band:.3g}% noise band{widened}"
+    )
 
 
 def _relative(new: float, base: float) -> float:

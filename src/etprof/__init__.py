@@ -27,8 +27,17 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
-    "analyze", "breakdown", "buckets", "chrome_trace", "diff", "events", "load", "operators",
-    "runmodel", "summary", "timeline",
+    "analyze",
+    "breakdown",
+    "buckets",
+    "chrome_trace",
+    "diff",
+    "events",
+    "load",
+    "operators",
+    "runmodel",
+    "summary",
+    "timeline",
 ]
 
 

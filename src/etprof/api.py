@@ -26,17 +26,33 @@ from etprof.trace.model import Trace
 TraceLike = Trace | str | Path
 
 __all__ = [
-    "analyze", "breakdown", "buckets", "chrome_trace", "diff", "events", "load", "operators",
-    "runmodel", "summary", "timeline",
+    "analyze",
+    "breakdown",
+    "buckets",
+    "chrome_trace",
+    "diff",
+    "events",
+    "load",
+    "operators",
+    "runmodel",
+    "summary",
+    "timeline",
 ]
 
 
-def load(path: str | Path, pte: str | Path | None = None, etrecord: str | Path | None = None,
-         *, engine: str = "fast", method: str | None = None) -> Trace:
+def load(
+    path: str | Path,
+    pte: str | Path | None = None,
+    etrecord: str | Path | None = None,
+    *,
+    engine: str = "fast",
+    method: str | None = None,
+) -> Trace:
     """Read an ETDump trace with its metadata (`pte`/`etrecord` for a trace made elsewhere;
     `method`: the method of runs the program's tables cannot tell apart)."""
-    return load_trace(Path(path), pte=_path(pte), etrecord=_path(etrecord), engine=engine,
-                      method=method)
+    return load_trace(
+        Path(path), pte=_path(pte), etrecord=_path(etrecord), engine=engine, method=method
+    )
 
 
 def _path(p: str | Path | None) -> Path | None:
@@ -54,8 +70,10 @@ def analyze(name: str, *traces: TraceLike, **options: Any) -> Any:
     """
     entry = analyzers.get(name)
     if len(traces) != entry.inputs:
-        raise InputError(f"analyzer '{name}' takes {entry.inputs} trace(s), got {len(traces)}",
-                         f"pass {entry.inputs} trace(s) or paths before the options")
+        raise InputError(
+            f"analyzer '{name}' takes {entry.inputs} trace(s), got {len(traces)}",
+            f"pass {entry.inputs} trace(s) or paths before the options",
+        )
     return entry.func(*(_trace(t) for t in traces), _options(name, options))
 
 
@@ -64,8 +82,10 @@ def _options(name: str, given: dict[str, Any]) -> Any:
     known = [f.name for f in fields(entry.options)]
     unknown = sorted(set(given) - set(known))
     if unknown:
-        raise InputError(f"analyzer '{name}' has no option '{unknown[0]}'",
-                         f"use one of: {', '.join(known) or '(none)'}")
+        raise InputError(
+            f"analyzer '{name}' has no option '{unknown[0]}'",
+            f"use one of: {', '.join(known) or '(none)'}",
+        )
     return entry.options(**given)
 
 
@@ -111,16 +131,22 @@ def diff(a: TraceLike, b: TraceLike, **options: Any) -> Any:
     return analyze("diff", a, b, **options)
 
 
-def timeline(trace: TraceLike, iteration: int | None = None, *,
-             all_iterations: bool = False) -> pd.DataFrame:
+def timeline(
+    trace: TraceLike, iteration: int | None = None, *, all_iterations: bool = False
+) -> pd.DataFrame:
     """The slices `etprof timeline` exports (nested, clamped; times in ns), as a DataFrame."""
     from etprof.render.chrome import timeline as build
 
     return build(_trace(trace), iteration, all_iterations=all_iterations).slices
 
 
-def chrome_trace(trace: TraceLike, path: str | Path, iteration: int | None = None, *,
-                 all_iterations: bool = False) -> Path:
+def chrome_trace(
+    trace: TraceLike,
+    path: str | Path,
+    iteration: int | None = None,
+    *,
+    all_iterations: bool = False,
+) -> Path:
     """Write the Chrome-trace/Perfetto JSON of `trace` to `path`; returns the path."""
     from etprof.util.output import write_text
     from etprof.render.chrome import render

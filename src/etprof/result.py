@@ -53,8 +53,11 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         elif kind not in "iub":
             values = [_plain(v) for v in values]
         columns.append(values)
-    return [dict(zip(names, row)) for row in zip(*columns)] if names else \
-        [{} for _ in range(len(frame))]
+    return (
+        [dict(zip(names, row)) for row in zip(*columns)]
+        if names
+        else [{} for _ in range(len(frame))]
+    )
 
 
 def _plain(value: Any) -> Any:

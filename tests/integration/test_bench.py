@@ -23,7 +23,7 @@ from conftest import assert_one_line_error, run_cli
 
 SEED_TEXT = Path(bench.seed_figures()["source"]["file"])
 
-TINY_MODEL = '''
+TINY_MODEL = """
 import torch
 
 
@@ -41,7 +41,7 @@ class Tiny(torch.nn.Module):
 def build():
     torch.manual_seed(0)
     return Tiny().eval(), (torch.randn(1, 3, 16, 16),)
-'''
+"""
 
 
 # ---------------------------------------------------------------- the seed's figures
@@ -72,8 +72,13 @@ def test_seed_figures_are_the_seeds_linux_x86_tables() -> None:
 def test_seed_figures_name_standard_variants() -> None:
     doc = bench.seed_figures()
     assert doc["format"] == "etprof-seed-figures" and doc["version"] == 1
-    assert doc["methodology"] == {"iterations": 60, "warmup": 10, "measured": 50, "threads": 1,
-                                  "statistic": doc["methodology"]["statistic"]}
+    assert doc["methodology"] == {
+        "iterations": 60,
+        "warmup": 10,
+        "measured": 50,
+        "threads": 1,
+        "statistic": doc["methodology"]["statistic"],
+    }
     for f in doc["figures"]:
         assert f["variant"] in STANDARD_VARIANTS and f["model"] in zoo.ZOO
     # the 2023 q8 figure goes beside the quant-only variant, and the mixed one has none
@@ -119,12 +124,15 @@ def test_zoo_models_hash_the_zoo_module_without_importing_torch() -> None:
     zoo_file = Path(zoo.__file__).parent / "mobilenet.py"
     import hashlib
 
-    assert material["sources"]["etprof.zoo.mobilenet"] == \
-        hashlib.sha256(zoo_file.read_bytes()).hexdigest()
+    assert (
+        material["sources"]["etprof.zoo.mobilenet"]
+        == hashlib.sha256(zoo_file.read_bytes()).hexdigest()
+    )
 
 
 def test_complete_entry_is_reused_and_a_stale_one_is_not(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = zoo.parse("mv2")
     entry, material = bench.cache_entry(tmp_path, spec, "xnnpack_fp32")
     assert entry.folder.parent == tmp_path / "mv2" and entry.stem == "mv2_xnnpack_fp32"
@@ -136,6 +144,7 @@ def test_complete_entry_is_reused_and_a_stale_one_is_not(
 
         class Done:
             seconds = 1.5
+
         return Done()
 
     import etprof.zoo.export
@@ -158,33 +167,54 @@ def test_complete_entry_is_reused_and_a_stale_one_is_not(
 
 
 def row(model: str, variant: str, mean: float) -> BenchRow:
-    return BenchRow(model=model, variant=variant, mean_ms=mean, median_ms=mean * 0.99,
-                    cv_pct=1.25, measured=50, seed_ms=bench.seed_figure(model, variant),
-                    pte=f"/c/{model}_{variant}.pte", trace=f"/c/{model}_{variant}.etdp",
-                    cached=variant == "portable", export_s=0.0 if variant == "portable" else 12.5)
+    return BenchRow(
+        model=model,
+        variant=variant,
+        mean_ms=mean,
+        median_ms=mean * 0.99,
+        cv_pct=1.25,
+        measured=50,
+        seed_ms=bench.seed_figure(model, variant),
+        pte=f"/c/{model}_{variant}.pte",
+        trace=f"/c/{model}_{variant}.etdp",
+        cached=variant == "portable",
+        export_s=0.0 if variant == "portable" else 12.5,
+    )
 
 
 RESULT = BenchResult(
-    rows=(row("mv2", "portable", 412.987), row("mv2", "xnnpack_fp32", 9.999),
-          row("mv3", "xnnpack_q8", 3.5), row("mv3", "xnnpack_q8_quantonly", 33.01)),
-    settings=BenchSettings(cache=Path("/c")), seed_source="seed.txt")
+    rows=(
+        row("mv2", "portable", 412.987),
+        row("mv2", "xnnpack_fp32", 9.999),
+        row("mv3", "xnnpack_q8", 3.5),
+        row("mv3", "xnnpack_q8_quantonly", 33.01),
+    ),
+    settings=BenchSettings(cache=Path("/c")),
+    seed_source="seed.txt",
+)
 
 
 def test_table_is_the_seeds_floored_with_seed_figures_beside() -> None:
     t = RESULT.table()
     assert list(t.columns[:4]) == ["model", "backend", "avg_ms", "seed_linux_x86_ms"]
     assert t["avg_ms"].tolist() == [math.floor(r.mean_ms) for r in RESULT.rows] == [412, 9, 3, 33]
-    assert t["backend"].tolist() == ["portable", "xnnpack fp32", "xnnpack q8",
-                                     "xnnpack q8 quant-only"]
+    assert t["backend"].tolist() == [
+        "portable",
+        "xnnpack fp32",
+        "xnnpack q8",
+        "xnnpack q8 quant-only",
+    ]
     assert t["seed_linux_x86_ms"].tolist()[:2] == [25480, 10]
     assert pd.isna(t["seed_linux_x86_ms"].iloc[2]) and t["seed_linux_x86_ms"].iloc[3] == 323
     notes = " ".join(RESULT.notes())
     assert "1 reused" in notes and "no 2023 figure" in notes
     assert "noisy" not in notes  # every row's cv is 1.25%
-    noisy = BenchResult((RESULT.rows[0], replace(RESULT.rows[1], cv_pct=23.7)), RESULT.settings,
-                        "seed.txt")
-    assert "noisy: run-to-run variation above 10% for mv2 xnnpack fp32 (24%)" in \
-        " ".join(noisy.notes())
+    noisy = BenchResult(
+        (RESULT.rows[0], replace(RESULT.rows[1], cv_pct=23.7)), RESULT.settings, "seed.txt"
+    )
+    assert "noisy: run-to-run variation above 10% for mv2 xnnpack fp32 (24%)" in " ".join(
+        noisy.notes()
+    )
 
 
 def test_csv_reads_back_to_the_same_values() -> None:
@@ -220,13 +250,16 @@ def test_parse_variants() -> None:
         bench.parse_variants("portable,xnnpack_q4")
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["mv2", "--variants", "fp16"], "unknown variant 'fp16'"),
-    (["resnet"], "unknown model 'resnet'"),
-    (["mv2", "--iters", "10", "--warmup", "10"], "--iters 10 must be greater"),
-    (["mv2", "--threads", "0"], "--threads 0"),
-    (["mv2", "--format", "xml"], "unknown format 'xml'"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["mv2", "--variants", "fp16"], "unknown variant 'fp16'"),
+        (["resnet"], "unknown model 'resnet'"),
+        (["mv2", "--iters", "10", "--warmup", "10"], "--iters 10 must be greater"),
+        (["mv2", "--threads", "0"], "--threads 0"),
+        (["mv2", "--format", "xml"], "unknown format 'xml'"),
+    ],
+)
 def test_cli_bad_input_is_one_line_and_quick(tmp_path: Path, args: list[str], needle: str) -> None:
     result = run_cli("bench", *args, "--cache", tmp_path / "cache", timeout=120)
     assert_one_line_error(result, needle)
@@ -247,8 +280,20 @@ def test_cache_that_is_a_file_is_refused(tmp_path: Path) -> None:
 def test_bench_end_to_end_then_from_cache(tmp_path: Path) -> None:
     (tmp_path / "tinynet.py").write_text(TINY_MODEL)
     cache = tmp_path / "cache"
-    args = ["bench", "tinynet:build", "--variants", "portable,xnnpack_fp32", "--iters", "12",
-            "--warmup", "2", "--cache", cache, "--format", "json"]
+    args = [
+        "bench",
+        "tinynet:build",
+        "--variants",
+        "portable,xnnpack_fp32",
+        "--iters",
+        "12",
+        "--warmup",
+        "2",
+        "--cache",
+        cache,
+        "--format",
+        "json",
+    ]
     first = run_cli(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     doc = json.loads(first.stdout)

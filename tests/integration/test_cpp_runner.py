@@ -37,8 +37,13 @@ def runner(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run(runner: Path, pte: Path, out: Path, *args: str) -> Path:
-    proc = subprocess.run([str(runner), str(pte), str(out), *args], capture_output=True,
-                          text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [str(runner), str(pte), str(out), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert out.is_file() and "wrote" in proc.stdout
     return out
@@ -59,14 +64,16 @@ def inspector_means_of(path: Path, runs: slice, tmp: Path) -> pd.DataFrame:
 
 def test_breakdown_of_a_cpp_trace_equals_the_inspector(runner: Path, tmp_path: Path) -> None:
     trace = run(runner, SMALL_PTE, tmp_path / "small.etdp", "--iters", "8")
-    result = run_cli("breakdown", trace, "--pte", SMALL_PTE, "--warmup", str(WARMUP),
-                     "--format", "json")
+    result = run_cli(
+        "breakdown", trace, "--pte", SMALL_PTE, "--warmup", str(WARMUP), "--format", "json"
+    )
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["run_model"]["iterations"] == 8 and doc["run_model"]["measured"] == 8 - WARMUP
     theirs = inspector_event_means(trace, WARMUP).set_index("name")
     assert doc["run_model"]["mean_ms"] == pytest.approx(
-        theirs.loc["Method::execute", "mean_ns"] / 1e6, rel=1e-12)
+        theirs.loc["Method::execute", "mean_ns"] / 1e6, rel=1e-12
+    )
     # every event's mean, not just the total
     t = load_trace(trace, pte=SMALL_PTE)
     ours = etprof_event_means(t.events[t.events["iteration"] >= WARMUP])
@@ -128,8 +135,18 @@ def two_methods(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_alternating_methods_give_the_inspectors_per_method_means(
     runner: Path, two_methods: Path, tmp_path: Path
 ) -> None:
-    trace = run(runner, two_methods, tmp_path / "two.etdp", "--iters", "8",
-                "--method", "forward", "--method", "encode", "--debug")
+    trace = run(
+        runner,
+        two_methods,
+        tmp_path / "two.etdp",
+        "--iters",
+        "8",
+        "--method",
+        "forward",
+        "--method",
+        "encode",
+        "--debug",
+    )
     t = load_trace(trace, pte=two_methods)
     assert set(t.methods) == {"forward", "encode"} and t.debug_event_count > 0
     for k, method in enumerate(("forward", "encode")):  # the runner's turns: even runs, odd runs
@@ -138,22 +155,35 @@ def test_alternating_methods_give_the_inspectors_per_method_means(
         theirs = inspector_means_of(trace, slice(k, None, 2), tmp_path)
         stats = analyzers.run("runmodel", mine, RunModelOptions(warmup=WARMUP))
         assert stats.mean_ms == pytest.approx(
-            theirs.set_index("name").loc["Method::execute", "mean_ns"] / 1e6, rel=1e-12)
+            theirs.set_index("name").loc["Method::execute", "mean_ns"] / 1e6, rel=1e-12
+        )
         ours = etprof_event_means(mine.events[mine.events["iteration"] >= WARMUP])
         pd.testing.assert_frame_equal(ours, theirs, check_exact=True)
     # through the CLI: `breakdown --pte --method` gives the same per-method means, and without
     # --method one section per method, never one blended mean
     for k, method in enumerate(("forward", "encode")):
-        result = run_cli("breakdown", trace, "--pte", two_methods, "--warmup", str(WARMUP),
-                         "--method", method, "--format", "json")
+        result = run_cli(
+            "breakdown",
+            trace,
+            "--pte",
+            two_methods,
+            "--warmup",
+            str(WARMUP),
+            "--method",
+            method,
+            "--format",
+            "json",
+        )
         assert result.returncode == 0, result.stderr
         doc = json.loads(result.stdout)
         theirs = inspector_means_of(trace, slice(k, None, 2), tmp_path).set_index("name")
         assert doc["method"] == method
         assert doc["run_model"]["mean_ms"] == pytest.approx(
-            theirs.loc["Method::execute", "mean_ns"] / 1e6, rel=1e-12)
-    both = run_cli("breakdown", trace, "--pte", two_methods, "--warmup", str(WARMUP),
-                   "--format", "json")
+            theirs.loc["Method::execute", "mean_ns"] / 1e6, rel=1e-12
+        )
+    both = run_cli(
+        "breakdown", trace, "--pte", two_methods, "--warmup", str(WARMUP), "--format", "json"
+    )
     assert both.returncode == 0, both.stderr
     sections = json.loads(both.stdout)["methods"]
     assert sorted(x["method"] for x in sections) == ["encode", "forward"]

@@ -185,8 +185,10 @@ def cached_export(model: str, variant: str) -> ExportResult:
 
 @pytest.fixture(scope="module")
 def tiny_exports() -> dict[str, ExportResult]:
-    return {variant: cached_export(TINY, variant)
-            for variant in ("portable", "xnnpack_fp32", "xnnpack_q8")}
+    return {
+        variant: cached_export(TINY, variant)
+        for variant in ("portable", "xnnpack_fp32", "xnnpack_q8")
+    }
 
 
 @pytest.mark.slow
@@ -256,8 +258,10 @@ def test_cli_export_prints_a_summary(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def mv3_q8() -> dict[str, ExportResult]:
-    return {"quant-only": cached_export("mv3", "xnnpack_q8_quantonly"),
-            "mixed": cached_export("mv3", "xnnpack_q8")}
+    return {
+        "quant-only": cached_export("mv3", "xnnpack_q8_quantonly"),
+        "mixed": cached_export("mv3", "xnnpack_q8"),
+    }
 
 
 @pytest.mark.slow

@@ -98,7 +98,7 @@ def test_tokens_per_s_equal_the_traces_own_execute_durations(llama_trace: Path) 
     assert len(durations) == SESSIONS * runs
     pp, tg, ttft = [], [], []
     for s in range(SESSIONS):
-        measured = durations[s * runs + 1 + G:(s + 1) * runs]
+        measured = durations[s * runs + 1 + G : (s + 1) * runs]
         pp.append(P / (measured[0] / 1e9))
         tg.append(G / (sum(measured[1:]) / 1e9))
         ttft.append(measured[0] / 1e6)
@@ -106,8 +106,9 @@ def test_tokens_per_s_equal_the_traces_own_execute_durations(llama_trace: Path) 
     assert phases["decode"]["tokens_per_s"]["mean"] == pytest.approx(np.mean(tg), rel=1e-9)
     assert phases["prefill"]["tokens_per_s"]["sessions"] == pytest.approx(pp, rel=1e-9)
     assert phases["prefill"]["duration_ms"]["mean"] == pytest.approx(np.mean(ttft), rel=1e-9)
-    decode_ms = [d / 1e6 for s in range(SESSIONS)
-                 for d in durations[s * runs + 2 + G:(s + 1) * runs]]
+    decode_ms = [
+        d / 1e6 for s in range(SESSIONS) for d in durations[s * runs + 2 + G : (s + 1) * runs]
+    ]
     assert phases["decode"]["latency_ms"]["p50"] == pytest.approx(np.percentile(decode_ms, 50))
 
 
@@ -136,23 +137,29 @@ def test_run_prints_the_llama_bench_table(llama_trace: Path) -> None:
 @pytest.mark.slow
 def test_prefill_beyond_the_sequence_is_one_line(llama: Path, tmp_path: Path) -> None:
     out = tmp_path / "x.etdp"
-    assert_one_line_error(run_cli("run", llama, "--prefill", "60", "--decode", "8", "--out", out),
-                          "beyond the 64 the program holds", "--prefill 32 --decode 32")
+    assert_one_line_error(
+        run_cli("run", llama, "--prefill", "60", "--decode", "8", "--out", out),
+        "beyond the 64 the program holds",
+        "--prefill 32 --decode 32",
+    )
     assert not out.exists()
 
 
 def test_prefill_on_a_program_without_llm_metadata_is_one_line(tmp_path: Path) -> None:
     out = tmp_path / "x.etdp"
-    assert_one_line_error(run_cli("run", DATA / "small_xnnpack.pte", "--prefill", "8",
-                                  "--out", out),
-                          "not recognised as one", "none of the LLM metadata methods",
-                          "drop --prefill/--decode")
+    assert_one_line_error(
+        run_cli("run", DATA / "small_xnnpack.pte", "--prefill", "8", "--out", out),
+        "not recognised as one",
+        "none of the LLM metadata methods",
+        "drop --prefill/--decode",
+    )
     assert not out.exists()
 
 
 def test_decode_without_a_kv_cache_is_refused() -> None:
-    info = LlmInfo(vocab_size=100, max_seq_len=32, use_kv_cache=False, dynamic_shape=True,
-                   max_prompt=31)
+    info = LlmInfo(
+        vocab_size=100, max_seq_len=32, use_kv_cache=False, dynamic_shape=True, max_prompt=31
+    )
     with pytest.raises(InputError, match="no KV cache") as err:
         check_lengths(info, 8, 4, "m.pte")
     assert "--decode 0" in err.value.one_line()
@@ -162,20 +169,36 @@ def test_decode_without_a_kv_cache_is_refused() -> None:
 def test_prefill_without_dynamic_shapes_is_one_token_per_execute() -> None:
     info = LlmInfo(vocab_size=100, max_seq_len=32, use_kv_cache=True)
     steps = plan_steps(info, 3, 2)
-    assert steps == (Step(PREFILL, 0, 1), Step(PREFILL, 1, 1), Step(PREFILL, 2, 1),
-                     Step(DECODE, 3, 1), Step(DECODE, 4, 1))
+    assert steps == (
+        Step(PREFILL, 0, 1),
+        Step(PREFILL, 1, 1),
+        Step(PREFILL, 2, 1),
+        Step(DECODE, 3, 1),
+        Step(DECODE, 4, 1),
+    )
 
 
 def test_phases_and_llm_round_trip_the_sidecar() -> None:
-    info = LlmInfo(vocab_size=100, max_seq_len=32, max_context_len=32, use_kv_cache=True,
-                   dynamic_shape=True, max_prompt=31, bos_id=1, eos_ids=(2, 3),
-                   metadata_methods=("get_vocab_size", "get_max_seq_len"))
+    info = LlmInfo(
+        vocab_size=100,
+        max_seq_len=32,
+        max_context_len=32,
+        use_kv_cache=True,
+        dynamic_shape=True,
+        max_prompt=31,
+        bos_id=1,
+        eos_ids=(2, 3),
+        metadata_methods=("get_vocab_size", "get_max_seq_len"),
+    )
     steps = plan_steps(info, 4, 2)
     from dataclasses import replace
 
     meta = TraceMeta()
-    meta = replace(meta, program=replace(meta.program, llm=info),
-                   run=RunSettings(iters=len(steps), warmup=0, phases=steps))
+    meta = replace(
+        meta,
+        program=replace(meta.program, llm=info),
+        run=RunSettings(iters=len(steps), warmup=0, phases=steps),
+    )
     back = TraceMeta.from_json(meta.to_json())
     assert back.program.llm == info and back.run.phases == steps
     doc = json.loads(meta.to_json())
@@ -195,11 +218,13 @@ def test_diff_of_llm_traces_compares_each_phase(llama_fp32_trace: Path, llama_tr
     assert list(doc["phases"]) == [PREFILL, DECODE]
     codes = {}
     for phase in (PREFILL, DECODE):
-        alone = run_cli("diff", llama_fp32_trace, llama_trace, *gate, "--phase", phase,
-                        "-f", "json")
+        alone = run_cli(
+            "diff", llama_fp32_trace, llama_trace, *gate, "--phase", phase, "-f", "json"
+        )
         body = json.loads(alone.stdout)
-        assert doc["phases"][phase] == {k: v for k, v in body.items()
-                                        if k not in ("schema", "version")}
+        assert doc["phases"][phase] == {
+            k: v for k, v in body.items() if k not in ("schema", "version")
+        }
         codes[phase] = alone.returncode
         assert alone.returncode == body["gate"]["exit_code"]
     assert doc["phases"][DECODE]["a"]["measured"] == SESSIONS * G
@@ -214,10 +239,14 @@ def test_diff_of_llm_traces_compares_each_phase(llama_fp32_trace: Path, llama_tr
 
 
 def test_phase_of_a_trace_without_phases_is_one_line() -> None:
-    assert_one_line_error(run_cli("breakdown", DATA / "small_xnnpack.etdp", "--phase", "decode"),
-                          "has no decode runs", "not an LLM run")
-    assert_one_line_error(run_cli("breakdown", DATA / "small_xnnpack.etdp", "--phase", "x"),
-                          "unknown --phase 'x'")
+    assert_one_line_error(
+        run_cli("breakdown", DATA / "small_xnnpack.etdp", "--phase", "decode"),
+        "has no decode runs",
+        "not an LLM run",
+    )
+    assert_one_line_error(
+        run_cli("breakdown", DATA / "small_xnnpack.etdp", "--phase", "x"), "unknown --phase 'x'"
+    )
 
 
 @pytest.mark.slow
@@ -247,8 +276,10 @@ def test_report_has_a_prefill_decode_section(llama_trace: Path, tmp_path: Path) 
     assert html.count('<section class="card" id="llm">') == 1
     phases = json.loads(run_cli("breakdown", llama_trace, "-f", "json").stdout)["phases"]
     decode = phases["decode"]
-    cards = {k: v for v, k in re.findall(
-        r'<div class="stat"><b>([^<]*)</b><span>([^<]*)</span></div>', html)}
+    cards = {
+        k: v
+        for v, k in re.findall(r'<div class="stat"><b>([^<]*)</b><span>([^<]*)</span></div>', html)
+    }
     assert cards["time to first token"] == ms_text(phases["prefill"]["duration_ms"]["mean"])
     for q in (50, 90, 99):
         assert cards[f"decode p{q} per token"] == ms_text(decode["latency_ms"][f"p{q}"])
@@ -256,11 +287,13 @@ def test_report_has_a_prefill_decode_section(llama_trace: Path, tmp_path: Path) 
     # figures below (how many digits it shows depends on how fast the machine was)
     shown = cards[f"tg{G} tokens/s (decode)"].split(" \u00b1 ")[0]
     assert float(shown.replace(",", "")) == pytest.approx(
-        decode["tokens_per_s"]["mean"], rel=1e-3, abs=5e-4), shown
+        decode["tokens_per_s"]["mean"], rel=1e-3, abs=5e-4
+    ), shown
     assert f"pp{P} tokens/s (prefill)" in cards
     steps = re.findall(r'<circle class="step" data-position="(\d+)" data-session="(\d+)"', html)
     assert sorted((int(s), int(p)) for p, s in steps) == [
-        (s, P + i) for s in range(SESSIONS) for i in range(G)]
+        (s, P + i) for s in range(SESSIONS) for i in range(G)
+    ]
     assert html.count('<line class="fit"') == 1
     for phase in ("prefill", "decode"):  # each phase's stacked bar, its run model at the right
         assert f">{phase} (per run)</text>" in html
@@ -281,10 +314,12 @@ def test_decode_time_per_token_by_layer_and_part(llama_trace: Path) -> None:
     phases = doc["phases"]
     decode_per_token_us = phases["decode"]["latency_ms"]["mean"] * 1e3  # one token per run
     prefill_per_token_us = phases["prefill"]["duration_ms"]["mean"] * 1e3 / P
-    assert sum(r["decode_us_per_token"] for r in rows) == pytest.approx(decode_per_token_us,
-                                                                        rel=1e-9)
-    assert sum(r["prefill_us_per_token"] for r in rows) == pytest.approx(prefill_per_token_us,
-                                                                         rel=1e-9)
+    assert sum(r["decode_us_per_token"] for r in rows) == pytest.approx(
+        decode_per_token_us, rel=1e-9
+    )
+    assert sum(r["prefill_us_per_token"] for r in rows) == pytest.approx(
+        prefill_per_token_us, rel=1e-9
+    )
     parts = {(r["layer"], r["part"]) for r in rows}
     for layer in ("layers.0", "layers.1"):
         assert (layer, "attention") in parts and (layer, "norm") in parts
@@ -292,19 +327,22 @@ def test_decode_time_per_token_by_layer_and_part(llama_trace: Path) -> None:
     ops = {r["op"]: r for r in doc["operators_per_token"]}
     decode = load_trace(llama_trace).for_phase(DECODE).measured()
     kernels = decode.of_kind(KERNEL)
-    for op, role in (("index_put.out", "KV-cache write"), ("embedding.out", "embedding lookup"),
-                     ("expand_copy.out", "KV heads broadcast (GQA)")):
+    for op, role in (
+        ("index_put.out", "KV-cache write"),
+        ("embedding.out", "embedding lookup"),
+        ("expand_copy.out", "KV heads broadcast (GQA)"),
+    ):
         assert ops[op]["typical"] == role and ops[op]["side"] == "portable"
         ns = int(kernels.loc[kernels["op"].astype(str) == op, "duration_ns"].sum())
-        assert ops[op]["decode_us_per_token"] == pytest.approx(ns / 1e3 / (SESSIONS * G),
-                                                               rel=1e-9)
+        assert ops[op]["decode_us_per_token"] == pytest.approx(ns / 1e3 / (SESSIONS * G), rel=1e-9)
     table = run_cli("breakdown", llama_trace).stdout
     assert "time per token by layer and part" in table and "portable kernels per token" in table
 
 
 @pytest.mark.slow
-def test_without_module_paths_time_per_token_is_per_operator(llama_trace: Path,
-                                                             tmp_path: Path) -> None:
+def test_without_module_paths_time_per_token_is_per_operator(
+    llama_trace: Path, tmp_path: Path
+) -> None:
     """The same trace, its sidecar's module paths removed (as recorded without an ETRecord)."""
     import shutil
 
@@ -312,8 +350,9 @@ def test_without_module_paths_time_per_token_is_per_operator(llama_trace: Path,
     shutil.copy(llama_trace, trace)
     meta = json.loads(sidecar_path(llama_trace).read_text())
     program = meta["program"]
-    for instr in program["instructions"] + [i for m in program.get("methods", [])
-                                            for i in m["instructions"]]:
+    for instr in program["instructions"] + [
+        i for m in program.get("methods", []) for i in m["instructions"]
+    ]:
         instr["modules"] = []
     program["etrecord"] = ""
     sidecar_path(trace).write_text(json.dumps(meta))
@@ -327,22 +366,25 @@ def test_without_module_paths_time_per_token_is_per_operator(llama_trace: Path,
     assert "no module paths in this trace" in table
 
 
-@pytest.mark.parametrize(("module", "layer", "part"), [
-    ("layers.0.attention.SDPA", "layers.0", "attention"),
-    ("layers.1.attention.rope.apply_rotary_emb", "layers.1", "attention"),
-    ("layers.0.attention_norm", "layers.0", "norm"),
-    ("layers.1.ffn_norm", "layers.1", "norm"),
-    ("layers.0.feed_forward.w2", "layers.0", "feed-forward"),
-    ("layers.0", "layers.0", "(mixed)"),
-    ("layers", "layers", "(other)"),
-    ("tok_embeddings", "", "embedding"),
-    ("norm", "", "norm"),
-    ("output", "", "output head"),
-    ("model.layers.3.self_attn.q_proj", "model.layers.3", "attention"),
-    ("model.layers.3.mlp.down_proj", "model.layers.3", "feed-forward"),
-    ("model.embed_tokens", "", "embedding"),
-    ("lm_head", "", "output head"),
-])
+@pytest.mark.parametrize(
+    ("module", "layer", "part"),
+    [
+        ("layers.0.attention.SDPA", "layers.0", "attention"),
+        ("layers.1.attention.rope.apply_rotary_emb", "layers.1", "attention"),
+        ("layers.0.attention_norm", "layers.0", "norm"),
+        ("layers.1.ffn_norm", "layers.1", "norm"),
+        ("layers.0.feed_forward.w2", "layers.0", "feed-forward"),
+        ("layers.0", "layers.0", "(mixed)"),
+        ("layers", "layers", "(other)"),
+        ("tok_embeddings", "", "embedding"),
+        ("norm", "", "norm"),
+        ("output", "", "output head"),
+        ("model.layers.3.self_attn.q_proj", "model.layers.3", "attention"),
+        ("model.layers.3.mlp.down_proj", "model.layers.3", "feed-forward"),
+        ("model.embed_tokens", "", "embedding"),
+        ("lm_head", "", "output head"),
+    ],
+)
 def test_module_paths_map_to_a_layer_and_a_part(module: str, layer: str, part: str) -> None:
     from etprof.analyzers._llm_layers import layer_of, part_of
 
@@ -354,13 +396,31 @@ def test_iters_and_warmup_count_whole_sequences(llama: Path, tmp_path: Path) -> 
     """--iters 2 --warmup 0: two measured sequences per session, none dropped, said on stderr;
     pp/tg name one sequence's tokens and time to first token is per sequence."""
     out = tmp_path / "two.etdp"
-    result = run_cli("run", llama, "--prefill", "4", "--decode", "3", "--iters", "2",
-                     "--warmup", "0", "--sessions", "1", "--spread", "0", "--no-untraced",
-                     "--out", out)
+    result = run_cli(
+        "run",
+        llama,
+        "--prefill",
+        "4",
+        "--decode",
+        "3",
+        "--iters",
+        "2",
+        "--warmup",
+        "0",
+        "--sessions",
+        "1",
+        "--spread",
+        "0",
+        "--no-untraced",
+        "--out",
+        out,
+    )
     assert result.returncode == 0, result.stderr
-    assert ("--iters/--warmup count whole prefill+decode sequences for an LLM program: 2 "
-            "measured and 0 dropped per session (8 Execute runs of forward per session)"
-            in result.stderr)
+    assert (
+        "--iters/--warmup count whole prefill+decode sequences for an LLM program: 2 "
+        "measured and 0 dropped per session (8 Execute runs of forward per session)"
+        in result.stderr
+    )
     meta = TraceMeta.from_json(sidecar_path(out).read_text())
     sequence = [Step(PREFILL, 0, 4), *(Step(DECODE, 4 + i, 1) for i in range(3))]
     assert list(meta.run.phases) == sequence * 2
@@ -375,9 +435,22 @@ def test_iters_and_warmup_count_whole_sequences(llama: Path, tmp_path: Path) -> 
     assert (result_llm.prefill, result_llm.decode, result_llm.sequences) == (4, 3, 2)
     assert result_llm.ttft_ms == pytest.approx(prefill["duration_ms"]["mean"] / 2, rel=1e-12)
     assert "pp4" in result_llm.headline() and "tg3" in result_llm.headline()
-    assert_one_line_error(run_cli("run", llama, "--prefill", "4", "--decode", "3", "--iters",
-                                  "0", "--out", tmp_path / "x.etdp"),
-                          "counts whole prefill+decode sequences", "--iters 1 or more")
+    assert_one_line_error(
+        run_cli(
+            "run",
+            llama,
+            "--prefill",
+            "4",
+            "--decode",
+            "3",
+            "--iters",
+            "0",
+            "--out",
+            tmp_path / "x.etdp",
+        ),
+        "counts whole prefill+decode sequences",
+        "--iters 1 or more",
+    )
     assert not (tmp_path / "x.etdp").exists()
 
 
@@ -417,15 +490,17 @@ def test_dq8_against_fp32_names_the_linears(llama_fp32_trace: Path, llama_trace:
     # every row by name (--top 100): the linears' delta is not always among the ten largest, as
     # on a fast machine both sides' GEMMs are mostly below XNNPACK's 1 µs timer resolution; and
     # Markdown, as the terminal table wraps a long name where its column ends
-    table = run_cli("diff", llama_fp32_trace, llama_trace, "--phase", "decode", "--top", "100",
-                    "-f", "markdown").stdout
+    table = run_cli(
+        "diff", llama_fp32_trace, llama_trace, "--phase", "decode", "--top", "100", "-f", "markdown"
+    ).stdout
     row = next(line for line in table.splitlines() if "Fully Connected" in line)
     assert "| F32 -> QDU8, F32, QC8W | 15 -> 15 |" in row, row
 
 
 @pytest.mark.slow
-def test_report_of_two_llm_traces_compares_each_phase(llama_fp32_trace: Path,
-                                                      llama_trace: Path, tmp_path: Path) -> None:
+def test_report_of_two_llm_traces_compares_each_phase(
+    llama_fp32_trace: Path, llama_trace: Path, tmp_path: Path
+) -> None:
     """Without --phase: one comparison card per phase, each with its `--phase` diff's verdict;
     with --phase decode: that one card, as before."""
     from html import escape
@@ -436,11 +511,14 @@ def test_report_of_two_llm_traces_compares_each_phase(llama_fp32_trace: Path,
     html = out.read_text()
     assert html.count("<h2>Comparison: B against A") == 2
     for phase in (PREFILL, DECODE):
-        card = html.index(f'<section class="card" id="diff-{phase}">'
-                          f"<h2>Comparison: B against A ({phase} runs)</h2>")
-        alone = json.loads(run_cli("diff", llama_fp32_trace, llama_trace, "--phase", phase,
-                                   "-f", "json").stdout)
-        assert escape(alone["headline"]) in html[card:html.index("</section>", card)]
+        card = html.index(
+            f'<section class="card" id="diff-{phase}">'
+            f"<h2>Comparison: B against A ({phase} runs)</h2>"
+        )
+        alone = json.loads(
+            run_cli("diff", llama_fp32_trace, llama_trace, "--phase", phase, "-f", "json").stdout
+        )
+        assert escape(alone["headline"]) in html[card : html.index("</section>", card)]
     assert html.count('<line class="fit"') == 2  # each side's decode latency chart
     result = run_cli("report", llama_fp32_trace, llama_trace, "--phase", "decode", "-o", out)
     assert result.returncode == 0, result.stderr
@@ -451,15 +529,23 @@ def test_report_of_two_llm_traces_compares_each_phase(llama_fp32_trace: Path,
     assert html.count('<circle class="step"') == 2 * SESSIONS * G
 
 
-def _methods(kv: bool, inputs: tuple[tuple[int, ...], ...], dynamic: bool = True
-             ) -> tuple[MethodShape, ...]:
+def _methods(
+    kv: bool, inputs: tuple[tuple[int, ...], ...], dynamic: bool = True
+) -> tuple[MethodShape, ...]:
     """A forward taking `inputs` (int64, the first dynamic) and the LLM metadata methods."""
     from etprof.program.methods import TensorInput
 
-    forward = MethodShape("forward", tuple(TensorInput(i, 4, s, dynamic and i == 0)
-                                           for i, s in enumerate(inputs)), instructions=10)
-    consts = {"get_vocab_size": 128, "get_max_seq_len": 32, "use_kv_cache": kv,
-              "enable_dynamic_shape": dynamic}
+    forward = MethodShape(
+        "forward",
+        tuple(TensorInput(i, 4, s, dynamic and i == 0) for i, s in enumerate(inputs)),
+        instructions=10,
+    )
+    consts = {
+        "get_vocab_size": 128,
+        "get_max_seq_len": 32,
+        "use_kv_cache": kv,
+        "enable_dynamic_shape": dynamic,
+    }
     return (forward, *(MethodShape(n, (), 0, v) for n, v in consts.items()))
 
 
@@ -485,8 +571,7 @@ def test_a_program_without_kv_cache_takes_tokens_only() -> None:
 
 # -- programs exported by ExecuTorch's own LLM tooling (tests/data/make_llm_exports.sh) ---------
 
-EL_DYNAMIC, EL_STATIC, EL_NOKV = (DATA / f"el_{n}.pte" for n in ("kv_dynamic", "kv_static",
-                                                                 "nokv"))
+EL_DYNAMIC, EL_STATIC, EL_NOKV = (DATA / f"el_{n}.pte" for n in ("kv_dynamic", "kv_static", "nokv"))
 EL_RUN = ("--sessions", "1", "--spread", "0", "--no-untraced")
 
 
@@ -500,8 +585,9 @@ def test_export_llama_programs_are_recognised_without_a_flag() -> None:
         info, why = recognise(read_methods(pte))
         assert why == "" and info is not None, (pte, why)
         assert (info.vocab_size, info.max_seq_len, info.bos_id, info.eos_ids) == (128, 32, 1, (2,))
-        assert {"get_max_seq_len", "get_vocab_size", "use_kv_cache",
-                "enable_dynamic_shape"} <= set(info.metadata_methods)
+        assert {"get_max_seq_len", "get_vocab_size", "use_kv_cache", "enable_dynamic_shape"} <= set(
+            info.metadata_methods
+        )
         infos[pte] = info
     dynamic, static, nokv = (infos[p] for p in (EL_DYNAMIC, EL_STATIC, EL_NOKV))
     assert dynamic.use_kv_cache and dynamic.dynamic_shape and dynamic.takes_position
@@ -518,8 +604,10 @@ def test_export_llama_program_runs_as_an_llm(tmp_path: Path) -> None:
     assert "recognised: LLM program (forward(tokens, input_pos);" in result.stderr
     assert "pp8" in result.stdout and "tg4" in result.stdout
     meta = TraceMeta.from_json(sidecar_path(out).read_text())
-    assert list(meta.run.phases) == [Step(PREFILL, 0, 8),
-                                     *(Step(DECODE, 8 + i, 1) for i in range(4))] * 2
+    assert (
+        list(meta.run.phases)
+        == [Step(PREFILL, 0, 8), *(Step(DECODE, 8 + i, 1) for i in range(4))] * 2
+    )
 
 
 @pytest.mark.slow
@@ -527,38 +615,49 @@ def test_a_static_shape_program_prefills_one_token_per_execute(tmp_path: Path) -
     """export_llama --disable_dynamic_shape: the prompt goes token by token; pp tokens/s is
     the prompt's tokens over those executes' total duration."""
     out = tmp_path / "s.etdp"
-    result = run_cli("run", EL_STATIC, "--prefill", "6", "--decode", "3", *EL_RUN, "--out", out,
-                     "-f", "json")
+    result = run_cli(
+        "run", EL_STATIC, "--prefill", "6", "--decode", "3", *EL_RUN, "--out", out, "-f", "json"
+    )
     assert result.returncode == 0, result.stderr
     assert "prefill: 6 single-token executes" in result.stderr
     meta = TraceMeta.from_json(sidecar_path(out).read_text())
-    sequence = [*(Step(PREFILL, i, 1) for i in range(6)), *(Step(DECODE, 6 + i, 1)
-                                                            for i in range(3))]
+    sequence = [
+        *(Step(PREFILL, i, 1) for i in range(6)),
+        *(Step(DECODE, 6 + i, 1) for i in range(3)),
+    ]
     assert list(meta.run.phases) == sequence * 2
     doc = json.loads(result.stdout)
     prefill = doc["phases"]["prefill"]
     assert prefill["runs"] == 6 and prefill["tokens"] == 6
     assert prefill["tokens_per_s"]["mean"] == pytest.approx(
-        6 / (prefill["duration_ms"]["mean"] / 1e3), rel=1e-9)
+        6 / (prefill["duration_ms"]["mean"] / 1e3), rel=1e-9
+    )
     assert doc["time_to_first_token_ms"] == pytest.approx(prefill["duration_ms"]["mean"])
     from etprof.analyzers.llm import LlmOptions, llm
     from etprof.trace.loading import load_trace
 
-    assert any("prefill ran one token per execute (6 executes per sequence)" in n
-               for n in llm(load_trace(out), LlmOptions()).notes())
+    assert any(
+        "prefill ran one token per execute (6 executes per sequence)" in n
+        for n in llm(load_trace(out), LlmOptions()).notes()
+    )
 
 
 @pytest.mark.slow
 def test_a_program_without_a_kv_cache_runs_its_prompt(tmp_path: Path) -> None:
     """export_llama without -kv: forward(tokens); prefill alone by default, --decode refused."""
     out = tmp_path / "n.etdp"
-    assert_one_line_error(run_cli("run", EL_NOKV, "--decode", "4", *EL_RUN, "--out", out),
-                          "has no KV cache", "--decode 0")
+    assert_one_line_error(
+        run_cli("run", EL_NOKV, "--decode", "4", *EL_RUN, "--out", out),
+        "has no KV cache",
+        "--decode 0",
+    )
     assert not out.exists()
     result = run_cli("run", EL_NOKV, "--prefill", "8", *EL_RUN, "--out", out, "-f", "json")
     assert result.returncode == 0, result.stderr
-    assert "recognised: LLM program (forward(tokens);" in result.stderr and "no KV cache" in \
-        result.stderr
+    assert (
+        "recognised: LLM program (forward(tokens);" in result.stderr
+        and "no KV cache" in result.stderr
+    )
     meta = TraceMeta.from_json(sidecar_path(out).read_text())
     assert list(meta.run.phases) == [Step(PREFILL, 0, 8)] * 2
     doc = json.loads(result.stdout)
@@ -574,14 +673,17 @@ def test_llm_custom_ops_are_portable_kernels_with_their_cost_per_token(tmp_path:
     from etprof.trace.model import KERNEL
 
     out = tmp_path / "sdpa.etdp"
-    result = run_cli("run", DATA / "el_kv_sdpa.pte", "--prefill", "8", "--decode", "4", *EL_RUN,
-                     "--out", out)
+    result = run_cli(
+        "run", DATA / "el_kv_sdpa.pte", "--prefill", "8", "--decode", "4", *EL_RUN, "--out", out
+    )
     assert result.returncode == 0, result.stderr
     doc = json.loads(run_cli("breakdown", out, "-f", "json").stdout)
     ops = {r["op"]: r for r in doc["operators_per_token"]}
     kernels = load_trace(out).for_phase(DECODE).measured().of_kind(KERNEL)
-    for op, role, calls in (("llama::custom_sdpa.out", "custom SDPA", 1),
-                            ("llama::update_cache.out", "KV-cache update", 2)):
+    for op, role, calls in (
+        ("llama::custom_sdpa.out", "custom SDPA", 1),
+        ("llama::update_cache.out", "KV-cache update", 2),
+    ):
         assert ops[op]["typical"] == role and ops[op]["side"] == "portable"
         assert ops[op]["decode_calls_per_token"] == calls
         ns = int(kernels.loc[kernels["op"].astype(str) == op, "duration_ns"].sum())

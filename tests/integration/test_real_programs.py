@@ -59,8 +59,9 @@ def run_ok(pte: Path, *args: str | Path) -> tuple[Path, TraceMeta, str]:
 
 
 def _ran(pte: Path, stderr: str) -> tuple[Path, TraceMeta, str]:
-    trace = Path(next(line.split()[1] for line in stderr.splitlines()
-                      if line.startswith("trace: ")))
+    trace = Path(
+        next(line.split()[1] for line in stderr.splitlines() if line.startswith("trace: "))
+    )
     trace = trace if trace.is_absolute() else pte.parent / trace.name
     return trace, TraceMeta.from_json(sidecar_path(trace).read_text()), stderr
 
@@ -82,8 +83,9 @@ class Traced:
                 import torch
 
                 state = self.folder / "state.pt"
-                torch.save((torch.randn(1, 5, 8), (torch.zeros(1, 1, 16),
-                                                   torch.zeros(1, 1, 16))), state)
+                torch.save(
+                    (torch.randn(1, 5, 8), (torch.zeros(1, 1, 16), torch.zeros(1, 1, 16))), state
+                )
                 # its own trace: a default run of the LSTM writes lstm_xnnpack_fp32.etdp
                 args = ("--inputs", state, "--out", pte.parent / "lstm_state.etdp")
             elif name == "two_methods":
@@ -160,24 +162,29 @@ def test_encoder_fp32_against_dynamic_quant_pairs_its_linears(traced: Traced) ->
     gemms = [r for r in ops if r["contributor"].startswith("Fully Connected")]
     assert gemms and all(r["calls_a"] == r["calls_b"] > 0 for r in gemms), gemms
     # 8-bit weights, activations quantized at run time ("F32 -> QDU8, F32, QC8W")
-    assert any(r["precision"].startswith("F32 -> ") and "QC8W" in r["precision"]
-               for r in gemms), gemms
+    assert any(r["precision"].startswith("F32 -> ") and "QC8W" in r["precision"] for r in gemms), (
+        gemms
+    )
     (mean,) = [r for r in d["run_model"] if r["statistic"] == "mean"]
-    assert sum(r["delta_ms"] for r in d["contributors"]) == pytest.approx(mean["delta_ms"],
-                                                                          abs=1e-9)
+    assert sum(r["delta_ms"] for r in d["contributors"]) == pytest.approx(
+        mean["delta_ms"], abs=1e-9
+    )
 
 
 def test_token_ids_with_a_float_mask(traced: Traced) -> None:
     trace, meta, stderr = traced("masked_tokens")
-    assert "input 0 'ids' int64 [1, 8]: zeros (the program states no vocabulary size" in \
-        meta.run.inputs
+    assert (
+        "input 0 'ids' int64 [1, 8]: zeros (the program states no vocabulary size"
+        in meta.run.inputs
+    )
     assert "input 1 'mask' float32 [1, 8]: random normal" in meta.run.inputs
     assert f"inputs: {meta.run.inputs}" in stderr
     assert_breakdown_sums(trace)
 
 
-def test_kv_cache_decoder_step_exports_and_runs(exported: Exporter, traced: Traced,
-                                                 tmp_path: Path) -> None:
+def test_kv_cache_decoder_step_exports_and_runs(
+    exported: Exporter, traced: Traced, tmp_path: Path
+) -> None:
     """Parameters requiring grad plus an in-place cache update: exported as users write it."""
     import torch
 
@@ -192,8 +199,7 @@ def test_kv_cache_decoder_step_exports_and_runs(exported: Exporter, traced: Trac
     assert_breakdown_sums(trace)
 
 
-def test_two_methods_take_turns_in_one_trace(exported: Exporter,
-                                             traced: Traced) -> None:
+def test_two_methods_take_turns_in_one_trace(exported: Exporter, traced: Traced) -> None:
     pte = exported("two_methods")
     trace, meta, stderr = traced("two_methods")
     assert trace.name == "two_methods_xnnpack_fp32.forward+encode.etdp"
@@ -221,8 +227,7 @@ def test_two_methods_take_turns_in_one_trace(exported: Exporter,
     assert trace.is_file()
 
 
-def test_lstm_takes_nested_inputs(exported: Exporter, traced: Traced,
-                                  tmp_path: Path) -> None:
+def test_lstm_takes_nested_inputs(exported: Exporter, traced: Traced, tmp_path: Path) -> None:
     import torch
 
     pte = exported("lstm")
@@ -231,23 +236,29 @@ def test_lstm_takes_nested_inputs(exported: Exporter, traced: Traced,
     assert_breakdown_sums(trace)
     flat = tmp_path / "flat.pt"
     torch.save((torch.randn(1, 5, 8), torch.zeros(1, 1, 16)), flat)
-    assert_one_line_error(run_cli("run", pte, *QUICK, "--inputs", flat),
-                          "has 2 tensors, forward takes 3 inputs")
+    assert_one_line_error(
+        run_cli("run", pte, *QUICK, "--inputs", flat), "has 2 tensors, forward takes 3 inputs"
+    )
 
 
 # --- the zoo's tiny Llama -------------------------------------------------------------------
 
 
-def test_llama_zoo_runs_with_its_metadata(exported: Exporter, traced: Traced,
-                                          tmp_path: Path) -> None:
+def test_llama_zoo_runs_with_its_metadata(
+    exported: Exporter, traced: Traced, tmp_path: Path
+) -> None:
     """With --shape the zoo's Llama runs as any program (without, it is run as an LLM:
     tests/integration/test_llm.py): ids within get_vocab_size, positions within the KV cache."""
     pte = exported("llama")
     trace, meta, _ = traced("llama")  # --shape tokens=1x8
-    assert ("input 0 'tokens' int64 [1, 8] (--shape; bound [1, 63]): token ids in [0, 256) "
-            "(get_vocab_size)") in meta.run.inputs
-    assert ("'attn_options_input_pos' int64 [1]: position advancing 8 per run, wrapping "
-            "within 64 (get_max_context_len)") in meta.run.inputs
+    assert (
+        "input 0 'tokens' int64 [1, 8] (--shape; bound [1, 63]): token ids in [0, 256) "
+        "(get_vocab_size)"
+    ) in meta.run.inputs
+    assert (
+        "'attn_options_input_pos' int64 [1]: position advancing 8 per run, wrapping "
+        "within 64 (get_max_context_len)"
+    ) in meta.run.inputs
     assert_breakdown_sums(trace)
     trace, meta, _ = run_ok(pte, "--shape", "0=1x1", "--out", tmp_path / "decode.etdp")
     assert "position advancing 1 per run" in meta.run.inputs
@@ -269,27 +280,34 @@ def test_llama_bad_requests_are_one_line(exported: Exporter, tmp_path: Path) -> 
     import torch
 
     pte = exported("llama")
-    assert_one_line_error(run_cli("run", pte, *QUICK, "--shape", "tokens=1x200"),
-                          "--shape tokens=1x200: forward input 0 takes shapes up to [1, 63]")
-    assert_one_line_error(run_cli("run", pte, *QUICK, "--shape", "1=2"),
-                          "has the static shape [1]")
-    assert_one_line_error(run_cli("run", pte, *QUICK, "--method", "get_vocab_size"),
-                          "method 'get_vocab_size'", "only returns a constant 256",
-                          "runnable methods: forward")
+    assert_one_line_error(
+        run_cli("run", pte, *QUICK, "--shape", "tokens=1x200"),
+        "--shape tokens=1x200: forward input 0 takes shapes up to [1, 63]",
+    )
+    assert_one_line_error(run_cli("run", pte, *QUICK, "--shape", "1=2"), "has the static shape [1]")
+    assert_one_line_error(
+        run_cli("run", pte, *QUICK, "--method", "get_vocab_size"),
+        "method 'get_vocab_size'",
+        "only returns a constant 256",
+        "runnable methods: forward",
+    )
     bad = tmp_path / "bad.pt"
     torch.save((torch.tensor([[1000, 3]]), torch.tensor([0])), bad)
     out = tmp_path / "bad.etdp"
-    assert_one_line_error(run_cli("run", pte, *QUICK, "--inputs", bad, "--out", out),
-                          "run 1 of forward failed", "error: 0x12",
-                          "the inputs from", "are the likely cause")
+    assert_one_line_error(
+        run_cli("run", pte, *QUICK, "--inputs", bad, "--out", out),
+        "run 1 of forward failed",
+        "error: 0x12",
+        "the inputs from",
+        "are the likely cause",
+    )
     assert not out.exists() and not sidecar_path(out).exists()
 
 
 # --- operators below XNNPACK's timer resolution (issue 12 item 1) ------------------------------
 
 
-def test_lstm_operators_below_timer_resolution_are_not_delegate_overhead(
-        traced: Traced) -> None:
+def test_lstm_operators_below_timer_resolution_are_not_delegate_overhead(traced: Traced) -> None:
     """Most of the LSTM's XNNPACK operators take under 1 µs and read 0 ns. Their possible time
     (at most 1 µs each, within what their call holds beyond its operators) is its own bucket, not
     delegate overhead; the breakdown warns, and the fallback cost is given as a range."""
@@ -303,8 +321,9 @@ def test_lstm_operators_below_timer_resolution_are_not_delegate_overhead(
     trace_path, _, _ = traced("lstm")
     assert_breakdown_sums(trace_path)  # the command line's JSON: exact sums in every iteration
     trace = load_trace(trace_path)
-    doc = json.loads(json.dumps(analyzers.run("breakdown", trace, BreakdownOptions()).to_dict(),
-                                default=str))
+    doc = json.loads(
+        json.dumps(analyzers.run("breakdown", trace, BreakdownOptions()).to_dict(), default=str)
+    )
     rows = {r["bucket"]: r for r in doc["buckets"]}
     res = doc["resolution"][0]
     assert res["backend"] == "XnnpackBackend" and res["resolution_ns"] == 1000
@@ -315,8 +334,12 @@ def test_lstm_operators_below_timer_resolution_are_not_delegate_overhead(
     key = ["iteration", "instruction_id"]
     call_ns = calls.groupby(key)["duration_ns"].sum()
     op_ns = ops.groupby(key)["duration_ns"].sum().reindex(call_ns.index, fill_value=0)
-    zeros = (ops["duration_ns"] < 1000).groupby([ops[k] for k in key]).sum().reindex(
-        call_ns.index, fill_value=0)
+    zeros = (
+        (ops["duration_ns"] < 1000)
+        .groupby([ops[k] for k in key])
+        .sum()
+        .reindex(call_ns.index, fill_value=0)
+    )
     bound = np.minimum((call_ns - op_ns).clip(lower=0), 1000 * zeros)
     n = measured.iterations_present()
     assert rows["delegate_unresolved"]["mean_ms"] * 1e6 == pytest.approx(bound.sum() / n)
@@ -324,8 +347,10 @@ def test_lstm_operators_below_timer_resolution_are_not_delegate_overhead(
     per_iter = doc["buckets_per_iteration_ns"]
     assert sum(r["delegate_unresolved"] for r in per_iter) == int(bound.sum())
     # overhead is what is left of the calls: compute + glue + unresolved + overhead = calls
-    parts = sum(rows[b]["mean_ms"] for b in ("delegate_compute", "delegate_glue",
-                                              "delegate_unresolved", "delegate_overhead"))
+    parts = sum(
+        rows[b]["mean_ms"]
+        for b in ("delegate_compute", "delegate_glue", "delegate_unresolved", "delegate_overhead")
+    )
     assert parts * 1e6 == pytest.approx(call_ns.sum() / n)
 
     # Whether it warns follows from what it measured: most of the LSTM's operators read 0 here,
@@ -333,20 +358,30 @@ def test_lstm_operators_below_timer_resolution_are_not_delegate_overhead(
     # recomputed from the figures beside it, and the text follows the flag, either way.
     unresolved, resolved = res["unresolved_ms"], res["resolved_ms"]
     assert unresolved == pytest.approx(rows["delegate_unresolved"]["mean_ms"])
-    assert resolved == pytest.approx(rows["delegate_compute"]["mean_ms"]
-                                     + rows["delegate_glue"]["mean_ms"])
-    others = sorted((r["mean_ms"] for r in doc["buckets"]
-                     if r["bucket"] not in ("run_model", "delegate_unresolved")), reverse=True)
+    assert resolved == pytest.approx(
+        rows["delegate_compute"]["mean_ms"] + rows["delegate_glue"]["mean_ms"]
+    )
+    others = sorted(
+        (
+            r["mean_ms"]
+            for r in doc["buckets"]
+            if r["bucket"] not in ("run_model", "delegate_unresolved")
+        ),
+        reverse=True,
+    )
     flips = unresolved >= others[0] - others[1]  # the largest bucket could change
-    assert res["warn"] == (unresolved > 0 and (res["unresolved_share_pct"] >= 10
-                                               or unresolved > resolved or flips)), res
+    assert res["warn"] == (
+        unresolved > 0 and (res["unresolved_share_pct"] >= 10 or unresolved > resolved or flips)
+    ), res
     text = run_cli("breakdown", trace_path)
     assert text.returncode == 0, text.stderr
     assert "XNNPACK operators below timer resolution" in text.stdout  # its own row, always
     words = " ".join(text.stdout.split())
-    warning = (f"warning: {res['below_resolution_pct']:.1f}% of the XNNPACK operator events "
-               f"({res['below_resolution']:.1f} of {res['operators']:.1f} per run) are shorter "
-               "than its timer resolution (1 µs)")
+    warning = (
+        f"warning: {res['below_resolution_pct']:.1f}% of the XNNPACK operator events "
+        f"({res['below_resolution']:.1f} of {res['operators']:.1f} per run) are shorter "
+        "than its timer resolution (1 µs)"
+    )
     assert (warning in words) == res["warn"], words
     headline = " ".join(text.stdout.splitlines()[:2])
     assert ("% below timer resolution)" in headline) == res["warn"], headline
@@ -378,8 +413,9 @@ def test_conv_norm_gelu_delegate_operators_go_to_their_own_modules(traced: Trace
     delegated = sum(r["delegated_ms"] for r in modules["rows"])
     calls = sum(b["call_ms"] for b in doc["blocks"])
     assert delegated == pytest.approx(calls)  # moved between rows, never created or lost
-    span_ms = sum(b["call_ms"] for b in doc["blocks"]
-                  if b["instruction"] in {i.id for i in spanning})
+    span_ms = sum(
+        b["call_ms"] for b in doc["blocks"] if b["instruction"] in {i.id for i in spanning}
+    )
     # what stayed on the common module of the spanning delegate, plus what went to its own
     # modules, is that delegate's time
     assert modules["unplaced_ms"] + modules["placed_ms"] == pytest.approx(span_ms)
@@ -402,21 +438,26 @@ def test_conv_norm_gelu_delegate_operators_go_to_their_own_modules(traced: Trace
     assert modules["placed_ms"] * 1e6 == pytest.approx(sum(moved_ns.values()))
     for module, ns in moved_ns.items():  # a row of its own, whatever its operator read
         assert rows[module]["delegated_ms"] * 1e6 == pytest.approx(ns), rows
-    assert rows["(root)"]["delegated_ms"] == pytest.approx(
-        span_ms - modules["placed_ms"])
+    assert rows["(root)"]["delegated_ms"] == pytest.approx(span_ms - modules["placed_ms"])
     text = run_cli("breakdown", trace_path, "--by", "module")
     assert "could not be placed below the common module" in text.stdout
 
 
 # --- diff, report and timeline on every program's trace (issue 11) ------------------------------
 
-PROGRAMS = ["encoder", "encoder_dq+q", "masked_tokens", "kv_decoder_step", "two_methods", "lstm",
-            "llama"]
+PROGRAMS = [
+    "encoder",
+    "encoder_dq+q",
+    "masked_tokens",
+    "kv_decoder_step",
+    "two_methods",
+    "lstm",
+    "llama",
+]
 
 
 @pytest.mark.parametrize("name", PROGRAMS)
-def test_diff_report_and_timeline_read_the_trace(traced: Traced, name: str,
-                                                  tmp_path: Path) -> None:
+def test_diff_report_and_timeline_read_the_trace(traced: Traced, name: str, tmp_path: Path) -> None:
     """The run tests' own trace, per method: diffed against itself every operator pairs up and
     nothing is significant; the Chrome timeline nests and its Method::execute is that
     iteration's run model; the HTML report names every method and bucket."""
@@ -434,7 +475,10 @@ def test_diff_report_and_timeline_read_the_trace(traced: Traced, name: str,
         d = json.loads(diff.stdout)
         c = d["comparison"]
         assert (c["significant"], c["verdict"], c["delta_ms"]) == (
-            False, "no significant change", 0.0), d["headline"]
+            False,
+            "no significant change",
+            0.0,
+        ), d["headline"]
         assert c["n_a"] == c["n_b"] == len(doc["buckets_per_iteration_ns"])
         assert d["contributors"] and d["contributors_sum_ms"] == 0.0
         for row in d["contributors"]:  # every operator paired with itself
@@ -449,8 +493,11 @@ def test_diff_report_and_timeline_read_the_trace(traced: Traced, name: str,
         assert made.returncode == 0, made.stderr
         slices = check_chrome_trace(json.loads(out.read_text()))
         (execute,) = [e for e in slices if e["args"]["kind"] == "run_model"]
-        (row,) = [r for r in doc["buckets_per_iteration_ns"]
-                  if r["iteration"] == execute["args"]["iteration"]]
+        (row,) = [
+            r
+            for r in doc["buckets_per_iteration_ns"]
+            if r["iteration"] == execute["args"]["iteration"]
+        ]
         assert round(execute["dur"] * 1000) == row["run_model"]
     report = tmp_path / "report.html"
     made = run_cli("report", trace, "-o", report)
@@ -514,17 +561,24 @@ def test_fallbacks_get_their_reasons_and_fixes(exported: Exporter, traced: Trace
     assert _VAGUE not in text
     assert "no partitioner config for mul" not in text
     causes = {c["op"]: c for c in fb["causes"]}
-    sdpa = {"aten::mul.Scalar_out", "aten::eq.Scalar_out", "aten::logical_not.out",
-            "aten::any.out", "aten::where.self_out"}
+    sdpa = {
+        "aten::mul.Scalar_out",
+        "aten::eq.Scalar_out",
+        "aten::logical_not.out",
+        "aten::any.out",
+        "aten::where.self_out",
+    }
     assert sdpa <= set(causes), sorted(causes)
     assert {causes[op]["decomposed_from"] for op in sdpa} == {"scaled_dot_product_attention"}
     line = next(x for x in fb["explanation"] if "pieces of scaled_dot_product_attention" in x)
     assert "mul.Tensor" in line and "bool tensors" in line and "torch.softmax(q @ k" in line
-    for op, fix in [("split_with_sizes_copy", "slice instead"),
-                    ("expand_copy", "let it broadcast"),
-                    ("select_copy", "index with a slice and reshape"),
-                    ("squeeze_copy", "reshape instead"),
-                    ("unsqueeze_copy", "trailing dimension")]:
+    for op, fix in [
+        ("split_with_sizes_copy", "slice instead"),
+        ("expand_copy", "let it broadcast"),
+        ("select_copy", "index with a slice and reshape"),
+        ("squeeze_copy", "reshape instead"),
+        ("unsqueeze_copy", "trailing dimension"),
+    ]:
         mine = [x for x in fb["explanation"] if x.startswith(f"aten::{op}.")]
         assert len(mine) == 1 and fix in mine[0], (op, mine)
     # a shape operator is a cause of its own, never glue serving itself

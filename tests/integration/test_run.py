@@ -68,15 +68,19 @@ def test_sidecar_makes_trace_self_describing(profiled: tuple[Path, dict[str, obj
     assert meta.run.cpu_share_pct is not None and 0 < meta.run.cpu_share_pct <= 100
     assert meta.versions["executorch"] == "1.5.1"
     kinds = [(i.id, i.kind, i.name) for i in meta.program.instructions]
-    assert kinds == [(0, "delegate", "XnnpackBackend"), (1, "operator", "aten::mean.out"),
-                     (2, "delegate", "XnnpackBackend")]
+    assert kinds == [
+        (0, "delegate", "XnnpackBackend"),
+        (1, "operator", "aten::mean.out"),
+        (2, "delegate", "XnnpackBackend"),
+    ]
     assert meta.host.cores >= 1 and meta.host.cpu
     # the trace itself has the 60 Execute runs and the loading run
     assert read_dump(trace).run_names.count("Execute") == 60
 
 
-def test_breakdown_needs_no_program(profiled: tuple[Path, dict[str, object]],
-                                    tmp_path: Path) -> None:
+def test_breakdown_needs_no_program(
+    profiled: tuple[Path, dict[str, object]], tmp_path: Path
+) -> None:
     trace, _ = profiled
     alone = tmp_path / "alone.etdp"
     shutil.copy(trace, alone)
@@ -86,7 +90,8 @@ def test_breakdown_needs_no_program(profiled: tuple[Path, dict[str, object]],
     loaded = load_trace(alone)
     assert loaded.has_meta and loaded.warmup == 10
     assert set(loaded.events.loc[loaded.events["kind"] == "delegate_call", "op"]) == {
-        "XnnpackBackend"}
+        "XnnpackBackend"
+    }
 
 
 def test_inputs_file_of_right_and_wrong_shape(tmp_path: Path, small_pte: Path) -> None:
@@ -94,13 +99,26 @@ def test_inputs_file_of_right_and_wrong_shape(tmp_path: Path, small_pte: Path) -
     np.save(good, np.ones((1, 3, 16, 16), dtype=np.float32))
     np.save(bad, np.ones((1, 3, 8, 8), dtype=np.float32))
     out = tmp_path / "t.etdp"
-    ok = run_cli("run", small_pte, "--iters", "12", "--warmup", "2", "--inputs", good,
-                 "--spread", "0", "--out", out)
+    ok = run_cli(
+        "run",
+        small_pte,
+        "--iters",
+        "12",
+        "--warmup",
+        "2",
+        "--inputs",
+        good,
+        "--spread",
+        "0",
+        "--out",
+        out,
+    )
     assert ok.returncode == 0, ok.stderr
     assert TraceMeta.from_json(sidecar_path(out).read_text()).run.inputs == "file:good.npy"
     out2 = tmp_path / "t2.etdp"
-    wrong = run_cli("run", small_pte, "--iters", "12", "--warmup", "2", "--inputs", bad,
-                    "--out", out2)
+    wrong = run_cli(
+        "run", small_pte, "--iters", "12", "--warmup", "2", "--inputs", bad, "--out", out2
+    )
     assert_one_line_error(wrong, "[1, 3, 8, 8]", "[1, 3, 16, 16]")
     assert not out2.exists() and not sidecar_path(out2).exists()
 
@@ -110,14 +128,16 @@ def test_missing_program(tmp_path: Path) -> None:
 
 
 def test_not_a_program(tmp_path: Path, small_trace: Path) -> None:
-    assert_one_line_error(run_cli("run", small_trace, "--out", tmp_path / "x.etdp"),
-                          "not an ExecuTorch program")
+    assert_one_line_error(
+        run_cli("run", small_trace, "--out", tmp_path / "x.etdp"), "not an ExecuTorch program"
+    )
     assert not (tmp_path / "x.etdp").exists()
 
 
 def test_iters_not_above_warmup(small_pte: Path, tmp_path: Path) -> None:
-    result = run_cli("run", small_pte, "--iters", "10", "--warmup", "10",
-                     "--out", tmp_path / "x.etdp")
+    result = run_cli(
+        "run", small_pte, "--iters", "10", "--warmup", "10", "--out", tmp_path / "x.etdp"
+    )
     assert_one_line_error(result, "--iters 10", "--warmup 10")
     assert not (tmp_path / "x.etdp").exists()
 
@@ -146,17 +166,19 @@ def test_export_then_run_with_etrecord_module_paths(tmp_path: Path) -> None:
     # exported by `etprof export`'s own code (tests/programs.py), shared with tests/integration/test_export.py
     pte = program_copy(tmp_path, "etprof_tiny_models:tiny", "xnnpack_q8")
     assert pte.with_suffix(".etrecord").is_file()
-    result = run_cli("run", pte, "--iters", "60", "--warmup", "10", "--sessions", "1",
-                     "--json")
+    result = run_cli("run", pte, "--iters", "60", "--warmup", "10", "--sessions", "1", "--json")
     assert result.returncode == 0, result.stderr
     trace = pte.with_suffix(".etdp")
     durations = execute_durations_ns(trace)
     doc = json.loads(result.stdout)
-    assert doc["run_model"]["mean_ms"] == pytest.approx(np.mean(durations[10:60]) / 1e6,
-                                                        rel=1e-12)
+    assert doc["run_model"]["mean_ms"] == pytest.approx(np.mean(durations[10:60]) / 1e6, rel=1e-12)
     meta = TraceMeta.from_json(sidecar_path(trace).read_text())
     assert meta.program.etrecord.endswith(".etrecord")
     delegated = [i for i in meta.program.instructions if i.kind == "delegate"]
     assert delegated and any(i.modules for i in delegated)
     assert {m.split(".")[0] for i in meta.program.instructions for m in i.modules} <= {
-        "conv", "squeeze", "fc", ""}
+        "conv",
+        "squeeze",
+        "fc",
+        "",
+    }

@@ -21,8 +21,9 @@ from conftest import DATA, run_cli
 SESSIONS, ITERS, WARMUP = 2, 24, 4
 
 
-def _run(work: Path, *extra: str, formats: tuple[str, ...] = ("json", "table")
-         ) -> tuple[TraceMeta, dict[str, object], str]:
+def _run(
+    work: Path, *extra: str, formats: tuple[str, ...] = ("json", "table")
+) -> tuple[TraceMeta, dict[str, object], str]:
     """One run printing JSON (its sidecar is returned) and one printing the table."""
     out = []
     for fmt in formats:
@@ -30,30 +31,52 @@ def _run(work: Path, *extra: str, formats: tuple[str, ...] = ("json", "table")
         folder.mkdir()
         pte = folder / "small_xnnpack.pte"
         shutil.copy(DATA / "small_xnnpack.pte", pte)
-        done = run_cli("run", pte, "--iters", str(ITERS), "--warmup", str(WARMUP), "--sessions",
-                       str(SESSIONS), "--spread", "0", "--format", fmt, *extra)
+        done = run_cli(
+            "run",
+            pte,
+            "--iters",
+            str(ITERS),
+            "--warmup",
+            str(WARMUP),
+            "--sessions",
+            str(SESSIONS),
+            "--spread",
+            "0",
+            "--format",
+            fmt,
+            *extra,
+        )
         assert done.returncode == 0, done.stderr
         out.append(done.stdout)
     meta = TraceMeta.from_json(sidecar_path(work / "json" / "small_xnnpack.etdp").read_text())
-    table = out[1] if len(out) > 1 else render.render(
-        analyzers.run("summary", load_trace(work / "json" / "small_xnnpack.etdp")), "table")
+    table = (
+        out[1]
+        if len(out) > 1
+        else render.render(
+            analyzers.run("summary", load_trace(work / "json" / "small_xnnpack.etdp")), "table"
+        )
+    )
     return meta, json.loads(out[0]), table
 
 
 @pytest.fixture(scope="module")
-def with_untraced(tmp_path_factory: pytest.TempPathFactory) -> tuple[TraceMeta, dict[str, object], str]:
+def with_untraced(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[TraceMeta, dict[str, object], str]:
     return _run(tmp_path_factory.mktemp("untraced"))
 
 
 @pytest.fixture(scope="module")
-def without_untraced(tmp_path_factory: pytest.TempPathFactory
-                     ) -> tuple[TraceMeta, dict[str, object], str]:
+def without_untraced(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[TraceMeta, dict[str, object], str]:
     return _run(tmp_path_factory.mktemp("traced_only"), "--no-untraced", formats=("json",))
 
 
 @pytest.mark.slow
 def test_sidecar_records_memory_and_untraced_per_session(
-        with_untraced: tuple[TraceMeta, dict[str, object], str]) -> None:
+    with_untraced: tuple[TraceMeta, dict[str, object], str],
+) -> None:
     meta, _, _ = with_untraced
     assert meta.program.memory == read_planned_memory(DATA / "small_xnnpack.pte")
     assert len(meta.run.memory) == SESSIONS and len(meta.run.untraced) == SESSIONS
@@ -71,20 +94,25 @@ def test_sidecar_records_memory_and_untraced_per_session(
 
 @pytest.mark.slow
 def test_summary_reports_overhead_from_the_pairs(
-        with_untraced: tuple[TraceMeta, dict[str, object], str]) -> None:
+    with_untraced: tuple[TraceMeta, dict[str, object], str],
+) -> None:
     meta, doc, table = with_untraced
     overhead = doc["overhead"]
     assert isinstance(overhead, dict)
     traced = np.concatenate([u.traced_ms for u in meta.run.untraced])
     untraced = np.concatenate([u.untraced_ms for u in meta.run.untraced])
     assert overhead["overhead_pct"] == pytest.approx(100 * (traced.mean() / untraced.mean() - 1))
-    assert overhead["overhead_ci_low_pct"] <= overhead["overhead_pct"] \
+    assert (
+        overhead["overhead_ci_low_pct"]
+        <= overhead["overhead_pct"]
         <= overhead["overhead_ci_high_pct"]
+    )
     run_model = doc["run_model"]
     assert isinstance(run_model, dict)
     assert overhead["run_model_traced_ms"] == pytest.approx(run_model["mean_ms"])
     assert overhead["run_model_untraced_ms"] == pytest.approx(
-        run_model["mean_ms"] - (traced.mean() - untraced.mean()))
+        run_model["mean_ms"] - (traced.mean() - untraced.mean())
+    )
     loading = doc["loading"]
     assert isinstance(loading, dict) and len(loading["sessions"]) == SESSIONS
     assert loading["load_ms"] > 0 and loading["init_ms"] > 0
@@ -95,14 +123,20 @@ def test_summary_reports_overhead_from_the_pairs(
     # the headline stays the traced mean and names the untraced figure beside it
     first = table.splitlines()[0]
     assert "traced mean" in first and "untraced" in table.split("\n\n")[0]
-    for figure in ("load", "first inference", "planned memory", "resident memory",
-                   "profiler overhead"):
+    for figure in (
+        "load",
+        "first inference",
+        "planned memory",
+        "resident memory",
+        "profiler overhead",
+    ):
         assert f" {figure} " in table
 
 
 @pytest.mark.slow
 def test_no_untraced_skips_the_second_load(
-        without_untraced: tuple[TraceMeta, dict[str, object], str]) -> None:
+    without_untraced: tuple[TraceMeta, dict[str, object], str],
+) -> None:
     meta, doc, table = without_untraced
     assert meta.run.untraced == ()
     assert all(m.untraced_copy_bytes is None for m in meta.run.memory)

@@ -47,9 +47,28 @@ def test_a_signal_ends_the_session_child_and_cleans_up(tmp_path: Path, sig: int)
     # far more iterations than could run before the deadline below (minutes): the child must be
     # ended, not waited for
     proc = subprocess.Popen(
-        [sys.executable, "-m", "etprof.cli", "run", str(pte), "--iters", "50000000", "--warmup",
-         "1", "--sessions", "1", "--spread", "0", "--out", str(tmp_path / "m.etdp")],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "etprof.cli",
+            "run",
+            str(pte),
+            "--iters",
+            "50000000",
+            "--warmup",
+            "1",
+            "--sessions",
+            "1",
+            "--spread",
+            "0",
+            "--out",
+            str(tmp_path / "m.etdp"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     children: list[int] = []
     try:
         deadline = time.monotonic() + 180

@@ -56,10 +56,13 @@ def two_method_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.manual_seed(0)
     model = TwoMethods().eval()
     x = torch.randn(2, 16)
-    programs = {"forward": torch.export.export(model, (x,)),
-                "encode": torch.export.export(Encode(model), (x,))}
-    lowered = to_edge_transform_and_lower(programs, partitioner=[XnnpackPartitioner()],
-                                          generate_etrecord=True)
+    programs = {
+        "forward": torch.export.export(model, (x,)),
+        "encode": torch.export.export(Encode(model), (x,)),
+    }
+    lowered = to_edge_transform_and_lower(
+        programs, partitioner=[XnnpackPartitioner()], generate_etrecord=True
+    )
     folder = tmp_path_factory.mktemp("two_methods")
     pte = folder / "two_methods.pte"
     program = lowered.to_executorch()
@@ -71,14 +74,19 @@ def two_method_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
         module.run_method("encode", (x,))
     trace = folder / "two_methods.etdp"
     module.write_etdump_result_to_file(str(trace))
-    meta = TraceMeta(program=read_program(pte), run=RunSettings(
-        iters=ITERS, warmup=WARMUP, threads=1, schedule=("forward", "encode") * ITERS))
+    meta = TraceMeta(
+        program=read_program(pte),
+        run=RunSettings(
+            iters=ITERS, warmup=WARMUP, threads=1, schedule=("forward", "encode") * ITERS
+        ),
+    )
     sidecar_path(trace).write_text(meta.to_json(), encoding="utf-8")
     return trace
 
 
-def inspector_means(path: Path, methods: dict[str, set[tuple[str, int]]]
-                    ) -> dict[str, dict[tuple[str, int], float]]:
+def inspector_means(
+    path: Path, methods: dict[str, set[tuple[str, int]]]
+) -> dict[str, dict[tuple[str, int], float]]:
     """Per method, the Inspector's mean of each event over that method's runs after its
     warm-up; a block is matched to the method whose events it holds."""
     from etprof.trace.etdump.inspector_engine import inspector_blocks
@@ -108,8 +116,11 @@ def test_per_method_means_equal_the_inspectors(two_method_trace: Path) -> None:
     assert isinstance(result, MethodBreakdowns)
     ev = trace.events
     calls = ev[ev["kind"].isin(["delegate_call", "operator_call"])]
-    methods = {m: {(str(n), int(i)) for n, i in zip(g["name"], g["instruction_id"])}
-               for m, g in calls.groupby(calls["method"].astype(str)) if m}
+    methods = {
+        m: {(str(n), int(i)) for n, i in zip(g["name"], g["instruction_id"])}
+        for m, g in calls.groupby(calls["method"].astype(str))
+        if m
+    }
     assert methods["forward"] != methods["encode"]
     theirs = inspector_means(two_method_trace, methods)
     means = {}
@@ -118,14 +129,17 @@ def test_per_method_means_equal_the_inspectors(two_method_trace: Path) -> None:
         means[m] = section.stats.mean_ms
         assert section.stats.n == ITERS - WARMUP
         ref = theirs[m]
-        assert section.stats.mean_ms * 1e6 == pytest.approx(ref[("Method::execute", -1)]
-                                                            if ("Method::execute", -1) in ref
-                                                            else ref[("Method::execute", 0)],
-                                                            rel=1e-12)
+        assert section.stats.mean_ms * 1e6 == pytest.approx(
+            ref[("Method::execute", -1)]
+            if ("Method::execute", -1) in ref
+            else ref[("Method::execute", 0)],
+            rel=1e-12,
+        )
         # every delegate call of the method, keyed by (method, instruction id)
         for r in section.blocks.blocks.itertuples():
-            assert r.call_ms * 1e6 == pytest.approx(ref[("DELEGATE_CALL", r.instruction)],
-                                                    rel=1e-12)
+            assert r.call_ms * 1e6 == pytest.approx(
+                ref[("DELEGATE_CALL", r.instruction)], rel=1e-12
+            )
         # buckets sum exactly to run model, per method and iteration
         b = section.buckets.per_iteration
         assert (b.drop(columns="run_model").sum(axis=1) == b["run_model"]).all()
@@ -133,7 +147,8 @@ def test_per_method_means_equal_the_inspectors(two_method_trace: Path) -> None:
 
 
 def test_methods_inferred_without_the_schedule_give_the_same_means(
-        two_method_trace: Path, tmp_path: Path) -> None:
+    two_method_trace: Path, tmp_path: Path
+) -> None:
     bare = tmp_path / "from_another_runner.etdp"
     shutil.copy(two_method_trace, bare)  # no sidecar: as from an app, read with --pte
     pte = two_method_trace.with_suffix(".pte")
@@ -158,8 +173,9 @@ def test_every_method_gets_its_module_paths(two_method_trace: Path) -> None:
     assert "proj" in modules["forward"] and "head" in modules["forward"]
     # encode was exported through a wrapper holding the model as `m`
     assert "m.proj" in modules["encode"] and not any("head" in p for p in modules["encode"])
-    trace = load_trace(two_method_trace, pte=pte, etrecord=two_method_trace.with_suffix(
-        ".etrecord"))
+    trace = load_trace(
+        two_method_trace, pte=pte, etrecord=two_method_trace.with_suffix(".etrecord")
+    )
     for m in ("forward", "encode"):
         rows = analyzers.run("breakdown", trace, BreakdownOptions(method=m, by="module"))
         assert rows.modules.known, m

@@ -29,12 +29,21 @@ NO_FIX = "no known fix"  # how a FallbackNote's fix starts when nothing gets the
 
 # The precisions a support table names (etprof.backends.support), and how reports say them
 FP32, STATIC_QUANT, DYNAMIC_QUANT = "fp32", "static_quant", "dynamic_quant"
-PRECISION_LABELS = {FP32: "fp32", STATIC_QUANT: "static 8-bit quantized",
-                    DYNAMIC_QUANT: "dynamically quantized"}
+PRECISION_LABELS = {
+    FP32: "fp32",
+    STATIC_QUANT: "static 8-bit quantized",
+    DYNAMIC_QUANT: "dynamically quantized",
+}
 # The portable (quantized_decomposed) kernels a PT2E static-quantized program calls at its
 # partition edges: whatever the backend, their presence makes the program static-quantized.
-QUANT_KERNELS = frozenset({"quantize_per_tensor", "dequantize_per_tensor", "quantize_per_channel",
-                           "dequantize_per_channel"})
+QUANT_KERNELS = frozenset(
+    {
+        "quantize_per_tensor",
+        "dequantize_per_tensor",
+        "quantize_per_channel",
+        "dequantize_per_channel",
+    }
+)
 # An activation lowering decomposes, of which the backend takes every piece but one:
 # (its name, the element-wise operator kinds that end the delegate block before the portable
 # piece, in order, the portable piece's kernel), e.g. ("hardswish", ("Add", "Clamp",
@@ -52,7 +61,9 @@ class FallbackNote:
 
     @property
     def fixable(self) -> bool:
-        return not self.fix.startswith(NO_FIX)  # a delegate whose backend id the trace does not know
+        return not self.fix.startswith(
+            NO_FIX
+        )  # a delegate whose backend id the trace does not know
 
 
 @dataclass(frozen=True)
@@ -98,8 +109,9 @@ class Backend:
         if not self.knows_glue:
             return np.zeros(len(op), dtype=bool)
         if isinstance(op.dtype, pd.CategoricalDtype):
-            flags = np.array([self.is_glue(str(c)) for c in op.cat.categories] + [False],
-                             dtype=bool)
+            flags = np.array(
+                [self.is_glue(str(c)) for c in op.cat.categories] + [False], dtype=bool
+            )
             out: npt.NDArray[np.bool_] = flags[op.cat.codes.to_numpy()]  # code -1: the False
             return out
         names = op.astype(str)
@@ -152,8 +164,9 @@ class Backend:
         what may sit at a block's edges next to a partition boundary."""
         return False
 
-    def program_precisions(self, delegate_ops: Iterable[str],
-                           portable_kernels: Iterable[str]) -> tuple[str, ...]:
+    def program_precisions(
+        self, delegate_ops: Iterable[str], portable_kernels: Iterable[str]
+    ) -> tuple[str, ...]:
         """The precisions (FP32, STATIC_QUANT, DYNAMIC_QUANT) a program uses, from its delegate
         operators' names and its portable kernels (names without namespace or overload); the
         generic backend reads the portable quantize/dequantize kernels only."""
@@ -163,8 +176,9 @@ class Backend:
         """The decomposed activations whose pieces the explainer names (see Decomposition)."""
         return ()
 
-    def decomposed_label(self, op: str, block_tail: Sequence[str],
-                         program_ops: Sequence[str]) -> str:
+    def decomposed_label(
+        self, op: str, block_tail: Sequence[str], program_ops: Sequence[str]
+    ) -> str:
         """The decomposition (e.g. "hardswish") the portable operator `op` (as the program
         calls it) is a piece of, judged by `block_tail` -- the operators at the end of the
         delegate block before it, in order; () when none -- or by the program's portable

@@ -75,7 +75,7 @@ class Xnnpack(Backend):
         return COUNTER.sub("", raw)
 
     def op_forms(self, op: str) -> tuple[str, ...]:
-        """"Convolution (NHWC, QC8) DWConv" -> "Convolution (NHWC) DWConv", "Convolution";
+        """ "Convolution (NHWC, QC8) DWConv" -> "Convolution (NHWC) DWConv", "Convolution";
         a resolved placeholder "Hardswish (Invalid Unary Op)" -> "HardSwish", the kind XNNPACK
         names that node by when it runs it in float."""
         from etprof.backends.xnnpack_graph import PLACEHOLDERS, runtime_kind
@@ -87,8 +87,11 @@ class Xnnpack(Backend):
         if parts["args"] in PLACEHOLDERS:
             return (runtime_kind(parts["kind"]),)
         layout = [a for a in args if not _DTYPE.match(a)]
-        untyped = f"{parts['kind']} ({', '.join(layout)}){parts['rest']}" if layout else \
-            f"{parts['kind']}{parts['rest']}"
+        untyped = (
+            f"{parts['kind']} ({', '.join(layout)}){parts['rest']}"
+            if layout
+            else f"{parts['kind']}{parts['rest']}"
+        )
         return tuple(dict.fromkeys(f for f in (untyped, parts["kind"]) if f != op))
 
     def precision(self, op: str) -> str:
@@ -151,8 +154,9 @@ class Xnnpack(Backend):
     def is_elementwise(self, op: str) -> bool:
         return bool(POINTWISE.match(op))
 
-    def program_precisions(self, delegate_ops: Iterable[str],
-                           portable_kernels: Iterable[str]) -> tuple[str, ...]:
+    def program_precisions(
+        self, delegate_ops: Iterable[str], portable_kernels: Iterable[str]
+    ) -> tuple[str, ...]:
         """Static 8-bit when an operator name carries a QS8/QU8/QC8(W)/QC4W tag or a portable
         quantize/dequantize kernel runs; dynamically quantized with QD8/QP8/QDU8; else fp32."""
         ops = list(delegate_ops)
@@ -166,8 +170,9 @@ class Xnnpack(Backend):
     def decompositions(self) -> tuple[Decomposition, ...]:
         return DECOMPOSED
 
-    def decomposed_label(self, op: str, block_tail: Sequence[str],
-                         program_ops: Sequence[str]) -> str:
+    def decomposed_label(
+        self, op: str, block_tail: Sequence[str], program_ops: Sequence[str]
+    ) -> str:
         """A piece of scaled_dot_product_attention (judged by the program's other portable
         operators), else the portable piece of a decomposed activation whose element-wise
         pieces end the block before it (DECOMPOSED, longest first)."""
@@ -179,7 +184,7 @@ class Xnnpack(Backend):
             return found
         tail = self._tail_pointwise(block_tail)
         for label, pointwise, portable in DECOMPOSED:
-            if base(op) == portable and tail[-len(pointwise):] == pointwise:
+            if base(op) == portable and tail[-len(pointwise) :] == pointwise:
                 return label
         return ""
 
@@ -213,5 +218,12 @@ class Xnnpack(Backend):
         return all(_NAME.match(n) for n in names) and any("(" in n for n in names)
 
 
-BACKEND = Xnnpack(id=BACKEND_ID, label="XNNPACK", knows_glue=True, compute_color="#1d5fa6",
-                  glue_color="#6fa8dc", timer_resolution_ns=1000, boundary_glue="Convert/Transpose")
+BACKEND = Xnnpack(
+    id=BACKEND_ID,
+    label="XNNPACK",
+    knows_glue=True,
+    compute_color="#1d5fa6",
+    glue_color="#6fa8dc",
+    timer_resolution_ns=1000,
+    boundary_glue="Convert/Transpose",
+)

@@ -30,14 +30,53 @@ PLACEHOLDERS = frozenset({"Invalid Unary Op"})  # names XNNPACK gives without sa
 # XNodeUnion members in schema order (tag = position + 1), named as users know them; from the
 # executorch 1.5.1 wheel's backends/xnnpack/serialization/schema.fbs.
 NODE_NAMES = (
-    "Add", "FullyConnected", "Softmax", "Sigmoid", "StaticTranspose", "Clamp", "Conv2d", "Div",
-    "StaticResizeBilinear2D", "StaticConstantPad", "AvgPooling2d", "Minimum", "DepthwiseConv2d",
-    "MaxPooling2d", "Multiply", "Subtract", "Floor", "Convert", "GlobalAvgPooling2d",
-    "StaticReshape", "ArgMaxPooling2d", "SquareRoot", "Ceiling", "Hardswish", "LeakyReLU",
-    "Maximum", "Negate", "Square", "ELU", "Abs", "PReLU", "Concatenate2", "Concatenate3",
-    "Concatenate4", "StaticSlice", "ScaledDotProductAttention", "BatchMatrixMultiply",
-    "Concatenate5", "ConvTranspose2d", "ReciprocalSquareRoot", "Log", "Gelu", "Tanh", "Exp", "Sin",
-    "Copy", "Cos",
+    "Add",
+    "FullyConnected",
+    "Softmax",
+    "Sigmoid",
+    "StaticTranspose",
+    "Clamp",
+    "Conv2d",
+    "Div",
+    "StaticResizeBilinear2D",
+    "StaticConstantPad",
+    "AvgPooling2d",
+    "Minimum",
+    "DepthwiseConv2d",
+    "MaxPooling2d",
+    "Multiply",
+    "Subtract",
+    "Floor",
+    "Convert",
+    "GlobalAvgPooling2d",
+    "StaticReshape",
+    "ArgMaxPooling2d",
+    "SquareRoot",
+    "Ceiling",
+    "Hardswish",
+    "LeakyReLU",
+    "Maximum",
+    "Negate",
+    "Square",
+    "ELU",
+    "Abs",
+    "PReLU",
+    "Concatenate2",
+    "Concatenate3",
+    "Concatenate4",
+    "StaticSlice",
+    "ScaledDotProductAttention",
+    "BatchMatrixMultiply",
+    "Concatenate5",
+    "ConvTranspose2d",
+    "ReciprocalSquareRoot",
+    "Log",
+    "Gelu",
+    "Tanh",
+    "Exp",
+    "Sin",
+    "Copy",
+    "Cos",
 )
 _CONCAT = ("Concatenate2", "Concatenate3", "Concatenate4", "Concatenate5")
 # Which nodes a runtime operator name (its words before the first " (") can come from.
@@ -90,10 +129,28 @@ _RUNTIME_FAMILIES: dict[str, tuple[str, ...]] = {
 _FAMILIES = {words.lower(): frozenset(nodes) for words, nodes in _RUNTIME_FAMILIES.items()}
 # A placeholder stands for a one-input elementwise node. Clamp and Convert are left out: XNNPACK
 # names them, and a clamp fused into its producer has no operator a placeholder could be.
-_UNARY = frozenset({
-    "Softmax", "Sigmoid", "Floor", "SquareRoot", "Ceiling", "Hardswish", "LeakyReLU", "Negate",
-    "Square", "ELU", "Abs", "ReciprocalSquareRoot", "Log", "Gelu", "Tanh", "Exp", "Sin", "Cos",
-})
+_UNARY = frozenset(
+    {
+        "Softmax",
+        "Sigmoid",
+        "Floor",
+        "SquareRoot",
+        "Ceiling",
+        "Hardswish",
+        "LeakyReLU",
+        "Negate",
+        "Square",
+        "ELU",
+        "Abs",
+        "ReciprocalSquareRoot",
+        "Log",
+        "Gelu",
+        "Tanh",
+        "Exp",
+        "Sin",
+        "Cos",
+    }
+)
 _COUNTER = re.compile(r" #\d+$")
 
 # XNNPACK blob
@@ -107,8 +164,9 @@ def delegate_graphs(pte: bytes) -> dict[tuple[str, int], tuple[str, ...]]:
     from etprof.program.reader import delegate_blobs
 
     try:
-        return {key: nodes(blob) for key, backend, blob in delegate_blobs(pte)
-                if backend == BACKEND_ID}
+        return {
+            key: nodes(blob) for key, backend, blob in delegate_blobs(pte) if backend == BACKEND_ID
+        }
     except (CorruptBuffer, IndexError) as exc:
         raise ValueError(str(exc)) from None
 
@@ -127,8 +185,10 @@ def node_handles(blob: bytes | memoryview) -> tuple[int, ...]:
     """The debug handle of each node of one XNNPACK delegate blob, in order: the handle of the
     edge-program node it was serialized from (the ETRecord's nodes carry the same handles)."""
     buf, root = _graph(blob)
-    return tuple(buf.int_field(node, _NODE_DEBUG_HANDLE, 0, signed=False)
-                 for node in buf.table_vector(root, _GRAPH_NODES))
+    return tuple(
+        buf.int_field(node, _NODE_DEBUG_HANDLE, 0, signed=False)
+        for node in buf.table_vector(root, _GRAPH_NODES)
+    )
 
 
 def _graph(blob: bytes | memoryview) -> tuple[Buffer, int]:
@@ -148,23 +208,26 @@ def runtime_kind(node: str) -> str:
     """The operator kind XNNPACK's runtime names a graph node by ("Hardswish" -> "HardSwish",
     "Gelu" -> "GELU"): the family it is the only node of, else its first; the node's own
     name when no family has it."""
-    families = [(len(nodes), words) for words, nodes in _RUNTIME_FAMILIES.items()
-                if node in nodes]
+    families = [(len(nodes), words) for words, nodes in _RUNTIME_FAMILIES.items() if node in nodes]
     return min(families)[1] if families else node
 
 
 def resolve_names(runtime: Sequence[str], graph: Sequence[str]) -> dict[str, str]:
     """Map each placeholder name of one delegate's operator list (as the runtime reported it,
     "Invalid Unary Op #3", in execution order) to the node it ran, when the alignment says."""
-    return {name: graph[j] for name, j in zip(runtime, align(runtime, graph), strict=True)
-            if j is not None and _COUNTER.sub("", name) in PLACEHOLDERS}
+    return {
+        name: graph[j]
+        for name, j in zip(runtime, align(runtime, graph), strict=True)
+        if j is not None and _COUNTER.sub("", name) in PLACEHOLDERS
+    }
 
 
 # Nodes that always run as an operator of their own (never fused into a neighbour or elided):
 # the compute-heavy ones. Other nodes (a clamp fused into its producer, a convert between two
 # quantized operators, a reshape) may run none.
-ALWAYS_RUN = frozenset({"Conv2d", "DepthwiseConv2d", "FullyConnected", "ConvTranspose2d",
-                        "BatchMatrixMultiply"})
+ALWAYS_RUN = frozenset(
+    {"Conv2d", "DepthwiseConv2d", "FullyConnected", "ConvTranspose2d", "BatchMatrixMultiply"}
+)
 
 
 def mismatch(runtime: Sequence[str], graph: Sequence[str]) -> str | None:
@@ -174,19 +237,28 @@ def mismatch(runtime: Sequence[str], graph: Sequence[str]) -> str | None:
     call ran no Convert at all (a float program's trace read with its quantized variant)."""
     pairs = align(runtime, graph)
     # an operator whose name etprof has no family for cannot be judged (not a mismatch)
-    lost = [runtime[i] for i, j in enumerate(pairs)
-            if j is None and _candidates(_COUNTER.sub("", runtime[i]))]
+    lost = [
+        runtime[i]
+        for i, j in enumerate(pairs)
+        if j is None and _candidates(_COUNTER.sub("", runtime[i]))
+    ]
     if lost:
-        return (f"{len(lost)} of its {len(runtime)} operators (first: {_COUNTER.sub('', lost[0])})"
-                f" match no node of the program's {len(graph)}-node XNNPACK graph")
+        return (
+            f"{len(lost)} of its {len(runtime)} operators (first: {_COUNTER.sub('', lost[0])})"
+            f" match no node of the program's {len(graph)}-node XNNPACK graph"
+        )
     used = {j for j in pairs if j is not None}
     unrun = [graph[j] for j in range(len(graph)) if j not in used and graph[j] in ALWAYS_RUN]
     if unrun:
-        return (f"{len(unrun)} nodes of the program's XNNPACK graph (first: {unrun[0]}) ran no "
-                f"operator in the trace's {len(runtime)}")
+        return (
+            f"{len(unrun)} nodes of the program's XNNPACK graph (first: {unrun[0]}) ran no "
+            f"operator in the trace's {len(runtime)}"
+        )
     if "Convert" in graph and not any(_COUNTER.sub("", n).startswith("Convert (") for n in runtime):
-        return ("the program's XNNPACK graph converts between precisions (it is quantized) but "
-                "the trace's call ran no Convert operator")
+        return (
+            "the program's XNNPACK graph converts between precisions (it is quantized) but "
+            "the trace's call ran no Convert operator"
+        )
     return None
 
 

@@ -15,8 +15,9 @@ from etprof.trace.sidecar import SIDECAR_SUFFIX
 from etprof.util.output import check_writable, write_text
 from etprof.result import Result
 
-OutputOption = typer.Option(None, "--output", "-o", help="write to this file instead of stdout "
-                            "(replaced atomically)")
+OutputOption = typer.Option(
+    None, "--output", "-o", help="write to this file instead of stdout (replaced atomically)"
+)
 
 
 def format_option(schema: str) -> Any:
@@ -38,8 +39,9 @@ def trace_inputs(*traces: Path | None) -> list[Path]:
     return out
 
 
-def check_output(fmt: str | None, output: Path | None, schema: str,
-                 inputs: Iterable[Path | None] = ()) -> str:
+def check_output(
+    fmt: str | None, output: Path | None, schema: str, inputs: Iterable[Path | None] = ()
+) -> str:
     """Before anything is read: the format to write, and the output checked writable and not
     one of `inputs`."""
     chosen = render.choose(fmt, output, schema)
@@ -48,8 +50,14 @@ def check_output(fmt: str | None, output: Path | None, schema: str,
     return chosen
 
 
-def emit(result: Result, fmt: str, output: Path | None, *, table: str | None = None,
-         inputs: Iterable[Path | None] = ()) -> None:
+def emit(
+    result: Result,
+    fmt: str,
+    output: Path | None,
+    *,
+    table: str | None = None,
+    inputs: Iterable[Path | None] = (),
+) -> None:
     """Render `result` in `fmt` (from check_output) to stdout or `output`."""
     text = render.render(result, fmt, width=terminal_width(), table=table)
     if output is None:

@@ -12,18 +12,26 @@ SCHEMA = "etprof.jobs.bench"
 
 
 def bench(
-    models: list[str] | None = typer.Argument(None, help="zoo names (mv2, mv3, mv3-large) or "
-                                              "package.module:callable; default: mv2 mv3"),
-    variants: str = typer.Option("portable,xnnpack_fp32,xnnpack_q8,xnnpack_q8_quantonly",
-                                 "--variants", help="comma-separated export variants"),
+    models: list[str] | None = typer.Argument(
+        None, help="zoo names (mv2, mv3, mv3-large) or package.module:callable; default: mv2 mv3"
+    ),
+    variants: str = typer.Option(
+        "portable,xnnpack_fp32,xnnpack_q8,xnnpack_q8_quantonly",
+        "--variants",
+        help="comma-separated export variants",
+    ),
     iters: int = typer.Option(60, "--iters", help="iterations per run (the seed: 60)"),
     warmup: int = typer.Option(10, "--warmup", help="first iterations dropped (the seed: 10)"),
     threads: int = typer.Option(1, "--threads", help="runtime threads (the seed: 1)"),
-    cache: Path | None = typer.Option(None, "--cache", help="where exported programs and traces "
-                                      "are kept (default: ~/.cache/etprof/bench)"),
+    cache: Path | None = typer.Option(
+        None,
+        "--cache",
+        help="where exported programs and traces are kept (default: ~/.cache/etprof/bench)",
+    ),
     fmt: str | None = format_option(SCHEMA),
-    output: Path | None = typer.Option(None, "--output", "-o", help="write the result to this "
-                                       "file instead of stdout"),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="write the result to this file instead of stdout"
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show export/runtime logs"),
 ) -> None:
     """Export each model in each variant (cached), run it the seed's way, compare with the seed."""
@@ -41,19 +49,31 @@ def bench(
     from etprof.util.quiet import terminal
 
     chosen = check_output(fmt, output, SCHEMA)  # refuse a bad format before minutes of work
-    settings = BenchSettings(iters=iters, warmup=warmup, threads=threads,
-                             cache=cache or default_cache_dir(), verbose=verbose)
+    settings = BenchSettings(
+        iters=iters,
+        warmup=warmup,
+        threads=threads,
+        cache=cache or default_cache_dir(),
+        verbose=verbose,
+    )
     names = parse_variants(variants)
     console = Console(file=terminal(), stderr=True, highlight=False)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                  MofNCompleteColumn(), console=console, transient=True) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("", total=iters)
 
         def show(e: BenchEvent) -> None:
             label = f"{e.model} {e.variant}"
             if e.stage == "export":
-                bar.update(task, description=f"{label}: exporting (or reusing the cache)",
-                           completed=0)
+                bar.update(
+                    task, description=f"{label}: exporting (or reusing the cache)", completed=0
+                )
             elif e.stage == "exported":
                 console.print(f"{label}: exported in {e.seconds:.1f} s")
             elif e.stage == "cached":

@@ -14,28 +14,49 @@ SCHEMA = "etprof.breakdown"
 
 def breakdown(
     trace: Path = typer.Argument(..., help="the ETDump trace (.etdp) to analyse"),
-    top: int | None = typer.Option(None, "--top", help="operator types to list (default: 10 in "
-                                   "the summary, all with --by op)"),
-    by: str | None = typer.Option(None, "--by", help="detailed table: op, block, module or "
-                                  "iteration (CSV default: op)"),
+    top: int | None = typer.Option(
+        None, "--top", help="operator types to list (default: 10 in the summary, all with --by op)"
+    ),
+    by: str | None = typer.Option(
+        None, "--by", help="detailed table: op, block, module or iteration (CSV default: op)"
+    ),
     fmt: str | None = format_option(SCHEMA),
     output: Path | None = OutputOption,
-    pte: Path | None = typer.Option(None, "--pte", help="the .pte the trace was recorded from, "
-                                    "for a trace made by another runner"),
-    etrecord: Path | None = typer.Option(None, "--etrecord", help="its ETRecord, for module "
-                                         "paths (needs --pte)"),
-    warmup: int | None = typer.Option(None, "--warmup", help="iterations to drop (default: the "
-                                      "trace's own setting, else 10)"),
-    engine: str = typer.Option("fast", "--engine", help="fast (etprof's reader) or inspector "
-                               "(ExecuTorch's, slow, imports torch)"),
-    phase: str | None = typer.Option(None, "--phase", help="an LLM trace: attribute only its "
-                                     "prefill or decode runs (default: all, with both phases' "
-                                     "buckets side by side)"),
-    compare: Path | None = typer.Option(None, "--compare", help="a trace of another lowering "
-                                        "of the same model (e.g. the mixed partitioner's): the "
-                                        "fallback fix quotes its measured run-model time"),
-    method: str | None = typer.Option(None, "--method", help="the method to analyse, for a "
-                                      "program with several (default: each in turn)"),
+    pte: Path | None = typer.Option(
+        None,
+        "--pte",
+        help="the .pte the trace was recorded from, for a trace made by another runner",
+    ),
+    etrecord: Path | None = typer.Option(
+        None, "--etrecord", help="its ETRecord, for module paths (needs --pte)"
+    ),
+    warmup: int | None = typer.Option(
+        None, "--warmup", help="iterations to drop (default: the trace's own setting, else 10)"
+    ),
+    engine: str = typer.Option(
+        "fast",
+        "--engine",
+        help="fast (etprof's reader) or inspector (ExecuTorch's, slow, imports torch)",
+    ),
+    phase: str | None = typer.Option(
+        None,
+        "--phase",
+        help="an LLM trace: attribute only its "
+        "prefill or decode runs (default: all, with both phases' "
+        "buckets side by side)",
+    ),
+    compare: Path | None = typer.Option(
+        None,
+        "--compare",
+        help="a trace of another lowering "
+        "of the same model (e.g. the mixed partitioner's): the "
+        "fallback fix quotes its measured run-model time",
+    ),
+    method: str | None = typer.Option(
+        None,
+        "--method",
+        help="the method to analyse, for a program with several (default: each in turn)",
+    ),
 ) -> None:
     """Attribute run-model time to XNNPACK, portable kernels and overheads; list operators,
     delegate blocks, modules and iterations."""
@@ -52,8 +73,9 @@ def breakdown(
     shown_by, table = view(chosen, by)
     loaded = load_trace(trace, pte=pte, etrecord=etrecord, engine=engine, method=method)
     other = load_trace(compare, engine=engine) if compare is not None else None
-    options = BreakdownOptions(warmup=warmup, top=top, by=shown_by, compare=other,
-                               method=method, phase=phase)
+    options = BreakdownOptions(
+        warmup=warmup, top=top, by=shown_by, compare=other, method=method, phase=phase
+    )
     result = analyzers.run("breakdown", loaded, options)
     emit(result, chosen, output, table=table, inputs=inputs)
 

@@ -17,10 +17,14 @@ DEMO_VARIANTS = ("xnnpack_q8_quantonly", "xnnpack_q8")
 
 
 def demo(
-    model: str = typer.Argument("mv3", help="zoo model: mv2, mv3 or mv3-large; llm: the tiny "
-                                "Llama, fp32 vs 8-bit dynamic linears, prefill and decode"),
-    workdir: Path = typer.Option(Path("etprof-demo"), "--dir", help="where programs and "
-                                 "traces go (reused on a second run)"),
+    model: str = typer.Argument(
+        "mv3",
+        help="zoo model: mv2, mv3 or mv3-large; llm: the tiny "
+        "Llama, fp32 vs 8-bit dynamic linears, prefill and decode",
+    ),
+    workdir: Path = typer.Option(
+        Path("etprof-demo"), "--dir", help="where programs and traces go (reused on a second run)"
+    ),
     iters: int = typer.Option(60, "--iters", help="iterations per run (the seed: 60)"),
     warmup: int = typer.Option(10, "--warmup", help="iterations dropped (the seed: 10)"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show export/runtime logs"),
@@ -50,10 +54,20 @@ def demo(
             with console.status(f"exporting {model} as {variant} (about a minute)"):
                 pte = export_model(model, options, workdir, verbose=verbose).pte
             console.print(f"exported {pte}")
-        reqs.append(RunRequest(pte=pte, out=default_trace_path(pte), iters=iters, warmup=warmup,
-                               verbose=verbose, sessions=None, spread_s=SPREAD_S))
-    with console.status(f"running both, taking turns: {iters} iterations in each of up to 5 "
-                        "sessions"):
+        reqs.append(
+            RunRequest(
+                pte=pte,
+                out=default_trace_path(pte),
+                iters=iters,
+                warmup=warmup,
+                verbose=verbose,
+                sessions=None,
+                spread_s=SPREAD_S,
+            )
+        )
+    with console.status(
+        f"running both, taking turns: {iters} iterations in each of up to 5 sessions"
+    ):
         run_programs(reqs)
     traces = [load_trace(req.out) for req in reqs]
     for req in reqs:
@@ -66,8 +80,10 @@ def demo(
     typer.echo(render.render(result, "table", width=width))
     diff = analyzers.get("diff")
     typer.echo(render.render(diff.func(slow, fast, diff.options()), "table", width=width))
-    typer.echo(f"Next: etprof breakdown {slow.source}   |   etprof diff {slow.source} "
-               f"{fast.source}   |   etprof report {slow.source} -o report.html")
+    typer.echo(
+        f"Next: etprof breakdown {slow.source}   |   etprof diff {slow.source} "
+        f"{fast.source}   |   etprof report {slow.source} -o report.html"
+    )
 
 
 def demo_llm(workdir: Path, console: Any, verbose: bool) -> None:
@@ -92,26 +108,36 @@ def demo_llm(workdir: Path, console: Any, verbose: bool) -> None:
         else:
             folder.mkdir(parents=True, exist_ok=True)
             with console.status(f"exporting the tiny Llama ({name}, about a minute)"):
-                pte = export_model("llama", ExportOptions(quantize=quantize), folder,
-                                   verbose=verbose).pte
+                pte = export_model(
+                    "llama", ExportOptions(quantize=quantize), folder, verbose=verbose
+                ).pte
             console.print(f"exported {pte}")
-        reqs.append(RunRequest(pte=pte, out=default_trace_path(pte), verbose=verbose,
-                               sessions=None, spread_s=SPREAD_S))
-    with console.status("running both, taking turns: prefill + decode sequences in each of up "
-                        "to 5 sessions"):
+        reqs.append(
+            RunRequest(
+                pte=pte,
+                out=default_trace_path(pte),
+                verbose=verbose,
+                sessions=None,
+                spread_s=SPREAD_S,
+            )
+        )
+    with console.status(
+        "running both, taking turns: prefill + decode sequences in each of up to 5 sessions"
+    ):
         run_programs(reqs)
     width = terminal_width()
     fp32, dq8 = (load_trace(req.out) for req in reqs)
     for trace in (fp32, dq8):
-        typer.echo(render.render(analyzers.run("llm", trace, LlmOptions()), "table",
-                                 width=width))
+        typer.echo(render.render(analyzers.run("llm", trace, LlmOptions()), "table", width=width))
     diff = analyzers.get("diff")
     for phase in ("prefill", "decode"):
         typer.echo(f"--- {phase}: fp32 -> dq8")
         options = diff.options(phase=phase)
         typer.echo(render.render(diff.func(fp32, dq8, options), "table", width=width))
-    typer.echo(f"Next: etprof breakdown {dq8.source} --phase decode   |   etprof diff "
-               f"{fp32.source} {dq8.source} --phase decode")
+    typer.echo(
+        f"Next: etprof breakdown {dq8.source} --phase decode   |   etprof diff "
+        f"{fp32.source} {dq8.source} --phase decode"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -15,45 +15,80 @@ TABLES = ("run model", "buckets", "top contributors")
 def diff(
     a: Path = typer.Argument(..., metavar="A", help="baseline trace (.etdp)"),
     b: Path = typer.Argument(..., metavar="B", help="trace to compare against it (.etdp)"),
-    pte_a: Path | None = typer.Option(None, "--pte-a", help="A's .pte, for a trace made "
-                                      "elsewhere (instruction table)"),
+    pte_a: Path | None = typer.Option(
+        None, "--pte-a", help="A's .pte, for a trace made elsewhere (instruction table)"
+    ),
     pte_b: Path | None = typer.Option(None, "--pte-b", help="B's .pte"),
-    etrecord_a: Path | None = typer.Option(None, "--etrecord-a", help="A's ETRecord "
-                                           "(module paths; needs --pte-a)"),
-    etrecord_b: Path | None = typer.Option(None, "--etrecord-b", help="B's ETRecord "
-                                           "(needs --pte-b)"),
-    warmup: int | None = typer.Option(None, "--warmup", help="iterations to drop from both "
-                                      "(default: each trace's own, 10 when unknown)"),
-    noise: float = typer.Option(1.0, "--noise", help="noise band in percent: smaller changes "
-                                "are never called significant"),
-    statistic: str = typer.Option("mean", "--statistic", help="mean or median: what the "
-                                  "headline change and its interval are about"),
-    match: str = typer.Option("auto", "--match", help="auto, instruction (same program) or "
-                              "operator (different lowerings)"),
+    etrecord_a: Path | None = typer.Option(
+        None, "--etrecord-a", help="A's ETRecord (module paths; needs --pte-a)"
+    ),
+    etrecord_b: Path | None = typer.Option(
+        None, "--etrecord-b", help="B's ETRecord (needs --pte-b)"
+    ),
+    warmup: int | None = typer.Option(
+        None,
+        "--warmup",
+        help="iterations to drop from both (default: each trace's own, 10 when unknown)",
+    ),
+    noise: float = typer.Option(
+        1.0, "--noise", help="noise band in percent: smaller changes are never called significant"
+    ),
+    statistic: str = typer.Option(
+        "mean",
+        "--statistic",
+        help="mean or median: what the headline change and its interval are about",
+    ),
+    match: str = typer.Option(
+        "auto", "--match", help="auto, instruction (same program) or operator (different lowerings)"
+    ),
     top: int = typer.Option(10, "--top", help="operator contributors to list by name"),
     seed: int = typer.Option(0, "--seed", help="bootstrap seed (output is reproducible)"),
-    force: bool = typer.Option(False, "--force", help="compare traces of different models, "
-                               "thread counts or warm-up (with a warning)"),
-    same_model: bool = typer.Option(False, "--same-model", help="both traces are of one "
-                                    "model (e.g. its fp32 and q8 programs), whatever their "
-                                    "programs share (docs/diff.md)"),
-    table: str | None = typer.Option(None, "--table", help="for CSV: run model, buckets or "
-                                     "top contributors (the default)"),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="compare traces of different models, thread counts or warm-up (with a warning)",
+    ),
+    same_model: bool = typer.Option(
+        False,
+        "--same-model",
+        help="both traces are of one "
+        "model (e.g. its fp32 and q8 programs), whatever their "
+        "programs share (docs/diff.md)",
+    ),
+    table: str | None = typer.Option(
+        None, "--table", help="for CSV: run model, buckets or top contributors (the default)"
+    ),
     fail_if_slower: float | None = typer.Option(
-        None, "--fail-if-slower", metavar="PCT", help="CI gate: exit 4 when B is significantly "
-        "slower by more than PCT%, 5 when the comparison cannot tell (docs/diff.md)"),
+        None,
+        "--fail-if-slower",
+        metavar="PCT",
+        help="CI gate: exit 4 when B is significantly "
+        "slower by more than PCT%, 5 when the comparison cannot tell (docs/diff.md)",
+    ),
     fail_if_faster: float | None = typer.Option(
-        None, "--fail-if-faster", metavar="PCT", help="CI gate: exit 4 when B is significantly "
-        "faster by more than PCT%, 5 when the comparison cannot tell"),
-    min_sessions: int = typer.Option(2, "--min-sessions", help="gate: fewer sessions on a side "
-                                     "make a pass inconclusive"),
-    phase: str | None = typer.Option(None, "--phase", help="LLM traces: compare their prefill "
-                                     "or decode runs only (default: each phase)"),
+        None,
+        "--fail-if-faster",
+        metavar="PCT",
+        help="CI gate: exit 4 when B is significantly "
+        "faster by more than PCT%, 5 when the comparison cannot tell",
+    ),
+    min_sessions: int = typer.Option(
+        2, "--min-sessions", help="gate: fewer sessions on a side make a pass inconclusive"
+    ),
+    phase: str | None = typer.Option(
+        None,
+        "--phase",
+        help="LLM traces: compare their prefill or decode runs only (default: each phase)",
+    ),
     fmt: str | None = format_option(SCHEMA),
     output: Path | None = OutputOption,
-    method: str | None = typer.Option(None, "--method", help="the method to analyse, for a "
-                                      "program with several (needed when the traces hold "
-                                      "several)"),
+    method: str | None = typer.Option(
+        None,
+        "--method",
+        help="the method to analyse, for a "
+        "program with several (needed when the traces hold "
+        "several)",
+    ),
 ) -> None:
     """Compare two traces: run-model change with a verdict, buckets, and contributors."""
     from dataclasses import replace
@@ -64,11 +99,21 @@ def diff(
     from etprof.errors import InputError
     from etprof.trace.loading import load_trace
 
-    options = DiffOptions(warmup=warmup, noise_pct=noise, statistic=statistic, match=match,
-                          top=top, seed=seed, force=force, same_model=same_model,
-                          fail_if_slower=fail_if_slower, fail_if_faster=fail_if_faster,
-                          min_sessions=min_sessions,
-                          method_name=method, phase=phase)
+    options = DiffOptions(
+        warmup=warmup,
+        noise_pct=noise,
+        statistic=statistic,
+        match=match,
+        top=top,
+        seed=seed,
+        force=force,
+        same_model=same_model,
+        fail_if_slower=fail_if_slower,
+        fail_if_faster=fail_if_faster,
+        min_sessions=min_sessions,
+        method_name=method,
+        phase=phase,
+    )
     # refuse bad options before reading anything
     options.check()
     inputs = [*trace_inputs(a, b), pte_a, pte_b, etrecord_a, etrecord_b]
@@ -77,8 +122,10 @@ def diff(
         raise InputError(f"no table '{table}' in a diff", f"use one of: {', '.join(TABLES)}")
     for side, pte, etrecord in (("a", pte_a, etrecord_a), ("b", pte_b, etrecord_b)):
         if etrecord is not None and pte is None:
-            raise InputError(f"--etrecord-{side} needs --pte-{side} too",
-                             f"pass the .pte trace {side.upper()} was made from")
+            raise InputError(
+                f"--etrecord-{side} needs --pte-{side} too",
+                f"pass the .pte trace {side.upper()} was made from",
+            )
     trace_a = load_trace(a, pte=pte_a, etrecord=etrecord_a, method=method)
     trace_b = load_trace(b, pte=pte_b, etrecord=etrecord_b, method=method)
     result = diff_of(trace_a, trace_b, options)

@@ -21,8 +21,10 @@ def export(
         "(nn.Module, example_inputs[, dynamic_shapes])",
     ),
     quantize: bool = typer.Option(
-        False, "--quantize/--no-quantize", help="8-bit quantization, per-channel weights (static; "
-        "llama: dynamically quantized linears, as ExecuTorch's LLM export)"
+        False,
+        "--quantize/--no-quantize",
+        help="8-bit quantization, per-channel weights (static; "
+        "llama: dynamically quantized linears, as ExecuTorch's LLM export)",
     ),
     delegate: bool = typer.Option(
         True, "--delegate/--no-delegate", help="lower to XNNPACK (--no-delegate: portable kernels)"

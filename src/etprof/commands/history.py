@@ -13,24 +13,35 @@ SCHEMA = "etprof.history"
 
 
 def history(
-    db: Path | None = typer.Option(None, "--db", help="the DuckDB store (default: "
-                                   "etprof.duckdb)"),
-    parquet: Path | None = typer.Option(None, "--parquet", metavar="DIR", help="read the "
-                                        "Parquet tables under DIR instead of a database"),
+    db: Path | None = typer.Option(None, "--db", help="the DuckDB store (default: etprof.duckdb)"),
+    parquet: Path | None = typer.Option(
+        None,
+        "--parquet",
+        metavar="DIR",
+        help="read the Parquet tables under DIR instead of a database",
+    ),
     model: str | None = typer.Option(None, "--model", help="only this model's series"),
-    tag: list[str] = typer.Option([], "--tag", metavar="K=V", help="only runs with this tag "
-                                  "(repeatable: all must match)"),
-    window: int = typer.Option(1, "--window", help="previous runs of a series pooled as the "
-                               "baseline of each run"),
+    tag: list[str] = typer.Option(
+        [], "--tag", metavar="K=V", help="only runs with this tag (repeatable: all must match)"
+    ),
+    window: int = typer.Option(
+        1, "--window", help="previous runs of a series pooled as the baseline of each run"
+    ),
     noise: float = typer.Option(1.0, "--noise", help="noise band in percent, as in diff"),
     statistic: str = typer.Option("mean", "--statistic", help="mean or median"),
     fail_if_slower: float | None = typer.Option(
-        None, "--fail-if-slower", metavar="PCT", help="CI gate on each series' latest run: "
-        "exit 4 when significantly slower by more than PCT%, 5 when it cannot tell"),
+        None,
+        "--fail-if-slower",
+        metavar="PCT",
+        help="CI gate on each series' latest run: "
+        "exit 4 when significantly slower by more than PCT%, 5 when it cannot tell",
+    ),
     fail_if_faster: float | None = typer.Option(
-        None, "--fail-if-faster", metavar="PCT", help="CI gate: the same for faster"),
-    min_sessions: int = typer.Option(2, "--min-sessions", help="gate: fewer sessions on a side "
-                                     "make a pass inconclusive"),
+        None, "--fail-if-faster", metavar="PCT", help="CI gate: the same for faster"
+    ),
+    min_sessions: int = typer.Option(
+        2, "--min-sessions", help="gate: fewer sessions on a side make a pass inconclusive"
+    ),
     fmt: str | None = format_option(SCHEMA),
     output: Path | None = OutputOption,
 ) -> None:
@@ -42,16 +53,23 @@ def history(
     from etprof.store.db import read_tables
     from etprof.store.rows import parse_tags
 
-    options = HistoryOptions(model=model, tags=tuple(parse_tags(tag).items()), window=window,
-                             noise_pct=noise, statistic=statistic,
-                             fail_if_slower=fail_if_slower, fail_if_faster=fail_if_faster,
-                             min_sessions=min_sessions)
+    options = HistoryOptions(
+        model=model,
+        tags=tuple(parse_tags(tag).items()),
+        window=window,
+        noise_pct=noise,
+        statistic=statistic,
+        fail_if_slower=fail_if_slower,
+        fail_if_faster=fail_if_faster,
+        min_sessions=min_sessions,
+    )
     options.check()
     if db is not None and parquet is not None:
         raise InputError("both --db and --parquet given", "read one store at a time")
     chosen = check_output(fmt, output, SCHEMA, [db, parquet])
-    tables = read_tables(db=None if parquet is not None else db or Path("etprof.duckdb"),
-                         parquet=parquet)
+    tables = read_tables(
+        db=None if parquet is not None else db or Path("etprof.duckdb"), parquet=parquet
+    )
     result = history(StoredRuns(tables), options)
     emit(result, chosen, output, inputs=[db, parquet])
     if result.gate is not None and result.gate.exit_code:

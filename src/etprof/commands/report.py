@@ -11,35 +11,63 @@ SCHEMA = "etprof.analyzers.report"
 
 
 def report(
-    a: Path | None = typer.Argument(None, metavar="TRACE", help="the ETDump trace (.etdp) to "
-                                    "report on (the baseline when B is given)"),
-    b: Path | None = typer.Argument(None, metavar="B", help="a second trace: compared against "
-                                    "TRACE (diff view, both sides' charts)"),
-    output: Path = typer.Option(Path("report.html"), "--output", "-o", help="the HTML file to "
-                                "write (replaced atomically)"),
+    a: Path | None = typer.Argument(
+        None,
+        metavar="TRACE",
+        help="the ETDump trace (.etdp) to report on (the baseline when B is given)",
+    ),
+    b: Path | None = typer.Argument(
+        None,
+        metavar="B",
+        help="a second trace: compared against TRACE (diff view, both sides' charts)",
+    ),
+    output: Path = typer.Option(
+        Path("report.html"), "--output", "-o", help="the HTML file to write (replaced atomically)"
+    ),
     top: int = typer.Option(10, "--top", help="operator types to chart per trace"),
-    warmup: int | None = typer.Option(None, "--warmup", help="iterations to drop (default: each "
-                                      "trace's own setting, else 10)"),
-    pte: Path | None = typer.Option(None, "--pte", "--pte-a", help="TRACE's .pte, for a trace "
-                                    "made by another runner"),
+    warmup: int | None = typer.Option(
+        None, "--warmup", help="iterations to drop (default: each trace's own setting, else 10)"
+    ),
+    pte: Path | None = typer.Option(
+        None, "--pte", "--pte-a", help="TRACE's .pte, for a trace made by another runner"
+    ),
     pte_b: Path | None = typer.Option(None, "--pte-b", help="B's .pte"),
-    etrecord: Path | None = typer.Option(None, "--etrecord", "--etrecord-a", help="TRACE's "
-                                         "ETRecord, for module paths (needs --pte)"),
-    etrecord_b: Path | None = typer.Option(None, "--etrecord-b", help="B's ETRecord (needs "
-                                           "--pte-b)"),
-    force: bool = typer.Option(False, "--force", help="compare traces of different models, "
-                               "thread counts or warm-up (with a warning)"),
-    db: Path | None = typer.Option(None, "--db", help="instead of a trace: chart the history of "
-                                   "this results store (docs/store.md)"),
-    parquet: Path | None = typer.Option(None, "--parquet", metavar="DIR", help="instead of a "
-                                        "trace: chart the history of these Parquet tables"),
+    etrecord: Path | None = typer.Option(
+        None, "--etrecord", "--etrecord-a", help="TRACE's ETRecord, for module paths (needs --pte)"
+    ),
+    etrecord_b: Path | None = typer.Option(
+        None, "--etrecord-b", help="B's ETRecord (needs --pte-b)"
+    ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="compare traces of different models, thread counts or warm-up (with a warning)",
+    ),
+    db: Path | None = typer.Option(
+        None,
+        "--db",
+        help="instead of a trace: chart the history of this results store (docs/store.md)",
+    ),
+    parquet: Path | None = typer.Option(
+        None,
+        "--parquet",
+        metavar="DIR",
+        help="instead of a trace: chart the history of these Parquet tables",
+    ),
     model: str | None = typer.Option(None, "--model", help="history: only this model"),
-    tag: list[str] = typer.Option([], "--tag", metavar="K=V", help="history: only runs with "
-                                  "this tag"),
-    method: str | None = typer.Option(None, "--method", help="the method to analyse, for a "
-                                      "program with several (default: its first)"),
-    phase: str | None = typer.Option(None, "--phase", help="two LLM traces: compare their "
-                                     "prefill or decode runs only (default: each phase)"),
+    tag: list[str] = typer.Option(
+        [], "--tag", metavar="K=V", help="history: only runs with this tag"
+    ),
+    method: str | None = typer.Option(
+        None,
+        "--method",
+        help="the method to analyse, for a program with several (default: its first)",
+    ),
+    phase: str | None = typer.Option(
+        None,
+        "--phase",
+        help="two LLM traces: compare their prefill or decode runs only (default: each phase)",
+    ),
 ) -> None:
     """Write an HTML report: run model, buckets, top operators, iterations, fallback (and the
     diff view when given two traces). Works offline: no script, nothing fetched."""
@@ -53,8 +81,10 @@ def report(
 
     if db is not None or parquet is not None:
         if a is not None:
-            raise InputError("a trace and a store (--db/--parquet) given",
-                             "report on one: a trace, or a store's history")
+            raise InputError(
+                "a trace and a store (--db/--parquet) given",
+                "report on one: a trace, or a store's history",
+            )
         _history_report(db, parquet, model, tag, output)
         return
     if a is None:
@@ -69,19 +99,20 @@ def report(
         if path is not None and path.is_dir():
             raise InputError(f"{path} is a directory, not a trace", "pass an .etdp file")
         if e is not None and p is None:
-            raise InputError(f"--etrecord{side} needs --pte{side} too",
-                             "pass the .pte the trace was made from")
+            raise InputError(
+                f"--etrecord{side} needs --pte{side} too", "pass the .pte the trace was made from"
+            )
     trace_a = load_trace(a, pte=pte, etrecord=etrecord, method=method)
-    trace_b = None if b is None else load_trace(b, pte=pte_b, etrecord=etrecord_b,
-                                                 method=method)
+    trace_b = None if b is None else load_trace(b, pte=pte_b, etrecord=etrecord_b, method=method)
     result = build_report(trace_a, trace_b, options, version=__version__)
     text = render(result, chosen)
     write_text(output, text, inputs)
     typer.echo(f"wrote {output} ({len(text.encode()) // 1024 + 1} KB)", err=True)
 
 
-def _history_report(db: Path | None, parquet: Path | None, model: str | None, tag: list[str],
-                    output: Path) -> None:
+def _history_report(
+    db: Path | None, parquet: Path | None, model: str | None, tag: list[str], output: Path
+) -> None:
     from etprof.analyzers.history import HistoryOptions, StoredRuns, history
     from etprof.commands._common import check_output
     from etprof.errors import InputError
@@ -94,8 +125,10 @@ def _history_report(db: Path | None, parquet: Path | None, model: str | None, ta
         raise InputError("both --db and --parquet given", "read one store at a time")
     options = HistoryOptions(model=model, tags=tuple(parse_tags(tag).items()))
     if output.suffix.lower() not in (".html", ".htm"):
-        raise InputError(f"a history report is HTML, but {output} does not end in .html",
-                         "name it e.g. history.html (for JSON use `etprof history -f json`)")
+        raise InputError(
+            f"a history report is HTML, but {output} does not end in .html",
+            "name it e.g. history.html (for JSON use `etprof history -f json`)",
+        )
     chosen = check_output("html", output, "etprof.history", [db, parquet])
     result = history(StoredRuns(read_tables(db=db, parquet=parquet)), options)
     text = render(result, chosen)

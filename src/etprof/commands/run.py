@@ -13,47 +13,98 @@ DEFAULT_ITERS, DEFAULT_WARMUP = 60, 10  # the seed's methodology (docs/methodolo
 
 
 def run(
-    ptes: list[Path] = typer.Argument(..., metavar="PTE...", help="the .pte program(s) to "
-                                      "profile; several take turns, session by session"),
-    iters: int | None = typer.Option(None, "--iters", help="iterations to run (the seed: 60); "
-                                     "an LLM program: measured prefill+decode sequences per "
-                                     "session (default 1)"),
-    warmup: int | None = typer.Option(None, "--warmup", help="first iterations to drop (the "
-                                      "seed: 10); an LLM program: sequences dropped per "
-                                      "session (default 1)"),
+    ptes: list[Path] = typer.Argument(
+        ...,
+        metavar="PTE...",
+        help="the .pte program(s) to profile; several take turns, session by session",
+    ),
+    iters: int | None = typer.Option(
+        None,
+        "--iters",
+        help="iterations to run (the seed: 60); "
+        "an LLM program: measured prefill+decode sequences per "
+        "session (default 1)",
+    ),
+    warmup: int | None = typer.Option(
+        None,
+        "--warmup",
+        help="first iterations to drop (the "
+        "seed: 10); an LLM program: sequences dropped per "
+        "session (default 1)",
+    ),
     threads: int = typer.Option(1, "--threads", help="runtime threads (the seed: 1)"),
-    sessions: str = typer.Option("auto", "--sessions", help="loads of the program, each running "
-                                 "--iters iterations; auto: 5, fewer if they would take over 20 s"),
-    spread: float = typer.Option(10.0, "--spread", help="seconds the sessions span at least "
-                                 "(idle pauses between them), so they see the machine's drift"),
-    out: Path | None = typer.Option(None, "--out", help="trace path (default: beside the .pte, "
-                                    ".etdp)"),
-    methods: list[str] | None = typer.Option(None, "--method", help="method to run (default: "
-                                             "forward); repeat it and the methods take turns, "
-                                             "each --iters times"),
-    inputs: Path | None = typer.Option(None, "--inputs", help="inputs (.pt tensor or nested "
-                                       "tuple, .npy, .npz); default: made from the program "
-                                       "(docs/inputs.md)"),
-    shapes: list[str] | None = typer.Option(None, "--shape", metavar="NAME_OR_INDEX=AxB",
-                                            help="size of a dynamic-shape input (default: its "
-                                            "upper bound); repeatable, [METHOD:] prefix"),
-    etrecord: Path | None = typer.Option(None, "--etrecord", help="ETRecord for module paths "
-                                         "(default: <pte stem>.etrecord beside the .pte)"),
-    prefill: int | None = typer.Option(None, "--prefill", help="LLM programs: prompt tokens per "
-                                       "sequence (default: like llama-bench's 512, capped to "
-                                       "fit the program's sequence length)"),
-    decode: int | None = typer.Option(None, "--decode", help="LLM programs: tokens generated "
-                                      "per sequence after the prompt (default: 128, capped)"),
-    model: str = typer.Option("", "--model", help="the model the program(s) were exported "
-                              "from, recorded in the trace: `etprof diff` takes traces naming "
-                              "one model as two variants of it (docs/diff.md)"),
+    sessions: str = typer.Option(
+        "auto",
+        "--sessions",
+        help="loads of the program, each running "
+        "--iters iterations; auto: 5, fewer if they would take over 20 s",
+    ),
+    spread: float = typer.Option(
+        10.0,
+        "--spread",
+        help="seconds the sessions span at least "
+        "(idle pauses between them), so they see the machine's drift",
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="trace path (default: beside the .pte, .etdp)"
+    ),
+    methods: list[str] | None = typer.Option(
+        None,
+        "--method",
+        help="method to run (default: "
+        "forward); repeat it and the methods take turns, "
+        "each --iters times",
+    ),
+    inputs: Path | None = typer.Option(
+        None,
+        "--inputs",
+        help="inputs (.pt tensor or nested "
+        "tuple, .npy, .npz); default: made from the program "
+        "(docs/inputs.md)",
+    ),
+    shapes: list[str] | None = typer.Option(
+        None,
+        "--shape",
+        metavar="NAME_OR_INDEX=AxB",
+        help="size of a dynamic-shape input (default: its "
+        "upper bound); repeatable, [METHOD:] prefix",
+    ),
+    etrecord: Path | None = typer.Option(
+        None,
+        "--etrecord",
+        help="ETRecord for module paths (default: <pte stem>.etrecord beside the .pte)",
+    ),
+    prefill: int | None = typer.Option(
+        None,
+        "--prefill",
+        help="LLM programs: prompt tokens per "
+        "sequence (default: like llama-bench's 512, capped to "
+        "fit the program's sequence length)",
+    ),
+    decode: int | None = typer.Option(
+        None,
+        "--decode",
+        help="LLM programs: tokens generated per sequence after the prompt (default: 128, capped)",
+    ),
+    model: str = typer.Option(
+        "",
+        "--model",
+        help="the model the program(s) were exported "
+        "from, recorded in the trace: `etprof diff` takes traces naming "
+        "one model as two variants of it (docs/diff.md)",
+    ),
     top: int = typer.Option(10, "--top", help="operators to list"),
     json_out: bool = typer.Option(False, "--json", help="print the summary as JSON"),
-    fmt: str | None = typer.Option(None, "--format", "-f", help=", ".join(formats("etprof.summary"))
-                                   + " (default: table)"),
-    untraced: bool = typer.Option(True, "--untraced/--no-untraced", help="also time the "
-                                  "program loaded without ETDump, interleaved with the traced "
-                                  "iterations: the profiler's own cost (docs/memory.md)"),
+    fmt: str | None = typer.Option(
+        None, "--format", "-f", help=", ".join(formats("etprof.summary")) + " (default: table)"
+    ),
+    untraced: bool = typer.Option(
+        True,
+        "--untraced/--no-untraced",
+        help="also time the "
+        "program loaded without ETDump, interleaved with the traced "
+        "iterations: the profiler's own cost (docs/memory.md)",
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show the runtime's log"),
 ) -> None:
     """Run programs with ETDump profiling (seed methodology) and summarise the measured runs."""
@@ -74,37 +125,64 @@ def run(
     summary_options = SummaryOptions(top=top)  # refuses --top 0 before minutes of profiling
     several = len(ptes) > 1
     if several and (out is not None or etrecord is not None):
-        raise InputError("--out and --etrecord name one program's files, and several were given",
-                         "drop them: each trace goes beside its .pte, with its ETRecord found "
-                         "there")
+        raise InputError(
+            "--out and --etrecord name one program's files, and several were given",
+            "drop them: each trace goes beside its .pte, with its ETRecord found there",
+        )
     chosen = render.choose(fmt, None, "etprof.summary")
     if (several or len(methods or ()) > 1) and chosen == "csv":
-        raise InputError("--format csv writes one table, and several programs or methods were "
-                         "given", "use --format json (a list of summaries) or table")
+        raise InputError(
+            "--format csv writes one table, and several programs or methods were given",
+            "use --format json (a list of summaries) or table",
+        )
     chosen_methods = tuple(methods or ("forward",))
     overrides = tuple(parse_shape(s) for s in shapes or ())
-    reqs = [RunRequest(pte=pte, out=out or default_trace_path(pte, chosen_methods),
-                       iters=DEFAULT_ITERS if iters is None else iters,
-                       warmup=DEFAULT_WARMUP if warmup is None else warmup,
-                       sequences=iters, warmup_sequences=warmup, threads=threads, methods=chosen_methods, inputs=inputs,
-                       shapes=overrides, etrecord=etrecord, verbose=verbose,
-                       sessions=parse_sessions(sessions), spread_s=spread,
-                       prefill=prefill, decode=decode, untraced=untraced, model=model.strip())
-            for pte in ptes]
+    reqs = [
+        RunRequest(
+            pte=pte,
+            out=out or default_trace_path(pte, chosen_methods),
+            iters=DEFAULT_ITERS if iters is None else iters,
+            warmup=DEFAULT_WARMUP if warmup is None else warmup,
+            sequences=iters,
+            warmup_sequences=warmup,
+            threads=threads,
+            methods=chosen_methods,
+            inputs=inputs,
+            shapes=overrides,
+            etrecord=etrecord,
+            verbose=verbose,
+            sessions=parse_sessions(sessions),
+            spread_s=spread,
+            prefill=prefill,
+            decode=decode,
+            untraced=untraced,
+            model=model.strip(),
+        )
+        for pte in ptes
+    ]
     several_methods = len(chosen_methods) > 1
     console = Console(file=terminal(), stderr=True)
     names = ", ".join(p.name for p in ptes)
-    with Progress(TextColumn(f"running {names}"), BarColumn(), MofNCompleteColumn(),
-                  console=console, transient=True) as bar:
+    with Progress(
+        TextColumn(f"running {names}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("run", total=reqs[0].iters * (reqs[0].sessions or 1) * len(reqs))
-        metas = run_programs(reqs, lambda done, total: bar.update(task, completed=done,
-                                                                  total=total))
+        metas = run_programs(
+            reqs, lambda done, total: bar.update(task, completed=done, total=total)
+        )
     texts = []
     for req, meta in zip(reqs, metas):
         trace = load_trace(req.out)
         if trace.phases:
-            texts.append(render.render(analyzers.run("llm", trace, LlmOptions()), chosen,
-                                       width=terminal_width()))
+            texts.append(
+                render.render(
+                    analyzers.run("llm", trace, LlmOptions()), chosen, width=terminal_width()
+                )
+            )
         for name in () if trace.phases else chosen_methods:  # one per method, never blended
             summary = analyzers.run("summary", trace.for_method(name), summary_options)
             text = render.render(summary, chosen, width=terminal_width())
@@ -122,8 +200,11 @@ def run(
                 typer.echo(counting.counting(), err=True)
         turns = f" of {' and '.join(chosen_methods)} taking turns" if several_methods else ""
         typer.echo(f"inputs: {meta.run.inputs}", err=True)
-        typer.echo(f"trace: {req.out} ({runs}{turns}, first {skip}{each} dropped, "
-                   f"{threads} thread{'s' if threads != 1 else ''})", err=True)
+        typer.echo(
+            f"trace: {req.out} ({runs}{turns}, first {skip}{each} dropped, "
+            f"{threads} thread{'s' if threads != 1 else ''})",
+            err=True,
+        )
     if chosen == "json" and len(texts) > 1:
         typer.echo("[\n" + ",\n".join(t.rstrip("\n") for t in texts) + "\n]")
     else:
@@ -141,8 +222,10 @@ def parse_sessions(text: str) -> int | None:
     try:
         return int(text)
     except ValueError:
-        raise InputError(f"--sessions {text!r} is neither a count nor 'auto'",
-                         "use --sessions auto or e.g. --sessions 5") from None
+        raise InputError(
+            f"--sessions {text!r} is neither a count nor 'auto'",
+            "use --sessions auto or e.g. --sessions 5",
+        ) from None
 
 
 def register(app: typer.Typer) -> None:

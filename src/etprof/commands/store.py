@@ -12,15 +12,27 @@ DEFAULT_DB = Path("etprof.duckdb")
 
 def store(
     traces: list[Path] = typer.Argument(..., metavar="TRACE...", help="traces (.etdp) to store"),
-    db: Path | None = typer.Option(None, "--db", help="DuckDB database to append to (default: "
-                                   "etprof.duckdb, unless only --parquet is given)"),
-    parquet: Path | None = typer.Option(None, "--parquet", metavar="DIR", help="also (or, "
-                                        "without --db, only) write the tables as Parquet "
-                                        "files under DIR/<table>/"),
-    tag: list[str] = typer.Option([], "--tag", metavar="K=V", help="label the runs: commit=..., "
-                                  "device=..., model=..., variant=... (repeatable)"),
-    pte: Path | None = typer.Option(None, "--pte", help="the .pte of traces made elsewhere "
-                                    "(instruction table)"),
+    db: Path | None = typer.Option(
+        None,
+        "--db",
+        help="DuckDB database to append to (default: "
+        "etprof.duckdb, unless only --parquet is given)",
+    ),
+    parquet: Path | None = typer.Option(
+        None,
+        "--parquet",
+        metavar="DIR",
+        help="also (or, without --db, only) write the tables as Parquet files under DIR/<table>/",
+    ),
+    tag: list[str] = typer.Option(
+        [],
+        "--tag",
+        metavar="K=V",
+        help="label the runs: commit=..., device=..., model=..., variant=... (repeatable)",
+    ),
+    pte: Path | None = typer.Option(
+        None, "--pte", help="the .pte of traces made elsewhere (instruction table)"
+    ),
 ) -> None:
     """Store traces in a DuckDB results store (one row per run, session, bucket, operator and
     delegate block); a trace already stored is skipped."""
@@ -51,8 +63,9 @@ def store(
         state = "stored" if o.stored else "already stored"
         typer.echo(f"{o.source}: {state} as run {o.run_id[:12]}")
     where = [str(p) for p in (target, parquet) if p is not None]
-    typer.echo(f"store: {sum(o.stored for o in outcomes)} new run(s) in {' and '.join(where)}",
-               err=True)
+    typer.echo(
+        f"store: {sum(o.stored for o in outcomes)} new run(s) in {' and '.join(where)}", err=True
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -15,16 +15,25 @@ SCHEMA = "etprof.timeline"
 def timeline(
     trace: Path = typer.Argument(..., help="the ETDump trace (.etdp)"),
     output: Path | None = OutputOption,
-    iteration: int | None = typer.Option(None, "--iteration", "-i", help="iteration to export, "
-                                         "0-based (default: the first measured one)"),
-    all_iterations: bool = typer.Option(False, "--all", help="export every iteration, and "
-                                        "loading"),
+    iteration: int | None = typer.Option(
+        None,
+        "--iteration",
+        "-i",
+        help="iteration to export, 0-based (default: the first measured one)",
+    ),
+    all_iterations: bool = typer.Option(False, "--all", help="export every iteration, and loading"),
     fmt: str | None = format_option(SCHEMA),
-    pte: Path | None = typer.Option(None, "--pte", help="the program, for a trace made without "
-                                    "`etprof run` (names instructions)"),
+    pte: Path | None = typer.Option(
+        None,
+        "--pte",
+        help="the program, for a trace made without `etprof run` (names instructions)",
+    ),
     etrecord: Path | None = typer.Option(None, "--etrecord", help="ETRecord, for module paths"),
-    method: str | None = typer.Option(None, "--method", help="the method to export, for a "
-                                      "program with several (default: its first)"),
+    method: str | None = typer.Option(
+        None,
+        "--method",
+        help="the method to export, for a program with several (default: its first)",
+    ),
 ) -> None:
     """Export a trace as Chrome trace JSON (open in ui.perfetto.dev or chrome://tracing).
 
@@ -36,8 +45,12 @@ def timeline(
 
     inputs = [*trace_inputs(trace), pte, etrecord]
     chosen = check_output(fmt, output, SCHEMA, inputs)  # `.json` here means a Chrome trace
-    result = build(load_trace(trace, pte=pte, etrecord=etrecord, method=method), iteration,
-                   all_iterations=all_iterations, method=method)
+    result = build(
+        load_trace(trace, pte=pte, etrecord=etrecord, method=method),
+        iteration,
+        all_iterations=all_iterations,
+        method=method,
+    )
     emit(result, chosen, output, inputs=inputs)
 
 

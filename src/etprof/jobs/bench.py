@@ -104,8 +104,12 @@ class CacheEntry:
             doc = json.loads(self.manifest.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             return False
-        return isinstance(doc, dict) and doc.get("format") == CACHE_FORMAT and \
-            doc.get("version") == CACHE_VERSION and doc.get("key") == self.key
+        return (
+            isinstance(doc, dict)
+            and doc.get("format") == CACHE_FORMAT
+            and doc.get("version") == CACHE_VERSION
+            and doc.get("key") == self.key
+        )
 
 
 @dataclass(frozen=True)
@@ -133,25 +137,49 @@ class BenchResult:
 
     def table(self) -> pd.DataFrame:
         """The seed's table (model | backend | avg ms, floored) with the seed's figure beside."""
-        cols = ["model", "backend", "avg_ms", "seed_linux_x86_ms", "mean_ms", "median_ms",
-                "cv_pct", "measured"]
-        return pd.DataFrame([{
-            "model": r.model,
-            "backend": BACKEND_LABELS.get(r.variant, r.variant),
-            "avg_ms": math.floor(r.mean_ms),
-            "seed_linux_x86_ms": pd.NA if r.seed_ms is None else r.seed_ms,
-            "mean_ms": r.mean_ms,
-            "median_ms": r.median_ms,
-            "cv_pct": r.cv_pct,
-            "measured": r.measured,
-        } for r in self.rows], columns=cols).astype({"seed_linux_x86_ms": "Int64"})
+        cols = [
+            "model",
+            "backend",
+            "avg_ms",
+            "seed_linux_x86_ms",
+            "mean_ms",
+            "median_ms",
+            "cv_pct",
+            "measured",
+        ]
+        return pd.DataFrame(
+            [
+                {
+                    "model": r.model,
+                    "backend": BACKEND_LABELS.get(r.variant, r.variant),
+                    "avg_ms": math.floor(r.mean_ms),
+                    "seed_linux_x86_ms": pd.NA if r.seed_ms is None else r.seed_ms,
+                    "mean_ms": r.mean_ms,
+                    "median_ms": r.median_ms,
+                    "cv_pct": r.cv_pct,
+                    "measured": r.measured,
+                }
+                for r in self.rows
+            ],
+            columns=cols,
+        ).astype({"seed_linux_x86_ms": "Int64"})
 
     def files(self) -> pd.DataFrame:
         cols = ["model", "variant", "cached", "export_s", "trace", "pte"]
-        return pd.DataFrame([{
-            "model": r.model, "variant": r.variant, "cached": r.cached, "export_s": r.export_s,
-            "trace": r.trace, "pte": r.pte,
-        } for r in self.rows], columns=cols)
+        return pd.DataFrame(
+            [
+                {
+                    "model": r.model,
+                    "variant": r.variant,
+                    "cached": r.cached,
+                    "export_s": r.export_s,
+                    "trace": r.trace,
+                    "pte": r.pte,
+                }
+                for r in self.rows
+            ],
+            columns=cols,
+        )
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {"bench": self.table(), "files": self.files()}
@@ -160,31 +188,44 @@ class BenchResult:
         s = self.settings
         reused = sum(r.cached for r in self.rows)
         out = [
-            (f"avg ms: mean run-model (Method::execute) time over iterations {s.warmup + 1}-"
-             f"{s.iters}, floored, {s.threads} thread{'s' if s.threads != 1 else ''} (the seed: "
-             "60 iterations, first 10 dropped, 1 thread)."),
-            (f"seed figures: the seed's Linux x86 tables ({self.seed_source}); its 'xnnpack q8' "
-             "used the 2023 partitioner that delegated only quantized ops, today's quant-only."),
+            (
+                f"avg ms: mean run-model (Method::execute) time over iterations {s.warmup + 1}-"
+                f"{s.iters}, floored, {s.threads} thread{'s' if s.threads != 1 else ''} (the seed: "
+                "60 iterations, first 10 dropped, 1 thread)."
+            ),
+            (
+                f"seed figures: the seed's Linux x86 tables ({self.seed_source}); its 'xnnpack q8' "
+                "used the 2023 partitioner that delegated only quantized ops, today's quant-only."
+            ),
             f"programs: {len(self.rows) - reused} exported, {reused} reused from {s.cache}.",
         ]
         if any(r.variant == "xnnpack_q8" for r in self.rows):
             out.append("xnnpack q8 (today's mixed partitioner) has no 2023 figure.")
         from etprof.analyzers.iterations import NOISY_CV_PCT
 
-        noisy = [f"{r.model} {BACKEND_LABELS.get(r.variant, r.variant)} ({r.cv_pct:.0f}%)"
-                 for r in self.rows if r.cv_pct > NOISY_CV_PCT]
+        noisy = [
+            f"{r.model} {BACKEND_LABELS.get(r.variant, r.variant)} ({r.cv_pct:.0f}%)"
+            for r in self.rows
+            if r.cv_pct > NOISY_CV_PCT
+        ]
         if noisy:
-            out.append(f"noisy: run-to-run variation above {NOISY_CV_PCT:.0f}% for "
-                       f"{', '.join(noisy)}; the machine was busy or the runs unsteady, so "
-                       "compare those means with care (re-run on an idle machine; "
-                       "`etprof breakdown TRACE --by iteration` shows each run).")
+            out.append(
+                f"noisy: run-to-run variation above {NOISY_CV_PCT:.0f}% for "
+                f"{', '.join(noisy)}; the machine was busy or the runs unsteady, so "
+                "compare those means with care (re-run on an idle machine; "
+                "`etprof breakdown TRACE --by iteration` shows each run)."
+            )
         return out
 
     def to_dict(self) -> dict[str, Any]:
         s = self.settings
         return {
-            "settings": {"iters": s.iters, "warmup": s.warmup, "threads": s.threads,
-                         "cache": str(s.cache)},
+            "settings": {
+                "iters": s.iters,
+                "warmup": s.warmup,
+                "threads": s.threads,
+                "cache": str(s.cache),
+            },
             "seed_source": self.seed_source,
             "rows": records(self.table()),
             "files": records(self.files()),
@@ -203,8 +244,10 @@ def parse_variants(text: str) -> tuple[str, ...]:
     names = tuple(v.strip() for v in text.split(",") if v.strip())
     unknown = [v for v in names if v not in STANDARD_VARIANTS]
     if unknown or not names:
-        raise InputError(f"unknown variant '{unknown[0] if unknown else text}'",
-                         f"use a comma-separated list of: {', '.join(STANDARD_VARIANTS)}")
+        raise InputError(
+            f"unknown variant '{unknown[0] if unknown else text}'",
+            f"use a comma-separated list of: {', '.join(STANDARD_VARIANTS)}",
+        )
     return tuple(dict.fromkeys(names))
 
 
@@ -236,8 +279,10 @@ def source_digest(module: str) -> str:
         if added:
             sys.path.remove(cwd)
     if spec is None or not spec.origin or not Path(spec.origin).is_file():
-        raise InputError(f"cannot find the source of module '{module}'",
-                         "check the MODEL spec (package.module:callable) and the current folder")
+        raise InputError(
+            f"cannot find the source of module '{module}'",
+            "check the MODEL spec (package.module:callable) and the current folder",
+        )
     return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()
 
 
@@ -260,7 +305,9 @@ def cache_key(material: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
-def cache_entry(cache: Path, spec: zoo.ModelSpec, variant: str) -> tuple[CacheEntry, dict[str, Any]]:
+def cache_entry(
+    cache: Path, spec: zoo.ModelSpec, variant: str
+) -> tuple[CacheEntry, dict[str, Any]]:
     from etprof.zoo.export import STANDARD_VARIANTS, variant_name
 
     material = cache_material(spec, variant)
@@ -270,8 +317,13 @@ def cache_entry(cache: Path, spec: zoo.ModelSpec, variant: str) -> tuple[CacheEn
     return CacheEntry(key, cache / spec.name / f"{variant}-{key[:16]}", stem), material
 
 
-def ensure_program(entry: CacheEntry, material: dict[str, Any], spec: zoo.ModelSpec,
-                   variant: str, verbose: bool = False) -> float | None:
+def ensure_program(
+    entry: CacheEntry,
+    material: dict[str, Any],
+    spec: zoo.ModelSpec,
+    variant: str,
+    verbose: bool = False,
+) -> float | None:
     """Export into the entry unless it is complete; returns the export's seconds, None if cached."""
     if entry.is_complete():
         return None
@@ -280,8 +332,13 @@ def ensure_program(entry: CacheEntry, material: dict[str, Any], spec: zoo.ModelS
     entry.folder.mkdir(parents=True, exist_ok=True)
     result = export_model(spec, STANDARD_VARIANTS[variant], entry.folder, verbose=verbose)
     # written last: an interrupted export leaves no manifest, so the next run exports again
-    manifest = {"format": CACHE_FORMAT, "version": CACHE_VERSION, "key": entry.key,
-                "material": material, "export_s": result.seconds}
+    manifest = {
+        "format": CACHE_FORMAT,
+        "version": CACHE_VERSION,
+        "key": entry.key,
+        "material": material,
+        "export_s": result.seconds,
+    }
     write_text(entry.manifest, json.dumps(manifest, indent=1) + "\n")
     return result.seconds
 
@@ -292,23 +349,32 @@ def _ran(say: Notify, model: str, variant: str, done: int, total: int) -> None:
 
 def check_settings(settings: BenchSettings) -> None:
     if settings.warmup < 0 or settings.iters <= settings.warmup:
-        raise InputError(f"--iters {settings.iters} must be greater than --warmup "
-                         f"{settings.warmup} (and --warmup at least 0)",
-                         "use e.g. --iters 60 --warmup 10 (the seed's)")
+        raise InputError(
+            f"--iters {settings.iters} must be greater than --warmup "
+            f"{settings.warmup} (and --warmup at least 0)",
+            "use e.g. --iters 60 --warmup 10 (the seed's)",
+        )
     if settings.threads < 1:
         raise InputError(f"--threads {settings.threads} must be at least 1", "use --threads 1")
     try:
         settings.cache.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"cannot create the cache folder {settings.cache} ({exc.strerror})",
-                         "choose another with --cache") from None
+        raise InputError(
+            f"cannot create the cache folder {settings.cache} ({exc.strerror})",
+            "choose another with --cache",
+        ) from None
     if not os.access(settings.cache, os.W_OK | os.X_OK):
-        raise InputError(f"cannot write in the cache folder {settings.cache}",
-                         "choose another with --cache")
+        raise InputError(
+            f"cannot write in the cache folder {settings.cache}", "choose another with --cache"
+        )
 
 
-def bench(models: Sequence[str], variants: Sequence[str], settings: BenchSettings,
-          notify: Notify | None = None) -> BenchResult:
+def bench(
+    models: Sequence[str],
+    variants: Sequence[str],
+    settings: BenchSettings,
+    notify: Notify | None = None,
+) -> BenchResult:
     """Export (or reuse), run and measure every model in every variant, in that order."""
     from etprof import analyzers
     from etprof.trace.loading import load_trace
@@ -317,27 +383,46 @@ def bench(models: Sequence[str], variants: Sequence[str], settings: BenchSetting
     say = notify or (lambda event: None)
     specs = {m: zoo.parse(m) for m in models}  # a bad name fails before any slow work
     check_settings(settings)
-    planned = [(m, spec, v, *cache_entry(settings.cache, spec, v))
-               for m, spec in specs.items() for v in variants]
+    planned = [
+        (m, spec, v, *cache_entry(settings.cache, spec, v))
+        for m, spec in specs.items()
+        for v in variants
+    ]
     rows = []
     for model, spec, variant, entry, material in planned:
         say(BenchEvent("export", model, variant))
         seconds = ensure_program(entry, material, spec, variant, settings.verbose)
-        say(BenchEvent("cached" if seconds is None else "exported", model, variant,
-                       seconds=seconds or 0.0))
-        req = RunRequest(pte=entry.pte, out=entry.trace, iters=settings.iters,
-                         warmup=settings.warmup, threads=settings.threads,
-                         etrecord=entry.etrecord if entry.etrecord.is_file() else None,
-                         verbose=settings.verbose)
+        say(
+            BenchEvent(
+                "cached" if seconds is None else "exported", model, variant, seconds=seconds or 0.0
+            )
+        )
+        req = RunRequest(
+            pte=entry.pte,
+            out=entry.trace,
+            iters=settings.iters,
+            warmup=settings.warmup,
+            threads=settings.threads,
+            etrecord=entry.etrecord if entry.etrecord.is_file() else None,
+            verbose=settings.verbose,
+        )
         run_program(req, partial(_ran, say, model, variant))
         stats = analyzers.run("runmodel", load_trace(entry.trace))
         summary = stats.summary()
         say(BenchEvent("done", model, variant, seconds=stats.mean_ms / 1e3))
-        rows.append(BenchRow(
-            model=model, variant=variant, mean_ms=stats.mean_ms,
-            median_ms=summary["median_ms"], cv_pct=summary["cv_pct"], measured=stats.n,
-            seed_ms=seed_figure(spec.name, variant) if spec.builtin else None,
-            pte=str(entry.pte), trace=str(entry.trace),
-            cached=seconds is None, export_s=seconds or 0.0,
-        ))
+        rows.append(
+            BenchRow(
+                model=model,
+                variant=variant,
+                mean_ms=stats.mean_ms,
+                median_ms=summary["median_ms"],
+                cv_pct=summary["cv_pct"],
+                measured=stats.n,
+                seed_ms=seed_figure(spec.name, variant) if spec.builtin else None,
+                pte=str(entry.pte),
+                trace=str(entry.trace),
+                cached=seconds is None,
+                export_s=seconds or 0.0,
+            )
+        )
     return BenchResult(tuple(rows), settings, seed_figures()["source"]["file"])

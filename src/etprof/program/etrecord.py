@@ -46,19 +46,27 @@ def attach_modules(info: ProgramInfo, etrecord: Path) -> ProgramInfo:
         if m.name == info.method:
             m = dataclasses.replace(m, instructions=instructions)
         elif m.name in (record._debug_handle_map or {}):
-            m = dataclasses.replace(m, instructions=_attached(record, info, m.name,
-                                                              m.instructions, etrecord))
+            m = dataclasses.replace(
+                m, instructions=_attached(record, info, m.name, m.instructions, etrecord)
+            )
         methods.append(m)
-    return dataclasses.replace(info, instructions=instructions, etrecord=str(etrecord),
-                               methods=tuple(methods))
+    return dataclasses.replace(
+        info, instructions=instructions, etrecord=str(etrecord), methods=tuple(methods)
+    )
 
 
-def _attached(record: Any, info: ProgramInfo, method: str,
-              instructions: tuple[Instruction, ...], etrecord: Path) -> tuple[Instruction, ...]:
+def _attached(
+    record: Any,
+    info: ProgramInfo,
+    method: str,
+    instructions: tuple[Instruction, ...],
+    etrecord: Path,
+) -> tuple[Instruction, ...]:
     handles = _method_map(record._debug_handle_map, method, etrecord, "debug handle map")
     delegates = _method_map(record._delegate_map or {}, method, etrecord, None)
-    _check_matches(dataclasses.replace(info, instructions=instructions), handles, delegates,
-                   etrecord)
+    _check_matches(
+        dataclasses.replace(info, instructions=instructions), handles, delegates, etrecord
+    )
     paths = _module_paths(_edge_program(record.edge_dialect_program, method, etrecord))
     return tuple(
         dataclasses.replace(

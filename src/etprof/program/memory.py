@@ -80,26 +80,43 @@ class PlannedMemory:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "methods": [{"name": m.name, "arenas_bytes": list(m.arenas_bytes)}
-                        for m in self.methods],
+            "methods": [
+                {"name": m.name, "arenas_bytes": list(m.arenas_bytes)} for m in self.methods
+            ],
             "constant_bytes": self.constant_bytes,
             "named_data_bytes": self.named_data_bytes,
-            "delegates": [{"method": d.method, "index": d.index, "backend": d.backend,
-                           "location": d.location, "size_bytes": d.size_bytes}
-                          for d in self.delegates],
+            "delegates": [
+                {
+                    "method": d.method,
+                    "index": d.index,
+                    "backend": d.backend,
+                    "location": d.location,
+                    "size_bytes": d.size_bytes,
+                }
+                for d in self.delegates
+            ],
             "file_bytes": self.file_bytes,
         }
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> PlannedMemory:
         return cls(
-            methods=tuple(MethodPlan(str(m["name"]), tuple(int(x) for x in m["arenas_bytes"]))
-                          for m in doc.get("methods", ())),
+            methods=tuple(
+                MethodPlan(str(m["name"]), tuple(int(x) for x in m["arenas_bytes"]))
+                for m in doc.get("methods", ())
+            ),
             constant_bytes=int(doc.get("constant_bytes", 0)),
             named_data_bytes=int(doc.get("named_data_bytes", 0)),
-            delegates=tuple(DelegateBlob(str(d["method"]), int(d["index"]), str(d["backend"]),
-                                         str(d["location"]), int(d["size_bytes"]))
-                            for d in doc.get("delegates", ())),
+            delegates=tuple(
+                DelegateBlob(
+                    str(d["method"]),
+                    int(d["index"]),
+                    str(d["backend"]),
+                    str(d["location"]),
+                    int(d["size_bytes"]),
+                )
+                for d in doc.get("delegates", ())
+            ),
             file_bytes=int(doc.get("file_bytes", 0)),
         )
 
@@ -113,7 +130,9 @@ def read_pte(path: Path) -> bytes:
     except IsADirectoryError:
         raise ProgramFormatError(f"{path} is a directory", "pass a .pte file") from None
     except OSError as exc:
-        raise ProgramFormatError(f"cannot read {path}: {exc.strerror}", "check permissions") from None
+        raise ProgramFormatError(
+            f"cannot read {path}: {exc.strerror}", "check permissions"
+        ) from None
 
 
 def read_planned_memory(path: Path) -> PlannedMemory:
@@ -150,8 +169,9 @@ def _read(data: bytes) -> PlannedMemory:
     program_size, base = _segment_base(data)
     buf = Buffer.of(memoryview(data)[:program_size])
     root = buf.deref(0)
-    segments = [(buf.u64_field(s, 0), buf.u64_field(s, 1))
-                for s in buf.table_vector(root, _SEGMENTS)]
+    segments = [
+        (buf.u64_field(s, 0), buf.u64_field(s, 1)) for s in buf.table_vector(root, _SEGMENTS)
+    ]
     for i, (offset, size) in enumerate(segments):
         if base + offset + size > len(data):
             raise ValueError(f"segment {i} runs past the end of the file (truncated?)")
@@ -179,14 +199,23 @@ def _read(data: bytes) -> PlannedMemory:
                 size, location = inline[index], "inline"
             else:
                 raise ValueError(f"delegate {k} of {name} points at missing inline data {index}")
-            delegates.append(DelegateBlob(name, k, buf.string_field(delegate, _DELEGATE_ID) or "?",
-                                          location, size))
+            delegates.append(
+                DelegateBlob(
+                    name, k, buf.string_field(delegate, _DELEGATE_ID) or "?", location, size
+                )
+            )
     return PlannedMemory(
         methods=tuple(methods),
         constant_bytes=_constant_bytes(buf, root, segment_size),
-        named_data_bytes=sum(segment_size(i) for i in sorted({
-            buf.int_field(entry, 1, 0, signed=False)
-            for entry in buf.table_vector(root, _NAMED_DATA)})),
+        named_data_bytes=sum(
+            segment_size(i)
+            for i in sorted(
+                {
+                    buf.int_field(entry, 1, 0, signed=False)
+                    for entry in buf.table_vector(root, _NAMED_DATA)
+                }
+            )
+        ),
         delegates=tuple(delegates),
         file_bytes=len(data),
     )

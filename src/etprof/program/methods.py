@@ -68,11 +68,12 @@ def read_methods(path: Path) -> tuple[MethodShape, ...]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ProgramFormatError(f"cannot read {path} ({exc.strerror})", "check the path") \
-            from None
+        raise ProgramFormatError(f"cannot read {path} ({exc.strerror})", "check the path") from None
     if not looks_like_program(data):
-        raise ProgramFormatError(f"{path} is not an ExecuTorch program (no ET12 identifier)",
-                                 "pass a .pte made by ExecuTorch's to_executorch()")
+        raise ProgramFormatError(
+            f"{path} is not an ExecuTorch program (no ET12 identifier)",
+            "pass a .pte made by ExecuTorch's to_executorch()",
+        )
     try:
         return tuple(_methods(Buffer.of(data)))
     except (CorruptBuffer, IndexError, ValueError, struct.error) as exc:
@@ -90,8 +91,9 @@ def _methods(buf: Buffer) -> list[MethodShape]:
     for plan in buf.table_vector(root, 1):
         name = buf.string_field(plan, _PLAN_NAME) or ""
         values = buf.table_vector(plan, _PLAN_VALUES)
-        inputs = tuple(_tensor(buf, i, values[v]) for i, v in enumerate(_ints(buf, plan,
-                                                                              _PLAN_INPUTS)))
+        inputs = tuple(
+            _tensor(buf, i, values[v]) for i, v in enumerate(_ints(buf, plan, _PLAN_INPUTS))
+        )
         chains = buf.table_vector(plan, _PLAN_CHAINS)
         n_instr = sum(buf.vector_field(c, _CHAIN_INSTRUCTIONS)[1] for c in chains)
         value = _value(buf, values, plan) if not inputs and n_instr == 0 else None
@@ -110,8 +112,12 @@ def _tensor(buf: Buffer, index: int, evalue: int) -> TensorInput | None:
     if buf.u8_field(evalue, 0) != _TENSOR or table is None:
         return None
     sizes = tuple(_ints(buf, table, _T_SIZES))
-    return TensorInput(index, buf.u8_field(table, _T_SCALAR_TYPE), sizes,
-                       dynamic=buf.u8_field(table, _T_DYNAMISM) != 0)
+    return TensorInput(
+        index,
+        buf.u8_field(table, _T_SCALAR_TYPE),
+        sizes,
+        dynamic=buf.u8_field(table, _T_DYNAMISM) != 0,
+    )
 
 
 def _value(buf: Buffer, values: list[int], plan: int) -> Constant | None:

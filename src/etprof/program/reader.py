@@ -71,8 +71,9 @@ def read_program(path: Path, method: str | None = None) -> ProgramInfo:
     )
 
 
-def program_content(methods: list[MethodInfo],
-                    blobs: list[tuple[tuple[str, int], str, memoryview]]) -> ProgramContent:
+def program_content(
+    methods: list[MethodInfo], blobs: list[tuple[tuple[str, int], str, memoryview]]
+) -> ProgramContent:
     """The program by content: a sha256 over every method's instruction table (name, then each
     instruction's id, kind, operator or backend and delegate index, one line each) and the
     sha256 of each delegate blob."""
@@ -83,9 +84,17 @@ def program_content(methods: list[MethodInfo],
             table.update(f"{i.id} {i.kind} {i.name} {i.delegate_index}\n".encode())
     return ProgramContent(
         instructions_sha256=table.hexdigest(),
-        delegates=tuple(BlobDigest(method=key[0], index=key[1], backend=backend,
-                                   size=len(blob), sha256=hashlib.sha256(blob).hexdigest())
-                        for key, backend, blob in blobs))
+        delegates=tuple(
+            BlobDigest(
+                method=key[0],
+                index=key[1],
+                backend=backend,
+                size=len(blob),
+                sha256=hashlib.sha256(blob).hexdigest(),
+            )
+            for key, backend, blob in blobs
+        ),
+    )
 
 
 def delegate_blobs(pte: bytes) -> list[tuple[tuple[str, int], str, memoryview]]:
@@ -98,8 +107,10 @@ def delegate_blobs(pte: bytes) -> list[tuple[tuple[str, int], str, memoryview]]:
         program_size, base = head.u64_at(16), head.u64_at(24)
     buf = Buffer.of(data[:program_size])
     root = buf.deref(0)
-    segments = [(buf.u64_field(s, 0), buf.u64_field(s, 1))
-                for s in buf.table_vector(root, _PROGRAM_SEGMENTS)]
+    segments = [
+        (buf.u64_field(s, 0), buf.u64_field(s, 1))
+        for s in buf.table_vector(root, _PROGRAM_SEGMENTS)
+    ]
     inline = buf.table_vector(root, _PROGRAM_DELEGATE_DATA)
     out = []
     for plan in buf.table_vector(root, _PROGRAM_PLANS):
@@ -144,12 +155,15 @@ def _delegate_graphs(pte: bytes) -> dict[tuple[str, int], Graph]:
 
 def _with_graphs(method: MethodInfo, graphs: dict[tuple[str, int], Graph]) -> MethodInfo:
     """The method with each delegate instruction's graph, where the backend's blob has one."""
+
     def graph(i: Instruction) -> Instruction:
         nodes, handles = graphs.get((method.name, i.delegate_index), ((), ()))
         return replace(i, graph=nodes, graph_handles=handles)
 
-    return replace(method, instructions=tuple(
-        graph(i) if i.kind == "delegate" else i for i in method.instructions))
+    return replace(
+        method,
+        instructions=tuple(graph(i) if i.kind == "delegate" else i for i in method.instructions),
+    )
 
 
 def _methods(buf: Buffer) -> list[MethodInfo]:

@@ -106,5 +106,4 @@ class ProgramInfo:
         info = self.method_info(name)
         if info is None:
             return replace(self, method=name, instructions=(), delegates=())
-        return replace(self, method=name, instructions=info.instructions,
-                       delegates=info.delegates)
+        return replace(self, method=name, instructions=info.instructions, delegates=info.delegates)

@@ -32,27 +32,38 @@ def _read(path: Path, torch: Any) -> list[Any]:
         obj = torch.load(path, weights_only=True)
     except Exception as exc:  # noqa: BLE001 -- any unreadable file is the user's to fix
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InputError(f"cannot read inputs from {path} ({first})",
-                         "pass a torch.save'd tensor or tuple of tensors (.pt), or .npy/.npz") \
-            from None
+        raise InputError(
+            f"cannot read inputs from {path} ({first})",
+            "pass a torch.save'd tensor or tuple of tensors (.pt), or .npy/.npz",
+        ) from None
     values = flatten(obj, torch)
     if values is None:
-        raise InputError(f"{path} holds something other than tensors",
-                         "save a tensor or a (nested) tuple of tensors with torch.save")
+        raise InputError(
+            f"{path} holds something other than tensors",
+            "save a tensor or a (nested) tuple of tensors with torch.save",
+        )
     return values
 
 
 def check_inputs(values: list[Any], method: MethodShape, path: Path) -> None:
     if len(values) != method.inputs:
-        raise InputError(f"{path} has {len(values)} tensors, {method.name} takes "
-                         f"{method.inputs} inputs",
-                         "save one tensor per method input (nested tuples are flattened)")
+        raise InputError(
+            f"{path} has {len(values)} tensors, {method.name} takes {method.inputs} inputs",
+            "save one tensor per method input (nested tuples are flattened)",
+        )
     for i, (value, t) in enumerate(zip(values, method.tensor_inputs)):
         if t is None:
             continue
         dtype = DTYPES.get(t.scalar_type, f"scalar type {t.scalar_type}")
         if str(value.dtype).removeprefix("torch.") != dtype:
-            raise InputError(f"input {i} in {path} is {value.dtype}, {method.name} expects "
-                             f"{dtype} {list(t.sizes)}", "save inputs of the dtype shown")
-        check_shape(tuple(value.shape), t, f"input {i} in {path} is {list(value.shape)}",
-                    f"{method.name} input {i}")
+            raise InputError(
+                f"input {i} in {path} is {value.dtype}, {method.name} expects "
+                f"{dtype} {list(t.sizes)}",
+                "save inputs of the dtype shown",
+            )
+        check_shape(
+            tuple(value.shape),
+            t,
+            f"input {i} in {path} is {list(value.shape)}",
+            f"{method.name} input {i}",
+        )

@@ -30,8 +30,18 @@ from etprof.errors import InputError
 from etprof.program.methods import Constant, MethodShape, TensorInput
 
 # ExecuTorch ScalarType codes (schema/scalar_type.fbs) -> torch dtype names
-DTYPES = {0: "uint8", 1: "int8", 2: "int16", 3: "int32", 4: "int64", 5: "float16",
-          6: "float32", 7: "float64", 11: "bool", 15: "bfloat16"}
+DTYPES = {
+    0: "uint8",
+    1: "int8",
+    2: "int16",
+    3: "int32",
+    4: "int64",
+    5: "float16",
+    6: "float32",
+    7: "float64",
+    11: "bool",
+    15: "bfloat16",
+}
 _FLOATS = {"float16", "float32", "float64", "bfloat16"}
 _POSITION_NAME = re.compile(r"(^|_)(input_)?pos(ition)?s?($|_)|cache_position|start_pos")
 SEED = 0
@@ -80,8 +90,12 @@ class MethodInputs:
         return f"{self.method}: " + ("; ".join(parts) if parts else "no inputs")
 
 
-def plan(method: MethodShape, constants: dict[str, Constant], names: Sequence[str] = (),
-         shapes: Sequence[ShapeOverride] = ()) -> MethodInputs:
+def plan(
+    method: MethodShape,
+    constants: dict[str, Constant],
+    names: Sequence[str] = (),
+    shapes: Sequence[ShapeOverride] = (),
+) -> MethodInputs:
     """The inputs `method` gets by default (random floats, valid integers), `shapes` applied."""
     vocab = _int_constant(constants, "get_vocab_size")
     context = _int_constant(constants, "get_max_context_len")
@@ -92,29 +106,52 @@ def plan(method: MethodShape, constants: dict[str, Constant], names: Sequence[st
     planned = []
     for i, t in enumerate(method.tensor_inputs):
         if t is None:
-            raise InputError(f"input {i} of {method.name} is not a tensor, which etprof cannot "
-                             "generate", "pass --inputs with the method's inputs")
+            raise InputError(
+                f"input {i} of {method.name} is not a tensor, which etprof cannot generate",
+                "pass --inputs with the method's inputs",
+            )
         name = names[i] if i < len(names) else ""
         dtype = DTYPES.get(t.scalar_type)
         if dtype is None:
-            raise InputError(f"{method.name} input {i} has scalar type {t.scalar_type}, which "
-                             "etprof cannot generate", "pass --inputs with a tensor file")
+            raise InputError(
+                f"{method.name} input {i} has scalar type {t.scalar_type}, which "
+                "etprof cannot generate",
+                "pass --inputs with a tensor file",
+            )
         shape = _override(method, t, name, shapes)
-        base = PlannedInput(i, name, dtype, shape or t.sizes, t.sizes, t.dynamic, "normal",
-                            overridden=shape is not None)
+        base = PlannedInput(
+            i,
+            name,
+            dtype,
+            shape or t.sizes,
+            t.sizes,
+            t.dynamic,
+            "normal",
+            overridden=shape is not None,
+        )
         planned.append(_fill(base, i, method, vocab, context, context_source, llm))
     return MethodInputs(method.name, tuple(planned))
 
 
-def _fill(p: PlannedInput, i: int, method: MethodShape, vocab: int | None, context: int | None,
-          context_source: str, llm: bool) -> PlannedInput:
+def _fill(
+    p: PlannedInput,
+    i: int,
+    method: MethodShape,
+    vocab: int | None,
+    context: int | None,
+    context_source: str,
+    llm: bool,
+) -> PlannedInput:
     if p.dtype in _FLOATS:
         return p
     if p.dtype == "bool":
         return replace(p, fill="coin")
     numel = _numel(p.shape)
-    position = bool(_POSITION_NAME.search(p.name)) if p.name else (
-        llm and i > 0 and len(p.shape) == 1 and numel <= max(1, _token_length(method)))
+    position = (
+        bool(_POSITION_NAME.search(p.name))
+        if p.name
+        else (llm and i > 0 and len(p.shape) == 1 and numel <= max(1, _token_length(method)))
+    )
     if position:
         if context is None:
             return replace(p, fill="zeros", source="the program states no cache length")
@@ -141,8 +178,9 @@ def _int_constant(constants: dict[str, Constant], name: str) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def _override(method: MethodShape, t: TensorInput, name: str,
-              shapes: Sequence[ShapeOverride]) -> tuple[int, ...] | None:
+def _override(
+    method: MethodShape, t: TensorInput, name: str, shapes: Sequence[ShapeOverride]
+) -> tuple[int, ...] | None:
     chosen = None
     for s in shapes:
         if s.method and s.method != method.name:
@@ -161,28 +199,42 @@ def check_shape(dims: tuple[int, ...], t: TensorInput, what: str, where: str) ->
     if dims == t.sizes:
         return
     if not t.dynamic:
-        raise InputError(f"{what}: {where} has the static shape {bound}",
-                         f"give it {bound} (only a dynamic-shape input may be smaller)")
+        raise InputError(
+            f"{what}: {where} has the static shape {bound}",
+            f"give it {bound} (only a dynamic-shape input may be smaller)",
+        )
     if len(dims) != len(t.sizes) or any(d < 1 or d > b for d, b in zip(dims, t.sizes)):
-        raise InputError(f"{what}: {where} takes shapes up to {bound} (rank {len(bound)})",
-                         f"give {len(bound)} sizes each between 1 and the bound")
+        raise InputError(
+            f"{what}: {where} takes shapes up to {bound} (rank {len(bound)})",
+            f"give {len(bound)} sizes each between 1 and the bound",
+        )
 
 
-def unknown_overrides(methods: Sequence[MethodShape], names: Mapping[str, Sequence[str]],
-                      shapes: Sequence[ShapeOverride]) -> None:
+def unknown_overrides(
+    methods: Sequence[MethodShape],
+    names: Mapping[str, Sequence[str]],
+    shapes: Sequence[ShapeOverride],
+) -> None:
     """Refuse a `--shape` naming no input of the methods run."""
     for s in shapes:
-        hits = [m for m in methods if (not s.method or s.method == m.name) and (
-            s.key.isdigit() and int(s.key) < m.inputs or s.key in names.get(m.name, ()))]
+        hits = [
+            m
+            for m in methods
+            if (not s.method or s.method == m.name)
+            and (s.key.isdigit() and int(s.key) < m.inputs or s.key in names.get(m.name, ()))
+        ]
         if not hits:
             known = "; ".join(_inputs_of(m, names.get(m.name, ())) for m in methods)
-            raise InputError(f"--shape {s.text} names no input of the method(s) run ({known})",
-                             "use an input's index or name, e.g. --shape 0=1x16")
+            raise InputError(
+                f"--shape {s.text} names no input of the method(s) run ({known})",
+                "use an input's index or name, e.g. --shape 0=1x16",
+            )
 
 
 def _inputs_of(m: MethodShape, names: Sequence[str]) -> str:
-    labels = [f"{i}" + (f" '{names[i]}'" if i < len(names) and names[i] else "")
-              for i in range(m.inputs)]
+    labels = [
+        f"{i}" + (f" '{names[i]}'" if i < len(names) and names[i] else "") for i in range(m.inputs)
+    ]
     return f"{m.name} takes " + (", ".join(labels) or "nothing")
 
 
@@ -196,8 +248,10 @@ def parse_shape(text: str) -> ShapeOverride:
     except ValueError:
         sizes = ()
     if not eq or not name.strip() or not sizes:
-        raise InputError(f"--shape {text!r} is not NAME_OR_INDEX=AxBxC",
-                         "use e.g. --shape 0=1x16x64 or --shape tokens=1x8")
+        raise InputError(
+            f"--shape {text!r} is not NAME_OR_INDEX=AxBxC",
+            "use e.g. --shape 0=1x16x64 or --shape tokens=1x8",
+        )
     return ShapeOverride(name.strip(), sizes, method.strip(), text)
 
 

@@ -62,25 +62,36 @@ class LlmPlan:
         return len(self.steps) * self.warmup_sequences
 
     def describe(self) -> str:
-        return (f"llm:seed={SEED}; token ids in [0, {self.info.vocab_size}) (get_vocab_size); "
-                f"pp{self.prefill} tg{self.decode}; {prefill_note(self.info, self.prefill)}; "
-                f"{_count(self.warmup_sequences)} dropped, {_count(self.sequences)} measured "
-                "per session")
+        return (
+            f"llm:seed={SEED}; token ids in [0, {self.info.vocab_size}) (get_vocab_size); "
+            f"pp{self.prefill} tg{self.decode}; {prefill_note(self.info, self.prefill)}; "
+            f"{_count(self.warmup_sequences)} dropped, {_count(self.sequences)} measured "
+            "per session"
+        )
 
     def counting(self) -> str:
         """What --iters/--warmup mean for this run, said on stderr."""
-        return (f"--iters/--warmup count whole prefill+decode sequences for an LLM program: "
-                f"{self.sequences} measured and {self.warmup_sequences} dropped per session "
-                f"({len(self.session_steps)} Execute runs of forward per session)")
+        return (
+            f"--iters/--warmup count whole prefill+decode sequences for an LLM program: "
+            f"{self.sequences} measured and {self.warmup_sequences} dropped per session "
+            f"({len(self.session_steps)} Execute runs of forward per session)"
+        )
 
 
 def _count(n: int) -> str:
     return f"{n} sequence{'s' if n != 1 else ''}"
 
 
-def plan_llm(pte: Path, prefill: int | None, decode: int | None, *, method: str = "forward",
-             inputs: Path | None = None, sequences: int | None = None,
-             warmup_sequences: int | None = None) -> LlmPlan | None:
+def plan_llm(
+    pte: Path,
+    prefill: int | None,
+    decode: int | None,
+    *,
+    method: str = "forward",
+    inputs: Path | None = None,
+    sequences: int | None = None,
+    warmup_sequences: int | None = None,
+) -> LlmPlan | None:
     """The LLM plan of `pte`, or None to run it as any program: it is not recognised as an LLM
     (and neither --prefill nor --decode was given), --inputs was given, or another method is
     run. `sequences`/`warmup_sequences`: --iters/--warmup as given (None: the defaults).
@@ -89,11 +100,15 @@ def plan_llm(pte: Path, prefill: int | None, decode: int | None, *, method: str 
 
     asked = prefill is not None or decode is not None
     if asked and inputs is not None:
-        raise InputError("--prefill/--decode generate an LLM's inputs, and --inputs was given",
-                         "drop --inputs, or drop --prefill/--decode to run the file's inputs")
+        raise InputError(
+            "--prefill/--decode generate an LLM's inputs, and --inputs was given",
+            "drop --inputs, or drop --prefill/--decode to run the file's inputs",
+        )
     if asked and method != "forward":
-        raise InputError(f"--prefill/--decode run forward(tokens, input_pos), and --method "
-                         f"{method} was given", "drop --method")
+        raise InputError(
+            f"--prefill/--decode run forward(tokens, input_pos), and --method {method} was given",
+            "drop --method",
+        )
     if inputs is not None or method != "forward":
         return None
     info, why = recognise(read_methods(pte))
@@ -101,27 +116,38 @@ def plan_llm(pte: Path, prefill: int | None, decode: int | None, *, method: str 
         return None
     info = require(info, why, str(pte))
     if not info.dynamic_shape and info.max_prompt > 1:
-        raise InputError(f"{pte}'s forward takes exactly {info.max_prompt} tokens per execute "
-                         "(a static prompt length), which etprof cannot split into prefill and "
-                         "decode", "export it with dynamic shapes (enable_dynamic_shape) or a "
-                         "single-token forward")
+        raise InputError(
+            f"{pte}'s forward takes exactly {info.max_prompt} tokens per execute "
+            "(a static prompt length), which etprof cannot split into prefill and "
+            "decode",
+            "export it with dynamic shapes (enable_dynamic_shape) or a single-token forward",
+        )
     p, g = default_lengths(info, prefill, decode)
     check_lengths(info, p, g, str(pte))
     check_prompt(info, p, str(pte))
     measured = MEASURED_SEQUENCES if sequences is None else sequences
     dropped = WARMUP_SEQUENCES if warmup_sequences is None else warmup_sequences
     if measured < 1:
-        raise InputError(f"--iters {measured}: an LLM run counts whole prefill+decode sequences "
-                         "per session, and at least one must be measured",
-                         f"use --iters 1 or more (default {MEASURED_SEQUENCES})")
+        raise InputError(
+            f"--iters {measured}: an LLM run counts whole prefill+decode sequences "
+            "per session, and at least one must be measured",
+            f"use --iters 1 or more (default {MEASURED_SEQUENCES})",
+        )
     if dropped < 0:
-        raise InputError(f"--warmup {dropped} is negative",
-                         f"use 0 or more sequences (default {WARMUP_SEQUENCES})")
+        raise InputError(
+            f"--warmup {dropped} is negative",
+            f"use 0 or more sequences (default {WARMUP_SEQUENCES})",
+        )
     return LlmPlan(info, p, g, plan_steps(info, p, g), measured, dropped)
 
 
-def run_sequences(plan: LlmPlan, run: Callable[[tuple[Any, ...]], None], torch: Any,
-                  tick: Callable[[], None], measured_start: Callable[[], None]) -> None:
+def run_sequences(
+    plan: LlmPlan,
+    run: Callable[[tuple[Any, ...]], None],
+    torch: Any,
+    tick: Callable[[], None],
+    measured_start: Callable[[], None],
+) -> None:
     """Run one session's sequences through `run(inputs)` (the runtime's forward);
     `measured_start` is called before the first measured run."""
     gen = torch.Generator().manual_seed(SEED)

@@ -75,8 +75,12 @@ class MemorySampler:
         self.peak_reset = reset_peak()
 
     def to_dict(self) -> dict[str, int | bool | None]:
-        return {"before_load_bytes": self.before_load, "after_load_bytes": self.after_load,
-                "untraced_copy_bytes": self.untraced_copy,
-                "warmup_peak_bytes": self.warmup_peak,
-                "measured_start_bytes": self.measured_start,
-                "measured_peak_bytes": self.measured_peak, "peak_reset": self.peak_reset}
+        return {
+            "before_load_bytes": self.before_load,
+            "after_load_bytes": self.after_load,
+            "untraced_copy_bytes": self.untraced_copy,
+            "warmup_peak_bytes": self.warmup_peak,
+            "measured_start_bytes": self.measured_start,
+            "measured_peak_bytes": self.measured_peak,
+            "peak_reset": self.peak_reset,
+        }

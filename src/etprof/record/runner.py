@@ -97,11 +97,20 @@ def planned(req: RunRequest) -> RunRequest:
     if req.shapes and req.prefill is None and req.decode is None:
         return req  # --shape: the user's own shapes, run as any program (docs/inputs.md)
     if req.shapes:
-        raise InputError("--prefill/--decode choose an LLM's shapes, and --shape was given",
-                         "drop --shape, or drop --prefill/--decode to run the shapes given")
+        raise InputError(
+            "--prefill/--decode choose an LLM's shapes, and --shape was given",
+            "drop --shape, or drop --prefill/--decode to run the shapes given",
+        )
     method = req.methods[0] if len(req.methods) == 1 else "+".join(req.methods)
-    plan = plan_llm(req.pte, req.prefill, req.decode, method=method, inputs=req.inputs,
-                    sequences=req.sequences, warmup_sequences=req.warmup_sequences)
+    plan = plan_llm(
+        req.pte,
+        req.prefill,
+        req.decode,
+        method=method,
+        inputs=req.inputs,
+        sequences=req.sequences,
+        warmup_sequences=req.warmup_sequences,
+    )
     if plan is None:
         return req
     return replace(req, llm=plan, iters=len(plan.session_steps), warmup=plan.warmup_runs)
@@ -138,33 +147,46 @@ def validate(req: RunRequest) -> Prepared:
     if req.threads < 1:
         raise InputError(f"--threads {req.threads} must be at least 1", "use --threads 1")
     if not (req.spread_s >= 0 and req.spread_s < 3600):
-        raise InputError(f"--spread {req.spread_s} is not a number of seconds from 0 to 3600",
-                         f"use e.g. --spread {SPREAD_S:g} (0: sessions back to back)")
+        raise InputError(
+            f"--spread {req.spread_s} is not a number of seconds from 0 to 3600",
+            f"use e.g. --spread {SPREAD_S:g} (0: sessions back to back)",
+        )
     if req.sessions is not None and req.sessions < 1:
-        raise InputError(f"--sessions {req.sessions} must be at least 1",
-                         "use --sessions auto (the default) or a count like 5")
+        raise InputError(
+            f"--sessions {req.sessions} must be at least 1",
+            "use --sessions auto (the default) or a count like 5",
+        )
     if not req.pte.exists():
-        raise InputError(f"no such program: {req.pte}", "check the path or make one with "
-                         "`etprof export mv3 --quantize`")
+        raise InputError(
+            f"no such program: {req.pte}",
+            "check the path or make one with `etprof export mv3 --quantize`",
+        )
     if len(set(req.methods)) < len(req.methods) or not req.methods:
-        raise InputError(f"--method lists {', '.join(req.methods) or 'nothing'}",
-                         "name each method once")
+        raise InputError(
+            f"--method lists {', '.join(req.methods) or 'nothing'}", "name each method once"
+        )
     methods = runnable_methods(req.pte, req.methods)
-    info = replace(read_program(req.pte, req.methods[0]), memory=read_planned_memory(req.pte),
-                   source_model=req.model)
+    info = replace(
+        read_program(req.pte, req.methods[0]),
+        memory=read_planned_memory(req.pte),
+        source_model=req.model,
+    )
     inputs = (req.pte, req.inputs, req.etrecord, _beside(req.pte))
     check_writable(req.out, inputs)
     check_writable(sidecar_path(req.out), inputs)
     if req.inputs is not None:
         if not req.inputs.is_file():
-            raise InputError(f"no such inputs file: {req.inputs}",
-                             "pass a .pt, .npy or .npz file")
+            raise InputError(f"no such inputs file: {req.inputs}", "pass a .pt, .npy or .npz file")
         if len(req.methods) > 1:
-            raise InputError("--inputs holds one method's inputs, and several methods are run",
-                             "run one --method at a time with --inputs, or drop --inputs")
+            raise InputError(
+                "--inputs holds one method's inputs, and several methods are run",
+                "run one --method at a time with --inputs, or drop --inputs",
+            )
         if req.shapes:
-            raise InputError("--shape sets the shapes of generated inputs, and --inputs was "
-                             "given", "drop --shape: the file's tensors have their own shapes")
+            raise InputError(
+                "--shape sets the shapes of generated inputs, and --inputs was given",
+                "drop --shape: the file's tensors have their own shapes",
+            )
         return Prepared(info, tuple(methods), (), f"file:{req.inputs.name}")
     consts = constants(read_methods(req.pte))
     etrecord = req.etrecord or _beside(req.pte)
@@ -183,13 +205,16 @@ def runnable_methods(pte: Path, wanted: Sequence[str]) -> list[MethodShape]:
     for name in wanted:
         m = shapes.get(name)
         if m is None:
-            raise InputError(f"{pte} has no method '{name}' ({listed})",
-                             "pass --method with one of those")
+            raise InputError(
+                f"{pte} has no method '{name}' ({listed})", "pass --method with one of those"
+            )
         if m.constant:
             value = "" if m.value is None else f" {m.value!r}"
-            raise InputError(f"method '{name}' of {pte} only returns a constant{value} and "
-                             f"runs nothing, so there is nothing to profile ({listed})",
-                             "pass --method with a runnable method")
+            raise InputError(
+                f"method '{name}' of {pte} only returns a constant{value} and "
+                f"runs nothing, so there is nothing to profile ({listed})",
+                "pass --method with a runnable method",
+            )
         out.append(m)
     return out
 
@@ -200,8 +225,7 @@ def run_program(req: RunRequest, progress: Progress | None = None) -> TraceMeta:
     return run_programs([req], progress)[0]
 
 
-def run_programs(reqs: Sequence[RunRequest], progress: Progress | None = None
-                 ) -> list[TraceMeta]:
+def run_programs(reqs: Sequence[RunRequest], progress: Progress | None = None) -> list[TraceMeta]:
     """Run several programs with their sessions interleaved -- A1 B1 A2 B2 ... -- so that every
     program meets the same drift of the machine, and write one trace per program.
 
@@ -231,7 +255,8 @@ def run_programs(reqs: Sequence[RunRequest], progress: Progress | None = None
             meta = replace(meta, trace=TraceBinding(len(data), hashlib.sha256(data).hexdigest()))
             outputs.enter_context(atomic_path(req.out)).write_bytes(data)
             outputs.enter_context(atomic_path(sidecar_path(req.out))).write_text(
-                meta.to_json(), encoding="utf-8")
+                meta.to_json(), encoding="utf-8"
+            )
             metas.append(meta)
     return metas
 
@@ -242,10 +267,22 @@ def _check_together(reqs: Sequence[RunRequest]) -> RunRequest:
     first = reqs[0]
     outs = [r.out.resolve() for r in reqs]
     if len(set(outs)) < len(outs):
-        raise InputError("two programs would write the same trace",
-                         "give the programs different names or directories")
-    shared = ("iters", "warmup", "threads", "sessions", "spread_s", "inputs", "verbose",
-              "untraced", "methods", "shapes")
+        raise InputError(
+            "two programs would write the same trace",
+            "give the programs different names or directories",
+        )
+    shared = (
+        "iters",
+        "warmup",
+        "threads",
+        "sessions",
+        "spread_s",
+        "inputs",
+        "verbose",
+        "untraced",
+        "methods",
+        "shapes",
+    )
     for req in reqs[1:]:
         differs = [f for f in shared if getattr(req, f) != getattr(first, f)]
         if differs:
@@ -266,17 +303,32 @@ def _with_modules(req: RunRequest, info: ProgramInfo) -> ProgramInfo:
         return replace(attach_modules(info, etrecord), etrecord=str(etrecord))
 
 
-def _meta(req: RunRequest, info: ProgramInfo, results: list[SessionResult], started: str,
-          others: tuple[str, ...]) -> TraceMeta:
+def _meta(
+    req: RunRequest,
+    info: ProgramInfo,
+    results: list[SessionResult],
+    started: str,
+    others: tuple[str, ...],
+) -> TraceMeta:
     cpu, wall = sum(r.cpu_s for r in results), sum(r.wall_s for r in results)
     share = round(min(100.0, 100.0 * cpu / wall), 2) if req.threads == 1 and wall > 0 else None
     return TraceMeta(
         program=info if req.llm is None else replace(info, llm=req.llm.info),
-        run=RunSettings(req.iters, req.warmup, req.threads, results[0].inputs, started,
-                        cpu_share_pct=share, load_average=_load_average(),
-                        sessions=len(results), spread_s=req.spread_s, interleaved_with=others,
-                        phases=req.llm.session_steps if req.llm is not None else (),
-                        schedule=schedule(req, info), **session_samples(results)),
+        run=RunSettings(
+            req.iters,
+            req.warmup,
+            req.threads,
+            results[0].inputs,
+            started,
+            cpu_share_pct=share,
+            load_average=_load_average(),
+            sessions=len(results),
+            spread_s=req.spread_s,
+            interleaved_with=others,
+            phases=req.llm.session_steps if req.llm is not None else (),
+            schedule=schedule(req, info),
+            **session_samples(results),
+        ),
         host=host_info(),
         versions=versions(),
     )
@@ -291,8 +343,13 @@ def schedule(req: RunRequest, info: ProgramInfo) -> tuple[str, ...]:
     return tuple(m for _ in range(req.iters) for m in req.methods)
 
 
-def _sessions(reqs: Sequence[RunRequest], prepared: Sequence[Prepared], runtime: Any, torch: Any,
-              progress: Progress | None) -> list[tuple[list[SessionResult], list[bytes]]]:
+def _sessions(
+    reqs: Sequence[RunRequest],
+    prepared: Sequence[Prepared],
+    runtime: Any,
+    torch: Any,
+    progress: Progress | None,
+) -> list[tuple[list[SessionResult], list[bytes]]]:
     """Rounds of one session per program; with `sessions=None`, as many as fit the budget."""
     from etprof.util.quiet import silenced
 
@@ -318,8 +375,11 @@ def _sessions(reqs: Sequence[RunRequest], prepared: Sequence[Prepared], runtime:
             for j, req in enumerate(reqs):
                 path = Path(tmp) / f"program{j}_session{k}.etdp"
                 with silenced(not first.verbose):
-                    result = run_session(partial(_session, req, prepared[j], runtime, torch,
-                                                 path), tick, f"session {k + 1} of {req.pte}")
+                    result = run_session(
+                        partial(_session, req, prepared[j], runtime, torch, path),
+                        tick,
+                        f"session {k + 1} of {req.pte}",
+                    )
                 out[j][0].append(result)
                 out[j][1].append(_dump(path))
             if k == 0:
@@ -347,8 +407,9 @@ def auto_sessions(first_session_s: float) -> int:
     return max(1, min(AUTO_SESSIONS, int(AUTO_BUDGET_S // first_session_s)))
 
 
-def _session(req: RunRequest, prep: Prepared, runtime: Any, torch: Any, path: Path,
-             tick: Callable[[], None]) -> SessionResult:
+def _session(
+    req: RunRequest, prep: Prepared, runtime: Any, torch: Any, path: Path, tick: Callable[[], None]
+) -> SessionResult:
     """One session (in a forked child on Linux): load, run each method `req.iters` times, taking
     turns, dump to `path`."""
     untraced = partial(runtime._load_for_executorch, str(req.pte), enable_etdump=False)
@@ -390,6 +451,7 @@ def _session(req: RunRequest, prep: Prepared, runtime: Any, torch: Any, path: Pa
                 current[0] = method
                 m.run_method(method, feed.inputs(method, i))
             return None
+
         return run
 
     for i in range(req.iters):
@@ -404,8 +466,9 @@ def _session(req: RunRequest, prep: Prepared, runtime: Any, torch: Any, path: Pa
     cpu, wall = clock.elapsed()
     memory, timings = probe.finish()
     module.write_etdump_result_to_file(str(path))
-    return SessionResult(cpu_s=cpu, wall_s=wall, inputs=prep.inputs, memory=memory,
-                         untraced=timings)
+    return SessionResult(
+        cpu_s=cpu, wall_s=wall, inputs=prep.inputs, memory=memory, untraced=timings
+    )
 
 
 class _Feed:
@@ -428,8 +491,9 @@ class _Feed:
         return with_positions(p, self.values[method], run, self.torch)
 
 
-def _run_failed(req: RunRequest, prep: Prepared, method: str, i: int,
-                exc: RuntimeError) -> RuntimeUnavailableError:
+def _run_failed(
+    req: RunRequest, prep: Prepared, method: str, i: int, exc: RuntimeError
+) -> RuntimeUnavailableError:
     """Most failures of a program that loaded come from its inputs (an index out of range ends
     in "error: 0x12", InvalidArgument): say so, and how to give real ones."""
     what = f"run {i + 1} of {method} failed ({_first_line(exc)})"
@@ -437,17 +501,23 @@ def _run_failed(req: RunRequest, prep: Prepared, method: str, i: int,
         return RuntimeUnavailableError(
             f"{what}; the inputs from {req.inputs} are the likely cause",
             "check their values (ids within the vocabulary, positions within the cache), or run "
-            "with --verbose for the runtime's log")
+            "with --verbose for the runtime's log",
+        )
     return RuntimeUnavailableError(
         f"{what}; the generated inputs are the likely cause ({prep.inputs})",
         "pass real inputs with --inputs FILE.pt (torch.save of a tuple of tensors) or other "
-        "sizes with --shape; --verbose shows the runtime's log")
+        "sizes with --shape; --verbose shows the runtime's log",
+    )
 
 
-
-
-def _llm_session(req: RunRequest, plan: LlmPlan, module: Any, torch: Any,
-                 tick: Callable[[], None], clock: _Contention) -> None:
+def _llm_session(
+    req: RunRequest,
+    plan: LlmPlan,
+    module: Any,
+    torch: Any,
+    tick: Callable[[], None],
+    clock: _Contention,
+) -> None:
     done = 0
 
     def forward(inputs: tuple[Any, ...]) -> None:
@@ -460,7 +530,8 @@ def _llm_session(req: RunRequest, plan: LlmPlan, module: Any, torch: Any,
                 f"{step.phase} run {done + 1} of forward ({step.tokens} token(s) at position "
                 f"{step.position}) failed ({_first_line(exc)})",
                 "run with --verbose to see the runtime's log; a smaller --prefill/--decode may "
-                "fit the program's cache") from None
+                "fit the program's cache",
+            ) from None
         done += 1
 
     run_sequences(plan, forward, torch, tick, clock.start)
@@ -540,7 +611,8 @@ def _load_custom_ops(info: ProgramInfo, pte: Path) -> None:
     import importlib
 
     names = {i.name for m in (info.methods or ()) for i in m.instructions} | {
-        i.name for i in info.instructions}
+        i.name for i in info.instructions
+    }
     for prefix, module in CUSTOM_OPS.items():
         used = sorted(n for n in names if n.startswith(prefix))
         if not used:
@@ -552,7 +624,8 @@ def _load_custom_ops(info: ProgramInfo, pte: Path) -> None:
                 f"{pte} calls {', '.join(used)}, whose kernels {module} registers, and it did "
                 f"not load ({_first_line(exc)})",
                 "install the executorch wheel with its LLM custom ops "
-                "(pip install executorch==1.5.1), or export without them") from None
+                "(pip install executorch==1.5.1), or export without them",
+            ) from None
 
 
 def _beside(pte: Path) -> Path | None:
@@ -566,8 +639,12 @@ def _first_line(exc: BaseException) -> str:
 
 
 def host_info() -> HostInfo:
-    return HostInfo(cpu=_cpu_model(), cores=os.cpu_count() or 0,
-                    platform=platform.platform(), python=platform.python_version())
+    return HostInfo(
+        cpu=_cpu_model(),
+        cores=os.cpu_count() or 0,
+        platform=platform.platform(),
+        python=platform.python_version(),
+    )
 
 
 def _cpu_model() -> str:

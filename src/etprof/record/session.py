@@ -99,11 +99,18 @@ def _child(body: Body, fd: int) -> None:
         reply: dict[str, object] = {"ok": asdict(result)}
     except EtprofError as exc:
         code = 1
-        reply = {"error": exc.problem, "fix": exc.fix,
-                 "runtime": isinstance(exc, RuntimeUnavailableError)}
+        reply = {
+            "error": exc.problem,
+            "fix": exc.fix,
+            "runtime": isinstance(exc, RuntimeUnavailableError),
+        }
     except BaseException as exc:  # noqa: BLE001 -- reported to the parent, which raises it
         code = 1
-        reply = {"error": f"{type(exc).__name__}: {exc}".splitlines()[0], "fix": "", "runtime": True}
+        reply = {
+            "error": f"{type(exc).__name__}: {exc}".splitlines()[0],
+            "fix": "",
+            "runtime": True,
+        }
     try:
         _write(fd, b"\n" + json.dumps(reply).encode())
     finally:
@@ -113,7 +120,7 @@ def _child(body: Body, fd: int) -> None:
 def _write(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _follow(fd: int, tick: Tick) -> bytes:
@@ -143,8 +150,10 @@ def _result(reply: bytes, status: int, label: str) -> SessionResult:
     if isinstance(doc, dict) and "error" in doc:
         cls = RuntimeUnavailableError if doc.get("runtime") else InputError
         raise cls(str(doc["error"]), str(doc.get("fix", "")))
-    raise RuntimeUnavailableError(f"{label} ended without a result ({_how(status)})",
-                                  "run with --verbose to see the runtime's log")
+    raise RuntimeUnavailableError(
+        f"{label} ended without a result ({_how(status)})",
+        "run with --verbose to see the runtime's log",
+    )
 
 
 def _how(status: int) -> str:

@@ -82,8 +82,12 @@ class SessionProbe:
 def session_samples(results: Sequence[SessionResult]) -> dict[str, Any]:
     """``run.memory`` and ``run.untraced`` of the metadata, from the sessions' reports."""
     memory = tuple(SessionMemory(**r.memory) for r in results if r.memory is not None)
-    untraced = tuple(UntracedTimes(tuple(r.untraced["traced_ms"]),
-                                   tuple(r.untraced["untraced_ms"]))
-                     for r in results if r.untraced is not None)
-    return {"memory": memory if len(memory) == len(results) else (),
-            "untraced": untraced if len(untraced) == len(results) else ()}
+    untraced = tuple(
+        UntracedTimes(tuple(r.untraced["traced_ms"]), tuple(r.untraced["untraced_ms"]))
+        for r in results
+        if r.untraced is not None
+    )
+    return {
+        "memory": memory if len(memory) == len(results) else (),
+        "untraced": untraced if len(untraced) == len(results) else (),
+    }

@@ -49,21 +49,47 @@ RENDERERS: dict[str, Renderer] = {
     r.name: r
     for r in (
         # a timeline's own format comes first: its default, and what `.json` means for it
-        Renderer("chrome", (".json",), "etprof.render.chrome", "a Chrome trace",
-                 only=frozenset({TIMELINE})),
-        Renderer("table", (".txt",), "etprof.render.table", "a text table",
-                 never=frozenset({TIMELINE, REPORT})),
-        Renderer("json", (".json",), "etprof.render.json", "etprof JSON",
-                 never=frozenset({REPORT})),
+        Renderer(
+            "chrome",
+            (".json",),
+            "etprof.render.chrome",
+            "a Chrome trace",
+            only=frozenset({TIMELINE}),
+        ),
+        Renderer(
+            "table",
+            (".txt",),
+            "etprof.render.table",
+            "a text table",
+            never=frozenset({TIMELINE, REPORT}),
+        ),
+        Renderer(
+            "json", (".json",), "etprof.render.json", "etprof JSON", never=frozenset({REPORT})
+        ),
         Renderer("csv", (".csv",), "etprof.render.csv", "CSV", never=frozenset({REPORT})),
-        Renderer("markdown", (".md",), "etprof.render.markdown", "Markdown",
-                 never=frozenset({TIMELINE, REPORT})),
-        Renderer("html", (".html", ".htm"), "etprof.render.html", "an HTML page",
-                 never=frozenset({TIMELINE})),
+        Renderer(
+            "markdown",
+            (".md",),
+            "etprof.render.markdown",
+            "Markdown",
+            never=frozenset({TIMELINE, REPORT}),
+        ),
+        Renderer(
+            "html",
+            (".html", ".htm"),
+            "etprof.render.html",
+            "an HTML page",
+            never=frozenset({TIMELINE}),
+        ),
         # ExecuTorch's benchmark database rows (v3 JSON, docs/store.md); no extension, so
         # ".json" keeps meaning etprof JSON
-        Renderer("executorch-v3", (), "etprof.render.executorch_v3",
-                 "ExecuTorch benchmark rows", only=frozenset({HISTORY})),
+        Renderer(
+            "executorch-v3",
+            (),
+            "etprof.render.executorch_v3",
+            "ExecuTorch benchmark rows",
+            only=frozenset({HISTORY}),
+        ),
     )
 }
 
@@ -96,15 +122,19 @@ def choose(fmt: str | None, output: Path | None, schema: str) -> str:
     if fmt is not None:
         fmt = fmt.strip().lower()
         if fmt not in allowed:
-            raise InputError(f"unknown format '{fmt}' for a {what}",
-                             f"use one of: {', '.join(allowed)}")
+            raise InputError(
+                f"unknown format '{fmt}' for a {what}", f"use one of: {', '.join(allowed)}"
+            )
     suffix = output.suffix.lower() if output is not None else ""
     by_suffix = [r for r in RENDERERS.values() if suffix and suffix in r.extensions]
     if by_suffix and fmt is not None and fmt not in [r.name for r in by_suffix]:
-        raise InputError(f"--format {fmt} does not match {output}, whose extension means "
-                         f"{by_suffix[0].describes}",
-                         f"drop --format, or name the file with {RENDERERS[fmt].extensions[0]}"
-                         if RENDERERS[fmt].extensions else "drop --format")
+        raise InputError(
+            f"--format {fmt} does not match {output}, whose extension means "
+            f"{by_suffix[0].describes}",
+            f"drop --format, or name the file with {RENDERERS[fmt].extensions[0]}"
+            if RENDERERS[fmt].extensions
+            else "drop --format",
+        )
     if fmt is not None:
         return fmt
     fitting = [r.name for r in by_suffix if r.name in allowed]
@@ -113,9 +143,11 @@ def choose(fmt: str | None, output: Path | None, schema: str) -> str:
     if by_suffix:
         ext = ", ".join(dict.fromkeys(e for n in allowed for e in RENDERERS[n].extensions))
         meanings = " or ".join(dict.fromkeys(r.describes for r in by_suffix))
-        raise InputError(f"{output} does not end in {ext or 'a known extension'} (a {what} is "
-                         f"written as {', '.join(allowed)}); {suffix} means {meanings}",
-                         f"name the file with {ext.split(', ')[0]}" if ext else "drop -o")
+        raise InputError(
+            f"{output} does not end in {ext or 'a known extension'} (a {what} is "
+            f"written as {', '.join(allowed)}); {suffix} means {meanings}",
+            f"name the file with {ext.split(', ')[0]}" if ext else "drop -o",
+        )
     return allowed[0]
 
 
@@ -123,6 +155,8 @@ def render(result: Result, fmt: str, *, width: int = 100, table: str | None = No
     renderer = RENDERERS.get(fmt)
     if renderer is None or (renderer.only and not renderer.accepts(result.schema)):
         allowed = formats(result.schema)
-        raise InputError(f"unknown format '{fmt}' for a {result.schema.removeprefix('etprof.')}",
-                         f"use one of: {', '.join(allowed)}")
+        raise InputError(
+            f"unknown format '{fmt}' for a {result.schema.removeprefix('etprof.')}",
+            f"use one of: {', '.join(allowed)}",
+        )
     return renderer.load()(result, width=width, table=table)

@@ -23,8 +23,11 @@ BUCKET_COLORS = {
     "runtime_overhead": "#9aa0a6",
 }
 SIDE_COLORS = {"delegated": "#1d5fa6", "glue": "#6fa8dc", "portable": "#e8710a"}
-SIDE_LABELS = {"delegated": "{backend} (delegated)", "glue": "{backend} layout/precision glue",
-               "portable": "portable kernel"}
+SIDE_LABELS = {
+    "delegated": "{backend} (delegated)",
+    "glue": "{backend} layout/precision glue",
+    "portable": "portable kernel",
+}
 MEASURED, WARMUP, OUTLIER, BAND = "#475569", "#c3c9d2", "#d93025", "#eef1f5"
 FASTER, SLOWER, NEUTRAL = "#188038", "#d93025", "#9aa0a6"
 FONT_PX = 12
@@ -77,9 +80,12 @@ def _clip(text: str, px: float) -> str:
 
 def _svg(cls: str, width: int, height: float, label: str, body: list[str]) -> str:
     h = math.ceil(height)
-    return (f'<svg class="chart {cls}" role="img" aria-label="{escape(label)}" width="{width}" '
-            f'height="{h}" viewBox="0 0 {width} {h}"><title>{escape(label)}</title>'
-            + "".join(body) + "</svg>")
+    return (
+        f'<svg class="chart {cls}" role="img" aria-label="{escape(label)}" width="{width}" '
+        f'height="{h}" viewBox="0 0 {width} {h}"><title>{escape(label)}</title>'
+        + "".join(body)
+        + "</svg>"
+    )
 
 
 def _text(x: float, y: float, text: str, cls: str = "", anchor: str = "start") -> str:
@@ -88,14 +94,16 @@ def _text(x: float, y: float, text: str, cls: str = "", anchor: str = "start") -
     return f'<text x="{x:.1f}" y="{y:.1f}"{c}{a}>{escape(text)}</text>'
 
 
-def _rect(x: float, y: float, w: float, h: float, fill: str, title: str, cls: str,
-          data: str = "") -> str:
-    return (f'<rect class="{cls}"{data} x="{x:.2f}" y="{y:.2f}" width="{max(w, 0):.2f}" '
-            f'height="{h:.2f}" fill="{fill}"><title>{escape(title)}</title></rect>')
+def _rect(
+    x: float, y: float, w: float, h: float, fill: str, title: str, cls: str, data: str = ""
+) -> str:
+    return (
+        f'<rect class="{cls}"{data} x="{x:.2f}" y="{y:.2f}" width="{max(w, 0):.2f}" '
+        f'height="{h:.2f}" fill="{fill}"><title>{escape(title)}</title></rect>'
+    )
 
 
-def stacked_buckets(rows: Sequence[tuple[str, Sequence[Segment], float]], width: int = 1080
-                    ) -> str:
+def stacked_buckets(rows: Sequence[tuple[str, Sequence[Segment], float]], width: int = 1080) -> str:
     """One 100% bar per trace: each bucket's share of run model, its ms in the tooltip.
 
     A bucket defined by subtraction can be negative (a delegate's operators timed longer than their
@@ -115,22 +123,32 @@ def stacked_buckets(rows: Sequence[tuple[str, Sequence[Segment], float]], width:
             w = bar_w * max(0.0, s.pct) / full if total > 0 else 0.0
             title = f"{s.label}: {fmt_ms(s.ms)} ({s.pct:.1f}% of run model)"
             color = s.color or BUCKET_COLORS.get(s.key, NEUTRAL)
-            body.append(_rect(x, y, w, bar_h, color, title, "seg",
-                              f' data-bucket="{escape(s.key)}"'))
+            body.append(
+                _rect(x, y, w, bar_h, color, title, "seg", f' data-bucket="{escape(s.key)}"')
+            )
             if w >= 44:  # room for the percentage inside the segment
                 dark = s.key in ("delegate_compute", "portable_kernels", "runtime_overhead")
-                body.append(_text(x + w / 2, y + bar_h / 2 + 4, f"{s.pct:.0f}%",
-                                  "in-bar" + (" on-dark" if dark else ""), "middle"))
+                body.append(
+                    _text(
+                        x + w / 2,
+                        y + bar_h / 2 + 4,
+                        f"{s.pct:.0f}%",
+                        "in-bar" + (" on-dark" if dark else ""),
+                        "middle",
+                    )
+                )
             x += w
         body.append(_text(width - 4, y + bar_h / 2 + 4, fmt_ms(total), "value", "end"))
-    return _svg("buckets", width, 6 + len(rows) * (bar_h + gap),
-                "share of run-model time per bucket", body)
+    return _svg(
+        "buckets", width, 6 + len(rows) * (bar_h + gap), "share of run-model time per bucket", body
+    )
 
 
 def legend(items: Sequence[tuple[str, str]], cls: str = "legend") -> str:
     """An HTML legend: colour swatches with labels (wraps with the page, unlike SVG text)."""
-    spans = "".join(f'<span class="key"><i style="background:{c}"></i>{escape(t)}</span>'
-                    for c, t in items)
+    spans = "".join(
+        f'<span class="key"><i style="background:{c}"></i>{escape(t)}</span>' for c, t in items
+    )
     return f'<div class="{cls}">{spans}</div>'
 
 
@@ -147,15 +165,31 @@ def operator_bars(rows: Sequence[BarRow], title: str, width: int = 1080) -> str:
     for i, r in enumerate(rows):
         y = axis_h + 4 + i * (bar_h + gap)
         count = f", {r.count:g} per iteration" if r.count is not None else ""
-        tip = (f"{r.label} ({SIDE_LABELS.get(r.kind, r.kind)}): {fmt_ms(r.value)} per iteration"
-               f"{count}" + (f", {r.note}" if r.note else ""))
+        tip = (
+            f"{r.label} ({SIDE_LABELS.get(r.kind, r.kind)}): {fmt_ms(r.value)} per iteration"
+            f"{count}" + (f", {r.note}" if r.note else "")
+        )
         name = _text(label_w - 8, y + 13, _clip(r.label, label_w - 14), "label", "end")
-        body.append(f'<g class="op-row">{name}'
-                    + _rect(label_w, y, r.value * scale, bar_h, SIDE_COLORS.get(r.kind, NEUTRAL),
-                            tip, "bar", f' data-side="{escape(r.kind)}"')
-                    + _text(label_w + r.value * scale + 6, y + 13,
-                            fmt_ms(r.value) + (f"  {r.note}" if r.note else ""), "value")
-                    + "</g>")
+        body.append(
+            f'<g class="op-row">{name}'
+            + _rect(
+                label_w,
+                y,
+                r.value * scale,
+                bar_h,
+                SIDE_COLORS.get(r.kind, NEUTRAL),
+                tip,
+                "bar",
+                f' data-side="{escape(r.kind)}"',
+            )
+            + _text(
+                label_w + r.value * scale + 6,
+                y + 13,
+                fmt_ms(r.value) + (f"  {r.note}" if r.note else ""),
+                "value",
+            )
+            + "</g>"
+        )
     return _svg("operators", width, axis_h + 8 + len(rows) * (bar_h + gap), title, body)
 
 
@@ -164,31 +198,49 @@ def _grid(x0: float, y0: float, w: float, h: float, ticks: list[float], scale: f
     out = []
     for t in ticks:
         x = x0 + t * scale
-        out.append(f'<line class="grid" x1="{x:.1f}" y1="{y0:.1f}" x2="{x:.1f}" '
-                   f'y2="{y0 + h + 4:.1f}"/>')
-        out.append(_text(x, y0 - 5, _tick(t) + (" ms" if t == ticks[-1] else ""), "tick",
-                         "middle" if t != ticks[-1] else "end"))
+        out.append(
+            f'<line class="grid" x1="{x:.1f}" y1="{y0:.1f}" x2="{x:.1f}" y2="{y0 + h + 4:.1f}"/>'
+        )
+        out.append(
+            _text(
+                x,
+                y0 - 5,
+                _tick(t) + (" ms" if t == ticks[-1] else ""),
+                "tick",
+                "middle" if t != ticks[-1] else "end",
+            )
+        )
     return "".join(out)
 
 
-def y_grid(left: float, plot_w: float, top_pad: float, plot_h: float, ticks: list[float],
-           scale: float) -> list[str]:
+def y_grid(
+    left: float, plot_w: float, top_pad: float, plot_h: float, ticks: list[float], scale: float
+) -> list[str]:
     """Horizontal grid lines with their values left of the plot, and the axis's "ms"."""
     base = top_pad + plot_h
     out = []
     for t in ticks:
         y = base - t * scale
-        out.append(f'<line class="grid" x1="{left:.1f}" y1="{y:.1f}" x2="{left + plot_w:.1f}" '
-                   f'y2="{y:.1f}"/>')
+        out.append(
+            f'<line class="grid" x1="{left:.1f}" y1="{y:.1f}" x2="{left + plot_w:.1f}" '
+            f'y2="{y:.1f}"/>'
+        )
         out.append(_text(left - 6, y + 4, _tick(t), "tick", "end"))
     out.append(_text(12, top_pad + plot_h / 2, "ms", "tick", "middle"))
     return out
 
 
-def iteration_chart(iterations: Sequence[int], run_model_ms: Sequence[float],
-                    dropped: Sequence[bool], outlier: Sequence[bool], median_ms: float,
-                    title: str, width: int = 1080, height: int = 230,
-                    top_ms: float | None = None) -> str:
+def iteration_chart(
+    iterations: Sequence[int],
+    run_model_ms: Sequence[float],
+    dropped: Sequence[bool],
+    outlier: Sequence[bool],
+    median_ms: float,
+    title: str,
+    width: int = 1080,
+    height: int = 230,
+    top_ms: float | None = None,
+) -> str:
     """One bar per recorded iteration; the dropped warm-up sits on a shaded band."""
     left, right, top_pad, bottom = 64.0, 16.0, 14.0, 34.0
     plot_w, plot_h = width - left - right, height - top_pad - bottom
@@ -201,10 +253,12 @@ def iteration_chart(iterations: Sequence[int], run_model_ms: Sequence[float],
     body: list[str] = []
     warm = sum(1 for d in dropped if d)
     if warm:
-        body.append(f'<rect class="warmup-band" x="{left:.2f}" y="{top_pad:.2f}" '
-                    f'width="{warm * step:.2f}" height="{plot_h:.2f}" fill="{BAND}">'
-                    f'<title>warm-up: iterations 0-{warm - 1}, dropped from every statistic'
-                    f'</title></rect>')
+        body.append(
+            f'<rect class="warmup-band" x="{left:.2f}" y="{top_pad:.2f}" '
+            f'width="{warm * step:.2f}" height="{plot_h:.2f}" fill="{BAND}">'
+            f"<title>warm-up: iterations 0-{warm - 1}, dropped from every statistic"
+            f"</title></rect>"
+        )
         body.append(_text(left + 6, top_pad + 13, f"warm-up ({warm} dropped)", "band-label"))
     body.extend(y_grid(left, plot_w, top_pad, plot_h, ticks, scale))
     for i, (it, ms, d, o) in enumerate(zip(iterations, run_model_ms, dropped, outlier)):
@@ -212,23 +266,38 @@ def iteration_chart(iterations: Sequence[int], run_model_ms: Sequence[float],
         h = ms * scale
         fill = WARMUP if d else OUTLIER if o else MEASURED
         state = "warm-up, dropped" if d else "outlier" if o else "measured"
-        body.append(_rect(x, base - h, bar_w, h, fill, f"iteration {it}: {fmt_ms(ms)} ({state})",
-                          "iter", f' data-dropped="{str(bool(d)).lower()}"'))
+        body.append(
+            _rect(
+                x,
+                base - h,
+                bar_w,
+                h,
+                fill,
+                f"iteration {it}: {fmt_ms(ms)} ({state})",
+                "iter",
+                f' data-dropped="{str(bool(d)).lower()}"',
+            )
+        )
     if median_ms > 0 and n:
         y = base - median_ms * scale
         x0 = left + warm * step
-        body.append(f'<line class="median" x1="{x0:.1f}" y1="{y:.1f}" x2="{left + plot_w:.1f}" '
-                    f'y2="{y:.1f}"><title>median of the measured iterations: '
-                    f'{escape(fmt_ms(median_ms))}</title></line>')
-        body.append(_text(left + plot_w - 2, y - 5, f"median {fmt_ms(median_ms)}",
-                          "median-label", "end"))
+        body.append(
+            f'<line class="median" x1="{x0:.1f}" y1="{y:.1f}" x2="{left + plot_w:.1f}" '
+            f'y2="{y:.1f}"><title>median of the measured iterations: '
+            f"{escape(fmt_ms(median_ms))}</title></line>"
+        )
+        body.append(
+            _text(left + plot_w - 2, y - 5, f"median {fmt_ms(median_ms)}", "median-label", "end")
+        )
     every = max(1, math.ceil(n / 12 / 5) * 5)
     for i, it in enumerate(iterations):
         if it % every == 0:
             body.append(_text(left + (i + 0.5) * step, base + 15, str(it), "tick", "middle"))
     body.append(_text(left + plot_w / 2, base + 30, "iteration", "tick", "middle"))
-    body.append(f'<line class="axis" x1="{left:.1f}" y1="{base:.1f}" x2="{left + plot_w:.1f}" '
-                f'y2="{base:.1f}"/>')
+    body.append(
+        f'<line class="axis" x1="{left:.1f}" y1="{base:.1f}" x2="{left + plot_w:.1f}" '
+        f'y2="{base:.1f}"/>'
+    )
     return _svg("iterations", width, height, title, body)
 
 
@@ -246,12 +315,21 @@ def delta_bars(rows: Sequence[tuple[str, float, str]], title: str, width: int = 
     h = len(rows) * (bar_h + gap)
     body = []
     for t in ticks:
-        for sign in ((1,) if t == 0 else (-1, 1)):
+        for sign in (1,) if t == 0 else (-1, 1):
             x = zero + sign * t * scale
-            body.append(f'<line class="grid" x1="{x:.1f}" y1="{axis_h:.1f}" x2="{x:.1f}" '
-                        f'y2="{axis_h + h + 4:.1f}"/>')
-            body.append(_text(x, axis_h - 5, ("+" if sign > 0 and t else "-" if t else "")
-                              + _tick(t), "tick", "middle"))
+            body.append(
+                f'<line class="grid" x1="{x:.1f}" y1="{axis_h:.1f}" x2="{x:.1f}" '
+                f'y2="{axis_h + h + 4:.1f}"/>'
+            )
+            body.append(
+                _text(
+                    x,
+                    axis_h - 5,
+                    ("+" if sign > 0 and t else "-" if t else "") + _tick(t),
+                    "tick",
+                    "middle",
+                )
+            )
     for i, (label, delta, extra) in enumerate(rows):
         y = axis_h + 4 + i * (bar_h + gap)
         w = abs(delta) * scale
@@ -260,12 +338,24 @@ def delta_bars(rows: Sequence[tuple[str, float, str]], title: str, width: int = 
         mark = "+" if delta >= 0 else "-"
         tip = f"{label}: {mark}{fmt_ms(abs(delta))}" + (f" ({extra})" if extra else "")
         body.append(_text(label_w - 8, y + 13, _clip(label, label_w - 14), "label", "end"))
-        body.append(_rect(x, y, w, bar_h, fill, tip, "delta",
-                          f' data-sign="{"up" if delta > 0 else "down" if delta < 0 else "zero"}"'))
+        body.append(
+            _rect(
+                x,
+                y,
+                w,
+                bar_h,
+                fill,
+                tip,
+                "delta",
+                f' data-sign="{"up" if delta > 0 else "down" if delta < 0 else "zero"}"',
+            )
+        )
         tx, anchor = (x + w + 6, "start") if delta >= 0 else (x - 6, "end")
         body.append(_text(tx, y + 13, f"{mark}{fmt_ms(abs(delta))}", "value", anchor))
-    body.append(f'<line class="axis" x1="{zero:.1f}" y1="{axis_h:.1f}" x2="{zero:.1f}" '
-                f'y2="{axis_h + h + 4:.1f}"/>')
+    body.append(
+        f'<line class="axis" x1="{zero:.1f}" y1="{axis_h:.1f}" x2="{zero:.1f}" '
+        f'y2="{axis_h + h + 4:.1f}"/>'
+    )
     return _svg("deltas", width, axis_h + 8 + h, title, body)
 
 
@@ -285,9 +375,13 @@ def axis_limit(values: Sequence[float], spread: float = 4.0) -> float:
     return max(v for v in ordered if v <= spread * median)
 
 
-def latency_by_position(points: Sequence[tuple[int, float, int]],
-                        fit: tuple[float, float] | None, title: str, width: int = 1080,
-                        height: int = 260) -> str:
+def latency_by_position(
+    points: Sequence[tuple[int, float, int]],
+    fit: tuple[float, float] | None,
+    title: str,
+    width: int = 1080,
+    height: int = 260,
+) -> str:
     """One dot per decode step (position, ms, session), coloured by session, and the
     least-squares line of latency on position (`fit`: ms per position, ms at position 0)."""
     left, right, top_pad, bottom = 64.0, 16.0, 14.0, 38.0
@@ -311,28 +405,48 @@ def latency_by_position(points: Sequence[tuple[int, float, int]],
         clipped = ms > ticks[-1]
         cy = top_pad if clipped else base - ms * yscale
         note = " (above the axis)" if clipped else ""
-        body.append(f'<circle class="step" data-position="{position}" data-session="{session}" '
-                    f'data-clipped="{str(clipped).lower()}" cx="{px(position):.2f}" cy="{cy:.2f}" '
-                    f'r="3" fill="{color}"><title>position {position}, session {session + 1}: '
-                    f"{escape(fmt_ms(ms))}{note}</title></circle>")
+        body.append(
+            f'<circle class="step" data-position="{position}" data-session="{session}" '
+            f'data-clipped="{str(clipped).lower()}" cx="{px(position):.2f}" cy="{cy:.2f}" '
+            f'r="3" fill="{color}"><title>position {position}, session {session + 1}: '
+            f"{escape(fmt_ms(ms))}{note}</title></circle>"
+        )
     if above:
-        body.append(_text(left + plot_w - 2, top_pad + 12,
-                          f"{len(above)} step{'s' if len(above) > 1 else ''} above the axis, "
-                          f"up to {fmt_ms(max(above))}", "band-label", "end"))
+        body.append(
+            _text(
+                left + plot_w - 2,
+                top_pad + 12,
+                f"{len(above)} step{'s' if len(above) > 1 else ''} above the axis, "
+                f"up to {fmt_ms(max(above))}",
+                "band-label",
+                "end",
+            )
+        )
     if fit is not None and points:
         slope, at0 = fit
         y0, y1 = (min(max(at0 + slope * p, 0.0), ticks[-1]) for p in (lo, hi))
-        body.append(f'<line class="fit" x1="{px(lo):.1f}" y1="{base - y0 * yscale:.1f}" '
-                    f'x2="{px(hi):.1f}" y2="{base - y1 * yscale:.1f}"><title>least squares: '
-                    f"{escape(fmt_ms(100 * slope))} per 100 positions</title></line>")
+        body.append(
+            f'<line class="fit" x1="{px(lo):.1f}" y1="{base - y0 * yscale:.1f}" '
+            f'x2="{px(hi):.1f}" y2="{base - y1 * yscale:.1f}"><title>least squares: '
+            f"{escape(fmt_ms(100 * slope))} per 100 positions</title></line>"
+        )
     every = nice_ticks(float(span), 6)
     step = every[1] if len(every) > 1 else 1.0
     mark = math.ceil(lo / step) * step
     while mark <= hi:
         body.append(_text(px(mark), base + 15, f"{mark:g}", "tick", "middle"))
         mark += step
-    body.append(_text(left + plot_w / 2, base + 32, "position (tokens already in the KV cache)",
-                      "tick", "middle"))
-    body.append(f'<line class="axis" x1="{left:.1f}" y1="{base:.1f}" x2="{left + plot_w:.1f}" '
-                f'y2="{base:.1f}"/>')
+    body.append(
+        _text(
+            left + plot_w / 2,
+            base + 32,
+            "position (tokens already in the KV cache)",
+            "tick",
+            "middle",
+        )
+    )
+    body.append(
+        f'<line class="axis" x1="{left:.1f}" y1="{base:.1f}" x2="{left + plot_w:.1f}" '
+        f'y2="{base:.1f}"/>'
+    )
     return _svg("positions", width, height, title, body)

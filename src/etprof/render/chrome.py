@@ -59,8 +59,20 @@ _PLACE = {
 _PARENT_KIND = {DELEGATE_OP: DELEGATE_CALL, KERNEL: OPERATOR_CALL}
 _INSTRUCTION_KINDS = (DELEGATE_CALL, OPERATOR_CALL, DELEGATE_OP, KERNEL)
 SLICE_COLUMNS = [
-    "tid", "depth", "iteration", "name", "cat", "kind", "op", "instruction_id", "module",
-    "start_ns", "end_ns", "recorded_start_ns", "recorded_end_ns", "clamped",
+    "tid",
+    "depth",
+    "iteration",
+    "name",
+    "cat",
+    "kind",
+    "op",
+    "instruction_id",
+    "module",
+    "start_ns",
+    "end_ns",
+    "recorded_start_ns",
+    "recorded_end_ns",
+    "clamped",
 ]
 
 
@@ -88,17 +100,32 @@ class Timeline:
         n = self.clamped
         if not n:
             return []
-        return [(f"{n} XNNPACK operator slice{'s' if n != 1 else ''} clamped to nest in the "
-                 "Chrome format (whole-µs operator times); recorded times kept in args")]
+        return [
+            (
+                f"{n} XNNPACK operator slice{'s' if n != 1 else ''} clamped to nest in the "
+                "Chrome format (whole-µs operator times); recorded times kept in args"
+            )
+        ]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "source": self.source, "selection": self.selection,
-                "iterations": list(self.iterations), "origin_ns": self.origin_ns,
-                "clamped": self.clamped, "slices": records(self.slices)}
+        return {
+            "model": self.model,
+            "source": self.source,
+            "selection": self.selection,
+            "iterations": list(self.iterations),
+            "origin_ns": self.origin_ns,
+            "clamped": self.clamped,
+            "slices": records(self.slices),
+        }
 
 
-def timeline(trace: Trace, iteration: int | None = None, *, all_iterations: bool = False,
-             method: str | None = None) -> Timeline:
+def timeline(
+    trace: Trace,
+    iteration: int | None = None,
+    *,
+    all_iterations: bool = False,
+    method: str | None = None,
+) -> Timeline:
     """Lay out one iteration (default: the first measured one) or all of `trace` for export,
     of `method` (default: the trace's first method; iterations are counted per method)."""
     several = len(trace.methods) > 1
@@ -118,25 +145,36 @@ def timeline(trace: Trace, iteration: int | None = None, *, all_iterations: bool
         its = (it,)
         selection = f"{of}iteration {it}"
     origin = int(ev["start_ns"].min()) if len(ev) else 0
-    return Timeline(model=trace.model, source=trace.source, selection=selection, iterations=its,
-                    origin_ns=origin, slices=layout(chosen, _modules(trace)))
+    return Timeline(
+        model=trace.model,
+        source=trace.source,
+        selection=selection,
+        iterations=its,
+        origin_ns=origin,
+        slices=layout(chosen, _modules(trace)),
+    )
 
 
 def _pick_iteration(trace: Trace, iteration: int | None) -> int:
     n = trace.iterations
     label = trace.source or "the trace"
     if n == 0:
-        raise InputError(f"{label} has no Execute runs (no Method::execute recorded)",
-                         "profile with `etprof run`, or executor_runner with --etdump_path")
+        raise InputError(
+            f"{label} has no Execute runs (no Method::execute recorded)",
+            "profile with `etprof run`, or executor_runner with --etdump_path",
+        )
     if iteration is None:
         if trace.session_length <= trace.warmup:
             raise InputError(
                 f"{label} has {n} iterations, all of them warm-up ({trace.warmup})",
-                f"pick one with --iteration 0..{n - 1}, or export them all with --all")
+                f"pick one with --iteration 0..{n - 1}, or export them all with --all",
+            )
         return trace.warmup
     if not 0 <= iteration < n:
-        raise InputError(f"--iteration {iteration} is out of range: {label} has {n} iterations",
-                         f"use 0..{n - 1} (the first measured one is {min(trace.warmup, n - 1)})")
+        raise InputError(
+            f"--iteration {iteration} is out of range: {label} has {n} iterations",
+            f"use 0..{n - 1} (the first measured one is {min(trace.warmup, n - 1)})",
+        )
     return iteration
 
 
@@ -161,23 +199,26 @@ def layout(events: pd.DataFrame, modules: dict[int, str] | None = None) -> pd.Da
         phase = ev["phase"].astype(str)
         label = label.where((kind != RUN_MODEL) | (phase == ""), label + " (" + phase + ")")
     modules = modules or {}
-    out = pd.DataFrame({
-        "tid": kind.map(lambda k: TID_LOAD if k == LOAD else TID_EXECUTE).astype("int64"),
-        "depth": place.map(lambda p: p[1]).astype("int64"),
-        "iteration": ev["iteration"].astype("int64"),
-        "name": label,
-        "cat": place.map(lambda p: p[0]),
-        "kind": kind,
-        "op": op.mask(op == ""),  # missing: NaN, so a CSV reads back the same
-        "instruction_id": ev["instruction_id"].astype("int64"),
-        # only instruction-level events run an instruction (Method::execute's id is 0 too)
-        "module": ev["instruction_id"].map(modules).where(
-            (ev["iteration"] >= 0) & kind.isin(list(_INSTRUCTION_KINDS))),
-        "start_ns": ev["start_ns"].astype("int64"),
-        "end_ns": ev["end_ns"].astype("int64"),
-        "recorded_start_ns": ev["start_ns"].astype("int64"),
-        "recorded_end_ns": ev["end_ns"].astype("int64"),
-    })
+    out = pd.DataFrame(
+        {
+            "tid": kind.map(lambda k: TID_LOAD if k == LOAD else TID_EXECUTE).astype("int64"),
+            "depth": place.map(lambda p: p[1]).astype("int64"),
+            "iteration": ev["iteration"].astype("int64"),
+            "name": label,
+            "cat": place.map(lambda p: p[0]),
+            "kind": kind,
+            "op": op.mask(op == ""),  # missing: NaN, so a CSV reads back the same
+            "instruction_id": ev["instruction_id"].astype("int64"),
+            # only instruction-level events run an instruction (Method::execute's id is 0 too)
+            "module": ev["instruction_id"]
+            .map(modules)
+            .where((ev["iteration"] >= 0) & kind.isin(list(_INSTRUCTION_KINDS))),
+            "start_ns": ev["start_ns"].astype("int64"),
+            "end_ns": ev["end_ns"].astype("int64"),
+            "recorded_start_ns": ev["start_ns"].astype("int64"),
+            "recorded_end_ns": ev["end_ns"].astype("int64"),
+        }
+    )
     start = out["start_ns"].to_numpy().copy()
     end = out["end_ns"].to_numpy().copy()
     for parent, children in _families(ev):
@@ -185,12 +226,14 @@ def layout(events: pd.DataFrame, modules: dict[int, str] | None = None) -> pd.Da
     level = out["depth"].to_numpy()
     # Of slices starting together, the intended parent comes first, then an instant (XNNPACK's
     # 0 µs operators) so it stays a sibling, then the longer outside the shorter.
-    order = sorted(range(len(out)), key=lambda i: (start[i], int(level[i]), end[i] > start[i],
-                                                   -end[i], i))
+    order = sorted(
+        range(len(out)), key=lambda i: (start[i], int(level[i]), end[i] > start[i], -end[i], i)
+    )
     out["depth"] = _enforce_nesting(start, end, out["tid"].to_numpy(), order)
     out["start_ns"], out["end_ns"] = start, end
     out["clamped"] = (out["start_ns"] != out["recorded_start_ns"]) | (
-        out["end_ns"] != out["recorded_end_ns"])
+        out["end_ns"] != out["recorded_end_ns"]
+    )
     return out.iloc[order].reset_index(drop=True)[SLICE_COLUMNS]
 
 
@@ -260,14 +303,33 @@ def chrome_events(t: Timeline) -> list[dict[str, Any]]:
     s = t.slices
     used = sorted(set(s["tid"].tolist())) or [TID_EXECUTE]
     out: list[dict[str, Any]] = [
-        {"ph": "M", "pid": PID, "tid": 0, "name": "process_name",
-         "args": {"name": f"etprof: {t.model} ({t.selection})"}},
+        {
+            "ph": "M",
+            "pid": PID,
+            "tid": 0,
+            "name": "process_name",
+            "args": {"name": f"etprof: {t.model} ({t.selection})"},
+        },
     ]
     for tid in used:
-        out.append({"ph": "M", "pid": PID, "tid": tid, "name": "thread_name",
-                    "args": {"name": TRACKS[tid]}})
-        out.append({"ph": "M", "pid": PID, "tid": tid, "name": "thread_sort_index",
-                    "args": {"sort_index": tid}})
+        out.append(
+            {
+                "ph": "M",
+                "pid": PID,
+                "tid": tid,
+                "name": "thread_name",
+                "args": {"name": TRACKS[tid]},
+            }
+        )
+        out.append(
+            {
+                "ph": "M",
+                "pid": PID,
+                "tid": tid,
+                "name": "thread_sort_index",
+                "args": {"sort_index": tid},
+            }
+        )
     for row in s.itertuples(index=False):
         args: dict[str, Any] = {"kind": row.kind, "iteration": row.iteration}
         if isinstance(row.op, str):
@@ -279,9 +341,18 @@ def chrome_events(t: Timeline) -> list[dict[str, Any]]:
         if row.clamped:
             args["recorded_ts_us"] = _us(row.recorded_start_ns - t.origin_ns)
             args["recorded_dur_us"] = _us(row.recorded_end_ns - row.recorded_start_ns)
-        out.append({"ph": "X", "pid": PID, "tid": row.tid, "name": row.name, "cat": row.cat,
-                    "ts": _us(row.start_ns - t.origin_ns), "dur": _us(row.end_ns - row.start_ns),
-                    "args": args})
+        out.append(
+            {
+                "ph": "X",
+                "pid": PID,
+                "tid": row.tid,
+                "name": row.name,
+                "cat": row.cat,
+                "ts": _us(row.start_ns - t.origin_ns),
+                "dur": _us(row.end_ns - row.start_ns),
+                "args": args,
+            }
+        )
     return out
 
 
@@ -289,14 +360,22 @@ def document(t: Timeline) -> dict[str, Any]:
     return {
         "traceEvents": chrome_events(t),
         "displayTimeUnit": "ms",
-        "otherData": {"schema": SCHEMA, "version": JSON_SCHEMA_VERSION, "model": t.model,
-                      "source": t.source, "selection": t.selection,
-                      "origin_ns": t.origin_ns, "clamped": t.clamped},
+        "otherData": {
+            "schema": SCHEMA,
+            "version": JSON_SCHEMA_VERSION,
+            "model": t.model,
+            "source": t.source,
+            "selection": t.selection,
+            "origin_ns": t.origin_ns,
+            "clamped": t.clamped,
+        },
     }
 
 
 def render(result: Timeline, *, width: int = 100, table: str | None = None) -> str:
     if not isinstance(result, Timeline):
-        raise InputError("the Chrome trace format only applies to `etprof timeline`",
-                         "use --format table, json or csv")
+        raise InputError(
+            "the Chrome trace format only applies to `etprof timeline`",
+            "use --format table, json or csv",
+        )
     return json.dumps(document(result), separators=(",", ":"), allow_nan=False) + "\n"

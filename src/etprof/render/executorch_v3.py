@@ -25,8 +25,10 @@ def render(result: Result, *, width: int = 100, table: str | None = None) -> str
     from etprof.analyzers.history import History
 
     if not isinstance(result, History):
-        raise InputError(f"--format executorch-v3 writes stored runs, not {result.schema}",
-                         "use etprof history --format executorch-v3")
+        raise InputError(
+            f"--format executorch-v3 writes stored runs, not {result.schema}",
+            "use etprof history --format executorch-v3",
+        )
     return json.dumps(records(result), indent=1) + "\n"
 
 
@@ -39,8 +41,11 @@ def records(result: Any) -> list[dict[str, Any]]:
         key = (rid[:12], run["method"])
         verdict = judged.loc[key] if key in judged.index else None
         metrics = [(LATENCY, float(run["mean_ms"]))]
-        rows = buckets[(buckets["run_id"] == rid) & (buckets["method"] == run["method"])
-                       & (buckets["bucket"] != "run_model")]
+        rows = buckets[
+            (buckets["run_id"] == rid)
+            & (buckets["method"] == run["method"])
+            & (buckets["bucket"] != "run_model")
+        ]
         metrics += [(f"etprof_{b}(ms)", float(v)) for b, v in zip(rows["bucket"], rows["mean_ms"])]
         extra = {
             "app_type": "etprof",
@@ -55,15 +60,30 @@ def records(result: Any) -> list[dict[str, Any]]:
             "change_pct": None if verdict is None else _num(verdict["change_pct"]),
         }
         for name, value in metrics:
-            out.append({
-                "benchmark": {"name": "ExecuTorch", "mode": "inference", "extra_info": extra},
-                "model": {"name": run["model"], "type": "OSS model",
-                          "backend": run["variant"] or run["backends"] or ""},
-                "metric": {"name": name, "benchmark_values": [value], "target_value": 0,
-                           "extra_info": {"method": run["method"] or ""}},
-                "runners": [{"name": run["device"], "type": run["host_platform"] or "",
-                             "avail_mem_in_gb": "", "total_mem_in_gb": ""}],
-            })
+            out.append(
+                {
+                    "benchmark": {"name": "ExecuTorch", "mode": "inference", "extra_info": extra},
+                    "model": {
+                        "name": run["model"],
+                        "type": "OSS model",
+                        "backend": run["variant"] or run["backends"] or "",
+                    },
+                    "metric": {
+                        "name": name,
+                        "benchmark_values": [value],
+                        "target_value": 0,
+                        "extra_info": {"method": run["method"] or ""},
+                    },
+                    "runners": [
+                        {
+                            "name": run["device"],
+                            "type": run["host_platform"] or "",
+                            "avail_mem_in_gb": "",
+                            "total_mem_in_gb": "",
+                        }
+                    ],
+                }
+            )
     return out
 
 

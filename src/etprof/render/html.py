@@ -36,7 +36,7 @@ def render(result: Result, *, width: int = 100, table: str | None = None) -> str
 def page(title: str, body: str) -> str:
     css = resources.files("etprof").joinpath("data/report.css").read_text(encoding="utf-8")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         # nothing on the page may reach the network, even by accident
         '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
@@ -53,8 +53,9 @@ def generic_body(result: Result, only: str | None = None) -> str:
         parts.append(f'<p class="verdict">{escape(headline())}</p>')
     for name, frame in result.tables().items():
         if only is None or only == name:
-            parts.append(f'<section class="card"><h2>{escape(name)}</h2>{frame_table(frame)}'
-                         "</section>")
+            parts.append(
+                f'<section class="card"><h2>{escape(name)}</h2>{frame_table(frame)}</section>'
+            )
     parts.append(notes_list(result.notes()))
     return "\n".join(parts)
 
@@ -77,21 +78,28 @@ def fmt_p(value: object) -> str:
     return fmt(value)
 
 
-def frame_table(frame: pd.DataFrame, *, total_last: bool = False,
-                rename: dict[str, str] | None = None) -> str:
+def frame_table(
+    frame: pd.DataFrame, *, total_last: bool = False, rename: dict[str, str] | None = None
+) -> str:
     """A DataFrame as an HTML table: numbers right-aligned, every cell escaped."""
     rename = rename or {}
-    numeric = [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-               for c in frame.columns]
+    numeric = [
+        pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+        for c in frame.columns
+    ]
     formats = [fmt_p if str(c) == "p_value" else fmt for c in frame.columns]
-    head = "".join(f'<th{" class=num" if n else ""}>'
-                   f'{escape(rename.get(str(c), str(c).replace("_", " ")))}</th>'
-                   for c, n in zip(frame.columns, numeric))
+    head = "".join(
+        f"<th{' class=num' if n else ''}>"
+        f"{escape(rename.get(str(c), str(c).replace('_', ' ')))}</th>"
+        for c, n in zip(frame.columns, numeric)
+    )
     rows = []
     last = len(frame) - 1
     for i, row in enumerate(frame.itertuples(index=False)):
-        cells = "".join(f'<td{" class=num" if n else ""}>{escape(formats[j](v))}</td>'
-                        for j, (v, n) in enumerate(zip(row, numeric)))
+        cells = "".join(
+            f"<td{' class=num' if n else ''}>{escape(formats[j](v))}</td>"
+            for j, (v, n) in enumerate(zip(row, numeric))
+        )
         cls = ' class="total"' if total_last and i == last else ""
         rows.append(f"<tr{cls}>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -105,6 +113,7 @@ def prose(text: str) -> str:
 def notes_list(notes: list[str]) -> str:
     if not notes:
         return ""
-    items = "".join(f'<li{" class=warning" if n.startswith("warning") else ""}>{prose(n)}</li>'
-                    for n in notes)
+    items = "".join(
+        f"<li{' class=warning' if n.startswith('warning') else ''}>{prose(n)}</li>" for n in notes
+    )
     return f'<ul class="notes">{items}</ul>'

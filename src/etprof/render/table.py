@@ -39,8 +39,10 @@ def _column_formatter(name: str, series: pd.Series) -> tuple[bool, object]:
         return True, lambda v: "-" if _is_missing(v) else f"{v:,.0f}"
     if str(name).lower().replace("_", " ").split(" ")[-1] in ("ms", "us", "ns"):
         return True, lambda v: "-" if _is_missing(v) else _decimal(float(v))
-    return True, lambda v: "-" if _is_missing(v) else (
-        f"{v:,.3f}" if abs(float(v)) < 1e6 else f"{v:,.0f}")
+    return (
+        True,
+        lambda v: "-" if _is_missing(v) else (f"{v:,.3f}" if abs(float(v)) < 1e6 else f"{v:,.0f}"),
+    )
 
 
 def _decimal(v: float) -> str:
@@ -75,15 +77,22 @@ def format_table(title: str, frame: pd.DataFrame, width: int = 100) -> str:
     headers = [str(c).replace("_", " ") for c in frame.columns]
     formats = [_column_formatter(str(c), frame[c]) for c in frame.columns]
     right = [r for r, _ in formats]
-    cells = [[fmt(v) for v in frame[c].tolist()] for c, (_, fmt) in  # type: ignore[operator]
-             zip(frame.columns, formats)]
+    cells = [
+        [fmt(v) for v in frame[c].tolist()]
+        for c, (_, fmt) in zip(frame.columns, formats)  # type: ignore[operator]
+    ]
     natural = [max([len(h)] + [len(s) for s in col]) for h, col in zip(headers, cells)]
     # a column never shrinks below its header's longest word, its widest number, or (text) its
     # longest word up to 24 characters: module paths wrap at dots only when they must
-    floor = [max(max((len(w) for w in h.split()), default=1),
-                 max((len(s) for s in col), default=0) if r else
-                 min(24, max((len(w) for s in col for w in s.split()), default=0)))
-             for h, col, r in zip(headers, cells, right)]
+    floor = [
+        max(
+            max((len(w) for w in h.split()), default=1),
+            max((len(s) for s in col), default=0)
+            if r
+            else min(24, max((len(w) for s in col for w in s.split()), default=0)),
+        )
+        for h, col, r in zip(headers, cells, right)
+    ]
     widths = _fit(natural, floor, right, width)
 
     def lines_of(row: list[str]) -> list[str]:
@@ -122,5 +131,7 @@ def render(result: Result, *, width: int = 100, table: str | None = None) -> str
 
 def _paragraph(text: str, width: int) -> str:
     """Prose wrapped at the width, its own line breaks kept."""
-    return "".join(textwrap.fill(line, width, break_on_hyphens=False,
-                                 break_long_words=False) + "\n" for line in text.split("\n"))
+    return "".join(
+        textwrap.fill(line, width, break_on_hyphens=False, break_long_words=False) + "\n"
+        for line in text.split("\n")
+    )

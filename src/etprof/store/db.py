@@ -45,18 +45,22 @@ def check_database_file(path: Path, *, must_exist: bool) -> None:
         raise InputError(f"--db {path} is a directory", "give a database file name")
     if not path.exists():
         if must_exist:
-            raise InputError(f"no results store at {path}",
-                             "store traces first: etprof store TRACE --db " + str(path))
+            raise InputError(
+                f"no results store at {path}",
+                "store traces first: etprof store TRACE --db " + str(path),
+            )
         check_writable(path)
         return
     with path.open("rb") as f:
         head = f.read(12)
     if len(head) < 12 or head[8:12] != DUCKDB_MAGIC:
-        raise InputError(f"{path} is not a DuckDB database",
-                         "pass an etprof store (.duckdb) or a new file name")
+        raise InputError(
+            f"{path} is not a DuckDB database", "pass an etprof store (.duckdb) or a new file name"
+        )
     if not must_exist and not os.access(path, os.W_OK):
-        raise InputError(f"cannot write {path}: permission denied",
-                         "choose a database file you can write")
+        raise InputError(
+            f"cannot write {path}: permission denied", "choose a database file you can write"
+        )
 
 
 @contextlib.contextmanager
@@ -67,8 +71,10 @@ def connect(path: Path, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnectio
     try:
         con = duckdb.connect(str(path), read_only=read_only)
     except duckdb.Error as exc:
-        raise InputError(f"cannot open {path} with DuckDB ({_first_line(exc)})",
-                         "close other programs using it, or pass another --db") from None
+        raise InputError(
+            f"cannot open {path} with DuckDB ({_first_line(exc)})",
+            "close other programs using it, or pass another --db",
+        ) from None
     try:
         yield con
     finally:
@@ -91,8 +97,10 @@ def store(path: Path, traces: list[StoredTrace]) -> list[StoreOutcome]:
             con.execute("COMMIT")
         except duckdb.Error as exc:
             con.execute("ROLLBACK")
-            raise InputError(f"cannot store in {path} ({_first_line(exc)})",
-                             "check the database is an etprof store") from None
+            raise InputError(
+                f"cannot store in {path} ({_first_line(exc)})",
+                "check the database is an etprof store",
+            ) from None
         return _outcomes(traces, new)
 
 
@@ -108,15 +116,20 @@ def write_parquet(folder: Path, traces: list[StoredTrace]) -> list[StoreOutcome]
         for table in TABLES:
             (folder / table).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"cannot create {folder} ({exc.strerror})",
-                         "choose a folder you can write") from None
+        raise InputError(
+            f"cannot create {folder} ({exc.strerror})", "choose a folder you can write"
+        ) from None
     con = duckdb.connect(":memory:")
     try:
         present: set[str] = set()
         if any((folder / "runs").glob("*.parquet")):
             pattern = _quote(folder / "runs" / "*.parquet")
-            present = {r[0] for r in con.execute(
-                f"SELECT DISTINCT run_id FROM read_parquet('{pattern}')").fetchall()}
+            present = {
+                r[0]
+                for r in con.execute(
+                    f"SELECT DISTINCT run_id FROM read_parquet('{pattern}')"
+                ).fetchall()
+            }
         new = _new(traces, present)
         if new:
             batch = hashlib.sha256("".join(sorted(t.run_id for t in new)).encode()).hexdigest()
@@ -155,22 +168,26 @@ def _present(con: duckdb.DuckDBPyConnection, table: str, ids: list[str]) -> set[
         return set()
     con.register("_ids", pd.DataFrame({"run_id": ids}))
     try:
-        rows = con.execute(f'SELECT DISTINCT t.run_id FROM "{table}" t JOIN _ids USING (run_id)'
-                           ).fetchall()
+        rows = con.execute(
+            f'SELECT DISTINCT t.run_id FROM "{table}" t JOIN _ids USING (run_id)'
+        ).fetchall()
     finally:
         con.unregister("_ids")
     return {r[0] for r in rows}
 
 
-def read_tables(*, db: Path | None = None, parquet: Path | None = None,
-                tables: tuple[str, ...] = tuple(TABLES)) -> dict[str, pd.DataFrame]:
+def read_tables(
+    *, db: Path | None = None, parquet: Path | None = None, tables: tuple[str, ...] = tuple(TABLES)
+) -> dict[str, pd.DataFrame]:
     """Every table of a store, from a database file or a Parquet folder, as DataFrames."""
     import duckdb
 
     if parquet is not None:
         if not (parquet / "runs").is_dir():
-            raise InputError(f"{parquet} holds no etprof Parquet tables (no runs/ folder)",
-                             "write them with etprof store TRACE --parquet DIR")
+            raise InputError(
+                f"{parquet} holds no etprof Parquet tables (no runs/ folder)",
+                "write them with etprof store TRACE --parquet DIR",
+            )
         con = duckdb.connect(":memory:")
         try:
             return {t: _read_parquet(con, parquet / t, t) for t in tables}
@@ -180,11 +197,15 @@ def read_tables(*, db: Path | None = None, parquet: Path | None = None,
     with connect(db, read_only=True) as con:
         version = _schema_version(con)
         if version is None:
-            raise InputError(f"{db} is a DuckDB database but not an etprof store",
-                             "pass the --db that etprof store wrote")
+            raise InputError(
+                f"{db} is a DuckDB database but not an etprof store",
+                "pass the --db that etprof store wrote",
+            )
         if version != SCHEMA_VERSION:
-            raise InputError(f"{db} has store schema version {version}, this etprof reads "
-                             f"{SCHEMA_VERSION}", "upgrade etprof (docs/store.md)")
+            raise InputError(
+                f"{db} has store schema version {version}, this etprof reads {SCHEMA_VERSION}",
+                "upgrade etprof (docs/store.md)",
+            )
         return {t: con.execute(f'SELECT * FROM "{t}"').df() for t in tables}
 
 
@@ -199,40 +220,55 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, folder: Path, table: str) -> p
     runs = _quote(folder.parent / "runs" / "*.parquet")
     pattern = _quote(folder / "*.parquet")
     cols = ", ".join(f't."{c}"' for c in column_names(table))
-    sql = (f"WITH first AS (SELECT run_id, min(parse_filename(filename, true)) AS batch "
-           f"FROM read_parquet('{runs}', filename = true) GROUP BY run_id) "
-           f"SELECT {cols} FROM read_parquet('{pattern}', filename = true) t "
-           "JOIN first f ON t.run_id = f.run_id AND parse_filename(t.filename, true) = f.batch")
+    sql = (
+        f"WITH first AS (SELECT run_id, min(parse_filename(filename, true)) AS batch "
+        f"FROM read_parquet('{runs}', filename = true) GROUP BY run_id) "
+        f"SELECT {cols} FROM read_parquet('{pattern}', filename = true) t "
+        "JOIN first f ON t.run_id = f.run_id AND parse_filename(t.filename, true) = f.batch"
+    )
     return con.execute(sql).df()
 
 
 def _ensure_schema(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     version = _schema_version(con)
     if version is not None and version != SCHEMA_VERSION:
-        raise InputError(f"{path} has store schema version {version}, this etprof writes "
-                         f"{SCHEMA_VERSION}", "store into a new --db (docs/store.md)")
+        raise InputError(
+            f"{path} has store schema version {version}, this etprof writes {SCHEMA_VERSION}",
+            "store into a new --db (docs/store.md)",
+        )
     if version is None:
-        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables"
-                                            ).fetchall()}
+        tables = {
+            r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        }
         if tables & set(TABLES):
-            raise InputError(f"{path} has tables named like an etprof store's but no "
-                             f"{META_TABLE} table", "pass a new --db")
+            raise InputError(
+                f"{path} has tables named like an etprof store's but no {META_TABLE} table",
+                "pass a new --db",
+            )
         con.execute("BEGIN TRANSACTION")
         con.execute(f'CREATE TABLE "{META_TABLE}" (key VARCHAR, value VARCHAR)')
-        con.execute(f'INSERT INTO "{META_TABLE}" VALUES (?, ?), (?, ?)',
-                    ["schema_version", str(SCHEMA_VERSION), "created_by", f"etprof {__version__}"])
+        con.execute(
+            f'INSERT INTO "{META_TABLE}" VALUES (?, ?), (?, ?)',
+            ["schema_version", str(SCHEMA_VERSION), "created_by", f"etprof {__version__}"],
+        )
         for table in TABLES:
             con.execute(ddl(table))
         con.execute("COMMIT")
 
 
 def _schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
-    found = _first(con.execute("SELECT count(*) FROM information_schema.tables "
-                               "WHERE table_name = ?", [META_TABLE]).fetchall())
+    found = _first(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [META_TABLE]
+        ).fetchall()
+    )
     if not found or not found[0]:
         return None
-    row = _first(con.execute(f'SELECT value FROM "{META_TABLE}" WHERE key = ?',
-                             ["schema_version"]).fetchall())
+    row = _first(
+        con.execute(
+            f'SELECT value FROM "{META_TABLE}" WHERE key = ?', ["schema_version"]
+        ).fetchall()
+    )
     try:
         return int(row[0]) if row else None
     except ValueError:

@@ -43,12 +43,15 @@ def parse_tags(tags: list[str] | tuple[str, ...]) -> dict[str, str]:
     for tag in tags:
         m = TAG.match(tag)
         if not m:
-            raise InputError(f"--tag '{tag}' is not key=value",
-                             "use e.g. --tag commit=abc123 --tag device=pixel8")
+            raise InputError(
+                f"--tag '{tag}' is not key=value",
+                "use e.g. --tag commit=abc123 --tag device=pixel8",
+            )
         key, value = m.group(1), m.group(2)
         if key in out and out[key] != value:
-            raise InputError(f"--tag {key} is given twice ({out[key]!r} and {value!r})",
-                             "give each key once")
+            raise InputError(
+                f"--tag {key} is given twice ({out[key]!r} and {value!r})", "give each key once"
+            )
         out[key] = value
     return out
 
@@ -65,11 +68,34 @@ def content_id(path: Path) -> str:
 # Words that name a variant rather than a model in file stems like "mv3_xnnpack_q8_quantonly":
 # only the default *label* of a history series (tags and `etprof run --model` win); whether two
 # traces are of one model is diff's question, decided from content (analyzers/_diff_model.py).
-VARIANT_WORDS = frozenset({
-    "portable", "xnnpack", "fp32", "fp16", "bf16", "f32", "f16", "q8", "q4", "int8", "int4",
-    "8a8w", "quant", "quantized", "quantonly", "qat", "mixed", "dynamic", "static", "coreml",
-    "mps", "qnn", "vulkan", "delegated",
-})
+VARIANT_WORDS = frozenset(
+    {
+        "portable",
+        "xnnpack",
+        "fp32",
+        "fp16",
+        "bf16",
+        "f32",
+        "f16",
+        "q8",
+        "q4",
+        "int8",
+        "int4",
+        "8a8w",
+        "quant",
+        "quantized",
+        "quantonly",
+        "qat",
+        "mixed",
+        "dynamic",
+        "static",
+        "coreml",
+        "mps",
+        "qnn",
+        "vulkan",
+        "delegated",
+    }
+)
 
 
 def model_base(name: str) -> str:
@@ -92,29 +118,39 @@ def series_of(program: str, tags: Mapping[str, str], host_cpu: str) -> tuple[str
     word (docs/diff.md, "base name") and the host CPU."""
     base = model_base(program) if program else "unknown"
     words = [w for w in re.split(r"[_\-.\s]+", program.lower()) if w]
-    rest = "_".join(words[len(base.split("_")):]) if program else ""
-    return (tags.get("model") or base, tags.get("variant", rest),
-            tags.get("device") or host_cpu or "unknown")
+    rest = "_".join(words[len(base.split("_")) :]) if program else ""
+    return (
+        tags.get("model") or base,
+        tags.get("variant", rest),
+        tags.get("device") or host_cpu or "unknown",
+    )
 
 
-def trace_rows(trace: Trace, path: Path, tags: Mapping[str, str], *, run_id: str = "",
-               stored_at: datetime | None = None) -> StoredTrace:
+def trace_rows(
+    trace: Trace,
+    path: Path,
+    tags: Mapping[str, str],
+    *,
+    run_id: str = "",
+    stored_at: datetime | None = None,
+) -> StoredTrace:
     """Every table's rows for `trace` (read from `path`), tagged with `tags`: one set of rows per
     method the trace ran (a run of several methods has a `runs` row per method)."""
     run_id = run_id or content_id(path)
     when = (stored_at or datetime.now(UTC)).replace(tzinfo=None)
     methods = trace.methods or (trace.meta.program.method or "forward",)
     parts = [_method_rows(trace.for_method(m), m, path, tags, run_id, when) for m in methods]
-    tables = {name: pd.concat([p[name] for p in parts], ignore_index=True)
-              for name in parts[0]}
-    tables["tags"] = pd.DataFrame({"run_id": run_id, "key": list(tags),
-                                   "value": list(tags.values())},
-                                  columns=["run_id", "key", "value"])
+    tables = {name: pd.concat([p[name] for p in parts], ignore_index=True) for name in parts[0]}
+    tables["tags"] = pd.DataFrame(
+        {"run_id": run_id, "key": list(tags), "value": list(tags.values())},
+        columns=["run_id", "key", "value"],
+    )
     return StoredTrace(run_id, str(path), {name: conform(name, tables[name]) for name in TABLES})
 
 
-def _method_rows(trace: Trace, method: str, path: Path, tags: Mapping[str, str], run_id: str,
-                 stored_at: datetime) -> dict[str, pd.DataFrame]:
+def _method_rows(
+    trace: Trace, method: str, path: Path, tags: Mapping[str, str], run_id: str, stored_at: datetime
+) -> dict[str, pd.DataFrame]:
     meta = trace.meta
     stats = run_model_stats(trace, RunModelOptions())
     measured = trace.measured()
@@ -127,26 +163,57 @@ def _method_rows(trace: Trace, method: str, path: Path, tags: Mapping[str, str],
     model, variant, device = series_of(program, {**said, **tags}, meta.host.cpu)
     summary = stats.summary()
     run = {
-        "run_id": run_id, "schema_version": SCHEMA_VERSION, "stored_at": stored_at,
+        "run_id": run_id,
+        "schema_version": SCHEMA_VERSION,
+        "stored_at": stored_at,
         "started": _timestamp(meta.run.started) if trace.has_meta else None,
-        "model": model, "variant": variant, "device": device, "program": program,
-        "method": method, "program_sha256": meta.program.sha256,
+        "model": model,
+        "variant": variant,
+        "device": device,
+        "program": program,
+        "method": method,
+        "program_sha256": meta.program.sha256,
         "backends": ",".join(sorted(set(meta.program.delegates))),
-        "trace_path": str(path), "trace_bytes": path.stat().st_size,
+        "trace_path": str(path),
+        "trace_bytes": path.stat().st_size,
         "commit": tags.get("commit", ""),
-        "host_cpu": meta.host.cpu, "host_cores": meta.host.cores,
-        "host_platform": meta.host.platform, "python_version": meta.host.python,
+        "host_cpu": meta.host.cpu,
+        "host_cores": meta.host.cores,
+        "host_platform": meta.host.platform,
+        "python_version": meta.host.python,
         "etprof_version": meta.versions.get("etprof", "") if trace.has_meta else __version__,
         "executorch_version": meta.versions.get("executorch", ""),
         "torch_version": meta.versions.get("torch", ""),
-        "iterations": trace.iterations, "warmup": trace.warmup, "measured": stats.n,
-        "sessions": trace.sessions, "threads": meta.run.threads if trace.has_meta else None,
-        "cpu_share_pct": meta.run.cpu_share_pct, "load_average": meta.run.load_average,
-        **{k: summary[k] for k in ("mean_ms", "median_ms", "p10_ms", "p90_ms", "min_ms",
-                                   "max_ms", "std_ms", "cv_pct")},
+        "iterations": trace.iterations,
+        "warmup": trace.warmup,
+        "measured": stats.n,
+        "sessions": trace.sessions,
+        "threads": meta.run.threads if trace.has_meta else None,
+        "cpu_share_pct": meta.run.cpu_share_pct,
+        "load_average": meta.run.load_average,
+        **{
+            k: summary[k]
+            for k in (
+                "mean_ms",
+                "median_ms",
+                "p10_ms",
+                "p90_ms",
+                "min_ms",
+                "max_ms",
+                "std_ms",
+                "cv_pct",
+            )
+        },
     }
-    iterations = pd.DataFrame({"run_id": run_id, "method": method, "session": session,
-                               "iteration": iteration, "run_model_ms": ms})
+    iterations = pd.DataFrame(
+        {
+            "run_id": run_id,
+            "method": method,
+            "session": session,
+            "iteration": iteration,
+            "run_model_ms": ms,
+        }
+    )
     return {
         "runs": pd.DataFrame([run]),
         "sessions": _sessions(iterations),
@@ -160,8 +227,9 @@ def _method_rows(trace: Trace, method: str, path: Path, tags: Mapping[str, str],
 def conform(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` with exactly the table's columns in order; a column it lacks is NULL."""
     cols = column_names(table)
-    out = pd.DataFrame({c: frame[c] if c in frame.columns else None for c in cols},
-                       index=frame.index)
+    out = pd.DataFrame(
+        {c: frame[c] if c in frame.columns else None for c in cols}, index=frame.index
+    )
     for name, kind in TABLES[table]:
         if kind == "VARCHAR":
             out[name] = out[name].astype(object).where(out[name].notna(), None)
@@ -182,10 +250,16 @@ def _from(frame: pd.DataFrame, run_id: str, method: str) -> pd.DataFrame:
 
 def _sessions(iterations: pd.DataFrame) -> pd.DataFrame:
     g = iterations.groupby("session", sort=True)["run_model_ms"]
-    out = pd.DataFrame({
-        "measured": g.size(), "mean_ms": g.mean(), "median_ms": g.median(),
-        "min_ms": g.min(), "max_ms": g.max(), "std_ms": g.std(ddof=1).fillna(0.0),
-    }).reset_index()
+    out = pd.DataFrame(
+        {
+            "measured": g.size(),
+            "mean_ms": g.mean(),
+            "median_ms": g.median(),
+            "min_ms": g.min(),
+            "max_ms": g.max(),
+            "std_ms": g.std(ddof=1).fillna(0.0),
+        }
+    ).reset_index()
     out.insert(0, "method", iterations["method"].iloc[0] if len(iterations) else "")
     out.insert(0, "run_id", iterations["run_id"].iloc[0] if len(iterations) else "")
     return out

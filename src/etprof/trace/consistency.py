@@ -37,13 +37,15 @@ def check_events(events: pd.DataFrame, source: str) -> None:
     is_kind = _kind_masks(events["kind"])
     _no_time_travel(events, start, end, source)
     calls = is_kind("operator_call") | is_kind("delegate_call")
-    _inside_execute(events, start, end, run, is_kind("run_model"), calls | is_kind("kernel"),
-                    source)
+    _inside_execute(
+        events, start, end, run, is_kind("run_model"), calls | is_kind("kernel"), source
+    )
     low, span = int(start.min()), int(start.max()) - int(start.min()) + 1
     key = _keys(run, start, low, span)  # sorts by (run, start)
     _calls_do_not_overlap(events, start, end, run, key, calls, source)
-    _kernels_inside_calls(events, end, run, key, is_kind("kernel"), is_kind("operator_call"),
-                          source)
+    _kernels_inside_calls(
+        events, end, run, key, is_kind("kernel"), is_kind("operator_call"), source
+    )
 
 
 def _kind_masks(column: pd.Series) -> Callable[[str], npt.NDArray[np.bool_]]:
@@ -52,8 +54,11 @@ def _kind_masks(column: pd.Series) -> Callable[[str], npt.NDArray[np.bool_]]:
     if isinstance(column.dtype, pd.CategoricalDtype):
         codes = column.cat.codes.to_numpy()
         categories = [str(c) for c in column.cat.categories]
-        return lambda name: (codes == categories.index(name) if name in categories
-                             else np.zeros(codes.size, dtype=bool))
+        return lambda name: (
+            codes == categories.index(name)
+            if name in categories
+            else np.zeros(codes.size, dtype=bool)
+        )
     values = column.astype(str).to_numpy()
     return lambda name: np.asarray(values == name)
 
@@ -64,8 +69,9 @@ def _where(events: pd.DataFrame, row: int) -> str:
     return f"event {int(ev['seq'])} ({name}) of run block {int(ev['run'])}"
 
 
-def _no_time_travel(events: pd.DataFrame, start: npt.NDArray[np.int64],
-                    end: npt.NDArray[np.int64], source: str) -> None:
+def _no_time_travel(
+    events: pd.DataFrame, start: npt.NDArray[np.int64], end: npt.NDArray[np.int64], source: str
+) -> None:
     # the duration too: timestamps 2**63 ns or more apart overflow it to a negative number
     duration = events["duration_ns"].to_numpy(np.int64)
     bad = np.flatnonzero((end < start) | (duration < 0))
@@ -74,13 +80,20 @@ def _no_time_travel(events: pd.DataFrame, start: npt.NDArray[np.int64],
         raise CorruptTraceError(
             f"{source} is a corrupt trace: {_where(events, row)} ends before it starts "
             f"(start {int(events['start_ns'].iloc[row])} ns, end "
-            f"{int(events['end_ns'].iloc[row])} ns; {bad.size} such events)", _FIX)
+            f"{int(events['end_ns'].iloc[row])} ns; {bad.size} such events)",
+            _FIX,
+        )
 
 
-def _inside_execute(events: pd.DataFrame, start: npt.NDArray[np.int64],
-                    end: npt.NDArray[np.int64], run: npt.NDArray[np.int64],
-                    execute: npt.NDArray[np.bool_], nested: npt.NDArray[np.bool_],
-                    source: str) -> None:
+def _inside_execute(
+    events: pd.DataFrame,
+    start: npt.NDArray[np.int64],
+    end: npt.NDArray[np.int64],
+    run: npt.NDArray[np.int64],
+    execute: npt.NDArray[np.bool_],
+    nested: npt.NDArray[np.bool_],
+    source: str,
+) -> None:
     if not execute.any():
         return
     blocks = int(run.max()) + 1
@@ -91,29 +104,44 @@ def _inside_execute(events: pd.DataFrame, start: npt.NDArray[np.int64],
     has = nested & (last[run] >= first[run])  # runs without a Method::execute are not judged
     bad = np.flatnonzero(has & ((start < first[run]) | (end > last[run])))
     if bad.size:
-        raise CorruptTraceError(f"{source} is a corrupt trace: {_where(events, int(bad[0]))} "
-                                "lies outside its Method::execute", _FIX)
+        raise CorruptTraceError(
+            f"{source} is a corrupt trace: {_where(events, int(bad[0]))} "
+            "lies outside its Method::execute",
+            _FIX,
+        )
 
 
-def _calls_do_not_overlap(events: pd.DataFrame, start: npt.NDArray[np.int64],
-                          end: npt.NDArray[np.int64], run: npt.NDArray[np.int64],
-                          key: npt.NDArray[np.int64] | npt.NDArray[np.void],
-                          calls: npt.NDArray[np.bool_], source: str) -> None:
+def _calls_do_not_overlap(
+    events: pd.DataFrame,
+    start: npt.NDArray[np.int64],
+    end: npt.NDArray[np.int64],
+    run: npt.NDArray[np.int64],
+    key: npt.NDArray[np.int64] | npt.NDArray[np.void],
+    calls: npt.NDArray[np.bool_],
+    source: str,
+) -> None:
     rows = np.flatnonzero(calls)
     rows = rows[np.argsort(key[rows], kind="stable")]
     same_run = run[rows][1:] == run[rows][:-1]
     bad = np.flatnonzero(same_run & (start[rows][1:] < end[rows][:-1]))
     if bad.size:
         a, b = int(rows[bad[0]]), int(rows[bad[0] + 1])
-        raise CorruptTraceError(f"{source} is a corrupt trace: {_where(events, b)} starts before "
-                                f"{_where(events, a)} ends (instructions run one at a time)", _FIX)
+        raise CorruptTraceError(
+            f"{source} is a corrupt trace: {_where(events, b)} starts before "
+            f"{_where(events, a)} ends (instructions run one at a time)",
+            _FIX,
+        )
 
 
-def _kernels_inside_calls(events: pd.DataFrame, end: npt.NDArray[np.int64],
-                          run: npt.NDArray[np.int64],
-                          key: npt.NDArray[np.int64] | npt.NDArray[np.void],
-                          is_kernel: npt.NDArray[np.bool_], is_call: npt.NDArray[np.bool_],
-                          source: str) -> None:
+def _kernels_inside_calls(
+    events: pd.DataFrame,
+    end: npt.NDArray[np.int64],
+    run: npt.NDArray[np.int64],
+    key: npt.NDArray[np.int64] | npt.NDArray[np.void],
+    is_kernel: npt.NDArray[np.bool_],
+    is_call: npt.NDArray[np.bool_],
+    source: str,
+) -> None:
     kernels = np.flatnonzero(is_kernel)
     if not kernels.size:
         return
@@ -128,13 +156,17 @@ def _kernels_inside_calls(events: pd.DataFrame, end: npt.NDArray[np.int64],
         held = np.zeros(kernels.size, dtype=bool)
     bad = np.flatnonzero(~held)
     if bad.size:
-        raise CorruptTraceError(f"{source} is a corrupt trace: kernel "
-                                f"{_where(events, int(kernels[bad[0]]))} lies outside every "
-                                "OPERATOR_CALL", _FIX)
+        raise CorruptTraceError(
+            f"{source} is a corrupt trace: kernel "
+            f"{_where(events, int(kernels[bad[0]]))} lies outside every "
+            "OPERATOR_CALL",
+            _FIX,
+        )
 
 
-def _keys(run: npt.NDArray[np.int64], start: npt.NDArray[np.int64],
-          low: int, span: int) -> npt.NDArray[np.int64] | npt.NDArray[np.void]:
+def _keys(
+    run: npt.NDArray[np.int64], start: npt.NDArray[np.int64], low: int, span: int
+) -> npt.NDArray[np.int64] | npt.NDArray[np.void]:
     """Sortable (run, start) pairs, for searchsorted: one int64 when they fit in one (always,
     for a real trace), else a structured pair (slower)."""
     if (int(run.max(initial=0)) + 1) * span < 2**62:

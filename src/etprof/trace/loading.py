@@ -72,12 +72,15 @@ def load_trace(
         etdump_version=raw.version,
     )
     if pte is not None:
-        check_program_matches(trace, str(pte),
-                              f"pass the .pte {path.name} was recorded from instead of {pte.name}")
+        check_program_matches(
+            trace, str(pte), f"pass the .pte {path.name} was recorded from instead of {pte.name}"
+        )
     elif unbound and meta.program.instructions:
-        check_program_matches(trace, f"the instruction table of {sidecar_path(path)}",
-                              "delete the stale sidecar, or pass --pte with the program the "
-                              "trace was recorded from")
+        check_program_matches(
+            trace,
+            f"the instruction table of {sidecar_path(path)}",
+            "delete the stale sidecar, or pass --pte with the program the trace was recorded from",
+        )
     _check_sessions(trace)
     return trace
 
@@ -166,8 +169,9 @@ def check_program_matches(trace: Trace, table_from: str = "", fix: str = "") -> 
             ids = set(np.unique(of["instruction_id"].to_numpy()).tolist())
             bad = sorted(i for i in ids if i not in table or table[i].kind != wanted)
             if bad:
-                found = table[bad[0]].kind + " " + table[bad[0]].name if bad[0] in table \
-                    else "absent"
+                found = (
+                    table[bad[0]].kind + " " + table[bad[0]].name if bad[0] in table else "absent"
+                )
                 where = f" of method '{method}'" if len(program.all_methods()) > 1 else ""
                 raise MismatchError(
                     f"{table_from or program.path} does not match {trace.source}: instruction {bad[0]}{where} "
@@ -176,8 +180,9 @@ def check_program_matches(trace: Trace, table_from: str = "", fix: str = "") -> 
                 )
     from etprof.trace.program_check import check_structure
 
-    check_structure(trace, table_from or program.path,
-                    fix or "pass the .pte the trace was recorded from")
+    check_structure(
+        trace, table_from or program.path, fix or "pass the .pte the trace was recorded from"
+    )
 
 
 def _allocations(raw: RawDump) -> pd.DataFrame:

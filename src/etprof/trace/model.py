@@ -80,8 +80,9 @@ class Trace:
     etdump_version: int = 0
     # selections computed once per trace: analyses ask for the same ones many times, and on a
     # 500k-event trace each costs tens of ms. Not part of the value (compare=False).
-    _cache: dict[object, object] = field(default_factory=dict, init=False, repr=False,
-                                         compare=False)
+    _cache: dict[object, object] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def warmup(self) -> int:
@@ -90,6 +91,7 @@ class Trace:
     @property
     def methods(self) -> tuple[str, ...]:
         """The methods of the trace's Execute runs, in order of their first run."""
+
         def find() -> tuple[str, ...]:
             ev = self.events
             if "method" not in ev:
@@ -119,8 +121,11 @@ class Trace:
             keep = (m == name) | (self.events["iteration"].to_numpy() < 0)
             schedule = self.meta.run.schedule
             per = [x for x in schedule if x == name] if schedule else []
-            meta = replace(self.meta, program=self.meta.program.for_method(name),
-                           run=replace(self.meta.run, schedule=tuple(per)))
+            meta = replace(
+                self.meta,
+                program=self.meta.program.for_method(name),
+                run=replace(self.meta.run, schedule=tuple(per)),
+            )
             self._cache[key] = replace(self, events=_rows(self.events, keep), meta=meta)
         return self._cache[key]  # type: ignore[return-value]
 
@@ -128,6 +133,7 @@ class Trace:
     def phases(self) -> tuple[str, ...]:
         """The LLM phases of the trace's Execute runs ("prefill", "decode"), in order of their
         first run; () for a trace of any other program."""
+
         def find() -> tuple[str, ...]:
             ev = self.events
             if "phase" not in ev:
@@ -144,10 +150,12 @@ class Trace:
         a phase unchanged. Refused on a trace without that phase."""
         if name not in self.phases:
             have = ", ".join(self.phases) or "none: not an LLM run (`etprof run LLM.pte`)"
-            raise InputError(f"{self.source or 'the trace'} has no {name} runs (phases: {have})",
-                             "pass --phase with one of those" if self.phases else
-                             "drop --phase, or record the LLM with `etprof run --prefill P "
-                             "--decode G`")
+            raise InputError(
+                f"{self.source or 'the trace'} has no {name} runs (phases: {have})",
+                "pass --phase with one of those"
+                if self.phases
+                else "drop --phase, or record the LLM with `etprof run --prefill P --decode G`",
+            )
         key = ("phase", name)
         if key not in self._cache:
             ev = self.events
@@ -162,11 +170,13 @@ class Trace:
             run = self.meta.run
             kept = [i for i, s in enumerate(run.phases) if s.phase == name]
             settings = replace(
-                run, iters=len(kept), warmup=sum(i < run.warmup for i in kept),
+                run,
+                iters=len(kept),
+                warmup=sum(i < run.warmup for i in kept),
                 phases=tuple(run.phases[i] for i in kept),
-                schedule=tuple(run.schedule[i] for i in kept) if run.schedule else ())
-            self._cache[key] = replace(self, events=events,
-                                       meta=replace(self.meta, run=settings))
+                schedule=tuple(run.schedule[i] for i in kept) if run.schedule else (),
+            )
+            self._cache[key] = replace(self, events=events, meta=replace(self.meta, run=settings))
         return self._cache[key]  # type: ignore[return-value]
 
     def one_method(self) -> Trace:
@@ -181,6 +191,7 @@ class Trace:
     @property
     def execute_runs(self) -> int:
         """How many Execute runs (of every method) the trace holds."""
+
         def count() -> int:
             ev = self.events
             return int(ev.loc[ev["iteration"].to_numpy() >= 0, "run"].nunique())
@@ -213,7 +224,9 @@ class Trace:
         it = np.asarray(iteration, dtype=np.int64)
         return it % max(1, self.session_length) if self.sessions > 1 else it
 
-    def is_warmup(self, iteration: npt.ArrayLike, warmup: int | None = None) -> npt.NDArray[np.bool_]:
+    def is_warmup(
+        self, iteration: npt.ArrayLike, warmup: int | None = None
+    ) -> npt.NDArray[np.bool_]:
         """Whether each iteration index is one of its session's first `warmup` (dropped) ones."""
         skip = self.warmup if warmup is None else warmup
         return self.position_in_session(iteration) < skip
@@ -272,6 +285,7 @@ class Trace:
 
     def iterations_present(self) -> int:
         """How many distinct iterations (Execute runs) this trace's events cover."""
+
         def count() -> int:
             it = self.events["iteration"].to_numpy()
             return int(np.count_nonzero(np.bincount(it[it >= 0]))) if it.size else 0
@@ -297,8 +311,9 @@ def _rows(frame: pd.DataFrame, mask: pd.Series | npt.NDArray[np.bool_]) -> pd.Da
     return frame.take(where).reset_index(drop=True)
 
 
-def events_frame(raw: RawDump, meta: TraceMeta | None = None,
-                 method: str | None = None) -> pd.DataFrame:
+def events_frame(
+    raw: RawDump, meta: TraceMeta | None = None, method: str | None = None
+) -> pd.DataFrame:
     """Build the event table from the reader's columns (shared by every engine).
 
     `method`: the method of Execute runs that neither the schedule nor the instruction tables
@@ -309,13 +324,16 @@ def events_frame(raw: RawDump, meta: TraceMeta | None = None,
     start = raw.start.astype(np.int64)
     end = raw.end.astype(np.int64)
     names, name_codes = [*raw.names, ""], _absent_last(raw.name_codes, len(raw.names))
-    dnames, dcodes = [*raw.delegate_names, ""], _absent_last(raw.delegate_codes,
-                                                              len(raw.delegate_names))
+    dnames, dcodes = (
+        [*raw.delegate_names, ""],
+        _absent_last(raw.delegate_codes, len(raw.delegate_names)),
+    )
     delegate_id_int = raw.delegate_id_int.astype(np.int32)
     instruction_id = raw.instruction_id.astype(np.int32)
     exec_index = exec_of_run[raw.run] if raw.run.size else np.zeros(0, np.int64)
-    columns = _derived(names, name_codes, dnames, dcodes, delegate_id_int, instruction_id,
-                       exec_index, meta, method)
+    columns = _derived(
+        names, name_codes, dnames, dcodes, delegate_id_int, instruction_id, exec_index, meta, method
+    )
     return pd.DataFrame(
         {
             "run": raw.run.astype(np.int32),
@@ -334,16 +352,25 @@ def events_frame(raw: RawDump, meta: TraceMeta | None = None,
     )
 
 
-def annotate(frame: pd.DataFrame, meta: TraceMeta | None,
-             method: str | None = None) -> pd.DataFrame:
+def annotate(
+    frame: pd.DataFrame, meta: TraceMeta | None, method: str | None = None
+) -> pd.DataFrame:
     """Add the ``kind``, ``op``, ``method`` and ``backend`` columns from names, the instruction
     tables and the schedule; ``iteration`` (given as the Execute run's index) becomes the
     iteration of its method."""
     names, name_codes = _strings_and_codes(frame["name"])
     dnames, dcodes = _strings_and_codes(frame["delegate_op"])
-    columns = _derived(names, name_codes, dnames, dcodes, frame["delegate_id_int"].to_numpy(),
-                       frame["instruction_id"].to_numpy(),
-                       frame["iteration"].to_numpy(np.int64), meta, method)
+    columns = _derived(
+        names,
+        name_codes,
+        dnames,
+        dcodes,
+        frame["delegate_id_int"].to_numpy(),
+        frame["instruction_id"].to_numpy(),
+        frame["iteration"].to_numpy(np.int64),
+        meta,
+        method,
+    )
     out = frame.copy()
     for name, values in columns.items():
         out[name] = values
@@ -375,13 +402,28 @@ def _derived(
     executed = exec_index >= 0
     iteration[executed] = in_method[exec_index[executed]]
     table = _instruction_table(meta, labels)
-    op, backend = _ops_and_backends(names, name_codes, dnames, dcodes, kind, is_delegate_op,
-                                    call, method_code, instruction_id, table)
+    op, backend = _ops_and_backends(
+        names,
+        name_codes,
+        dnames,
+        dcodes,
+        kind,
+        is_delegate_op,
+        call,
+        method_code,
+        instruction_id,
+        table,
+    )
     steps = meta.run.phases if meta is not None else ()
     phase_labels = sorted({s.phase for s in steps}) + [""]
-    phase_of_run = np.array([phase_labels.index(steps[e % len(steps)].phase) if steps
-                             else len(phase_labels) - 1 for e in range(n_exec)]
-                            + [len(phase_labels) - 1], dtype=np.int64)
+    phase_of_run = np.array(
+        [
+            phase_labels.index(steps[e % len(steps)].phase) if steps else len(phase_labels) - 1
+            for e in range(n_exec)
+        ]
+        + [len(phase_labels) - 1],
+        dtype=np.int64,
+    )
     return {
         "iteration": iteration,
         "kind": pd.Categorical.from_codes(kind, dtype=pd.CategoricalDtype(KINDS)),
@@ -405,8 +447,7 @@ def _kinds(
     hundred distinct names, and every per-row step here and below is one numpy gather.
     """
     kind_of_name = np.array(
-        [KINDS.index(KERNEL if is_kernel_name(n) else _NAMED_KINDS.get(n, OTHER))
-         for n in names],
+        [KINDS.index(KERNEL if is_kernel_name(n) else _NAMED_KINDS.get(n, OTHER)) for n in names],
         dtype=np.int8,
     )
     kind = kind_of_name[name_codes]
@@ -484,7 +525,8 @@ def _inferred(
     method: str | None,
 ) -> list[str]:
     call = ((kind == KINDS.index(OPERATOR_CALL)) | (kind == KINDS.index(DELEGATE_CALL))) & (
-        exec_index >= 0)
+        exec_index >= 0
+    )
     run = exec_index[call]
     iid = instruction_id[call].astype(np.int64)
     wanted = np.where(kind[call] == KINDS.index(DELEGATE_CALL), 2, 1)
@@ -494,8 +536,9 @@ def _inferred(
     distinct = np.bincount(pairs // width, minlength=n_exec)
     fits, exact = [], []
     for m in tables:
-        kind_of = np.zeros(max(width, max((i.id for i in m.instructions), default=0) + 2),
-                           dtype=np.int8)
+        kind_of = np.zeros(
+            max(width, max((i.id for i in m.instructions), default=0) + 2), dtype=np.int8
+        )
         for i in m.instructions:
             if i.id >= 0:
                 kind_of[i.id] = {"operator": 1, "delegate": 2}.get(i.kind, 3)
@@ -514,8 +557,11 @@ def _inferred(
         elif method is not None:
             out.append(method)
         else:
-            which = (f"its instructions fit {', '.join(some)}" if some
-                     else "its instructions fit none of " + ", ".join(m.name for m in tables))
+            which = (
+                f"its instructions fit {', '.join(some)}"
+                if some
+                else "its instructions fit none of " + ", ".join(m.name for m in tables)
+            )
             raise InputError(
                 f"cannot tell which method Execute run {e} of the trace belongs to ({which})",
                 "record it with `etprof run --method NAME ...` (it writes the schedule), or "
@@ -524,8 +570,9 @@ def _inferred(
     return out
 
 
-def _instruction_table(meta: TraceMeta | None,
-                       methods: list[str]) -> dict[tuple[int, int], Instruction]:
+def _instruction_table(
+    meta: TraceMeta | None, methods: list[str]
+) -> dict[tuple[int, int], Instruction]:
     """The instructions of every method, keyed by (code of the method in `methods`, id):
     instruction ids of different methods collide."""
     if meta is None:
@@ -563,8 +610,13 @@ def _ops_and_backends(
         row_key = method_code * width + np.where((iid >= 0) & (iid < width - 1), iid + 1, 0)
         at = np.minimum(np.searchsorted(flat, row_key), flat.size - 1)
         known = flat[at] == row_key  # unknown ids get "" (as a failed lookup did)
-        backend_of = np.array([backends.index(table[k].name) if table[k].kind == "delegate"
-                               else len(backends) - 1 for k in keys], dtype=np.int64)
+        backend_of = np.array(
+            [
+                backends.index(table[k].name) if table[k].kind == "delegate" else len(backends) - 1
+                for k in keys
+            ],
+            dtype=np.int64,
+        )
         delegated = ((kind == KINDS.index(DELEGATE_CALL)) | is_delegate_op) & known
         backend_code[delegated] = backend_of[at[delegated]]
     # one table of candidate op strings: "" | kernel names | delegate ops (as each backend names
@@ -572,13 +624,20 @@ def _ops_and_backends(
     kernel_ops = [kernel_op(n) for n in names]
     pair = backend_code[is_delegate_op] * len(dnames) + dcodes[is_delegate_op]
     pairs, pair_code = np.unique(pair, return_inverse=True)
-    unnamed = [dnames[int(p) % len(dnames)] for p in pairs.tolist()
-               if int(p) // len(dnames) == len(backends) - 1]
+    unnamed = [
+        dnames[int(p) % len(dnames)]
+        for p in pairs.tolist()
+        if int(p) // len(dnames) == len(backends) - 1
+    ]
     guess = resolve_backend("", unnamed)  # no program table: judged by operator names
     delegate_ops = [
-        (resolve_backend(backends[int(p) // len(dnames)]) if int(p) // len(dnames) <
-         len(backends) - 1 else guess).op_name(dnames[int(p) % len(dnames)])
-        for p in pairs.tolist()]
+        (
+            resolve_backend(backends[int(p) // len(dnames)])
+            if int(p) // len(dnames) < len(backends) - 1
+            else guess
+        ).op_name(dnames[int(p) % len(dnames)])
+        for p in pairs.tolist()
+    ]
     op_strings = ["", *kernel_ops, *delegate_ops, *(table[k].name for k in keys)]
     op_code = np.zeros(kind.size, dtype=np.int64)
     is_kernel = kind == KINDS.index(KERNEL)
@@ -587,8 +646,9 @@ def _ops_and_backends(
     if table:
         base = 1 + len(names) + len(delegate_ops)
         op_code[call] = np.where(known[call], base + at[call], 0)
-    _name_placeholders(op_strings, op_code, dnames, dcodes, is_delegate_op, method_code,
-                       instruction_id, table)
+    _name_placeholders(
+        op_strings, op_code, dnames, dcodes, is_delegate_op, method_code, instruction_id, table
+    )
     return _categorical(op_strings, op_code), _categorical(backends, backend_code)
 
 
@@ -617,8 +677,7 @@ def _name_placeholders(
         for c in in_order:
             if dnames[c] in renamed:
                 op_code[rows[codes == c]] = len(op_strings)
-                op_strings.append(
-                    f"{renamed[dnames[c]]} ({backend.op_name(dnames[c])})")
+                op_strings.append(f"{renamed[dnames[c]]} ({backend.op_name(dnames[c])})")
 
 
 def _absent_last(codes: npt.NDArray[np.int64], absent: int) -> npt.NDArray[np.int64]:
@@ -642,8 +701,11 @@ def _categorical(strings: list[str], codes: npt.NDArray[np.int64]) -> pd.Categor
 
 def _strings_and_codes(column: pd.Series) -> tuple[list[str], npt.NDArray[np.int64]]:
     """A string column as (distinct strings, per-row codes into them); missing reads as ""."""
-    cat = column.array if isinstance(column.dtype, pd.CategoricalDtype) else \
-        pd.Categorical(column.to_numpy(dtype=object))
+    cat = (
+        column.array
+        if isinstance(column.dtype, pd.CategoricalDtype)
+        else pd.Categorical(column.to_numpy(dtype=object))
+    )
     strings = [str(c) for c in cat.categories] + [""]
     codes = np.asarray(cat.codes, dtype=np.int64)
     return strings, np.where(codes < 0, len(strings) - 1, codes)

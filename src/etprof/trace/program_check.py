@@ -46,8 +46,8 @@ def check_structure(trace: Trace, source: str, fix: str) -> None:
             reason = resolve(instr.name).graph_mismatch(runtime, instr.graph)
             if reason:
                 raise MismatchError(
-                    f"{head}: in its delegate call (instruction {instr.id}{where}) {reason}",
-                    fix)
+                    f"{head}: in its delegate call (instruction {instr.id}{where}) {reason}", fix
+                )
 
 
 def _all_ran(events: pd.DataFrame, table: tuple[Instruction, ...], head: str, fix: str) -> None:
@@ -62,13 +62,16 @@ def _all_ran(events: pd.DataFrame, table: tuple[Instruction, ...], head: str, fi
             raise MismatchError(
                 f"{head} has {total} {wanted} instructions and "
                 f"{len(missing)} of them never ran in the trace (first: instruction "
-                f"{missing[0].id}, {missing[0].name})", fix)
+                f"{missing[0].id}, {missing[0].name})",
+                fix,
+            )
 
 
 def _first_call(events: pd.DataFrame, instruction: int) -> list[str]:
     """The operator names the first call of a delegate instruction reported, in order."""
-    mine = events[(events["instruction_id"] == instruction).to_numpy()
-                  & (events["iteration"] >= 0).to_numpy()]
+    mine = events[
+        (events["instruction_id"] == instruction).to_numpy() & (events["iteration"] >= 0).to_numpy()
+    ]
     if not len(mine):
         return []
     first = mine[mine["iteration"] == mine["iteration"].min()]

@@ -30,8 +30,9 @@ def group_sum(keys: npt.ArrayLike, values: npt.ArrayLike) -> pd.Series:
     return pd.Series(np.rint(sums).astype(np.int64), index=pd.Index(index, dtype="int64"))
 
 
-def group_min(groups: npt.NDArray[np.int64], count: int, values: npt.ArrayLike
-              ) -> npt.NDArray[np.int64]:
+def group_min(
+    groups: npt.NDArray[np.int64], count: int, values: npt.ArrayLike
+) -> npt.NDArray[np.int64]:
     """Smallest integer value per group (`groups` from :func:`group_codes`)."""
     out = np.full(count, np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(out, groups, np.asarray(values, dtype=np.int64))

@@ -56,8 +56,9 @@ class Num(Spec):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SchemaViolation(path, f"is {_shown(value)}, must be a number")
         if not math.isfinite(value) or not self.min <= value <= self.max:
-            raise SchemaViolation(path, f"is {value}, must be a finite number from {self.min:g}"
-                                  f" to {self.max:g}")
+            raise SchemaViolation(
+                path, f"is {value}, must be a finite number from {self.min:g} to {self.max:g}"
+            )
 
 
 @dataclass(frozen=True)

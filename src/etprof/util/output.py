@@ -60,20 +60,25 @@ def check_writable(path: Path, inputs: Iterable[Path | None] = ()) -> Target:
             raise OutputError(f"cannot write {path}: permission denied", _FIX)
         return Target(target, through=True)
     if st is not None and not stat.S_ISREG(st.st_mode):
-        raise OutputError(f"output {path} is a special file (not a regular file, a character "
-                          "device or a FIFO)", _FIX)
+        raise OutputError(
+            f"output {path} is a special file (not a regular file, a character device or a FIFO)",
+            _FIX,
+        )
     parent = target.parent
     if not parent.is_dir():
-        raise OutputError(f"cannot write {path}: folder {parent} does not exist",
-                          "create it or choose another output path")
+        raise OutputError(
+            f"cannot write {path}: folder {parent} does not exist",
+            "create it or choose another output path",
+        )
     if st is not None and not os.access(target, os.W_OK):
         raise OutputError(f"cannot write {path}: permission denied", _FIX)
     _probe(parent, path)
     return Target(target, mode=None if st is None else stat.S_IMODE(st.st_mode))
 
 
-def _check_not_input(path: Path, target: Path, st: os.stat_result | None,
-                     inputs: Iterable[Path | None]) -> None:
+def _check_not_input(
+    path: Path, target: Path, st: os.stat_result | None, inputs: Iterable[Path | None]
+) -> None:
     for given in inputs:
         if given is None:
             continue
@@ -82,8 +87,10 @@ def _check_not_input(path: Path, target: Path, st: os.stat_result | None,
             with contextlib.suppress(OSError):
                 same = os.path.samefile(path, given)
         if same:
-            raise OutputError(f"output {path} is also an input ({given}): writing it would "
-                              "destroy it", "choose another output path")
+            raise OutputError(
+                f"output {path} is also an input ({given}): writing it would destroy it",
+                "choose another output path",
+            )
 
 
 def _probe(parent: Path, path: Path) -> None:
@@ -95,8 +102,9 @@ def _probe(parent: Path, path: Path) -> None:
             os.close(fd)
             os.unlink(probe)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: cannot create a file in {parent} "
-                          f"({exc.strerror})", _FIX) from None
+        raise OutputError(
+            f"cannot write {path}: cannot create a file in {parent} ({exc.strerror})", _FIX
+        ) from None
 
 
 @contextlib.contextmanager
@@ -117,8 +125,9 @@ def atomic_path(path: Path, inputs: Iterable[Path | None] = ()) -> Iterator[Path
     try:
         # a signal between creating the file and knowing its name would leave it behind
         with _signals_deferred():
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.path.name}.", suffix=".part",
-                                       dir=target.path.parent)
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{target.path.name}.", suffix=".part", dir=target.path.parent
+            )
         try:
             os.fchmod(fd, _default_mode() if target.mode is None else target.mode)
         finally:

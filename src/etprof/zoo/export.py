@@ -104,8 +104,9 @@ def check_llm_options(spec: zoo.ModelSpec, options: ExportOptions) -> None:
         )
 
 
-def variant_name(model: str, quantize: bool, delegate: bool, partitioner: str = "mixed", *,
-                 llm: bool = False) -> str:
+def variant_name(
+    model: str, quantize: bool, delegate: bool, partitioner: str = "mixed", *, llm: bool = False
+) -> str:
     """File stem as ExecuTorch's examples name it: mv2_portable, mv3_xnnpack_q8, ...; an LLM
     model's 8-bit dynamically quantized linears are `dq8` (llama_xnnpack_dq8)."""
     check_options(ExportOptions(quantize, delegate, partitioner))
@@ -126,8 +127,9 @@ def model_of_variant(stem: str) -> str:
     return m.group("model") if m else stem
 
 
-def output_paths(out_dir: Path, model: str, options: ExportOptions, *, llm: bool = False
-                 ) -> tuple[Path, Path]:
+def output_paths(
+    out_dir: Path, model: str, options: ExportOptions, *, llm: bool = False
+) -> tuple[Path, Path]:
     stem = variant_name(model, options.quantize, options.delegate, options.partitioner, llm=llm)
     return out_dir / f"{stem}.pte", out_dir / f"{stem}{ETRECORD_SUFFIX}"
 
@@ -221,8 +223,9 @@ def _lower(spec: zoo.ModelSpec, recipe: zoo.Recipe, options: ExportOptions) -> A
 
     methods = {"forward": (recipe.module, recipe.inputs), **recipe.methods}
     if options.quantize and len(methods) > 1:
-        raise InputError(f"{spec.name} has several methods, which etprof cannot quantize",
-                         "drop --quantize")
+        raise InputError(
+            f"{spec.name} has several methods, which etprof cannot quantize", "drop --quantize"
+        )
     programs = {}
     with torch.no_grad(), sdpa_kernel([SDPBackend.MATH]):
         for name, (module, inputs) in methods.items():
@@ -236,16 +239,18 @@ def _lower(spec: zoo.ModelSpec, recipe: zoo.Recipe, options: ExportOptions) -> A
                 # for the ones left outside a delegate (all of them with --no-delegate).
                 import executorch.kernels.quantized  # noqa: F401
             programs[name] = ep
-        return _to_executorch(programs if len(programs) > 1 else programs["forward"], recipe,
-                              options)
+        return _to_executorch(
+            programs if len(programs) > 1 else programs["forward"], recipe, options
+        )
 
 
 def _dynamic_quant(recipe: zoo.Recipe) -> bool:
     return recipe.llm or recipe.dynamic_linears
 
 
-def _export(spec: zoo.ModelSpec, module: torch.nn.Module, inputs: tuple[Any, ...],
-            dynamic_shapes: Any) -> Any:
+def _export(
+    spec: zoo.ModelSpec, module: torch.nn.Module, inputs: tuple[Any, ...], dynamic_shapes: Any
+) -> Any:
     import torch
 
     try:
@@ -272,8 +277,9 @@ def _to_executorch(ep: Any, recipe: zoo.Recipe, options: ExportOptions) -> Any:
 
     # As in ExecuTorch's examples: quantized graphs (and LLM graphs) fail the edge IR check, and
     # XNNPACK does not take dim-order ops.
-    config = EdgeCompileConfig(_check_ir_validity=not (options.quantize or recipe.llm),
-                               _skip_dim_order=True)
+    config = EdgeCompileConfig(
+        _check_ir_validity=not (options.quantize or recipe.llm), _skip_dim_order=True
+    )
     methods = recipe.constant_methods or None
     if options.delegate:
         from executorch.backends.xnnpack.utils.configs import get_transform_passes
@@ -296,13 +302,14 @@ def _to_executorch(ep: Any, recipe: zoo.Recipe, options: ExportOptions) -> Any:
         from executorch.backends.xnnpack._passes.convert_to_linear import ConvertToLinearPass
 
         edge = edge.transform([ConvertToLinearPass()])
-        backend.update(do_quant_fusion_and_const_prop=True,
-                       memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False))
+        backend.update(
+            do_quant_fusion_and_const_prop=True,
+            memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False),
+        )
     return edge.to_executorch(config=ExecutorchBackendConfig(**backend))
 
 
-def _quantize(graph: torch.nn.Module, inputs: tuple[Any, ...], *, dynamic: bool
-              ) -> torch.nn.Module:
+def _quantize(graph: torch.nn.Module, inputs: tuple[Any, ...], *, dynamic: bool) -> torch.nn.Module:
     """8-bit, per-channel symmetric weights: static (activations calibrated on the example
     input), what the examples use for CNNs; or dynamic (activations quantized at run time,
     linears only), what ExecuTorch's LLM export uses (`--pt2e_quantize xnnpack_dynamic`)."""

@@ -42,9 +42,18 @@ def tiny_llama() -> Recipe:
     from executorch.examples.models.llama.llama_transformer import construct_transformer
     from executorch.examples.models.llama.model_args import ModelArgs
 
-    args = ModelArgs(dim=DIM, n_layers=LAYERS, n_heads=HEADS, n_kv_heads=KV_HEADS,
-                     hidden_dim=HIDDEN, vocab_size=VOCAB, max_seq_len=MAX_SEQ_LEN,
-                     max_context_len=MAX_SEQ_LEN, use_kv_cache=True, enable_dynamic_shape=True)
+    args = ModelArgs(
+        dim=DIM,
+        n_layers=LAYERS,
+        n_heads=HEADS,
+        n_kv_heads=KV_HEADS,
+        hidden_dim=HIDDEN,
+        vocab_size=VOCAB,
+        max_seq_len=MAX_SEQ_LEN,
+        max_context_len=MAX_SEQ_LEN,
+        use_kv_cache=True,
+        enable_dynamic_shape=True,
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
         model = construct_transformer(args).eval()

@@ -59,8 +59,9 @@ class ModelSpec:
 def parse(spec: str) -> ModelSpec:
     if spec in ZOO:
         module, builder, _ = ZOO[spec]
-        return ModelSpec(name=spec, module=module, attr=builder, builtin=True,
-                         llm=spec in LLM_MODELS)
+        return ModelSpec(
+            name=spec, module=module, attr=builder, builtin=True, llm=spec in LLM_MODELS
+        )
     match = _CALLABLE_SPEC.match(spec)
     if match is None:
         raise InputError(

@@ -125,17 +125,27 @@ def check_buckets(trace: Trace) -> pd.DataFrame:
     by = ev.groupby("iteration")
 
     def total(kind: str) -> pd.Series:
-        return by.apply(lambda g: int(g.loc[g["kind"] == kind, "duration_ns"].sum()),
-                        include_groups=False).reindex(b.index, fill_value=0)
+        return by.apply(
+            lambda g: int(g.loc[g["kind"] == kind, "duration_ns"].sum()), include_groups=False
+        ).reindex(b.index, fill_value=0)
 
     # each bucket is what its definition says, computed independently here
     assert ((b["delegate_compute"] + b["delegate_glue"]) == total(DELEGATE_OP)).all()
     assert (b["portable_kernels"] == total(KERNEL)).all()
-    assert ((b["delegate_compute"] + b["delegate_glue"] + b["delegate_unresolved"]
-             + b["delegate_overhead"]) == total(DELEGATE_CALL)).all()
+    assert (
+        (
+            b["delegate_compute"]
+            + b["delegate_glue"]
+            + b["delegate_unresolved"]
+            + b["delegate_overhead"]
+        )
+        == total(DELEGATE_CALL)
+    ).all()
     # below timer resolution: never negative, at most 1 us per XNNPACK operator reading 0
-    zero = by.apply(lambda g: int(((g["kind"] == DELEGATE_OP) & (g["duration_ns"] < 1000)).sum()),
-                    include_groups=False).reindex(b.index, fill_value=0)
+    zero = by.apply(
+        lambda g: int(((g["kind"] == DELEGATE_OP) & (g["duration_ns"] < 1000)).sum()),
+        include_groups=False,
+    ).reindex(b.index, fill_value=0)
     assert ((b["delegate_unresolved"] >= 0) & (b["delegate_unresolved"] <= 1000 * zero)).all()
     assert ((b["portable_kernels"] + b["dispatch_overhead"]) == total(OPERATOR_CALL)).all()
     assert (b["run_model"] == total(RUN_MODEL)).all()
@@ -180,8 +190,9 @@ def test_buckets_on_the_hand_built_model(model_trace: Path) -> None:
     assert (b["delegate_overhead"] == (45_000 + 1_000 * i - 37_000) + (6_500 - 7_000)).all()
     assert (b["portable_kernels"] == 18_500).all()
     assert (b["dispatch_overhead"] == 1_500).all()
-    assert (b["runtime_overhead"] == 80_000 + 1_000 * i - (45_000 + 1_000 * i) - 20_000
-            - 6_500).all()
+    assert (
+        b["runtime_overhead"] == 80_000 + 1_000 * i - (45_000 + 1_000 * i) - 20_000 - 6_500
+    ).all()
 
 
 def test_empty_trace_is_all_runtime(empty_trace: Path) -> None:
@@ -228,13 +239,16 @@ def test_block_rows_add_up(path: Path) -> None:
     per_block = ops.groupby("instruction")["mean_ms"].sum()
     b = blocks.set_index("instruction")
     np.testing.assert_allclose(per_block.reindex(b.index), b["call_ms"], rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(b["compute_ms"] + b["glue_ms"] + b["overhead_ms"], b["call_ms"],
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        b["compute_ms"] + b["glue_ms"] + b["overhead_ms"], b["call_ms"], rtol=1e-12, atol=1e-12
+    )
     assert (ops.groupby("instruction")["event"].last() == OVERHEAD_EVENT).all()
     buckets = bucket_frame(trace).mean()
     assert b["call_ms"].sum() * 1e6 == pytest.approx(
-        buckets[["delegate_compute", "delegate_glue", "delegate_unresolved",
-                 "delegate_overhead"]].sum())
+        buckets[
+            ["delegate_compute", "delegate_glue", "delegate_unresolved", "delegate_overhead"]
+        ].sum()
+    )
 
 
 # -- modules -------------------------------------------------------------------------------------
@@ -247,8 +261,9 @@ def test_common_module() -> None:
     assert common_module(["features.0", "classifier.1"]) == ""
     assert common_module([]) == ""
     # nodes outside every module (q/dq nodes: path "") do not pull a delegate up to the root
-    assert module_label(("", "features.1.block.0.0", "features.1.block.1.fc1")) == \
-        "features.1.block"
+    assert (
+        module_label(("", "features.1.block.0.0", "features.1.block.1.fc1")) == "features.1.block"
+    )
     assert module_label(("",)) == ROOT and module_label(()) == UNKNOWN
 
 
@@ -342,13 +357,14 @@ def test_rank_tests_match_scipy() -> None:
         # normal vs Student-t approximation: close, and the same verdict away from the threshold
         assert p == pytest.approx(ref.pvalue, rel=0.5, abs=2e-3)
         half = n // 2
-        a, b = values[:half], values[n - half:]
+        a, b = values[:half], values[n - half :]
         ref_u = stats.mannwhitneyu(a, b, method="asymptotic", use_continuity=True)
         assert rank_test(a, b) == pytest.approx(ref_u.pvalue, rel=1e-9)
         # the diff's column-wise form is the same test, column by column
         pair = rank_tests(np.c_[a, b[::-1]], np.c_[b, a])
-        ref_cols = stats.mannwhitneyu(np.c_[a, b[::-1]], np.c_[b, a], method="asymptotic",
-                                      axis=0).pvalue
+        ref_cols = stats.mannwhitneyu(
+            np.c_[a, b[::-1]], np.c_[b, a], method="asymptotic", axis=0
+        ).pvalue
         assert pair == pytest.approx(ref_cols, rel=1e-9)
 
 
@@ -360,8 +376,14 @@ def test_iteration_table_on_real_traces(path: Path) -> None:
     assert len(frame) == trace.iterations
     assert frame["dropped"].sum() == trace.warmup
     assert (frame["dropped"] == (frame["iteration"] < trace.warmup)).all()
-    parts = ["delegate_ops_ms", "delegate_unres_ms", "delegate_ovh_ms", "portable_ms",
-             "dispatch_ms", "runtime_ms"]
+    parts = [
+        "delegate_ops_ms",
+        "delegate_unres_ms",
+        "delegate_ovh_ms",
+        "portable_ms",
+        "dispatch_ms",
+        "runtime_ms",
+    ]
     np.testing.assert_allclose(frame[parts].sum(axis=1), frame["run_model_ms"], rtol=1e-12)
     measured = frame.loc[~frame["dropped"], "run_model_ms"]
     assert result.iterations.stability.median_ms == pytest.approx(float(measured.median()))
@@ -378,28 +400,33 @@ def compare_with_inspector(path: Path, warmup: int) -> None:
     trace = load_trace(path).with_warmup(warmup)
     result = breakdown(trace, BreakdownOptions())
     # run model
-    assert result.stats.mean_ms * 1e6 == pytest.approx(t.loc[("Method::execute", 0), "mean_ns"],
-                                                       rel=1e-12)
+    assert result.stats.mean_ms * 1e6 == pytest.approx(
+        t.loc[("Method::execute", 0), "mean_ns"], rel=1e-12
+    )
     # each XNNPACK operator event of each block, and each block's DELEGATE_CALL
     ops = result.blocks.operators
     for r in ops[ops["event"] != OVERHEAD_EVENT].itertuples():
         assert r.count == 1.0
-        assert r.mean_ms * 1e6 == pytest.approx(t.loc[(r.event, r.instruction), "mean_ns"],
-                                                rel=1e-12, abs=1e-6)
+        assert r.mean_ms * 1e6 == pytest.approx(
+            t.loc[(r.event, r.instruction), "mean_ns"], rel=1e-12, abs=1e-6
+        )
     for r in result.blocks.blocks.itertuples():
-        assert r.call_ms * 1e6 == pytest.approx(t.loc[("DELEGATE_CALL", r.instruction), "mean_ns"],
-                                                rel=1e-12)
+        assert r.call_ms * 1e6 == pytest.approx(
+            t.loc[("DELEGATE_CALL", r.instruction), "mean_ns"], rel=1e-12
+        )
     # each operator type: the count-weighted mean of the Inspector's events of that type
     rows = theirs[theirs["delegated"] | theirs["name"].str.startswith("native_call_")].copy()
-    rows["op"] = rows["name"].str.replace(r"\s*#\d+$", "", regex=True).str.replace(
-        "^native_call_", "", regex=True)
+    rows["op"] = (
+        rows["name"]
+        .str.replace(r"\s*#\d+$", "", regex=True)
+        .str.replace("^native_call_", "", regex=True)
+    )
     rows["total"] = rows["mean_ns"] * rows["count"]
     by_op = rows.groupby("op")[["total", "count"]].sum()
     frame = result.operators.frame
     # the Inspector shows the runtime's name; ours adds a placeholder's resolved operator to it
     # ("Hardswish (Invalid Unary Op)"): compare under the runtime's name
-    frame = frame.set_index(frame["op"].str.replace(r"^.+ \((Invalid [^)]*)\)$", r"\1",
-                                                    regex=True))
+    frame = frame.set_index(frame["op"].str.replace(r"^.+ \((Invalid [^)]*)\)$", r"\1", regex=True))
     assert frame.index.is_unique
     assert set(frame.index) == set(by_op.index)
     for op, r in by_op.iterrows():

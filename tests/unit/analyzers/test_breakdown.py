@@ -123,14 +123,26 @@ def check_csv_round_trip(text: str, expected: pd.DataFrame) -> None:
         assert back.empty
         return
     # the same values: floats exactly (CSV keeps repr), strings, booleans and integers as such
-    pd.testing.assert_frame_equal(back, expected.reset_index(drop=True), check_dtype=False,
-                                  check_exact=True)
+    pd.testing.assert_frame_equal(
+        back, expected.reset_index(drop=True), check_dtype=False, check_exact=True
+    )
 
 
 def check_json(doc: dict[str, object], iterations: int) -> None:
     assert doc["schema"] == "etprof.breakdown" and doc["version"] == 2
-    for key in ("settings", "run_model", "buckets", "buckets_per_iteration_ns", "operators",
-                "blocks", "block_operators", "modules", "iterations", "fallback", "notes"):
+    for key in (
+        "settings",
+        "run_model",
+        "buckets",
+        "buckets_per_iteration_ns",
+        "operators",
+        "blocks",
+        "block_operators",
+        "modules",
+        "iterations",
+        "fallback",
+        "notes",
+    ):
         assert key in doc, key
     rows = doc["buckets_per_iteration_ns"]
     assert isinstance(rows, list) and rows
@@ -149,8 +161,13 @@ def test_csv_default_is_the_operator_table(hand_built: dict[str, Path]) -> None:
     back = pd.read_csv(io.StringIO(out))
     # per iteration: Conv 30 us, mean 18.5 us, Convert 2 + 3 us and Transpose 5 us (a tie: by
     # name), Fully Connected 4 us
-    assert list(back["op"]) == ["Convolution (NHWC, QC8) IGEMM", "mean.out", "Convert (NC)",
-                                "Transpose (ND, X8)", "Fully Connected (NC, QS8, QC8W) GEMM"]
+    assert list(back["op"]) == [
+        "Convolution (NHWC, QC8) IGEMM",
+        "mean.out",
+        "Convert (NC)",
+        "Transpose (ND, X8)",
+        "Fully Connected (NC, QS8, QC8W) GEMM",
+    ]
     assert list(back["per_iter_ms"] * 1e6) == pytest.approx([30_000, 18_500, 5_000, 5_000, 4_000])
     assert list(back["count"]) == [1, 1, 2, 1, 1]
     assert list(back["glue"]) == [False, False, True, True, False]
@@ -161,15 +178,16 @@ def test_headline_of_the_hand_built_model(hand_built: dict[str, Path]) -> None:
     out = invoke("breakdown", hand_built["model"])
     # measured iterations 1..3: run model 81, 82, 83 us; XNNPACK 44 us of operators plus
     # (8 + i) - 0.5 us of delegate overhead; glue 10 us; portable 20 us; runtime 8.5 us
-    assert out.splitlines()[0] == ("model: 82.0 µs: XNNPACK 65.2% (12.2% glue), portable 24.4%, "
-                                   "runtime 10.4%")
+    assert out.splitlines()[0] == (
+        "model: 82.0 µs: XNNPACK 65.2% (12.2% glue), portable 24.4%, runtime 10.4%"
+    )
 
 
-def test_output_file_and_format_from_extension(hand_built: dict[str, Path],
-                                               tmp_path: Path) -> None:
+def test_output_file_and_format_from_extension(hand_built: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "blocks.csv"
-    result = CliRunner().invoke(app, ["breakdown", str(hand_built["model"]), "--by", "block",
-                                      "-o", str(out)])
+    result = CliRunner().invoke(
+        app, ["breakdown", str(hand_built["model"]), "--by", "block", "-o", str(out)]
+    )
     assert result.exit_code == 0 and result.stdout == ""
     back = pd.read_csv(out)
     assert set(back["instruction"]) == {0, 2}
@@ -186,8 +204,9 @@ def test_top_and_warmup(hand_built: dict[str, Path]) -> None:
     assert len(pd.read_csv(io.StringIO(out))) == 2
 
 
-def test_pte_supplies_the_instruction_table(small_pte: Path, small_trace: Path,
-                                            tmp_path: Path) -> None:
+def test_pte_supplies_the_instruction_table(
+    small_pte: Path, small_trace: Path, tmp_path: Path
+) -> None:
     trace = tmp_path / "phone.etdp"  # as if copied from a phone: no metadata beside it
     shutil.copy(small_trace, trace)
     without = json.loads(invoke("breakdown", trace, "-f", "json"))
@@ -199,8 +218,9 @@ def test_pte_supplies_the_instruction_table(small_pte: Path, small_trace: Path,
     # the same figures; without the program the backend is not named, only guessed from the
     # operator names (and said so)
     assert [{**b, "backend": ""} for b in with_pte["buckets"]] == without["buckets"]
-    assert {b["backend"] for b in with_pte["buckets"] if b["side"] == "delegated"} == \
-        {"XnnpackBackend"}
+    assert {b["backend"] for b in with_pte["buckets"] if b["side"] == "delegated"} == {
+        "XnnpackBackend"
+    }
     assert any("attributed as XNNPACK; pass --pte" in n for n in without["notes"])
 
 
@@ -248,15 +268,39 @@ def test_golden_table(monkeypatch: pytest.MonkeyPatch) -> None:
 def bad_traces(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("bad")
     no_runs = write_etdump(folder / "no_runs.etdp", [default_run()])
-    few = write_etdump(folder / "few.etdp", [
-        default_run(), *(Run("Execute", [Ev("Method::execute", 0, 1_000 * i, 1_000 * i + 500,
-                                            chain=-1)]) for i in range(1, 4))])
-    foreign = write_etdump(folder / "foreign.etdp", [default_run(), Run("Execute", [
-        Ev("native_call_add.out", 7, 1_100, 1_200), Ev("OPERATOR_CALL", 7, 1_050, 1_250),
-        Ev("Method::execute", 0, 1_000, 1_300, chain=-1)])] * 12)
+    few = write_etdump(
+        folder / "few.etdp",
+        [
+            default_run(),
+            *(
+                Run("Execute", [Ev("Method::execute", 0, 1_000 * i, 1_000 * i + 500, chain=-1)])
+                for i in range(1, 4)
+            ),
+        ],
+    )
+    foreign = write_etdump(
+        folder / "foreign.etdp",
+        [
+            default_run(),
+            Run(
+                "Execute",
+                [
+                    Ev("native_call_add.out", 7, 1_100, 1_200),
+                    Ev("OPERATOR_CALL", 7, 1_050, 1_250),
+                    Ev("Method::execute", 0, 1_000, 1_300, chain=-1),
+                ],
+            ),
+        ]
+        * 12,
+    )
     (folder / "a_directory.etdp").mkdir()
-    return {"no_runs": no_runs, "few": few, "foreign": foreign,
-            "directory": folder / "a_directory.etdp", "missing": folder / "missing.etdp"}
+    return {
+        "no_runs": no_runs,
+        "few": few,
+        "foreign": foreign,
+        "directory": folder / "a_directory.etdp",
+        "missing": folder / "missing.etdp",
+    }
 
 
 BAD_CASES = {
@@ -300,11 +344,18 @@ print("HEAVY", heavy, file=sys.stderr)
 """
 
 
-@pytest.mark.parametrize("extra", [[], ["--by", "block", "-f", "json"], ["--by", "module"],
-                                   ["--by", "iteration", "-f", "csv"]])
+@pytest.mark.parametrize(
+    "extra",
+    [[], ["--by", "block", "-f", "json"], ["--by", "module"], ["--by", "iteration", "-f", "csv"]],
+)
 def test_breakdown_does_not_import_torch(extra: list[str], small_trace: Path) -> None:
-    proc = subprocess.run([sys.executable, "-c", HEAVY_CHECK, "breakdown", str(small_trace),
-                           *extra], capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", HEAVY_CHECK, "breakdown", str(small_trace), *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY []" in proc.stderr, proc.stderr
     assert proc.stdout.strip()

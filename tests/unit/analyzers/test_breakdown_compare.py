@@ -39,8 +39,9 @@ def test_without_compare_the_fix_says_how_to_measure() -> None:
 
 
 def test_missing_compare_trace(tmp_path: object) -> None:
-    assert_one_line_error(run_cli("breakdown", QUANT_ONLY, "--compare", SAMPLES / "nope.etdp"),
-                          "nope.etdp")
+    assert_one_line_error(
+        run_cli("breakdown", QUANT_ONLY, "--compare", SAMPLES / "nope.etdp"), "nope.etdp"
+    )
 
 
 @pytest.mark.parametrize("other", ["same", "portable"])
@@ -63,8 +64,11 @@ def test_a_program_that_keeps_the_causes_is_not_called_the_fix(tmp_path: Path, o
     assert there in text
     assert "so the causes remain: this is a comparison, not the fix's measured effect" in text
     breaks = 28 if other == "same" else 0
-    assert re.search(rf"Compared with \S+: [\d.]+ ms -> [\d.]+ ms run model, \d+ partitions?, "
-                     rf"{breaks} graph breaks", text), text[-800:]
+    assert re.search(
+        rf"Compared with \S+: [\d.]+ ms -> [\d.]+ ms run model, \d+ partitions?, "
+        rf"{breaks} graph breaks",
+        text,
+    ), text[-800:]
 
 
 def test_the_compared_programs_causes_are_in_the_json() -> None:

@@ -27,7 +27,14 @@ from etprof.errors import InputError, MismatchError
 from etprof.trace.loading import load_trace
 from etprof.trace.sidecar import RunSettings, TraceMeta, sidecar_path
 from etprof.program.types import Instruction, ProgramInfo
-from etprof.analyzers.stats.significance import FASTER, NO_CHANGE, SLOWER, Method, compare, contention_pct
+from etprof.analyzers.stats.significance import (
+    FASTER,
+    NO_CHANGE,
+    SLOWER,
+    Method,
+    compare,
+    contention_pct,
+)
 from etprof.store.rows import model_base
 
 from conftest import DATA, ROOT, assert_one_line_error, run_cli
@@ -78,9 +85,15 @@ def toy_runs(conv_us: int) -> list[Run]:
     for i in range(ITERS):
         j = (i * 7) % 5
         t = 1_000_000 * (i + 1)
-        ev = xnnpack_ops(0, t + 1_000, [("Convert (NC) #1", 2),
-                                        ("Convolution (NHWC, QC8) IGEMM #1", conv_us + j),
-                                        ("Transpose (ND, X8) #1", 5)])
+        ev = xnnpack_ops(
+            0,
+            t + 1_000,
+            [
+                ("Convert (NC) #1", 2),
+                ("Convolution (NHWC, QC8) IGEMM #1", conv_us + j),
+                ("Transpose (ND, X8) #1", 5),
+            ],
+        )
         call0_end = t + 1_000 + 1_000 * (7 + conv_us + j) + 500
         ev.append(Ev("DELEGATE_CALL", 0, t + 500, call0_end))
         ev.append(Ev("native_call_div.out", 1, call0_end + 500, call0_end + 4_500 + 100 * j))
@@ -93,12 +106,17 @@ def toy_runs(conv_us: int) -> list[Run]:
     return runs
 
 
-def toy_meta(model: str = "toy_xnnpack_q8", threads: int = 1, warmup: int = WARMUP,
-             sha: str = "ab" * 32) -> TraceMeta:
+def toy_meta(
+    model: str = "toy_xnnpack_q8", threads: int = 1, warmup: int = WARMUP, sha: str = "ab" * 32
+) -> TraceMeta:
     return TraceMeta(
-        program=ProgramInfo(path=f"{model}.pte", sha256=sha, model=model,
-                            instructions=TOY_INSTRUCTIONS,
-                            delegates=("XnnpackBackend", "XnnpackBackend")),
+        program=ProgramInfo(
+            path=f"{model}.pte",
+            sha256=sha,
+            model=model,
+            instructions=TOY_INSTRUCTIONS,
+            delegates=("XnnpackBackend", "XnnpackBackend"),
+        ),
         run=RunSettings(iters=ITERS, warmup=warmup, threads=threads),
     )
 
@@ -176,17 +194,20 @@ def test_a_noise_band_wider_than_the_change_hides_it(toys: dict[str, Path]) -> N
     assert "noise band" in result.comparison.reason
 
 
-@pytest.mark.parametrize(("key", "setting"), [("threads", "threads"), ("warmup", "warm-up"),
-                                              ("other_model", "model")])
-def test_different_settings_are_refused_unless_forced(toys: dict[str, Path], key: str,
-                                                      setting: str) -> None:
+@pytest.mark.parametrize(
+    ("key", "setting"), [("threads", "threads"), ("warmup", "warm-up"), ("other_model", "model")]
+)
+def test_different_settings_are_refused_unless_forced(
+    toys: dict[str, Path], key: str, setting: str
+) -> None:
     a, b = load_trace(toys["base"]), load_trace(toys[key])
     with pytest.raises(MismatchError, match=f"{setting} differs"):
         diff_traces(a, b, DiffOptions())
     forced = diff_traces(a, b, DiffOptions(force=True))
     assert forced.forced == (setting,)
-    assert any(n.startswith(f"warning: {setting} differs") and "--force" in n
-               for n in forced.notes())
+    assert any(
+        n.startswith(f"warning: {setting} differs") and "--force" in n for n in forced.notes()
+    )
     check_sum(forced)
 
 
@@ -253,8 +274,10 @@ def test_bootstrap_is_reproducible_and_seeded() -> None:
     one = diff_traces(a, b, DiffOptions())
     two = diff_traces(a, b, DiffOptions())
     other = diff_traces(a, b, DiffOptions(seed=1))
-    assert (one.comparison.ci_low_pct, one.comparison.ci_high_pct) == \
-        (two.comparison.ci_low_pct, two.comparison.ci_high_pct)
+    assert (one.comparison.ci_low_pct, one.comparison.ci_high_pct) == (
+        two.comparison.ci_low_pct,
+        two.comparison.ci_high_pct,
+    )
     assert one.comparison.ci_low_pct != other.comparison.ci_low_pct
     assert render.render(one, "json") == render.render(two, "json")
 
@@ -264,10 +287,17 @@ def test_different_models_are_refused() -> None:
         diff_traces(load_trace(QUANTONLY), load_trace(MV2), DiffOptions())
 
 
-@pytest.mark.parametrize(("name", "base"), [
-    ("mv3_xnnpack_q8_quantonly", "mv3"), ("mv3_xnnpack_q8", "mv3"), ("mv2_portable", "mv2"),
-    ("mv3-large_xnnpack_fp32", "mv3_large"), ("resnet18", "resnet18"), ("small", "small"),
-])
+@pytest.mark.parametrize(
+    ("name", "base"),
+    [
+        ("mv3_xnnpack_q8_quantonly", "mv3"),
+        ("mv3_xnnpack_q8", "mv3"),
+        ("mv2_portable", "mv2"),
+        ("mv3-large_xnnpack_fp32", "mv3_large"),
+        ("resnet18", "resnet18"),
+        ("small", "small"),
+    ],
+)
 def test_model_base(name: str, base: str) -> None:
     assert model_base(name) == base
 
@@ -288,8 +318,10 @@ def test_compare_on_known_samples() -> None:
     assert median.delta_ms == pytest.approx(np.median(a) * 0.8 - np.median(a))
 
 
-@pytest.mark.parametrize("method", [Method(noise_pct=-1), Method(statistic="mode"),
-                                    Method(alpha=0), Method(resamples=10)])
+@pytest.mark.parametrize(
+    "method",
+    [Method(noise_pct=-1), Method(statistic="mode"), Method(alpha=0), Method(resamples=10)],
+)
 def test_bad_methods_are_refused(method: Method) -> None:
     with pytest.raises(InputError):
         compare([1.0, 2.0], [1.0, 2.0], method)
@@ -302,13 +334,15 @@ def test_every_renderer_formats_a_diff() -> None:
     result = diff_traces(load_trace(QUANTONLY), load_trace(MIXED), DiffOptions())
     table = render.render(result, "table", width=100)
     assert table.splitlines()[0].startswith(
-        "mv3_xnnpack_q8_quantonly -> mv3_xnnpack_q8: faster by ")
+        "mv3_xnnpack_q8_quantonly -> mv3_xnnpack_q8: faster by "
+    )
     assert "significant (Mann-Whitney p=" in table.splitlines()[0] + table.splitlines()[1]
     assert "where it went:" in table
     doc = json.loads(render.render(result, "json"))
     assert doc["schema"] == "etprof.diff" and doc["comparison"]["verdict"] == FASTER
     assert math.fsum(r["delta_ms"] for r in doc["contributors"]) == pytest.approx(
-        doc["comparison"]["mean_b_ms"] - doc["comparison"]["mean_a_ms"], abs=1e-9)
+        doc["comparison"]["mean_b_ms"] - doc["comparison"]["mean_a_ms"], abs=1e-9
+    )
     csv = pd.read_csv(io.StringIO(render.render(result, "csv", table="top contributors")))
     assert csv["contributor"].iloc[-1] == "run model (total)"
     assert "**mv3_xnnpack_q8_quantonly -> " in render.render(result, "markdown")
@@ -340,8 +374,14 @@ def test_cli_table_headline_and_no_torch(tmp_path: Path) -> None:
         "try:\n    cli.main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
         "print('HEAVY', sorted(m for m in ('torch', 'executorch') if m in sys.modules))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, env=dict(os.environ, COLUMNS="100"), check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, COLUMNS="100"),
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("mv3_xnnpack_q8_quantonly -> mv3_xnnpack_q8: faster by ")
     assert proc.stdout.strip().splitlines()[-1] == "HEAVY []"
@@ -360,13 +400,22 @@ def test_cli_different_models_need_force(tmp_path: Path) -> None:
     assert refused.stdout == ""
     forced = run_cli("diff", QUANTONLY, MV2, "--force")
     assert forced.returncode == 0, forced.stderr
-    assert "warning: model differs: mv3_xnnpack_q8_quantonly (A) vs mv2_xnnpack_fp32 (B)" in \
-        forced.stdout.replace("\n", " ")
+    assert (
+        "warning: model differs: mv3_xnnpack_q8_quantonly (A) vs mv2_xnnpack_fp32 (B)"
+        in forced.stdout.replace("\n", " ")
+    )
 
 
-@pytest.mark.parametrize("args", [["--noise", "-2"], ["--statistic", "mode"],
-                                  ["--match", "nearest"], ["--format", "xml"],
-                                  ["--etrecord-a", "x.etrecord"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--noise", "-2"],
+        ["--statistic", "mode"],
+        ["--match", "nearest"],
+        ["--format", "xml"],
+        ["--etrecord-a", "x.etrecord"],
+    ],
+)
 def test_cli_bad_options(args: list[str]) -> None:
     assert_one_line_error(run_cli("diff", SMALL, SMALL, *args))
 
@@ -379,8 +428,9 @@ def test_cli_traces_from_elsewhere_take_their_programs() -> None:
     assert doc["match"] == "instruction" and doc["a"]["program_sha256"]
     assert "mean.out [instr 1]" in {r["contributor"] for r in doc["contributors"]}
     not_a_program = QUANTONLY.with_suffix(".etprof.json")
-    assert_one_line_error(run_cli("diff", SMALL, SMALL, "--pte-b", not_a_program),
-                          "not an ExecuTorch program")
+    assert_one_line_error(
+        run_cli("diff", SMALL, SMALL, "--pte-b", not_a_program), "not an ExecuTorch program"
+    )
 
 
 def test_cli_writes_a_file(tmp_path: Path) -> None:
@@ -400,11 +450,18 @@ def test_diff_of_traces_is_pure() -> None:
 # -- CPU contention and block resampling ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("shares,expected", [
-    ((None, None), 0.0), ((99.5, 100.0), 0.0), ((80.0, None), 25.0), ((50.0, 80.0), 100.0),
-])
+@pytest.mark.parametrize(
+    "shares,expected",
+    [
+        ((None, None), 0.0),
+        ((99.5, 100.0), 0.0),
+        ((80.0, None), 25.0),
+        ((50.0, 80.0), 100.0),
+    ],
+)
 def test_contention_is_the_inflation_of_the_least_served_side(
-        shares: tuple[float | None, float | None], expected: float) -> None:
+    shares: tuple[float | None, float | None], expected: float
+) -> None:
     assert contention_pct(*shares) == pytest.approx(expected)
 
 
@@ -428,13 +485,16 @@ def test_block_resampling_widens_the_interval_of_a_drifting_run() -> None:
     rng = np.random.default_rng(1)
     flat = 10.0 + rng.normal(0, 0.05, 50)
     drift = flat + np.repeat([0.0, 0.4], 25)  # the machine changed speed half way through
-    blocks, single = (compare(flat, drift, Method(resampling=how)) for how in
-                      ("blocks", "iterations"))
+    blocks, single = (
+        compare(flat, drift, Method(resampling=how)) for how in ("blocks", "iterations")
+    )
     assert blocks.change_pct == single.change_pct
     width = {m: c.ci_high_pct - c.ci_low_pct for m, c in (("b", blocks), ("i", single))}
     assert width["b"] > 1.5 * width["i"]
     # independent iterations: both resamplings agree on the width within a fifth
-    quiet = [compare(flat, flat[::-1] * 1.001, Method(resampling=how)) for how in
-             ("blocks", "iterations")]
+    quiet = [
+        compare(flat, flat[::-1] * 1.001, Method(resampling=how))
+        for how in ("blocks", "iterations")
+    ]
     w = [c.ci_high_pct - c.ci_low_pct for c in quiet]
     assert w[0] == pytest.approx(w[1], rel=0.2)

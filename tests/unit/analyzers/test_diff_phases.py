@@ -21,8 +21,9 @@ from etprof.trace.sidecar import TraceMeta, sidecar_path
 from conftest import DATA, assert_one_line_error, run_cli
 from hand_traces import Call, execute_run, loading, method, write_trace
 
-FORWARD = method("forward", [("delegate", "XnnpackBackend"), ("operator", "aten::add.out")],
-                 ("XnnpackBackend",))
+FORWARD = method(
+    "forward", [("delegate", "XnnpackBackend"), ("operator", "aten::add.out")], ("XnnpackBackend",)
+)
 P, G, SEQUENCES, SESSIONS = 4, 3, 5, 2
 SEQUENCE = (Step(PREFILL, 0, P), *(Step(DECODE, P + i, 1) for i in range(G)))
 
@@ -39,11 +40,24 @@ def llm_trace(path: Path, prefill_us: int, decode_us: int) -> Path:
             count[step.phase] += 1
             total = (prefill_us if step.phase == PREFILL else decode_us) + j % 3
             work = total - 10
-            runs.append(execute_run([Call(0, work - 4, (("Fully Connected (NC, F32) GEMM #1",
-                                                         work - 6),)),
-                                     Call(1, 4, (("add.out", 2),), delegate=False)], total))
-    write_trace(path, runs, (FORWARD,), sessions=SESSIONS, warmup=len(SEQUENCE),
-                iters=len(SEQUENCE) * SEQUENCES, model="tinyllm")
+            runs.append(
+                execute_run(
+                    [
+                        Call(0, work - 4, (("Fully Connected (NC, F32) GEMM #1", work - 6),)),
+                        Call(1, 4, (("add.out", 2),), delegate=False),
+                    ],
+                    total,
+                )
+            )
+    write_trace(
+        path,
+        runs,
+        (FORWARD,),
+        sessions=SESSIONS,
+        warmup=len(SEQUENCE),
+        iters=len(SEQUENCE) * SEQUENCES,
+        model="tinyllm",
+    )
     meta = TraceMeta.from_json(sidecar_path(path).read_text())
     meta = replace(meta, run=replace(meta.run, phases=SEQUENCE * SEQUENCES))
     sidecar_path(path).write_text(meta.to_json(), encoding="utf-8")
@@ -53,8 +67,7 @@ def llm_trace(path: Path, prefill_us: int, decode_us: int) -> Path:
 @pytest.fixture
 def pair(tmp_path: Path) -> tuple[Path, Path]:
     """A, and B: prefill as fast, decode half as slow again."""
-    return (llm_trace(tmp_path / "a.etdp", 400, 100),
-            llm_trace(tmp_path / "b.etdp", 400, 150))
+    return (llm_trace(tmp_path / "a.etdp", 400, 100), llm_trace(tmp_path / "b.etdp", 400, 150))
 
 
 def diff_json(*args: object) -> tuple[int, dict]:
@@ -71,8 +84,9 @@ def test_each_phase_is_its_own_diff(pair: tuple[Path, Path]) -> None:
     assert list(doc["phases"]) == [PREFILL, DECODE]
     for phase in (PREFILL, DECODE):
         _, alone = diff_json(a, b, "--phase", phase)
-        assert doc["phases"][phase] == {k: v for k, v in alone.items()
-                                        if k not in ("schema", "version")}
+        assert doc["phases"][phase] == {
+            k: v for k, v in alone.items() if k not in ("schema", "version")
+        }
     assert doc["phases"][PREFILL]["a"]["measured"] == SESSIONS * (SEQUENCES - 1)
     assert doc["phases"][DECODE]["a"]["measured"] == SESSIONS * (SEQUENCES - 1) * G
     mean = {p: doc["phases"][p]["run_model"][0] for p in (PREFILL, DECODE)}
@@ -107,25 +121,32 @@ def test_csv_stacks_the_phases_with_a_phase_column(pair: tuple[Path, Path]) -> N
         stacked = pd.read_csv(io.StringIO(result.stdout))
         assert stacked.columns[0] == "phase"
         for phase in (PREFILL, DECODE):
-            alone = pd.read_csv(io.StringIO(run_cli("diff", a, b, "--phase", phase, "-f", "csv",
-                                                    "--table", table).stdout))
+            alone = pd.read_csv(
+                io.StringIO(
+                    run_cli("diff", a, b, "--phase", phase, "-f", "csv", "--table", table).stdout
+                )
+            )
             mine = stacked[stacked["phase"] == phase].drop(columns="phase")
             pd.testing.assert_frame_equal(mine.reset_index(drop=True), alone)
 
 
-@pytest.mark.parametrize("args, codes, overall", [
-    # prefill unchanged passes, decode +50% fails: a fail
-    (("--fail-if-slower", "5"), {PREFILL: 0, DECODE: 4}, 4),
-    # a pass needs 3 sessions: prefill inconclusive (5), decode still fails (4): a fail, as
-    # one gate's inconclusive check and failed one make a fail
-    (("--fail-if-slower", "5", "--min-sessions", "3"), {PREFILL: 5, DECODE: 4}, 4),
-    # nothing faster anywhere: both pass
-    (("--fail-if-faster", "5"), {PREFILL: 0, DECODE: 0}, 0),
-    # a pass needs 3 sessions: both inconclusive
-    (("--fail-if-faster", "5", "--min-sessions", "3"), {PREFILL: 5, DECODE: 5}, 5),
-])
-def test_gate_is_judged_per_phase(pair: tuple[Path, Path], args: tuple[str, ...],
-                                  codes: dict[str, int], overall: int) -> None:
+@pytest.mark.parametrize(
+    "args, codes, overall",
+    [
+        # prefill unchanged passes, decode +50% fails: a fail
+        (("--fail-if-slower", "5"), {PREFILL: 0, DECODE: 4}, 4),
+        # a pass needs 3 sessions: prefill inconclusive (5), decode still fails (4): a fail, as
+        # one gate's inconclusive check and failed one make a fail
+        (("--fail-if-slower", "5", "--min-sessions", "3"), {PREFILL: 5, DECODE: 4}, 4),
+        # nothing faster anywhere: both pass
+        (("--fail-if-faster", "5"), {PREFILL: 0, DECODE: 0}, 0),
+        # a pass needs 3 sessions: both inconclusive
+        (("--fail-if-faster", "5", "--min-sessions", "3"), {PREFILL: 5, DECODE: 5}, 5),
+    ],
+)
+def test_gate_is_judged_per_phase(
+    pair: tuple[Path, Path], args: tuple[str, ...], codes: dict[str, int], overall: int
+) -> None:
     a, b = pair
     for phase, want in codes.items():
         code, alone = diff_json(a, b, "--phase", phase, *args)
@@ -144,8 +165,13 @@ def test_gate_is_judged_per_phase(pair: tuple[Path, Path], args: tuple[str, ...]
 def test_an_llm_trace_against_another_programs_is_one_line(pair: tuple[Path, Path]) -> None:
     a, _ = pair
     other = DATA / "small_xnnpack.etdp"
-    assert_one_line_error(run_cli("diff", a, other), "A (", "is an LLM run with prefill and "
-                          "decode runs, B (", "is not an LLM run", "no phase-by-phase comparison")
+    assert_one_line_error(
+        run_cli("diff", a, other),
+        "A (",
+        "is an LLM run with prefill and decode runs, B (",
+        "is not an LLM run",
+        "no phase-by-phase comparison",
+    )
     assert_one_line_error(run_cli("diff", other, a), "is not an LLM run")
 
 
@@ -161,9 +187,11 @@ def test_report_compares_each_phase(pair: tuple[Path, Path], tmp_path: Path) -> 
     html = out.read_text()
     for phase in (PREFILL, DECODE):
         _, alone = diff_json(a, b, "--phase", phase)
-        card = html.index(f'<section class="card" id="diff-{phase}">'
-                          f"<h2>Comparison: B against A ({phase} runs)</h2>")
-        assert escape(alone["headline"]) in html[card:html.index("</section>", card)]
+        card = html.index(
+            f'<section class="card" id="diff-{phase}">'
+            f"<h2>Comparison: B against A ({phase} runs)</h2>"
+        )
+        assert escape(alone["headline"]) in html[card : html.index("</section>", card)]
     assert html.index('id="diff-prefill"') < html.index('id="diff-decode"')
     assert html.count("<h2>Comparison: B against A") == 2
     run_cli("report", a, b, "--phase", "decode", "-o", out)

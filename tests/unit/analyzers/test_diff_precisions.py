@@ -54,8 +54,8 @@ def test_fp32_against_q8_lists_each_operator_kind_once() -> None:
     # shares are of the run-model delta, and a row paired is no longer +-100s of percent
     assert ops["share_pct"].abs().max() < 100
     assert ops["delta_ms"].sum() + result.contributors.loc[
-        result.contributors["kind"] == "overhead", "delta_ms"].sum() == pytest.approx(
-        result.mean_delta_ms, abs=1e-9)
+        result.contributors["kind"] == "overhead", "delta_ms"
+    ].sum() == pytest.approx(result.mean_delta_ms, abs=1e-9)
     table = result.top_contributors()
     assert "precision" in table.columns
 

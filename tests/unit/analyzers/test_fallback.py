@@ -55,8 +55,9 @@ MV2_FP32 = SAMPLES / "mv2_xnnpack_fp32.etdp"
 
 def sample(path: Path) -> Trace:
     if not path.exists():
-        pytest.skip(f"{path.name} is not in sample_traces/ yet (made by `etprof run` on "
-                    f"{path.stem}.pte)")
+        pytest.skip(
+            f"{path.name} is not in sample_traces/ yet (made by `etprof run` on {path.stem}.pte)"
+        )
     return load_trace(path)
 
 
@@ -76,26 +77,45 @@ def operator(iid: int, kernel: str, kernel_ns: int, call_ns: int) -> list[Event]
     return [(f"native_call_{kernel}", "", iid, kernel_ns), ("OPERATOR_CALL", "", iid, call_ns)]
 
 
-def hand_trace(name: str, instructions: list[Instruction], iteration: list[Event],
-               run_model_ns: int, iters: int = 3, warmup: int = 1) -> Trace:
+def hand_trace(
+    name: str,
+    instructions: list[Instruction],
+    iteration: list[Event],
+    run_model_ns: int,
+    iters: int = 3,
+    warmup: int = 1,
+) -> Trace:
     rows = []
     for it in range(iters):
         t = 1_000_000 * (it + 1)
         for seq, (ev_name, dop, iid, ns) in enumerate(iteration):
             rows.append((it, seq, ev_name, dop, iid, t, t + ns))
             t += ns
-        rows.append((it, len(iteration), "Method::execute", "", 0, 1_000_000 * (it + 1),
-                     1_000_000 * (it + 1) + run_model_ns))
-    f = pd.DataFrame(rows, columns=["iteration", "seq", "name", "delegate_op", "instruction_id",
-                                    "start_ns", "end_ns"])
+        rows.append(
+            (
+                it,
+                len(iteration),
+                "Method::execute",
+                "",
+                0,
+                1_000_000 * (it + 1),
+                1_000_000 * (it + 1) + run_model_ns,
+            )
+        )
+    f = pd.DataFrame(
+        rows,
+        columns=["iteration", "seq", "name", "delegate_op", "instruction_id", "start_ns", "end_ns"],
+    )
     f.insert(0, "run", f["iteration"] + 1)
     f["name"] = pd.Categorical(f["name"])
     f["delegate_op"] = pd.Categorical(f["delegate_op"])
     f["delegate_id_int"] = np.int32(-1)
     f["chain_index"] = np.int32(0)
     f["duration_ns"] = f["end_ns"] - f["start_ns"]
-    meta = TraceMeta(program=ProgramInfo(model=name, instructions=tuple(instructions)),
-                     run=RunSettings(iters=iters, warmup=warmup))
+    meta = TraceMeta(
+        program=ProgramInfo(model=name, instructions=tuple(instructions)),
+        run=RunSettings(iters=iters, warmup=warmup),
+    )
     return Trace(events=annotate(f, meta), meta=meta, source=f"{name}.etdp", has_meta=True)
 
 
@@ -110,16 +130,31 @@ def xnn(iid: int, index: int) -> Instruction:
 def fp32_program() -> Trace:
     """delegate | view_copy, foo (unsupported) | delegate | mean (after the last partition)."""
     events = [
-        *delegate(0, [("Transpose (ND, X32)", 2_000), ("Convolution (NHWC, F32) IGEMM", 10_000),
-                      ("Transpose (ND, X32)", 3_000)], overhead=1_000),
+        *delegate(
+            0,
+            [
+                ("Transpose (ND, X32)", 2_000),
+                ("Convolution (NHWC, F32) IGEMM", 10_000),
+                ("Transpose (ND, X32)", 3_000),
+            ],
+            overhead=1_000,
+        ),
         *operator(1, "view_copy.out", 400, 500),
         *operator(2, "foo.out", 3_500, 4_000),
-        *delegate(3, [("Transpose (ND, X32)", 1_000), ("Fully Connected (NC, F32) GEMM", 6_000)],
-                  overhead=1_000),
+        *delegate(
+            3,
+            [("Transpose (ND, X32)", 1_000), ("Fully Connected (NC, F32) GEMM", 6_000)],
+            overhead=1_000,
+        ),
         *operator(4, "mean.out", 1_800, 2_000),
     ]
-    instrs = [xnn(0, 0), op(1, "aten::view_copy.out"), op(2, "aten::foo.out"), xnn(3, 1),
-              op(4, "aten::mean.out")]
+    instrs = [
+        xnn(0, 0),
+        op(1, "aten::view_copy.out"),
+        op(2, "aten::foo.out"),
+        xnn(3, 1),
+        op(4, "aten::mean.out"),
+    ]
     return hand_trace("hb_xnnpack_fp32", instrs, events, run_model_ns=40_000)
 
 
@@ -128,23 +163,53 @@ def q8_program(quant_only: bool = True) -> Trace:
     everything sits in one partition (mixed)."""
     conv = ("Convolution (NHWC, QC8) IGEMM", 20_000)
     if not quant_only:
-        events = [*operator(0, "_to_copy.out", 300, 600),
-                  *delegate(1, [conv, ("Convert (NC)", 500), ("HardSwish (NC)", 1_000),
-                                ("Convert (NC)", 500), conv], overhead=2_000)]
-        return hand_trace("hb_xnnpack_q8", [op(0, "aten::_to_copy.out", "act"), xnn(1, 0)],
-                          events, run_model_ns=50_000)
+        events = [
+            *operator(0, "_to_copy.out", 300, 600),
+            *delegate(
+                1,
+                [
+                    conv,
+                    ("Convert (NC)", 500),
+                    ("HardSwish (NC)", 1_000),
+                    ("Convert (NC)", 500),
+                    conv,
+                ],
+                overhead=2_000,
+            ),
+        ]
+        return hand_trace(
+            "hb_xnnpack_q8",
+            [op(0, "aten::_to_copy.out", "act"), xnn(1, 0)],
+            events,
+            run_model_ns=50_000,
+        )
     events = [
         *operator(0, "_to_copy.out", 300, 600),
         *operator(1, "_to_copy.out", 300, 600),
-        *delegate(2, [("Convert (NC)", 1_000), ("Transpose (ND, X8)", 2_000), conv,
-                      ("Transpose (ND, X8)", 3_000), ("Convert (NC)", 700), ("Add (ND)", 400),
-                      ("Clamp (NC)", 300), ("Multiply (ND)", 500)], overhead=1_500),
+        *delegate(
+            2,
+            [
+                ("Convert (NC)", 1_000),
+                ("Transpose (ND, X8)", 2_000),
+                conv,
+                ("Transpose (ND, X8)", 3_000),
+                ("Convert (NC)", 700),
+                ("Add (ND)", 400),
+                ("Clamp (NC)", 300),
+                ("Multiply (ND)", 500),
+            ],
+            overhead=1_500,
+        ),
         *operator(3, "div.out", 2_000, 2_500),
-        *delegate(4, [("Convert (NC)", 800), ("Transpose (ND, X8)", 1_200), conv],
-                  overhead=2_500),
+        *delegate(4, [("Convert (NC)", 800), ("Transpose (ND, X8)", 1_200), conv], overhead=2_500),
     ]
-    instrs = [op(0, "aten::_to_copy.out", "act"), op(1, "aten::_to_copy.out", "act"), xnn(2, 0),
-              op(3, "aten::div.out", "act"), xnn(4, 1)]
+    instrs = [
+        op(0, "aten::_to_copy.out", "act"),
+        op(1, "aten::_to_copy.out", "act"),
+        xnn(2, 0),
+        op(3, "aten::div.out", "act"),
+        xnn(4, 1),
+    ]
     return hand_trace("hb_xnnpack_q8_quantonly", instrs, events, run_model_ns=100_000)
 
 
@@ -179,8 +244,9 @@ def test_cost_is_the_sum_of_portable_time_and_break_boundaries() -> None:
         r = explain_fallbacks(trace, FallbackOptions())
         b = r.break_table
         portable = r.instructions["own_ms"].sum()
-        assert r.fallback_ms == pytest.approx(portable + b["boundary_ms"].sum()
-                                              + b["calls_ms"].sum())
+        assert r.fallback_ms == pytest.approx(
+            portable + b["boundary_ms"].sum() + b["calls_ms"].sum()
+        )
         assert r.causes["share_pct"].sum() == pytest.approx(r.fallback_pct)
 
 
@@ -188,8 +254,11 @@ def test_quant_only_hand_built_tells_the_story() -> None:
     r = explain_fallbacks(q8_program(), FallbackOptions(compare=q8_program(quant_only=False)))
     assert r.precisions == ("static_quant",)
     (row,) = r.causes.to_dict("records")
-    assert (row["cause"], row["class"], row["xnnpack"]) == ("div.out (hardswish)", "precision",
-                                                            "fp32")
+    assert (row["cause"], row["class"], row["xnnpack"]) == (
+        "div.out (hardswish)",
+        "precision",
+        "fp32",
+    )
     assert row["glue"] == 2  # the two _to_copy of the same module, before the first partition
     # div 2500 + 2 x _to_copy 600; block 2's tail Transpose 3000 + Convert 700, block 4's head
     # Convert 800 + Transpose 1200; block 4's overhead 2500
@@ -197,8 +266,12 @@ def test_quant_only_hand_built_tells_the_story() -> None:
     assert row["boundary_ms"] == pytest.approx(0.0057)
     assert row["calls_ms"] == pytest.approx(0.0025)
     notes = r.notes()
-    assert any("XNNPACK supports div only in fp32" in n and "quant-only partitioner" in n
-               and "div pieces of hardswish (x1)" in n for n in notes)
+    assert any(
+        "XNNPACK supports div only in fp32" in n
+        and "quant-only partitioner" in n
+        and "div pieces of hardswish (x1)" in n
+        for n in notes
+    )
     fix = notes[-1]
     assert "`etprof export hb --quantize`" in fix
     assert "(measured: 0.100 ms -> 0.050 ms run model, 1 partition, 0 graph breaks" in fix
@@ -210,11 +283,16 @@ def test_glue_alone_in_a_break_is_judged_as_an_operator() -> None:
     # mv2 q8 with the quant-only partitioner: the classifier's Dropout is a clone, which XNNPACK
     # takes in fp32 only, between two quantized partitions
     conv = ("Convolution (NHWC, QC8) IGEMM", 1_000)
-    events = [*delegate(0, [conv], 500), *operator(1, "clone.out", 300, 400),
-              *delegate(2, [conv], 500), *operator(3, "_to_copy.out", 50, 80)]
+    events = [
+        *delegate(0, [conv], 500),
+        *operator(1, "clone.out", 300, 400),
+        *delegate(2, [conv], 500),
+        *operator(3, "_to_copy.out", 50, 80),
+    ]
     instrs = [xnn(0, 0), op(1, "aten::clone.out"), xnn(2, 1), op(3, "aten::_to_copy.out")]
-    r = explain_fallbacks(hand_trace("m_xnnpack_q8_quantonly", instrs, events, 10_000),
-                          FallbackOptions())
+    r = explain_fallbacks(
+        hand_trace("m_xnnpack_q8_quantonly", instrs, events, 10_000), FallbackOptions()
+    )
     assert r.breaks == 1 and r.fallen_back_ops() == ["aten::clone.out"]
     classes = r.causes.set_index("op")["class"]
     assert classes["aten::clone.out"] == "precision"
@@ -225,8 +303,7 @@ def test_glue_alone_in_a_break_is_judged_as_an_operator() -> None:
 
 
 def test_portable_only_program() -> None:
-    portable = hand_trace("p_portable", [op(0, "aten::div.out")], operator(0, "div.out", 5, 9),
-                          100)
+    portable = hand_trace("p_portable", [op(0, "aten::div.out")], operator(0, "div.out", 5, 9), 100)
     r = explain_fallbacks(portable, FallbackOptions())
     assert (r.partitions, r.breaks) == (0, 0)
     assert "no delegate call" in r.notes()[0] and "`etprof export p`" in r.notes()[0]
@@ -252,8 +329,10 @@ def test_small_fixture_mean_is_a_rejected_instance(small_trace: Path) -> None:
 
 
 def test_every_renderer_formats_the_report(small_trace: Path) -> None:
-    for report in (explain_fallbacks(load_trace(small_trace), FallbackOptions()),
-                   explain_fallbacks(q8_program(), FallbackOptions(compare=q8_program(False)))):
+    for report in (
+        explain_fallbacks(load_trace(small_trace), FallbackOptions()),
+        explain_fallbacks(q8_program(), FallbackOptions(compare=q8_program(False))),
+    ):
         json.dumps(report.to_dict())
         for fmt in ("table", "json", "csv", "markdown"):
             assert render.render(report, fmt).strip()
@@ -268,8 +347,7 @@ def test_registered_and_torch_free(small_trace: Path) -> None:
         "bad = [m for m in ('torch', 'executorch') if m in sys.modules]; "
         "sys.exit(f'imported {bad}' if bad else 0)"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -289,10 +367,10 @@ def test_support_table_matches_the_installed_executorch() -> None:
     """The checked-in table is what scripts/gen_xnnpack_support.py would write today."""
     from etprof.backends.xnnpack_support import DATA_FILE, generate_table
 
-    checked_in = (TESTS.parent / "src" / "etprof" / "backends"
-                  / DATA_FILE)
+    checked_in = TESTS.parent / "src" / "etprof" / "backends" / DATA_FILE
     assert dumps(generate_table()) == checked_in.read_text(encoding="utf-8"), (
-        "executorch's XNNPACK configs changed: run scripts/gen_xnnpack_support.py")
+        "executorch's XNNPACK configs changed: run scripts/gen_xnnpack_support.py"
+    )
 
 
 # -- the seed's story on real traces -----------------------------------------------------------
@@ -319,16 +397,24 @@ def test_mv3_quant_only_names_the_fallen_back_ops() -> None:
         assert labels["hardsigmoid"] == se and labels["hardswish"] == len(divs) - se
     notes = r.notes()
     story = " ".join(notes)
-    for needed in ("div", "hardswish", "hardsigmoid", f"{delegates} XNNPACK partitions",
-                   "supports div only in fp32", "quant-only partitioner",
-                   "`etprof export mv3 --quantize`"):
+    for needed in (
+        "div",
+        "hardswish",
+        "hardsigmoid",
+        f"{delegates} XNNPACK partitions",
+        "supports div only in fp32",
+        "quant-only partitioner",
+        "`etprof export mv3 --quantize`",
+    ):
         assert needed in story, needed
     cost = next(n for n in notes if n.startswith("They split the graph"))
     assert f"{r.fallback_pct:.1f}% of run model" in cost
     assert 0 < r.fallback_ms < run_model_ms(quant_only)
     before, after = run_model_ms(quant_only), run_model_ms(mixed)
-    assert f"measured: {before:.2f} ms -> {after:.2f} ms run model, 1 partition, 0 graph breaks" \
+    assert (
+        f"measured: {before:.2f} ms -> {after:.2f} ms run model, 1 partition, 0 graph breaks"
         in notes[-1]
+    )
     assert after < before  # the default (mixed) partitioner closes the gap
 
 
@@ -361,10 +447,13 @@ def test_real_samples_keep_the_cost_invariant() -> None:
 # -- the explainer is generic over delegate backends --------------------------------------------
 
 FAKE_ID = "FakeBackend"
-FAKE_TABLE = SupportTable(executorch="fake-1", ops=(
-    OpSupport("AddConfig", ("aten.add.Tensor",), ("aten::add.out",), ("fp32",), False),
-    OpSupport("DivConfig", ("aten.div.Tensor",), ("aten::div.out",), ("static_quant",), False),
-))
+FAKE_TABLE = SupportTable(
+    executorch="fake-1",
+    ops=(
+        OpSupport("AddConfig", ("aten.add.Tensor",), ("aten::add.out",), ("fp32",), False),
+        OpSupport("DivConfig", ("aten.div.Tensor",), ("aten::div.out",), ("static_quant",), False),
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -380,8 +469,9 @@ class Fake(Backend):
     def fallback_note(self, op: str, cls: str, program_ops: Sequence[str]) -> FallbackNote:
         if cls == "constraint":
             return FallbackNote("Fakeo rejects this shape", "reshape it first")
-        return FallbackNote(f"Fakeo's compiler has no {op.split('::')[-1].split('.')[0]}",
-                            f"{NO_FIX} in fakeo 0.1")
+        return FallbackNote(
+            f"Fakeo's compiler has no {op.split('::')[-1].split('.')[0]}", f"{NO_FIX} in fakeo 0.1"
+        )
 
     def glue_kernels(self) -> frozenset[str]:
         return frozenset({"view_copy"})
@@ -398,8 +488,9 @@ def _register(monkeypatch: pytest.MonkeyPatch, registry: dict[str, str]) -> Iter
     module = types.ModuleType("etprof_test_fake_backend")
     module.BACKEND = FAKE  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, module.__name__, module)
-    monkeypatch.setattr(backends, "_MODULES", {k: v or module.__name__
-                                               for k, v in registry.items()})
+    monkeypatch.setattr(
+        backends, "_MODULES", {k: v or module.__name__ for k, v in registry.items()}
+    )
     backends.get.cache_clear()
     yield
     backends.get.cache_clear()
@@ -431,8 +522,14 @@ def fake_program() -> Trace:
         *operator(4, "add.out", 1_800, 2_000),
         *operator(5, "div.out", 700, 900),
     ]
-    instrs = [fake(0, 0), op(1, "aten::view_copy.out"), op(2, "aten::foo.out"), fake(3, 1),
-              op(4, "aten::add.out"), op(5, "aten::div.out")]
+    instrs = [
+        fake(0, 0),
+        op(1, "aten::view_copy.out"),
+        op(2, "aten::foo.out"),
+        fake(3, 1),
+        op(4, "aten::add.out"),
+        op(5, "aten::div.out"),
+    ]
     return hand_trace("hb_fake", instrs, events, run_model_ns=40_000)
 
 
@@ -442,46 +539,65 @@ def test_a_registered_backend_is_explained_with_its_own_label(fake_too: None) ->
     r = explain_fallbacks(trace, FallbackOptions())
     assert (r.partitions, r.breaks, r.portable_instructions) == (2, 1, 4)
     causes = r.causes.set_index("op")
-    assert dict(causes["class"]) == {"aten::foo.out": "unsupported",
-                                     "aten::add.out": "constraint", "aten::div.out": "precision"}
-    assert dict(causes["why"]) == {"aten::foo.out": "not supported by Fakeo",
-                                   "aten::add.out": "supported by Fakeo, this instance not taken",
-                                   "aten::div.out": "supported by Fakeo only at another precision"}
+    assert dict(causes["class"]) == {
+        "aten::foo.out": "unsupported",
+        "aten::add.out": "constraint",
+        "aten::div.out": "precision",
+    }
+    assert dict(causes["why"]) == {
+        "aten::foo.out": "not supported by Fakeo",
+        "aten::add.out": "supported by Fakeo, this instance not taken",
+        "aten::div.out": "supported by Fakeo only at another precision",
+    }
     foo = causes.loc["aten::foo.out"]
     # its break: view_copy 500 (the fake's glue, serving foo) + foo 4000; the fake's "reformat"
     # glue at the tail of block 0 (3000) and the head of block 3 (1000); block 3's overhead 1000
     assert foo["glue"] == 1 and foo["breaks"] == 1
     assert (foo["portable_ms"], foo["boundary_ms"], foo["calls_ms"]) == (
-        pytest.approx(0.0045), pytest.approx(0.004), pytest.approx(0.001))
+        pytest.approx(0.0045),
+        pytest.approx(0.004),
+        pytest.approx(0.001),
+    )
     assert r.fallback_ms == pytest.approx(0.0045 + 0.004 + 0.001 + 0.002 + 0.0009)
     assert causes.loc["aten::div.out", "xnnpack"] == "static_quant"  # the fake's table
     notes = r.notes()
-    assert notes[0] == ("hb_fake: 4 portable operator instructions per run beside 2 Fakeo "
-                        "partitions, 1 graph break.")
+    assert notes[0] == (
+        "hb_fake: 4 portable operator instructions per run beside 2 Fakeo "
+        "partitions, 1 graph break."
+    )
     text = "\n".join(notes)
-    assert ("aten::foo.out (x1) ran on portable kernels because Fakeo's compiler has no foo "
-            "(executorch fake-1)") in text
+    assert (
+        "aten::foo.out (x1) ran on portable kernels because Fakeo's compiler has no foo "
+        "(executorch fake-1)"
+    ) in text
     assert "although Fakeo supports add (fp32): Fakeo rejects this shape. Fix: reshape it" in text
-    assert "because Fakeo supports div only static 8-bit quantized, and this program is fp32" \
-        in text
+    assert (
+        "because Fakeo supports div only static 8-bit quantized, and this program is fp32" in text
+    )
     assert "They split the graph into 2 Fakeo partitions (1 graph break)" in text
     assert "boundary reformats 0.004 ms" in text
-    assert notes[-1] == ("Fix: foo, the most expensive cause, has no known fix in fakeo 0.1; "
-                         "the causes with a fix are add (above).")
+    assert notes[-1] == (
+        "Fix: foo, the most expensive cause, has no known fix in fakeo 0.1; "
+        "the causes with a fix are add (above)."
+    )
     document = render.render(r, "json") + render.render(r, "table")
-    assert "fake-1" in document and not re.search("xnnpack|XNNPACK", document.replace(
-        '"xnnpack', '"'))  # the schema's field names, nothing else
+    assert "fake-1" in document and not re.search(
+        "xnnpack|XNNPACK", document.replace('"xnnpack', '"')
+    )  # the schema's field names, nothing else
 
 
 def test_the_default_target_explains_a_portable_program(fake_only: None) -> None:
-    portable = hand_trace("p_portable", [op(0, "aten::div.out")], operator(0, "div.out", 5, 9),
-                          100)
+    portable = hand_trace("p_portable", [op(0, "aten::div.out")], operator(0, "div.out", 5, 9), 100)
     assert backends.default_target() is FAKE
     r = explain_fallbacks(portable, FallbackOptions())
     assert r.backend is FAKE and r.executorch == "fake-1"
     # the fake has no etprof command that lowers to it: the fix names none
-    assert r.notes() == [("p_portable has no delegate call: every operator runs on portable "
-                          "kernels, so nothing fell back from Fakeo. Lower it to Fakeo.")]
+    assert r.notes() == [
+        (
+            "p_portable has no delegate call: every operator runs on portable "
+            "kernels, so nothing fell back from Fakeo. Lower it to Fakeo."
+        )
+    ]
 
 
 def test_the_default_target_is_the_first_registered_explainer(fake_too: None) -> None:
@@ -492,31 +608,44 @@ def test_the_default_target_is_the_first_registered_explainer(fake_too: None) ->
 
 def test_a_backend_without_fallback_knowledge_is_refused() -> None:
     events = [*delegate(0, [("conv", 1_000)], 500), *operator(1, "div.out", 300, 400)]
-    trace = hand_trace("coreml", [Instruction(0, "delegate", "CoreMLBackend", 0),
-                                  op(1, "aten::div.out")], events, 10_000)
+    trace = hand_trace(
+        "coreml",
+        [Instruction(0, "delegate", "CoreMLBackend", 0), op(1, "aten::div.out")],
+        events,
+        10_000,
+    )
     assert not backends.get("CoreMLBackend").explains_fallbacks
     with pytest.raises(InputError) as err:
         explain_fallbacks(trace, FallbackOptions())
     line = err.value.one_line()
     assert "\n" not in line
-    assert line == ("coreml.etdp delegates to CoreMLBackend: etprof has no fallback knowledge of "
-                    "it; read the buckets and operators; the explanation needs a program lowered "
-                    "to a backend etprof explains (XNNPACK)")
+    assert line == (
+        "coreml.etdp delegates to CoreMLBackend: etprof has no fallback knowledge of "
+        "it; read the buckets and operators; the explanation needs a program lowered "
+        "to a backend etprof explains (XNNPACK)"
+    )
 
 
 def test_two_backends_with_fallback_knowledge_are_refused(fake_too: None) -> None:
-    events = [*delegate(0, [("Convolution (NHWC, F32) IGEMM", 1_000)], 500),
-              *operator(1, "div.out", 300, 400), *delegate(2, [("conv", 1_000)], 500)]
+    events = [
+        *delegate(0, [("Convolution (NHWC, F32) IGEMM", 1_000)], 500),
+        *operator(1, "div.out", 300, 400),
+        *delegate(2, [("conv", 1_000)], 500),
+    ]
     trace = hand_trace("two", [xnn(0, 0), op(1, "aten::div.out"), fake(2, 1)], events, 10_000)
-    with pytest.raises(InputError, match="delegates to XNNPACK and Fakeo: etprof explains the "
-                       "fallbacks of one backend at a time"):
+    with pytest.raises(
+        InputError,
+        match="delegates to XNNPACK and Fakeo: etprof explains the "
+        "fallbacks of one backend at a time",
+    ):
         explain_fallbacks(trace, FallbackOptions())
 
 
 def test_no_backend_knowledge_in_the_explainer() -> None:
     """Backend-specific knowledge lives behind etprof.backends, not in the explainer."""
     files = sorted((ROOT / "analyzers").glob("fallback*.py")) + sorted(
-        (ROOT / "analyzers").glob("_fallback_*.py"))
+        (ROOT / "analyzers").glob("_fallback_*.py")
+    )
     assert len(files) >= 3
     for path in files:
         text = path.read_text(encoding="utf-8")
@@ -525,10 +654,15 @@ def test_no_backend_knowledge_in_the_explainer() -> None:
 
 
 GOLDEN = ROOT / "tests" / "golden" / "fallback_samples.txt"
-GOLDEN_PAIRS = (("mv3_xnnpack_q8_quantonly", "mv3_xnnpack_q8"),
-                ("mv2_xnnpack_q8_quantonly", "mv2_xnnpack_q8"))
-GOLDEN_JSON = ("mv3_xnnpack_q8_quantonly vs mv3_xnnpack_q8", "mv2_xnnpack_q8_quantonly",
-               "mv3_xnnpack_q8")
+GOLDEN_PAIRS = (
+    ("mv3_xnnpack_q8_quantonly", "mv3_xnnpack_q8"),
+    ("mv2_xnnpack_q8_quantonly", "mv2_xnnpack_q8"),
+)
+GOLDEN_JSON = (
+    "mv3_xnnpack_q8_quantonly vs mv3_xnnpack_q8",
+    "mv2_xnnpack_q8_quantonly",
+    "mv3_xnnpack_q8",
+)
 
 
 def test_golden_sample_output(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -539,8 +673,11 @@ def test_golden_sample_output(monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.skip("no sample traces yet")
     traces = {p.stem: load_trace(p.relative_to(ROOT)) for p in paths}
     cases = [(stem, trace, None) for stem, trace in traces.items()]
-    cases += [(f"{a} vs {b}", traces[a], traces[b]) for a, b in GOLDEN_PAIRS
-              if a in traces and b in traces]
+    cases += [
+        (f"{a} vs {b}", traces[a], traces[b])
+        for a, b in GOLDEN_PAIRS
+        if a in traces and b in traces
+    ]
     parts = []
     for name, trace, compare in cases:
         report = explain_fallbacks(trace, FallbackOptions(compare=compare))

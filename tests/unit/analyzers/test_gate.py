@@ -32,8 +32,7 @@ def test_exit_codes_do_not_collide_with_errors() -> None:
 
 def test_quant_only_to_mixed_fails_a_faster_gate_and_passes_a_slower_one() -> None:
     a, b = load_trace(QUANTONLY), load_trace(MIXED)
-    result = diff_traces(a, b, DiffOptions(fail_if_faster=5.0, fail_if_slower=5.0,
-                                           min_sessions=1))
+    result = diff_traces(a, b, DiffOptions(fail_if_faster=5.0, fail_if_slower=5.0, min_sessions=1))
     c = result.comparison
     assert c.verdict == FASTER and c.change_pct < -5.0
     assert result.gate is not None
@@ -43,8 +42,7 @@ def test_quant_only_to_mixed_fails_a_faster_gate_and_passes_a_slower_one() -> No
 
 
 def test_mixed_to_quant_only_fails_the_slower_gate() -> None:
-    result = diff_traces(load_trace(MIXED), load_trace(QUANTONLY),
-                         DiffOptions(fail_if_slower=5.0))
+    result = diff_traces(load_trace(MIXED), load_trace(QUANTONLY), DiffOptions(fail_if_slower=5.0))
     assert result.comparison.verdict == SLOWER
     assert result.gate is not None and result.gate.outcome == FAIL
     # beyond the threshold only: the same pair with a threshold above the change passes nothing
@@ -87,8 +85,14 @@ def test_an_interval_reaching_past_the_threshold_is_inconclusive() -> None:
     assert "not ruled out" in gate.checks[0].reason
 
 
-@pytest.mark.parametrize("args", [["--fail-if-slower", "-1"], ["--fail-if-faster", "nan"],
-                                  ["--min-sessions", "0", "--fail-if-slower", "5"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--fail-if-slower", "-1"],
+        ["--fail-if-faster", "nan"],
+        ["--min-sessions", "0", "--fail-if-slower", "5"],
+    ],
+)
 def test_bad_thresholds_are_one_line_errors(args: list[str]) -> None:
     result = run_cli("diff", PAIR_A, PAIR_B, *args)
     assert_one_line_error(result)

@@ -26,8 +26,9 @@ DATA = TESTS / "data"
 SAMPLE = DATA.parent.parent / "sample_traces" / "mv3_xnnpack_q8.etdp"
 
 
-def _with_samples(path: Path, memory: tuple[SessionMemory, ...],
-                  untraced: tuple[UntracedTimes, ...] = ()) -> Trace:
+def _with_samples(
+    path: Path, memory: tuple[SessionMemory, ...], untraced: tuple[UntracedTimes, ...] = ()
+) -> Trace:
     t = load_trace(path, pte=DATA / "small_xnnpack.pte")
     run = replace(t.meta.run, memory=memory, untraced=untraced)
     return replace(t, meta=replace(t.meta, run=run))
@@ -35,8 +36,10 @@ def _with_samples(path: Path, memory: tuple[SessionMemory, ...],
 
 def test_pte_gives_the_plan_and_footprint_beyond_it() -> None:
     mb = 1_000_000
-    sessions = (SessionMemory(100 * mb, 101 * mb, None, 110 * mb, 110 * mb, 112 * mb, True),
-                SessionMemory(100 * mb, 101 * mb, None, 112 * mb, 112 * mb, 113 * mb, True))
+    sessions = (
+        SessionMemory(100 * mb, 101 * mb, None, 110 * mb, 110 * mb, 112 * mb, True),
+        SessionMemory(100 * mb, 101 * mb, None, 112 * mb, 112 * mb, 113 * mb, True),
+    )
     report = analyzers.run("memory", _with_samples(DATA / "small_xnnpack.etdp", sessions))
     plan = read_planned_memory(DATA / "small_xnnpack.pte")
     total = plan.weights_bytes + plan.activations_bytes("forward") + plan.delegate_bytes
@@ -71,7 +74,8 @@ def test_overhead_is_the_ratio_of_the_paired_means() -> None:
     assert f["overhead_ci_low_pct"] <= f["overhead_pct"] <= f["overhead_ci_high_pct"]
     assert f["overhead_ci_low_pct"] > 5  # every pair is 8-12% slower traced
     assert f["run_model_untraced_ms"] == pytest.approx(
-        f["run_model_traced_ms"] - (np.mean(traced) - np.mean(untraced)))
+        f["run_model_traced_ms"] - (np.mean(traced) - np.mean(untraced))
+    )
 
 
 def test_diff_compares_load_times_with_a_rank_test_over_sessions() -> None:
@@ -100,9 +104,18 @@ def test_allocation_events_summed_per_allocator() -> None:
     assert table.loc["0", "max_bytes"] == 64 and table.loc["1", "total_bytes"] == 32
 
 
-@pytest.mark.parametrize(("ms", "text"), [(0.77, "770 µs"), (9.0, "9.00 ms"), (12.345, "12.3 ms"),
-                                          (0.9999, "1.00 ms"), (0.00005, "50.0 ns"),
-                                          (1234.5, "1234 ms"), (None, "-")])
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [
+        (0.77, "770 µs"),
+        (9.0, "9.00 ms"),
+        (12.345, "12.3 ms"),
+        (0.9999, "1.00 ms"),
+        (0.00005, "50.0 ns"),
+        (1234.5, "1234 ms"),
+        (None, "-"),
+    ],
+)
 def test_durations_read_with_three_significant_digits(ms: float | None, text: str) -> None:
     assert ms_text(ms) == text
 

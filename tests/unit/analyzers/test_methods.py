@@ -17,22 +17,30 @@ from etprof.trace.sidecar import TraceMeta, sidecar_path
 
 from hand_traces import Call, execute_run, loading, method, write_trace
 
-FORWARD = method("forward", [("delegate", "XnnpackBackend"), ("operator", "aten::add.out")],
-                 ("XnnpackBackend",))
-ENCODE = method("encode", [("operator", "aten::mul.out"), ("delegate", "XnnpackBackend"),
-                           ("operator", "aten::sub.out")], ("XnnpackBackend",))
+FORWARD = method(
+    "forward", [("delegate", "XnnpackBackend"), ("operator", "aten::add.out")], ("XnnpackBackend",)
+)
+ENCODE = method(
+    "encode",
+    [("operator", "aten::mul.out"), ("delegate", "XnnpackBackend"), ("operator", "aten::sub.out")],
+    ("XnnpackBackend",),
+)
 SCHEDULE = ("forward", "encode") * 3
 
 
 def forward_run(j: int) -> list[Call]:
-    return [Call(0, 10, (("Convolution (NHWC, F32) IGEMM #1", 4), ("Convert (NC) #2", 2))),
-            Call(1, 3, (("add.out", 2),), delegate=False)]
+    return [
+        Call(0, 10, (("Convolution (NHWC, F32) IGEMM #1", 4), ("Convert (NC) #2", 2))),
+        Call(1, 3, (("add.out", 2),), delegate=False),
+    ]
 
 
 def encode_run(j: int) -> list[Call]:
-    return [Call(0, 5, (("mul.out", 4),), delegate=False),
-            Call(1, 8, (("Fully Connected (NC, F32) GEMM #1", 6),)),
-            Call(2, 4, (("sub.out", 3),), delegate=False)]
+    return [
+        Call(0, 5, (("mul.out", 4),), delegate=False),
+        Call(1, 8, (("Fully Connected (NC, F32) GEMM #1", 6),)),
+        Call(2, 4, (("sub.out", 3),), delegate=False),
+    ]
 
 
 def alternating(sessions: int = 2) -> list:
@@ -54,8 +62,14 @@ def alternating(sessions: int = 2) -> list:
 
 @pytest.fixture
 def scheduled(tmp_path: Path) -> Path:
-    return write_trace(tmp_path / "two.etdp", alternating(), (FORWARD, ENCODE),
-                       schedule=SCHEDULE, sessions=2, warmup=1)
+    return write_trace(
+        tmp_path / "two.etdp",
+        alternating(),
+        (FORWARD, ENCODE),
+        schedule=SCHEDULE,
+        sessions=2,
+        warmup=1,
+    )
 
 
 def test_method_column_and_iterations_per_method(scheduled: Path) -> None:
@@ -74,8 +88,10 @@ def test_method_column_and_iterations_per_method(scheduled: Path) -> None:
 def test_instruction_ids_are_looked_up_per_method(scheduled: Path) -> None:
     ev = load_trace(scheduled).events
     calls = ev[ev["kind"].isin(["delegate_call", "operator_call"])]
-    seen = {(str(r.method), int(r.instruction_id), str(r.kind), str(r.op), str(r.backend))
-            for r in calls.itertuples()}
+    seen = {
+        (str(r.method), int(r.instruction_id), str(r.kind), str(r.op), str(r.backend))
+        for r in calls.itertuples()
+    }
     assert seen == {
         ("forward", 0, "delegate_call", "XnnpackBackend", "XnnpackBackend"),
         ("forward", 1, "operator_call", "aten::add.out", ""),
@@ -85,8 +101,11 @@ def test_instruction_ids_are_looked_up_per_method(scheduled: Path) -> None:
     }
     ops = ev[ev["kind"] == "delegate_op"]
     assert set(ops["backend"].astype(str)) == {"XnnpackBackend"}
-    assert set(ops["op"].astype(str)) == {"Convolution (NHWC, F32) IGEMM", "Convert (NC)",
-                                          "Fully Connected (NC, F32) GEMM"}
+    assert set(ops["op"].astype(str)) == {
+        "Convolution (NHWC, F32) IGEMM",
+        "Convert (NC)",
+        "Fully Connected (NC, F32) GEMM",
+    }
 
 
 def test_warmup_is_dropped_per_method_per_session(scheduled: Path) -> None:
@@ -111,8 +130,9 @@ def test_a_blend_of_methods_is_refused(scheduled: Path) -> None:
 
 
 def test_methods_are_inferred_from_the_tables_without_a_schedule(tmp_path: Path) -> None:
-    path = write_trace(tmp_path / "other_runner.etdp", alternating(1), (FORWARD, ENCODE),
-                       warmup=1, iters=6)
+    path = write_trace(
+        tmp_path / "other_runner.etdp", alternating(1), (FORWARD, ENCODE), warmup=1, iters=6
+    )
     ev = load_trace(path).events
     execute = ev[ev["name"] == "Method::execute"]
     assert execute["method"].astype(str).tolist() == list(SCHEDULE)
@@ -130,15 +150,22 @@ def test_methods_that_cannot_be_told_apart_are_refused(tmp_path: Path) -> None:
 
 
 def test_a_schedule_that_does_not_fit_the_runs_is_refused(tmp_path: Path) -> None:
-    path = write_trace(tmp_path / "short.etdp", alternating(1), (FORWARD, ENCODE),
-                       schedule=("forward", "encode"), sessions=1, warmup=1)
+    path = write_trace(
+        tmp_path / "short.etdp",
+        alternating(1),
+        (FORWARD, ENCODE),
+        schedule=("forward", "encode"),
+        sessions=1,
+        warmup=1,
+    )
     with pytest.raises(MismatchError, match="schedule of 2 runs"):
         load_trace(path)
 
 
 def test_version_3_documents_still_read(tmp_path: Path) -> None:
-    path = write_trace(tmp_path / "v3.etdp", alternating(1), (FORWARD, ENCODE),
-                       schedule=SCHEDULE, warmup=1)
+    path = write_trace(
+        tmp_path / "v3.etdp", alternating(1), (FORWARD, ENCODE), schedule=SCHEDULE, warmup=1
+    )
     doc = json.loads(sidecar_path(path).read_text())
     doc["version"] = 3
     del doc["program"]["methods"]

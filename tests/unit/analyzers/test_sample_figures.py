@@ -51,8 +51,10 @@ def test_figures_are_those_of_schema_v1(path: Path) -> None:
     rows = dict(rows)
     if "delegate_unresolved" in rows:  # split out of the overhead: the sum is the old figure
         unresolved = rows.pop("delegate_unresolved")
-        rows["delegate_overhead"] = {**rows["delegate_overhead"], "mean_ms": (
-            rows["delegate_overhead"]["mean_ms"] + unresolved["mean_ms"])}
+        rows["delegate_overhead"] = {
+            **rows["delegate_overhead"],
+            "mean_ms": (rows["delegate_overhead"]["mean_ms"] + unresolved["mean_ms"]),
+        }
         res = new["resolution"][0]
         assert 0 <= unresolved["mean_ms"] <= res["below_resolution"] * res["resolution_ns"] / 1e6
     for bucket, ms in old["buckets"].items():
@@ -62,24 +64,45 @@ def test_figures_are_those_of_schema_v1(path: Path) -> None:
             assert rows[v2]["backend"] == ("XnnpackBackend" if v2.startswith("delegate") else "")
         else:  # a program without a delegate: no delegate rows, they were 0
             assert v2.startswith("delegate") and ms == 0.0, bucket
-    operators = sorted([RESOLVED.get(r["op"], r["op"]), "xnnpack" if r["side"] == "delegated" else r["side"],
-                        r["per_iter_ms"], r["count"]] for r in new["operators"])
+    operators = sorted(
+        [
+            RESOLVED.get(r["op"], r["op"]),
+            "xnnpack" if r["side"] == "delegated" else r["side"],
+            r["per_iter_ms"],
+            r["count"],
+        ]
+        for r in new["operators"]
+    )
     assert len(operators) == len(old["operators"])
     for n, o in zip(operators, old["operators"]):
         assert n[:2] == o[:2] and close(n[2:], o[2:])
-    blocks = [[r["instruction"], r["call_ms"], r["compute_ms"], r["glue_ms"], r["overhead_ms"]]
-              for r in new["blocks"]]
+    blocks = [
+        [r["instruction"], r["call_ms"], r["compute_ms"], r["glue_ms"], r["overhead_ms"]]
+        for r in new["blocks"]
+    ]
     assert close(blocks, old["blocks"])
-    iterations = [[r["iteration"], r["dropped"], r["run_model_ms"], r["delegate_ops_ms"],
-                   r["delegate_ovh_ms"] + r["delegate_unres_ms"], r["portable_ms"],
-                   r["dispatch_ms"], r["runtime_ms"]] for r in new["iterations"]["rows"]]
+    iterations = [
+        [
+            r["iteration"],
+            r["dropped"],
+            r["run_model_ms"],
+            r["delegate_ops_ms"],
+            r["delegate_ovh_ms"] + r["delegate_unres_ms"],
+            r["portable_ms"],
+            r["dispatch_ms"],
+            r["runtime_ms"],
+        ]
+        for r in new["iterations"]["rows"]
+    ]
     assert close(iterations, old["iterations"])
     fb = new["fallback"]
     assert (fb is None) == (old["fallback_ms"] is None)
     if fb is not None:
         assert close(fb["fallback_ms"], old["fallback_ms"])
-        assert close(sorted([c["cause"], c["class"], c["total_ms"]] for c in fb["causes"]),
-                     old["fallback_causes"])
+        assert close(
+            sorted([c["cause"], c["class"], c["total_ms"]] for c in fb["causes"]),
+            old["fallback_causes"],
+        )
         assert fb["explanation"] == old["explanation"]
 
 

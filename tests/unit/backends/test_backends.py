@@ -20,23 +20,32 @@ from hand_traces import Call, execute_run, loading, method, write_trace
 
 ITERS, WARMUP = 8, 2
 # one method: a Vulkan delegate, a portable add, an XNNPACK delegate, a second Vulkan call
-MIXED = method("forward", [("delegate", "VulkanBackend"), ("operator", "aten::add.out"),
-                           ("delegate", "XnnpackBackend"), ("delegate", "VulkanBackend")],
-               ("VulkanBackend", "XnnpackBackend"))
-VULKAN_ONLY = method("forward", [("delegate", "VulkanBackend"), ("operator", "aten::add.out")],
-                     ("VulkanBackend",))
+MIXED = method(
+    "forward",
+    [
+        ("delegate", "VulkanBackend"),
+        ("operator", "aten::add.out"),
+        ("delegate", "XnnpackBackend"),
+        ("delegate", "VulkanBackend"),
+    ],
+    ("VulkanBackend", "XnnpackBackend"),
+)
+VULKAN_ONLY = method(
+    "forward", [("delegate", "VulkanBackend"), ("operator", "aten::add.out")], ("VulkanBackend",)
+)
 
 
 def mixed_run(j: int, slower: int = 0) -> list[Call]:
-    return [Call(0, 12 + slower, (("conv2d_clamp_half #1", 5 + slower), ("copy_image #2", 3))),
-            Call(1, 4, (("add.out", 3),), delegate=False),
-            Call(2, 9, (("Convolution (NHWC, F32) IGEMM #1", 5), ("Transpose (ND, X32) #1", 2))),
-            Call(3, 6, ())]  # a Vulkan call that recorded no operator events
+    return [
+        Call(0, 12 + slower, (("conv2d_clamp_half #1", 5 + slower), ("copy_image #2", 3))),
+        Call(1, 4, (("add.out", 3),), delegate=False),
+        Call(2, 9, (("Convolution (NHWC, F32) IGEMM #1", 5), ("Transpose (ND, X32) #1", 2))),
+        Call(3, 6, ()),
+    ]  # a Vulkan call that recorded no operator events
 
 
 def write_mixed(path: Path, slower: int = 0) -> Path:
-    runs = [loading(1)] + [execute_run(mixed_run(j, slower), 40 + slower + j)
-                           for j in range(ITERS)]
+    runs = [loading(1)] + [execute_run(mixed_run(j, slower), 40 + slower + j) for j in range(ITERS)]
     return write_trace(path, runs, (MIXED,), warmup=WARMUP, iters=ITERS, model="mixed")
 
 
@@ -59,13 +68,19 @@ def test_backend_column_and_op_names_per_backend(mixed: Path) -> None:
     ev = load_trace(mixed).events
     calls = ev[ev["kind"] == "delegate_call"]
     assert set(zip(calls["instruction_id"], calls["backend"].astype(str))) == {
-        (0, "VulkanBackend"), (2, "XnnpackBackend"), (3, "VulkanBackend")}
+        (0, "VulkanBackend"),
+        (2, "XnnpackBackend"),
+        (3, "VulkanBackend"),
+    }
     ops = ev[ev["kind"] == "delegate_op"]
     named = set(zip(ops["backend"].astype(str), ops["op"].astype(str)))
     # XNNPACK's counters are stripped; a backend etprof does not know keeps its names
-    assert named == {("VulkanBackend", "conv2d_clamp_half #1"), ("VulkanBackend", "copy_image #2"),
-                     ("XnnpackBackend", "Convolution (NHWC, F32) IGEMM"),
-                     ("XnnpackBackend", "Transpose (ND, X32)")}
+    assert named == {
+        ("VulkanBackend", "conv2d_clamp_half #1"),
+        ("VulkanBackend", "copy_image #2"),
+        ("XnnpackBackend", "Convolution (NHWC, F32) IGEMM"),
+        ("XnnpackBackend", "Transpose (ND, X32)"),
+    }
     assert set(ev.loc[ev["kind"] == "kernel", "backend"].astype(str)) == {""}
 
 
@@ -77,7 +92,8 @@ def test_buckets_per_backend_sum_exactly_to_run_model(mixed: Path) -> None:
     for bucket in DELEGATED:  # the per-backend rows split the totals exactly
         assert (sum(f[bucket] for f in per.values()) == total[bucket]).all()
     parts = sum(f[list(DELEGATED)].sum(axis=1) for f in per.values()) + total[
-        ["portable_kernels", "dispatch_overhead", "runtime_overhead"]].sum(axis=1)
+        ["portable_kernels", "dispatch_overhead", "runtime_overhead"]
+    ].sum(axis=1)
     assert (parts == total["run_model"]).all()
     us = 1000
     vk, xnn = per["VulkanBackend"], per["XnnpackBackend"]
@@ -112,8 +128,10 @@ def test_breakdown_rows_labels_and_notes(mixed: Path) -> None:
     body = table[table["bucket"] != "run_model"]
     assert body["mean_ms"].sum() == pytest.approx(result.buckets.run_model_ms, rel=1e-12)
     # mean run model 44.5 us: Vulkan 12 + 6, XNNPACK 9 (2 glue), portable 3 + 1
-    assert result.headline() == ("mixed: 44.5 µs: VulkanBackend 40.4%, XNNPACK 20.2% (4.5% "
-                                 "glue), portable 9.0%, runtime 30.3%")
+    assert result.headline() == (
+        "mixed: 44.5 µs: VulkanBackend 40.4%, XNNPACK 20.2% (4.5% "
+        "glue), portable 9.0%, runtime 30.3%"
+    )
     notes = result.notes()
     assert any("which VulkanBackend operators only convert" in n for n in notes)
     # the fallback explainer knows XNNPACK only: it does not judge a program with another delegate
@@ -121,20 +139,29 @@ def test_breakdown_rows_labels_and_notes(mixed: Path) -> None:
     assert "delegates to VulkanBackend: etprof has no fallback knowledge" in result.fallback_error
     ops = result.operators.frame
     assert set(zip(ops["side"], ops["backend"])) == {
-        ("delegated", "VulkanBackend"), ("delegated", "XnnpackBackend"), ("portable", "")}
+        ("delegated", "VulkanBackend"),
+        ("delegated", "XnnpackBackend"),
+        ("portable", ""),
+    }
 
 
 def test_a_backend_without_glue_knowledge_alone(tmp_path: Path) -> None:
     runs = [loading(1)] + [
-        execute_run([Call(0, 10, (("matmul #1", 7),)), Call(1, 3, (("add.out", 2),), False)],
-                    20 + j) for j in range(ITERS)]
-    path = write_trace(tmp_path / "vk.etdp", runs, (VULKAN_ONLY,), warmup=WARMUP, iters=ITERS,
-                       model="vk")
+        execute_run(
+            [Call(0, 10, (("matmul #1", 7),)), Call(1, 3, (("add.out", 2),), False)], 20 + j
+        )
+        for j in range(ITERS)
+    ]
+    path = write_trace(
+        tmp_path / "vk.etdp", runs, (VULKAN_ONLY,), warmup=WARMUP, iters=ITERS, model="vk"
+    )
     result = analyzers.run("breakdown", load_trace(path), BreakdownOptions())
     # mean 24.5 us: Vulkan 10 (no glue figure: unknown), portable 3
     assert result.headline() == "vk: 24.5 µs: VulkanBackend 40.8%, portable 12.2%, runtime 46.9%"
-    assert list(result.bucket_rows()["label"])[:2] == ["VulkanBackend compute",
-                                                       "VulkanBackend delegate overhead"]
+    assert list(result.bucket_rows()["label"])[:2] == [
+        "VulkanBackend compute",
+        "VulkanBackend delegate overhead",
+    ]
 
 
 def test_every_command_runs_on_it(mixed: Path, tmp_path: Path) -> None:
@@ -144,7 +171,9 @@ def test_every_command_runs_on_it(mixed: Path, tmp_path: Path) -> None:
     assert "VulkanBackend compute" in table.stdout and "XNNPACK compute" in table.stdout
     doc = json.loads(run_cli("breakdown", mixed, "-f", "json").stdout)
     assert {(b["bucket"], b["backend"]) for b in doc["buckets"]} >= {
-        ("delegate_compute", "VulkanBackend"), ("delegate_compute", "XnnpackBackend")}
+        ("delegate_compute", "VulkanBackend"),
+        ("delegate_compute", "XnnpackBackend"),
+    }
     diff = run_cli("diff", mixed, other, "-f", "json")
     assert diff.returncode == 0, diff.stderr
     d = json.loads(diff.stdout)
@@ -153,8 +182,9 @@ def test_every_command_runs_on_it(mixed: Path, tmp_path: Path) -> None:
     assert rows[("delegate_compute", "VulkanBackend")]["class"] == "VulkanBackend compute"
     # two backends: the glue and overhead classes name theirs
     assert rows[("delegate_glue", "XnnpackBackend")]["class"] == "XNNPACK partition-boundary glue"
-    assert rows[("delegate_overhead", "VulkanBackend")]["class"] == \
-        "VulkanBackend delegate overhead"
+    assert (
+        rows[("delegate_overhead", "VulkanBackend")]["class"] == "VulkanBackend delegate overhead"
+    )
     assert d["contributors_sum_ms"] == pytest.approx(rows[("run_model", "")]["delta_ms"])
     page = tmp_path / "r.html"
     report = run_cli("report", mixed, other, "--force", "-o", page)
@@ -194,16 +224,22 @@ def test_operators_that_read_zero_are_not_called_missing(tmp_path: Path, backend
     resolution gets its own line."""
     table = method("forward", [("delegate", backend), ("operator", "aten::add.out")], (backend,))
     op = "Multiply (ND) #1" if backend == "XnnpackBackend" else "mul_half #1"
-    runs = [loading(1)] + [execute_run([Call(0, 9, ((op, 0), (op, 0))),
-                                        Call(1, 4, (("add.out", 3),), delegate=False)], 20)
-                           for _ in range(ITERS)]
-    path = write_trace(tmp_path / "zeros.etdp", runs, (table,), warmup=WARMUP, iters=ITERS,
-                       model="zeros")
+    runs = [loading(1)] + [
+        execute_run(
+            [Call(0, 9, ((op, 0), (op, 0))), Call(1, 4, (("add.out", 3),), delegate=False)], 20
+        )
+        for _ in range(ITERS)
+    ]
+    path = write_trace(
+        tmp_path / "zeros.etdp", runs, (table,), warmup=WARMUP, iters=ITERS, model="zeros"
+    )
     notes = analyzers.run("breakdown", load_trace(path), BreakdownOptions()).notes()
     label = backends.get(backend).label
     assert not any("recorded no operator events" in n for n in notes), notes
     if backend == "XnnpackBackend":
         assert any("of the XNNPACK operator events" in n and "read 0" in n for n in notes), notes
     else:
-        assert f"every {label} operator event reads 0: its whole call time shows as delegate " \
-               "overhead" in notes, notes
+        assert (
+            f"every {label} operator event reads 0: its whole call time shows as delegate "
+            "overhead" in notes
+        ), notes

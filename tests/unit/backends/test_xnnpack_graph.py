@@ -45,10 +45,16 @@ def test_alignment_agrees_with_the_names_xnnpack_gives() -> None:
     trace = load_trace(SMALL_TRACE, pte=SMALL_PTE)
     delegates = [i for i in trace.meta.program.instructions if i.kind == "delegate"]
     assert [i.graph for i in delegates] == [
-        ("StaticTranspose", "Conv2d", "Hardswish", "StaticTranspose"), ("FullyConnected",)]
+        ("StaticTranspose", "Conv2d", "Hardswish", "StaticTranspose"),
+        ("FullyConnected",),
+    ]
     first = _delegate_ops(trace, delegates[0].id)
-    assert first == ["Transpose (ND, X32) #1", "Convolution (NHWC, F32) IGEMM #1",
-                     "HardSwish (NC) #1", "Transpose (ND, X32) #2"]
+    assert first == [
+        "Transpose (ND, X32) #1",
+        "Convolution (NHWC, F32) IGEMM #1",
+        "HardSwish (NC) #1",
+        "Transpose (ND, X32) #2",
+    ]
     assert align(first, delegates[0].graph) == [0, 1, 2, 3]
     assert resolve_names(first, delegates[0].graph) == {}  # nothing to resolve in fp32
 
@@ -56,14 +62,26 @@ def test_alignment_agrees_with_the_names_xnnpack_gives() -> None:
 def test_placeholders_skip_fused_nodes() -> None:
     # a clamp fused into its convolution has no operator; the placeholder is the hardswish
     graph = ("Convert", "Conv2d", "Clamp", "Hardswish", "Conv2d", "Hardswish", "Convert")
-    runtime = ["Convert (NC) #1", "Convolution (NHWC, QC8) IGEMM #1", "Invalid Unary Op #1",
-               "Fully Connected (NC, QS8, QC8W) GEMM #1", "Invalid Unary Op #2", "Convert (NC) #2"]
+    runtime = [
+        "Convert (NC) #1",
+        "Convolution (NHWC, QC8) IGEMM #1",
+        "Invalid Unary Op #1",
+        "Fully Connected (NC, QS8, QC8W) GEMM #1",
+        "Invalid Unary Op #2",
+        "Convert (NC) #2",
+    ]
     assert align(runtime, graph) == [0, 1, 3, 4, 5, 6]
-    assert resolve_names(runtime, graph) == {"Invalid Unary Op #1": "Hardswish",
-                                             "Invalid Unary Op #2": "Hardswish"}
+    assert resolve_names(runtime, graph) == {
+        "Invalid Unary Op #1": "Hardswish",
+        "Invalid Unary Op #2": "Hardswish",
+    }
     # an operator no node explains is left alone, and does not shift the others
-    odd = ["Convert (NC) #1", "Mystery (NC) #1", "Convolution (NHWC, QC8) IGEMM #1",
-           "Invalid Unary Op #1"]
+    odd = [
+        "Convert (NC) #1",
+        "Mystery (NC) #1",
+        "Convolution (NHWC, QC8) IGEMM #1",
+        "Invalid Unary Op #1",
+    ]
     assert align(odd, graph) == [0, None, 1, 3]
 
 
@@ -94,8 +112,20 @@ def test_corrupt_blob(tmp_path: Path) -> None:
 def q8_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("q8_hardswish")
     pte = program_copy(out, "etprof_tiny_models:hardswish_q8", "xnnpack_q8")
-    ran = run_cli("run", pte, "--iters", "12", "--warmup", "2", "--sessions", "1",
-                  "--spread", "0", "--out", out / "tiny.etdp")
+    ran = run_cli(
+        "run",
+        pte,
+        "--iters",
+        "12",
+        "--warmup",
+        "2",
+        "--sessions",
+        "1",
+        "--spread",
+        "0",
+        "--out",
+        out / "tiny.etdp",
+    )
     assert ran.returncode == 0, ran.stderr
     return out / "tiny.etdp"
 

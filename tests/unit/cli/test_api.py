@@ -30,12 +30,15 @@ def small() -> Trace:
 
 
 def test_import_etprof_is_cheap() -> None:
-    code = ("import sys, etprof\n"
-            "print(sorted(m for m in ('pandas', 'numpy', 'torch', 'executorch', 'typer')"
-            " if m in sys.modules))\n"
-            "print(callable(etprof.load), 'operators' in dir(etprof))\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, check=False)
+    code = (
+        "import sys, etprof\n"
+        "print(sorted(m for m in ('pandas', 'numpy', 'torch', 'executorch', 'typer')"
+        " if m in sys.modules))\n"
+        "print(callable(etprof.load), 'operators' in dir(etprof))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split("\n")[:2] == ["[]", "True True"]
 
@@ -88,8 +91,10 @@ def test_analyses_agree_with_the_event_table(path: Path) -> None:
     assert ops["per_iter_ms"].sum() == pytest.approx(per_iter)
     by_bucket = b.groupby("bucket")["mean_ms"].sum()  # delegate rows: one per backend
     assert ops["per_iter_ms"].sum() == pytest.approx(
-        by_bucket.get("delegate_compute", 0.0) + by_bucket.get("delegate_glue", 0.0)
-        + by_bucket["portable_kernels"])
+        by_bucket.get("delegate_compute", 0.0)
+        + by_bucket.get("delegate_glue", 0.0)
+        + by_bucket["portable_kernels"]
+    )
     assert etprof.operators(t, top=2)["op"].tolist() == ops["op"].head(2).tolist()
 
 
@@ -113,8 +118,9 @@ def test_analyze_reaches_any_analyzer_and_checks_options(small: Trace) -> None:
     assert etprof.analyze("runmodel", small, warmup=15).n == 5
     with pytest.raises(InputError) as bad:
         etprof.operators(small, topp=3)
-    assert bad.value.one_line() == ("analyzer 'operators' has no option 'topp'; "
-                                    "use one of: warmup, top")
+    assert bad.value.one_line() == (
+        "analyzer 'operators' has no option 'topp'; use one of: warmup, top"
+    )
     with pytest.raises(InputError, match="takes 2 trace"):
         etprof.analyze("diff", small)
     with pytest.raises(InputError, match="no analyzer named"):

@@ -28,11 +28,17 @@ main()
 """
 
 
-def modules_after(args: list[str], tmp_path: Path
-                  ) -> tuple[set[str], subprocess.CompletedProcess[str]]:
+def modules_after(
+    args: list[str], tmp_path: Path
+) -> tuple[set[str], subprocess.CompletedProcess[str]]:
     out = tmp_path / "modules.json"
-    proc = subprocess.run([sys.executable, "-c", RUNNER, str(out), *args], check=False,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(out), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     top = {m.split(".")[0] for m in json.loads(out.read_text())}
     return top, proc
 
@@ -58,8 +64,9 @@ def test_reading_a_trace_imports_no_torch(tmp_path: Path) -> None:
         f"t = load_trace({str(TRACES[0])!r}); assert len(t.events); "
         "print(sorted({m.split('.')[0] for m in sys.modules} & %r))" % (HEAVY,)
     )
-    proc = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
 

@@ -25,15 +25,27 @@ def _tool(name: str) -> list[str]:
 
 def test_ruff_is_clean() -> None:
     folders = ["src", "analyzers", "benchmarks", "tests", "scripts"]
-    proc = subprocess.run([*_tool("ruff"), "check", "--output-format", "concise", *folders],
-                          cwd=ROOT, capture_output=True, text=True, check=False, timeout=600)
+    proc = subprocess.run(
+        [*_tool("ruff"), "check", "--output-format", "concise", *folders],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_mypy_strict_is_clean() -> None:
     """analyzers/ is the package etprof.analyzers through the symlink src/etprof/analyzers, so
     `src` covers it under its real name; naming the folder too checks it as it stands alone."""
-    proc = subprocess.run([*_tool("mypy"), "--strict", "src", "analyzers"],
-                          cwd=ROOT, capture_output=True, text=True, check=False, timeout=600)
+    proc = subprocess.run(
+        [*_tool("mypy"), "--strict", "src", "analyzers"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Success: no issues found" in proc.stdout

@@ -84,8 +84,10 @@ def test_checked_in_etrecord_and_root_module() -> None:
     assert all(i.modules == () for i in info.instructions)  # the input is not mutated
     # every method's table gets its modules too (here the one method: the same instructions)
     assert [m.instructions for m in out.methods] == [out.instructions]
-    assert dataclasses.replace(out, instructions=info.instructions, etrecord="",
-                               methods=info.methods) == info
+    assert (
+        dataclasses.replace(out, instructions=info.instructions, etrecord="", methods=info.methods)
+        == info
+    )
 
 
 def test_etrecord_of_another_program() -> None:

@@ -51,9 +51,11 @@ def test_truncated_or_foreign_file_is_refused(cut: int) -> None:
 
 
 def test_reading_does_not_import_torch() -> None:
-    code = ("import sys; from pathlib import Path; from etprof.program.memory import "
-            f"read_planned_memory as r; r(Path({str(DATA / 'small_xnnpack.pte')!r})); "
-            "assert 'torch' not in sys.modules and 'executorch' not in sys.modules")
+    code = (
+        "import sys; from pathlib import Path; from etprof.program.memory import "
+        f"read_planned_memory as r; r(Path({str(DATA / 'small_xnnpack.pte')!r})); "
+        "assert 'torch' not in sys.modules and 'executorch' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -68,8 +70,9 @@ def _deserialized(pte: Path) -> dict[str, object]:
     for plan in program.execution_plan:
         for d in plan.delegates:  # every segment is restored inline by the deserializer
             assert d.processed.location == DataLocation.INLINE
-            delegates.append((plan.name, d.id, len(program.backend_delegate_data[
-                d.processed.index].data)))
+            delegates.append(
+                (plan.name, d.id, len(program.backend_delegate_data[d.processed.index].data))
+            )
     named = pte_file.named_data
     return {
         "arenas": {p.name: tuple(p.non_const_buffer_sizes[1:]) for p in program.execution_plan},
@@ -81,8 +84,9 @@ def _deserialized(pte: Path) -> dict[str, object]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_planned_sizes_match_executorch_deserializer(mv3_ptes: dict[str, Path],
-                                                     variant: str) -> None:
+def test_planned_sizes_match_executorch_deserializer(
+    mv3_ptes: dict[str, Path], variant: str
+) -> None:
     ours = read_planned_memory(mv3_ptes[variant])
     theirs = _deserialized(mv3_ptes[variant])
     assert {m.name: m.arenas_bytes for m in ours.methods} == theirs["arenas"]

@@ -13,8 +13,9 @@ from etprof.program.methods import MethodShape, TensorInput, read_methods
 
 from conftest import DATA
 
-LLM_FORWARD = MethodShape("forward", (TensorInput(0, 4, (1, 63), dynamic=True),
-                                      TensorInput(1, 4, (1,))), instructions=100)
+LLM_FORWARD = MethodShape(
+    "forward", (TensorInput(0, 4, (1, 63), dynamic=True), TensorInput(1, 4, (1,))), instructions=100
+)
 LLM_CONSTANTS = {"get_vocab_size": 256, "get_max_context_len": 64, "use_kv_cache": True}
 
 
@@ -27,7 +28,8 @@ def test_llm_inputs_are_tokens_and_a_position() -> None:
     assert p.describe() == (
         "forward: input 0 int64 [1, 63] (the upper bound): token ids in [0, 256) "
         "(get_vocab_size); input 1 int64 [1]: position advancing 63 per run, wrapping within 64 "
-        "(get_max_context_len)")
+        "(get_max_context_len)"
+    )
 
 
 def test_names_decide_the_position_input() -> None:
@@ -38,8 +40,11 @@ def test_names_decide_the_position_input() -> None:
 
 
 def test_without_metadata_integers_are_zeros_and_said_so() -> None:
-    m = MethodShape("forward", (TensorInput(0, 4, (1, 8)), TensorInput(1, 6, (1, 8)),
-                                TensorInput(2, 11, (1, 8))), instructions=3)
+    m = MethodShape(
+        "forward",
+        (TensorInput(0, 4, (1, 8)), TensorInput(1, 6, (1, 8)), TensorInput(2, 11, (1, 8))),
+        instructions=3,
+    )
     p = plan(m, {})
     assert [i.fill for i in p.inputs] == ["zeros", "normal", "coin"]
     assert "pass --inputs for real values" in p.describe()
@@ -53,8 +58,12 @@ def test_positions_advance_and_stay_within_the_cache() -> None:
 
 
 def test_shape_override_within_the_bound() -> None:
-    p = plan(LLM_FORWARD, LLM_CONSTANTS, names=("tokens", "input_pos"),
-             shapes=(parse_shape("tokens=1x1"),))
+    p = plan(
+        LLM_FORWARD,
+        LLM_CONSTANTS,
+        names=("tokens", "input_pos"),
+        shapes=(parse_shape("tokens=1x1"),),
+    )
     assert p.inputs[0].shape == (1, 1) and p.inputs[0].overridden
     assert p.step == 1
     assert "[1, 1] (--shape; bound [1, 63])" in p.describe()
@@ -64,11 +73,14 @@ def test_shape_override_within_the_bound() -> None:
     assert other.inputs[0].shape == (1, 63)
 
 
-@pytest.mark.parametrize(("dims", "message"), [
-    ((1, 64), "takes shapes up to [1, 63] (rank 2)"),
-    ((1, 0), "takes shapes up to"),
-    ((1, 2, 3), "takes shapes up to"),
-])
+@pytest.mark.parametrize(
+    ("dims", "message"),
+    [
+        ((1, 64), "takes shapes up to [1, 63] (rank 2)"),
+        ((1, 0), "takes shapes up to"),
+        ((1, 2, 3), "takes shapes up to"),
+    ],
+)
 def test_shapes_beyond_the_bound_are_refused(dims: tuple[int, ...], message: str) -> None:
     with pytest.raises(InputError, match=re.escape(message)):
         check_shape(dims, LLM_FORWARD.tensor_inputs[0], "--shape x", "forward input 0")  # type: ignore[arg-type]

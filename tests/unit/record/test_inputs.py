@@ -48,6 +48,7 @@ def _edit_sidecar(trace: Path, edit: Callable[[dict[str, Any]], None]) -> None:
 
 # -- item 3: a sidecar belongs to one trace ------------------------------------------------------
 
+
 def test_a_bound_sidecar_loads_with_its_own_trace(tmp_path: Path) -> None:
     trace = _copy(PAIR_A, tmp_path)
     _edit_sidecar(trace, lambda d: d.update(trace=_binding(PAIR_A)))
@@ -70,8 +71,9 @@ def test_a_bound_sidecar_beside_another_trace_is_refused(tmp_path: Path) -> None
 def test_cli_stale_sidecar_is_one_line_naming_both_files(tmp_path: Path) -> None:
     trace = _copy(PAIR_B, tmp_path, sidecar_of=PAIR_A)
     _edit_sidecar(trace, lambda d: d.update(trace=_binding(PAIR_A)))
-    assert_one_line_error(run_cli("breakdown", trace), "t.etprof.json", "t.etdp",
-                          "belongs to another trace", "--pte")
+    assert_one_line_error(
+        run_cli("breakdown", trace), "t.etprof.json", "t.etdp", "belongs to another trace", "--pte"
+    )
 
 
 def test_with_pte_a_stale_sidecar_is_set_aside(tmp_path: Path, small_pte: Path) -> None:
@@ -81,14 +83,19 @@ def test_with_pte_a_stale_sidecar_is_set_aside(tmp_path: Path, small_pte: Path) 
     assert not loaded.has_meta and loaded.meta.program.instructions
 
 
-@pytest.mark.parametrize("trace_name, sidecar_name", [
-    ("mv3_portable", "mv3_xnnpack_q8_quantonly"),  # an XNNPACK table beside a portable trace
-    ("mv3_xnnpack_q8_quantonly", "mv3_portable"),
-])
-def test_an_old_unbound_sidecar_gets_the_structure_check(tmp_path: Path, trace_name: str,
-                                                         sidecar_name: str) -> None:
-    trace = _copy(SAMPLES / f"{trace_name}.etdp", tmp_path,
-                  sidecar_of=SAMPLES / f"{sidecar_name}.etdp")
+@pytest.mark.parametrize(
+    "trace_name, sidecar_name",
+    [
+        ("mv3_portable", "mv3_xnnpack_q8_quantonly"),  # an XNNPACK table beside a portable trace
+        ("mv3_xnnpack_q8_quantonly", "mv3_portable"),
+    ],
+)
+def test_an_old_unbound_sidecar_gets_the_structure_check(
+    tmp_path: Path, trace_name: str, sidecar_name: str
+) -> None:
+    trace = _copy(
+        SAMPLES / f"{trace_name}.etdp", tmp_path, sidecar_of=SAMPLES / f"{sidecar_name}.etdp"
+    )
     assert "trace" not in json.loads(sidecar_path(trace).read_text())  # a pre-binding document
     with pytest.raises(MismatchError, match="instruction table of .*t.etprof.json"):
         load_trace(trace)
@@ -100,6 +107,7 @@ def test_every_checked_in_sidecar_passes_its_own_structure_check() -> None:
 
 
 # -- item 4: every field of the document is validated --------------------------------------------
+
 
 def _instruction_id_as_string(d: dict[str, Any]) -> None:
     d["program"]["instructions"][0]["id"] = "0"
@@ -119,10 +127,14 @@ BAD_FIELDS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "run missing": (lambda d: d.pop("run"), "run"),
     "cpu share above 100": (lambda d: d["run"].update(cpu_share_pct=250.0), "run.cpu_share_pct"),
     "unknown instruction kind": (
-        lambda d: d["program"]["instructions"][0].update(kind="magic"), "kind"),
+        lambda d: d["program"]["instructions"][0].update(kind="magic"),
+        "kind",
+    ),
     "binding not hex": (lambda d: d.update(trace={"size": 1, "sha256": "xyz"}), "trace.sha256"),
-    "binding size negative": (lambda d: d.update(trace={"size": -5, "sha256": "0" * 64}),
-                              "trace.size"),
+    "binding size negative": (
+        lambda d: d.update(trace={"size": -5, "sha256": "0" * 64}),
+        "trace.size",
+    ),
 }
 
 
@@ -137,8 +149,9 @@ def test_a_bad_field_is_refused_naming_it(tmp_path: Path, case: str) -> None:
     assert field in line and "\n" not in line, line
 
 
-@pytest.mark.parametrize("text", [b"\xff\xfe\x00binary\x00", b'{"format": NaN}',
-                                  b"[" * 100_000, b"\n"])
+@pytest.mark.parametrize(
+    "text", [b"\xff\xfe\x00binary\x00", b'{"format": NaN}', b"[" * 100_000, b"\n"]
+)
 def test_a_sidecar_that_is_no_json_document_is_one_error(tmp_path: Path, text: bytes) -> None:
     trace = _copy(PAIR_A, tmp_path)
     sidecar_path(trace).write_bytes(text)
@@ -172,8 +185,10 @@ def _with_a_field_everywhere(node: Any) -> Any:
     """`node` with a field this etprof does not know added to every object in it (not to the
     `versions` map, whose keys are package names, not fields)."""
     if isinstance(node, dict):
-        return {**{k: v if k == "versions" else _with_a_field_everywhere(v)
-                   for k, v in node.items()}, "from_later": 1}
+        return {
+            **{k: v if k == "versions" else _with_a_field_everywhere(v) for k, v in node.items()},
+            "from_later": 1,
+        }
     if isinstance(node, list):
         return [_with_a_field_everywhere(v) for v in node]
     return node
@@ -194,14 +209,21 @@ def test_fields_a_later_etprof_adds_are_ignored() -> None:
     assert sample.trace is not None and any(i.graph for i in sample.program.instructions)
     llm = replace(
         sample,
-        program=replace(sample.program, llm=LlmInfo(vocab_size=256, max_seq_len=64,
-                                                     eos_ids=(2,)),
-                        memory=PlannedMemory(constant_bytes=10),
-                        content=ProgramContent("ab" * 32, (BlobDigest("forward", 0, "XnnpackBackend",
-                                                                      5, "cd" * 32),))),
-        run=replace(sample.run, phases=(Step(PREFILL, 0, 4), Step(DECODE, 4, 1)),
-                    memory=(SessionMemory(before_load_bytes=1),),
-                    untraced=(UntracedTimes((1.0,), (0.9,)),)))
+        program=replace(
+            sample.program,
+            llm=LlmInfo(vocab_size=256, max_seq_len=64, eos_ids=(2,)),
+            memory=PlannedMemory(constant_bytes=10),
+            content=ProgramContent(
+                "ab" * 32, (BlobDigest("forward", 0, "XnnpackBackend", 5, "cd" * 32),)
+            ),
+        ),
+        run=replace(
+            sample.run,
+            phases=(Step(PREFILL, 0, 4), Step(DECODE, 4, 1)),
+            memory=(SessionMemory(before_load_bytes=1),),
+            untraced=(UntracedTimes((1.0,), (0.9,)),),
+        ),
+    )
     for meta in (sample, llm):
         later = json.dumps(_with_a_field_everywhere(json.loads(meta.to_json())))
         assert later.count('"from_later"') > 20
@@ -209,6 +231,7 @@ def test_fields_a_later_etprof_adds_are_ignored() -> None:
 
 
 # -- item 9: a trace is checked before it is read whole ----------------------------------------
+
 
 def test_dev_zero_is_refused_at_once() -> None:
     with pytest.raises(TraceFormatError, match="not a regular file"):
@@ -259,6 +282,7 @@ def test_cli_trace_followed_by_garbage_is_one_line(tmp_path: Path, small_trace: 
 
 # -- item 10, inputs: a symlink loop is called one --------------------------------------------------
 
+
 def test_a_symlink_loop_trace_is_named(tmp_path: Path) -> None:
     loop = tmp_path / "loop.etdp"
     loop.symlink_to("loop.etdp")
@@ -304,6 +328,7 @@ def test_the_schema_names_every_field_of_the_document() -> None:
 
 # -- item 5: impossible events are a corrupt trace, never numbers ---------------------------------
 
+
 def _flip_start_of_first_execute(trace: Path) -> bytes:
     """The trace with a high bit of one Method::execute's start flipped (a bit error in a copy):
     it now ends ~18 minutes before it starts."""
@@ -312,18 +337,22 @@ def _flip_start_of_first_execute(trace: Path) -> bytes:
     data = bytearray(trace.read_bytes())
     raw = parse_dump(bytes(data))
     names = [raw.names[c] if c >= 0 else "" for c in raw.name_codes.tolist()]
-    row = next(i for i, n in enumerate(names) if n == "Method::execute" and
-               raw.run_names[int(raw.run[i])] == "Execute")
+    row = next(
+        i
+        for i, n in enumerate(names)
+        if n == "Method::execute" and raw.run_names[int(raw.run[i])] == "Execute"
+    )
     value = int(raw.start[row]).to_bytes(8, "little")
     at = bytes(data).find(value)
     assert at >= 0 and bytes(data).find(value, at + 1) < 0, "the timestamp is not unique"
     flipped = int(raw.start[row]) ^ (1 << 40)
-    data[at:at + 8] = flipped.to_bytes(8, "little")
+    data[at : at + 8] = flipped.to_bytes(8, "little")
     return bytes(data)
 
 
-def test_a_flipped_timestamp_is_refused_not_a_negative_mean(tmp_path: Path,
-                                                            small_trace: Path) -> None:
+def test_a_flipped_timestamp_is_refused_not_a_negative_mean(
+    tmp_path: Path, small_trace: Path
+) -> None:
     bad = tmp_path / "flipped.etdp"
     bad.write_bytes(_flip_start_of_first_execute(small_trace))
     with pytest.raises(TraceFormatError, match="ends before it starts"):
@@ -336,8 +365,12 @@ def test_a_flipped_timestamp_is_refused_not_a_negative_mean(tmp_path: Path,
 def _execute(*events: Any) -> bytes:
     from etdump_builder import Prof, Run, build
 
-    return build([Run("Default", [Prof("Program::load_method", start=0, end=50)]),
-                  Run("Execute", [*events, Prof("Method::execute", start=100, end=1000)])])
+    return build(
+        [
+            Run("Default", [Prof("Program::load_method", start=0, end=50)]),
+            Run("Execute", [*events, Prof("Method::execute", start=100, end=1000)]),
+        ]
+    )
 
 
 def _prof(name: str, start: int, end: int, instruction: int = -1) -> Any:
@@ -348,15 +381,21 @@ def _prof(name: str, start: int, end: int, instruction: int = -1) -> Any:
 
 IMPOSSIBLE = {
     "a call ending before it starts": (
-        [_prof("OPERATOR_CALL", 300, 200, 0)], "ends before it starts"),
+        [_prof("OPERATOR_CALL", 300, 200, 0)],
+        "ends before it starts",
+    ),
     "a kernel outside its OPERATOR_CALL": (
         [_prof("native_call_add.out", 500, 600), _prof("OPERATOR_CALL", 200, 300, 0)],
-        "outside every OPERATOR_CALL"),
+        "outside every OPERATOR_CALL",
+    ),
     "overlapping calls": (
         [_prof("OPERATOR_CALL", 200, 400, 0), _prof("OPERATOR_CALL", 300, 500, 1)],
-        "starts before"),
+        "starts before",
+    ),
     "a call outside Method::execute": (
-        [_prof("OPERATOR_CALL", 900, 1200, 0)], "outside its Method::execute"),
+        [_prof("OPERATOR_CALL", 900, 1200, 0)],
+        "outside its Method::execute",
+    ),
 }
 
 
@@ -371,13 +410,18 @@ def test_impossible_nesting_is_a_corrupt_trace(tmp_path: Path, case: str) -> Non
 
 def test_possible_nesting_loads(tmp_path: Path) -> None:
     path = tmp_path / "t.etdp"
-    path.write_bytes(_execute(_prof("native_call_add.out", 210, 290),
-                              _prof("OPERATOR_CALL", 200, 300, 0),
-                              _prof("OPERATOR_CALL", 300, 400, 1)))
+    path.write_bytes(
+        _execute(
+            _prof("native_call_add.out", 210, 290),
+            _prof("OPERATOR_CALL", 200, 300, 0),
+            _prof("OPERATOR_CALL", 300, 400, 1),
+        )
+    )
     assert len(load_trace(path).events) == 5
 
 
 # -- item 10: the small ones about inputs and options -----------------------------------------------
+
 
 def test_cli_diff_negative_seed_is_one_line() -> None:
     assert_one_line_error(run_cli("diff", PAIR_A, PAIR_B, "--seed", "-1"), "--seed -1")
@@ -393,8 +437,19 @@ def test_cli_run_top_is_checked_before_running(small_pte: Path, tmp_path: Path, 
 def test_cli_truncated_pte_says_so_with_a_fix(small_pte: Path, tmp_path: Path) -> None:
     cut = tmp_path / "cut.pte"
     cut.write_bytes(small_pte.read_bytes()[:-164])  # the flatbuffer intact, a segment cut short
-    result = run_cli("run", cut, "--iters", "3", "--warmup", "1", "--sessions", "1",
-                     "--out", tmp_path / "x.etdp", timeout=300)
+    result = run_cli(
+        "run",
+        cut,
+        "--iters",
+        "3",
+        "--warmup",
+        "1",
+        "--sessions",
+        "1",
+        "--out",
+        tmp_path / "x.etdp",
+        timeout=300,
+    )
     assert_one_line_error(result, "truncated", "export it again")
     assert "0x23" not in result.stderr
 
@@ -402,8 +457,21 @@ def test_cli_truncated_pte_says_so_with_a_fix(small_pte: Path, tmp_path: Path) -
 @pytest.mark.slow
 def test_etprof_run_binds_its_sidecar_to_the_trace(tmp_path: Path, small_pte: Path) -> None:
     out = tmp_path / "x.etdp"
-    result = run_cli("run", small_pte, "--iters", "3", "--warmup", "1", "--sessions", "1",
-                     "--spread", "0", "--out", out, timeout=600)
+    result = run_cli(
+        "run",
+        small_pte,
+        "--iters",
+        "3",
+        "--warmup",
+        "1",
+        "--sessions",
+        "1",
+        "--spread",
+        "0",
+        "--out",
+        out,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     doc = json.loads(sidecar_path(out).read_text())
     assert doc["version"] == 4 and doc["trace"] == _binding(out)

@@ -30,7 +30,13 @@ from etprof.trace.loading import load_trace
 from etprof.trace.sidecar import TraceMeta, sidecar_path
 from etprof.record.runner import AUTO_BUDGET_S, AUTO_SESSIONS, auto_sessions, session_pause
 from etprof.record.session import SessionResult, forking, run_session
-from etprof.analyzers.stats.significance import NO_CHANGE, SLOWER, compare, session_interval, session_stats
+from etprof.analyzers.stats.significance import (
+    NO_CHANGE,
+    SLOWER,
+    compare,
+    session_interval,
+    session_stats,
+)
 
 from conftest import DATA, ROOT, assert_one_line_error, run_cli
 from executorch_reads import execute_durations_ns
@@ -45,15 +51,28 @@ def sessions_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
     work = tmp_path_factory.mktemp("sessions")
     pte = work / "small_xnnpack.pte"
     shutil.copy(DATA / "small_xnnpack.pte", pte)
-    result = run_cli("run", pte, "--sessions", SESSIONS, "--iters", ITERS, "--warmup", WARMUP,
-                     "--spread", SPREAD, "--json")
+    result = run_cli(
+        "run",
+        pte,
+        "--sessions",
+        SESSIONS,
+        "--iters",
+        ITERS,
+        "--warmup",
+        WARMUP,
+        "--spread",
+        SPREAD,
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
-    assert f"{SESSIONS} sessions x {ITERS} iterations, first {WARMUP} of each dropped" \
-        in result.stderr
+    assert (
+        f"{SESSIONS} sessions x {ITERS} iterations, first {WARMUP} of each dropped" in result.stderr
+    )
     return work / "small_xnnpack.etdp", json.loads(result.stdout)
 
 
 # -- joining ETDumps -------------------------------------------------------------------------------
+
 
 def test_merge_keeps_every_run_and_event_in_order() -> None:
     a = (SAMPLES / "mv3_xnnpack_fp32.etdp").read_bytes()
@@ -64,11 +83,13 @@ def test_merge_keeps_every_run_and_event_in_order() -> None:
         joined = np.concatenate([getattr(ra, column), getattr(rb, column), getattr(ra, column)])
         assert np.array_equal(getattr(rm, column), joined), column
     runs_a, runs_b = len(ra.run_names), len(rb.run_names)
-    assert np.array_equal(rm.run, np.concatenate([ra.run, rb.run + runs_a,
-                                                  ra.run + runs_a + runs_b]))
+    assert np.array_equal(
+        rm.run, np.concatenate([ra.run, rb.run + runs_a, ra.run + runs_a + runs_b])
+    )
     names = [rm.names[c] for c in rm.name_codes.tolist()]
-    assert names == [ra.names[c] for c in ra.name_codes.tolist()] + \
-        [rb.names[c] for c in rb.name_codes.tolist()] + [ra.names[c] for c in ra.name_codes.tolist()]
+    assert names == [ra.names[c] for c in ra.name_codes.tolist()] + [
+        rb.names[c] for c in rb.name_codes.tolist()
+    ] + [ra.names[c] for c in ra.name_codes.tolist()]
 
 
 def test_merge_of_one_dump_reads_the_same() -> None:
@@ -94,6 +115,7 @@ def test_joined_trace_reads_the_same_with_executorchs_deserializer(
 
 # -- the runner ------------------------------------------------------------------------------------
 
+
 def test_each_session_drops_its_own_warmup(sessions_run: tuple[Path, dict[str, object]]) -> None:
     trace, doc = sessions_run
     durations = execute_durations_ns(trace)
@@ -106,8 +128,14 @@ def test_each_session_drops_its_own_warmup(sessions_run: tuple[Path, dict[str, o
     loaded = load_trace(trace)
     assert loaded.sessions == SESSIONS and loaded.session_length == ITERS
     assert loaded.session_of([0, 11, 12, 35]).tolist() == [0, 0, 1, 2]
-    assert loaded.is_warmup([0, 1, 2, 12, 13, 14]).tolist() == [True, True, False, True, True,
-                                                              False]
+    assert loaded.is_warmup([0, 1, 2, 12, 13, 14]).tolist() == [
+        True,
+        True,
+        False,
+        True,
+        True,
+        False,
+    ]
 
 
 def test_sidecar_records_the_sessions(sessions_run: tuple[Path, dict[str, object]]) -> None:
@@ -119,12 +147,14 @@ def test_sidecar_records_the_sessions(sessions_run: tuple[Path, dict[str, object
     # one "Default" (loading) block per session, then its Execute runs
     names = read_dump(trace).run_names
     assert names.count("Execute") == SESSIONS * ITERS
-    assert [i for i, n in enumerate(names) if n != "Execute"] == \
-        [k * (ITERS + 1) for k in range(SESSIONS)]
+    assert [i for i, n in enumerate(names) if n != "Execute"] == [
+        k * (ITERS + 1) for k in range(SESSIONS)
+    ]
 
 
 def test_breakdown_and_timeline_of_a_sessions_trace(
-    sessions_run: tuple[Path, dict[str, object]], tmp_path: Path,
+    sessions_run: tuple[Path, dict[str, object]],
+    tmp_path: Path,
 ) -> None:
     trace, _ = sessions_run
     result = run_cli("breakdown", trace, "--format", "json")
@@ -133,18 +163,21 @@ def test_breakdown_and_timeline_of_a_sessions_trace(
     assert doc["settings"]["sessions"] == SESSIONS
     assert doc["settings"]["measured"] == SESSIONS * (ITERS - WARMUP)
     rows = doc["iterations"]["rows"]
-    assert [r["iteration"] for r in rows if r["dropped"]] == \
-        [k * ITERS + w for k in range(SESSIONS) for w in range(WARMUP)]
+    assert [r["iteration"] for r in rows if r["dropped"]] == [
+        k * ITERS + w for k in range(SESSIONS) for w in range(WARMUP)
+    ]
     table = run_cli("breakdown", trace)
-    assert f"{SESSIONS} sessions x {ITERS} recorded, first {WARMUP} of each dropped" \
-        in " ".join(table.stdout.split())
+    assert f"{SESSIONS} sessions x {ITERS} recorded, first {WARMUP} of each dropped" in " ".join(
+        table.stdout.split()
+    )
     out = tmp_path / "t.json"
     assert run_cli("timeline", trace, "--output", out).returncode == 0
     assert out.stat().st_size > 0
 
 
 def test_a_sidecar_that_does_not_match_the_sessions_is_refused(
-    sessions_run: tuple[Path, dict[str, object]], tmp_path: Path,
+    sessions_run: tuple[Path, dict[str, object]],
+    tmp_path: Path,
 ) -> None:
     trace, _ = sessions_run
     copy = tmp_path / "x.etdp"
@@ -165,15 +198,17 @@ def test_too_few_iterations_per_session(sessions_run: tuple[Path, dict[str, obje
 
 @pytest.mark.parametrize("value", ["0", "-2", "some"])
 def test_bad_session_counts(value: str, tmp_path: Path) -> None:
-    result = run_cli("run", DATA / "small_xnnpack.pte", "--sessions", value,
-                     "--out", tmp_path / "x.etdp")
+    result = run_cli(
+        "run", DATA / "small_xnnpack.pte", "--sessions", value, "--out", tmp_path / "x.etdp"
+    )
     assert_one_line_error(result, "--sessions")
     assert not list(tmp_path.iterdir())
 
 
 def test_bad_spread(tmp_path: Path) -> None:
-    result = run_cli("run", DATA / "small_xnnpack.pte", "--spread", "-1",
-                     "--out", tmp_path / "x.etdp")
+    result = run_cli(
+        "run", DATA / "small_xnnpack.pte", "--spread", "-1", "--out", tmp_path / "x.etdp"
+    )
     assert_one_line_error(result, "--spread -1")
     assert not list(tmp_path.iterdir())
 
@@ -218,8 +253,11 @@ def test_the_pauses_fill_the_spread(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     clock = _RecordingTime()
     monkeypatch.setattr(runner, "time", clock)
     out, spread = tmp_path / "spread.etdp", SPREAD
-    runner.run_program(runner.RunRequest(pte=DATA / "small_xnnpack.pte", out=out, iters=4,
-                                         warmup=1, sessions=3, spread_s=spread))
+    runner.run_program(
+        runner.RunRequest(
+            pte=DATA / "small_xnnpack.pte", out=out, iters=4, warmup=1, sessions=3, spread_s=spread
+        )
+    )
     began, ended = clock.read[:2]  # the first session, timed by the runner
     pause = session_pause(3, ended - began, spread)
     assert clock.slept == [pause, pause]
@@ -241,8 +279,18 @@ def test_auto_sessions_fit_the_budget() -> None:
 
 def test_auto_runs_five_sessions_of_a_fast_program(tmp_path: Path) -> None:
     out = tmp_path / "auto.etdp"
-    result = run_cli("run", DATA / "small_xnnpack.pte", "--iters", "11", "--warmup", "1",
-                     "--spread", "0", "--out", out)
+    result = run_cli(
+        "run",
+        DATA / "small_xnnpack.pte",
+        "--iters",
+        "11",
+        "--warmup",
+        "1",
+        "--spread",
+        "0",
+        "--out",
+        out,
+    )
     assert result.returncode == 0, result.stderr
     assert load_trace(out).sessions == AUTO_SESSIONS
 
@@ -285,12 +333,16 @@ def test_a_crashed_session_is_one_error_not_a_dead_runner() -> None:
         os.kill(os.getpid(), signal.SIGSEGV)
         raise AssertionError("unreachable")
 
-    with pytest.raises(RuntimeUnavailableError, match="session 2 ended without a result "
-                       r"\(killed by SIGSEGV\)"):
+    with pytest.raises(
+        RuntimeUnavailableError,
+        match="session 2 ended without a result "
+        r"\(killed by SIGSEGV\)",
+    ):
         run_session(body, lambda: None, "session 2")
 
 
 # -- the between-session interval -----------------------------------------------------------------
+
 
 def test_session_stats_follow_first_appearance() -> None:
     values = np.array([1.0, 3.0, 10.0, 20.0, 5.0])
@@ -340,8 +392,7 @@ def test_sessions_that_disagree_keep_a_shift_from_being_called() -> None:
     assert c.verdict == SLOWER and c.session_ci_low_pct > 20
 
 
-def test_diff_of_a_sessions_trace_with_itself(sessions_run: tuple[Path, dict[str, object]]
-                                              ) -> None:
+def test_diff_of_a_sessions_trace_with_itself(sessions_run: tuple[Path, dict[str, object]]) -> None:
     trace = load_trace(sessions_run[0])
     result = diff_traces(trace, trace, DiffOptions())
     c = result.comparison
@@ -349,7 +400,8 @@ def test_diff_of_a_sessions_trace_with_itself(sessions_run: tuple[Path, dict[str
     assert c.sessions_a == c.sessions_b == SESSIONS
     # symmetric about no change on the log scale it is computed on
     assert math.log1p(c.session_ci_low_pct / 100) == pytest.approx(
-        -math.log1p(c.session_ci_high_pct / 100), rel=1e-9)
+        -math.log1p(c.session_ci_high_pct / 100), rel=1e-9
+    )
     assert "in 3 vs 3 sessions" in result.notes()[-1]
     assert not any("one session" in w for w in result.warnings)
     samples = run_model_samples(trace.measured()).to_numpy()
@@ -358,18 +410,21 @@ def test_diff_of_a_sessions_trace_with_itself(sessions_run: tuple[Path, dict[str
 
 # -- several programs, interleaved ----------------------------------------------------------------
 
+
 def test_two_programs_take_turns(tmp_path: Path) -> None:
     """`etprof run A B`: sessions alternate A1 B1 A2 B2, one trace per program."""
     a, b = tmp_path / "small_a.pte", tmp_path / "small_b.pte"
     shutil.copy(DATA / "small_xnnpack.pte", a)
     shutil.copy(DATA / "small_xnnpack.pte", b)
-    result = run_cli("run", a, b, "--sessions", "2", "--iters", "6", "--warmup", "1",
-                     "--spread", "0", "--json")
+    result = run_cli(
+        "run", a, b, "--sessions", "2", "--iters", "6", "--warmup", "1", "--spread", "0", "--json"
+    )
     assert result.returncode == 0, result.stderr
     docs = json.loads(result.stdout)
     assert [d["run_model"]["model"] for d in docs] == ["small_a", "small_b"]
-    assert f"compare: etprof diff {a.with_suffix('.etdp')} {b.with_suffix('.etdp')}" \
-        in result.stderr
+    assert (
+        f"compare: etprof diff {a.with_suffix('.etdp')} {b.with_suffix('.etdp')}" in result.stderr
+    )
     traces = [load_trace(p.with_suffix(".etdp")) for p in (a, b)]
     assert traces[0].meta.run.interleaved_with == (str(b),)
     assert traces[1].meta.run.interleaved_with == (str(a),)
@@ -392,13 +447,15 @@ def test_several_programs_refuse_one_output(tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())
 
 
-def test_auto_stops_at_one_session_when_over_budget(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_stops_at_one_session_when_over_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The auto count is decided after the first session and ends the run there."""
     from etprof.record import runner
 
     monkeypatch.setattr(runner, "AUTO_BUDGET_S", 1e-6)
     out = tmp_path / "one.etdp"
-    meta = runner.run_program(runner.RunRequest(pte=DATA / "small_xnnpack.pte", out=out,
-                                                iters=4, warmup=1, sessions=None))
+    meta = runner.run_program(
+        runner.RunRequest(pte=DATA / "small_xnnpack.pte", out=out, iters=4, warmup=1, sessions=None)
+    )
     assert meta.run.sessions == 1 and load_trace(out).iterations == 4

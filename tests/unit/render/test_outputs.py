@@ -33,11 +33,15 @@ def _device(tmp_path: Path, name: str, minor: int) -> Path:
 
 
 def _leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part")
-                  or p.name.startswith(".etprof-probe"))
+    return sorted(
+        p.name
+        for p in folder.iterdir()
+        if p.name.endswith(".part") or p.name.startswith(".etprof-probe")
+    )
 
 
 # -- item 1: links, devices and FIFOs ------------------------------------------------------------
+
 
 def test_a_symlink_is_followed_and_stays_a_link(tmp_path: Path) -> None:
     target = tmp_path / "real.json"
@@ -104,6 +108,7 @@ def test_a_directory_is_refused(tmp_path: Path) -> None:
 
 # -- item 2: an output that is an input ------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["t.etdp", "t.etprof.json", "alias.etdp"])
 def test_cli_output_that_is_an_input_is_refused_before_reading(tmp_path: Path, name: str) -> None:
     trace = tmp_path / "t.etdp"
@@ -124,6 +129,7 @@ def test_cli_report_over_its_trace_is_refused(tmp_path: Path, small_trace: Path)
 
 # -- item 6: folders that cannot hold a temporary file ----------------------------------------------
 
+
 @pytest.mark.parametrize("where", ["/proc/etprof-x.json", "/sys/etprof-x.json"])
 def test_cli_proc_and_sys_are_one_line(where: str, small_trace: Path) -> None:
     if not Path(where).parent.is_dir():
@@ -134,8 +140,19 @@ def test_cli_proc_and_sys_are_one_line(where: str, small_trace: Path) -> None:
 def test_cli_run_checks_its_outputs_before_profiling(small_pte: Path) -> None:
     if not Path("/proc").is_dir():
         pytest.skip("no /proc here")
-    result = run_cli("run", small_pte, "--iters", "3", "--warmup", "1", "--sessions", "1",
-                     "--out", "/proc/etprof-x.etdp", timeout=120)
+    result = run_cli(
+        "run",
+        small_pte,
+        "--iters",
+        "3",
+        "--warmup",
+        "1",
+        "--sessions",
+        "1",
+        "--out",
+        "/proc/etprof-x.etdp",
+        timeout=120,
+    )
     assert_one_line_error(result, "cannot write /proc/etprof-x.etdp")
 
 
@@ -149,6 +166,7 @@ def test_cli_run_refuses_to_write_over_its_program(tmp_path: Path, small_pte: Pa
 
 # -- item 7: interrupted writes leave nothing behind ---------------------------------------------
 
+
 def test_an_exception_in_the_block_keeps_the_old_file(tmp_path: Path) -> None:
     out = tmp_path / "out.json"
     out.write_text("previous")
@@ -160,7 +178,8 @@ def test_an_exception_in_the_block_keeps_the_old_file(tmp_path: Path) -> None:
 
 
 def test_an_interrupt_while_setting_the_mode_leaves_no_part_file(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt
 
@@ -194,13 +213,18 @@ main()
 
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
 @pytest.mark.parametrize("command", ["breakdown", "timeline", "report"])
-def test_a_signal_mid_write_keeps_the_old_file(tmp_path: Path, small_trace: Path, sig: str,
-                                               command: str) -> None:
+def test_a_signal_mid_write_keeps_the_old_file(
+    tmp_path: Path, small_trace: Path, sig: str, command: str
+) -> None:
     out = tmp_path / ("out.html" if command == "report" else "out.json")
     out.write_text("previous")
-    proc = subprocess.run([sys.executable, "-c", SIGNAL_MID_WRITE, sig, command,
-                           str(small_trace), "-o", str(out)],
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", SIGNAL_MID_WRITE, sig, command, str(small_trace), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr, proc.stderr
     assert out.read_text() == "previous"
@@ -208,6 +232,7 @@ def test_a_signal_mid_write_keeps_the_old_file(tmp_path: Path, small_trace: Path
 
 
 # -- item 10: the small ones about outputs ---------------------------------------------------------
+
 
 def test_replacing_a_file_keeps_its_mode(tmp_path: Path) -> None:
     out = tmp_path / "out.json"
@@ -241,18 +266,22 @@ def test_cli_timeline_txt_is_a_clear_refusal(tmp_path: Path, small_trace: Path) 
     assert not (tmp_path / "out.txt").exists()
 
 
-def test_cli_format_contradicting_the_extension_is_refused(tmp_path: Path,
-                                                           small_trace: Path) -> None:
+def test_cli_format_contradicting_the_extension_is_refused(
+    tmp_path: Path, small_trace: Path
+) -> None:
     result = run_cli("breakdown", small_trace, "-f", "json", "-o", tmp_path / "x.csv")
     assert_one_line_error(result, "--format json", "x.csv")
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["breakdown"], "Missing argument"),
-    (["breakdown", "x.etdp", "--bogus"], "No such option: --bogus"),
-    (["breakdown", "x.etdp", "--top", "many"], "--top"),
-    (["nosuch"], "No such command"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["breakdown"], "Missing argument"),
+        (["breakdown", "x.etdp", "--bogus"], "No such option: --bogus"),
+        (["breakdown", "x.etdp", "--top", "many"], "--top"),
+        (["nosuch"], "No such command"),
+    ],
+)
 def test_cli_usage_errors_are_one_line(args: list[str], needle: str) -> None:
     result = run_cli(*args)
     assert_one_line_error(result, needle, "--help")
@@ -260,6 +289,7 @@ def test_cli_usage_errors_are_one_line(args: list[str], needle: str) -> None:
 
 
 # -- the renderer registry decides what each command can write ---------------------------------
+
 
 def test_formats_come_from_what_each_renderer_accepts() -> None:
     from etprof import render

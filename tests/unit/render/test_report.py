@@ -116,12 +116,15 @@ def titles(el: Element) -> list[str]:
 
 def assert_offline(html: str) -> None:
     """Nothing on the page can reach the network: no URL at all, no external resource tags."""
-    assert not re.search(r"https?:|//[a-z0-9.-]+\.[a-z]{2,}/", html, re.IGNORECASE), \
-        re.search(r".{40}(https?:|//[a-z0-9.-]+\.[a-z]{2,}/).{40}", html, re.IGNORECASE)
+    assert not re.search(r"https?:|//[a-z0-9.-]+\.[a-z]{2,}/", html, re.IGNORECASE), re.search(
+        r".{40}(https?:|//[a-z0-9.-]+\.[a-z]{2,}/).{40}", html, re.IGNORECASE
+    )
     page = Page(html)
     assert not page.find("script") and not page.find("link") and not page.find("iframe")
-    assert not any("src" in e.attrs or ("href" in e.attrs and not e.attrs["href"].startswith("#"))
-                   for e in page.elements)
+    assert not any(
+        "src" in e.attrs or ("href" in e.attrs and not e.attrs["href"].startswith("#"))
+        for e in page.elements
+    )
     assert "@import" not in html and "url(" not in html
     assert "default-src 'none'" in html  # the CSP forbids fetching even if something slipped in
 
@@ -132,8 +135,12 @@ def check_side_charts(page: Page, trace: Trace, report: Report, side: int = 0) -
     buckets = page.find("svg", "buckets")
     assert len(buckets) == 1
     segs = [e for e in buckets[0].children if e.tag == "rect"]
-    expected = [str(b) for side_ in report.sides for b in side_.breakdown.buckets.table()["bucket"]
-                if b != "run_model"]
+    expected = [
+        str(b)
+        for side_ in report.sides
+        for b in side_.breakdown.buckets.table()["bucket"]
+        if b != "run_model"
+    ]
     assert [e.attrs["data-bucket"] for e in segs] == expected
     assert all(titles(e) and "ms" in titles(e)[0] for e in segs)
 
@@ -143,8 +150,9 @@ def check_side_charts(page: Page, trace: Trace, report: Report, side: int = 0) -
     shown = ops.head(report.top)
     charts = page.find("svg", "operators")
     if len(ops):
-        bars = [b for g in charts[side].children if g.tag == "g" for b in g.children
-                if b.tag == "rect"]
+        bars = [
+            b for g in charts[side].children if g.tag == "g" for b in g.children if b.tag == "rect"
+        ]
         assert len(bars) == min(report.top, len(ops))
         portable = [b for b in bars if b.attrs["data-side"] == "portable"]
         # every portable bar is a kernel the trace really ran, and all of them are shown when few
@@ -158,8 +166,9 @@ def check_side_charts(page: Page, trace: Trace, report: Report, side: int = 0) -
     assert len(bars) == trace.iterations
     dropped = [b for b in bars if b.attrs["data-dropped"] == "true"]
     assert len(dropped) == trace.warmup
-    assert [titles(b)[0].split(":")[0] for b in bars] == \
-        [f"iteration {i}" for i in range(trace.iterations)]
+    assert [titles(b)[0].split(":")[0] for b in bars] == [
+        f"iteration {i}" for i in range(trace.iterations)
+    ]
     band = [e for e in iters.children if "warmup-band" in e.attrs.get("class", "")]
     assert len(band) == (1 if trace.warmup else 0)
     # bar heights follow the run-model times: the tallest bar is the slowest iteration
@@ -204,7 +213,7 @@ def test_every_trace_makes_a_complete_offline_page(
 
 
 def test_single_trace_page_states_the_figures(
-    single_reports: dict[Path, tuple[Trace, Report, str]]
+    single_reports: dict[Path, tuple[Trace, Report, str]],
 ) -> None:
     trace, _, html = single_reports[QUANTONLY]
     page = Page(html)
@@ -236,7 +245,8 @@ def test_a_pair_shows_the_diff_and_both_sides(pair: tuple[Trace, Trace, Report])
     assert len(verdict) == 1 and verdict[0].text == d.headline()
     assert d.comparison.verdict in ("faster", "slower", "no significant change")
     assert verdict[0].attrs["class"].split()[-1] == {"faster": "faster", "slower": "slower"}.get(
-        d.comparison.verdict, "same")
+        d.comparison.verdict, "same"
+    )
     for side, trace in enumerate((a, b)):
         check_side_charts(page, trace, report, side)
     assert len(page.find("svg", "iterations")) == 2 and len(page.find("svg", "operators")) == 2
@@ -261,11 +271,13 @@ def test_a_pair_shows_the_diff_and_both_sides(pair: tuple[Trace, Trace, Report])
     assert f"{fa.comparison.run_model_ms:.2f} ms" in fix[0].text
 
 
-def test_the_report_is_a_result_every_renderer_formats(pair: tuple[Trace, Trace, Report]
-                                                       ) -> None:
+def test_the_report_is_a_result_every_renderer_formats(pair: tuple[Trace, Trace, Report]) -> None:
     _, b, report = pair
     doc = json.loads(render(report, "json"))
-    assert doc["schema"] == "etprof.analyzers.report" and [s["label"] for s in doc["sides"]] == ["A", "B"]
+    assert doc["schema"] == "etprof.analyzers.report" and [s["label"] for s in doc["sides"]] == [
+        "A",
+        "B",
+    ]
     assert doc["diff"]["headline"] == report.headline()
     assert doc["sides"][0]["fallback"]["comparison"]["model"] == b.model
     text = render(report, "table")
@@ -291,8 +303,13 @@ def test_text_from_the_trace_is_escaped(tmp_path: Path) -> None:
 
 
 def test_a_trace_without_operators_still_makes_a_page(tmp_path: Path) -> None:
-    runs = [etdump_builder.Run("Execute", [etdump_builder.Prof(
-        "Method::execute", 0, 10_000 * i, 10_000 * i + 3_000 + i)]) for i in range(12)]
+    runs = [
+        etdump_builder.Run(
+            "Execute",
+            [etdump_builder.Prof("Method::execute", 0, 10_000 * i, 10_000 * i + 3_000 + i)],
+        )
+        for i in range(12)
+    ]
     path = etdump_builder.write(tmp_path / "bare.etdp", runs)
     trace = load_trace(path)
     page = Page(render(build_report(trace, options=ReportOptions(warmup=2)), "html"))
@@ -322,20 +339,31 @@ def write_hostile_trace(folder: Path) -> Path:
     runs = [etdump_builder.Run("Default", [P("Method::init", 0, 0, 10, chain=-1)])]
     for i in range(12):
         t = 1_000_000 * (i + 1)
-        runs.append(etdump_builder.Run("Execute", [
-            P(None, 0, t + 1_000, t + 9_000, delegate='Conv "<b>"&amp; #1'),
-            P("DELEGATE_CALL", 0, t + 500, t + 10_000),
-            P("native_call_<img src=x onerror=alert(1)>.out", 1, t + 11_000, t + 19_000),
-            P("OPERATOR_CALL", 1, t + 10_500, t + 20_000),
-            P("Method::execute", 0, t, t + 21_000, chain=-1),
-        ]))
+        runs.append(
+            etdump_builder.Run(
+                "Execute",
+                [
+                    P(None, 0, t + 1_000, t + 9_000, delegate='Conv "<b>"&amp; #1'),
+                    P("DELEGATE_CALL", 0, t + 500, t + 10_000),
+                    P("native_call_<img src=x onerror=alert(1)>.out", 1, t + 11_000, t + 19_000),
+                    P("OPERATOR_CALL", 1, t + 10_500, t + 20_000),
+                    P("Method::execute", 0, t, t + 21_000, chain=-1),
+                ],
+            )
+        )
     path = etdump_builder.write(folder / "hostile.etdp", runs)
     meta = TraceMeta(
-        program=ProgramInfo(path="x.pte", model="<script>alert('m')</script>", instructions=(
-            Instruction(0, "delegate", "XnnpackBackend", 0),
-            Instruction(1, "operator", "aten::<img src=x onerror=alert(1)>.out"),
-        ), delegates=("XnnpackBackend",)),
-        run=RunSettings(iters=12, warmup=2, threads=1))
+        program=ProgramInfo(
+            path="x.pte",
+            model="<script>alert('m')</script>",
+            instructions=(
+                Instruction(0, "delegate", "XnnpackBackend", 0),
+                Instruction(1, "operator", "aten::<img src=x onerror=alert(1)>.out"),
+            ),
+            delegates=("XnnpackBackend",),
+        ),
+        run=RunSettings(iters=12, warmup=2, threads=1),
+    )
     sidecar_path(path).write_text(meta.to_json(), encoding="utf-8")
     return path
 
@@ -355,9 +383,23 @@ main()
 
 def test_cli_writes_the_report_without_torch(tmp_path: Path) -> None:
     out, modules = tmp_path / "r.html", tmp_path / "modules.json"
-    proc = subprocess.run([sys.executable, "-c", RUNNER, str(modules), "report", str(QUANTONLY),
-                           str(MIXED), "-o", str(out)], capture_output=True, text=True,
-                          timeout=600, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            RUNNER,
+            str(modules),
+            "report",
+            str(QUANTONLY),
+            str(MIXED),
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.startswith(f"wrote {out}")
     top = {m.split(".")[0] for m in json.loads(modules.read_text())}
@@ -375,16 +417,21 @@ def test_cli_default_output_is_report_html(tmp_path: Path) -> None:
     assert len(page.find("rect", "bar")) == 3
 
 
-@pytest.mark.parametrize(("args", "needles"), [
-    (["-o", "missing-dir/r.html"], ["folder", "does not exist"]),
-    (["-o", "r.json"], ["does not end in .html"]),
-    (["--top", "0"], ["--top 0"]),
-    (["--warmup", "-1"], ["negative"]),
-    (["--etrecord", "x.etrecord"], ["--etrecord needs --pte"]),
-    (["--pte-b", "x.pte"], ["without a trace B"]),
-], ids=["no-folder", "not-html", "top", "warmup", "etrecord", "pte-b"])
-def test_cli_refuses_bad_options_up_front(args: list[str], needles: list[str],
-                                          tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["-o", "missing-dir/r.html"], ["folder", "does not exist"]),
+        (["-o", "r.json"], ["does not end in .html"]),
+        (["--top", "0"], ["--top 0"]),
+        (["--warmup", "-1"], ["negative"]),
+        (["--etrecord", "x.etrecord"], ["--etrecord needs --pte"]),
+        (["--pte-b", "x.pte"], ["without a trace B"]),
+    ],
+    ids=["no-folder", "not-html", "top", "warmup", "etrecord", "pte-b"],
+)
+def test_cli_refuses_bad_options_up_front(
+    args: list[str], needles: list[str], tmp_path: Path
+) -> None:
     result = run_cli("report", QUANTONLY, *args, cwd=tmp_path)
     assert_one_line_error(result, *needles)
     assert not list(tmp_path.iterdir())
@@ -395,10 +442,12 @@ def test_cli_bad_inputs_leave_the_old_report(tmp_path: Path) -> None:
     out.write_text("old")
     bad = tmp_path / "bad.etdp"
     bad.write_bytes(b"not an etdump at all" * 10)
-    for args, needles in (([tmp_path / "nope.etdp"], ["no such trace"]),
-                          ([tmp_path], ["is a directory"]),
-                          ([bad], []),
-                          ([SAMPLES / "mv2_xnnpack_fp32.etdp", QUANTONLY], ["--force"])):
+    for args, needles in (
+        ([tmp_path / "nope.etdp"], ["no such trace"]),
+        ([tmp_path], ["is a directory"]),
+        ([bad], []),
+        ([SAMPLES / "mv2_xnnpack_fp32.etdp", QUANTONLY], ["--force"]),
+    ):
         result = run_cli("report", *args, "-o", out)
         assert_one_line_error(result, *needles)
         assert out.read_text() == "old"
@@ -407,12 +456,12 @@ def test_cli_bad_inputs_leave_the_old_report(tmp_path: Path) -> None:
 
 def test_cli_force_compares_different_models_with_a_warning(tmp_path: Path) -> None:
     out = tmp_path / "r.html"
-    result = run_cli("report", SAMPLES / "mv2_xnnpack_fp32.etdp", QUANTONLY, "--force",
-                     "-o", out)
+    result = run_cli("report", SAMPLES / "mv2_xnnpack_fp32.etdp", QUANTONLY, "--force", "-o", out)
     assert result.returncode == 0, result.stderr
     page = Page(out.read_text())
-    assert any("model differs" in li.text and "--force" in li.text
-               for li in page.find("li", "warning"))
+    assert any(
+        "model differs" in li.text and "--force" in li.text for li in page.find("li", "warning")
+    )
 
 
 # -- the page in a browser -------------------------------------------------------------------------
@@ -433,9 +482,12 @@ class Shot:
 
 
 @pytest.fixture(scope="module")
-def shots(browser: chromium.Browser, tmp_path_factory: pytest.TempPathFactory,
-          single_reports: dict[Path, tuple[Trace, Report, str]],
-          pair: tuple[Trace, Trace, Report]) -> dict[str, Shot]:
+def shots(
+    browser: chromium.Browser,
+    tmp_path_factory: pytest.TempPathFactory,
+    single_reports: dict[Path, tuple[Trace, Report, str]],
+    pair: tuple[Trace, Trace, Report],
+) -> dict[str, Shot]:
     folder = tmp_path_factory.mktemp("report-shots")
     pages = {
         "quantonly": single_reports[QUANTONLY][2],
@@ -453,11 +505,16 @@ def shots(browser: chromium.Browser, tmp_path_factory: pytest.TempPathFactory,
     return out
 
 
-def test_browser_renders_the_charts(shots: dict[str, Shot],
-                                   single_reports: dict[Path, tuple[Trace, Report, str]],
-                                   pair: tuple[Trace, Trace, Report]) -> None:
-    for name, path in (("quantonly", QUANTONLY), ("delegated", FULLY_DELEGATED),
-                       ("portable", PORTABLE)):
+def test_browser_renders_the_charts(
+    shots: dict[str, Shot],
+    single_reports: dict[Path, tuple[Trace, Report, str]],
+    pair: tuple[Trace, Trace, Report],
+) -> None:
+    for name, path in (
+        ("quantonly", QUANTONLY),
+        ("delegated", FULLY_DELEGATED),
+        ("portable", PORTABLE),
+    ):
         trace, report, _ = single_reports[path]
         assert not shots[name].dom.errors
         check_side_charts(shots[name].dom, trace, report)
@@ -543,13 +600,17 @@ def test_png_reader_matches_a_known_image(tmp_path: Path) -> None:
         prev = cur
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + \
-            struct.pack(">I", zlib.crc32(kind + body))
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
 
     png = tmp_path / "t.png"
-    png.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0,
-                                                                         0, 0))
-                    + chunk(b"IDAT", zlib.compress(b"".join(rows))) + chunk(b"IEND", b""))
+    png.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"".join(rows)))
+        + chunk(b"IEND", b"")
+    )
     assert np.array_equal(chromium.read_png(png), image)
 
 

@@ -42,48 +42,60 @@ def chrome_doc(timeline: chrome.Timeline) -> dict[str, Any]:
 # ---------------------------------------------------------------- hand-built traces
 
 
-def make_trace(rows: list[tuple[str, str, int, int, int]], instructions: tuple[Instruction, ...]
-               = ()) -> Trace:
+def make_trace(
+    rows: list[tuple[str, str, int, int, int]], instructions: tuple[Instruction, ...] = ()
+) -> Trace:
     """One Execute block from (name, delegate_op, instruction_id, start_ns, end_ns) rows."""
     n = len(rows)
-    frame = pd.DataFrame({
-        "run": np.zeros(n, np.int32), "seq": np.arange(n, dtype=np.int32),
-        "iteration": np.zeros(n, np.int32),
-        "name": pd.Categorical([r[0] for r in rows]),
-        "delegate_op": pd.Categorical([r[1] for r in rows]),
-        "delegate_id_int": np.full(n, -1, np.int32),
-        "instruction_id": np.array([r[2] for r in rows], np.int32),
-        "chain_index": np.zeros(n, np.int32),
-        "start_ns": np.array([r[3] for r in rows], np.int64),
-        "end_ns": np.array([r[4] for r in rows], np.int64),
-    })
+    frame = pd.DataFrame(
+        {
+            "run": np.zeros(n, np.int32),
+            "seq": np.arange(n, dtype=np.int32),
+            "iteration": np.zeros(n, np.int32),
+            "name": pd.Categorical([r[0] for r in rows]),
+            "delegate_op": pd.Categorical([r[1] for r in rows]),
+            "delegate_id_int": np.full(n, -1, np.int32),
+            "instruction_id": np.array([r[2] for r in rows], np.int32),
+            "chain_index": np.zeros(n, np.int32),
+            "start_ns": np.array([r[3] for r in rows], np.int64),
+            "end_ns": np.array([r[4] for r in rows], np.int64),
+        }
+    )
     frame["duration_ns"] = frame["end_ns"] - frame["start_ns"]
     meta = TraceMeta(program=ProgramInfo(instructions=instructions))
-    return Trace(events=annotate(frame, meta), meta=meta, source="hand-built",
-                 has_meta=True).with_warmup(0)
+    return Trace(
+        events=annotate(frame, meta), meta=meta, source="hand-built", has_meta=True
+    ).with_warmup(0)
 
 
-PROGRAM = (Instruction(0, "delegate", "XnnpackBackend", 0, ("features.0",)),
-           Instruction(1, "operator", "aten::hardswish.out", -1, ("features.1.act",)))
+PROGRAM = (
+    Instruction(0, "delegate", "XnnpackBackend", 0, ("features.0",)),
+    Instruction(1, "operator", "aten::hardswish.out", -1, ("features.1.act",)),
+)
 
 # XNNPACK's whole-µs operators: the first starts before its DELEGATE_CALL, the second overlaps
 # the first, the third ends after the DELEGATE_CALL.
-POKING = make_trace([
-    ("", "Convolution (NHWC, F32) IGEMM #1", 0, 9_000, 12_000),
-    ("", "Transpose (ND, X32) #1", 0, 11_000, 13_000),
-    ("", "Add (ND) #1", 0, 19_000, 22_000),
-    ("DELEGATE_CALL", "", 0, 10_000, 20_500),
-    ("native_call_hardswish.out", "", 1, 21_100, 24_000),
-    ("OPERATOR_CALL", "", 1, 21_000, 24_200),
-    ("Method::execute", "", 0, 9_500, 25_000),
-], PROGRAM)
+POKING = make_trace(
+    [
+        ("", "Convolution (NHWC, F32) IGEMM #1", 0, 9_000, 12_000),
+        ("", "Transpose (ND, X32) #1", 0, 11_000, 13_000),
+        ("", "Add (ND) #1", 0, 19_000, 22_000),
+        ("DELEGATE_CALL", "", 0, 10_000, 20_500),
+        ("native_call_hardswish.out", "", 1, 21_100, 24_000),
+        ("OPERATOR_CALL", "", 1, 21_000, 24_200),
+        ("Method::execute", "", 0, 9_500, 25_000),
+    ],
+    PROGRAM,
+)
 
 
 def test_poking_xnnpack_operators_are_clamped_into_their_delegate_call() -> None:
     tl = chrome.timeline(POKING)
     ops = tl.slices[tl.slices["kind"] == "delegate_op"].set_index("op")
-    assert ops.loc["Convolution (NHWC, F32) IGEMM", ["start_ns", "end_ns"]].tolist() == \
-        [10_000, 12_000]
+    assert ops.loc["Convolution (NHWC, F32) IGEMM", ["start_ns", "end_ns"]].tolist() == [
+        10_000,
+        12_000,
+    ]
     assert ops.loc["Transpose (ND, X32)", ["start_ns", "end_ns"]].tolist() == [12_000, 13_000]
     assert ops.loc["Add (ND)", ["start_ns", "end_ns"]].tolist() == [19_000, 20_500]
     assert tl.clamped == 3 and ops["clamped"].all()
@@ -101,9 +113,13 @@ def test_chrome_document_of_hand_built_trace() -> None:
     slices = check_chrome_trace(doc)
     assert len(slices) == 7
     by_name = {e["name"]: e for e in slices}
-    assert set(by_name) >= {"Method::execute", "DELEGATE_CALL XnnpackBackend",
-                            "OPERATOR_CALL aten::hardswish.out", "native_call_hardswish.out",
-                            "Add (ND) #1"}
+    assert set(by_name) >= {
+        "Method::execute",
+        "DELEGATE_CALL XnnpackBackend",
+        "OPERATOR_CALL aten::hardswish.out",
+        "native_call_hardswish.out",
+        "Add (ND) #1",
+    }
     # timestamps in µs from the first event of the trace (the Convolution at 9 000 ns)
     execute = by_name["Method::execute"]
     assert (execute["ts"], execute["dur"]) == (0.5, 15.5)
@@ -130,15 +146,18 @@ def test_depths_follow_the_runtime_nesting() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(-3, 30), st.integers(0, 12)), min_size=1, max_size=8),
-       st.integers(0, 10), st.integers(1, 25))
-def test_any_xnnpack_timings_give_nesting_slices(ops: list[tuple[int, int]], call_start: int,
-                                                 call_len: int) -> None:
+@given(
+    st.lists(st.tuples(st.integers(-3, 30), st.integers(0, 12)), min_size=1, max_size=8),
+    st.integers(0, 10),
+    st.integers(1, 25),
+)
+def test_any_xnnpack_timings_give_nesting_slices(
+    ops: list[tuple[int, int]], call_start: int, call_len: int
+) -> None:
     """Whatever µs XNNPACK reports, every track of the export nests."""
     us = 1000
     rows = [("", f"Op #{i}", 0, (10 + s) * us, (10 + s + d) * us) for i, (s, d) in enumerate(ops)]
-    rows.append(("DELEGATE_CALL", "", 0, (10 + call_start) * us,
-                 (10 + call_start + call_len) * us))
+    rows.append(("DELEGATE_CALL", "", 0, (10 + call_start) * us, (10 + call_start + call_len) * us))
     rows.append(("Method::execute", "", 0, 9 * us, (40 + call_start + call_len) * us))
     tl = chrome.timeline(make_trace(rows))
     check_chrome_trace(chrome_doc(tl))
@@ -184,10 +203,12 @@ def test_real_trace_first_measured_iteration(path: Path) -> None:
     calls = [e for e in slices if e["args"]["kind"] == "delegate_call"]
     for op in (e for e in slices if e["args"]["kind"] == "delegate_op"):
         assert op["cat"] == "delegated"
-        assert any(c["args"]["instruction"] == op["args"]["instruction"]
-                   and ns(c["ts"]) <= ns(op["ts"])
-                   and ns(op["ts"]) + ns(op["dur"]) <= ns(c["ts"]) + ns(c["dur"])
-                   for c in calls), op
+        assert any(
+            c["args"]["instruction"] == op["args"]["instruction"]
+            and ns(c["ts"]) <= ns(op["ts"])
+            and ns(op["ts"]) + ns(op["dur"]) <= ns(c["ts"]) + ns(c["dur"])
+            for c in calls
+        ), op
     for k in (e for e in slices if e["args"]["kind"] == "kernel"):
         assert k["cat"] == "portable" and k["name"].startswith("native_call_")
 
@@ -237,8 +258,9 @@ def test_cli_writes_a_chrome_trace_without_torch(small_trace_path: Path, tmp_pat
         "try:\n    cli.main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
         "print(sorted(m for m in ('torch', 'executorch') if m in sys.modules))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
     slices = check_chrome_trace(json.loads(out.read_text()))
@@ -255,21 +277,26 @@ def test_cli_all_and_csv(small_trace_path: Path, tmp_path: Path) -> None:
     assert set(frame["iteration"]) == {0} and (frame["depth"] >= 0).all()
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--iteration", "20"], "out of range"),
-    (["--iteration", "1", "--all"], "--iteration and --all"),
-    (["-f", "table"], "unknown format"),
-])
-def test_cli_bad_input_is_one_line(small_trace_path: Path, tmp_path: Path, args: list[str],
-                                   needle: str) -> None:
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--iteration", "20"], "out of range"),
+        (["--iteration", "1", "--all"], "--iteration and --all"),
+        (["-f", "table"], "unknown format"),
+    ],
+)
+def test_cli_bad_input_is_one_line(
+    small_trace_path: Path, tmp_path: Path, args: list[str], needle: str
+) -> None:
     out = tmp_path / "never.json"
     assert_one_line_error(run_cli("timeline", small_trace_path, *args, "-o", out), needle)
     assert not out.exists()
 
 
 def test_cli_negative_iteration(small_trace_path: Path) -> None:
-    assert_one_line_error(run_cli("timeline", small_trace_path, "--iteration", "-1"),
-                          "out of range")
+    assert_one_line_error(
+        run_cli("timeline", small_trace_path, "--iteration", "-1"), "out of range"
+    )
 
 
 def test_all_warmup_trace_asks_for_an_iteration(small: Trace) -> None:
@@ -280,7 +307,8 @@ def test_all_warmup_trace_asks_for_an_iteration(small: Trace) -> None:
 
 
 def test_cli_pte_names_the_instructions_of_a_trace_without_metadata(
-        small_trace_path: Path, tmp_path: Path) -> None:
+    small_trace_path: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "t.json"
     bare = run_cli("timeline", small_trace_path, "-o", out)
     assert bare.returncode == 0, bare.stderr
@@ -292,5 +320,6 @@ def test_cli_pte_names_the_instructions_of_a_trace_without_metadata(
     slices = check_chrome_trace(json.loads(out.read_text()))
     names = {e["name"] for e in slices}
     assert {"DELEGATE_CALL XnnpackBackend", "OPERATOR_CALL aten::mean.out"} <= names
-    assert {e["args"].get("op") for e in slices if e["args"]["kind"] == "operator_call"} == \
-        {"aten::mean.out"}
+    assert {e["args"].get("op") for e in slices if e["args"]["kind"] == "operator_call"} == {
+        "aten::mean.out"
+    }

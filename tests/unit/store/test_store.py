@@ -39,8 +39,9 @@ def mv3_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The two MV3 q8 lowerings as one series (variant tag), and fp32 as another."""
     db = tmp_path_factory.mktemp("store") / "etprof.duckdb"
     for trace, commit in ((QUANTONLY, "c1"), (MIXED, "c2")):
-        done = run_cli("store", trace, "--db", db, "--tag", f"commit={commit}",
-                       "--tag", "variant=xnnpack_q8")
+        done = run_cli(
+            "store", trace, "--db", db, "--tag", f"commit={commit}", "--tag", "variant=xnnpack_q8"
+        )
         assert done.returncode == 0, done.stderr
     done = run_cli("store", FP32, "--db", db, "--tag", "commit=c2")
     assert done.returncode == 0, done.stderr
@@ -55,10 +56,14 @@ def test_store_writes_every_table_with_its_schema(mv3_store: Path) -> None:
         for table in TABLES:
             cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
             assert cols == column_names(table), table
-        runs = con.execute("SELECT model, variant, commit, sessions, measured FROM runs "
-                           "ORDER BY commit, variant").fetchall()
-        assert runs == [("mv3", "xnnpack_q8", "c1", 1, 50), ("mv3", "xnnpack_fp32", "c2", 1, 50),
-                        ("mv3", "xnnpack_q8", "c2", 1, 50)]
+        runs = con.execute(
+            "SELECT model, variant, commit, sessions, measured FROM runs ORDER BY commit, variant"
+        ).fetchall()
+        assert runs == [
+            ("mv3", "xnnpack_q8", "c1", 1, 50),
+            ("mv3", "xnnpack_fp32", "c2", 1, 50),
+            ("mv3", "xnnpack_q8", "c2", 1, 50),
+        ]
         # one row per measured iteration, per bucket (run model included) and per operator type
         assert con.execute("SELECT count(*) FROM iterations").fetchone() == (150,)
         per_run = con.execute("SELECT count(*) FROM buckets GROUP BY run_id").fetchall()
@@ -109,8 +114,9 @@ def test_history_judges_a_run_as_diff_judges_the_pair(mv3_store: Path) -> None:
 
 def test_history_of_a_multi_session_pair_uses_the_sessions(tmp_path: Path) -> None:
     db = tmp_path / "pair.duckdb"
-    traces = [trace_rows(load_trace(p), p, {"model": "small", "variant": "x"})
-              for p in (PAIR_A, PAIR_B)]
+    traces = [
+        trace_rows(load_trace(p), p, {"model": "small", "variant": "x"}) for p in (PAIR_A, PAIR_B)
+    ]
     assert [o.stored for o in store_db.store(db, traces)] == [True, True]
     result = history(StoredRuns(store_db.read_tables(db=db)), HistoryOptions())
     assert len(result.runs) == 2 and result.runs["sessions"].tolist() == [3, 3]
@@ -125,11 +131,11 @@ def test_history_of_a_multi_session_pair_uses_the_sessions(tmp_path: Path) -> No
 def test_history_cli_filters_and_formats(mv3_store: Path) -> None:
     doc = json.loads(run_cli("history", "--db", mv3_store, "-f", "json").stdout)
     assert doc["schema"] == "etprof.history" and len(doc["runs"]) == 3
-    only = json.loads(run_cli("history", "--db", mv3_store, "--tag", "commit=c1",
-                              "-f", "json").stdout)
+    only = json.loads(
+        run_cli("history", "--db", mv3_store, "--tag", "commit=c1", "-f", "json").stdout
+    )
     assert [r["commit"] for r in only["runs"]] == ["c1"]
-    none = json.loads(run_cli("history", "--db", mv3_store, "--model", "mv2", "-f",
-                              "json").stdout)
+    none = json.loads(run_cli("history", "--db", mv3_store, "--model", "mv2", "-f", "json").stdout)
     assert none["runs"] == []
     csv = run_cli("history", "--db", mv3_store, "-f", "csv").stdout
     assert csv.splitlines()[0].startswith("model,variant,device,method,run,when,commit")
@@ -155,9 +161,11 @@ def test_executorch_v3_rows(mv3_store: Path) -> None:
     from etprof.analyzers.runmodel import RunModelOptions, run_model_stats
 
     want = run_model_stats(mixed, RunModelOptions()).mean_ms
-    got = [r["metric"]["benchmark_values"][0] for r in latency
-           if r["benchmark"]["extra_info"]["commit"] == "c2" and r["model"]["backend"] ==
-           "xnnpack_q8"]
+    got = [
+        r["metric"]["benchmark_values"][0]
+        for r in latency
+        if r["benchmark"]["extra_info"]["commit"] == "c2" and r["model"]["backend"] == "xnnpack_q8"
+    ]
     assert got == [pytest.approx(want, rel=1e-12)]
     assert any(r["metric"]["name"].startswith("etprof_") for r in rows)
     with pytest.raises(InputError):
@@ -172,23 +180,32 @@ def test_parquet_read_back_by_duckdb_matches_breakdown(tmp_path: Path) -> None:
     breakdown = json.loads(run_cli("breakdown", MIXED, "-f", "json").stdout)
     con = duckdb.connect(":memory:")
     try:
+
         def query(sql: str) -> list[tuple[object, ...]]:
             return con.execute(sql.replace("PQ", str(folder))).fetchall()
 
         (mean,) = query("SELECT mean_ms FROM read_parquet('PQ/runs/*.parquet')")[0]
         assert mean == pytest.approx(breakdown["run_model"]["mean_ms"], rel=1e-12)
         buckets = dict(query("SELECT bucket, mean_ms FROM read_parquet('PQ/buckets/*.parquet')"))
-        assert buckets == pytest.approx({b["bucket"]: b["mean_ms"] for b in breakdown["buckets"]},
-                                        rel=1e-12)
-        ops = {(o, s): v for o, s, v in query(
-            "SELECT op, side, per_iter_ms FROM read_parquet('PQ/operators/*.parquet')")}
-        assert ops == pytest.approx({(o["op"], o["side"]): o["per_iter_ms"]
-                                     for o in breakdown["operators"]}, rel=1e-12)
+        assert buckets == pytest.approx(
+            {b["bucket"]: b["mean_ms"] for b in breakdown["buckets"]}, rel=1e-12
+        )
+        ops = {
+            (o, s): v
+            for o, s, v in query(
+                "SELECT op, side, per_iter_ms FROM read_parquet('PQ/operators/*.parquet')"
+            )
+        }
+        assert ops == pytest.approx(
+            {(o["op"], o["side"]): o["per_iter_ms"] for o in breakdown["operators"]}, rel=1e-12
+        )
         blocks = query("SELECT instruction, call_ms FROM read_parquet('PQ/blocks/*.parquet')")
-        assert blocks == [(b["instruction"], pytest.approx(b["call_ms"], rel=1e-12))
-                          for b in breakdown["blocks"]]
-        assert query("SELECT key, value FROM read_parquet('PQ/tags/*.parquet')") == [("commit",
-                                                                                       "c2")]
+        assert blocks == [
+            (b["instruction"], pytest.approx(b["call_ms"], rel=1e-12)) for b in breakdown["blocks"]
+        ]
+        assert query("SELECT key, value FROM read_parquet('PQ/tags/*.parquet')") == [
+            ("commit", "c2")
+        ]
     finally:
         con.close()
     # history reads the Parquet folder as it reads a database; writing twice keeps one file
@@ -200,11 +217,20 @@ def test_parquet_read_back_by_duckdb_matches_breakdown(tmp_path: Path) -> None:
 
 def test_series_from_names_and_tags() -> None:
     assert series_of("mv3_xnnpack_q8_quantonly", {}, "AMD EPYC") == (
-        "mv3", "xnnpack_q8_quantonly", "AMD EPYC")
+        "mv3",
+        "xnnpack_q8_quantonly",
+        "AMD EPYC",
+    )
     assert series_of("mv3_xnnpack_q8", {"device": "pixel8", "variant": "q8"}, "x") == (
-        "mv3", "q8", "pixel8")
+        "mv3",
+        "q8",
+        "pixel8",
+    )
     assert parse_tags(["commit=abc", "device=pixel 8", "empty="]) == {
-        "commit": "abc", "device": "pixel 8", "empty": ""}
+        "commit": "abc",
+        "device": "pixel 8",
+        "empty": "",
+    }
 
 
 @pytest.mark.parametrize("tag", ["novalue", "=x", "a b=c"])
@@ -220,28 +246,34 @@ def test_bad_databases_are_one_line_errors(tmp_path: Path, mv3_store: Path) -> N
     assert_one_line_error(run_cli("store", MIXED, "--db", text), "not a DuckDB database")
     assert text.read_text().startswith("these are")  # left as it was
     assert_one_line_error(run_cli("history", "--db", text), "not a DuckDB database")
-    assert_one_line_error(run_cli("store", MIXED, "--db", tmp_path / "no" / "such.duckdb"),
-                          "does not exist")
-    assert_one_line_error(run_cli("history", "--db", tmp_path / "missing.duckdb"),
-                          "no results store")
+    assert_one_line_error(
+        run_cli("store", MIXED, "--db", tmp_path / "no" / "such.duckdb"), "does not exist"
+    )
+    assert_one_line_error(
+        run_cli("history", "--db", tmp_path / "missing.duckdb"), "no results store"
+    )
     other = tmp_path / "other.duckdb"
     con = duckdb.connect(str(other))
     con.execute("CREATE TABLE t (a INTEGER)")
     con.close()
     assert_one_line_error(run_cli("history", "--db", other), "not an etprof store")
     assert_one_line_error(run_cli("history", "--parquet", tmp_path), "no runs/ folder")
-    assert_one_line_error(run_cli("store", tmp_path / "missing.etdp", "--db", other),
-                          "missing.etdp")
+    assert_one_line_error(
+        run_cli("store", tmp_path / "missing.etdp", "--db", other), "missing.etdp"
+    )
     assert_one_line_error(run_cli("history", "--db", mv3_store, "--window", "0"), "--window")
 
 
 def test_commands_that_do_not_store_never_import_duckdb(tmp_path: Path) -> None:
-    code = ("import sys\nfrom etprof import cli\n"
-            f"sys.argv = ['etprof', 'breakdown', {str(MIXED)!r}, '-f', 'json']\n"
-            "try:\n    cli.main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "print('DUCKDB', 'duckdb' in sys.modules)\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, check=False)
+    code = (
+        "import sys\nfrom etprof import cli\n"
+        f"sys.argv = ['etprof', 'breakdown', {str(MIXED)!r}, '-f', 'json']\n"
+        "try:\n    cli.main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('DUCKDB', 'duckdb' in sys.modules)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "DUCKDB False"
 
@@ -274,8 +306,7 @@ def test_history_as_a_chart_from_report_and_history(mv3_store: Path, tmp_path: P
     same = tmp_path / "same.html"
     assert run_cli("history", "--db", mv3_store, "-o", same).returncode == 0
     assert same.read_text() == html
-    assert_one_line_error(run_cli("report", "--db", mv3_store, "-o", tmp_path / "h.json"),
-                          ".html")
+    assert_one_line_error(run_cli("report", "--db", mv3_store, "-o", tmp_path / "h.json"), ".html")
     assert_one_line_error(run_cli("report", MIXED, "--db", mv3_store, "-o", page), "store")
     assert_one_line_error(run_cli("report", "-o", page), "no trace")
 
@@ -286,10 +317,13 @@ def test_history_gate_on_each_series_latest_run(mv3_store: Path) -> None:
     gate = json.loads(failed.stdout)["gate"]
     by_series = {g["series"].split(":")[0]: g["outcome"] for g in gate["series"]}
     # the q8 series' latest run is 20% slower; fp32 has one run: nothing to compare with
-    assert by_series == {"mv3 xnnpack_q8 on AMD EPYC": "fail",
-                         "mv3 xnnpack_fp32 on AMD EPYC": "inconclusive"}
+    assert by_series == {
+        "mv3 xnnpack_q8 on AMD EPYC": "fail",
+        "mv3 xnnpack_fp32 on AMD EPYC": "inconclusive",
+    }
     q8 = ["--tag", "variant=xnnpack_q8"]
     assert run_cli("history", "--db", mv3_store, *q8, "--fail-if-faster", "5").returncode == 5
-    passed = run_cli("history", "--db", mv3_store, *q8, "--fail-if-faster", "5",
-                     "--min-sessions", "1")
+    passed = run_cli(
+        "history", "--db", mv3_store, *q8, "--fail-if-faster", "5", "--min-sessions", "1"
+    )
     assert passed.returncode == 0 and "gate: pass (exit code 0)" in passed.stdout

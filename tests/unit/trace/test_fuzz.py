@@ -42,8 +42,10 @@ from etdump_builder import build, check_consistent, everything
 
 
 def _bases() -> dict[str, bytes]:
-    bases = {"small_xnnpack": (DATA / "small_xnnpack.etdp").read_bytes(),
-             "hand_built": build(everything(), share_strings=True)}
+    bases = {
+        "small_xnnpack": (DATA / "small_xnnpack.etdp").read_bytes(),
+        "hand_built": build(everything(), share_strings=True),
+    }
     # the two smallest real samples: mutations land everywhere in a few hundred examples
     for path in sorted(sample_traces(), key=lambda p: p.stat().st_size)[:2]:
         bases[path.stem] = path.read_bytes()
@@ -67,8 +69,13 @@ def mutation(draw: st.DrawFn, size: int) -> tuple[str, int, int, bytes]:
         return kind, at, draw(st.integers(1, 64)), b""
     if kind == "u32":
         near_end = draw(st.integers(-16, 16))
-        value = draw(st.one_of(st.sampled_from(SPECIAL), st.integers(0, 2**32 - 1),
-                               st.just((size - at + near_end) % 2**32)))
+        value = draw(
+            st.one_of(
+                st.sampled_from(SPECIAL),
+                st.integers(0, 2**32 - 1),
+                st.just((size - at + near_end) % 2**32),
+            )
+        )
         return kind, at & ~3, value, b""
     if kind == "u16":  # vtable entries: field offsets and sizes
         return kind, at & ~1, draw(st.sampled_from([0, 2, 4, 0xFFFF, 0x8000, 200])), b""
@@ -114,8 +121,12 @@ def mutated(draw: st.DrawFn) -> bytes:
     return data
 
 
-@settings(max_examples=300, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(mutated())
 def test_mutated_traces_give_a_result_or_a_trace_format_error(data: bytes) -> None:
     outcome(data)
@@ -158,14 +169,27 @@ def test_cli_on_mutated_traces(seed: int, tmp_path: Path) -> None:
 # Bounded in CI by the "ci" profile; ETPROF_FUZZ=long runs many more examples locally:
 #     ETPROF_FUZZ=long pytest tests/unit/trace/test_fuzz.py -k pipeline_or_sidecar
 
-settings.register_profile("ci", max_examples=120, deadline=None, derandomize=True,
-                          suppress_health_check=[HealthCheck.too_slow,
-                                                 HealthCheck.data_too_large,
-                                                 HealthCheck.function_scoped_fixture])
-settings.register_profile("long", max_examples=5000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow,
-                                                 HealthCheck.data_too_large,
-                                                 HealthCheck.function_scoped_fixture])
+settings.register_profile(
+    "ci",
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
+settings.register_profile(
+    "long",
+    max_examples=5000,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
 PROFILE = settings.get_profile(os.environ.get("ETPROF_FUZZ", "ci"))
 PAIR = DATA / "small_pair_a.etdp"  # a real trace with its real sidecar (an instruction table)
 SIDECAR_DOC = json.loads(sidecar_path(PAIR).read_text())
@@ -210,8 +234,9 @@ def peak_before() -> int:
 
 @settings(PROFILE)
 @given(data=mutated())
-def test_pipeline_on_mutated_traces(data: bytes, tmp_path_factory: pytest.TempPathFactory,
-                                    peak_before: int) -> None:
+def test_pipeline_on_mutated_traces(
+    data: bytes, tmp_path_factory: pytest.TempPathFactory, peak_before: int
+) -> None:
     folder = tmp_path_factory.mktemp("fuzz")
     trace = folder / "t.etdp"
     trace.write_bytes(data)
@@ -221,10 +246,14 @@ def test_pipeline_on_mutated_traces(data: bytes, tmp_path_factory: pytest.TempPa
 
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=True)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True)
     | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
-                                                                 max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=10,
 )
 
@@ -271,7 +300,8 @@ def mutated_sidecar(draw: st.DrawFn) -> bytes:
 @settings(PROFILE)
 @given(sidecar=mutated_sidecar())
 def test_sidecar_loader_and_pipeline_on_mutated_sidecars(
-        sidecar: bytes, tmp_path_factory: pytest.TempPathFactory, peak_before: int) -> None:
+    sidecar: bytes, tmp_path_factory: pytest.TempPathFactory, peak_before: int
+) -> None:
     try:
         TraceMeta.from_json(sidecar.decode("utf-8", "replace"), "fuzzed.etprof.json")
     except InputError as exc:

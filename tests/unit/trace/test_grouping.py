@@ -70,7 +70,6 @@ def test_trace_selections_equal_their_masks(name: str) -> None:
         pd.testing.assert_frame_equal(trace.executed(*kinds), executed)
     measured = trace.measured(10)
     assert measured is trace.measured(10)  # cached per warm-up
-    pd.testing.assert_frame_equal(measured.events,
-                                  ev[ev["iteration"] >= 10].reset_index(drop=True))
+    pd.testing.assert_frame_equal(measured.events, ev[ev["iteration"] >= 10].reset_index(drop=True))
     assert measured.iterations_present() == trace.iterations - 10
     assert trace.run_model_ns() == float(ev.loc[ev["kind"] == RUN_MODEL, "duration_ns"].sum())

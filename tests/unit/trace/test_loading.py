@@ -35,11 +35,11 @@ def test_loading_figures_follow_the_events(path: Path) -> None:
     n, w = trace.session_length, trace.warmup
     firsts = per_iter[::n]
     assert rows["first_ms"].to_numpy() == pytest.approx(firsts)
-    measured = np.concatenate([per_iter[s * n + w:(s + 1) * n] for s in range(trace.sessions)])
+    measured = np.concatenate([per_iter[s * n + w : (s + 1) * n] for s in range(trace.sessions)])
     median = float(np.median(measured))
     assert result.median_ms == pytest.approx(median)
     assert rows["first_excess_ms"].to_numpy() == pytest.approx(firsts - median)
-    warm = [float((per_iter[s * n:s * n + w] - median).sum()) for s in range(trace.sessions)]
+    warm = [float((per_iter[s * n : s * n + w] - median).sum()) for s in range(trace.sessions)]
     assert rows["warmup_excess_ms"].to_numpy() == pytest.approx(warm)
     assert result.figures()["load_ms"] == pytest.approx(float(np.mean(load)))
     assert result.recorded and not result.notes()

@@ -87,8 +87,9 @@ def test_shared_strings_are_read_once(tmp_path: Path) -> None:
 def test_hash_collisions_fall_back_to_exact_grouping(monkeypatch: pytest.MonkeyPatch) -> None:
     data = build(everything())
     expected = parse_dump(data)
-    monkeypatch.setattr(strings, "_hash_rows", lambda words, length: np.zeros(length.size,
-                                                                              np.uint64))
+    monkeypatch.setattr(
+        strings, "_hash_rows", lambda words, length: np.zeros(length.size, np.uint64)
+    )
     assert_same(parse_dump(data), expected)
 
 
@@ -96,9 +97,17 @@ def test_many_vtables() -> None:
     """Every event with its own field layout: the distinct-vtable shortcut must not matter."""
     events: list[Prof | Alloc | Debug] = []
     for i in range(40):
-        events.append(Prof(f"n{i % 5}" if i % 2 else None, i % 7, i, i + i % 3,
-                           delegate=f"d{i % 4}" if i % 3 else None, delegate_int=i % 5 - 1,
-                           chain=i % 2))
+        events.append(
+            Prof(
+                f"n{i % 5}" if i % 2 else None,
+                i % 7,
+                i,
+                i + i % 3,
+                delegate=f"d{i % 4}" if i % 3 else None,
+                delegate_int=i % 5 - 1,
+                chain=i % 2,
+            )
+        )
         if i % 6 == 0:
             events.append(Alloc(i, i * 10))
     data = build([Run("Execute", events)])
@@ -155,17 +164,18 @@ BAD: dict[str, tuple[object, str]] = {
     "random bytes": (lambda d: np.random.default_rng(7).bytes(5000), "not an ETDump"),
     "json": (b'{"version": 0}', "JSON"),
     "root outside": (lambda d: put(d, 4, "<I", len(d)), "corrupt"),
-    "run vector length 4e9": (lambda d: put(d, locate(d)["runs_len"], "<I", 0xFFFFFFFF),
-                              "corrupt"),
-    "event vector length 4e9": (lambda d: put(d, locate(d)["events_len"], "<I", 4_000_000_000),
-                                "corrupt"),
-    "event offset outside": (lambda d: put(d, locate(d)["event_offset"], "<I", 0xFFFFFFF0),
-                             "corrupt"),
-    "vtable before the start": (lambda d: put(d, locate(d)["vtable"], "<i", 2**31 - 1),
-                                "corrupt"),
+    "run vector length 4e9": (lambda d: put(d, locate(d)["runs_len"], "<I", 0xFFFFFFFF), "corrupt"),
+    "event vector length 4e9": (
+        lambda d: put(d, locate(d)["events_len"], "<I", 4_000_000_000),
+        "corrupt",
+    ),
+    "event offset outside": (
+        lambda d: put(d, locate(d)["event_offset"], "<I", 0xFFFFFFF0),
+        "corrupt",
+    ),
+    "vtable before the start": (lambda d: put(d, locate(d)["vtable"], "<i", 2**31 - 1), "corrupt"),
     "vtable past the end": (lambda d: put(d, locate(d)["vtable"], "<i", -(2**31)), "corrupt"),
-    "string length 4e9": (lambda d: put(d, locate(d)["string_len"], "<I", 0xFFFFFFFF),
-                          "corrupt"),
+    "string length 4e9": (lambda d: put(d, locate(d)["string_len"], "<I", 0xFFFFFFFF), "corrupt"),
     "string past the end": (lambda d: put(d, locate(d)["string_len"], "<I", len(d)), "corrupt"),
 }
 

@@ -141,18 +141,23 @@ def inspector_blocks(path: Path) -> list[dict[tuple[str, int], list[float]]]:
         from executorch.devtools.etdump.serialize import serialize_to_etdump_flatcc
         from executorch.devtools.inspector._inspector_utils import TimeScale
 
-        blob = _size_prefixed(serialize_to_etdump_flatcc(dataclasses.replace(dump,
-                                                                                run_data=runs)))
-        inspector = Inspector(etdump_data=blob, etrecord=None, source_time_scale=TimeScale.NS,
-                              target_time_scale=TimeScale.NS)
+        blob = _size_prefixed(serialize_to_etdump_flatcc(dataclasses.replace(dump, run_data=runs)))
+        inspector = Inspector(
+            etdump_data=blob,
+            etrecord=None,
+            source_time_scale=TimeScale.NS,
+            target_time_scale=TimeScale.NS,
+        )
     out = []
     for block in inspector.event_blocks:
         events: dict[tuple[str, int], list[float]] = {}
         for event in block.events:
             if event.perf_data is None:
                 continue
-            key = (str(event.name), -1 if event._instruction_id is None
-                   else int(event._instruction_id))
+            key = (
+                str(event.name),
+                -1 if event._instruction_id is None else int(event._instruction_id),
+            )
             events.setdefault(key, [float(x) for x in event.perf_data.raw])
         out.append(events)
     return out

@@ -45,8 +45,9 @@ def merge_dumps(dumps: Sequence[bytes]) -> bytes:
     struct.pack_into("<I", out, 4, table_at - 4)
     out[8:12] = IDENTIFIER
     struct.pack_into("<HHHH", out, vtable_at, 8, 12, 4, 8)
-    struct.pack_into("<iII", out, table_at, table_at - vtable_at, version,
-                     vector_at - (table_at + 8))
+    struct.pack_into(
+        "<iII", out, table_at, table_at - vtable_at, version, vector_at - (table_at + 8)
+    )
     struct.pack_into("<I", out, vector_at, count)
     slot = vector_at + 4
     for data, positions in zip(dumps, runs):

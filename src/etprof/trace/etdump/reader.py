@@ -100,8 +100,10 @@ def _root(data: bytes, source: str) -> tuple[Buffer, int]:
     try:
         return buf, buf.deref(root_at)
     except CorruptBuffer as exc:
-        raise TraceFormatError(f"{source} is a corrupt ETDump trace ({exc})",
-                               "re-copy the trace or run the model again") from None
+        raise TraceFormatError(
+            f"{source} is a corrupt ETDump trace ({exc})",
+            "re-copy the trace or run the model again",
+        ) from None
 
 
 def _guess_kind(data: bytes) -> str:
@@ -134,28 +136,34 @@ def read_trace_bytes(path: Path) -> bytes:
         if stat.S_ISDIR(st.st_mode):
             raise TraceFormatError(f"{path} is a directory, not a trace", "pass an .etdp file")
         if not stat.S_ISREG(st.st_mode):
-            raise TraceFormatError(f"{path} is not a regular file (a device, FIFO or socket), "
-                                   "so not a trace", "copy the trace to a file and pass that")
+            raise TraceFormatError(
+                f"{path} is not a regular file (a device, FIFO or socket), so not a trace",
+                "copy the trace to a file and pass that",
+            )
         if st.st_size > MAX_TRACE_BYTES:
-            raise TraceFormatError(f"{path} is {st.st_size} bytes, larger than any ETDump can "
-                                   f"be ({MAX_TRACE_BYTES})", "pass the .etdp file itself")
+            raise TraceFormatError(
+                f"{path} is {st.st_size} bytes, larger than any ETDump can be ({MAX_TRACE_BYTES})",
+                "pass the .etdp file itself",
+            )
         with open(path, "rb") as f:
             head = f.read(_HEAD)
             _check_head(head, st.st_size, str(path))
             # a file that grows while read is cut at the size it had: never read unbounded
             return head + f.read(max(st.st_size - len(head), 0))
     except FileNotFoundError:
-        raise TraceFormatError(f"no such trace: {path}", "check the path, or make one with "
-                               "`etprof run`") from None
+        raise TraceFormatError(
+            f"no such trace: {path}", "check the path, or make one with `etprof run`"
+        ) from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise TraceFormatError(f"{path} is a symlink loop, not a trace",
-                                   "point it at the .etdp file") from None
+            raise TraceFormatError(
+                f"{path} is a symlink loop, not a trace", "point it at the .etdp file"
+            ) from None
         if exc.errno == errno.EISDIR:
-            raise TraceFormatError(f"{path} is a directory, not a trace",
-                                   "pass an .etdp file") from None
-        raise TraceFormatError(f"cannot read {path}: {exc.strerror}", "check permissions") \
-            from None
+            raise TraceFormatError(
+                f"{path} is a directory, not a trace", "pass an .etdp file"
+            ) from None
+        raise TraceFormatError(f"cannot read {path}: {exc.strerror}", "check permissions") from None
 
 
 def _check_head(head: bytes, size: int, source: str) -> None:

@@ -30,8 +30,9 @@ _MIX2 = _U64(0xBF58476D1CE4E5B9)
 _KEEP = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [2**64 - 1], dtype=np.uint64)
 
 
-def distinct_strings(cols: Columns, first: Positions, length: Positions
-                     ) -> tuple[list[str], Positions]:
+def distinct_strings(
+    cols: Columns, first: Positions, length: Positions
+) -> tuple[list[str], Positions]:
     """Group the byte strings ``data[first:first+length]`` by content.
 
     Returns the distinct strings decoded (invalid UTF-8 replaced), in order of first appearance,
@@ -57,13 +58,16 @@ def distinct_strings(cols: Columns, first: Positions, length: Positions
     if not _all_equal_to_rep(classes, ulen, rep[group]):
         return _by_dictionary(cols, upos, ulen, inverse)
     data = cols.data
-    names = [str(data[p : p + n], "utf-8", "replace")
-             for p, n in zip(upos[rep].tolist(), ulen[rep].tolist())]
+    names = [
+        str(data[p : p + n], "utf-8", "replace")
+        for p, n in zip(upos[rep].tolist(), ulen[rep].tolist())
+    ]
     return names, group if inverse is None else group[inverse]
 
 
-def _distinct_positions(first: Positions, length: Positions
-                        ) -> tuple[Positions, Positions, Positions]:
+def _distinct_positions(
+    first: Positions, length: Positions
+) -> tuple[Positions, Positions, Positions]:
     """Strings referenced many times, each once: (positions, lengths, inverse).
 
     Positions come back in order of first reference, so groups numbered by first appearance
@@ -77,8 +81,9 @@ def _distinct_positions(first: Positions, length: Positions
     return np.asarray(upos, dtype=np.int64), ulen, np.asarray(inverse, dtype=np.int64)
 
 
-def _word_classes(cols: Columns, pos: Positions, length: Positions
-                  ) -> list[tuple[Positions, Words]]:
+def _word_classes(
+    cols: Columns, pos: Positions, length: Positions
+) -> list[tuple[Positions, Words]]:
     """Rows grouped by their length in words, each group's strings as a (rows, words) matrix.
 
     Trailing bytes past each string are masked to zero. The number of classes is small: each
@@ -100,8 +105,9 @@ def _word_classes(cols: Columns, pos: Positions, length: Positions
         if width == 0:
             out.append((rows, np.zeros((count, 0), dtype=np.uint64)))
             continue
-        view = np.ndarray((len(data) - 8 * width + 1,), dtype=f"V{8 * width}", buffer=data,
-                          strides=(1,))
+        view = np.ndarray(
+            (len(data) - 8 * width + 1,), dtype=f"V{8 * width}", buffer=data, strides=(1,)
+        )
         words = view[pos[rows]].view("<u8").reshape(count, width)
         words[:, -1] &= _KEEP[length[rows] - 8 * (width - 1)]
         out.append((rows, words))
@@ -123,8 +129,9 @@ def _hash_rows(words: Words, length: Positions) -> Words:
     return h
 
 
-def _all_equal_to_rep(classes: list[tuple[Positions, Words]], length: Positions,
-                      rep: Positions) -> bool:
+def _all_equal_to_rep(
+    classes: list[tuple[Positions, Words]], length: Positions, rep: Positions
+) -> bool:
     """Whether every string equals its group's representative (`rep`, per string)."""
     if not (length == length[rep]).all():
         return False
@@ -137,8 +144,9 @@ def _all_equal_to_rep(classes: list[tuple[Positions, Words]], length: Positions,
     return True
 
 
-def _by_dictionary(cols: Columns, pos: Positions, length: Positions, inverse: Positions | None
-                   ) -> tuple[list[str], Positions]:
+def _by_dictionary(
+    cols: Columns, pos: Positions, length: Positions, inverse: Positions | None
+) -> tuple[list[str], Positions]:
     """The exact slow path, for when two different strings share a hash."""
     index: dict[bytes, int] = {}
     names: list[str] = []

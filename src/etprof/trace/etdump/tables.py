@@ -91,8 +91,9 @@ class Columns:
         top = int(pos.max()) if pos.size else 0
         return TableSet(self, pos, vid, vtables, vt_size, top)
 
-    def table_vector_elements(self, first: Positions, length: Positions
-                              ) -> tuple[Positions, Positions, Positions]:
+    def table_vector_elements(
+        self, first: Positions, length: Positions
+    ) -> tuple[Positions, Positions, Positions]:
         """The element tables of many vectors of tables, flattened.
 
         Returns (table positions, index of the owning vector, index within it). Distinct vectors
@@ -102,8 +103,10 @@ class Columns:
         """
         total = int(length.sum()) if length.size else 0
         if total > len(self.data) // 4:
-            raise CorruptBuffer(f"the vectors claim {total} elements, more than a "
-                                f"{len(self.data)}-byte buffer can hold")
+            raise CorruptBuffer(
+                f"the vectors claim {total} elements, more than a "
+                f"{len(self.data)}-byte buffer can hold"
+            )
         owner = np.repeat(np.arange(length.size, dtype=np.int64), length)
         within = np.arange(total, dtype=np.int64)
         if length.size > 1:
