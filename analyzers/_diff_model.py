@@ -68,7 +68,7 @@ def _structure(t: Trace) -> list[str]:
     last = ev[(ev["iteration"] == ev["iteration"].max()) & ev["kind"].isin([DELEGATE_OP, KERNEL])]
     out = []
     for kind, bid, op in zip(
-        last["kind"].astype(str), last["backend"].astype(str), last["op"].astype(str)
+        last["kind"].astype(str), last["backend"].astype(str), last["op"].astype(str), strict=False
     ):
         if kind == DELEGATE_OP:
             backend = resolve(bid)

@@ -29,8 +29,8 @@ import pandas as pd
 
 from etprof.analyzers._diff_pairs import PORTABLE, Name, pair_operators
 from etprof.analyzers.buckets import delegate_backends, glue_flags
-from etprof.backends import Backend, resolve
 from etprof.analyzers.stats.significance import rank_tests
+from etprof.backends import Backend, resolve
 from etprof.trace.model import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, Trace
 
 MATCHES = ("auto", "instruction", "operator")
@@ -125,7 +125,7 @@ def contributors(
             "side": info["side"].to_numpy(),
             "kind": info["kind"].to_numpy(),
             "where": info["where"].to_numpy(),
-            "precision": [_change(x, y) for x, y in zip(prec_a, prec_b)],
+            "precision": [_change(x, y) for x, y in zip(prec_a, prec_b, strict=False)],
             "calls_a": info_a["calls"].reindex(keys, fill_value=0.0).to_numpy(float),
             "calls_b": info_b["calls"].reindex(keys, fill_value=0.0).to_numpy(float),
             "a_ms": a_ms,
@@ -162,7 +162,9 @@ def contributor_table(rows: pd.DataFrame, top: int, calls: bool = True) -> pd.Da
     if rows["precision"].str.contains("->", regex=False).any():  # lowerings at two precisions
         out["precision"] = table["precision"].fillna("").to_numpy()
     if calls:
-        out["calls"] = [_calls(a, b) for a, b in zip(table["calls_a"], table["calls_b"])]
+        out["calls"] = [
+            _calls(a, b) for a, b in zip(table["calls_a"], table["calls_b"], strict=False)
+        ]
     for col in ("a_ms", "b_ms", "delta_ms", "share_pct", "p_value"):
         out[col] = table[col].astype("float64")
     return out
@@ -222,7 +224,7 @@ def _pairs(a: Trace, b: Trace) -> dict[Name, str]:
 def _names(t: Trace) -> set[Name]:
     ops = t.events[t.events["kind"].isin([DELEGATE_OP, KERNEL])]
     lowering = ops["backend"].astype(str).where(ops["kind"] == DELEGATE_OP, PORTABLE)
-    return set(zip(lowering.tolist(), ops["op"].astype(str).tolist()))
+    return set(zip(lowering.tolist(), ops["op"].astype(str).tolist(), strict=False))
 
 
 def _split(
@@ -288,7 +290,7 @@ def _describe(
         pos_s = pos.reindex(ops.index, fill_value=-1).astype(str)
         # a placeholder keyed as the runtime names it: resolved or bare, the same operator
         runtime = pd.Series(
-            [judges[b].placeholder(o) or o for b, o in zip(backend_id, op)],
+            [judges[b].placeholder(o) or o for b, o in zip(backend_id, op, strict=False)],
             index=ops.index,
             dtype=object,
         ).where(delegated, op)
@@ -299,12 +301,17 @@ def _describe(
     else:
         lowering = backend_id.where(delegated, PORTABLE)
         paired = pd.Series(
-            [pairs.get((lw, o), o) for lw, o in zip(lowering, op)], index=ops.index, dtype=object
+            [pairs.get((lw, o), o) for lw, o in zip(lowering, op, strict=False)],
+            index=ops.index,
+            dtype=object,
         )
         key = lowering + ":" + paired + (("@" + where) if modules else "")
         label = paired
     label = label + (" (" + where + ")").where(where != "", "")
-    precision = [judges[b].precision(o) if d else "" for b, o, d in zip(backend_id, op, delegated)]
+    precision = [
+        judges[b].precision(o) if d else ""
+        for b, o, d in zip(backend_id, op, delegated, strict=False)
+    ]
     glue = glue_flags(ops, backends)  # per distinct name, as each op's backend judges
     compute = (
         ops["backend"]
@@ -357,5 +364,10 @@ def _signature(t: Trace) -> tuple[tuple[int, str, str], ...]:
     raw = last["delegate_op"].astype(str)
     names = raw.where(raw != "", last["op"].astype(str))
     return tuple(
-        zip(last["instruction_id"].tolist(), last["kind"].astype(str).tolist(), names.tolist())
+        zip(
+            last["instruction_id"].tolist(),
+            last["kind"].astype(str).tolist(),
+            names.tolist(),
+            strict=False,
+        )
     )

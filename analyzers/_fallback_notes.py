@@ -138,7 +138,7 @@ def _why(
         why = f"although {label} supports {short} ({supported}): {note.reason}. Fix: {note.fix}"
     line = f"{op} (x{count}) ran on portable kernels {why}."
     labels: Counter[str] = Counter()
-    for name, k in zip(group["decomposed_from"], group["count"]):
+    for name, k in zip(group["decomposed_from"], group["count"], strict=False):
         if name:
             labels[str(name)] += int(k)
     decomposed = r.backend.decompositions()
@@ -253,7 +253,7 @@ def _note_fix(r: FallbackReport, real: pd.DataFrame) -> str:
     program_ops = [str(o) for o in r.instructions["op"]]
     notes = {
         str(op): _note(r.backend, str(op), str(cls), program_ops)
-        for op, cls in zip(real["op"], real["cls"])
+        for op, cls in zip(real["op"], real["cls"], strict=False)
         if cls in (UNSUPPORTED, CONSTRAINT)
     }
     first = str(real.iloc[0]["op"])

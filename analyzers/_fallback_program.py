@@ -22,8 +22,8 @@ import pandas as pd
 
 from etprof.backends import Backend
 from etprof.backends.support import OpSupport, SupportTable
-from etprof.util.grouping import group_cumcount, group_sum
 from etprof.trace.model import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, Trace
+from etprof.util.grouping import group_cumcount, group_sum
 
 GLUE = "glue"
 UNSUPPORTED = "unsupported"

@@ -213,7 +213,7 @@ def operator_token_frame(
     merged = merged.fillna({c: 0.0 for c in merged.columns if c.endswith("_per_token")})
     merged["typical"] = [
         typical_role(op) if side == "portable" else ""
-        for op, side in zip(merged["op"], merged["side"])
+        for op, side in zip(merged["op"], merged["side"], strict=False)
     ]
     last = list(phases)[-1]
     cols = ["op", "typical", "side", "backend"]

@@ -22,9 +22,9 @@ import pandas as pd
 from etprof.analyzers import analyzer
 from etprof.analyzers.buckets import delegate_backends, glue_flags, unresolved_by_instruction
 from etprof.analyzers.modules import instruction_modules, module_label
-from etprof.util.grouping import group_codes, group_count, group_first, group_min, group_sum
 from etprof.result import records
 from etprof.trace.model import DELEGATE_CALL, DELEGATE_OP, RUN_MODEL, Trace
+from etprof.util.grouping import group_codes, group_count, group_first, group_min, group_sum
 
 OVERHEAD_EVENT = "(delegate overhead)"
 BLOCK_COLUMNS = (
@@ -257,7 +257,7 @@ def _main_ops(ops: pd.DataFrame, n: int, limit: int = 3) -> dict[int, str]:
     for instr, group in by_op.groupby("instruction_id", sort=False):
         parts = [
             f"{op} x{round(size / n)}"
-            for op, size in zip(group["op"][:limit], group["size"][:limit])
+            for op, size in zip(group["op"][:limit], group["size"][:limit], strict=False)
         ]
         more = len(group) - limit
         out[int(instr)] = ", ".join(parts) + (f", +{more} more" if more > 0 else "")

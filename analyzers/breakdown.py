@@ -183,7 +183,7 @@ class Breakdown:
         backends = self.buckets.backends
         side = [
             backends[b].label if s == "delegated" and b in backends else str(s)
-            for s, b in zip(frame["side"], frame["backend"])
+            for s, b in zip(frame["side"], frame["backend"], strict=False)
         ]
         shown = frame.assign(side=side).drop(columns=["backend"])
         # the default view's operators stay narrow: below_res is in --by op, CSV and JSON

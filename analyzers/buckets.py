@@ -30,10 +30,10 @@ import pandas as pd
 
 from etprof.analyzers import analyzer
 from etprof.backends import Backend, resolve
-from etprof.util.grouping import group_sum
 from etprof.result import records
 from etprof.trace.model import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_MODEL, Trace
 from etprof.units import ms_text
+from etprof.util.grouping import group_sum
 
 BUCKETS = (
     "delegate_compute",

@@ -31,10 +31,7 @@ from etprof.analyzers._diff_phases import PhaseDiffs
 from etprof.analyzers._diff_rows import MATCHES, contributor_table, contributors, same_program
 from etprof.analyzers.buckets import BUCKETS, BucketOptions, Buckets, buckets
 from etprof.analyzers.runmodel import run_model_samples
-from etprof.errors import InputError, MismatchError
 from etprof.analyzers.stats.gate import DEFAULT_MIN_SESSIONS, Gate, check_thresholds, judge
-from etprof.program.llm import PHASES
-from etprof.result import records
 from etprof.analyzers.stats.significance import (
     IDLE_SHARE_PCT,
     NO_CHANGE,
@@ -46,6 +43,9 @@ from etprof.analyzers.stats.significance import (
     contention_pct,
     rank_tests,
 )
+from etprof.errors import InputError, MismatchError
+from etprof.program.llm import PHASES
+from etprof.result import records
 from etprof.trace.model import Trace
 
 # What each breakdown bucket is called when it explains a change ({backend}: the delegate's
@@ -507,10 +507,7 @@ def _model_check(a: Trace, b: Trace, said: bool) -> Check:
 
 
 def _check(setting: str, a: object, b: object, *, blocking: bool) -> Check:
-    if a is None or b is None:
-        status = "unknown"
-    else:
-        status = "same" if a == b else "differs"
+    status = "unknown" if a is None or b is None else "same" if a == b else "differs"
     return Check(
         setting, "?" if a is None else str(a), "?" if b is None else str(b), status, blocking
     )
@@ -618,7 +615,7 @@ def _contended(
         return []
     who = [
         f"{label} had its CPU {share:.0f}% of the measured time"
-        for label, share in zip((label_a, label_b), shares)
+        for label, share in zip((label_a, label_b), shares, strict=False)
         if share is not None and share < IDLE_SHARE_PCT
     ]
     return [

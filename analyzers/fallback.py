@@ -45,9 +45,9 @@ from etprof.analyzers._fallback_program import (
 from etprof.backends import PRECISION_LABELS, Backend, default_target, explainers
 from etprof.backends.support import SupportTable
 from etprof.errors import InputError
-from etprof.util.grouping import group_sum
 from etprof.result import records
 from etprof.trace.model import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_MODEL, Trace
+from etprof.util.grouping import group_sum
 
 from ._fallback_notes import explain  # relative: see _fallback_notes
 

@@ -25,7 +25,6 @@ import numpy.typing as npt
 import pandas as pd
 
 from etprof.analyzers import analyzer
-from etprof.errors import InputError
 from etprof.analyzers.stats.gate import (
     DEFAULT_MIN_SESSIONS,
     INCONCLUSIVE,
@@ -34,7 +33,6 @@ from etprof.analyzers.stats.gate import (
     check_thresholds,
     judge,
 )
-from etprof.result import records
 from etprof.analyzers.stats.significance import (
     NO_CHANGE,
     Comparison,
@@ -43,6 +41,8 @@ from etprof.analyzers.stats.significance import (
     compare,
     contention_pct,
 )
+from etprof.errors import InputError
+from etprof.result import records
 
 MOVED_SHARE_PCT = 10.0  # a bucket or operator named as moved carries at least this share
 SERIES = ("model", "variant", "device", "method")

@@ -28,9 +28,9 @@ import pandas as pd
 
 from etprof.analyzers import analyzer
 from etprof.analyzers.buckets import bucket_frame
+from etprof.analyzers.stats.significance import rank_test
 from etprof.errors import InputError
 from etprof.result import records
-from etprof.analyzers.stats.significance import rank_test
 from etprof.trace.model import Trace
 
 NOISY_CV_PCT = 10.0

@@ -283,7 +283,8 @@ class LlmResult:
             cols = [f"{p}_us_per_token" for p in self.phases]
             for _, row in typical.iterrows():
                 cost = ", ".join(
-                    f"{p} {float(row[c]):.1f} µs/token" for p, c in zip(self.phases, cols)
+                    f"{p} {float(row[c]):.1f} µs/token"
+                    for p, c in zip(self.phases, cols, strict=False)
                 )
                 out.append(f"portable {row['op']} ({row['typical']}): {cost}")
         return out

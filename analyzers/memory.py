@@ -18,10 +18,10 @@ import pandas as pd
 
 from etprof import backends
 from etprof.analyzers import analyzer
-from etprof.trace.sidecar import SessionMemory
 from etprof.program.memory import PlannedMemory
 from etprof.result import records
 from etprof.trace.model import Trace
+from etprof.trace.sidecar import SessionMemory
 from etprof.units import bytes_text
 
 NEEDS_PTE = (

@@ -118,7 +118,7 @@ def common_module(paths: tuple[str, ...] | list[str]) -> str:
         return ""
     split = [p.split(".") if p else [] for p in paths]
     prefix: list[str] = []
-    for parts in zip(*split):
+    for parts in zip(*split, strict=False):
         if any(p != parts[0] for p in parts):
             break
         prefix.append(parts[0])
@@ -250,7 +250,7 @@ def _place_operators(
     left: dict[str, float] = {}
     for row in frame[frame["side"] == "delegated"].itertuples(index=False):
         instr = by_id.get(int(row.instruction))
-        if instr is None or len(instr.modules) < 2 and not instr.graph_modules:
+        if instr is None or (len(instr.modules) < 2 and not instr.graph_modules):
             continue
         own = _operator_modules(trace, instr)
         mine = ops[ops["instruction_id"].to_numpy() == instr.id]

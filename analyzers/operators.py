@@ -15,9 +15,9 @@ import pandas as pd
 
 from etprof.analyzers import analyzer
 from etprof.analyzers.buckets import delegate_backends
-from etprof.util.grouping import group_codes, group_first, group_sum
 from etprof.result import records
 from etprof.trace.model import DELEGATE_OP, KERNEL, Trace
+from etprof.util.grouping import group_codes, group_first, group_sum
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def operator_frame(trace: Trace) -> pd.DataFrame:
     backends = delegate_backends(trace)
     grouped["glue"] = [
         s == "delegated" and b in backends and backends[b].is_glue(o)
-        for o, s, b in zip(grouped["op"], grouped["side"], grouped["backend"])
+        for o, s, b in zip(grouped["op"], grouped["side"], grouped["backend"], strict=False)
     ]
     return grouped[[*cols, "glue", "below_res"]].reset_index(drop=True)
 

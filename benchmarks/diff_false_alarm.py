@@ -37,10 +37,11 @@ from typing import Any
 
 from etprof.analyzers.diff import DiffOptions, diff_traces
 from etprof.analyzers.runmodel import run_model_samples
-from etprof.commands.run import parse_sessions
-from etprof.trace.loading import load_trace
-from etprof.record.runner import RunRequest, run_program, run_programs
 from etprof.analyzers.stats.significance import NO_CHANGE, Comparison, Method, compare
+from etprof.commands.run import parse_sessions
+from etprof.record.request import RunRequest
+from etprof.record.runner import run_program, run_programs
+from etprof.trace.loading import load_trace
 
 TARGET_PCT = 5.0
 
@@ -97,7 +98,9 @@ def main() -> int:
         result = diff_traces(a, b, options)  # the real pipeline, as `etprof diff` runs it
         rms = [run_model_samples(t.measured()) for t in (a, b)]
         pairs.append(tuple(rm.to_numpy() / 1e6 for rm in rms))
-        labels.append(tuple(t.session_of(rm.index.to_numpy()) for t, rm in zip((a, b), rms)))
+        labels.append(
+            tuple(t.session_of(rm.index.to_numpy()) for t, rm in zip((a, b), rms, strict=False))
+        )
         methods.append(result.comparison.method)  # with this pair's CPU-contention widening
         flagged.append(any("machine was busy" in w for w in result.warnings))
         print(
@@ -108,7 +111,9 @@ def main() -> int:
     elapsed = time.perf_counter() - started
 
     # Re-judged with the same function diff_traces uses, on the same samples.
-    judged = [_judge(a, b, m, la, lb) for (a, b), m, (la, lb) in zip(pairs, methods, labels)]
+    judged = [
+        _judge(a, b, m, la, lb) for (a, b), m, (la, lb) in zip(pairs, methods, labels, strict=False)
+    ]
     rate = _rate(judged)
     alarms = [c.verdict != NO_CHANGE for c in judged]
     sessions = sorted({c.sessions_a for c in judged} | {c.sessions_b for c in judged})
@@ -128,7 +133,7 @@ def main() -> int:
     )
     single = [
         compare(*(_first_session(x, lab) for x, lab in ((a, la), (b, lb))), m)
-        for (a, b), m, (la, lb) in zip(pairs, methods, labels)
+        for (a, b), m, (la, lb) in zip(pairs, methods, labels, strict=False)
     ]
     hits = sum(c.verdict != NO_CHANGE for c in single)
     low1, high1 = wilson(hits, len(single))
@@ -153,7 +158,7 @@ def main() -> int:
     print(f"pairs whose band was widened for CPU contention: {widened} of {len(methods)}")
     print(
         f"pairs with the busy-machine warning: {sum(flagged)} of {len(flagged)}; "
-        f"false alarms among them: {sum(a and f for a, f in zip(alarms, flagged))} of "
+        f"false alarms among them: {sum(a and f for a, f in zip(alarms, flagged, strict=False))} of "
         f"{sum(alarms)}"
     )
 
@@ -172,7 +177,7 @@ def main() -> int:
                             la,
                             lb,
                         )
-                        for (a, b), m, (la, lb) in zip(pairs, methods, labels)
+                        for (a, b), m, (la, lb) in zip(pairs, methods, labels, strict=False)
                     ]
                 )
                 for how in ("blocks", "iterations")
@@ -182,7 +187,7 @@ def main() -> int:
         needed = _band_needed(
             [
                 _judge(a, b, replace(m, statistic=stat, contention_pct=0.0), la, lb)
-                for (a, b), m, (la, lb) in zip(pairs, methods, labels)
+                for (a, b), m, (la, lb) in zip(pairs, methods, labels, strict=False)
             ]
         )
         print(
@@ -212,7 +217,7 @@ def record_pair(pte: Path, outs: list[Path], args: argparse.Namespace) -> None:
         shutil.copyfile(pte, copy)
     try:
         if not args.processes:
-            run_programs([request(c, o, args) for c, o in zip(copies, outs)])
+            run_programs([request(c, o, args) for c, o in zip(copies, outs, strict=False)])
             return
         etprof_run(copies, [], args)
     finally:

@@ -23,8 +23,9 @@ from pathlib import Path
 from etprof import zoo
 from etprof.analyzers.overhead import OverheadOptions, overhead
 from etprof.jobs.bench import cache_entry, default_cache_dir, ensure_program
+from etprof.record.request import RunRequest
+from etprof.record.runner import run_program
 from etprof.trace.loading import load_trace
-from etprof.record.runner import RunRequest, run_program
 
 
 def program(model: str, variant: str) -> Path:

@@ -39,9 +39,9 @@ import numpy as np
 import pandas as pd
 
 from etprof.analyzers.history import HistoryOptions, StoredRuns, history
-from etprof.trace.loading import load_trace
 from etprof.store import db
 from etprof.store.rows import StoredTrace, trace_rows
+from etprof.trace.loading import load_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")

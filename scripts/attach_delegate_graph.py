@@ -18,12 +18,12 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from etprof.backends.graphs import read_program
+from etprof.backends.xnnpack_graph import align
 from etprof.trace.loading import load_trace
+from etprof.trace.model import DELEGATE_OP
 from etprof.trace.sidecar import TraceBinding, read_sidecar, sidecar_path
 from etprof.util.output import write_text
-from etprof.program.reader import read_program
-from etprof.trace.model import DELEGATE_OP
-from etprof.backends.xnnpack_graph import align
 
 
 def main() -> int:

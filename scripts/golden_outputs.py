@@ -15,6 +15,7 @@ Without traces it uses the checked-in samples and the tests' small traces. Each 
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -22,11 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((ROOT / "sample_traces").glob("*.etdp"))
 TESTS_DATA = ROOT / "tests" / "data"
+SMALL = TESTS_DATA / "small_xnnpack"
 DEFAULT = [str(p) for p in SAMPLES] + [
     str(TESTS_DATA / "small_pair_a.etdp"),
     str(TESTS_DATA / "small_pair_b.etdp"),
-    f"{TESTS_DATA / 'small_xnnpack.etdp'}:{TESTS_DATA / 'small_xnnpack.pte'}:"
-    f"{TESTS_DATA / 'small_xnnpack_etrecord.bin'}",
+    f"{SMALL}.etdp:{SMALL}.pte:{SMALL}_etrecord.bin",
 ]
 FORMATS = {"table": "txt", "json": "json", "csv": "csv", "markdown": "md", "html": "html"}
 
@@ -36,6 +37,7 @@ def _etprof(out: Path, name: str, args: list[str]) -> None:
         [sys.executable, "-m", "etprof.cli", *args],
         capture_output=True,
         text=True,
+        check=False,
         env={"COLUMNS": "120", "PATH": "/usr/bin:/bin", "TZ": "UTC", "LC_ALL": "C.UTF-8"},
     )
     (out / f"{name}.rc").write_text(f"{done.returncode}\n")
@@ -55,7 +57,7 @@ def main(argv: list[str]) -> int:
         return 2
     out = Path(argv[0])
     out.mkdir(parents=True, exist_ok=True)
-    specs = [s.split(":") + [None, None] for s in (argv[1:] or DEFAULT)]
+    specs = [[*s.split(":"), None, None] for s in (argv[1:] or DEFAULT)]
     traces = [(Path(s[0]), s[1] or None, s[2] or None) for s in specs]
     for trace, pte, etrecord in traces:
         stem = trace.stem
@@ -73,7 +75,7 @@ def main(argv: list[str]) -> int:
         _etprof(out, name, ["timeline", str(trace), *prog, "--all", "-o", str(out / name)])
         name = f"report-{stem}.html"
         _etprof(out, name, ["report", str(trace), *prog, "-o", str(out / name)])
-    for (a, pte_a, rec_a), (b, pte_b, rec_b) in zip(traces, traces[1:], strict=False):
+    for (a, pte_a, rec_a), (b, pte_b, rec_b) in itertools.pairwise(traces):
         stem = f"{a.stem}--{b.stem}"
         prog = _program_args(pte_a, rec_a, "-a") + _program_args(pte_b, rec_b, "-b")
         for fmt, ext in FORMATS.items():

@@ -17,9 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-from etprof.zoo.export import STANDARD_VARIANTS, export_model, output_paths
+from etprof.record.request import RunRequest
+from etprof.record.runner import run_program
 from etprof.trace.sidecar import TraceMeta, sidecar_path
-from etprof.record.runner import RunRequest, run_program
+from etprof.zoo.export import STANDARD_VARIANTS, export_model, output_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_BYTES = 3 * 1024 * 1024

@@ -53,8 +53,8 @@ def assert_nests(spans: list[tuple[int, int]], track: object) -> None:
     if len(spans) <= 2000:
         a = np.array(spans)
         s, e = a[:, 0][:, None], a[:, 1][:, None]
-        overlap = (s < e.T) & (s.T < e)
-        nested = ((s <= s.T) & (e.T <= e)) | ((s.T <= s) & (e <= e.T))
+        overlap = (s < e.T) & (e > s.T)
+        nested = ((s <= s.T) & (e >= e.T)) | ((s >= s.T) & (e <= e.T))
         bad = np.argwhere(overlap & ~nested)
         assert not len(bad), f"track {track}: {spans[bad[0][0]]} and {spans[bad[0][1]]} overlap"
         return

@@ -15,8 +15,8 @@ from pathlib import Path
 import flatbuffers
 import numpy as np
 
-from etprof.util.flatbuf import Buffer
 from etprof.trace.etdump.reader import RawDump
+from etprof.util.flatbuf import Buffer
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from etprof.trace.sidecar import RunSettings, TraceMeta, sidecar_path
 from etprof.program.types import Instruction, MethodInfo, ProgramInfo
+from etprof.trace.sidecar import RunSettings, TraceMeta, sidecar_path
 
 from etdump_builder import Prof, Run, write
 

@@ -37,9 +37,9 @@ from typing import Any
 
 from etprof import zoo
 from etprof.jobs import bench
-from etprof.zoo.export import STANDARD_VARIANTS, ExportOptions, export_model, output_paths
+from etprof.record.host import versions
 from etprof.util.output import write_text
-from etprof.record.runner import versions
+from etprof.zoo.export import STANDARD_VARIANTS, ExportOptions, export_model, output_paths
 
 FORMAT = "etprof-test-programs"
 VERSION = 1

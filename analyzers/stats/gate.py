@@ -18,8 +18,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from etprof.errors import InputError
 from etprof.analyzers.stats.significance import FASTER, SLOWER, Comparison
+from etprof.errors import InputError
 
 PASS = "pass"
 FAIL = "fail"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from etprof.util.version import __version__
+from etprof.util.version import __version__ as __version__
 
 if TYPE_CHECKING:
     from etprof.api import (

@@ -135,7 +135,7 @@ def timeline(
     trace: TraceLike, iteration: int | None = None, *, all_iterations: bool = False
 ) -> pd.DataFrame:
     """The slices `etprof timeline` exports (nested, clamped; times in ns), as a DataFrame."""
-    from etprof.render.chrome import timeline as build
+    from etprof.analyzers.timeline import timeline as build
 
     return build(_trace(trace), iteration, all_iterations=all_iterations).slices
 
@@ -148,9 +148,9 @@ def chrome_trace(
     all_iterations: bool = False,
 ) -> Path:
     """Write the Chrome-trace/Perfetto JSON of `trace` to `path`; returns the path."""
-    from etprof.util.output import write_text
+    from etprof.analyzers.timeline import timeline as build
     from etprof.render.chrome import render
-    from etprof.render.chrome import timeline as build
+    from etprof.util.output import write_text
 
     out = Path(path)
     write_text(out, render(build(_trace(trace), iteration, all_iterations=all_iterations)))

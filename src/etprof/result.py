@@ -45,7 +45,7 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     # (NaN, inf) and object-like ones need a look at each value
     names = [str(c) for c in frame.columns]
     columns = []
-    for _, column in frame.items():  # noqa: PERF102 -- a DataFrame, not a dict
+    for _, column in frame.items():
         values = column.tolist()
         kind = column.dtype.kind if isinstance(column.dtype, np.dtype) else "O"
         if kind == "f":
@@ -54,7 +54,7 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
             values = [_plain(v) for v in values]
         columns.append(values)
     return (
-        [dict(zip(names, row)) for row in zip(*columns)]
+        [dict(zip(names, row, strict=False)) for row in zip(*columns, strict=False)]
         if names
         else [{} for _ in range(len(frame))]
     )

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from etprof import render, zoo
+from etprof.errors import InputError
 from etprof.jobs import bench
 from etprof.jobs.bench import BenchResult, BenchRow, BenchSettings
-from etprof.errors import InputError
 from etprof.zoo.export import STANDARD_VARIANTS
 
 from conftest import assert_one_line_error, run_cli
@@ -300,7 +300,7 @@ def test_bench_end_to_end_then_from_cache(tmp_path: Path) -> None:
     assert [f["cached"] for f in doc["files"]] == [False, False]
     ptes = [Path(f["pte"]) for f in doc["files"]]
     stamps = [p.stat().st_mtime_ns for p in ptes]
-    for f, r in zip(doc["files"], doc["rows"]):
+    for f, r in zip(doc["files"], doc["rows"], strict=False):
         assert f"trace: {f['trace']}" in first.stderr
         # the kept trace is a real trace whose run-model mean is the row's
         from etprof import analyzers

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TESTS
-
 from etprof.errors import EtprofError, InputError
+from etprof.program.reader import read_program
+from etprof.program.types import Instruction, ProgramInfo
 from etprof.zoo.export import (
     STANDARD_VARIANTS,
     ExportOptions,
@@ -26,12 +26,10 @@ from etprof.zoo.export import (
     summarize,
     variant_name,
 )
-from etprof.program.types import Instruction, ProgramInfo
-from etprof.program.reader import read_program
 
+from conftest import TESTS
 from programs import exported
 
-TESTS = TESTS
 TINY = "etprof_tiny_models:tiny"
 
 

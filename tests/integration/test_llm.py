@@ -15,8 +15,8 @@ import pytest
 
 from etprof.errors import InputError
 from etprof.program.llm import DECODE, PREFILL, LlmInfo, Step, check_lengths, plan_steps
-from etprof.trace.sidecar import RunSettings, TraceMeta, sidecar_path
 from etprof.program.methods import MethodShape
+from etprof.trace.sidecar import RunSettings, TraceMeta, sidecar_path
 
 from conftest import DATA, assert_one_line_error, run_cli
 from programs import program_copy
@@ -54,9 +54,9 @@ def llama_trace(llama: Path) -> Path:
 @pytest.mark.slow
 def test_recognised_from_the_pte_without_torch(llama: Path) -> None:
     from etprof.program.llm import recognise
-    from etprof.program.methods import read_methods
+    from etprof.program.reader import Program
 
-    info, why = recognise(read_methods(llama))
+    info, why = recognise(Program.read(llama).shapes)
     assert why == ""
     assert info is not None
     assert (info.vocab_size, info.max_seq_len, info.max_context_len) == (256, 64, 64)
@@ -578,11 +578,11 @@ EL_RUN = ("--sessions", "1", "--spread", "0", "--no-untraced")
 def test_export_llama_programs_are_recognised_without_a_flag() -> None:
     """export_llama's metadata methods and signatures, read from the .pte without torch."""
     from etprof.program.llm import recognise
-    from etprof.program.methods import read_methods
+    from etprof.program.reader import Program
 
     infos = {}
     for pte in (EL_DYNAMIC, EL_STATIC, EL_NOKV):
-        info, why = recognise(read_methods(pte))
+        info, why = recognise(Program.read(pte).shapes)
         assert why == "" and info is not None, (pte, why)
         assert (info.vocab_size, info.max_seq_len, info.bos_id, info.eos_ids) == (128, 32, 1, (2,))
         assert {"get_max_seq_len", "get_vocab_size", "use_kv_cache", "enable_dynamic_shape"} <= set(

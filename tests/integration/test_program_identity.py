@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from etprof.analyzers.diff import DiffOptions, diff_traces
+from etprof.backends.graphs import read_program
 from etprof.errors import MismatchError
-from etprof.trace.loading import load_trace
 from etprof.program.types import ProgramContent
-from etprof.program.reader import read_program
+from etprof.trace.loading import load_trace
 
 from conftest import SAMPLES, assert_one_line_error, run_cli
 from programs import program

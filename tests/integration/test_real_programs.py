@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chrome_checks import check_chrome_trace
 
 from etprof.trace.etdump.reader import read_dump
 from etprof.trace.sidecar import TraceMeta, sidecar_path
 
 from conftest import assert_one_line_error, run_cli
 from programs import program_copy
-from chrome_checks import check_chrome_trace
 
 pytestmark = pytest.mark.slow
 QUICK = ("--iters", "6", "--warmup", "1", "--sessions", "1", "--spread", "0")
@@ -527,7 +527,7 @@ def test_per_method_means_equal_the_inspectors(traced: Traced) -> None:
         mine = set(runs.loc[runs["kind"] == "run_model", "duration_ns"].astype(float))
         owner.append([i for i, d in enumerate(execute) if mine and mine <= set(d)])
     assert sorted(owner) == [[0], [1]], owner
-    for method, (i,) in zip(("forward", "encode"), owner):
+    for method, (i,) in zip(("forward", "encode"), owner, strict=False):
         block = blocks[i]
         doc = assert_breakdown_sums(trace, "--method", method)
         warmup = meta.run.warmup
@@ -585,8 +585,8 @@ def test_fallbacks_get_their_reasons_and_fixes(exported: Exporter, traced: Trace
     glue = {row["op"] for row in fb["instructions"] if row["class"] == "glue"}
     assert not glue & {"aten::select_copy.int_out", "aten::squeeze_copy.dims_out"}, glue
 
+    from etprof.backends.graphs import read_program
     from etprof.zoo.export import summarize
-    from etprof.program.reader import read_program
 
     fixed = summarize(read_program(exported("fallbacks_fixed")))
     assert (fixed.delegate_calls, fixed.portable_calls) == (1, 0), fixed.portable_ops

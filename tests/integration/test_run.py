@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from executorch_reads import execute_durations_ns
 
 from etprof.trace.etdump.reader import read_dump
 from etprof.trace.sidecar import FORMAT_VERSION, TraceMeta, sidecar_path
 
 from conftest import TESTS, assert_one_line_error, run_cli
-from executorch_reads import execute_durations_ns
 
 
 @pytest.fixture(scope="module")

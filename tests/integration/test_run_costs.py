@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from etprof import analyzers, render
+from etprof.program.reader import Program
 from etprof.trace.loading import load_trace
 from etprof.trace.sidecar import TraceMeta, sidecar_path
-from etprof.program.memory import read_planned_memory
 
 from conftest import DATA, run_cli
 
@@ -78,7 +78,7 @@ def test_sidecar_records_memory_and_untraced_per_session(
     with_untraced: tuple[TraceMeta, dict[str, object], str],
 ) -> None:
     meta, _, _ = with_untraced
-    assert meta.program.memory == read_planned_memory(DATA / "small_xnnpack.pte")
+    assert meta.program.memory == Program.read(DATA / "small_xnnpack.pte").memory
     assert len(meta.run.memory) == SESSIONS and len(meta.run.untraced) == SESSIONS
     for m in meta.run.memory:
         assert m.before_load_bytes and m.after_load_bytes and m.measured_peak_bytes

@@ -17,9 +17,9 @@ import pytest
 
 from etprof import analyzers
 from etprof.analyzers.breakdown import BreakdownOptions, MethodBreakdowns
+from etprof.backends.graphs import read_program
 from etprof.trace.loading import load_trace
 from etprof.trace.sidecar import RunSettings, TraceMeta, sidecar_path
-from etprof.program.reader import read_program
 
 pytestmark = pytest.mark.slow
 ITERS, WARMUP = 12, 2  # runs of each method, and the first ones dropped
@@ -117,7 +117,7 @@ def test_per_method_means_equal_the_inspectors(two_method_trace: Path) -> None:
     ev = trace.events
     calls = ev[ev["kind"].isin(["delegate_call", "operator_call"])]
     methods = {
-        m: {(str(n), int(i)) for n, i in zip(g["name"], g["instruction_id"])}
+        m: {(str(n), int(i)) for n, i in zip(g["name"], g["instruction_id"], strict=False)}
         for m, g in calls.groupby(calls["method"].astype(str))
         if m
     }

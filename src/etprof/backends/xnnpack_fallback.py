@@ -104,7 +104,7 @@ def overload(name: str) -> str:
 
 def has_sdpa_pieces(program_ops: Iterable[str]) -> bool:
     """Whether the portable operators include the mask check of a decomposed SDPA."""
-    return _SDPA_MASK_CHECK <= {base(o) for o in program_ops}
+    return {base(o) for o in program_ops} >= _SDPA_MASK_CHECK
 
 
 def decomposed_label(name: str, program_ops: Iterable[str]) -> str:

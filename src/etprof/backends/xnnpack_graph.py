@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from etprof.util.flatbuf import Buffer, CorruptBuffer
+from etprof.util.flatbuf import Buffer
 
 BACKEND_ID = "XnnpackBackend"
 PLACEHOLDERS = frozenset({"Invalid Unary Op"})  # names XNNPACK gives without saying what ran
@@ -156,19 +156,6 @@ _COUNTER = re.compile(r" #\d+$")
 # XNNPACK blob
 _XNN_HEADER_MAGIC, _XNN_IDENTIFIER = b"XH00", b"XN01"
 _GRAPH_NODES, _NODE_TYPE, _NODE_VALUE, _NODE_DEBUG_HANDLE = 1, 0, 1, 2
-
-
-def delegate_graphs(pte: bytes) -> dict[tuple[str, int], tuple[str, ...]]:
-    """Node operator names, in execution order, of every XNNPACK delegate of a `.pte`, keyed by
-    (method, index in the method's delegate table). Raises ValueError on a corrupt file."""
-    from etprof.program.reader import delegate_blobs
-
-    try:
-        return {
-            key: nodes(blob) for key, backend, blob in delegate_blobs(pte) if backend == BACKEND_ID
-        }
-    except (CorruptBuffer, IndexError) as exc:
-        raise ValueError(str(exc)) from None
 
 
 def nodes(blob: bytes | memoryview) -> tuple[str, ...]:

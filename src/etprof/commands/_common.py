@@ -11,9 +11,9 @@ from typing import Any
 import typer
 
 from etprof import render
+from etprof.result import Result
 from etprof.trace.sidecar import SIDECAR_SUFFIX
 from etprof.util.output import check_writable, write_text
-from etprof.result import Result
 
 OutputOption = typer.Option(
     None, "--output", "-o", help="write to this file instead of stdout (replaced atomically)"

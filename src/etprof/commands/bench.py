@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from etprof.commands._common import check_output, emit, format_option
+from etprof.util import methodology
 
 SCHEMA = "etprof.jobs.bench"
 
@@ -20,7 +21,9 @@ def bench(
         "--variants",
         help="comma-separated export variants",
     ),
-    iters: int = typer.Option(60, "--iters", help="iterations per run (the seed: 60)"),
+    iters: int = typer.Option(
+        methodology.ITERS, "--iters", help="iterations per run (the seed: 60)"
+    ),
     warmup: int = typer.Option(10, "--warmup", help="first iterations dropped (the seed: 10)"),
     threads: int = typer.Option(1, "--threads", help="runtime threads (the seed: 1)"),
     cache: Path | None = typer.Option(

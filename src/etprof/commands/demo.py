@@ -13,6 +13,8 @@ from typing import Any
 
 import typer
 
+from etprof.util import methodology
+
 DEMO_VARIANTS = ("xnnpack_q8_quantonly", "xnnpack_q8")
 
 
@@ -25,7 +27,9 @@ def demo(
     workdir: Path = typer.Option(
         Path("etprof-demo"), "--dir", help="where programs and traces go (reused on a second run)"
     ),
-    iters: int = typer.Option(60, "--iters", help="iterations per run (the seed: 60)"),
+    iters: int = typer.Option(
+        methodology.ITERS, "--iters", help="iterations per run (the seed: 60)"
+    ),
     warmup: int = typer.Option(10, "--warmup", help="iterations dropped (the seed: 10)"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show export/runtime logs"),
 ) -> None:
@@ -34,10 +38,12 @@ def demo(
 
     from etprof import analyzers, render
     from etprof.commands._common import terminal_width
-    from etprof.zoo.export import STANDARD_VARIANTS, export_model, output_paths
+    from etprof.record.request import RunRequest, default_trace_path
+    from etprof.record.runner import run_programs
     from etprof.trace.loading import load_trace
+    from etprof.util.methodology import SPREAD_S
     from etprof.util.quiet import terminal
-    from etprof.record.runner import SPREAD_S, RunRequest, default_trace_path, run_programs
+    from etprof.zoo.export import STANDARD_VARIANTS, export_model, output_paths
 
     workdir.mkdir(parents=True, exist_ok=True)
     console = Console(file=terminal(), stderr=True)
@@ -93,9 +99,11 @@ def demo_llm(workdir: Path, console: Any, verbose: bool) -> None:
     from etprof import analyzers, render
     from etprof.analyzers.llm import LlmOptions
     from etprof.commands._common import terminal_width
-    from etprof.zoo.export import ExportOptions, export_model
+    from etprof.record.request import RunRequest, default_trace_path
+    from etprof.record.runner import run_programs
     from etprof.trace.loading import load_trace
-    from etprof.record.runner import SPREAD_S, RunRequest, default_trace_path, run_programs
+    from etprof.util.methodology import SPREAD_S
+    from etprof.zoo.export import ExportOptions, export_model
 
     reqs = []
     for quantize in (False, True):

@@ -71,13 +71,13 @@ def report(
 ) -> None:
     """Write an HTML report: run model, buckets, top operators, iterations, fallback (and the
     diff view when given two traces). Works offline: no script, nothing fetched."""
-    from etprof.util.version import __version__
+    from etprof.analyzers.report import ReportOptions, build_report
     from etprof.commands._common import check_output, trace_inputs
     from etprof.errors import InputError
+    from etprof.render import render
     from etprof.trace.loading import load_trace
     from etprof.util.output import write_text
-    from etprof.render import render
-    from etprof.analyzers.report import ReportOptions, build_report
+    from etprof.util.version import __version__
 
     if db is not None or parquet is not None:
         if a is not None:
@@ -116,10 +116,10 @@ def _history_report(
     from etprof.analyzers.history import HistoryOptions, StoredRuns, history
     from etprof.commands._common import check_output
     from etprof.errors import InputError
-    from etprof.util.output import write_text
     from etprof.render import render
     from etprof.store.db import read_tables
     from etprof.store.rows import parse_tags
+    from etprof.util.output import write_text
 
     if db is not None and parquet is not None:
         raise InputError("both --db and --parquet given", "read one store at a time")

@@ -8,8 +8,9 @@ from pathlib import Path
 import typer
 
 from etprof.render import formats
+from etprof.util import methodology
 
-DEFAULT_ITERS, DEFAULT_WARMUP = 60, 10  # the seed's methodology (docs/methodology.md)
+DEFAULT_ITERS, DEFAULT_WARMUP = methodology.ITERS, methodology.WARMUP
 
 
 def run(
@@ -117,9 +118,10 @@ def run(
     from etprof.commands._common import terminal_width
     from etprof.errors import InputError
     from etprof.record.inputs import parse_shape
+    from etprof.record.request import RunRequest, default_trace_path, planned
+    from etprof.record.runner import run_programs
     from etprof.trace.loading import load_trace
     from etprof.util.quiet import terminal
-    from etprof.record.runner import RunRequest, default_trace_path, planned, run_programs
 
     fmt = "json" if json_out else fmt
     summary_options = SummaryOptions(top=top)  # refuses --top 0 before minutes of profiling
@@ -175,7 +177,7 @@ def run(
             reqs, lambda done, total: bar.update(task, completed=done, total=total)
         )
     texts = []
-    for req, meta in zip(reqs, metas):
+    for req, meta in zip(reqs, metas, strict=False):
         trace = load_trace(req.out)
         if trace.phases:
             texts.append(

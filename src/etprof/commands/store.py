@@ -36,9 +36,9 @@ def store(
 ) -> None:
     """Store traces in a DuckDB results store (one row per run, session, bucket, operator and
     delegate block); a trace already stored is skipped."""
-    from etprof.trace.loading import load_trace
     from etprof.store import db as stored
     from etprof.store.rows import content_id, parse_tags, trace_rows
+    from etprof.trace.loading import load_trace
 
     tags = parse_tags(tag)
     target = db if db is not None or parquet is not None else DEFAULT_DB

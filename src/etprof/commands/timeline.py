@@ -40,8 +40,8 @@ def timeline(
     Method::execute, each instruction, and the XNNPACK operators nested in their DELEGATE_CALL;
     --format csv or json give the same slices as a table (times in ns) instead.
     """
+    from etprof.analyzers.timeline import timeline as build
     from etprof.trace.loading import load_trace
-    from etprof.render.chrome import timeline as build
 
     inputs = [*trace_inputs(trace), pte, etrecord]
     chosen = check_output(fmt, output, SCHEMA, inputs)  # `.json` here means a Chrome trace

@@ -31,9 +31,10 @@ import pandas as pd
 
 from etprof import zoo
 from etprof.errors import InputError
-from etprof.util.output import write_text
+from etprof.record.host import versions
 from etprof.result import records
-from etprof.record.runner import versions
+from etprof.util import methodology
+from etprof.util.output import write_text
 
 SCHEMA = "etprof.jobs.bench"
 CACHE_FORMAT = "etprof-bench-cache"
@@ -53,8 +54,8 @@ _PIPELINE_MODULES = ("etprof.zoo.export",)
 
 @dataclass(frozen=True)
 class BenchSettings:
-    iters: int = 60
-    warmup: int = 10
+    iters: int = methodology.ITERS
+    warmup: int = methodology.WARMUP
     threads: int = 1
     cache: Path = Path()  # see default_cache_dir()
     verbose: bool = False
@@ -377,8 +378,9 @@ def bench(
 ) -> BenchResult:
     """Export (or reuse), run and measure every model in every variant, in that order."""
     from etprof import analyzers
+    from etprof.record.request import RunRequest
+    from etprof.record.runner import run_program
     from etprof.trace.loading import load_trace
-    from etprof.record.runner import RunRequest, run_program
 
     say = notify or (lambda event: None)
     specs = {m: zoo.parse(m) for m in models}  # a bad name fails before any slow work

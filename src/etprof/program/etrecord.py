@@ -140,7 +140,9 @@ def _check_matches(
 ) -> None:
     """Refuse an ETRecord whose instruction ids cannot be this program's."""
     kinds = {i.id: i.kind for i in info.instructions}
-    wanted = {i: ("operator", "delegate") for i in handles} | {i: ("delegate",) for i in delegates}
+    wanted = dict.fromkeys(handles, ("operator", "delegate")) | dict.fromkeys(
+        delegates, ("delegate",)
+    )
     for instr, allowed in sorted(wanted.items()):
         if kinds.get(instr) not in allowed:
             raise MismatchError(

@@ -17,20 +17,12 @@ Sizes are the bytes stored in the file, alignment padding inside the constant se
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from etprof.errors import ProgramFormatError
+from etprof.program import schema as S
+from etprof.program.schema import looks_like_program, segment_base
 from etprof.util.flatbuf import Buffer, CorruptBuffer
-
-# Program fields (schema/program.fbs)
-_PROGRAM_PLANS, _CONSTANT_BUFFER, _DELEGATE_DATA, _SEGMENTS, _CONSTANT_SEGMENT = 1, 2, 3, 4, 5
-_NAMED_DATA = 7
-_PLAN_NAME, _PLAN_DELEGATES, _PLAN_NON_CONST_SIZES = 0, 7, 8
-_DELEGATE_ID, _DELEGATE_PROCESSED = 0, 1
-_INLINE, _SEGMENT = 0, 1
-_HEADER_MAGIC = b"eh00"
-_IDENTIFIER = b"ET12"
 
 
 @dataclass(frozen=True)
@@ -121,27 +113,8 @@ class PlannedMemory:
         )
 
 
-def read_pte(path: Path) -> bytes:
-    """The bytes of the program file at `path`; one-line errors for unreadable files."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise ProgramFormatError(f"no such program: {path}", "check the path") from None
-    except IsADirectoryError:
-        raise ProgramFormatError(f"{path} is a directory", "pass a .pte file") from None
-    except OSError as exc:
-        raise ProgramFormatError(
-            f"cannot read {path}: {exc.strerror}", "check permissions"
-        ) from None
-
-
-def read_planned_memory(path: Path) -> PlannedMemory:
-    """The planned memory of the program at `path`; one-line errors for unreadable files."""
-    return planned_memory(read_pte(path), str(path))
-
-
 def planned_memory(data: bytes, source: str = "the program") -> PlannedMemory:
-    if len(data) < 8 or data[4:8] != _IDENTIFIER:
+    if not looks_like_program(data):
         raise ProgramFormatError(
             f"{source} is not an ExecuTorch program (no ET12 identifier)",
             "pass a .pte made by `etprof export` or ExecuTorch's to_executorch()",
@@ -152,25 +125,12 @@ def planned_memory(data: bytes, source: str = "the program") -> PlannedMemory:
         raise ProgramFormatError(f"{source} is a corrupt .pte ({exc})", "export it again") from None
 
 
-def _segment_base(data: bytes) -> tuple[int, int]:
-    """(flatbuffer size, offset where segments start; 0 without an extended header)."""
-    if len(data) < 32 or data[8:12] != _HEADER_MAGIC:
-        return len(data), 0
-    head = Buffer.of(data)
-    if head.u32_at(12) < 24:  # shorter than magic, length, program size and segment base
-        return len(data), 0
-    program_size, base = head.u64_at(16), head.u64_at(24)
-    if program_size > len(data) or base > len(data):
-        raise ValueError(f"the extended header points past the end of the {len(data)}-byte file")
-    return program_size, base
-
-
 def _read(data: bytes) -> PlannedMemory:
-    program_size, base = _segment_base(data)
+    program_size, base = segment_base(data)
     buf = Buffer.of(memoryview(data)[:program_size])
     root = buf.deref(0)
     segments = [
-        (buf.u64_field(s, 0), buf.u64_field(s, 1)) for s in buf.table_vector(root, _SEGMENTS)
+        (buf.u64_field(s, 0), buf.u64_field(s, 1)) for s in buf.table_vector(root, S.SEGMENTS)
     ]
     for i, (offset, size) in enumerate(segments):
         if base + offset + size > len(data):
@@ -181,19 +141,19 @@ def _read(data: bytes) -> PlannedMemory:
             raise ValueError(f"segment index {index} of {len(segments)} segments")
         return segments[index][1]
 
-    inline = [_vector_bytes(buf, d, 0) for d in buf.table_vector(root, _DELEGATE_DATA)]
+    inline = [_vector_bytes(buf, d, 0) for d in buf.table_vector(root, S.DELEGATE_DATA)]
     methods, delegates = [], []
-    for plan in buf.table_vector(root, _PROGRAM_PLANS):
-        name = buf.string_field(plan, _PLAN_NAME) or ""
-        first, n = buf.vector_field(plan, _PLAN_NON_CONST_SIZES)
+    for plan in buf.table_vector(root, S.PROGRAM_PLANS):
+        name = buf.string_field(plan, S.PLAN_NAME) or ""
+        first, n = buf.vector_field(plan, S.PLAN_NON_CONST_SIZES)
         buf.check(first, 8 * n)
         sizes = tuple(buf.u64_at(first + 8 * i) for i in range(n))
         methods.append(MethodPlan(name, sizes[1:]))
-        for k, delegate in enumerate(buf.table_vector(plan, _PLAN_DELEGATES)):
-            ref = buf.table_field(delegate, _DELEGATE_PROCESSED)
-            where = buf.u8_field(ref, 0) if ref is not None else _INLINE
+        for k, delegate in enumerate(buf.table_vector(plan, S.PLAN_DELEGATES)):
+            ref = buf.table_field(delegate, S.DELEGATE_PROCESSED)
+            where = buf.u8_field(ref, 0) if ref is not None else S.INLINE
             index = buf.int_field(ref, 1, 0, signed=False) if ref is not None else 0
-            if where == _SEGMENT:
+            if where == S.SEGMENT:
                 size, location = segment_size(index), "segment"
             elif 0 <= index < len(inline):
                 size, location = inline[index], "inline"
@@ -201,7 +161,7 @@ def _read(data: bytes) -> PlannedMemory:
                 raise ValueError(f"delegate {k} of {name} points at missing inline data {index}")
             delegates.append(
                 DelegateBlob(
-                    name, k, buf.string_field(delegate, _DELEGATE_ID) or "?", location, size
+                    name, k, buf.string_field(delegate, S.DELEGATE_ID) or "?", location, size
                 )
             )
     return PlannedMemory(
@@ -212,7 +172,7 @@ def _read(data: bytes) -> PlannedMemory:
             for i in sorted(
                 {
                     buf.int_field(entry, 1, 0, signed=False)
-                    for entry in buf.table_vector(root, _NAMED_DATA)
+                    for entry in buf.table_vector(root, S.NAMED_DATA)
                 }
             )
         ),
@@ -222,8 +182,8 @@ def _read(data: bytes) -> PlannedMemory:
 
 
 def _constant_bytes(buf: Buffer, root: int, segment_size: Any) -> int:
-    legacy = sum(_vector_bytes(buf, b, 0) for b in buf.table_vector(root, _CONSTANT_BUFFER))
-    table = buf.table_field(root, _CONSTANT_SEGMENT)
+    legacy = sum(_vector_bytes(buf, b, 0) for b in buf.table_vector(root, S.CONSTANT_BUFFER))
+    table = buf.table_field(root, S.CONSTANT_SEGMENT)
     if table is None:
         return legacy
     first, n = buf.vector_field(table, 1)

@@ -13,19 +13,10 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 
 from etprof.errors import ProgramFormatError
+from etprof.program import schema as S
 from etprof.util.flatbuf import Buffer, CorruptBuffer
-from etprof.program.reader import looks_like_program
-
-# ExecutionPlan fields
-_PLAN_NAME, _PLAN_VALUES, _PLAN_INPUTS, _PLAN_OUTPUTS, _PLAN_CHAINS = 0, 2, 3, 4, 5
-_CHAIN_INSTRUCTIONS = 2
-# EValue.val (union KernelTypes): its type tag (0) then the value (1)
-_INT, _BOOL, _DOUBLE, _TENSOR, _INT_LIST = 2, 3, 4, 5, 7
-# Tensor fields
-_T_SCALAR_TYPE, _T_SIZES, _T_DYNAMISM = 0, 2, 8
 
 Constant = int | bool | float | tuple[int, ...]
 
@@ -62,22 +53,13 @@ class MethodShape:
         return self.inputs == 0 and self.instructions == 0
 
 
-def read_methods(path: Path) -> tuple[MethodShape, ...]:
+def parse_methods(data: bytes, source: str) -> tuple[MethodShape, ...]:
     """Every method of the program with its input and instruction counts and, for constant
     methods, the value returned (a single output's value; a list for several outputs)."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ProgramFormatError(f"cannot read {path} ({exc.strerror})", "check the path") from None
-    if not looks_like_program(data):
-        raise ProgramFormatError(
-            f"{path} is not an ExecuTorch program (no ET12 identifier)",
-            "pass a .pte made by ExecuTorch's to_executorch()",
-        )
-    try:
         return tuple(_methods(Buffer.of(data)))
     except (CorruptBuffer, IndexError, ValueError, struct.error) as exc:
-        raise ProgramFormatError(f"{path} is a corrupt .pte ({exc})", "export it again") from None
+        raise ProgramFormatError(f"{source} is a corrupt .pte ({exc})", "export it again") from None
 
 
 def constants(methods: tuple[MethodShape, ...]) -> dict[str, Constant]:
@@ -88,14 +70,14 @@ def constants(methods: tuple[MethodShape, ...]) -> dict[str, Constant]:
 def _methods(buf: Buffer) -> list[MethodShape]:
     root = buf.deref(0)
     out = []
-    for plan in buf.table_vector(root, 1):
-        name = buf.string_field(plan, _PLAN_NAME) or ""
-        values = buf.table_vector(plan, _PLAN_VALUES)
+    for plan in buf.table_vector(root, S.PROGRAM_PLANS):
+        name = buf.string_field(plan, S.PLAN_NAME) or ""
+        values = buf.table_vector(plan, S.PLAN_VALUES)
         inputs = tuple(
-            _tensor(buf, i, values[v]) for i, v in enumerate(_ints(buf, plan, _PLAN_INPUTS))
+            _tensor(buf, i, values[v]) for i, v in enumerate(_ints(buf, plan, S.PLAN_INPUTS))
         )
-        chains = buf.table_vector(plan, _PLAN_CHAINS)
-        n_instr = sum(buf.vector_field(c, _CHAIN_INSTRUCTIONS)[1] for c in chains)
+        chains = buf.table_vector(plan, S.PLAN_CHAINS)
+        n_instr = sum(buf.vector_field(c, S.CHAIN_INSTRUCTIONS)[1] for c in chains)
         value = _value(buf, values, plan) if not inputs and n_instr == 0 else None
         out.append(MethodShape(name, inputs, n_instr, value))
     return out
@@ -109,19 +91,19 @@ def _ints(buf: Buffer, table: int, field: int) -> list[int]:
 
 def _tensor(buf: Buffer, index: int, evalue: int) -> TensorInput | None:
     table = buf.table_field(evalue, 1)
-    if buf.u8_field(evalue, 0) != _TENSOR or table is None:
+    if buf.u8_field(evalue, 0) != S.EVALUE_TENSOR or table is None:
         return None
-    sizes = tuple(_ints(buf, table, _T_SIZES))
+    sizes = tuple(_ints(buf, table, S.TENSOR_SIZES))
     return TensorInput(
         index,
-        buf.u8_field(table, _T_SCALAR_TYPE),
+        buf.u8_field(table, S.TENSOR_SCALAR_TYPE),
         sizes,
-        dynamic=buf.u8_field(table, _T_DYNAMISM) != 0,
+        dynamic=buf.u8_field(table, S.TENSOR_DYNAMISM) != 0,
     )
 
 
 def _value(buf: Buffer, values: list[int], plan: int) -> Constant | None:
-    read = [_evalue(buf, values[i]) for i in _ints(buf, plan, _PLAN_OUTPUTS)]
+    read = [_evalue(buf, values[i]) for i in _ints(buf, plan, S.PLAN_OUTPUTS)]
     if len(read) == 1:
         return read[0]
     if read and all(isinstance(v, int) and not isinstance(v, bool) for v in read):
@@ -135,13 +117,13 @@ def _evalue(buf: Buffer, evalue: int) -> Constant | None:
     if table is None:
         return None
     pos = buf.field_pos(table, 0)
-    if kind == _INT:
+    if kind == S.EVALUE_INT:
         return _unpack(buf, "<q", pos, 0)
-    if kind == _BOOL:
+    if kind == S.EVALUE_BOOL:
         return bool(buf.u8_at(pos)) if pos else False
-    if kind == _DOUBLE:
+    if kind == S.EVALUE_DOUBLE:
         return float(_unpack(buf, "<d", pos, 0.0))
-    if kind == _INT_LIST:
+    if kind == S.EVALUE_INT_LIST:
         first, length = buf.vector_field(table, 0)
         buf.check(first, 8 * length)
         return tuple(int(v) for v in struct.unpack_from(f"<{length}q", buf.data, first))

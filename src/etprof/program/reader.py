@@ -1,74 +1,126 @@
-"""Read a `.pte` program's instruction table (schema `program.fbs`, identifier "ET12").
-
-Only what attribution needs: for each method, each instruction of its first chain, whether it
-calls a kernel (and which operator) or a delegate (and which backend). No torch, no exir.
+"""Read a `.pte` program once (schema `program.fbs`, identifier "ET12"): :class:`Program` holds
+its bytes and parses each part on first use -- the instruction tables (:attr:`Program.methods`),
+what each method takes and its constants (:attr:`Program.shapes`, etprof.program.methods), the
+planned memory (:attr:`Program.memory`, etprof.program.memory) and the delegate blobs. Every
+stage that needs the program is handed this object; nothing reads the file again. No torch, no
+exir. A delegate's own graph is read by its backend (etprof.backends.graphs).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
 from etprof.errors import ProgramFormatError
-from etprof.util.flatbuf import Buffer, CorruptBuffer
+from etprof.program import schema as S
+from etprof.program.memory import PlannedMemory, planned_memory
+from etprof.program.methods import MethodShape, parse_methods
+from etprof.program.schema import looks_like_program, segment_base
 from etprof.program.types import BlobDigest, Instruction, MethodInfo, ProgramContent, ProgramInfo
-from etprof.program.memory import planned_memory, read_pte
+from etprof.util.flatbuf import Buffer, CorruptBuffer
 
-IDENTIFIER = b"ET12"
-# Program fields
-_PROGRAM_PLANS, _PROGRAM_DELEGATE_DATA, _PROGRAM_SEGMENTS = 1, 3, 4
-_EXTENDED_HEADER = b"eh00"
-_IN_SEGMENT = 1  # DataLocation.SEGMENT
-# ExecutionPlan fields
-_PLAN_NAME, _PLAN_CHAINS, _PLAN_OPERATORS, _PLAN_DELEGATES = 0, 5, 6, 7
-_CHAIN_INSTRUCTIONS = 2
-# union InstructionArguments occupies two slots: its type tag (0) then the value (1)
-_INSTR_TYPE, _INSTR_VALUE = 0, 1
-_UNION_KINDS = {1: "operator", 2: "delegate", 3: "move", 4: "jump", 5: "free"}
+T = TypeVar("T")
+Blob = tuple[tuple[str, int], str, memoryview]  # ((method, delegate index), backend id, bytes)
 
 
-def looks_like_program(data: bytes) -> bool:
-    return len(data) >= 8 and data[4:8] == IDENTIFIER
-
-
-def read_program(path: Path, method: str | None = None) -> ProgramInfo:
-    """Every method's instruction table; `program.method` is `method` (refused when absent),
-    else "forward" when the program has one, else its first method."""
-    data = read_pte(path)
-    if not looks_like_program(data):
-        raise ProgramFormatError(
-            f"{path} is not an ExecuTorch program (no ET12 identifier)",
-            "pass a .pte made by `etprof export` or ExecuTorch's to_executorch()",
-        )
-    # every segment inside the file: a truncated .pte is refused here, in one line with the fix,
-    # not by the runtime's "error 0x23" minutes later
-    planned_memory(data, str(path))
+def read_pte(path: Path) -> bytes:
+    """The bytes of the program file at `path`; one-line errors for unreadable files."""
     try:
-        graphs = _delegate_graphs(data)
-        methods = [_with_graphs(m, graphs) for m in _methods(Buffer.of(data))]
-        content = program_content(methods, delegate_blobs(data))
-    except (CorruptBuffer, IndexError, ValueError) as exc:
-        raise ProgramFormatError(f"{path} is a corrupt .pte ({exc})", "export it again") from None
-    names = [m.name for m in methods]
-    if method is None:
-        method = "forward" if "forward" in names or not names else names[0]
-    chosen = next((m for m in methods if m.name == method), None)
-    if chosen is None:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ProgramFormatError(f"no such program: {path}", "check the path") from None
+    except IsADirectoryError:
+        raise ProgramFormatError(f"{path} is a directory", "pass a .pte file") from None
+    except OSError as exc:
         raise ProgramFormatError(
-            f"{path} has no method '{method}' (it has: {', '.join(names) or 'none'})",
-            "pass --method with one of those",
+            f"cannot read {path}: {exc.strerror}", "check permissions"
+        ) from None
+
+
+@dataclass(frozen=True, eq=False)
+class Program:
+    """A `.pte` read once; its parts are parsed on first use and kept."""
+
+    path: Path
+    data: bytes
+
+    @classmethod
+    def read(cls, path: Path) -> Program:
+        """The program at `path`, refused in one line when it is not a whole `.pte`: every
+        segment must lie inside the file, so a truncated one is refused here, not by the
+        runtime's "error 0x23" minutes later."""
+        program = cls(path, read_pte(path))
+        if not looks_like_program(program.data):
+            raise ProgramFormatError(
+                f"{path} is not an ExecuTorch program (no ET12 identifier)",
+                "pass a .pte made by `etprof export` or ExecuTorch's to_executorch()",
+            )
+        program.memory  # noqa: B018 -- parsed for its checks
+        return program
+
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @cached_property
+    def memory(self) -> PlannedMemory:
+        return planned_memory(self.data, str(self.path))
+
+    @cached_property
+    def shapes(self) -> tuple[MethodShape, ...]:
+        return parse_methods(self.data, str(self.path))
+
+    @cached_property
+    def methods(self) -> tuple[MethodInfo, ...]:
+        """Every method's instruction table (chain 0), without its delegates' graphs."""
+        return self._parsed(lambda: tuple(_methods(Buffer.of(self.data))))
+
+    @cached_property
+    def blobs(self) -> tuple[Blob, ...]:
+        return self._parsed(lambda: tuple(delegate_blobs(self.data)))
+
+    def method_name(self, method: str | None) -> str:
+        """`method` (refused when absent), else "forward" when the program has one, else its
+        first method."""
+        names = [m.name for m in self.methods]
+        if method is None:
+            return "forward" if "forward" in names or not names else names[0]
+        if method not in names:
+            raise ProgramFormatError(
+                f"{self.path} has no method '{method}' (it has: {', '.join(names) or 'none'})",
+                "pass --method with one of those",
+            )
+        return method
+
+    def info(self, method: str | None = None, methods: tuple[MethodInfo, ...] = ()) -> ProgramInfo:
+        """The program as a trace's sidecar records it, seen as `method`; `methods` replaces
+        the instruction tables (the same tables with their delegates' graphs)."""
+        name = self.method_name(method)
+        tables = methods or self.methods
+        chosen = next(m for m in tables if m.name == name) if tables else MethodInfo(name)
+        content = self._parsed(lambda: program_content(list(tables), list(self.blobs)))
+        return ProgramInfo(
+            path=str(self.path),
+            sha256=self.sha256,
+            method=name,
+            model=self.path.stem,
+            instructions=chosen.instructions,
+            delegates=chosen.delegates,
+            methods=tuple(tables),
+            content=content,
         )
-    return ProgramInfo(
-        path=str(path),
-        sha256=hashlib.sha256(data).hexdigest(),
-        method=method,
-        model=path.stem,
-        instructions=chosen.instructions,
-        delegates=chosen.delegates,
-        methods=tuple(methods),
-        content=content,
-    )
+
+    def _parsed(self, parse: Callable[[], T]) -> T:
+        try:
+            return parse()
+        except (CorruptBuffer, IndexError, ValueError) as exc:
+            raise ProgramFormatError(
+                f"{self.path} is a corrupt .pte ({exc})", "export it again"
+            ) from None
 
 
 def program_content(
@@ -101,26 +153,22 @@ def delegate_blobs(pte: bytes) -> list[tuple[tuple[str, int], str, memoryview]]:
     """Every delegate's processed blob, inline or in a segment after the flatbuffer, as
     ((method, index in its delegate table), backend id, bytes)."""
     data = memoryview(pte)
-    program_size, base = len(data), 0
-    if len(data) >= 32 and bytes(data[8:12]) == _EXTENDED_HEADER:  # segments follow
-        head = Buffer.of(data)
-        program_size, base = head.u64_at(16), head.u64_at(24)
+    program_size, base = segment_base(data)
     buf = Buffer.of(data[:program_size])
     root = buf.deref(0)
     segments = [
-        (buf.u64_field(s, 0), buf.u64_field(s, 1))
-        for s in buf.table_vector(root, _PROGRAM_SEGMENTS)
+        (buf.u64_field(s, 0), buf.u64_field(s, 1)) for s in buf.table_vector(root, S.SEGMENTS)
     ]
-    inline = buf.table_vector(root, _PROGRAM_DELEGATE_DATA)
+    inline = buf.table_vector(root, S.DELEGATE_DATA)
     out = []
-    for plan in buf.table_vector(root, _PROGRAM_PLANS):
-        method = buf.string_field(plan, _PLAN_NAME) or ""
-        for k, delegate in enumerate(buf.table_vector(plan, _PLAN_DELEGATES)):
+    for plan in buf.table_vector(root, S.PROGRAM_PLANS):
+        method = buf.string_field(plan, S.PLAN_NAME) or ""
+        for k, delegate in enumerate(buf.table_vector(plan, S.PLAN_DELEGATES)):
             ref = buf.table_field(delegate, 1)  # BackendDelegate.processed
             if ref is None:
                 continue
             index = buf.int_field(ref, 1, 0, signed=False)
-            if buf.u8_field(ref, 0) == _IN_SEGMENT:
+            if buf.u8_field(ref, 0) == S.SEGMENT:
                 offset, size = segments[index]
                 if base + offset + size > len(data):
                     raise ValueError(f"delegate segment {index} runs past the end of the file")
@@ -133,54 +181,23 @@ def delegate_blobs(pte: bytes) -> list[tuple[tuple[str, int], str, memoryview]]:
     return out
 
 
-Graph = tuple[tuple[str, ...], tuple[int, ...]]  # a delegate's node operators and debug handles
-
-
-def _delegate_graphs(pte: bytes) -> dict[tuple[str, int], Graph]:
-    """Each delegate's graph as its backend reads it (etprof.backends), with its nodes' debug
-    handles. () when it cannot: a blob it does not understand leaves the runtime's names as they
-    are, the program still read."""
-    from etprof import backends
-
-    out: dict[tuple[str, int], Graph] = {}
-    for key, backend, blob in delegate_blobs(pte):
-        try:
-            graph = backends.get(backend).graph(blob)
-            handles = backends.get(backend).graph_handles(blob)
-            out[key] = (graph, handles if len(handles) == len(graph) else ())
-        except (CorruptBuffer, IndexError, ValueError):
-            out[key] = ((), ())
-    return out
-
-
-def _with_graphs(method: MethodInfo, graphs: dict[tuple[str, int], Graph]) -> MethodInfo:
-    """The method with each delegate instruction's graph, where the backend's blob has one."""
-
-    def graph(i: Instruction) -> Instruction:
-        nodes, handles = graphs.get((method.name, i.delegate_index), ((), ()))
-        return replace(i, graph=nodes, graph_handles=handles)
-
-    return replace(
-        method,
-        instructions=tuple(graph(i) if i.kind == "delegate" else i for i in method.instructions),
-    )
-
-
 def _methods(buf: Buffer) -> list[MethodInfo]:
     root = buf.deref(0)
     out: list[MethodInfo] = []
-    for plan in buf.table_vector(root, _PROGRAM_PLANS):
-        name = buf.string_field(plan, _PLAN_NAME) or ""
+    for plan in buf.table_vector(root, S.PROGRAM_PLANS):
+        name = buf.string_field(plan, S.PLAN_NAME) or ""
         operators = []
-        for op in buf.table_vector(plan, _PLAN_OPERATORS):
+        for op in buf.table_vector(plan, S.PLAN_OPERATORS):
             base = buf.string_field(op, 0) or "?"
             overload = buf.string_field(op, 1) or ""
             operators.append(f"{base}.{overload}" if overload else base)
-        delegates = [buf.string_field(d, 0) or "?" for d in buf.table_vector(plan, _PLAN_DELEGATES)]
-        chains = buf.table_vector(plan, _PLAN_CHAINS)
+        delegates = [
+            buf.string_field(d, 0) or "?" for d in buf.table_vector(plan, S.PLAN_DELEGATES)
+        ]
+        chains = buf.table_vector(plan, S.PLAN_CHAINS)
         instructions: list[Instruction] = []
         if chains:
-            for idx, instr in enumerate(buf.table_vector(chains[0], _CHAIN_INSTRUCTIONS)):
+            for idx, instr in enumerate(buf.table_vector(chains[0], S.CHAIN_INSTRUCTIONS)):
                 instructions.append(_instruction(buf, idx, instr, operators, delegates))
         out.append(MethodInfo(name, tuple(instructions), tuple(delegates)))
     return out
@@ -189,8 +206,8 @@ def _methods(buf: Buffer) -> list[MethodInfo]:
 def _instruction(
     buf: Buffer, idx: int, instr: int, operators: list[str], delegates: list[str]
 ) -> Instruction:
-    kind = _UNION_KINDS.get(buf.u8_field(instr, _INSTR_TYPE), "unknown")
-    value = buf.table_field(instr, _INSTR_VALUE)
+    kind = S.UNION_KINDS.get(buf.u8_field(instr, S.INSTR_TYPE), "unknown")
+    value = buf.table_field(instr, S.INSTR_VALUE)
     if kind == "operator" and value is not None:
         op_index = buf.int_field(value, 0, 0)
         name = operators[op_index] if 0 <= op_index < len(operators) else "?"

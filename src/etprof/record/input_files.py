@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from etprof.errors import InputError
-from etprof.record.inputs import DTYPES, check_shape, flatten
 from etprof.program.methods import MethodShape
+from etprof.record.inputs import DTYPES, check_shape, flatten
 
 
 def read_inputs_file(path: Path, method: MethodShape, torch: Any) -> list[Any]:
@@ -30,7 +30,7 @@ def _read(path: Path, torch: Any) -> list[Any]:
             arrays = [loaded[k] for k in loaded.files] if path.suffix == ".npz" else [loaded]
             return [torch.from_numpy(a) for a in arrays]
         obj = torch.load(path, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 -- any unreadable file is the user's to fix
+    except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise InputError(
             f"cannot read inputs from {path} ({first})",
@@ -51,7 +51,7 @@ def check_inputs(values: list[Any], method: MethodShape, path: Path) -> None:
             f"{path} has {len(values)} tensors, {method.name} takes {method.inputs} inputs",
             "save one tensor per method input (nested tuples are flattened)",
         )
-    for i, (value, t) in enumerate(zip(values, method.tensor_inputs)):
+    for i, (value, t) in enumerate(zip(values, method.tensor_inputs, strict=False)):
         if t is None:
             continue
         dtype = DTYPES.get(t.scalar_type, f"scalar type {t.scalar_type}")

@@ -203,7 +203,9 @@ def check_shape(dims: tuple[int, ...], t: TensorInput, what: str, where: str) ->
             f"{what}: {where} has the static shape {bound}",
             f"give it {bound} (only a dynamic-shape input may be smaller)",
         )
-    if len(dims) != len(t.sizes) or any(d < 1 or d > b for d, b in zip(dims, t.sizes)):
+    if len(dims) != len(t.sizes) or any(
+        d < 1 or d > b for d, b in zip(dims, t.sizes, strict=False)
+    ):
         raise InputError(
             f"{what}: {where} takes shapes up to {bound} (rank {len(bound)})",
             f"give {len(bound)} sizes each between 1 and the bound",
@@ -221,7 +223,7 @@ def unknown_overrides(
             m
             for m in methods
             if (not s.method or s.method == m.name)
-            and (s.key.isdigit() and int(s.key) < m.inputs or s.key in names.get(m.name, ()))
+            and ((s.key.isdigit() and int(s.key) < m.inputs) or s.key in names.get(m.name, ()))
         ]
         if not hits:
             known = "; ".join(_inputs_of(m, names.get(m.name, ())) for m in methods)

@@ -35,6 +35,7 @@ from etprof.program.llm import (
     recognise,
     require,
 )
+from etprof.program.reader import Program
 
 WARMUP_SEQUENCES = 1
 MEASURED_SEQUENCES = 1
@@ -83,7 +84,7 @@ def _count(n: int) -> str:
 
 
 def plan_llm(
-    pte: Path,
+    program: Callable[[], Program],
     prefill: int | None,
     decode: int | None,
     *,
@@ -95,8 +96,8 @@ def plan_llm(
     """The LLM plan of `pte`, or None to run it as any program: it is not recognised as an LLM
     (and neither --prefill nor --decode was given), --inputs was given, or another method is
     run. `sequences`/`warmup_sequences`: --iters/--warmup as given (None: the defaults).
-    Refuses --prefill/--decode that cannot apply, in one line."""
-    from etprof.program.methods import read_methods
+    Refuses --prefill/--decode that cannot apply, in one line. `program` reads the program
+    when it is needed (not for --inputs or another method)."""
 
     asked = prefill is not None or decode is not None
     if asked and inputs is not None:
@@ -111,7 +112,8 @@ def plan_llm(
         )
     if inputs is not None or method != "forward":
         return None
-    info, why = recognise(read_methods(pte))
+    pte = program().path
+    info, why = recognise(program().shapes)
     if info is None and not asked:
         return None
     info = require(info, why, str(pte))

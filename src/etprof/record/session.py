@@ -104,7 +104,7 @@ def _child(body: Body, fd: int) -> None:
             "fix": exc.fix,
             "runtime": isinstance(exc, RuntimeUnavailableError),
         }
-    except BaseException as exc:  # noqa: BLE001 -- reported to the parent, which raises it
+    except BaseException as exc:
         code = 1
         reply = {
             "error": f"{type(exc).__name__}: {exc}".splitlines()[0],

@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from etprof.trace.sidecar import SessionMemory, UntracedTimes
 from etprof.record.rss import MemorySampler, peak_bytes, rss_bytes
 from etprof.record.session import SessionResult
+from etprof.trace.sidecar import SessionMemory, UntracedTimes
 
 Run = Callable[[Any], object]  # one iteration: calls the method on the module it is given
 

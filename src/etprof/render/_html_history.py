@@ -69,7 +69,7 @@ def series_chart(series: pd.DataFrame, title: str, width: int = 1080, height: in
             'stroke-width="1.5"/>'
         )
     every = max(1, -(-n // 12))
-    for i, ((x, y), (_, row)) in enumerate(zip(points, series.iterrows())):
+    for i, ((x, y), (_, row)) in enumerate(zip(points, series.iterrows(), strict=False)):
         verdict = str(row["verdict"])
         color = COLORS.get(verdict, MEASURED)
         change = "" if pd.isna(row["change_pct"]) else f", {row['change_pct']:+.1f}%"

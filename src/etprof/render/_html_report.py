@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from etprof.analyzers.report import Report, SideReport
 from etprof.program.llm import DECODE
 from etprof.render import _html_svg as svg
 from etprof.render.html import frame_table, notes_list, prose
-from etprof.analyzers.report import Report, SideReport
 
 if TYPE_CHECKING:
     from etprof.analyzers.diff import DiffResult
@@ -265,6 +265,7 @@ def _llm(r: Report) -> str:
                     decode.positions,
                     decode.latency_ms,
                     decode.run_sessions or (0,) * len(decode.latency_ms),
+                    strict=False,
                 )
             )
             slope = decode.slope_per_100()
@@ -333,7 +334,7 @@ def _buckets(r: Report) -> str:
     summary = pd.DataFrame(
         {"bucket": [labels[k] for k in order], "side": [sides[k] for k in order]}
     )
-    for side, t in zip(r.sides, tables):
+    for side, t in zip(r.sides, tables, strict=False):
         prefix = f"{side.label} " if side.label else ""
         summary[f"{prefix}ms"] = [float(t["mean_ms"].get(k, 0.0)) for k in order]
         summary[f"{prefix}%"] = [float(t["share_pct"].get(k, 0.0)) for k in order]

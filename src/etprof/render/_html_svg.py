@@ -261,7 +261,9 @@ def iteration_chart(
         )
         body.append(_text(left + 6, top_pad + 13, f"warm-up ({warm} dropped)", "band-label"))
     body.extend(y_grid(left, plot_w, top_pad, plot_h, ticks, scale))
-    for i, (it, ms, d, o) in enumerate(zip(iterations, run_model_ms, dropped, outlier)):
+    for i, (it, ms, d, o) in enumerate(
+        zip(iterations, run_model_ms, dropped, outlier, strict=False)
+    ):
         x = left + i * step + (step - bar_w) / 2
         h = ms * scale
         fill = WARMUP if d else OUTLIER if o else MEASURED

@@ -46,7 +46,10 @@ def records(result: Any) -> list[dict[str, Any]]:
             & (buckets["method"] == run["method"])
             & (buckets["bucket"] != "run_model")
         ]
-        metrics += [(f"etprof_{b}(ms)", float(v)) for b, v in zip(rows["bucket"], rows["mean_ms"])]
+        metrics += [
+            (f"etprof_{b}(ms)", float(v))
+            for b, v in zip(rows["bucket"], rows["mean_ms"], strict=False)
+        ]
         extra = {
             "app_type": "etprof",
             "run_id": rid,

@@ -91,14 +91,14 @@ def frame_table(
     head = "".join(
         f"<th{' class=num' if n else ''}>"
         f"{escape(rename.get(str(c), str(c).replace('_', ' ')))}</th>"
-        for c, n in zip(frame.columns, numeric)
+        for c, n in zip(frame.columns, numeric, strict=False)
     )
     rows = []
     last = len(frame) - 1
     for i, row in enumerate(frame.itertuples(index=False)):
         cells = "".join(
             f"<td{' class=num' if n else ''}>{escape(formats[j](v))}</td>"
-            for j, (v, n) in enumerate(zip(row, numeric))
+            for j, (v, n) in enumerate(zip(row, numeric, strict=False))
         )
         cls = ' class="total"' if total_last and i == last else ""
         rows.append(f"<tr{cls}>{cells}</tr>")

@@ -33,7 +33,7 @@ def _column_formatter(name: str, series: pd.Series) -> tuple[bool, object]:
         # two significant digits: 0.000 would hide how small a p-value is
         return True, lambda v: "-" if _is_missing(v) else f"{float(v):.2g}"
     values = series.dropna().to_numpy(dtype=float)
-    unitless = not str(name).lower().replace("_", " ").split(" ")[-1] in _UNITS
+    unitless = str(name).lower().replace("_", " ").split(" ")[-1] not in _UNITS
     if unitless and len(values) and bool((values == values.round()).all()):
         # counts that an average made float (42.0 operators per iteration) read as counts
         return True, lambda v: "-" if _is_missing(v) else f"{v:,.0f}"
@@ -78,10 +78,12 @@ def format_table(title: str, frame: pd.DataFrame, width: int = 100) -> str:
     formats = [_column_formatter(str(c), frame[c]) for c in frame.columns]
     right = [r for r, _ in formats]
     cells = [
-        [fmt(v) for v in frame[c].tolist()]
-        for c, (_, fmt) in zip(frame.columns, formats)  # type: ignore[operator]
+        [fmt(v) for v in frame[c].tolist()]  # type: ignore[operator]
+        for c, (_, fmt) in zip(frame.columns, formats, strict=False)
     ]
-    natural = [max([len(h)] + [len(s) for s in col]) for h, col in zip(headers, cells)]
+    natural = [
+        max([len(h)] + [len(s) for s in col]) for h, col in zip(headers, cells, strict=False)
+    ]
     # a column never shrinks below its header's longest word, its widest number, or (text) its
     # longest word up to 24 characters: module paths wrap at dots only when they must
     floor = [
@@ -91,17 +93,17 @@ def format_table(title: str, frame: pd.DataFrame, width: int = 100) -> str:
             if r
             else min(24, max((len(w) for s in col for w in s.split()), default=0)),
         )
-        for h, col, r in zip(headers, cells, right)
+        for h, col, r in zip(headers, cells, right, strict=False)
     ]
     widths = _fit(natural, floor, right, width)
 
     def lines_of(row: list[str]) -> list[str]:
-        wrapped = [_wrap(s, w) for s, w in zip(row, widths)]
+        wrapped = [_wrap(s, w) for s, w in zip(row, widths, strict=False)]
         height = max(len(w) for w in wrapped)
         out = []
         for k in range(height):
             parts = []
-            for col, (w, r) in enumerate(zip(widths, right)):
+            for col, (w, r) in enumerate(zip(widths, right, strict=False)):
                 piece = wrapped[col][k] if k < len(wrapped[col]) else ""
                 parts.append(piece.rjust(w) if r else piece.ljust(w))
             out.append(" " + _GAP.join(parts).rstrip())

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from etprof.util.version import __version__
 from etprof.errors import InputError
-from etprof.util.output import atomic_path, check_writable
 from etprof.store.rows import StoredTrace
 from etprof.store.schema import META_TABLE, SCHEMA_VERSION, TABLES, column_names, ddl
+from etprof.util.output import atomic_path, check_writable
+from etprof.util.version import __version__
 
 if TYPE_CHECKING:
     import duckdb

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from etprof.util.version import __version__
 from etprof.analyzers.blocks import BlockOptions, blocks
 from etprof.analyzers.buckets import BucketOptions, buckets
 from etprof.analyzers.operators import OperatorOptions, operators
@@ -24,6 +23,7 @@ from etprof.analyzers.runmodel import RunModelOptions, run_model_samples, run_mo
 from etprof.errors import InputError
 from etprof.store.schema import SCHEMA_VERSION, TABLES, column_names
 from etprof.trace.model import Trace
+from etprof.util.version import __version__
 
 TAG = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$")
 

@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from etprof.trace.consistency import check_events
 from etprof.errors import InputError, MismatchError
-from etprof.trace.etdump.reader import RawDump, parse_dump, read_trace_bytes
-from etprof.trace.sidecar import TraceMeta, read_sidecar, sidecar_path
 from etprof.program.types import ProgramInfo
-from etprof.trace.model import Trace, events_frame
+from etprof.trace.consistency import check_events
+from etprof.trace.etdump.reader import RawDump, parse_dump, read_trace_bytes
+from etprof.trace.events import events_frame
+from etprof.trace.model import Trace
+from etprof.trace.sidecar import TraceMeta, read_sidecar, sidecar_path
 
 ENGINES = ("fast", "inspector")
 
@@ -143,10 +144,11 @@ def _check_sessions(trace: Trace) -> None:
 def _program_info(pte: Path | None, etrecord: Path | None, method: str | None) -> ProgramInfo:
     if pte is None:
         raise InputError("--etrecord needs --pte too", "pass the .pte the trace was made from")
-    from etprof.program.reader import read_program
-    from etprof.program.memory import read_planned_memory
+    from etprof.backends.graphs import program_info
+    from etprof.program.reader import Program
 
-    info = replace(read_program(pte, method), memory=read_planned_memory(pte))
+    program = Program.read(pte)
+    info = replace(program_info(program, method), memory=program.memory)
     if etrecord is not None:
         from etprof.program.etrecord import attach_modules
 

@@ -59,6 +59,7 @@ from etprof.program.types import (
     ProgramContent,
     ProgramInfo,
 )
+from etprof.util import methodology
 from etprof.util.jsonspec import (
     Bool,
     Int,
@@ -103,7 +104,7 @@ class UntracedTimes:
 @dataclass(frozen=True)
 class RunSettings:
     iters: int = 0
-    warmup: int = 10
+    warmup: int = methodology.WARMUP
     threads: int = 1
     inputs: str = ""
     started: str = ""

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from etprof import zoo
+from etprof.backends.graphs import read_program
 from etprof.errors import EtprofError, InputError
 from etprof.program.types import ProgramInfo
 from etprof.util.output import atomic_path
-from etprof.program.reader import read_program
 from etprof.util.quiet import silenced
 
 if TYPE_CHECKING:

@@ -255,7 +255,7 @@ def _calibrate_batchnorm(model: nn.Module, batch: int = 4) -> None:
         m.momentum = None  # cumulative average: one batch sets the statistics outright
     model.train()
     model(torch.randn(batch, *INPUT_SHAPE[1:]))
-    for m, momentum in zip(norms, momenta):
+    for m, momentum in zip(norms, momenta, strict=False):
         m.momentum = momentum
 
 

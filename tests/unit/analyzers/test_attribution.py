@@ -12,6 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hand_runs import (
+    MODEL_ITERS,
+    MODEL_WARMUP,
+    write_empty_trace,
+    write_model_trace,
+)
 
 from etprof.analyzers.blocks import OVERHEAD_EVENT, block_tables
 from etprof.analyzers.breakdown import BreakdownOptions, breakdown
@@ -26,19 +32,13 @@ from etprof.analyzers.modules import (
     module_label,
 )
 from etprof.analyzers.operators import operator_frame
+from etprof.analyzers.stats.significance import rank_test, rank_tests
 from etprof.backends.xnnpack import BACKEND as XNNPACK
 from etprof.backends.xnnpack import GLUE_OP
 from etprof.trace.loading import load_trace
-from etprof.analyzers.stats.significance import rank_test, rank_tests
 from etprof.trace.model import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_MODEL, Trace
 
 from conftest import DATA, inspector_means, sample_traces
-from hand_runs import (
-    MODEL_ITERS,
-    MODEL_WARMUP,
-    write_empty_trace,
-    write_model_trace,
-)
 
 REAL_TRACES = [*sample_traces(), DATA / "small_xnnpack.etdp"]
 
@@ -348,7 +348,7 @@ def test_stability_flags() -> None:
 def test_rank_tests_match_scipy() -> None:
     stats = pytest.importorskip("scipy.stats")
     rng = np.random.default_rng(1)
-    for trial in range(20):
+    for _trial in range(20):
         n = int(rng.integers(10, 80))
         values = np.round(rng.normal(10, 1, n) + rng.uniform(-0.05, 0.05) * np.arange(n), 1)
         rho, p = spearman(values)  # type: ignore[misc]

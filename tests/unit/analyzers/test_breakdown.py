@@ -22,15 +22,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
-
-from etprof import render
-from etprof.analyzers.breakdown import BY, BreakdownOptions, breakdown
-from etprof.cli import app
-from etprof.commands.breakdown import view
-from etprof.trace.loading import load_trace
-
-from conftest import DATA, ROOT, assert_one_line_error, run_cli, sample_traces
 from hand_runs import (
     MODEL_ITERS,
     Ev,
@@ -40,6 +31,15 @@ from hand_runs import (
     write_etdump,
     write_model_trace,
 )
+from typer.testing import CliRunner
+
+from etprof import render
+from etprof.analyzers.breakdown import BY, BreakdownOptions, breakdown
+from etprof.cli import app
+from etprof.commands.breakdown import view
+from etprof.trace.loading import load_trace
+
+from conftest import DATA, ROOT, assert_one_line_error, run_cli, sample_traces
 
 FORMATS = ("table", "json", "csv", "markdown")
 GOLDEN_DIR = ROOT / "tests" / "golden"

@@ -19,14 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hand_runs import Ev, Run, default_run, write_etdump, xnnpack_ops
 
 from etprof import render
 from etprof.analyzers import get
 from etprof.analyzers.diff import DiffOptions, DiffResult, diff_traces
-from etprof.errors import InputError, MismatchError
-from etprof.trace.loading import load_trace
-from etprof.trace.sidecar import RunSettings, TraceMeta, sidecar_path
-from etprof.program.types import Instruction, ProgramInfo
 from etprof.analyzers.stats.significance import (
     FASTER,
     NO_CHANGE,
@@ -35,10 +32,13 @@ from etprof.analyzers.stats.significance import (
     compare,
     contention_pct,
 )
+from etprof.errors import InputError, MismatchError
+from etprof.program.types import Instruction, ProgramInfo
 from etprof.store.rows import model_base
+from etprof.trace.loading import load_trace
+from etprof.trace.sidecar import RunSettings, TraceMeta, sidecar_path
 
 from conftest import DATA, ROOT, assert_one_line_error, run_cli
-from hand_runs import Ev, Run, default_run, write_etdump, xnnpack_ops
 
 SAMPLES = ROOT / "sample_traces"
 QUANTONLY = SAMPLES / "mv3_xnnpack_q8_quantonly.etdp"

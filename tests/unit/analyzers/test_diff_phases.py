@@ -204,8 +204,8 @@ def test_report_json_has_each_phases_diff(pair: tuple[Path, Path]) -> None:
     """The report as a result (Python API): its diff is `{"phases": {...}}`, each the `--phase`
     diff's body; tables and notes are prefixed by the phase."""
     from etprof.analyzers.diff import DiffOptions, diff_traces
-    from etprof.trace.loading import load_trace
     from etprof.analyzers.report import build_report
+    from etprof.trace.loading import load_trace
 
     a, b = (load_trace(p) for p in pair)
     report = build_report(a, b)

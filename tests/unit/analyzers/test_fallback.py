@@ -41,12 +41,13 @@ from etprof.backends import NO_FIX, Backend, FallbackNote
 from etprof.backends.support import OpSupport, SupportTable
 from etprof.backends.xnnpack_support import dumps, load_table, table_from_dict
 from etprof.errors import InputError
-from etprof.trace.loading import load_trace
-from etprof.trace.sidecar import RunSettings, TraceMeta
 from etprof.program.types import Instruction, ProgramInfo
-from etprof.trace.model import Trace, annotate
+from etprof.trace.events import annotate
+from etprof.trace.loading import load_trace
+from etprof.trace.model import Trace
+from etprof.trace.sidecar import RunSettings, TraceMeta
 
-from conftest import TESTS, ROOT, SAMPLES
+from conftest import ROOT, SAMPLES, TESTS
 
 QUANTONLY = SAMPLES / "mv3_xnnpack_q8_quantonly.etdp"
 MIXED = SAMPLES / "mv3_xnnpack_q8.etdp"

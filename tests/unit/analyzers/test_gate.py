@@ -13,10 +13,10 @@ from dataclasses import replace
 import pytest
 
 from etprof.analyzers.diff import DiffOptions, diff_traces
-from etprof.errors import InputError
 from etprof.analyzers.stats.gate import EXIT_CODES, FAIL, INCONCLUSIVE, PASS, judge
-from etprof.trace.loading import load_trace
 from etprof.analyzers.stats.significance import FASTER, NO_CHANGE, SLOWER
+from etprof.errors import InputError
+from etprof.trace.loading import load_trace
 
 from conftest import DATA, ROOT, assert_one_line_error, run_cli
 

@@ -10,17 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TESTS
-
 from etprof import analyzers
 from etprof.analyzers.diff import DiffOptions, diff_traces
 from etprof.analyzers.memory import NEEDS_PTE, NOT_MEASURED, allocation_summary
-from etprof.trace.loading import load_trace
-from etprof.trace.sidecar import SessionMemory, UntracedTimes
-from etprof.program.memory import read_planned_memory
 from etprof.analyzers.stats.significance import rank_test
+from etprof.program.reader import Program
+from etprof.trace.loading import load_trace
 from etprof.trace.model import Trace
+from etprof.trace.sidecar import SessionMemory, UntracedTimes
 from etprof.units import bytes_text, ms_text
+
+from conftest import TESTS
 
 DATA = TESTS / "data"
 SAMPLE = DATA.parent.parent / "sample_traces" / "mv3_xnnpack_q8.etdp"
@@ -41,7 +41,7 @@ def test_pte_gives_the_plan_and_footprint_beyond_it() -> None:
         SessionMemory(100 * mb, 101 * mb, None, 112 * mb, 112 * mb, 113 * mb, True),
     )
     report = analyzers.run("memory", _with_samples(DATA / "small_xnnpack.etdp", sessions))
-    plan = read_planned_memory(DATA / "small_xnnpack.pte")
+    plan = Program.read(DATA / "small_xnnpack.pte").memory
     total = plan.weights_bytes + plan.activations_bytes("forward") + plan.delegate_bytes
     f = report.figures()
     assert f["planned_total_bytes"] == total == 1040 + 9408 + 1920
@@ -125,8 +125,8 @@ def test_sizes_in_decimal_units() -> None:
 
 
 def test_report_has_a_memory_section_saying_what_is_missing() -> None:
-    from etprof.render import render
     from etprof.analyzers.report import ReportOptions, build_report
+    from etprof.render import render
 
     html = render(build_report(load_trace(SAMPLE), None, ReportOptions()), "html")
     section = html.split('<section class="card" id="memory">', 1)[1].split("</section>", 1)[0]

@@ -34,7 +34,7 @@ TRACES = [*sample_traces(), DATA / "small_xnnpack.etdp"]
 def close(a: Any, b: Any) -> bool:
     """Equal, floats to 1e-12 relative (the same ns sums, divided the same way)."""
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b, strict=False))
     if isinstance(a, float) or isinstance(b, float):
         return bool(a == pytest.approx(b, rel=1e-12, abs=1e-12))
     return bool(a == b)
@@ -74,7 +74,7 @@ def test_figures_are_those_of_schema_v1(path: Path) -> None:
         for r in new["operators"]
     )
     assert len(operators) == len(old["operators"])
-    for n, o in zip(operators, old["operators"]):
+    for n, o in zip(operators, old["operators"], strict=False):
         assert n[:2] == o[:2] and close(n[2:], o[2:])
     blocks = [
         [r["instruction"], r["call_ms"], r["compute_ms"], r["glue_ms"], r["overhead_ms"]]

@@ -67,13 +67,13 @@ def test_an_unknown_backend_is_generic_and_labelled_by_its_id() -> None:
 def test_backend_column_and_op_names_per_backend(mixed: Path) -> None:
     ev = load_trace(mixed).events
     calls = ev[ev["kind"] == "delegate_call"]
-    assert set(zip(calls["instruction_id"], calls["backend"].astype(str))) == {
+    assert set(zip(calls["instruction_id"], calls["backend"].astype(str), strict=False)) == {
         (0, "VulkanBackend"),
         (2, "XnnpackBackend"),
         (3, "VulkanBackend"),
     }
     ops = ev[ev["kind"] == "delegate_op"]
-    named = set(zip(ops["backend"].astype(str), ops["op"].astype(str)))
+    named = set(zip(ops["backend"].astype(str), ops["op"].astype(str), strict=False))
     # XNNPACK's counters are stripped; a backend etprof does not know keeps its names
     assert named == {
         ("VulkanBackend", "conv2d_clamp_half #1"),
@@ -111,7 +111,7 @@ def test_buckets_per_backend_sum_exactly_to_run_model(mixed: Path) -> None:
 def test_breakdown_rows_labels_and_notes(mixed: Path) -> None:
     result = analyzers.run("breakdown", load_trace(mixed), BreakdownOptions())
     table = result.buckets.table()
-    rows = list(zip(table["bucket"], table["backend"], table["label"]))
+    rows = list(zip(table["bucket"], table["backend"], table["label"], strict=False))
     assert rows == [
         ("delegate_compute", "VulkanBackend", "VulkanBackend compute"),
         ("delegate_overhead", "VulkanBackend", "VulkanBackend delegate overhead"),
@@ -138,7 +138,7 @@ def test_breakdown_rows_labels_and_notes(mixed: Path) -> None:
     assert result.fallback is None
     assert "delegates to VulkanBackend: etprof has no fallback knowledge" in result.fallback_error
     ops = result.operators.frame
-    assert set(zip(ops["side"], ops["backend"])) == {
+    assert set(zip(ops["side"], ops["backend"], strict=False)) == {
         ("delegated", "VulkanBackend"),
         ("delegated", "XnnpackBackend"),
         ("portable", ""),

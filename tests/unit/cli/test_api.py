@@ -13,9 +13,9 @@ import pytest
 
 import etprof
 from etprof import analyzers, api
+from etprof.analyzers.timeline import timeline
 from etprof.errors import InputError
 from etprof.trace.loading import load_trace
-from etprof.render import chrome
 from etprof.trace.model import Trace
 
 from conftest import TESTS, sample_traces
@@ -129,7 +129,7 @@ def test_analyze_reaches_any_analyzer_and_checks_options(small: Trace) -> None:
 
 def test_timeline_and_chrome_trace(small: Trace, tmp_path: Path) -> None:
     slices = etprof.timeline(small)
-    pd.testing.assert_frame_equal(slices, chrome.timeline(small).slices)
+    pd.testing.assert_frame_equal(slices, timeline(small).slices)
     assert set(slices["iteration"]) == {10}
     out = etprof.chrome_trace(SMALL, tmp_path / "t.json", iteration=2)
     doc = json.loads(out.read_text())
@@ -155,7 +155,7 @@ def test_every_json_schema_is_documented_with_its_fields(tmp_path: Path) -> None
     a, b = (etprof.load(p) for p in paths)
     # an analyzer of stored runs (inputs=0) reads a store made of the same two traces
     store = tmp_path / "runs.duckdb"
-    store_db.store(store, [trace_rows(t, p, {}) for t, p in zip((a, b), paths)])
+    store_db.store(store, [trace_rows(t, p, {}) for t, p in zip((a, b), paths, strict=False)])
     stored = StoredRuns(store_db.read_tables(db=store))
     inputs = {0: (stored,), 1: (a,), 2: (a, b)}
     # analyzers of one kind of program refuse the samples (tested on their own programs)
@@ -166,7 +166,7 @@ def test_every_json_schema_is_documented_with_its_fields(tmp_path: Path) -> None
             results.append(entry.func(*inputs[entry.inputs], entry.options()))
         except InputError as exc:
             assert entry.name in only_for and only_for[entry.name] in str(exc), exc
-    results += [chrome.timeline(a), BenchResult((), BenchSettings(), "seed")]
+    results += [timeline(a), BenchResult((), BenchSettings(), "seed")]
     for result in results:
         body = json.loads(render.render(result, "json"))
         section = doc.split(f"## `{body['schema']}`", 1)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from etprof.backends.graphs import read_program
 from etprof.errors import InputError, MismatchError
-from etprof.program.types import ProgramInfo
 from etprof.program.etrecord import attach_modules
-from etprof.program.reader import read_program
+from etprof.program.types import ProgramInfo
 
 from conftest import DATA
 
@@ -92,7 +92,7 @@ def test_checked_in_etrecord_and_root_module() -> None:
 
 def test_etrecord_of_another_program() -> None:
     info = read_program(DATA / "small_xnnpack.pte")
-    swapped = (dataclasses.replace(info.instructions[0], kind="operator"),) + info.instructions[1:]
+    swapped = (dataclasses.replace(info.instructions[0], kind="operator"), *info.instructions[1:])
     with pytest.raises(MismatchError, match="instruction 0"):
         attach_modules(
             dataclasses.replace(info, instructions=swapped), DATA / "small_xnnpack_etrecord.bin"

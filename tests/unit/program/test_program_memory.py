@@ -8,14 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from conftest import TESTS
 from mv3_programs import cached_program
 
 from etprof.errors import ProgramFormatError
-from etprof.trace.sidecar import TraceMeta
+from etprof.program.memory import planned_memory
+from etprof.program.reader import Program
 from etprof.program.types import ProgramInfo
-from etprof.program.memory import planned_memory, read_planned_memory
+from etprof.trace.sidecar import TraceMeta
+
+from conftest import TESTS
 
 DATA = TESTS / "data"
 VARIANTS = ("portable", "xnnpack_fp32", "xnnpack_q8")
@@ -27,7 +28,7 @@ def mv3_ptes() -> dict[str, Path]:
 
 
 def test_small_program_planned_memory() -> None:
-    p = read_planned_memory(DATA / "small_xnnpack.pte")
+    p = Program.read(DATA / "small_xnnpack.pte").memory
     assert [m.name for m in p.methods] == ["forward"]
     assert p.activations_bytes("forward") == 9408
     assert [(d.backend, d.location) for d in p.delegates] == [("XnnpackBackend", "segment")] * 2
@@ -37,7 +38,7 @@ def test_small_program_planned_memory() -> None:
 
 
 def test_planned_memory_survives_the_metadata_document() -> None:
-    p = read_planned_memory(DATA / "small_xnnpack.pte")
+    p = Program.read(DATA / "small_xnnpack.pte").memory
     meta = TraceMeta(program=ProgramInfo(memory=p))
     assert TraceMeta.from_json(meta.to_json()).program.memory == p
 
@@ -52,8 +53,8 @@ def test_truncated_or_foreign_file_is_refused(cut: int) -> None:
 
 def test_reading_does_not_import_torch() -> None:
     code = (
-        "import sys; from pathlib import Path; from etprof.program.memory import "
-        f"read_planned_memory as r; r(Path({str(DATA / 'small_xnnpack.pte')!r})); "
+        "import sys; from pathlib import Path; from etprof.program.reader import Program; "
+        f"Program.read(Path({str(DATA / 'small_xnnpack.pte')!r})).memory; "
         "assert 'torch' not in sys.modules and 'executorch' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -87,7 +88,7 @@ def _deserialized(pte: Path) -> dict[str, object]:
 def test_planned_sizes_match_executorch_deserializer(
     mv3_ptes: dict[str, Path], variant: str
 ) -> None:
-    ours = read_planned_memory(mv3_ptes[variant])
+    ours = Program.read(mv3_ptes[variant]).memory
     theirs = _deserialized(mv3_ptes[variant])
     assert {m.name: m.arenas_bytes for m in ours.methods} == theirs["arenas"]
     assert ours.constant_bytes == theirs["constant"]
@@ -115,7 +116,7 @@ def _parameter_bytes(quantized: bool) -> int:
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_weights_near_the_models_parameter_bytes(mv3_ptes: dict[str, Path], variant: str) -> None:
-    weights = read_planned_memory(mv3_ptes[variant]).weights_bytes
+    weights = Program.read(mv3_ptes[variant]).memory.weights_bytes
     expected = _parameter_bytes(quantized=variant == "xnnpack_q8")
     # batch norms fold into the convolutions, quantization adds per-channel scales, and the
     # constant segment pads each tensor to its alignment: a few percent either way

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from etprof.errors import InputError
+from etprof.program.methods import MethodShape, TensorInput
+from etprof.program.reader import Program
 from etprof.record.inputs import check_shape, parse_shape, plan, position_start, unknown_overrides
-from etprof.program.methods import MethodShape, TensorInput, read_methods
 
 from conftest import DATA
 
@@ -98,12 +99,12 @@ def test_malformed_shape_is_refused(text: str) -> None:
 
 
 def test_shape_naming_no_input_is_refused() -> None:
-    with pytest.raises(InputError, match="names no input.*forward takes 0 'tokens', 1"):
+    with pytest.raises(InputError, match=r"names no input.*forward takes 0 'tokens', 1"):
         unknown_overrides([LLM_FORWARD], {"forward": ("tokens", "")}, [parse_shape("foo=1")])
 
 
 def test_program_methods_of_a_checked_in_program() -> None:
-    (forward,) = read_methods(DATA / "small_xnnpack.pte")
+    (forward,) = Program.read(DATA / "small_xnnpack.pte").shapes
     assert forward.name == "forward" and not forward.constant
     assert forward.tensor_inputs == (TensorInput(0, 6, (1, 3, 16, 16), dynamic=False),)
 
@@ -112,4 +113,4 @@ def test_not_a_program(tmp_path: Path) -> None:
     bad = tmp_path / "x.pte"
     bad.write_bytes(b"nope")
     with pytest.raises(InputError, match="not an ExecuTorch program"):
-        read_methods(bad)
+        Program.read(bad)

@@ -97,7 +97,7 @@ def test_an_old_unbound_sidecar_gets_the_structure_check(
         SAMPLES / f"{trace_name}.etdp", tmp_path, sidecar_of=SAMPLES / f"{sidecar_name}.etdp"
     )
     assert "trace" not in json.loads(sidecar_path(trace).read_text())  # a pre-binding document
-    with pytest.raises(MismatchError, match="instruction table of .*t.etprof.json"):
+    with pytest.raises(MismatchError, match=r"instruction table of .*t\.etprof\.json"):
         load_trace(trace)
 
 
@@ -201,9 +201,9 @@ def test_fields_a_later_etprof_adds_are_ignored() -> None:
     from dataclasses import replace
 
     from etprof.program.llm import DECODE, PREFILL, LlmInfo, Step
-    from etprof.trace.sidecar import SessionMemory, UntracedTimes
-    from etprof.program.types import BlobDigest, ProgramContent
     from etprof.program.memory import PlannedMemory
+    from etprof.program.types import BlobDigest, ProgramContent
+    from etprof.trace.sidecar import SessionMemory, UntracedTimes
 
     sample = load_trace(SAMPLES / "mv3_xnnpack_q8.etdp").meta
     assert sample.trace is not None and any(i.graph for i in sample.program.instructions)
@@ -295,8 +295,8 @@ def test_the_schema_names_every_field_of_the_document() -> None:
     """A field added to a metadata dataclass must be added to SCHEMA too (and so validated)."""
     import dataclasses
 
-    from etprof.trace import sidecar as metadata
     from etprof.program.memory import PlannedMemory
+    from etprof.trace import sidecar as metadata
     from etprof.util.jsonspec import ListOf, Nullable, Obj, Spec
 
     def obj(spec: Spec) -> Obj:

@@ -19,17 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from executorch_reads import execute_durations_ns
 from scipy import stats
 
 from etprof.analyzers.diff import DiffOptions, diff_traces
 from etprof.analyzers.runmodel import run_model_samples
-from etprof.errors import InputError, MismatchError, RuntimeUnavailableError
-from etprof.trace.etdump.merge import merge_dumps
-from etprof.trace.etdump.reader import parse_dump, read_dump
-from etprof.trace.loading import load_trace
-from etprof.trace.sidecar import TraceMeta, sidecar_path
-from etprof.record.runner import AUTO_BUDGET_S, AUTO_SESSIONS, auto_sessions, session_pause
-from etprof.record.session import SessionResult, forking, run_session
 from etprof.analyzers.stats.significance import (
     NO_CHANGE,
     SLOWER,
@@ -37,9 +31,16 @@ from etprof.analyzers.stats.significance import (
     session_interval,
     session_stats,
 )
+from etprof.errors import InputError, MismatchError, RuntimeUnavailableError
+from etprof.record.runner import auto_sessions, session_pause
+from etprof.record.session import SessionResult, forking, run_session
+from etprof.trace.etdump.merge import merge_dumps
+from etprof.trace.etdump.reader import parse_dump, read_dump
+from etprof.trace.loading import load_trace
+from etprof.trace.sidecar import TraceMeta, sidecar_path
+from etprof.util.methodology import AUTO_BUDGET_S, AUTO_SESSIONS
 
 from conftest import DATA, ROOT, assert_one_line_error, run_cli
-from executorch_reads import execute_durations_ns
 
 SAMPLES = ROOT / "sample_traces"
 SESSIONS, ITERS, WARMUP, SPREAD = 3, 12, 2, 2.0
@@ -248,13 +249,13 @@ def test_the_pauses_fill_the_spread(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     time, slept before each later session, and the trace shows it: each session's executes
     begin at least that long after the previous one's end. (How long the sessions span in all
     depends on how long each took, which a busy machine changes from one to the next.)"""
-    from etprof.record import runner
+    from etprof.record import request, runner
 
     clock = _RecordingTime()
     monkeypatch.setattr(runner, "time", clock)
     out, spread = tmp_path / "spread.etdp", SPREAD
     runner.run_program(
-        runner.RunRequest(
+        request.RunRequest(
             pte=DATA / "small_xnnpack.pte", out=out, iters=4, warmup=1, sessions=3, spread_s=spread
         )
     )
@@ -451,11 +452,13 @@ def test_auto_stops_at_one_session_when_over_budget(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The auto count is decided after the first session and ends the run there."""
-    from etprof.record import runner
+    from etprof.record import request, runner
 
     monkeypatch.setattr(runner, "AUTO_BUDGET_S", 1e-6)
     out = tmp_path / "one.etdp"
     meta = runner.run_program(
-        runner.RunRequest(pte=DATA / "small_xnnpack.pte", out=out, iters=4, warmup=1, sessions=None)
+        request.RunRequest(
+            pte=DATA / "small_xnnpack.pte", out=out, iters=4, warmup=1, sessions=None
+        )
     )
     assert meta.run.sessions == 1 and load_trace(out).iterations == 4

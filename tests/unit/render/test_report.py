@@ -20,13 +20,13 @@ import pytest
 
 from etprof.analyzers.breakdown import BreakdownOptions, breakdown
 from etprof.analyzers.diff import DiffOptions, diff_traces
-from etprof.trace.loading import load_trace
-from etprof.trace.sidecar import RunSettings, TraceMeta, sidecar_path
+from etprof.analyzers.report import Report, ReportOptions, build_report
 from etprof.program.types import Instruction, ProgramInfo
 from etprof.render import render
 from etprof.render._html_svg import BUCKET_COLORS, FASTER, SIDE_COLORS
-from etprof.analyzers.report import Report, ReportOptions, build_report
+from etprof.trace.loading import load_trace
 from etprof.trace.model import Trace
+from etprof.trace.sidecar import RunSettings, TraceMeta, sidecar_path
 from etprof.units import ms_text
 
 import browser as chromium

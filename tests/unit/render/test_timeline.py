@@ -13,17 +13,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from chrome_checks import check_chrome_trace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from etprof import render
-from etprof.trace.loading import load_trace
-from etprof.trace.sidecar import TraceMeta
+from etprof.analyzers.timeline import TID_EXECUTE, TID_LOAD, TRACKS, Timeline, timeline
 from etprof.program.types import Instruction, ProgramInfo
-from etprof.render import chrome
-from etprof.trace.model import Trace, annotate
+from etprof.trace.events import annotate
+from etprof.trace.loading import load_trace
+from etprof.trace.model import Trace
+from etprof.trace.sidecar import TraceMeta
 
-from chrome_checks import check_chrome_trace
 from conftest import TESTS, assert_one_line_error, run_cli, sample_traces
 
 # ---------------------------------------------------------------- the format's rules, checked
@@ -34,7 +35,7 @@ def ns(us: float) -> int:
     return round(us * 1000)
 
 
-def chrome_doc(timeline: chrome.Timeline) -> dict[str, Any]:
+def chrome_doc(timeline: Timeline) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(render.render(timeline, "chrome"))
     return doc
 
@@ -90,7 +91,7 @@ POKING = make_trace(
 
 
 def test_poking_xnnpack_operators_are_clamped_into_their_delegate_call() -> None:
-    tl = chrome.timeline(POKING)
+    tl = timeline(POKING)
     ops = tl.slices[tl.slices["kind"] == "delegate_op"].set_index("op")
     assert ops.loc["Convolution (NHWC, F32) IGEMM", ["start_ns", "end_ns"]].tolist() == [
         10_000,
@@ -108,7 +109,7 @@ def test_poking_xnnpack_operators_are_clamped_into_their_delegate_call() -> None
 
 
 def test_chrome_document_of_hand_built_trace() -> None:
-    tl = chrome.timeline(POKING)
+    tl = timeline(POKING)
     doc = chrome_doc(tl)
     slices = check_chrome_trace(doc)
     assert len(slices) == 7
@@ -139,7 +140,7 @@ def test_chrome_document_of_hand_built_trace() -> None:
 
 
 def test_depths_follow_the_runtime_nesting() -> None:
-    depth = chrome.timeline(POKING).slices.set_index("name")["depth"]
+    depth = timeline(POKING).slices.set_index("name")["depth"]
     assert depth["Method::execute"] == 0
     assert depth["DELEGATE_CALL XnnpackBackend"] == depth["OPERATOR_CALL aten::hardswish.out"] == 1
     assert depth["Add (ND) #1"] == depth["native_call_hardswish.out"] == 2
@@ -159,7 +160,7 @@ def test_any_xnnpack_timings_give_nesting_slices(
     rows = [("", f"Op #{i}", 0, (10 + s) * us, (10 + s + d) * us) for i, (s, d) in enumerate(ops)]
     rows.append(("DELEGATE_CALL", "", 0, (10 + call_start) * us, (10 + call_start + call_len) * us))
     rows.append(("Method::execute", "", 0, 9 * us, (40 + call_start + call_len) * us))
-    tl = chrome.timeline(make_trace(rows))
+    tl = timeline(make_trace(rows))
     check_chrome_trace(chrome_doc(tl))
     call = tl.slices[tl.slices["kind"] == "delegate_call"].iloc[0]
     inside = tl.slices[tl.slices["kind"] == "delegate_op"]
@@ -187,7 +188,7 @@ def real_traces() -> list[Path]:
 @pytest.mark.parametrize("path", real_traces(), ids=lambda p: p.stem)
 def test_real_trace_first_measured_iteration(path: Path) -> None:
     trace = load_trace(path)
-    tl = chrome.timeline(trace)
+    tl = timeline(trace)
     assert tl.iterations == (trace.warmup,)
     slices = check_chrome_trace(chrome_doc(tl))
     ev = trace.events[trace.events["iteration"] == trace.warmup]
@@ -214,19 +215,19 @@ def test_real_trace_first_measured_iteration(path: Path) -> None:
 
 
 def test_all_iterations_add_loading_track(small: Trace) -> None:
-    tl = chrome.timeline(small, all_iterations=True)
+    tl = timeline(small, all_iterations=True)
     doc = chrome_doc(tl)
     slices = check_chrome_trace(doc)
     assert len(slices) == len(small.events)
     names = {e["args"]["name"] for e in doc["traceEvents"] if e["name"] == "thread_name"}
-    assert names == {chrome.TRACKS[chrome.TID_EXECUTE], chrome.TRACKS[chrome.TID_LOAD]}
-    loading = [e for e in slices if e["tid"] == chrome.TID_LOAD]
+    assert names == {TRACKS[TID_EXECUTE], TRACKS[TID_LOAD]}
+    loading = [e for e in slices if e["tid"] == TID_LOAD]
     assert {e["name"] for e in loading} == {"Program::load_method", "Method::init"}
     assert sorted({e["args"]["iteration"] for e in slices}) == [-1, *range(small.iterations)]
 
 
 def test_iteration_option_selects_that_iteration(small: Trace) -> None:
-    tl = chrome.timeline(small, 3)
+    tl = timeline(small, 3)
     assert set(tl.slices["iteration"]) == {3}
     ev = small.events
     rm = ev[(ev["iteration"] == 3) & (ev["kind"] == "run_model")].iloc[0]
@@ -235,15 +236,15 @@ def test_iteration_option_selects_that_iteration(small: Trace) -> None:
 
 
 def test_csv_reads_back_to_the_same_values(small: Trace) -> None:
-    tl = chrome.timeline(small)
+    tl = timeline(small)
     back = pd.read_csv(io.StringIO(render.render(tl, "csv")))
     pd.testing.assert_frame_equal(back, tl.slices, check_dtype=False)
 
 
 def test_json_document_is_versioned(small: Trace) -> None:
-    doc = json.loads(render.render(chrome.timeline(small), "json"))
+    doc = json.loads(render.render(timeline(small), "json"))
     assert doc["schema"] == "etprof.timeline" and doc["version"] == 2
-    assert len(doc["slices"]) == len(chrome.timeline(small).slices)
+    assert len(doc["slices"]) == len(timeline(small).slices)
 
 
 # ---------------------------------------------------------------- the command
@@ -303,7 +304,7 @@ def test_all_warmup_trace_asks_for_an_iteration(small: Trace) -> None:
     from etprof.errors import InputError
 
     with pytest.raises(InputError, match="all of them warm-up"):
-        chrome.timeline(small.with_warmup(small.iterations))
+        timeline(small.with_warmup(small.iterations))
 
 
 def test_cli_pte_names_the_instructions_of_a_trace_without_metadata(

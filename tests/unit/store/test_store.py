@@ -19,11 +19,11 @@ import pytest
 from etprof.analyzers.diff import DiffOptions, diff_traces
 from etprof.analyzers.history import HistoryOptions, StoredRuns, history
 from etprof.errors import InputError
-from etprof.trace.loading import load_trace
 from etprof.render import render
 from etprof.store import db as store_db
 from etprof.store.rows import parse_tags, series_of, trace_rows
 from etprof.store.schema import SCHEMA_VERSION, TABLES, column_names
+from etprof.trace.loading import load_trace
 
 from conftest import DATA, ROOT, assert_one_line_error, run_cli
 

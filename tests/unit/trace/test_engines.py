@@ -26,7 +26,8 @@ from etprof.trace.etdump.inspector_engine import (
     read_with_inspector,
 )
 from etprof.trace.etdump.reader import RawDump, read_dump
-from etprof.trace.model import DEFAULT_WARMUP, EXECUTE_RUN, events_frame
+from etprof.trace.events import events_frame
+from etprof.trace.model import DEFAULT_WARMUP, EXECUTE_RUN
 
 from conftest import DATA, inspector_means, sample_traces
 

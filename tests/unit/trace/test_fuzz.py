@@ -31,11 +31,11 @@ from hypothesis import strategies as st
 from etprof import analyzers
 from etprof.analyzers.breakdown import BreakdownOptions
 from etprof.errors import EtprofError, InputError, TraceFormatError
+from etprof.render import render
 from etprof.trace.etdump.reader import RawDump, parse_dump
+from etprof.trace.events import events_frame
 from etprof.trace.loading import load_trace
 from etprof.trace.sidecar import TraceMeta, sidecar_path
-from etprof.render import render
-from etprof.trace.model import events_frame
 
 from conftest import DATA, assert_one_line_error, run_cli, sample_traces
 from etdump_builder import build, check_consistent, everything

@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from etprof.trace.loading import load_trace
+from etprof.trace.model import DELEGATE_CALL, DELEGATE_OP, KERNEL, KINDS, RUN_MODEL
 from etprof.util.grouping import (
     group_codes,
     group_count,
@@ -17,8 +19,6 @@ from etprof.util.grouping import (
     group_min,
     group_sum,
 )
-from etprof.trace.loading import load_trace
-from etprof.trace.model import DELEGATE_CALL, DELEGATE_OP, KERNEL, KINDS, RUN_MODEL
 
 from conftest import SAMPLES
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TESTS
-
 from etprof import analyzers
 from etprof.trace.loading import load_trace
 from etprof.trace.model import RUN_MODEL
+
+from conftest import TESTS
 
 ROOT = TESTS.parent
 SAMPLE = ROOT / "sample_traces" / "mv3_xnnpack_q8.etdp"

@@ -17,9 +17,9 @@ import pytest
 
 from etprof.errors import TraceFormatError
 from etprof.trace.etdump import strings
-from etprof.util.flatbuf import Buffer
 from etprof.trace.etdump.reader import RawDump, parse_dump, read_dump
-from etprof.trace.model import events_frame
+from etprof.trace.events import events_frame
+from etprof.util.flatbuf import Buffer
 
 from conftest import DATA, assert_one_line_error, run_cli, sample_traces
 from etdump_builder import (

@@ -62,8 +62,8 @@ import pandas as pd
 
 from etprof.errors import InputError, TraceFormatError
 from etprof.trace.etdump.reader import IDENTIFIER, RawDump
-from etprof.util.quiet import silenced
 from etprof.trace.model import EXECUTE_RUN
+from etprof.util.quiet import silenced
 
 if TYPE_CHECKING:
     from executorch.devtools.etdump.schema_flatcc import ETDumpFlatCC, RunData

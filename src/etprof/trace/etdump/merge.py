@@ -50,7 +50,7 @@ def merge_dumps(dumps: Sequence[bytes]) -> bytes:
     )
     struct.pack_into("<I", out, vector_at, count)
     slot = vector_at + 4
-    for data, positions in zip(dumps, runs):
+    for data, positions in zip(dumps, runs, strict=False):
         out.extend(bytes(-len(out) % _ALIGN))
         base = len(out)
         out.extend(data)

@@ -16,8 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from etprof.errors import TraceFormatError
-from etprof.util.flatbuf import Buffer, CorruptBuffer
 from etprof.trace.etdump.tables import Columns, TableSet
+from etprof.util.flatbuf import Buffer, CorruptBuffer
 
 IDENTIFIER = b"ED00"
 # A FlatBuffer addresses at most 2 GiB: a larger file cannot be one trace, and is refused before
@@ -240,7 +240,7 @@ def _present(tables: TableSet, index: int) -> npt.NDArray[np.bool_]:
 
 
 def _decoded(names: list[str], codes: npt.NDArray[np.int64]) -> list[str]:
-    table = names + [""]  # code -1 (absent) picks the trailing ""
+    table = [*names, ""]  # code -1 (absent) picks the trailing ""
     return [table[c] for c in codes.tolist()]
 
 
@@ -248,6 +248,6 @@ def _allocator_names(cols: Columns, runs: TableSet) -> list[list[str]]:
     pos, owner, _ = cols.table_vector_elements(*runs.vectors(_RUN_ALLOCATORS, 4))
     flat = _decoded(*cols.tables(pos).strings(_ALLOCATOR_NAME))
     out: list[list[str]] = [[] for _ in range(len(runs))]
-    for run, name in zip(owner.tolist(), flat):
+    for run, name in zip(owner.tolist(), flat, strict=False):
         out[run].append(name)
     return out

@@ -60,7 +60,7 @@ def distinct_strings(
     data = cols.data
     names = [
         str(data[p : p + n], "utf-8", "replace")
-        for p, n in zip(upos[rep].tolist(), ulen[rep].tolist())
+        for p, n in zip(upos[rep].tolist(), ulen[rep].tolist(), strict=False)
     ]
     return names, group if inverse is None else group[inverse]
 
@@ -152,7 +152,7 @@ def _by_dictionary(
     names: list[str] = []
     codes = np.empty(pos.size, dtype=np.int64)
     data = cols.data
-    for i, (p, n) in enumerate(zip(pos.tolist(), length.tolist())):
+    for i, (p, n) in enumerate(zip(pos.tolist(), length.tolist(), strict=False)):
         raw = bytes(data[p : p + n])
         code = index.get(raw)
         if code is None:
