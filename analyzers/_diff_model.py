@@ -12,7 +12,12 @@ In order, the first that applies decides:
 5. both ran operators: the same model when their operator sequences (an iteration's operators,
    each as its coarsest kind, without glue and quantize/dequantize kernels) agree to at least
    ``STRUCTURE_SHARE`` (difflib's ratio: fp32 and q8 of one model 1.0, two models 0.4 or less);
-   otherwise not, and the refusal says how to say otherwise.
+   otherwise not.
+
+"Differs" refuses the diff only under a CI gate (diff's `_model_check`); otherwise the traces
+are compared and :func:`structure_line` says why they look like different models: MobileNetV3
+q8 lowered with the quant-only partitioner (29 partitions, the hardswish pieces on portable
+kernels) and with the default one (1 partition) agree to 51% by operator sequence.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import difflib
 
 from etprof.backends import resolve
-from etprof.trace.model import DELEGATE_OP, KERNEL, Trace
+from etprof.trace.model import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, Trace
 
 MODULE_SHARE = 0.8
 STRUCTURE_SHARE = 0.9
@@ -79,3 +84,27 @@ def _structure(t: Trace) -> list[str]:
         elif "quantize" not in op:  # quantize/dequantize kernels: a precision, not the model
             out.append(op)
     return out
+
+
+def structure_line(basis: str, a: Trace, b: Trace) -> str:
+    """The note of a diff whose sides may be different models, compared anyway (no gate)."""
+    calls = f"{_calls(a)} (A) against {_calls(b)} (B); " if _calls(a) != _calls(b) else ""
+    return (
+        f"the programs differ in structure: {calls}{basis}. Compared as two lowerings of "
+        "one model; if they are different models, the per-bucket and per-operator deltas "
+        "compare unrelated work (a --fail-if-* gate refuses them unless --same-model)"
+    )
+
+
+def _calls(t: Trace) -> str:
+    """ "29 delegate calls and 84 operator calls per run": one iteration's calls."""
+    ev = t.events
+    if not len(ev) or int(ev["iteration"].max()) < 0:
+        return "no run"
+    last = ev[ev["iteration"] == ev["iteration"].max()]
+    kinds = last["kind"].astype(str)
+    d, o = int((kinds == DELEGATE_CALL).sum()), int((kinds == OPERATOR_CALL).sum())
+    return (
+        f"{d} delegate call{'' if d == 1 else 's'} and {o} operator "
+        f"call{'' if o == 1 else 's'} per run"
+    )

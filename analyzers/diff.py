@@ -26,7 +26,7 @@ import pandas as pd
 from etprof.analyzers import analyzer
 from etprof.analyzers._diff_facts import COLUMNS as FACT_COLUMNS
 from etprof.analyzers._diff_facts import facts_table
-from etprof.analyzers._diff_model import same_model
+from etprof.analyzers._diff_model import same_model, structure_line
 from etprof.analyzers._diff_phases import PhaseDiffs
 from etprof.analyzers._diff_rows import MATCHES, contributor_table, contributors, same_program
 from etprof.analyzers.buckets import BUCKETS, BucketOptions, Buckets, buckets
@@ -384,7 +384,11 @@ def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
     ba, bb = buckets(a, BucketOptions(options.warmup)), buckets(b, BucketOptions(options.warmup))
     rows = contributors(ma, mb, match, ba.per_iteration, bb.per_iteration)
     warnings = [f"{c.sentence()}; compared anyway because of --force" for c in blocking]
-    warnings += [c.sentence() for c in checks if not c.blocking and c.status == "differs"]
+    warnings += [
+        structure_line(c.basis, a, b) if c.setting == "model" else c.sentence()
+        for c in checks
+        if not c.blocking and c.status == "differs"
+    ]
     warnings += [
         f"{c.setting} not checked: not recorded for "
         f"{' and '.join(s for s, v in (('A', c.a), ('B', c.b)) if v == '?')}"
@@ -482,7 +486,7 @@ def bucket_deltas(ba: Buckets, bb: Buckets, total_ms: float) -> pd.DataFrame:
 
 def check_settings(a: Trace, b: Trace, options: DiffOptions) -> list[Check]:
     """Compare the settings that must agree (blocking) and those worth a warning."""
-    checks = [_model_check(a, b, options.same_model)]
+    checks = [_model_check(a, b, options)]
     ta = a.meta.run.threads if a.has_meta else None
     tb = b.meta.run.threads if b.has_meta else None
     checks.append(_check("threads", ta, tb, blocking=True))
@@ -500,10 +504,14 @@ def check_settings(a: Trace, b: Trace, options: DiffOptions) -> list[Check]:
     return checks
 
 
-def _model_check(a: Trace, b: Trace, said: bool) -> Check:
-    """Same model by what the user says or the programs share (analyzers/_diff_model.py)."""
-    status, basis = same_model(a, b, said)
-    return Check("model", a.model, b.model, status, True, basis)
+def _model_check(a: Trace, b: Trace, options: DiffOptions) -> Check:
+    """Same model by what the user says or the programs share (analyzers/_diff_model.py).
+    Blocking only under a CI gate (--fail-if-*), which would otherwise pass or fail a change
+    between unrelated programs; without one, two lowerings of a model that look unalike (the
+    quant-only against the default partitioner) are compared, with a line saying so."""
+    status, basis = same_model(a, b, options.same_model)
+    gated = options.fail_if_slower is not None or options.fail_if_faster is not None
+    return Check("model", a.model, b.model, status, gated, basis)
 
 
 def _check(setting: str, a: object, b: object, *, blocking: bool) -> Check:

@@ -43,7 +43,10 @@ class Summary:
 
     def headline(self) -> str:
         """The traced mean (what the attribution explains), the untraced figure beside it."""
-        line = f"{self.stats.model}: run model {ms_text(self.stats.mean_ms)} (traced mean"
+        method = self.settings.get("method")
+        # a method other than forward is named: `run --method encode` times encode, not forward
+        of = f" {method}" if method and method != "forward" else ""
+        line = f"{self.stats.model}{of}: run model {ms_text(self.stats.mean_ms)} (traced mean"
         if self.costs is not None and self.costs.overhead.measured:
             line += f"; {self.costs.overhead.line()}"
         return line + ")"

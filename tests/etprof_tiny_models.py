@@ -274,3 +274,146 @@ def fallbacks() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
 def fallbacks_fixed() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     torch.manual_seed(0)
     return FallbacksFixed().eval(), _fallback_inputs()
+
+
+# --- program identity across XNNPACK's runtime rewrites (tests/test_program_identity.py) -------
+
+
+class _ConvBnRelu(nn.Sequential):
+    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> None:
+        super().__init__(
+            nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(),
+        )
+
+
+class _Residual(nn.Module):
+    """conv-bn-relu, conv-bn, + shortcut (a strided 1x1 conv when the shape changes), ReLU."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.a = _ConvBnRelu(cin, cout, 3, stride)
+        self.b = nn.Sequential(nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
+        self.short = (
+            nn.Conv2d(cin, cout, 1, stride) if stride != 1 or cin != cout else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = torch.relu(self.b(self.a(x)) + self.short(x))
+        return out
+
+
+class ResNet8(nn.Module):
+    """MLPerf Tiny's ResNet8 (image classification) at a small width: a stem, three residual
+    stacks (the ReLU after each Add is what XNNPACK runs as its own Clamp), pooling, a linear."""
+
+    def __init__(self, width: int = 8) -> None:
+        super().__init__()
+        self.stem = _ConvBnRelu(3, width, 3)
+        self.stacks = nn.Sequential(
+            _Residual(width, width, 1),
+            _Residual(width, 2 * width, 2),
+            _Residual(2 * width, 4 * width, 2),
+        )
+        self.fc = nn.Linear(4 * width, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.stacks(self.stem(x))
+        out: torch.Tensor = self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(y, 1), 1))
+        return out
+
+
+def resnet8() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    torch.manual_seed(0)
+    return ResNet8().eval(), (torch.randn(1, 3, 16, 16),)
+
+
+def resnet8_wide() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    """The same network at twice the width: another program of the same structure."""
+    torch.manual_seed(0)
+    return ResNet8(16).eval(), (torch.randn(1, 3, 16, 16),)
+
+
+class DSCNN(nn.Module):
+    """MLPerf Tiny's DS-CNN (keyword spotting) in miniature: a strided conv, depthwise-separable
+    blocks, average pooling, a linear."""
+
+    def __init__(self, width: int = 16) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [_ConvBnRelu(1, width, 3, 2)]
+        for _ in range(2):
+            layers += [_ConvBnRelu(width, width, 3, groups=width), _ConvBnRelu(width, width, 1)]
+        self.body = nn.Sequential(*layers)
+        self.fc = nn.Linear(width, 12)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = nn.functional.adaptive_avg_pool2d(self.body(x), 1)
+        out: torch.Tensor = self.fc(torch.flatten(y, 1))
+        return out
+
+
+def ds_cnn() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    torch.manual_seed(0)
+    return DSCNN().eval(), (torch.randn(1, 1, 20, 10),)
+
+
+class _NoNorm(nn.Module):
+    """MobileBERT's NoNorm: an element-wise scale and shift in place of LayerNorm."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim) * 1.1)
+        self.bias = nn.Parameter(torch.zeros(dim) + 0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight + self.bias
+
+
+class MobileBertLayer(nn.Module):
+    """One MobileBERT layer at a small width: bottleneck linears in and out of a narrower
+    attention, stacked ReLU feed-forwards, NoNorm, residual adds."""
+
+    def __init__(self, dim: int = 32, inner: int = 16, heads: int = 4, ffns: int = 2) -> None:
+        super().__init__()
+        self.heads = heads
+        self.down = nn.Linear(dim, inner)
+        self.qkv = nn.Linear(inner, 3 * inner)
+        self.att_out = nn.Linear(inner, inner)
+        self.norm = _NoNorm(inner)
+        self.ffn = nn.ModuleList(
+            nn.Sequential(nn.Linear(inner, 2 * inner), nn.ReLU(), nn.Linear(2 * inner, inner))
+            for _ in range(ffns)
+        )
+        self.ffn_norm = nn.ModuleList(_NoNorm(inner) for _ in range(ffns))
+        self.up = nn.Linear(inner, dim)
+        self.out_norm = _NoNorm(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.down(x)
+        b, t, d = h.shape
+        q, k, v = (
+            p.reshape(b, t, self.heads, d // self.heads).transpose(1, 2)
+            for p in self.qkv(h).chunk(3, dim=-1)
+        )
+        att = torch.softmax(q @ k.transpose(-2, -1) / (d // self.heads) ** 0.5, dim=-1) @ v
+        h = self.norm(h + self.att_out(att.transpose(1, 2).reshape(b, t, d)))
+        for ffn, norm in zip(self.ffn, self.ffn_norm, strict=True):
+            h = norm(h + ffn(h))
+        return self.out_norm(x + self.up(h))
+
+
+class MobileBert(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(MobileBertLayer(), MobileBertLayer())
+        self.head = nn.Linear(32, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.head(self.layers(x)[:, 0])
+        return out
+
+
+def mobilebert() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    torch.manual_seed(0)
+    return MobileBert().eval(), (torch.randn(1, 8, 32),)

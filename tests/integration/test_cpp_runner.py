@@ -187,3 +187,25 @@ def test_alternating_methods_give_the_inspectors_per_method_means(
     assert both.returncode == 0, both.stderr
     sections = json.loads(both.stdout)["methods"]
     assert sorted(x["method"] for x in sections) == ["encode", "forward"]
+
+
+@pytest.mark.slow
+def test_the_right_program_is_accepted_from_the_cpp_runner(runner: Path, tmp_path: Path) -> None:
+    """A ResNet-style network's ReLU after each Add runs as a Clamp of its own, with no node in
+    the serialized graph, and the Llama's x * x as Square (issue 22): the C++ runner's traces
+    are read with their own `--pte`, and another model's is refused."""
+    from etprof.errors import MismatchError
+
+    from programs import program
+
+    resnet = program("etprof_tiny_models:resnet8")
+    llama = program("llama", "xnnpack_fp32")
+    traces = {}
+    for name, pte in (("resnet", resnet), ("llama", llama)):
+        traces[name] = run(
+            runner, pte, tmp_path / f"{name}.etdp", "--iters", "2", "--method", "forward"
+        )
+        trace = load_trace(traces[name], pte=pte)
+        assert trace.iterations == 2
+    with pytest.raises(MismatchError, match="does not match"):
+        load_trace(traces["resnet"], pte=llama)

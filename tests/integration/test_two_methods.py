@@ -179,3 +179,13 @@ def test_every_method_gets_its_module_paths(two_method_trace: Path) -> None:
     for m in ("forward", "encode"):
         rows = analyzers.run("breakdown", trace, BreakdownOptions(method=m, by="module"))
         assert rows.modules.known, m
+
+
+def test_the_summary_of_another_method_names_it(two_method_trace: Path) -> None:
+    """`etprof run --method encode` prints the summary of encode: its headline says so (it read
+    as the program's run model); forward, the default, keeps the plain headline."""
+    trace = load_trace(two_method_trace)
+    encode = analyzers.run("summary", trace.for_method("encode"))
+    forward = analyzers.run("summary", trace.for_method("forward"))
+    assert encode.headline().startswith(f"{trace.model} encode: run model ")
+    assert forward.headline().startswith(f"{trace.model}: run model ")
