@@ -293,8 +293,10 @@ def test_different_models_are_refused_under_a_gate_only() -> None:
     result = diff_traces(load_trace(QUANTONLY), load_trace(MV2), DiffOptions())
     (check,) = [c for c in result.checks if c.setting == "model"]
     assert check.status == "differs" and not check.blocking and result.forced == ()
-    assert any(w.startswith("the programs differ in structure") and "module paths" in w
-               for w in result.warnings)
+    assert any(
+        w.startswith("the programs differ in structure") and "module paths" in w
+        for w in result.warnings
+    )
 
 
 def test_two_lowerings_of_one_model_from_another_runner_are_compared(tmp_path: Path) -> None:
@@ -309,9 +311,11 @@ def test_two_lowerings_of_one_model_from_another_runner_are_compared(tmp_path: P
     text = " ".join(result.stdout.split())
     assert text.startswith("mv3_xnnpack_q8_quantonly -> mv3_xnnpack_q8: faster by ")
     assert "where it went: partition-boundary glue" in text
-    assert ("the programs differ in structure: 29 delegate calls and 84 operator calls per run "
-            "(A) against 1 delegate call and 18 operator calls per run (B); their operator "
-            "sequences agree to 51%") in text
+    assert (
+        "the programs differ in structure: 29 delegate calls and 84 operator calls per run "
+        "(A) against 1 delegate call and 18 operator calls per run (B); their operator "
+        "sequences agree to 51%"
+    ) in text
     doc = json.loads(run_cli("diff", a, b, "-f", "json").stdout)
     assert doc["comparison"]["verdict"] == "faster"
     assert {r["bucket"] for r in doc["buckets"]} >= {"delegate_glue", "portable_kernels"}
@@ -446,8 +450,7 @@ def test_cli_different_models_need_force_under_a_gate(tmp_path: Path) -> None:
     assert forced.returncode == 5 and "gate: inconclusive" in forced.stdout, forced.stderr
     assert (
         "warning: model differs: mv3_xnnpack_q8_quantonly (A) vs mv2_xnnpack_fp32 (B)"
-        in forced.stdout.replace("
-", " ")
+        in forced.stdout.replace("\n", " ")
     )
 
 
