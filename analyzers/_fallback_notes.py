@@ -13,22 +13,20 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from etprof.analyzers._fallback_context import context, dtype_line, fix_words
 from etprof.analyzers._fallback_program import (
     CONSTRAINT,
     GLUE,
     PRECISION,
     UNSUPPORTED,
 )
-from etprof.backends import PRECISION_LABELS, Backend, FallbackNote
+from etprof.backends import PRECISION_LABELS, FallbackNote
 from etprof.zoo.export import model_of_variant
 
 if TYPE_CHECKING:
     # relative: mypy also checks this folder as `analyzers`, where the report must be that
     # package's own class
     from .fallback import FallbackReport
-
-UNRESOLVED_CLAIM = 0.10  # a share of the claimed cost that may be sub-resolution operators,
-# large enough to say: the cost is then given as a range
 
 
 def explain(r: FallbackReport) -> list[str]:
@@ -59,12 +57,13 @@ def explain(r: FallbackReport) -> list[str]:
             f"{_n(r.breaks, 'graph break')}."
         )
     ]
+    lines += [line for line in (dtype_line(r),) if line]
     causes = r.causes.assign(cls=r.causes["class"])  # `class` is awkward as an attribute
     real = causes[causes["cls"] != GLUE]
     program_ops = [str(o) for o in r.instructions["op"]]
     pieces: dict[str, list[str]] = {}  # a decomposition the backend recognises: one line
     for op, group in real.groupby("op", sort=False):
-        note = _note(r.backend, str(op), str(group["cls"].iloc[0]), program_ops)
+        note = _note(r, str(op), str(group["cls"].iloc[0]), program_ops)
         if note is not None and note.label:
             if note.label not in pieces:
                 pieces[note.label] = []
@@ -73,11 +72,11 @@ def explain(r: FallbackReport) -> list[str]:
             continue
         lines.append(_why(r, str(op), group, r.instructions, note))
     for label, ops in pieces.items():
-        note = _note(r.backend, _first_op(real, label), UNSUPPORTED, program_ops)
+        note = _note(r, _first_op(real, label), UNSUPPORTED, program_ops)
         assert note is not None
         lines[lines.index(label)] = (
             f"{', '.join(ops)} ran on portable kernels: they are pieces of {label} as torch "
-            f"decomposes it; {note.reason}. Fix: {note.fix}."
+            f"decomposes it; {note.reason}. {fix_words(note)}."
         )
     glue = causes[causes["cls"] == GLUE]
     for row in glue.to_dict("records"):
@@ -94,10 +93,10 @@ def explain(r: FallbackReport) -> list[str]:
     return lines
 
 
-def _note(backend: Backend, op: str, cls: str, program_ops: list[str]) -> FallbackNote | None:
+def _note(r: FallbackReport, op: str, cls: str, program_ops: list[str]) -> FallbackNote | None:
     if cls not in (UNSUPPORTED, CONSTRAINT):
         return None
-    return backend.fallback_note(op, cls, program_ops)
+    return r.backend.fallback_note(op, cls, program_ops, context(r, op))
 
 
 def _counted(op: str, group: pd.DataFrame) -> str:
@@ -132,10 +131,10 @@ def _why(
             why = f"because {label} supports {short} only {supported}, and this program is fp32"
     elif cls == UNSUPPORTED:
         assert note is not None
-        why = f"because {note.reason} (executorch {r.executorch}). Fix: {note.fix}"
+        why = f"because {note.reason} (executorch {r.executorch}). {fix_words(note)}"
     else:
         assert cls == CONSTRAINT and note is not None
-        why = f"although {label} supports {short} ({supported}): {note.reason}. Fix: {note.fix}"
+        why = f"although {label} supports {short} ({supported}): {note.reason}. {fix_words(note)}"
     line = f"{op} (x{count}) ran on portable kernels {why}."
     labels: Counter[str] = Counter()
     for name, k in zip(group["decomposed_from"], group["count"], strict=False):
@@ -179,16 +178,25 @@ def _cost(r: FallbackReport) -> str:
         f"{split}fallback and boundary cost {_ms(r.fallback_ms)} per run "
         f"({r.fallback_pct:.1f}% of run model {_ms(r.run_model_ms)}): {parts}."
     )
-    if r.fallback_ms > 0 and r.unresolved_ms >= UNRESOLVED_CLAIM * r.fallback_ms:
-        # those calls' operators were too short for the backend's timer: their time may be
-        # operators that would run anyway, not the cost of the extra call
-        least = r.fallback_ms - r.unresolved_ms
-        pct = 100.0 * least / r.run_model_ms if r.run_model_ms else 0.0
-        line += (
-            f" Up to {_ms(r.unresolved_ms)} of the extra delegate calls may be {label} "
-            "operators shorter than its timer resolution rather than call overhead, so "
-            f"the cost is between {_ms(least)} ({pct:.1f}%) and {_ms(r.fallback_ms)}."
-        )
+    k = r.calls
+    if r.breaks and k.calls:
+        # a merge removes one call per break, not the calls' whole overhead (_fallback_calls)
+        each, most = f"{k.fixed_ns / 1e3:.1f} µs", f"{k.smallest_ns / 1e3:.1f} µs"
+        if k.basis == "fit":
+            line += (
+                f" The extra delegate calls are {r.breaks} x {each}, one call's fixed cost (the "
+                f"intercept of the program's {k.calls} calls' overhead against their operator "
+                f"count: {each} + {k.per_op_ns / 1e3:.1f} µs per operator), at most "
+                f"{r.breaks} x {most} = {_ms(r.breaks * k.smallest_ns / 1e6)} (the smallest "
+                "call's whole overhead); the rest of a call's overhead grows with its operators "
+                "and stays after a merge."
+            )
+        else:
+            line += (
+                f" The extra delegate calls are at most {r.breaks} x {most}, the smallest of "
+                f"the program's {k.calls} calls' whole overhead: too few calls to tell a call's "
+                "fixed cost from its operators' share, which stays after a merge."
+            )
     return line
 
 
@@ -252,7 +260,7 @@ def _note_fix(r: FallbackReport, real: pd.DataFrame) -> str:
     """The fix of the most expensive unsupported/rejected cause, and which others have one."""
     program_ops = [str(o) for o in r.instructions["op"]]
     notes = {
-        str(op): _note(r.backend, str(op), str(cls), program_ops)
+        str(op): _note(r, str(op), str(cls), program_ops)
         for op, cls in zip(real["op"], real["cls"], strict=False)
         if cls in (UNSUPPORTED, CONSTRAINT)
     }

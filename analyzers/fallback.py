@@ -49,13 +49,16 @@ from etprof.result import records
 from etprof.trace.model import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_MODEL, Trace
 from etprof.util.grouping import group_sum
 
+from ._fallback_calls import NONE as NO_CALLS
+from ._fallback_calls import CallCost, call_cost
+from ._fallback_context import MethodFacts, program_facts
 from ._fallback_notes import explain  # relative: see _fallback_notes
 
 # A cause row: `class` is a key of CLASS_LABELS, `why` its label; SUPPORT the precisions the
 # target backend's support table takes (named after the first backend etprof explained: the
 # JSON schema keeps the name, docs/fallback.md); `count` cause instructions, `glue` glue
 # instructions serving them, `breaks` graph breaks they made; `boundary_ms` the glue at the
-# edges of the blocks around those breaks, `calls_ms` the overhead of the extra delegate calls.
+# edges of the blocks around those breaks, `calls_ms` the fixed cost of the extra delegate calls.
 # JSON schema names from when the explainer knew one backend; they hold the target backend's
 SUPPORT = "xnnpack"  # the column of the precisions the target's support table takes
 SUPPORT_FROM = "xnnpack_support_from"  # the executorch version that table comes from
@@ -136,9 +139,8 @@ class FallbackReport:
     executorch: str  # version the target backend's support table comes from
     backend: Backend  # the target: the backend the program delegates to (or could)
     comparison: Comparison | None = None
-    # of the extra delegate calls' time (calls_ms), what may be the backend's operators shorter
-    # than its timer resolution rather than call overhead (analyzers/buckets.py)
-    unresolved_ms: float = 0.0
+    calls: CallCost = NO_CALLS  # one delegate call's fixed cost, what a merge removes
+    facts: MethodFacts | None = field(default=None, compare=False, repr=False)  # its .pte's
 
     schema = "etprof.fallback"
 
@@ -175,7 +177,7 @@ class FallbackReport:
             "portable_instructions": self.portable_instructions,
             "fallback_ms": self.fallback_ms,
             "fallback_pct": self.fallback_pct,
-            "calls_unresolved_ms": self.unresolved_ms,
+            "call_cost": self.calls.to_dict(),
             SUPPORT_FROM: f"executorch {self.executorch}",
             "causes": records(self.causes),
             "graph_breaks": records(self.break_table),
@@ -283,12 +285,9 @@ def _analyse(trace: Trace, warmup: int | None) -> FallbackReport:
     per_iter = _per_instruction_ns(measured, n)
     edges = block_edges(measured, backend)
     edge_ns = edge_glue_ns(measured, edges, backend) / n
-    rows, breaks = _attribute(steps, table, precisions, per_iter, edges, edge_ns, backend)
+    calls = call_cost(measured, n)
+    rows, breaks = _attribute(steps, table, precisions, per_iter, edges, edge_ns, backend, calls)
     instructions = pd.DataFrame(rows, columns=_INSTR_COLUMNS)
-    from etprof.analyzers.buckets import unresolved_by_instruction
-
-    unresolved = unresolved_by_instruction(measured)
-    calls_unresolved = sum(float(unresolved.get(int(b["before"]), 0)) for b in breaks) / n / 1e6
     return FallbackReport(
         model=trace.model,
         measured=n,
@@ -302,7 +301,8 @@ def _analyse(trace: Trace, warmup: int | None) -> FallbackReport:
         instructions=instructions,
         executorch=table.executorch,
         backend=backend,
-        unresolved_ms=calls_unresolved,
+        calls=calls,
+        facts=program_facts(trace),
     )
 
 
@@ -358,6 +358,7 @@ def _attribute(
     edges: dict[int, BlockEdges],
     edge_ns: pd.DataFrame,
     backend: Backend,
+    calls: CallCost,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     def own_ns(iid: int) -> float:
         v = t[OPERATOR_CALL].get(iid)
@@ -427,7 +428,7 @@ def _attribute(
         if prev is None or nxt is None:
             continue
         glue_ms = (edge(prev, "tail_glue_ns") + edge(nxt, "head_glue_ns")) / 1e6
-        call_ms = overhead_ns(nxt) / 1e6
+        call_ms = min(overhead_ns(nxt), calls.fixed_ns) / 1e6  # a merge removes one call
         for c in causes:
             c["boundary_ms"] += glue_ms / len(causes)
             c["calls_ms"] += call_ms / len(causes)

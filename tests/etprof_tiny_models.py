@@ -417,3 +417,72 @@ class MobileBert(nn.Module):
 def mobilebert() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     torch.manual_seed(0)
     return MobileBert().eval(), (torch.randn(1, 8, 32),)
+
+
+# --- advice whose precondition is checked against the program (tests/integration/test_advice.py)
+
+
+class Attention(nn.Module):
+    """F.scaled_dot_product_attention on (batch, heads, tokens, dim) inputs, as the wheel's
+    SdpaModule toy model writes it (examples/models/toy_model)."""
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return nn.functional.scaled_dot_product_attention(q, k, v)
+
+
+class AttentionWritten(nn.Module):
+    """The same attention written out: the fix etprof suggests for SDPA's decomposition."""
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(q @ k.transpose(-2, -1) * 0.25, dim=-1) @ v
+
+
+def _qkv(dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+    torch.manual_seed(0)
+    return tuple(torch.randn(1, 2, 8, 16, dtype=dtype) for _ in range(3))
+
+
+def sdpa_bf16() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    return Attention().eval(), _qkv(torch.bfloat16)
+
+
+def attention_written_bf16() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    return AttentionWritten().eval(), _qkv(torch.bfloat16)
+
+
+def attention_written() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    return AttentionWritten().eval(), _qkv(torch.float32)
+
+
+class PooledKeepdim(ConvHardswish):
+    """ConvHardswish with its final mean written as the fix says: keepdim=True, then flatten."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = nn.functional.hardswish(self.conv(x))
+        y = y * nn.functional.hardsigmoid(self.squeeze(y.mean((2, 3), keepdim=True)))
+        out: torch.Tensor = self.fc(y.mean((2, 3), keepdim=True).flatten(1))
+        return out
+
+
+def pooled_keepdim() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    torch.manual_seed(0)
+    return PooledKeepdim().eval(), (torch.randn(1, 3, 16, 16),)
+
+
+class Compare(nn.Module):
+    """A clamp written with comparisons, as masks are: le.Tensor and ge.Scalar compare float
+    tensors and output bool ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(16, 16)
+
+    def forward(self, x: torch.Tensor, limit: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x)
+        y = torch.where(y <= limit, y, limit)
+        return self.fc(y * (y >= 0.5))
+
+
+def compare() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    torch.manual_seed(0)
+    return Compare().eval(), (torch.randn(1, 16), torch.ones(1, 16))

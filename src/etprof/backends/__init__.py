@@ -23,6 +23,7 @@ import pandas as pd
 
 if TYPE_CHECKING:
     from etprof.backends.support import SupportTable
+    from etprof.program.facts import OpFacts
 
 UNKNOWN_LABEL = "delegate"
 NO_FIX = "no known fix"  # how a FallbackNote's fix starts when nothing gets the op delegated
@@ -51,6 +52,30 @@ QUANT_KERNELS = frozenset(
 Decomposition = tuple[str, tuple[str, ...], str]
 
 
+MEASURED, CHECKED, UNTESTED = "measured", "checked", "untested"
+ADVICE_LABELS = {
+    MEASURED: "etprof re-exported and re-ran the model with it",
+    CHECKED: "the lowering was verified to take the operator, untimed",
+    UNTESTED: "a hypothesis",
+}
+
+
+@dataclass(frozen=True)
+class OpContext:
+    """What the program shows about one portable operator (its `.pte`, etprof.program.facts):
+    the program's float dtype, and each instance's arguments and consumers."""
+
+    dtype: str = ""  # "float32", "bfloat16", ...; "" when the program could not be read
+    instances: tuple[OpFacts, ...] = ()
+    consumers: tuple[tuple[str, ...], ...] = ()  # per instance: its consumers' operator names
+    program_ops: tuple[str, ...] = ()  # each instruction's operator name (or backend id), by id
+    program: tuple[OpFacts, ...] = ()  # every operator and delegate instruction's facts
+
+    @property
+    def known(self) -> bool:
+        return bool(self.instances)
+
+
 @dataclass(frozen=True)
 class FallbackNote:
     """Why a backend's partitioner left an operator on portable kernels, and what to do."""
@@ -58,6 +83,10 @@ class FallbackNote:
     reason: str
     fix: str  # starts with NO_FIX when nothing makes it delegated (in this executorch version)
     label: str = ""  # the decomposition the operator is a piece of, e.g. an attention
+    # how far the fix is known to work (ADVICE_LABELS): CHECKED (lowering verified to take the
+    # operator, untimed) or UNTESTED (a hypothesis); MEASURED only from a comparison trace
+    evidence: str = ""
+    condition: str = ""  # the precondition the fix rests on, as checked against the program
 
     @property
     def fixable(self) -> bool:
@@ -148,10 +177,13 @@ class Backend:
         """The operators its partitioner takes (for the fallback explainer); None: unknown."""
         return None
 
-    def fallback_note(self, op: str, cls: str, program_ops: Sequence[str]) -> FallbackNote | None:
+    def fallback_note(
+        self, op: str, cls: str, program_ops: Sequence[str], context: OpContext | None = None
+    ) -> FallbackNote | None:
         """Why the partitioner left the portable operator `op` (as the program calls it, of the
         explainer's class `cls`) out, and the fix; `program_ops`: every portable operator of
-        the program, for context. None: the backend does not know."""
+        the program, for context; `context`: what the `.pte` shows of it (a fix's
+        precondition is checked against it). None: the backend does not know."""
         return None
 
     def glue_kernels(self) -> frozenset[str]:

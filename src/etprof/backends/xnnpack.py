@@ -35,6 +35,7 @@ from etprof.backends import (
     Backend,
     Decomposition,
     FallbackNote,
+    OpContext,
 )
 
 if TYPE_CHECKING:
@@ -141,10 +142,12 @@ class Xnnpack(Backend):
 
         return load_table()
 
-    def fallback_note(self, op: str, cls: str, program_ops: Sequence[str]) -> FallbackNote:
-        from etprof.backends.xnnpack_fallback import note
+    def fallback_note(
+        self, op: str, cls: str, program_ops: Sequence[str], context: OpContext | None = None
+    ) -> FallbackNote:
+        from etprof.backends.xnnpack_advice import advise
 
-        return note(op, cls, program_ops)
+        return advise(op, cls, program_ops, context or OpContext())
 
     def glue_kernels(self) -> frozenset[str]:
         from etprof.backends.xnnpack_fallback import GLUE_KERNELS

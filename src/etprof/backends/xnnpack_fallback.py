@@ -4,9 +4,9 @@ The fallback explainer (analyzers/fallback.py) classifies each portable instruct
 support table (etprof.backends.xnnpack_support); this module gives each cause its reason and fix
 in words. Every reason was read from the installed partitioner configs
 (``executorch/backends/xnnpack/partition/config/``: which target overloads exist, which
-constraints they check), and every fix below marked "checked" was applied to a tiny model,
-exported with the default ``XnnpackPartitioner`` and found delegated (docs/fallback.md lists
-what was seen). Where no change makes XNNPACK take the operator in this executorch version,
+constraints they check). Which fix applies to a program's instances, and how far it is known
+to work (checked: applied to a tiny model, exported with the default ``XnnpackPartitioner`` and
+found delegated, docs/fallback.md lists what was seen), etprof.backends.xnnpack_advice decides. Where no change makes XNNPACK take the operator in this executorch version,
 the fix says so.
 
 Facts the notes rest on (executorch 1.5.1):
@@ -81,12 +81,12 @@ _SDPA_FIX = (
     "write the attention out, `torch.softmax(q @ k.transpose(-2, -1) * scale + mask, "
     "dim=-1) @ v`, instead of F.scaled_dot_product_attention (nn.MultiheadAttention and "
     "nn.TransformerEncoderLayer call it): XNNPACK then takes the matmuls, the scaling, "
-    "the mask and the softmax (checked; a row masked entirely then gives NaN, not zeros)"
+    "the mask and the softmax (a row masked entirely then gives NaN, not zeros)"
 )
 _REINPLACE_FIX = (
     "make the cache update in place: `to_executorch(ExecutorchBackendConfig("
     "run_reinplace_pass=True))` turns index_put into index_put_ on the cache buffer "
-    "and removes the copy_ write-backs (checked on a KV-cache decoder step; the "
+    "and removes the copy_ write-backs (the "
     "index_put_ itself stays on portable kernels, writing only the new positions)"
 )
 
@@ -121,8 +121,7 @@ _CONSTRAINTS: dict[str, Note] = {
     "unsqueeze_copy": Note(
         "XNNPACK's UnsqueezeCopyConfig takes unsqueeze on the trailing dimension "
         "only (and, like every config, float tensors)",
-        "reshape instead (`x.reshape(...)` is view_copy, which XNNPACK "
-        "takes; checked: one partition)",
+        "reshape instead (`x.reshape(...)` is view_copy, which XNNPACK takes)",
     ),
     "mean": Note(
         "XNNPACK's MeanDimConfig takes the mean of a 4-D tensor over dims (2, 3) with "
@@ -157,27 +156,27 @@ _UNSUPPORTED: dict[str, Note] = {
         "XNNPACK has no select config (indexing one position, `y[:, -1]`, drops a "
         "dimension; nn.LSTM's decomposition selects each time step)",
         "index with a slice and reshape, `y[:, -1:].reshape(...)` (slice_copy with "
-        "stride 1 and view_copy are XNNPACK's; checked: one partition); for the "
+        "stride 1 and view_copy are XNNPACK's); for the "
         f"selects inside nn.LSTM's decomposition, {NO_FIX}",
     ),
     "squeeze_copy": Note(
         "XNNPACK has no squeeze config",
-        "reshape instead (`x.reshape(...)` is view_copy, which XNNPACK takes; "
-        "checked: one partition); for the squeezes inside nn.LSTM's "
+        "reshape instead (`x.reshape(...)` is view_copy, which XNNPACK takes); for the "
+        "squeezes inside nn.LSTM's "
         f"decomposition, {NO_FIX}",
     ),
     "split_with_sizes_copy": Note(
         "XNNPACK has no split config (`chunk`/`split` make it)",
         "slice instead, `y[..., :n]`, `y[..., n:2 * n]`, ... (slice_copy "
-        "with stride 1; checked: one partition); for nn.LSTM's gates, "
+        "with stride 1); for nn.LSTM's gates, "
         f"{NO_FIX}",
     ),
     "expand_copy": Note(
         "XNNPACK has no expand config (its element-wise operators broadcast, but an "
         "explicit expand is a copy it does not take)",
         "drop an explicit expand before an element-wise operator and let it "
-        "broadcast, `a * b` rather than `a.expand(...) * b` (checked: one "
-        "partition); for an expand feeding a matmul (grouped-query attention's "
+        "broadcast, `a * b` rather than `a.expand(...) * b`; for an expand feeding "
+        "a matmul (grouped-query attention's "
         f"repeat_kv), {NO_FIX}",
     ),
     "index_put": Note(
@@ -280,7 +279,7 @@ def note(name: str, cls: str, program_ops: Iterable[str]) -> Note:
             "XNNPACK's MulConfig takes mul.Tensor only; mul.Scalar (a tensor times a "
             "Python number, as decompositions write it) has no config",
             "multiply in model code, `x * 2.0`: torch.export makes it mul.Tensor, which "
-            "XNNPACK takes (checked: one partition)",
+            "XNNPACK takes",
         )
     if cls == "constraint":
         # the trace cannot say which check failed: name the config's own, and the common ones
