@@ -10,7 +10,9 @@ and after it and comparing the two folders byte for byte:
 
 Without traces it uses the checked-in samples and the tests' small traces. Each command runs as
 `etprof ...` in a child process, so the output is what a user gets, exit status included
-(`<name>.rc`, with stderr's lines that do not name a temporary path in `<name>.err`).
+(`<name>.rc`, with stderr's lines that do not name a temporary path in `<name>.err`). The
+commands run in the checkout's root, the default traces named relative to it, so that two
+checkouts give the same bytes. OUT is best given as an absolute path.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = sorted((ROOT / "sample_traces").glob("*.etdp"))
-TESTS_DATA = ROOT / "tests" / "data"
+# relative to ROOT, where the commands run: outputs that name a trace are the same in any checkout
+SAMPLES = sorted(p.relative_to(ROOT) for p in (ROOT / "sample_traces").glob("*.etdp"))
+TESTS_DATA = Path("tests") / "data"
 SMALL = TESTS_DATA / "small_xnnpack"
 DEFAULT = [str(p) for p in SAMPLES] + [
     str(TESTS_DATA / "small_pair_a.etdp"),
@@ -38,7 +41,14 @@ def _etprof(out: Path, name: str, args: list[str]) -> None:
         capture_output=True,
         text=True,
         check=False,
-        env={"COLUMNS": "120", "PATH": "/usr/bin:/bin", "TZ": "UTC", "LC_ALL": "C.UTF-8"},
+        cwd=ROOT,
+        env={
+            "COLUMNS": "120",
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(ROOT / "src"),  # this checkout's etprof, whatever is installed
+            "TZ": "UTC",
+            "LC_ALL": "C.UTF-8",
+        },
     )
     (out / f"{name}.rc").write_text(f"{done.returncode}\n")
     (out / f"{name}.stdout").write_text(done.stdout)

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from etprof.commands._common import OutputOption, check_output, emit, format_option, trace_inputs
+from etprof.commands._options import TraceArgs, etrecord_option, method_option, pte_option
 
 SCHEMA = "etprof.breakdown"
 
@@ -22,14 +23,8 @@ def breakdown(
     ),
     fmt: str | None = format_option(SCHEMA),
     output: Path | None = OutputOption,
-    pte: Path | None = typer.Option(
-        None,
-        "--pte",
-        help="the .pte the trace was recorded from, for a trace made by another runner",
-    ),
-    etrecord: Path | None = typer.Option(
-        None, "--etrecord", help="its ETRecord, for module paths (needs --pte)"
-    ),
+    pte: Path | None = pte_option(),
+    etrecord: Path | None = etrecord_option(),
     warmup: int | None = typer.Option(
         None, "--warmup", help="iterations to drop (default: the trace's own setting, else 10)"
     ),
@@ -52,24 +47,18 @@ def breakdown(
         "of the same model (e.g. the mixed partitioner's): the "
         "fallback fix quotes its measured run-model time",
     ),
-    method: str | None = typer.Option(
-        None,
-        "--method",
-        help="the method to analyse, for a program with several (default: each in turn)",
-    ),
+    method: str | None = method_option(),
 ) -> None:
     """Attribute run-model time to XNNPACK, portable kernels and overheads; list operators,
     delegate blocks, modules and iterations."""
     from etprof import analyzers
     from etprof.analyzers.breakdown import BreakdownOptions
-    from etprof.errors import InputError
     from etprof.trace.loading import load_trace
 
     options = BreakdownOptions(warmup=warmup, top=top, by=by, phase=phase)  # refused up front
     inputs = [*trace_inputs(trace, compare), pte, etrecord]
     chosen = check_output(fmt, output, SCHEMA, inputs)
-    if trace.is_dir():
-        raise InputError(f"{trace} is a directory, not a trace", "pass an .etdp file")
+    TraceArgs(trace, pte, etrecord).check()
     shown_by, table = view(chosen, by)
     loaded = load_trace(trace, pte=pte, etrecord=etrecord, engine=engine, method=method)
     other = load_trace(compare, engine=engine) if compare is not None else None

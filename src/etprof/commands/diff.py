@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from etprof.commands._common import OutputOption, format_option
+from etprof.commands._options import TraceArgs, etrecord_option, method_option, pte_option
 
 SCHEMA = "etprof.diff"
 TABLES = ("run model", "buckets", "top contributors")
@@ -15,16 +16,10 @@ TABLES = ("run model", "buckets", "top contributors")
 def diff(
     a: Path = typer.Argument(..., metavar="A", help="baseline trace (.etdp)"),
     b: Path = typer.Argument(..., metavar="B", help="trace to compare against it (.etdp)"),
-    pte_a: Path | None = typer.Option(
-        None, "--pte-a", help="A's .pte, for a trace made elsewhere (instruction table)"
-    ),
-    pte_b: Path | None = typer.Option(None, "--pte-b", help="B's .pte"),
-    etrecord_a: Path | None = typer.Option(
-        None, "--etrecord-a", help="A's ETRecord (module paths; needs --pte-a)"
-    ),
-    etrecord_b: Path | None = typer.Option(
-        None, "--etrecord-b", help="B's ETRecord (needs --pte-b)"
-    ),
+    pte_a: Path | None = pte_option("--pte-a", whose="A's"),
+    pte_b: Path | None = pte_option("--pte-b", whose="B's"),
+    etrecord_a: Path | None = etrecord_option("--etrecord-a", whose="A's", needs="--pte-a"),
+    etrecord_b: Path | None = etrecord_option("--etrecord-b", whose="B's", needs="--pte-b"),
     warmup: int | None = typer.Option(
         None,
         "--warmup",
@@ -82,13 +77,7 @@ def diff(
     ),
     fmt: str | None = format_option(SCHEMA),
     output: Path | None = OutputOption,
-    method: str | None = typer.Option(
-        None,
-        "--method",
-        help="the method to analyse, for a "
-        "program with several (needed when the traces hold "
-        "several)",
-    ),
+    method: str | None = method_option(),
 ) -> None:
     """Compare two traces: run-model change with a verdict, buckets, and contributors."""
     from dataclasses import replace
@@ -120,12 +109,8 @@ def diff(
     chosen = check_output(fmt, output, SCHEMA, inputs)
     if table is not None and table not in TABLES:
         raise InputError(f"no table '{table}' in a diff", f"use one of: {', '.join(TABLES)}")
-    for side, pte, etrecord in (("a", pte_a, etrecord_a), ("b", pte_b, etrecord_b)):
-        if etrecord is not None and pte is None:
-            raise InputError(
-                f"--etrecord-{side} needs --pte-{side} too",
-                f"pass the .pte trace {side.upper()} was made from",
-            )
+    TraceArgs(a, pte_a, etrecord_a, "-a").check()
+    TraceArgs(b, pte_b, etrecord_b, "-b").check()
     trace_a = load_trace(a, pte=pte_a, etrecord=etrecord_a, method=method)
     trace_b = load_trace(b, pte=pte_b, etrecord=etrecord_b, method=method)
     result = diff_of(trace_a, trace_b, options)

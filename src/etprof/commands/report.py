@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from etprof.commands._options import TraceArgs, etrecord_option, method_option, pte_option
+
 SCHEMA = "etprof.analyzers.report"
 
 
@@ -28,16 +30,10 @@ def report(
     warmup: int | None = typer.Option(
         None, "--warmup", help="iterations to drop (default: each trace's own setting, else 10)"
     ),
-    pte: Path | None = typer.Option(
-        None, "--pte", "--pte-a", help="TRACE's .pte, for a trace made by another runner"
-    ),
-    pte_b: Path | None = typer.Option(None, "--pte-b", help="B's .pte"),
-    etrecord: Path | None = typer.Option(
-        None, "--etrecord", "--etrecord-a", help="TRACE's ETRecord, for module paths (needs --pte)"
-    ),
-    etrecord_b: Path | None = typer.Option(
-        None, "--etrecord-b", help="B's ETRecord (needs --pte-b)"
-    ),
+    pte: Path | None = pte_option("--pte", "--pte-a", whose="TRACE's"),
+    pte_b: Path | None = pte_option("--pte-b", whose="B's"),
+    etrecord: Path | None = etrecord_option("--etrecord", "--etrecord-a", whose="TRACE's"),
+    etrecord_b: Path | None = etrecord_option("--etrecord-b", whose="B's", needs="--pte-b"),
     force: bool = typer.Option(
         False,
         "--force",
@@ -58,11 +54,7 @@ def report(
     tag: list[str] = typer.Option(
         [], "--tag", metavar="K=V", help="history: only runs with this tag"
     ),
-    method: str | None = typer.Option(
-        None,
-        "--method",
-        help="the method to analyse, for a program with several (default: its first)",
-    ),
+    method: str | None = method_option(),
     phase: str | None = typer.Option(
         None,
         "--phase",
@@ -95,13 +87,9 @@ def report(
     chosen = check_output(None, output, SCHEMA, inputs)  # an HTML page: refuses `-o r.json`
     if b is None and (pte_b is not None or etrecord_b is not None):
         raise InputError("--pte-b/--etrecord-b given without a trace B", "pass B, or drop them")
-    for side, path, p, e in (("", a, pte, etrecord), ("-b", b, pte_b, etrecord_b)):
-        if path is not None and path.is_dir():
-            raise InputError(f"{path} is a directory, not a trace", "pass an .etdp file")
-        if e is not None and p is None:
-            raise InputError(
-                f"--etrecord{side} needs --pte{side} too", "pass the .pte the trace was made from"
-            )
+    TraceArgs(a, pte, etrecord).check()
+    if b is not None:
+        TraceArgs(b, pte_b, etrecord_b, "-b").check()
     trace_a = load_trace(a, pte=pte, etrecord=etrecord, method=method)
     trace_b = None if b is None else load_trace(b, pte=pte_b, etrecord=etrecord_b, method=method)
     result = build_report(trace_a, trace_b, options, version=__version__)

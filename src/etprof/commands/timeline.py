@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from etprof.commands._common import OutputOption, check_output, emit, format_option, trace_inputs
+from etprof.commands._options import TraceArgs, etrecord_option, method_option, pte_option
 
 # The slice table is data for tools (json, csv); people read the timeline in a trace viewer.
 SCHEMA = "etprof.timeline"
@@ -23,17 +24,9 @@ def timeline(
     ),
     all_iterations: bool = typer.Option(False, "--all", help="export every iteration, and loading"),
     fmt: str | None = format_option(SCHEMA),
-    pte: Path | None = typer.Option(
-        None,
-        "--pte",
-        help="the program, for a trace made without `etprof run` (names instructions)",
-    ),
-    etrecord: Path | None = typer.Option(None, "--etrecord", help="ETRecord, for module paths"),
-    method: str | None = typer.Option(
-        None,
-        "--method",
-        help="the method to export, for a program with several (default: its first)",
-    ),
+    pte: Path | None = pte_option(),
+    etrecord: Path | None = etrecord_option(),
+    method: str | None = method_option(),
 ) -> None:
     """Export a trace as Chrome trace JSON (open in ui.perfetto.dev or chrome://tracing).
 
@@ -45,6 +38,7 @@ def timeline(
 
     inputs = [*trace_inputs(trace), pte, etrecord]
     chosen = check_output(fmt, output, SCHEMA, inputs)  # `.json` here means a Chrome trace
+    TraceArgs(trace, pte, etrecord).check()
     result = build(
         load_trace(trace, pte=pte, etrecord=etrecord, method=method),
         iteration,
