@@ -120,6 +120,7 @@ def run(
     from etprof.record.inputs import parse_shape
     from etprof.record.request import RunRequest, default_trace_path, planned
     from etprof.record.runner import run_programs
+    from etprof.result import Result
     from etprof.trace.loading import load_trace
     from etprof.util.quiet import terminal
 
@@ -176,17 +177,17 @@ def run(
         metas = run_programs(
             reqs, lambda done, total: bar.update(task, completed=done, total=total)
         )
-    texts = []
+    texts: list[str] = []
+    results: list[Result] = []
     for req, meta in zip(reqs, metas, strict=False):
         trace = load_trace(req.out)
         if trace.phases:
-            texts.append(
-                render.render(
-                    analyzers.run("llm", trace, LlmOptions()), chosen, width=terminal_width()
-                )
-            )
+            llm_result = analyzers.run("llm", trace, LlmOptions())
+            results.append(llm_result)
+            texts.append(render.render(llm_result, chosen, width=terminal_width()))
         for name in () if trace.phases else chosen_methods:  # one per method, never blended
             summary = analyzers.run("summary", trace.for_method(name), summary_options)
+            results.append(summary)
             text = render.render(summary, chosen, width=terminal_width())
             named = several_methods and chosen not in ("json", "csv")
             texts.append(f"method {name}\n{text}" if named else text)
@@ -207,8 +208,10 @@ def run(
             f"{threads} thread{'s' if threads != 1 else ''})",
             err=True,
         )
-    if chosen == "json" and len(texts) > 1:
-        typer.echo("[\n" + ",\n".join(t.rstrip("\n") for t in texts) + "\n]")
+    if chosen == "json" and len(results) > 1:  # one document a trace or method, as one list
+        from etprof.render.json import document, dumps
+
+        typer.echo(dumps([document(r) for r in results]))
     else:
         typer.echo("\n".join(texts), nl=False)
     if several:
