@@ -51,7 +51,7 @@ def _load_all() -> None:
     if _loaded:
         return
     for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_"):
+        if not info.name.startswith("_") and not info.ispkg:  # stats/: shared, not analyses
             importlib.import_module(f"{__name__}.{info.name}")
     _loaded = True
 

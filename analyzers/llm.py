@@ -144,7 +144,7 @@ class LlmResult:
     layers_known: bool = False
     operators: pd.DataFrame = field(default_factory=pd.DataFrame)  # per operator type
 
-    schema = "etprof.program.llm"
+    schema = "etprof.llm"
 
     @property
     def ttft_ms(self) -> float:

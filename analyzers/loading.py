@@ -38,7 +38,7 @@ class LoadingStats:
     median_ms: float  # measured run-model median, the reference for the excesses
     sessions: pd.DataFrame  # one row per session (see to_dict)
 
-    schema = "etprof.trace.loading"
+    schema = "etprof.loading"
 
     @property
     def recorded(self) -> bool:

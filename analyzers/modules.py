@@ -51,7 +51,7 @@ class ModuleTable:
     frame: pd.DataFrame  # COLUMNS, most expensive first, the runtime-overhead row last
     placement: Placement = field(default_factory=lambda: Placement())
 
-    schema = "etprof.program.etrecord"
+    schema = "etprof.modules"
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {"modules": self.frame}

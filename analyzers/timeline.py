@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from etprof.analyzers import analyzer
 from etprof.errors import InputError
 from etprof.result import records
 from etprof.trace.model import (
@@ -108,6 +109,24 @@ class Timeline:
             "clamped": self.clamped,
             "slices": records(self.slices),
         }
+
+
+@dataclass(frozen=True)
+class TimelineOptions:
+    iteration: int | None = None  # default: the first measured one
+    all_iterations: bool = False
+    method: str | None = None  # default: the trace's first
+
+
+@analyzer(
+    "timeline",
+    "one iteration (or all) laid out as nested slices, for a Chrome trace",
+    TimelineOptions,
+)
+def timeline_of(trace: Trace, options: TimelineOptions) -> Timeline:
+    return timeline(
+        trace, options.iteration, all_iterations=options.all_iterations, method=options.method
+    )
 
 
 def timeline(

@@ -225,7 +225,7 @@ def test_csv_reads_back_to_the_same_values() -> None:
 
 def test_json_is_versioned_and_complete() -> None:
     doc = json.loads(render.render(RESULT, "json"))
-    assert doc["schema"] == "etprof.jobs.bench" and doc["version"] == 2
+    assert doc["schema"] == "etprof.bench" and doc["version"] == 2
     assert doc["settings"] == {"iters": 60, "warmup": 10, "threads": 1, "cache": "/c"}
     assert [r["avg_ms"] for r in doc["rows"]] == [412, 9, 3, 33]
     assert doc["rows"][2]["seed_linux_x86_ms"] is None

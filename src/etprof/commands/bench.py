@@ -9,7 +9,7 @@ import typer
 from etprof.commands._common import check_output, emit, format_option
 from etprof.util import methodology
 
-SCHEMA = "etprof.jobs.bench"
+SCHEMA = "etprof.bench"
 
 
 def bench(

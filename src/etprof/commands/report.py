@@ -9,7 +9,7 @@ import typer
 
 from etprof.commands._options import TraceArgs, etrecord_option, method_option, pte_option
 
-SCHEMA = "etprof.analyzers.report"
+SCHEMA = "etprof.report"
 
 
 def report(
@@ -63,7 +63,7 @@ def report(
 ) -> None:
     """Write an HTML report: run model, buckets, top operators, iterations, fallback (and the
     diff view when given two traces). Works offline: no script, nothing fetched."""
-    from etprof.analyzers.report import ReportOptions, build_report
+    from etprof.analyzers._report import ReportOptions, build_report
     from etprof.commands._common import check_output, trace_inputs
     from etprof.errors import InputError
     from etprof.render import render

@@ -33,18 +33,16 @@ def timeline(
     Method::execute, each instruction, and the XNNPACK operators nested in their DELEGATE_CALL;
     --format csv or json give the same slices as a table (times in ns) instead.
     """
-    from etprof.analyzers.timeline import timeline as build
+    from etprof import analyzers
+    from etprof.analyzers.timeline import TimelineOptions
     from etprof.trace.loading import load_trace
 
     inputs = [*trace_inputs(trace), pte, etrecord]
     chosen = check_output(fmt, output, SCHEMA, inputs)  # `.json` here means a Chrome trace
     TraceArgs(trace, pte, etrecord).check()
-    result = build(
-        load_trace(trace, pte=pte, etrecord=etrecord, method=method),
-        iteration,
-        all_iterations=all_iterations,
-        method=method,
-    )
+    options = TimelineOptions(iteration, all_iterations, method)
+    loaded = load_trace(trace, pte=pte, etrecord=etrecord, method=method)
+    result = analyzers.run("timeline", loaded, options)
     emit(result, chosen, output, inputs=inputs)
 
 

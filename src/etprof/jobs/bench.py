@@ -36,7 +36,7 @@ from etprof.result import records
 from etprof.util import methodology
 from etprof.util.output import write_text
 
-SCHEMA = "etprof.jobs.bench"
+SCHEMA = "etprof.bench"
 CACHE_FORMAT = "etprof-bench-cache"
 CACHE_VERSION = 1
 MANIFEST = "export.json"

@@ -23,7 +23,7 @@ from etprof.result import Result
 
 # schemas of results that only some renderers fit
 TIMELINE = "etprof.timeline"  # thousands of slices: for trace viewers and tools, not reading
-REPORT = "etprof.analyzers.report"  # the charts page: `etprof report` writes HTML only
+REPORT = "etprof.report"  # the charts page: `etprof report` writes HTML only
 HISTORY = "etprof.history"  # stored runs: the only result ExecuTorch's rows describe
 
 

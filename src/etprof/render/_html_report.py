@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from etprof.analyzers.report import Report, SideReport
+from etprof.analyzers._report import Report, SideReport
 from etprof.program.llm import DECODE
 from etprof.render import _html_svg as svg
 from etprof.render.html import frame_table, notes_list, prose

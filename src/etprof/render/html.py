@@ -1,6 +1,6 @@
 """HTML: one self-contained page (inline CSS and SVG; no script, no font, nothing fetched).
 
-An :class:`etprof.analyzers.report.Report` becomes the full report with charts (see
+An :class:`etprof.analyzers._report.Report` becomes the full report with charts (see
 :mod:`etprof.render._html_report`); any other result becomes a plain page of its headline,
 tables and notes, so every result can be written as HTML. All text is escaped.
 """
@@ -20,7 +20,7 @@ _BACKTICKS = re.compile(r"`([^`<>]+)`")
 
 
 def render(result: Result, *, width: int = 100, table: str | None = None) -> str:
-    from etprof.analyzers.report import Report
+    from etprof.analyzers._report import Report
 
     if isinstance(result, Report):
         from etprof.render._html_report import report_body

@@ -203,8 +203,8 @@ def test_report_compares_each_phase(pair: tuple[Path, Path], tmp_path: Path) -> 
 def test_report_json_has_each_phases_diff(pair: tuple[Path, Path]) -> None:
     """The report as a result (Python API): its diff is `{"phases": {...}}`, each the `--phase`
     diff's body; tables and notes are prefixed by the phase."""
+    from etprof.analyzers._report import build_report
     from etprof.analyzers.diff import DiffOptions, diff_traces
-    from etprof.analyzers.report import build_report
     from etprof.trace.loading import load_trace
 
     a, b = (load_trace(p) for p in pair)

@@ -125,7 +125,7 @@ def test_sizes_in_decimal_units() -> None:
 
 
 def test_report_has_a_memory_section_saying_what_is_missing() -> None:
-    from etprof.analyzers.report import ReportOptions, build_report
+    from etprof.analyzers._report import ReportOptions, build_report
     from etprof.render import render
 
     html = render(build_report(load_trace(SAMPLE), None, ReportOptions()), "html")

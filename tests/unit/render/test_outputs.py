@@ -296,7 +296,7 @@ def test_formats_come_from_what_each_renderer_accepts() -> None:
 
     assert render.formats("etprof.breakdown") == ("table", "json", "csv", "markdown", "html")
     assert render.formats("etprof.timeline") == ("chrome", "json", "csv")
-    assert render.formats("etprof.analyzers.report") == ("html",)
+    assert render.formats("etprof.report") == ("html",)
     assert render.choose(None, Path("t.json"), "etprof.timeline") == "chrome"
     assert render.choose(None, Path("t.json"), "etprof.breakdown") == "json"
     assert render.choose(None, Path("x.HTML"), "etprof.diff") == "html"

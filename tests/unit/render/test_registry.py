@@ -37,7 +37,7 @@ def test_available_still_finds_every_module() -> None:
         "from etprof import analyzers\n"
         "analyzers.get('runmodel')\n"
         "modules = sorted(i.name for i in pkgutil.iter_modules(analyzers.__path__)\n"
-        "                 if not i.name.startswith('_'))\n"
+        "                 if not i.name.startswith('_') and not i.ispkg)\n"
         "print(','.join(modules), ','.join(analyzers.available()))\n"
     )
     modules, names = (part.split(",") for part in out.split())

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from etprof.analyzers._report import Report, ReportOptions, build_report
 from etprof.analyzers.breakdown import BreakdownOptions, breakdown
 from etprof.analyzers.diff import DiffOptions, diff_traces
-from etprof.analyzers.report import Report, ReportOptions, build_report
 from etprof.program.types import Instruction, ProgramInfo
 from etprof.render import render
 from etprof.render._html_svg import BUCKET_COLORS, FASTER, SIDE_COLORS
@@ -274,7 +274,7 @@ def test_a_pair_shows_the_diff_and_both_sides(pair: tuple[Trace, Trace, Report])
 def test_the_report_is_a_result_every_renderer_formats(pair: tuple[Trace, Trace, Report]) -> None:
     _, b, report = pair
     doc = json.loads(render(report, "json"))
-    assert doc["schema"] == "etprof.analyzers.report" and [s["label"] for s in doc["sides"]] == [
+    assert doc["schema"] == "etprof.report" and [s["label"] for s in doc["sides"]] == [
         "A",
         "B",
     ]

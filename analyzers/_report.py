@@ -82,7 +82,7 @@ class Report:
     # is then None)
     phase_diffs: PhaseDiffs | None = None
 
-    schema = "etprof.analyzers.report"
+    schema = "etprof.report"
 
     @property
     def comparisons(self) -> tuple[tuple[str | None, DiffResult], ...]:
