@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from etprof.backends.graphs import read_program
 from etprof.errors import EtprofError, InputError
-from etprof.program.reader import read_program
 from etprof.program.types import Instruction, ProgramInfo
 from etprof.zoo.export import (
     STANDARD_VARIANTS,
