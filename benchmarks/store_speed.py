@@ -31,12 +31,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-import pandas as pd
 
 from etprof.analyzers.history import HistoryOptions, StoredRuns, history
 from etprof.store import db
@@ -49,28 +47,32 @@ T = TypeVar("T")
 
 def synthetic(base: StoredTrace, n: int, models: int, devices: int, seed: int) -> list[StoredTrace]:
     rng = np.random.default_rng(seed)
-    start = datetime(2026, 1, 1)
+    start = np.datetime64("2026-01-01T00:00:00", "us")
+    ms = base.columns["iterations"]["run_model_ms"].astype(np.float64)
     out = []
     for i in range(n):
         run_id = f"{i:064x}"
         drift = 1.0 + 0.05 * np.sin(i / 37.0) + (0.1 if i % 250 == 249 else 0.0)
-        tables = {}
-        for name, frame in base.tables.items():
-            f = frame.copy()
-            f["run_id"] = run_id
-            tables[name] = f
-        it = tables["iterations"]
-        it["run_model_ms"] = it["run_model_ms"] * drift * rng.normal(1.0, 0.01, len(it))
-        runs = tables["runs"]
-        runs["model"] = f"model{i % models}"
-        runs["device"] = f"device{(i // models) % devices}"
-        runs["commit"] = f"c{i // (models * devices)}"
-        runs["started"] = start + timedelta(minutes=i)
-        runs["mean_ms"] = float(it["run_model_ms"].mean())
-        tables["tags"] = pd.DataFrame(
-            {"run_id": [run_id], "key": ["commit"], "value": [runs["commit"].iloc[0]]}
-        )
-        out.append(replace(base, run_id=run_id, tables=tables))
+        columns = {}
+        for name, table in base.columns.items():
+            cols = dict(table)
+            cols["run_id"] = np.full(len(cols["run_id"]), run_id, dtype=object)
+            columns[name] = cols
+        its = columns["iterations"]
+        its["run_model_ms"] = ms * drift * rng.normal(1.0, 0.01, len(ms))
+        commit = f"c{i // (models * devices)}"
+        runs = columns["runs"]
+        runs["model"] = np.array([f"model{i % models}"], dtype=object)
+        runs["device"] = np.array([f"device{(i // models) % devices}"], dtype=object)
+        runs["commit"] = np.array([commit], dtype=object)
+        runs["started"] = np.array([start + np.timedelta64(i, "m")])
+        runs["mean_ms"] = np.array([its["run_model_ms"].mean()])
+        columns["tags"] = {
+            "run_id": np.array([run_id], dtype=object),
+            "key": np.array(["commit"], dtype=object),
+            "value": np.array([commit], dtype=object),
+        }
+        out.append(replace(base, run_id=run_id, columns=columns))
     return out
 
 
@@ -134,8 +136,8 @@ def main() -> None:
     size_mb = path.stat().st_size / 1e6
     files = sum(1 for _ in folder.rglob("*.parquet"))
     print(
-        f"{args.runs} synthetic runs of {args.trace.name} ({len(base.tables['iterations'])} "
-        f"iterations, {len(base.tables['operators'])} operator rows each), "
+        f"{args.runs} synthetic runs of {args.trace.name} ({len(base.columns['iterations']['run_id'])} "
+        f"iterations, {len(base.columns['operators']['run_id'])} operator rows each), "
         f"{args.models * args.devices} series; load average {os.getloadavg()[0]:.2f}"
     )
     per = t["analyse one trace"]

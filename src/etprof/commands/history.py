@@ -42,6 +42,12 @@ def history(
     min_sessions: int = typer.Option(
         2, "--min-sessions", help="gate: fewer sessions on a side make a pass inconclusive"
     ),
+    wait: float = typer.Option(
+        60.0,
+        "--wait",
+        metavar="SECONDS",
+        help="how long to wait for a process storing into the --db",
+    ),
     fmt: str | None = format_option(SCHEMA),
     output: Path | None = OutputOption,
 ) -> None:
@@ -68,7 +74,7 @@ def history(
         raise InputError("both --db and --parquet given", "read one store at a time")
     chosen = check_output(fmt, output, SCHEMA, [db, parquet])
     tables = read_tables(
-        db=None if parquet is not None else db or Path("etprof.duckdb"), parquet=parquet
+        db=None if parquet is not None else db or Path("etprof.duckdb"), parquet=parquet, wait=wait
     )
     result = history(StoredRuns(tables), options)
     emit(result, chosen, output, inputs=[db, parquet])

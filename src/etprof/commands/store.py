@@ -33,6 +33,12 @@ def store(
     pte: Path | None = typer.Option(
         None, "--pte", help="the .pte of traces made elsewhere (instruction table)"
     ),
+    wait: float = typer.Option(
+        60.0,
+        "--wait",
+        metavar="SECONDS",
+        help="how long to wait for another process storing into the same --db",
+    ),
 ) -> None:
     """Store traces in a DuckDB results store (one row per run, session, bucket, operator and
     delegate block); a trace already stored is skipped."""
@@ -55,7 +61,7 @@ def store(
         rows.append(trace_rows(trace, path, tags, run_id=run_id))
     outcomes = []
     if target is not None:
-        outcomes = stored.store(target, rows)
+        outcomes = stored.store(target, rows, wait)
     if parquet is not None:
         parquet_outcomes = stored.write_parquet(parquet, rows)
         outcomes = outcomes or parquet_outcomes

@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from etprof.analyzers.blocks import BlockOptions, blocks
@@ -30,11 +32,26 @@ TAG = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)=(.*)$")
 
 @dataclass(frozen=True)
 class StoredTrace:
-    """One trace's rows, one DataFrame per table of :data:`TABLES`."""
+    """One trace's rows: per table of :data:`TABLES`, its columns as arrays (the schema's
+    columns in order, all of one length). Columns, not a DataFrame: a batch of 10,000 traces is
+    joined column by column in milliseconds (etprof.store.batch), where concatenating 70,000
+    small DataFrames takes tens of seconds."""
 
     run_id: str
     source: str
-    tables: dict[str, pd.DataFrame]
+    columns: dict[str, dict[str, npt.NDArray[Any]]]
+
+    def frame(self, table: str) -> pd.DataFrame:
+        return pd.DataFrame(self.columns[table], columns=column_names(table))
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {name: self.frame(name) for name in TABLES}
+
+
+def as_columns(frame: pd.DataFrame) -> dict[str, npt.NDArray[Any]]:
+    """A conformed table's columns as arrays."""
+    return {str(c): frame[c].to_numpy() for c in frame.columns}
 
 
 def parse_tags(tags: list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -145,7 +162,9 @@ def trace_rows(
         {"run_id": run_id, "key": list(tags), "value": list(tags.values())},
         columns=["run_id", "key", "value"],
     )
-    return StoredTrace(run_id, str(path), {name: conform(name, tables[name]) for name in TABLES})
+    return StoredTrace(
+        run_id, str(path), {name: as_columns(conform(name, tables[name])) for name in TABLES}
+    )
 
 
 def _method_rows(

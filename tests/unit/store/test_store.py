@@ -184,33 +184,33 @@ def test_parquet_read_back_by_duckdb_matches_breakdown(tmp_path: Path) -> None:
         def query(sql: str) -> list[tuple[object, ...]]:
             return con.execute(sql.replace("PQ", str(folder))).fetchall()
 
-        (mean,) = query("SELECT mean_ms FROM read_parquet('PQ/runs/*.parquet')")[0]
+        (mean,) = query("SELECT mean_ms FROM read_parquet('PQ/runs/**/*.parquet')")[0]
         assert mean == pytest.approx(breakdown["run_model"]["mean_ms"], rel=1e-12)
-        buckets = dict(query("SELECT bucket, mean_ms FROM read_parquet('PQ/buckets/*.parquet')"))
+        buckets = dict(query("SELECT bucket, mean_ms FROM read_parquet('PQ/buckets/**/*.parquet')"))
         assert buckets == pytest.approx(
             {b["bucket"]: b["mean_ms"] for b in breakdown["buckets"]}, rel=1e-12
         )
         ops = {
             (o, s): v
             for o, s, v in query(
-                "SELECT op, side, per_iter_ms FROM read_parquet('PQ/operators/*.parquet')"
+                "SELECT op, side, per_iter_ms FROM read_parquet('PQ/operators/**/*.parquet')"
             )
         }
         assert ops == pytest.approx(
             {(o["op"], o["side"]): o["per_iter_ms"] for o in breakdown["operators"]}, rel=1e-12
         )
-        blocks = query("SELECT instruction, call_ms FROM read_parquet('PQ/blocks/*.parquet')")
+        blocks = query("SELECT instruction, call_ms FROM read_parquet('PQ/blocks/**/*.parquet')")
         assert blocks == [
             (b["instruction"], pytest.approx(b["call_ms"], rel=1e-12)) for b in breakdown["blocks"]
         ]
-        assert query("SELECT key, value FROM read_parquet('PQ/tags/*.parquet')") == [
+        assert query("SELECT key, value FROM read_parquet('PQ/tags/**/*.parquet')") == [
             ("commit", "c2")
         ]
     finally:
         con.close()
     # history reads the Parquet folder as it reads a database; writing twice keeps one file
     assert "already stored" in run_cli("store", MIXED, "--parquet", folder).stdout
-    assert len(list((folder / "runs").glob("*.parquet"))) == 1
+    assert len(list((folder / "runs").rglob("*.parquet"))) == 1
     doc = json.loads(run_cli("history", "--parquet", folder, "-f", "json").stdout)
     assert [r["verdict"] for r in doc["runs"]] == ["first run"]
 
@@ -257,7 +257,7 @@ def test_bad_databases_are_one_line_errors(tmp_path: Path, mv3_store: Path) -> N
     con.execute("CREATE TABLE t (a INTEGER)")
     con.close()
     assert_one_line_error(run_cli("history", "--db", other), "not an etprof store")
-    assert_one_line_error(run_cli("history", "--parquet", tmp_path), "no runs/ folder")
+    assert_one_line_error(run_cli("history", "--parquet", tmp_path), "no _etprof/ folder")
     assert_one_line_error(
         run_cli("store", tmp_path / "missing.etdp", "--db", other), "missing.etdp"
     )
@@ -283,12 +283,9 @@ def test_parquet_pooled_from_two_machines_reads_each_run_once(tmp_path: Path) ->
     store_db.write_parquet(tmp_path / "m1", rows[:1])
     store_db.write_parquet(tmp_path / "m2", rows)  # MIXED stored on both machines
     pool = tmp_path / "pool"
-    for machine in ("m1", "m2"):
-        for table in TABLES:
-            (pool / table).mkdir(parents=True, exist_ok=True)
-            for f in (tmp_path / machine / table).glob("*.parquet"):
-                shutil.copy(f, pool / table / f.name)
-    assert len(list((pool / "runs").glob("*.parquet"))) == 2
+    for machine in ("m1", "m2"):  # pooling is copying the trees, markers included
+        shutil.copytree(tmp_path / machine, pool, dirs_exist_ok=True)
+    assert len(list((pool / "runs").rglob("*.parquet"))) == 2
     tables = store_db.read_tables(parquet=pool)
     assert sorted(tables["runs"]["run_id"]) == sorted(r.run_id for r in rows)
     assert len(tables["iterations"]) == 100
