@@ -21,10 +21,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from etprof.analyzers import analyzer
+from etprof.analyzers._history_pairs import (
+    MOVED_SHARE_PCT,
+    Parts,
+    SampleIndex,
+    as_float,
+    iso_seconds,
+    pair,
+)
 from etprof.analyzers.stats.gate import (
     DEFAULT_MIN_SESSIONS,
     INCONCLUSIVE,
@@ -33,18 +40,12 @@ from etprof.analyzers.stats.gate import (
     check_thresholds,
     judge,
 )
-from etprof.analyzers.stats.significance import (
-    NO_CHANGE,
-    Comparison,
-    Method,
-    check_method,
-    compare,
-    contention_pct,
-)
+from etprof.analyzers.stats.significance import NO_CHANGE, Comparison, Method, check_method
+from etprof.analyzers.stats.significance_batch import Pair, compare_many
 from etprof.errors import InputError
 from etprof.result import records
 
-MOVED_SHARE_PCT = 10.0  # a bucket or operator named as moved carries at least this share
+__all__ = ["MOVED_SHARE_PCT", "History", "HistoryOptions", "StoredRuns", "history"]
 SERIES = ("model", "variant", "device", "method")
 
 
@@ -147,57 +148,134 @@ class History:
 )
 def history(stored: StoredRuns, options: HistoryOptions) -> History:
     options.check()
-    runs = _select(stored, options)
-    its = stored["iterations"]
-    samples = {
-        (str(k[0]), str(k[1])): (
-            f["run_model_ms"].to_numpy(np.float64),
-            f["session"].to_numpy(np.int64),
+    selected = _select(stored, options)
+    runs = selected.sort_values([*SERIES, "when", "stored_at", "run_id"], kind="stable")
+    runs = runs.reset_index(drop=True)
+    samples = SampleIndex(stored["iterations"])
+    method = options.method()
+    ids = runs["run_id"].astype(str).tolist()
+    methods = runs["method"].astype(str).tolist()
+    shares = [as_float(v) for v in runs["cpu_share_pct"]]
+    series = runs.groupby(list(SERIES), sort=False).ngroup().to_numpy()
+    first = np.r_[True, series[1:] != series[:-1]] if len(runs) else np.zeros(0, bool)
+    start = np.maximum.accumulate(np.where(first, np.arange(len(runs)), 0))
+    baselines: dict[int, list[int]] = {}
+    missing: set[int] = set()
+    pairs: list[Pair] = []
+    for i in np.flatnonzero(~first).tolist():
+        base = list(range(max(int(start[i]), i - options.window), i))
+        before = [samples.get(ids[k], methods[i]) for k in base]
+        after = samples.get(ids[i], methods[i])
+        baselines[i] = base
+        if after is None or any(b is None for b in before):
+            missing.add(i)
+            continue
+        pairs.append(
+            pair(
+                [b for b in before if b is not None],
+                after,
+                [shares[k] for k in base] + [shares[i]],
+                method,
+            )
         )
-        for k, f in its.groupby(["run_id", "method"], sort=False)
-    }
-    rows = []
+    judged = [i for i in baselines if i not in missing]
+    comparisons = dict(zip(judged, compare_many(pairs), strict=True))
+    frame = _rows(
+        runs,
+        baselines,
+        missing,
+        comparisons,
+        Parts.of(stored["buckets"], stored["operators"], set(ids)),
+    )
     gates = []
-    for _, series in runs.groupby(list(SERIES), sort=True):
-        series = series.sort_values(["when", "stored_at", "run_id"])
-        latest: Comparison | None = None
-        for i in range(len(series)):
-            row, latest = _judge(stored, samples, series, i, options)
-            rows.append(row)
-        if options.fail_if_slower is not None or options.fail_if_faster is not None:
-            gates.append((_label(pd.Series(rows[-1])), _gate(latest, options)))
-    columns = [
-        "model",
-        "variant",
-        "device",
-        "method",
-        "run",
-        "when",
-        "commit",
-        "sessions",
-        "measured",
-        "mean_ms",
-        "baseline",
-        "baseline_ms",
-        "change_pct",
-        "ci_low_pct",
-        "ci_high_pct",
-        "p_value",
-        "verdict",
-        "moved",
-        "moved_detail",
-    ]
-    frame = pd.DataFrame(rows, columns=columns)
+    if options.fail_if_slower is not None or options.fail_if_faster is not None:
+        last = np.r_[first[1:], True] if len(runs) else np.zeros(0, bool)
+        for i in np.flatnonzero(last).tolist():
+            gates.append((_label(frame.iloc[i]), _gate(comparisons.get(i), options)))
     filters = {"model": options.model, "tags": dict(options.tags)}
-    bucket_rows = stored["buckets"][stored["buckets"]["run_id"].isin(set(runs["run_id"]))]
+    bucket_rows = stored["buckets"][stored["buckets"]["run_id"].isin(set(ids))]
     return History(
         frame,
         filters,
         options.window,
-        runs.reset_index(drop=True),
+        selected.reset_index(drop=True),
         bucket_rows.reset_index(drop=True),
         tuple(gates),
     )
+
+
+COLUMNS = [
+    "model",
+    "variant",
+    "device",
+    "method",
+    "run",
+    "when",
+    "commit",
+    "sessions",
+    "measured",
+    "mean_ms",
+    "baseline",
+    "baseline_ms",
+    "change_pct",
+    "ci_low_pct",
+    "ci_high_pct",
+    "p_value",
+    "verdict",
+    "moved",
+    "moved_detail",
+]
+
+
+def _rows(
+    runs: pd.DataFrame,
+    baselines: dict[int, list[int]],
+    missing: set[int],
+    comparisons: dict[int, Comparison],
+    parts: Parts,
+) -> pd.DataFrame:
+    """One row per run: its identity, then its comparison (NaN and "first run" for none)."""
+    n = len(runs)
+    ids = runs["run_id"].astype(str).tolist()
+    out: dict[str, Any] = {k: runs[k].to_numpy() for k in SERIES}
+    out["run"] = [r[:12] for r in ids]
+    out["when"] = iso_seconds(runs["when"])
+    out["commit"] = [c or "" for c in runs["commit"].where(runs["commit"].notna(), "")]
+    out["sessions"] = runs["sessions"].astype(int).to_numpy()
+    out["measured"] = runs["measured"].astype(int).to_numpy()
+    out["mean_ms"] = runs["mean_ms"].astype(float).to_numpy()
+    numbers = {
+        k: np.full(n, math.nan)
+        for k in ("baseline_ms", "change_pct", "ci_low_pct", "ci_high_pct", "p_value")
+    }
+    text = {k: [""] * n for k in ("baseline", "moved", "moved_detail")}
+    verdict = ["first run"] * n
+    for i in missing:
+        verdict[i] = "no iterations stored"
+    for i, c in comparisons.items():
+        base = [ids[k] for k in baselines[i]]
+        text["baseline"][i] = ", ".join(r[:12] for r in base)
+        for key, value in (
+            ("baseline_ms", c.mean_a_ms),
+            ("change_pct", c.change_pct),
+            ("ci_low_pct", c.ci_low_pct),
+            ("ci_high_pct", c.ci_high_pct),
+            ("p_value", c.p_value),
+        ):
+            numbers[key][i] = value
+        verdict[i] = c.verdict
+        if c.verdict != NO_CHANGE:
+            moved = parts.moved(base, ids[i], str(out["method"][i]), c.mean_delta_ms)
+            text["moved"][i] = ", ".join(name for name, _ in moved[:3])
+            text["moved_detail"][i] = ", ".join(t for _, t in moved)
+    out.update(
+        baseline=text["baseline"],
+        **numbers,
+        verdict=verdict,
+        moved=text["moved"],
+        moved_detail=text["moved_detail"],
+    )
+    return pd.DataFrame({k: out[k] for k in COLUMNS}, columns=COLUMNS)
 
 
 def _gate(c: Comparison | None, options: HistoryOptions) -> Gate:
@@ -228,100 +306,6 @@ def _select(stored: StoredRuns, options: HistoryOptions) -> pd.DataFrame:
         runs = runs[runs["run_id"].isin(ids)]
     runs["when"] = runs["started"].where(runs["started"].notna(), runs["stored_at"])
     return runs
-
-
-Samples = dict[tuple[str, str], tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]]
-
-
-def _judge(
-    stored: StoredRuns, samples: Samples, series: pd.DataFrame, i: int, options: HistoryOptions
-) -> tuple[dict[str, Any], Comparison | None]:
-    run = series.iloc[i]
-    row: dict[str, Any] = {k: run[k] for k in SERIES}
-    row.update(
-        run=str(run["run_id"])[:12],
-        when=_iso(run["when"]),
-        commit=run["commit"] or "",
-        sessions=int(run["sessions"]),
-        measured=int(run["measured"]),
-        mean_ms=float(run["mean_ms"]),
-        baseline="",
-        baseline_ms=math.nan,
-        change_pct=math.nan,
-        ci_low_pct=math.nan,
-        ci_high_pct=math.nan,
-        p_value=math.nan,
-        verdict="first run",
-        moved="",
-        moved_detail="",
-    )
-    if i == 0:
-        return row, None
-    base = series.iloc[max(0, i - options.window) : i]
-    method_name = str(run["method"])
-    before = [(str(r), samples.get((str(r), method_name))) for r in base["run_id"]]
-    after = samples.get((str(run["run_id"]), method_name))
-    if after is None or any(s is None for _, s in before):
-        row["verdict"] = "no iterations stored"
-        return row, None
-    a_ms = np.concatenate([s[0] for _, s in before if s is not None])
-    a_sessions = np.concatenate(
-        [np.char.add(f"{r}:", s[1].astype(str)) for r, s in before if s is not None]
-    )
-    shares = [
-        None if pd.isna(s) else float(s) for s in [*base["cpu_share_pct"], run["cpu_share_pct"]]
-    ]
-    method = options.method()
-    method = Method(**{**method.__dict__, "contention_pct": round(contention_pct(*shares), 2)})
-    c = compare(a_ms, after[0], method, sessions_a=a_sessions, sessions_b=after[1])
-    row.update(
-        baseline=", ".join(str(r)[:12] for r in base["run_id"]),
-        baseline_ms=c.mean_a_ms,
-        change_pct=c.change_pct,
-        ci_low_pct=c.ci_low_pct,
-        ci_high_pct=c.ci_high_pct,
-        p_value=c.p_value,
-        verdict=c.verdict,
-    )
-    if c.verdict != NO_CHANGE:
-        moved = _moved(
-            stored, list(base["run_id"]), str(run["run_id"]), str(run["method"]), c.mean_delta_ms
-        )
-        row["moved"] = ", ".join(name for name, _ in moved[:3])
-        row["moved_detail"] = ", ".join(text for _, text in moved)
-    return row, c
-
-
-def _moved(
-    stored: StoredRuns, base_ids: list[str], run_id: str, method: str, total_ms: float
-) -> list[tuple[str, str]]:
-    """The buckets and operators carrying >= 10% of the mean delta, in its direction."""
-    buckets = stored["buckets"]
-    buckets = buckets[(buckets["bucket"] != "run_model") & (buckets["method"] == method)]
-    buckets = buckets.assign(name=lambda f: f["label"])
-    ops = stored["operators"]
-    ops = ops[ops["method"] == method].assign(
-        name=lambda f: f["op"] + " (" + f["side"] + ")", mean_ms=lambda f: f["per_iter_ms"]
-    )
-    parts: list[tuple[str, str]] = []
-    for frame in (buckets, ops):
-        before = frame[frame["run_id"].isin(base_ids)].groupby("name")["mean_ms"].sum() / max(
-            1, len(base_ids)
-        )
-        after = frame[frame["run_id"] == run_id].groupby("name")["mean_ms"].sum()
-        delta = after.sub(before, fill_value=0.0)
-        if not total_ms:
-            continue
-        share = 100.0 * delta / total_ms
-        main = share[share >= MOVED_SHARE_PCT].sort_values(ascending=False)
-        parts += [(str(k), f"{k} {delta[k]:+.3f} ms ({share[k]:.0f}%)") for k in main.index]
-    return sorted(parts, key=lambda p: -float(p[1].rsplit("(", 1)[1].rstrip("%)")))
-
-
-def _iso(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
-        return ""
-    return str(pd.Timestamp(value).isoformat(timespec="seconds"))
 
 
 def _label(row: pd.Series) -> str:

@@ -1,25 +1,24 @@
-"""Benchmark: storing and querying 1,000 runs in the results store (docs/store.md).
+"""Benchmark: the results store and history at 1,000, 10,000 and 100,000 runs, side by side.
 
 The runs are synthetic copies of one real trace's rows (sample_traces/mv3_xnnpack_q8.etdp by
-default: 50 iterations, 7 buckets, ~70 operator types, 1 delegate block each): each copy gets its
-own run id, commit, start time and series (10 models x 2 devices by default), and its iteration
-times scaled by a drift and jittered, so history has real comparisons to make. Timed, each in
-this process after the rows are built:
+default; etprof.store.synthetic: 50 iterations, buckets, operators, a delegate block; drift,
+steps, two-session series and contention; 10 models x 2 devices = 20 series). For each size,
+timed in this process after the rows are built:
 
-- store: ``etprof.store.db.store`` of all runs into a new DuckDB file (one transaction per run,
-  as `etprof store` does), and the same again (every run already stored: the idempotency check);
-- Parquet: ``write_parquet`` of all runs (one file per table per run);
-- read: ``read_tables`` of the database and of the Parquet folder;
-- history: the history analyzer over every run (one significance test per run after the first
-  of its series, as `etprof history` does);
+- store: all runs into a new DuckDB file (one transaction), then again (all already stored);
+- Parquet: the runs published as one batch of the hive-partitioned lake;
+- read: the database and the lake back into DataFrames;
+- history: every run judged (etprof.analyzers.history: vectorised per size group), and, for
+  sizes up to --reference-max, the previous implementation (tests/history_reference.py: one
+  significance.compare per run) on the same tables, with a check that the verdicts agree;
 - a query: mean run model per series and commit, in SQL.
 
-Printed side by side with the time to analyse the one real trace (what `etprof store` does per
-trace before it writes), as a ratio per run.
+Printed per step: wall and CPU seconds and the cost per run, which should stay flat with size.
 
-    python benchmarks/store_speed.py [--runs 1000] [--trace T.etdp] [--workdir DIR]
+    python benchmarks/store_speed.py [--sizes 1000,10000,100000] [--reference-max 1000]
 
-Goal (issue 16): storing and querying 1,000 runs takes seconds, not minutes.
+Goals (issue 25): storing 10,000 runs under 5 s; history over 100,000 runs (20 series) under
+60 s wall on a 2-core machine.
 """
 
 from __future__ import annotations
@@ -27,82 +26,38 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
-
-import numpy as np
 
 from etprof.analyzers.history import HistoryOptions, StoredRuns, history
 from etprof.store import db
 from etprof.store.rows import StoredTrace, trace_rows
+from etprof.store.synthetic import synthetic_runs
 from etprof.trace.loading import load_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
 
-def synthetic(base: StoredTrace, n: int, models: int, devices: int, seed: int) -> list[StoredTrace]:
-    rng = np.random.default_rng(seed)
-    start = np.datetime64("2026-01-01T00:00:00", "us")
-    ms = base.columns["iterations"]["run_model_ms"].astype(np.float64)
-    out = []
-    for i in range(n):
-        run_id = f"{i:064x}"
-        drift = 1.0 + 0.05 * np.sin(i / 37.0) + (0.1 if i % 250 == 249 else 0.0)
-        columns = {}
-        for name, table in base.columns.items():
-            cols = dict(table)
-            cols["run_id"] = np.full(len(cols["run_id"]), run_id, dtype=object)
-            columns[name] = cols
-        its = columns["iterations"]
-        its["run_model_ms"] = ms * drift * rng.normal(1.0, 0.01, len(ms))
-        commit = f"c{i // (models * devices)}"
-        runs = columns["runs"]
-        runs["model"] = np.array([f"model{i % models}"], dtype=object)
-        runs["device"] = np.array([f"device{(i // models) % devices}"], dtype=object)
-        runs["commit"] = np.array([commit], dtype=object)
-        runs["started"] = np.array([start + np.timedelta64(i, "m")])
-        runs["mean_ms"] = np.array([its["run_model_ms"].mean()])
-        columns["tags"] = {
-            "run_id": np.array([run_id], dtype=object),
-            "key": np.array(["commit"], dtype=object),
-            "value": np.array([commit], dtype=object),
-        }
-        out.append(replace(base, run_id=run_id, columns=columns))
-    return out
-
-
-CPU: dict[str, float] = {}
-
-
-def timed(label: str, fn: Callable[[], T], results: dict[str, float]) -> T:
-    """Wall time into `results`, this process's CPU time into CPU (the machine is shared:
-    wall time grows with other people's work, CPU time mostly does not)."""
+def timed(label: str, fn: Callable[[], T], results: dict[str, tuple[float, float]]) -> T:
+    """Wall and this process's CPU time into `results` (the machine is shared: wall time grows
+    with other people's work, CPU time mostly does not)."""
     t0, c0 = time.perf_counter(), time.process_time()
     value = fn()
-    results[label] = time.perf_counter() - t0
-    CPU[label] = time.process_time() - c0
+    results[label] = (time.perf_counter() - t0, time.process_time() - c0)
     return value
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--runs", type=int, default=1000)
-    ap.add_argument("--trace", type=Path, default=ROOT / "sample_traces" / "mv3_xnnpack_q8.etdp")
-    ap.add_argument("--models", type=int, default=10)
-    ap.add_argument("--devices", type=int, default=2)
-    ap.add_argument("--workdir", type=Path, default=None)
-    args = ap.parse_args()
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="etprof-store-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    t: dict[str, float] = {}
-    base = timed("analyse one trace", lambda: trace_rows(load_trace(args.trace), args.trace, {}), t)
-    runs = synthetic(base, args.runs, args.models, args.devices, seed=0)
-    path, folder = work / "bench.duckdb", work / "parquet"
+def one_size(
+    base: StoredTrace, n: int, work: Path, reference_max: int
+) -> dict[str, tuple[float, float]]:
+    t: dict[str, tuple[float, float]] = {}
+    runs = timed("build synthetic rows", lambda: synthetic_runs(base, n), t)
+    path, folder = work / f"bench{n}.duckdb", work / f"lake{n}"
     for p in (path, folder):
         if p.is_dir():
             shutil.rmtree(p)
@@ -112,49 +67,75 @@ def main() -> None:
     assert all(o.stored for o in stored)
     again = timed("store again (all already stored)", lambda: db.store(path, runs), t)
     assert not any(o.stored for o in again)
-    timed("write Parquet", lambda: db.write_parquet(folder, runs), t)
+    timed("write Parquet lake (one batch)", lambda: db.write_parquet(folder, runs), t)
+    runs.clear()  # free the rows before reading back
     tables = timed("read database", lambda: db.read_tables(db=path), t)
-    timed("read Parquet", lambda: db.read_tables(parquet=folder), t)
+    timed("read Parquet lake", lambda: db.read_tables(parquet=folder), t)
     result = timed(
         "history (every run judged)", lambda: history(StoredRuns(tables), HistoryOptions()), t
     )
+    if n <= reference_max:
+        sys.path.insert(0, str(ROOT / "tests"))
+        import history_reference as ref
+
+        old = timed(
+            "history, previous implementation",
+            lambda: ref.history(ref.StoredRuns(tables), HistoryOptions()),
+            t,
+        )
+        same = old.runs["verdict"].tolist() == result.runs["verdict"].tolist()
+        print(f"  {n} runs: previous implementation's verdicts {'equal' if same else 'DIFFER'}")
 
     import duckdb
 
     def query() -> int:
         con = duckdb.connect(str(path), read_only=True)
         try:
-            rows = con.execute(
-                "SELECT model, device, commit, avg(mean_ms) FROM runs GROUP BY ALL ORDER BY ALL"
-            ).fetchall()
+            return len(
+                con.execute(
+                    "SELECT model, device, commit, avg(mean_ms) FROM runs GROUP BY ALL ORDER BY ALL"
+                ).fetchall()
+            )
         finally:
             con.close()
-        return len(rows)
 
     timed("SQL: mean per series and commit", query, t)
     changes = int(result.runs["verdict"].isin(["faster", "slower"]).sum())
-    size_mb = path.stat().st_size / 1e6
-    files = sum(1 for _ in folder.rglob("*.parquet"))
     print(
-        f"{args.runs} synthetic runs of {args.trace.name} ({len(base.columns['iterations']['run_id'])} "
-        f"iterations, {len(base.columns['operators']['run_id'])} operator rows each), "
-        f"{args.models * args.devices} series; load average {os.getloadavg()[0]:.2f}"
+        f"  {n} runs: {changes} significant changes; database "
+        f"{path.stat().st_size / 1e6:.1f} MB; lake {sum(1 for _ in folder.rglob('*.parquet'))} "
+        "files"
     )
-    per = t["analyse one trace"]
-    for label, secs in t.items():
-        ratio = (
-            ""
-            if label == "analyse one trace"
-            else f"   {secs / args.runs * 1e3:7.2f} ms/run = {secs / args.runs / per:.3f}x analysing"
-        )
-        print(f"  {label:36s} {secs:8.2f} s wall {CPU[label]:7.2f} s CPU{ratio}")
+    return t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="1000,10000,100000")
+    ap.add_argument("--reference-max", type=int, default=1000)
+    ap.add_argument("--trace", type=Path, default=ROOT / "sample_traces" / "mv3_xnnpack_q8.etdp")
+    ap.add_argument("--workdir", type=Path, default=None)
+    args = ap.parse_args()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="etprof-store-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    base = trace_rows(load_trace(args.trace), args.trace, {})
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results = {n: one_size(base, n, work, args.reference_max) for n in sizes}
     print(
-        f"  database {size_mb:.1f} MB, {files} Parquet files; history called {changes} "
-        "significant changes"
+        f"\nsynthetic runs of {args.trace.name}, 20 series; load average "
+        f"{os.getloadavg()[0]:.1f} at the end; wall s / CPU s (ms per run, wall)"
     )
-    wall = sum(v for k, v in t.items() if k != "analyse one trace")
-    cpu = sum(v for k, v in CPU.items() if k != "analyse one trace")
-    print(f"store + query total: {wall:.1f} s wall, {cpu:.1f} s CPU (goal: seconds, not minutes)")
+    labels = list(dict.fromkeys(k for r in results.values() for k in r))
+    print(f"  {'step':36s}" + "".join(f"{n:>30,d}" for n in sizes))
+    for label in labels:
+        cells = []
+        for n in sizes:
+            if label in results[n]:
+                wall, cpu = results[n][label]
+                cells.append(f"{wall:8.2f} / {cpu:7.2f} ({wall / n * 1e3:6.3f})")
+            else:
+                cells.append(f"{'-':>28s}")
+        print(f"  {label:36s}" + "".join(f"{c:>30s}" for c in cells))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Many comparisons at once: :func:`etprof.significance.compare` for a list of pairs, vectorised.
+"""Many comparisons at once: :func:`etprof.analyzers.stats.significance.compare` for a list of pairs, vectorised.
 
 `etprof history` judges every run of a store against the runs before it: tens of thousands of
 pairs, each the same test and interval as `etprof diff`. One Python call per pair spends its time
@@ -10,7 +10,7 @@ on the bootstrap (2,000 resamples gathered and averaged), so pairs are grouped b
   is (how often it drew each iteration) @ (the iterations) / n: one matrix product for the group;
 - the rank test ranks every pair's pooled sample in one call (average ranks and tie sizes from
   the sorted columns), with the same normal approximation and corrections as :func:`rank_test`;
-- the between-session interval and the verdict stay :mod:`etprof.significance`'s own functions,
+- the between-session interval and the verdict stay :mod:`etprof.analyzers.stats.significance`'s own functions,
   per pair (cheap: they see per-session statistics, not iterations).
 
 The result of each pair is the :class:`Comparison` `compare` returns, to the last few bits of a
@@ -41,7 +41,7 @@ from etprof.analyzers.stats.significance import (
     session_stats,
 )
 
-# Bumped when a change here or in etprof.significance can change a verdict: stored verdicts of
+# Bumped when a change here or in etprof.analyzers.stats.significance can change a verdict: stored verdicts of
 # another version are judged again (etprof.store.verdicts).
 JUDGE_VERSION = 1
 _CHUNK = 4096  # pairs per matrix product: bounds memory at resamples x chunk doubles
@@ -82,7 +82,7 @@ def compare_many(pairs: Sequence[Pair]) -> list[Comparison]:
             # one row a pair: a row's mean and median are computed as a 1-d array's are
             a = np.stack([pairs[i].a for i in chunk])
             b = np.stack([pairs[i].b for i in chunk])
-            low, high = _bootstrap_means(a.T, b.T, method)
+            low, high = _bootstrap_means(a, b, method)
             p_values = rank_test_columns(a.T, b.T)
             means = a.mean(axis=1), b.mean(axis=1)
             medians = np.median(a, axis=1), np.median(b, axis=1)
@@ -135,27 +135,30 @@ def _draws(n_a: int, n_b: int, method: Method) -> tuple[FloatArray, FloatArray]:
 
 
 def _bootstrap_means(a: FloatArray, b: FloatArray, method: Method) -> tuple[FloatArray, FloatArray]:
-    """Each column pair's percentile interval of 100 * (mean(B*) / mean(A*) - 1)."""
-    ca, cb = _draws(a.shape[0], b.shape[0], method)
-    ra = (ca @ a) / a.shape[0]
-    rb = (cb @ b) / b.shape[0]
+    """Each row pair's percentile interval of 100 * (mean(B*) / mean(A*) - 1) (one pair a row:
+    each pair's resamples lie contiguous for the percentile's partition)."""
+    ca, cb = _draws(a.shape[1], b.shape[1], method)
+    ra = (a @ ca.T) / a.shape[1]
+    rb = (b @ cb.T) / b.shape[1]
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = 100.0 * (rb / ra - 1.0)
     tail = 100.0 * (1.0 - method.confidence) / 2.0
-    finite = np.isfinite(rel).all(axis=0)
-    low = np.full(rel.shape[1], math.nan)
-    high = np.full(rel.shape[1], math.nan)
-    if finite.any():
-        low[finite], high[finite] = np.percentile(rel[:, finite], [tail, 100.0 - tail], axis=0)
+    finite = np.isfinite(rel).all(axis=1)
+    low = np.full(rel.shape[0], math.nan)
+    high = np.full(rel.shape[0], math.nan)
+    if finite.all():
+        low, high = np.percentile(rel, [tail, 100.0 - tail], axis=1)
+    elif finite.any():
+        low[finite], high[finite] = np.percentile(rel[finite], [tail, 100.0 - tail], axis=1)
     for j in np.flatnonzero(~finite):  # a zero baseline resample: drop it, as the pair's does
-        r = rel[:, j][np.isfinite(rel[:, j])]
+        r = rel[j][np.isfinite(rel[j])]
         if r.size:
             low[j], high[j] = np.percentile(r, [tail, 100.0 - tail])
     return low, high
 
 
 def rank_test_columns(a: FloatArray, b: FloatArray) -> FloatArray:
-    """:func:`etprof.significance.rank_test` of each column of A against the same column of B."""
+    """:func:`etprof.analyzers.stats.significance.rank_test` of each column of A against the same column of B."""
     n1, n2 = a.shape[0], b.shape[0]
     n = n1 + n2
     from scipy.stats import rankdata
