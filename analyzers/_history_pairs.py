@@ -37,8 +37,8 @@ class SampleIndex:
         key = run_codes.astype(np.int64) * max(1, len(methods)) + method_codes
         order = np.argsort(key, kind="stable")  # stored order kept inside each run
         key = key[order]
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if key.size else key
-        ends = np.r_[starts[1:], key.size]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if key.size else key[:0]
+        ends = np.r_[starts[1:], key.size] if key.size else key[:0]
         self._ms, self._sessions = ms[order], sessions[order]
         self._slices: dict[tuple[str, str], tuple[int, int]] = {}
         n_methods = max(1, len(methods))
@@ -66,9 +66,15 @@ def pair(
         a,
         after[0],
         Method(**{**method.__dict__, "contention_pct": contention}),
-        sessions_a,
-        after[1],
+        _labels(sessions_a),
+        _labels(after[1]),
     )
+
+
+def _labels(sessions: npt.NDArray[np.int64]) -> npt.NDArray[np.int64] | None:
+    """None for a side of one session: its one session's statistic is the side's, computed
+    from the same values in the same order, so the comparison is the same, only cheaper."""
+    return None if sessions.size == 0 or (sessions == sessions[0]).all() else sessions
 
 
 @dataclass(frozen=True)

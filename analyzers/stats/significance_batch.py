@@ -138,22 +138,25 @@ def _bootstrap_means(a: FloatArray, b: FloatArray, method: Method) -> tuple[Floa
     """Each row pair's percentile interval of 100 * (mean(B*) / mean(A*) - 1) (one pair a row:
     each pair's resamples lie contiguous for the percentile's partition)."""
     ca, cb = _draws(a.shape[1], b.shape[1], method)
-    ra = (a @ ca.T) / a.shape[1]
-    rb = (b @ cb.T) / b.shape[1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = 100.0 * (rb / ra - 1.0)
+    ra = a @ ca.T  # resample sums; the means' ratio is the sums' ratio times n_a / n_b
+    ratio = b @ cb.T
     tail = 100.0 * (1.0 - method.confidence) / 2.0
-    finite = np.isfinite(rel).all(axis=1)
-    low = np.full(rel.shape[0], math.nan)
-    high = np.full(rel.shape[0], math.nan)
-    if finite.all():
-        low, high = np.percentile(rel, [tail, 100.0 - tail], axis=1)
-    elif finite.any():
-        low[finite], high[finite] = np.percentile(rel[finite], [tail, 100.0 - tail], axis=1)
+    scale = a.shape[1] / b.shape[1]
+    low = np.full(ra.shape[0], math.nan)
+    high = np.full(ra.shape[0], math.nan)
+    finite = (ra != 0.0).all(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.divide(ratio, ra, out=ratio)
+    if finite.any():
+        rows = ratio if finite.all() else ratio[finite]
+        # percentiles of an increasing affine map are the map of the percentiles
+        q = np.percentile(rows, [tail, 100.0 - tail], axis=1)
+        low[finite], high[finite] = 100.0 * (q * scale - 1.0)
     for j in np.flatnonzero(~finite):  # a zero baseline resample: drop it, as the pair's does
-        r = rel[j][np.isfinite(rel[j])]
-        if r.size:
-            low[j], high[j] = np.percentile(r, [tail, 100.0 - tail])
+        rel = 100.0 * (ratio[j] * scale - 1.0)
+        rel = rel[np.isfinite(rel)]
+        if rel.size:
+            low[j], high[j] = np.percentile(rel, [tail, 100.0 - tail])
     return low, high
 
 

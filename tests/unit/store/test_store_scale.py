@@ -54,6 +54,7 @@ def _same(new: pd.DataFrame, old: pd.DataFrame) -> None:
         )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "options",
     [
