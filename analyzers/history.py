@@ -17,6 +17,7 @@ Unlike the other analyzers it reads stored rows, not a trace (``inputs=0``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +46,9 @@ from etprof.analyzers.stats.significance_batch import Pair, compare_many
 from etprof.errors import InputError
 from etprof.result import records
 
-__all__ = ["MOVED_SHARE_PCT", "History", "HistoryOptions", "StoredRuns", "history"]
+__all__ = ["MOVED_SHARE_PCT", "History", "HistoryOptions", "Judge", "StoredRuns", "history"]
+# makes the comparisons of `pairs`, in order; `series` numbers each pair's series
+Judge = Callable[[Sequence[Pair], Sequence[int]], list[Comparison]]
 SERIES = ("model", "variant", "device", "method")
 
 
@@ -146,7 +149,9 @@ class History:
     HistoryOptions,
     inputs=0,
 )
-def history(stored: StoredRuns, options: HistoryOptions) -> History:
+def history(stored: StoredRuns, options: HistoryOptions, *, judge: Judge | None = None) -> History:
+    """`judge` makes the comparisons (default: :func:`compare_many` in this process; `etprof
+    history --cluster` passes one that judges whole series on Dask workers)."""
     options.check()
     selected = _select(stored, options)
     runs = selected.sort_values([*SERIES, "when", "stored_at", "run_id"], kind="stable")
@@ -179,7 +184,8 @@ def history(stored: StoredRuns, options: HistoryOptions) -> History:
             )
         )
     judged = [i for i in baselines if i not in missing]
-    comparisons = dict(zip(judged, compare_many(pairs), strict=True))
+    made = (judge or _judge_here)(pairs, [int(series[i]) for i in judged])
+    comparisons = dict(zip(judged, made, strict=True))
     frame = _rows(
         runs,
         baselines,
@@ -202,6 +208,10 @@ def history(stored: StoredRuns, options: HistoryOptions) -> History:
         bucket_rows.reset_index(drop=True),
         tuple(gates),
     )
+
+
+def _judge_here(pairs: Sequence[Pair], series: Sequence[int]) -> list[Comparison]:
+    return compare_many(pairs)
 
 
 COLUMNS = [

@@ -48,6 +48,12 @@ def history(
         metavar="SECONDS",
         help="how long to wait for a process storing into the --db",
     ),
+    cluster: str | None = typer.Option(
+        None,
+        "--cluster",
+        metavar="ADDRESS|local:N",
+        help="judge the series on a Dask cluster's workers (etprof[cluster])",
+    ),
     fmt: str | None = format_option(SCHEMA),
     output: Path | None = OutputOption,
 ) -> None:
@@ -76,7 +82,13 @@ def history(
     tables = read_tables(
         db=None if parquet is not None else db or Path("etprof.duckdb"), parquet=parquet, wait=wait
     )
-    result = history(StoredRuns(tables), options)
+    if cluster is None:
+        result = history(StoredRuns(tables), options)
+    else:
+        from etprof.jobs import cluster as dask_cluster
+
+        with dask_cluster.connect(cluster) as client:
+            result = history(StoredRuns(tables), options, judge=dask_cluster.judge_on(client))
     emit(result, chosen, output, inputs=[db, parquet])
     if result.gate is not None and result.gate.exit_code:
         raise typer.Exit(result.gate.exit_code)
