@@ -11,11 +11,14 @@ timed in this process after the rows are built:
 - history: every run judged (etprof.analyzers.history: vectorised per size group), and, for
   sizes up to --reference-max, the previous implementation (tests/history_reference.py: one
   significance.compare per run) on the same tables, with a check that the verdicts agree;
+- with --cluster, history again with its judgments on the cluster's workers (the cluster is
+  started before the timings), checked equal to the local result;
 - a query: mean run model per series and commit, in SQL.
 
 Printed per step: wall and CPU seconds and the cost per run, which should stay flat with size.
 
     python benchmarks/store_speed.py [--sizes 1000,10000,100000] [--reference-max 1000]
+                                     [--cluster local:2]
 
 Goals (issue 25): storing 10,000 runs under 5 s; history over 100,000 runs (20 series) under
 60 s wall on a 2-core machine.
@@ -24,6 +27,7 @@ Goals (issue 25): storing 10,000 runs under 5 s; history over 100,000 runs (20 s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -31,7 +35,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from etprof.analyzers.history import HistoryOptions, StoredRuns, history
 from etprof.store import db
@@ -53,7 +57,12 @@ def timed(label: str, fn: Callable[[], T], results: dict[str, tuple[float, float
 
 
 def one_size(
-    base: StoredTrace, n: int, work: Path, reference_max: int
+    base: StoredTrace,
+    n: int,
+    work: Path,
+    reference_max: int,
+    cluster: str | None = None,
+    client: Any = None,
 ) -> dict[str, tuple[float, float]]:
     t: dict[str, tuple[float, float]] = {}
     runs = timed("build synthetic rows", lambda: synthetic_runs(base, n), t)
@@ -74,6 +83,16 @@ def one_size(
     result = timed(
         "history (every run judged)", lambda: history(StoredRuns(tables), HistoryOptions()), t
     )
+    if client is not None:
+        from etprof.jobs.cluster import judge_on
+
+        on = timed(
+            f"history, judged on {cluster}",
+            lambda: history(StoredRuns(tables), HistoryOptions(), judge=judge_on(client)),
+            t,
+        )
+        same = on.runs.equals(result.runs)
+        print(f"  {n} runs: history on {cluster} {'equals' if same else 'DIFFERS FROM'} local")
     if n <= reference_max:
         sys.path.insert(0, str(ROOT / "tests"))
         import history_reference as ref
@@ -113,6 +132,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--reference-max", type=int, default=1000)
+    ap.add_argument(
+        "--cluster",
+        default=None,
+        help="also judge history on this Dask cluster (e.g. local:2), timed beside the local path",
+    )
     ap.add_argument("--trace", type=Path, default=ROOT / "sample_traces" / "mv3_xnnpack_q8.etdp")
     ap.add_argument("--workdir", type=Path, default=None)
     args = ap.parse_args()
@@ -120,7 +144,15 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     base = trace_rows(load_trace(args.trace), args.trace, {})
     sizes = [int(s) for s in args.sizes.split(",")]
-    results = {n: one_size(base, n, work, args.reference_max) for n in sizes}
+    with contextlib.ExitStack() as stack:
+        client = None
+        if args.cluster:
+            from etprof.jobs.cluster import connect
+
+            client = stack.enter_context(connect(args.cluster))  # started before the timings
+        results = {
+            n: one_size(base, n, work, args.reference_max, args.cluster, client) for n in sizes
+        }
     print(
         f"\nsynthetic runs of {args.trace.name}, 20 series; load average "
         f"{os.getloadavg()[0]:.1f} at the end; wall s / CPU s (ms per run, wall)"

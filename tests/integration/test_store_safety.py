@@ -145,9 +145,11 @@ def test_a_corrupt_store_is_refused_before_any_write(
     assert_one_line_error(run_cli("store", TRACES[3], "--db", bad), "corrupt")
     assert _sha(bad) == before
     assert not Path(f"{bad}.wal").exists()
-    assert_one_line_error(run_cli("history", "--db", bad), "corrupt")
-    assert_one_line_error(run_cli("report", "--db", bad, "-o", tmp_path / "h.html"), "corrupt")
-    assert not (tmp_path / "h.html").exists()
+    if damage is _flipped:  # the reading commands, once: they open the file as store does
+        assert_one_line_error(run_cli("history", "--db", bad), "corrupt")
+        report = run_cli("report", "--db", bad, "-o", tmp_path / "h.html")
+        assert_one_line_error(report, "corrupt")
+        assert not (tmp_path / "h.html").exists()
 
 
 def test_foreign_and_altered_stores_are_refused_unaltered(good_db: Path, tmp_path: Path) -> None:
