@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 
 from etprof.analyzers import analyzer
+from etprof.analyzers._history_cache import Key, judge_key, known
+from etprof.analyzers._history_cache import rows as verdict_rows
 from etprof.analyzers._history_pairs import (
     MOVED_SHARE_PCT,
     Parts,
@@ -95,6 +97,9 @@ class History:
     stored_buckets: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     # the gate of each series' latest run, keyed by the series' label (empty: no threshold)
     gates: tuple[tuple[str, Gate], ...] = ()
+    # the comparisons made by this call (not read from the store's verdicts): rows of the
+    # verdicts table (analyzers/_history_cache.py), for the command to keep
+    judged: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
     @property
     def gate(self) -> Gate | None:
@@ -167,14 +172,25 @@ def history(stored: StoredRuns, options: HistoryOptions, *, judge: Judge | None 
     baselines: dict[int, list[int]] = {}
     missing: set[int] = set()
     pairs: list[Pair] = []
+    key = judge_key(method, options.window)
+    cached = known(stored.tables.get("verdicts"), key, method)
+    comparisons: dict[int, Comparison] = {}
+    to_judge: list[int] = []
+    keys: list[Key] = []
     for i in np.flatnonzero(~first).tolist():
         base = list(range(max(int(start[i]), i - options.window), i))
+        baselines[i] = base
+        this = (ids[i], methods[i], ",".join(ids[k] for k in base))
+        if this in cached:  # judged before, under the same method and code version
+            comparisons[i] = cached[this]
+            continue
         before = [samples.get(ids[k], methods[i]) for k in base]
         after = samples.get(ids[i], methods[i])
-        baselines[i] = base
         if after is None or any(b is None for b in before):
             missing.add(i)
             continue
+        to_judge.append(i)
+        keys.append(this)
         pairs.append(
             pair(
                 [b for b in before if b is not None],
@@ -183,9 +199,8 @@ def history(stored: StoredRuns, options: HistoryOptions, *, judge: Judge | None 
                 method,
             )
         )
-    judged = [i for i in baselines if i not in missing]
-    made = (judge or _judge_here)(pairs, [int(series[i]) for i in judged])
-    comparisons = dict(zip(judged, made, strict=True))
+    made = (judge or _judge_here)(pairs, [int(series[i]) for i in to_judge])
+    comparisons.update(zip(to_judge, made, strict=True))
     frame = _rows(
         runs,
         baselines,
@@ -207,6 +222,7 @@ def history(stored: StoredRuns, options: HistoryOptions, *, judge: Judge | None 
         selected.reset_index(drop=True),
         bucket_rows.reset_index(drop=True),
         tuple(gates),
+        verdict_rows(keys, made, key),
     )
 
 

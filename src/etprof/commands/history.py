@@ -3,6 +3,7 @@ each series over time, significant changes against the previous runs and what mo
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -63,7 +64,9 @@ def history(
     from etprof.commands._common import check_output, emit
     from etprof.errors import InputError
     from etprof.store.db import read_tables
+    from etprof.store.duck import save_verdicts
     from etprof.store.rows import parse_tags
+    from etprof.store.schema import TABLES
 
     options = HistoryOptions(
         model=model,
@@ -79,9 +82,10 @@ def history(
     if db is not None and parquet is not None:
         raise InputError("both --db and --parquet given", "read one store at a time")
     chosen = check_output(fmt, output, SCHEMA, [db, parquet])
-    tables = read_tables(
-        db=None if parquet is not None else db or Path("etprof.duckdb"), parquet=parquet, wait=wait
-    )
+    path = None if parquet is not None else db or Path("etprof.duckdb")
+    # with a database, the verdicts kept by earlier calls: runs judged before are not again
+    wanted = (*TABLES, "verdicts") if path is not None else tuple(TABLES)
+    tables = read_tables(db=path, parquet=parquet, wait=wait, tables=wanted)
     if cluster is None:
         result = history(StoredRuns(tables), options)
     else:
@@ -89,6 +93,8 @@ def history(
 
         with dask_cluster.connect(cluster) as client:
             result = history(StoredRuns(tables), options, judge=dask_cluster.judge_on(client))
+    if path is not None and not result.judged.empty and os.access(path, os.W_OK):
+        save_verdicts(path, result.judged, wait)
     emit(result, chosen, output, inputs=[db, parquet])
     if result.gate is not None and result.gate.exit_code:
         raise typer.Exit(result.gate.exit_code)

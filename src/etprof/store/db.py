@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from etprof.store import duck, lake
-from etprof.store.duck import DEFAULT_WAIT_S, check_database_file
+from etprof.store.duck import DEFAULT_WAIT_S, check_database_file, save_verdicts
 from etprof.store.rows import StoredTrace
 from etprof.store.schema import TABLES
 
@@ -21,6 +21,7 @@ __all__ = [
     "StoreOutcome",
     "check_database_file",
     "read_tables",
+    "save_verdicts",
     "store",
     "write_parquet",
 ]

@@ -212,14 +212,53 @@ def store(path: Path, traces: Sequence[StoredTrace], wait: float = DEFAULT_WAIT_
 def read(
     path: Path, tables: Sequence[str], wait: float = DEFAULT_WAIT_S, where: str = ""
 ) -> dict[str, pd.DataFrame]:
-    """The tables of the store at `path`, as DataFrames (`where`: an SQL filter on run_id)."""
+    """The tables of the store at `path`, as DataFrames (`where`: an SQL filter on run_id); an
+    optional table the store does not have yet (``verdicts``) is left out."""
     with connect(path, read_only=True, wait=wait) as con:
         if not _has_meta(con):
             raise InputError(
                 f"{path} is an empty DuckDB database, not an etprof store",
                 "pass the --db that etprof store wrote",
             )
-        return {t: con.execute(f'SELECT * FROM "{t}" {where}').df() for t in tables}
+        have = {
+            r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        }
+        return {
+            t: con.execute(f'SELECT * FROM "{t}" {where}').df()
+            for t in tables
+            if t in have or t not in OPTIONAL_TABLES
+        }
+
+
+def save_verdicts(path: Path, frame: pd.DataFrame, wait: float = DEFAULT_WAIT_S) -> int:
+    """Keep history's new comparisons in the store's ``verdicts`` table (made on first use),
+    skipping any another process kept meanwhile; how many rows were added."""
+    import duckdb
+
+    from etprof.analyzers._history_cache import COLUMNS
+
+    if frame.empty:
+        return 0
+    cols = ", ".join(f'"{c}"' for c, _ in COLUMNS)
+    with connect(path, read_only=False, wait=wait) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS verdicts ("
+                + ", ".join(f'"{c}" {kind}' for c, kind in COLUMNS)
+                + ")"
+            )
+            con.register("_new", frame)
+            added = con.execute(
+                f"INSERT INTO verdicts ({cols}) SELECT {cols} FROM _new n WHERE NOT EXISTS "
+                "(SELECT 1 FROM verdicts v WHERE v.run_id = n.run_id AND v.method = n.method "
+                "AND v.baseline = n.baseline AND v.judge = n.judge)"
+            ).fetchall()
+            con.execute("COMMIT")
+        except duckdb.Error:
+            con.execute("ROLLBACK")
+            raise
+    return int(added[0][0]) if added else 0
 
 
 def _has_meta(con: duckdb.DuckDBPyConnection) -> bool:

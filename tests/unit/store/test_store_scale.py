@@ -9,7 +9,9 @@ one filter of the bucket and operator tables per change). Both run here, in this
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,11 +21,12 @@ from etprof.analyzers.stats.significance import Method, compare
 from etprof.analyzers.stats.significance_batch import Pair, compare_many
 from etprof.store import db as store_db
 from etprof.store.rows import trace_rows
+from etprof.store.schema import TABLES
 from etprof.store.synthetic import synthetic_runs
 from etprof.trace.loading import load_trace
 
 import history_reference
-from conftest import ROOT
+from conftest import ROOT, run_cli
 
 TRACE = ROOT / "sample_traces" / "mv3_xnnpack_q8.etdp"
 NUMBERS = ["baseline_ms", "change_pct", "ci_low_pct", "ci_high_pct", "p_value"]
@@ -109,3 +112,36 @@ def test_compare_many_is_compare_pair_by_pair() -> None:
             x, y = getattr(c, field), getattr(ref, field)
             assert (math.isnan(x) and math.isnan(y)) or x == pytest.approx(y, rel=1e-9), field
     assert {c.verdict for c in many} == {"faster", "slower", "no significant change"}
+
+
+def test_runs_judged_once_are_read_back_not_judged_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = trace_rows(load_trace(TRACE), TRACE, {})
+    runs = synthetic_runs(base, 340)
+    path = tmp_path / "s.duckdb"
+    store_db.store(path, runs[:300])
+    # through the command: the first call judges and keeps every comparison, the second
+    # reads them back and prints the same
+    first = run_cli("history", "--db", path, "-f", "json")
+    assert first.returncode == 0, first.stderr
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.sql("SELECT count(*) FROM verdicts").fetchall() == [(300 - 20,)]  # all but firsts
+    con.close()
+    assert run_cli("history", "--db", path, "-f", "json").stdout == first.stdout
+
+    def judged(options: HistoryOptions | None = None) -> tuple[int, pd.DataFrame]:
+        tables = store_db.read_tables(db=path, tables=(*TABLES, "verdicts"))
+        result = history(StoredRuns(tables), options or HistoryOptions())
+        store_db.save_verdicts(path, result.judged)
+        return len(result.judged), result.runs
+
+    fresh = history(StoredRuns(store_db.read_tables(db=path)), HistoryOptions()).runs
+    again, read_back = judged()
+    assert again == 0
+    pd.testing.assert_frame_equal(read_back, fresh)
+    store_db.store(path, runs[300:])  # 40 later runs: only they are judged
+    assert judged()[0] == 40
+    assert judged(HistoryOptions(window=2))[0] == 340 - 20  # another window: all again
+    monkeypatch.setattr("etprof.analyzers._history_cache.JUDGE_VERSION", 99)
+    assert judged()[0] == 340 - 20  # new judging code: all again
