@@ -16,9 +16,10 @@ from typing import Any
 import pandas as pd
 
 from etprof.analyzers import analyzer
+from etprof.analyzers._bucket_parts import backend_notes
 from etprof.analyzers._cost_rows import Costs, costs
 from etprof.analyzers.blocks import BlockTable, block_tables, negative_overhead_notes
-from etprof.analyzers.buckets import DELEGATED, Buckets, backend_notes, measured_buckets
+from etprof.analyzers.buckets import DELEGATED, PORTABLE, Buckets, measured_buckets
 from etprof.analyzers.iterations import (
     IterationTable,
     in_session_order,
@@ -29,6 +30,7 @@ from etprof.analyzers.iterations import (
 from etprof.analyzers.modules import ModuleTable, module_table
 from etprof.analyzers.operators import OperatorTable, operator_frame
 from etprof.analyzers.runmodel import RunModelStats, run_model_samples
+from etprof.analyzers.shipped import Shipped, ShippedOptions, shipped
 from etprof.errors import EtprofError, InputError
 from etprof.program.llm import PHASES
 from etprof.result import records
@@ -77,6 +79,7 @@ class BreakdownOptions:
     # an LLM trace: attribute this phase's runs only ("prefill" | "decode"); None: all runs,
     # with each phase's buckets side by side
     phase: str | None = None
+    keep_outliers: bool = False  # preempted iterations count in the shares too
 
     def __post_init__(self) -> None:
         if self.phase is not None and self.phase not in PHASES:
@@ -105,14 +108,14 @@ class Breakdown:
     llm: Any = None  # LlmResult (analyzers/llm.py) of an LLM trace: both phases side by side
     phase: str | None = None  # the one phase attributed (--phase)
     costs: Costs | None = None  # load, memory, profiler overhead
+    shipped: Shipped | None = None  # ETDump's own cost taken out (analyzers/shipped.py)
 
     schema = "etprof.breakdown"
 
     def headline(self) -> str:
-        """One line: the mean run model and where it went (printed above the tables)."""
+        """One line: the mean run model and where it went (shares: docs/attribution.md)."""
         b = self.buckets
-        total = b.run_model_ms
-        means = b.mean_ms()
+        means, total = b.share_means_ms()
 
         def pct(ms: float) -> str:
             return f"{100.0 * ms / total:.1f}%" if total else "-"
@@ -120,7 +123,7 @@ class Breakdown:
         parts = []
         warned = set(b.resolution().query("warn")["backend"]) if b.backends else set()
         for bid, backend in b.backends.items():
-            ms = b.backend_ms(bid)
+            ms = b.backend_share_ms(bid)
             inner = [f"{pct(float(ms['delegate_glue']))} glue"] if backend.knows_glue else []
             if bid in warned:  # too much of it is below the timer to read as compute/overhead
                 inner.append(f"{pct(float(ms['delegate_unresolved']))} below timer resolution")
@@ -129,9 +132,11 @@ class Breakdown:
         if not parts:
             parts.append("no delegate")
         method = f" {self.settings['method']}" if self.settings.get("methods", 1) > 1 else ""
+        shipped = self.shipped.lead() if self.shipped is not None else ""
         return (
-            f"{self.stats.model}{method}: {ms_text(self.stats.mean_ms)}: {', '.join(parts)}, "
-            f"portable {pct(b.portable_ms())}, runtime {pct(float(means['runtime_overhead']))}"
+            f"{self.stats.model}{method}: {shipped}{ms_text(self.stats.mean_ms)}: "
+            f"{', '.join(parts)}, portable {pct(float(means[list(PORTABLE)].sum()))}, "
+            f"runtime {pct(float(means['runtime_overhead']))}"
         )
 
     def _iterations(self) -> str:
@@ -204,6 +209,7 @@ class Breakdown:
         out = {"run": self.header()}
         if self.by is None:
             out["buckets"] = self.bucket_rows()
+            out.update(self.shipped.tables(len(self.buckets.backends) > 1) if self.shipped else {})
             if self.llm is not None:
                 out["llm"] = self.llm.bench()
                 out["buckets by phase (ms per run)"] = self.llm.phase_buckets()
@@ -231,7 +237,8 @@ class Breakdown:
         ]
         if self.by is None:
             notes += backend_notes(self.buckets.backends, self.buckets.by_backend)
-            notes += self.buckets.resolution_notes()
+            notes += self.buckets.resolution_notes() + self.buckets.outlier_notes()
+            notes += self.shipped.notes() if self.shipped is not None else []
         if self.by in (None, "block"):
             notes += negative_overhead_notes(self.blocks.negative, self.stats.n)
         hidden = len(self.blocks.blocks) - len(self.block_summary())
@@ -245,7 +252,7 @@ class Breakdown:
         if self.by is None and self.costs is not None:
             notes += self.costs.notes()
         if self.by is None and self.llm is not None:
-            notes += self.llm.per_token_notes()
+            notes += self.llm.source_notes() + self.llm.per_token_notes()
         if self.by is None:
             if self.fallback is not None:
                 notes += list(self.fallback.notes())
@@ -283,7 +290,9 @@ class Breakdown:
                 if self.llm is None
                 else {k: self.llm.to_dict()[k] for k in ("layers", "operators_per_token")}
             ),
+            "llm_headline": None if self.llm is None else self.llm.to_dict()["headline"],
             **(self.costs.to_dict() if self.costs is not None else {}),
+            "shipped": None if self.shipped is None else self.shipped.to_dict(),
             "notes": self.all_notes(),
         }
 
@@ -409,7 +418,7 @@ def _breakdown(trace: Trace, options: BreakdownOptions, methods: int) -> Breakdo
     return Breakdown(
         settings=settings,
         stats=stats,
-        buckets=measured_buckets(trace, warmup),
+        buckets=measured_buckets(trace, warmup, options.keep_outliers),
         operators=OperatorTable(
             model=trace.model, measured=n, run_model_ms=rm_ms, frame=operator_frame(measured)
         ),
@@ -437,4 +446,5 @@ def _breakdown(trace: Trace, options: BreakdownOptions, methods: int) -> Breakdo
         llm=llm,
         phase=options.phase,
         costs=costs(trace, warmup),
+        shipped=shipped(trace, ShippedOptions(warmup, options.keep_outliers)),
     )

@@ -29,11 +29,12 @@ import numpy.typing as npt
 import pandas as pd
 
 from etprof.analyzers import analyzer
+from etprof.analyzers._bucket_parts import _unresolved_per_call, backend_notes
+from etprof.analyzers._outliers import far_out, set_aside_notes
 from etprof.backends import Backend, resolve
 from etprof.result import records
 from etprof.trace.model import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_MODEL, Trace
 from etprof.units import ms_text
-from etprof.util.grouping import group_sum
 
 BUCKETS = (
     "delegate_compute",
@@ -113,6 +114,9 @@ def glue_flags(ops: pd.DataFrame, backends: Mapping[str, Backend]) -> npt.NDArra
 @dataclass(frozen=True)
 class BucketOptions:
     warmup: int | None = None
+    # iterations far above their session's own distribution (preempted) count in the shares
+    # too (`--keep-outliers`); by default they are set aside from them (analyzers/_outliers.py)
+    keep_outliers: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,8 +128,30 @@ class Buckets:
     by_backend: Mapping[str, pd.DataFrame] = field(default_factory=dict)  # backend id ->
     # per-iteration DELEGATED columns (ns) of that backend
     backends: Mapping[str, Backend] = field(default_factory=dict)
+    # per iteration of per_iteration: False where it was set aside from the shares as
+    # preempted; None: every iteration counts (--keep-outliers)
+    kept: npt.NDArray[np.bool_] | None = None
 
     schema = "etprof.buckets"
+
+    def kept_frame(self) -> pd.DataFrame:
+        """`per_iteration` without the iterations set aside as preempted."""
+        return self.per_iteration if self.kept is None else self.per_iteration[self.kept]
+
+    def backend_share_ms(self, backend: str) -> pd.Series:
+        """Mean ms of one backend's delegate buckets over the iterations the shares use."""
+        f = self.by_backend[backend][list(DELEGATED)]
+        return (f if self.kept is None else f[self.kept]).mean() / 1e6
+
+    def share_means_ms(self) -> tuple[pd.Series, float]:
+        """(each bucket's mean, run model's mean) ms over the iterations the shares use."""
+        f = self.kept_frame()
+        return f[list(BUCKETS)].mean() / 1e6, float(f["run_model"].mean()) / 1e6
+
+    @property
+    def set_aside(self) -> int:
+        """Iterations set aside from the shares (preempted)."""
+        return 0 if self.kept is None else int((~self.kept).sum())
 
     @property
     def run_model_ms(self) -> float:
@@ -164,7 +190,14 @@ class Buckets:
         return out
 
     def table(self) -> pd.DataFrame:
+        """Each bucket's mean over every measured iteration (the traced figure) and its share
+        of run model over the iterations not set aside as preempted (all with
+        --keep-outliers)."""
         total = self.run_model_ms
+        kept = self.kept if self.kept is not None else np.ones(len(self.per_iteration), bool)
+        kept_total = (
+            float(self.per_iteration["run_model"].to_numpy()[kept].mean()) if kept.any() else 0.0
+        )
         rows = [
             {
                 "bucket": b,
@@ -176,7 +209,9 @@ class Buckets:
                 if b in PORTABLE
                 else "runtime",
                 "mean_ms": float(ns.mean()) / 1e6,
-                "share_pct": 100.0 * float(ns.mean()) / 1e6 / total if total else 0.0,
+                "share_pct": 100.0 * float(ns.to_numpy()[kept].mean()) / kept_total
+                if kept_total
+                else 0.0,
             }
             for b, bid, text, ns in self.rows()
         ]
@@ -198,7 +233,19 @@ class Buckets:
         return {"buckets": self.table()}
 
     def notes(self) -> list[str]:
-        return backend_notes(self.backends, self.by_backend) + self.resolution_notes()
+        return (
+            backend_notes(self.backends, self.by_backend)
+            + self.resolution_notes()
+            + self.outlier_notes()
+        )
+
+    def outlier_notes(self) -> list[str]:
+        """How many iterations the shares set aside, with the evidence."""
+        return (
+            []
+            if self.kept is None
+            else set_aside_notes(self.per_iteration["run_model"].to_numpy() / 1e6, ~self.kept)
+        )
 
     def resolution(self) -> pd.DataFrame:
         """Per backend: its timer resolution, its operators per iteration and how many read
@@ -285,43 +332,6 @@ RESOLUTION_COLUMNS = [
 
 def _resolution(ns: int) -> str:
     return f"{ns / 1000:g} µs" if ns >= 1000 else f"{ns} ns"
-
-
-def backend_notes(
-    backends: Mapping[str, Backend], by_backend: Mapping[str, pd.DataFrame]
-) -> list[str]:
-    """What the buckets cannot tell for these backends, one line each."""
-    notes = []
-    for bid, b in backends.items():
-        if b.guessed:
-            notes.append(
-                f"the trace does not name its delegate's backend (no program table): "
-                f"its operator names are {b.label}'s, so it is attributed as "
-                f"{b.label}; pass --pte to be sure"
-            )
-        elif not b.knows_glue:
-            notes.append(
-                f"etprof does not know which {b.label} operators only convert layouts "
-                f"or precisions: its glue is counted in {b.label} compute"
-            )
-        frame = by_backend.get(bid)
-        if (
-            frame is None
-            or not len(frame)
-            or (frame["delegate_compute"] + frame["delegate_glue"]).any()
-        ):
-            continue
-        if not frame["operators"].any():
-            notes.append(
-                f"{b.label} recorded no operator events: its whole call time shows "
-                "as delegate overhead"
-            )
-        elif b.timer_resolution_ns is None:  # else the timer-resolution warning says it
-            notes.append(
-                f"every {b.label} operator event reads 0: its whole call time shows "
-                "as delegate overhead"
-            )
-    return notes
 
 
 def bucket_frame(trace: Trace) -> pd.DataFrame:
@@ -430,33 +440,6 @@ def _compute_frames(trace: Trace) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]
     return f[["run_model", *BUCKETS]], per_backend
 
 
-def _unresolved_per_call(
-    calls: pd.DataFrame, ops: pd.DataFrame, resolution_ns: int, width: int
-) -> pd.Series:
-    """Per (instruction, iteration) of one backend's delegate calls: the part of the call's time
-    outside its reported operators that may be operators shorter than the timer resolution --
-    that time clipped to [0, resolution x the operators that read below it] (ns)."""
-
-    def keys(ev: pd.DataFrame) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-        it = ev["iteration"].to_numpy(np.int64)
-        keep = (it >= 0) & (it < width)
-        return ev["instruction_id"].to_numpy(np.int64) * width + it, keep
-
-    ck, ckeep = keys(calls)
-    ok, okeep = keys(ops)
-    o_dur = ops["duration_ns"].to_numpy(np.int64)
-    call_ns = group_sum(ck[ckeep], calls["duration_ns"].to_numpy(np.int64)[ckeep])
-    op_ns = group_sum(ok[okeep], o_dur[okeep]).reindex(call_ns.index, fill_value=0)
-    below = group_sum(ok[okeep], (o_dur[okeep] < resolution_ns).astype(np.int64))
-    bound = below.reindex(call_ns.index, fill_value=0) * resolution_ns
-    out = (call_ns - op_ns).clip(lower=0).combine(bound, min).astype("int64")
-    k = call_ns.index.to_numpy(np.int64)
-    out.index = pd.MultiIndex.from_arrays(
-        [k // width, k % width], names=["instruction", "iteration"]
-    )
-    return out
-
-
 def unresolved_by_instruction(trace: Trace) -> pd.Series:
     """Below-resolution ns per delegate instruction, summed over the iterations in `trace`."""
     parts = []
@@ -482,17 +465,25 @@ def unresolved_by_instruction(trace: Trace) -> pd.Series:
     return pd.concat(parts).groupby(level=0).sum()
 
 
-def measured_buckets(trace: Trace, warmup: int | None) -> Buckets:
-    """The buckets of `trace`'s measured iterations (warm-up dropped per session)."""
+def measured_buckets(trace: Trace, warmup: int | None, keep_outliers: bool = False) -> Buckets:
+    """The buckets of `trace`'s measured iterations (warm-up dropped per session); unless
+    `keep_outliers`, those far above their session's run-model distribution are marked to be
+    left out of the shares."""
     skip = trace.warmup if warmup is None else warmup
     trace.measured(skip)  # the usual refusals: no runs, too few iterations, several methods
     keep = ~trace.is_warmup(bucket_frame(trace).index.to_numpy(), skip)
+    per_iteration = bucket_frame(trace)[keep]
+    kept = None
+    if not keep_outliers:
+        it = per_iteration.index.to_numpy()
+        kept = ~far_out(per_iteration["run_model"].to_numpy(), trace.session_of(it))
     return Buckets(
         model=trace.model,
         warmup=skip,
-        per_iteration=bucket_frame(trace)[keep],
+        per_iteration=per_iteration,
         by_backend={b: f[keep] for b, f in backend_frames(trace).items()},
         backends=delegate_backends(trace),
+        kept=kept,
     )
 
 
@@ -500,4 +491,4 @@ def measured_buckets(trace: Trace, warmup: int | None) -> Buckets:
     "buckets", "run-model time split into delegated, portable and overhead buckets", BucketOptions
 )
 def buckets(trace: Trace, options: BucketOptions) -> Buckets:
-    return measured_buckets(trace, options.warmup)
+    return measured_buckets(trace, options.warmup, options.keep_outliers)

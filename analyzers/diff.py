@@ -3,7 +3,7 @@
 Three answers, each exact or honest about its uncertainty:
 
 1. Run model: mean and median of both sides, the change, its bootstrap interval and a verdict
-   (faster / slower / no significant change), all from :mod:`etprof.analyzers.stats.significance`.
+   (faster / slower / no change / inconclusive and why, the CI gate's words), all from :mod:`etprof.analyzers.stats.significance`.
 2. The breakdown buckets of both sides (:func:`etprof.analyzers.buckets.buckets`) and their deltas.
 3. Contributors: run-model time of each side split into rows (one per operator, or per operator
    type, plus the delegate, dispatch and runtime overhead rows); rows are matched across the
@@ -84,6 +84,8 @@ class DiffOptions:
     min_sessions: int = DEFAULT_MIN_SESSIONS  # fewer on a side: a pass becomes inconclusive
     same_model: bool = False  # the user says both are the same model (docs/diff.md)
     phase: str | None = None  # LLM traces: compare this phase's runs ("prefill" | "decode")
+    # preempted iterations count among the contributors too (default: set aside)
+    keep_outliers: bool = False
 
     def method(self) -> Method:
         return Method(
@@ -174,14 +176,10 @@ class DiffResult:
         head = f"{self.a.label} -> {self.b.label}: "
         stat = "" if c.method.statistic == "mean" else f" in {c.method.statistic}"
         if c.verdict == NO_CHANGE:
-            contended = (
-                f", noise band +/-{c.method.band_pct:.3g}% for CPU contention"
-                if c.method.contention_pct
-                else ""
-            )
+            word, why = c.outcome()
             return (
-                f"{head}no significant change{stat}: {_signed_ms(c.delta_ms)} "
-                f"({_pct(c.change_pct)}, {ci}), Mann-Whitney p={c.p_value:.2g}{contended}"
+                f"{head}{word} ({why}){stat}: {_signed_ms(c.delta_ms)} "
+                f"({_pct(c.change_pct)}, {ci}), Mann-Whitney p={c.p_value:.2g}"
             )
         return (
             f"{head}{c.verdict} by {_ms(abs(c.delta_ms))}{stat} ({_pct(c.change_pct)}, {ci}),"
@@ -381,8 +379,9 @@ def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
         sessions_b=b.session_of(rm_b.index.to_numpy()),
     )
     match = _match_mode(a, b, options.match)
-    ba, bb = buckets(a, BucketOptions(options.warmup)), buckets(b, BucketOptions(options.warmup))
-    rows = contributors(ma, mb, match, ba.per_iteration, bb.per_iteration)
+    ba = buckets(a, BucketOptions(options.warmup, options.keep_outliers))
+    bb = buckets(b, BucketOptions(options.warmup, options.keep_outliers))
+    rows = contributors(ma, mb, match, ba.kept_frame(), bb.kept_frame())
     warnings = [f"{c.sentence()}; compared anyway because of --force" for c in blocking]
     warnings += [
         structure_line(c.basis, a, b) if c.setting == "model" else c.sentence()
@@ -399,6 +398,12 @@ def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
     warnings += _noisy((label_a, samples_a), (label_b, samples_b))
     warnings += _contended(label_a, label_b, shares, contended, method)
     warnings += _one_session(comparison)
+    if ba.set_aside or bb.set_aside:
+        warnings.append(
+            f"contributors leave out the iterations preempted ({ba.set_aside} of A's, "
+            f"{bb.set_aside} of B's: far above their session's own distribution), so their "
+            "deltas sum to the mean delta of the rest; --keep-outliers counts them"
+        )
     return DiffResult(
         a=_side(a, label_a, options, len(samples_a)),
         b=_side(b, label_b, options, len(samples_b)),

@@ -17,7 +17,7 @@ run's phase, position and token count taken from the metadata (``run.phases``):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -30,13 +30,21 @@ from etprof.analyzers._llm_layers import (
     layer_totals,
     operator_token_frame,
 )
+from etprof.analyzers._llm_shipped import (
+    CONFIDENCE,
+    ShippedPhase,
+    half_width,
+    num,
+    shipped_dict,
+    shipped_phases,
+    source_notes,
+)
 from etprof.analyzers.buckets import BucketOptions, Buckets, buckets
 from etprof.errors import InputError
 from etprof.program.llm import DECODE, PHASES, PREFILL
 from etprof.result import records
 from etprof.trace.model import RUN_MODEL, Trace
 
-CONFIDENCE = 0.95
 OPERATOR_ROWS = 12  # operator types listed per token without module paths
 _BUCKET_VALUES = ("mean_ms", "share_pct")
 
@@ -62,21 +70,26 @@ class PhaseStats:
     buckets: Buckets
     run_sessions: tuple[int, ...] = ()  # the session of each of those runs
     part: PhasePart | None = None  # the measured runs, for the per-token tables
+    # the same steps run untraced (analyzers/_llm_shipped.py); None: not measured
+    shipped: ShippedPhase | None = None
 
     @property
     def mean_tokens_per_s(self) -> float:
+        """The traced mean tokens/s (the trace's own Method::execute durations)."""
         return float(np.mean(self.tokens_per_s)) if self.tokens_per_s else math.nan
 
     @property
     def half_width(self) -> float:
-        """The 95% t half-width of the mean tokens/s over sessions (NaN for one session)."""
-        k = len(self.tokens_per_s)
-        if k < 2:
-            return math.nan
-        from scipy.stats import t as student
+        """The 95% t half-width of the traced mean tokens/s over sessions (NaN for one)."""
+        return half_width(self.tokens_per_s)
 
-        sd = float(np.std(self.tokens_per_s, ddof=1))
-        return float(student.ppf(0.5 + CONFIDENCE / 2.0, k - 1)) * sd / math.sqrt(k)
+    @property
+    def headline_tokens_per_s(self) -> tuple[float, float]:
+        """(mean, 95% half-width) of the headline: shipped when measured, else traced."""
+        if self.shipped is None:
+            return self.mean_tokens_per_s, self.half_width
+        per_s = self.shipped.tokens_per_s
+        return float(np.mean(per_s)), half_width(per_s)
 
     def percentile(self, q: float) -> float:
         return float(np.percentile(self.latency_ms, q)) if self.latency_ms else math.nan
@@ -96,9 +109,6 @@ class PhaseStats:
         return math.nan if line is None else 100.0 * line[0]
 
     def to_dict(self) -> dict[str, Any]:
-        def num(v: float) -> float | None:
-            return v if math.isfinite(v) else None
-
         half = self.half_width
         mean = self.mean_tokens_per_s
         doc: dict[str, Any] = {
@@ -126,6 +136,7 @@ class PhaseStats:
         }
         if self.phase == DECODE:
             doc["latency_slope_ms_per_100_positions"] = num(self.slope_per_100())
+        doc["shipped"] = None if self.shipped is None else shipped_dict(self.shipped)
         return doc
 
 
@@ -148,37 +159,68 @@ class LlmResult:
 
     @property
     def ttft_ms(self) -> float:
+        """Time to first token, traced (the trace's own prefill durations)."""
         p = self.phases.get(PREFILL)
         return float(np.mean(p.duration_ms)) / max(1, self.sequences) if p is not None else math.nan
+
+    @property
+    def shipped(self) -> bool:
+        """Whether the headline is the shipped one (untraced sequences were run)."""
+        return bool(self.phases) and all(p.shipped is not None for p in self.phases.values())
+
+    @property
+    def headline_ttft_ms(self) -> float:
+        """Time to first token of the headline: shipped when measured, else traced."""
+        p = self.phases.get(PREFILL)
+        if p is None or p.shipped is None:
+            return self.ttft_ms
+        return float(np.mean(p.shipped.duration_ms)) / max(1, self.sequences)
+
+    def source(self) -> str:
+        return "shipped (untraced sequences)" if self.shipped else "traced"
 
     def test_name(self, phase: str) -> str:
         """llama-bench's name of the phase's test: pp{P} or tg{G}."""
         return f"pp{self.prefill}" if phase == PREFILL else f"tg{self.decode}"
 
     def headline(self) -> str:
+        """Shipped figures (the untraced sequences) with the traced ones beside them; traced
+        alone, and labelled so, when no untraced sequence was run."""
         parts = []
         for name, p in self.phases.items():
-            half = p.half_width
+            mean, half = p.headline_tokens_per_s
             pm = f" +- {half:.1f}" if math.isfinite(half) else ""
-            parts.append(f"{self.test_name(name)} {p.mean_tokens_per_s:.1f}{pm} tokens/s")
+            traced = f" (traced {p.mean_tokens_per_s:.1f})" if p.shipped is not None else ""
+            parts.append(f"{self.test_name(name)} {mean:.1f}{pm} tokens/s{traced}")
         d = self.phases.get(DECODE)
-        tail = f", time to first token {self.ttft_ms:.2f} ms" if PREFILL in self.phases else ""
+        tail = ""
+        if PREFILL in self.phases:
+            tail = f", time to first token {self.headline_ttft_ms:.2f} ms"
+            tail += f" (traced {self.ttft_ms:.2f})" if self.shipped else ""
         if d is not None:
-            tail += f", decode p50 {d.percentile(50):.3f} ms/token"
-        return f"{self.model}: " + ", ".join(parts) + tail
+            p50 = (
+                float(np.percentile(d.shipped.latency_ms, 50))
+                if d.shipped is not None
+                else d.percentile(50)
+            )
+            tail += f", decode p50 {p50:.3f} ms/token"
+        label = "shipped" if self.shipped else "traced: no untraced sequences were run"
+        return f"{self.model} ({label}): " + ", ".join(parts) + tail
 
     def bench(self) -> pd.DataFrame:
         rows = []
         for name, p in self.phases.items():
-            half = p.half_width
+            mean, half = p.headline_tokens_per_s
             rows.append(
                 {
                     "model": self.model,
                     "test": self.test_name(name),
                     "phase": name,
-                    "tokens_per_s": p.mean_tokens_per_s,
+                    "tokens_per_s": mean,
                     "plus_minus": half if math.isfinite(half) else math.nan,
-                    "ms_per_token": 1e3 / p.mean_tokens_per_s if p.mean_tokens_per_s else math.nan,
+                    "ms_per_token": 1e3 / mean if mean else math.nan,
+                    "traced_tokens_per_s": p.mean_tokens_per_s,
+                    "source": "shipped" if p.shipped is not None else "traced",
                     "sessions": len(p.tokens_per_s),
                 }
             )
@@ -187,7 +229,14 @@ class LlmResult:
     def latency(self) -> pd.DataFrame:
         rows: list[dict[str, Any]] = []
         if PREFILL in self.phases:
-            rows.append({"measure": "time to first token (prefill)", "ms": self.ttft_ms})
+            if self.shipped:
+                rows.append(
+                    {
+                        "measure": "time to first token (prefill), shipped",
+                        "ms": self.headline_ttft_ms,
+                    }
+                )
+            rows.append({"measure": "time to first token (prefill), traced", "ms": self.ttft_ms})
         d = self.phases.get(DECODE)
         if d is not None:
             rows += [
@@ -258,7 +307,11 @@ class LlmResult:
             )
         if self.sessions < 2:
             out.append("one session: no interval over sessions (run --sessions 3 or more)")
-        return out + self.per_token_notes()
+        return out + self.source_notes() + self.per_token_notes()
+
+    def source_notes(self) -> list[str]:
+        """Which figures the headline gives (shipped or traced), and what was set aside."""
+        return source_notes(self.shipped, {n: p.shipped for n, p in self.phases.items()})
 
     def per_token_notes(self) -> list[str]:
         """Each layer's decode time per token, and the portable kernels typical of LLM
@@ -297,6 +350,13 @@ class LlmResult:
             "decode": self.decode,
             "sessions": self.sessions,
             "time_to_first_token_ms": self.ttft_ms if math.isfinite(self.ttft_ms) else None,
+            "headline": {
+                "source": "shipped" if self.shipped else "traced",
+                "time_to_first_token_ms": num(self.headline_ttft_ms),
+                "tokens_per_s": {
+                    n: num(p.headline_tokens_per_s[0]) for n, p in self.phases.items()
+                },
+            },
             "phases": {n: p.to_dict() for n, p in self.phases.items()},
             "layers": {"known": self.layers_known, "rows": records(self.layers)},
             "operators_per_token": records(self.operators),
@@ -352,7 +412,9 @@ def llm(trace: Trace, options: LlmOptions) -> LlmResult:
             f"{trace.source or 'the trace'} is not an LLM run (its metadata has no run.phases)",
             "record an LLM program with `etprof run LLM.pte --prefill P --decode G`",
         )
-    phases = {p: phase_stats(trace, p) for p in PHASES if p in trace.phases}
+    names = tuple(p for p in PHASES if p in trace.phases)
+    shipped = shipped_phases(trace, names)
+    phases = {p: replace(phase_stats(trace, p), shipped=shipped.get(p)) for p in names}
     pre, dec = phases.get(PREFILL), phases.get(DECODE)
     settings = {
         "trace": trace.source,

@@ -12,6 +12,7 @@ from etprof.analyzers._cost_rows import Costs, costs
 from etprof.analyzers.buckets import BucketOptions, Buckets, buckets
 from etprof.analyzers.operators import OperatorOptions, OperatorTable, operators
 from etprof.analyzers.runmodel import RunModelOptions, RunModelStats, run_model_stats
+from etprof.analyzers.shipped import Shipped, ShippedOptions, shipped
 from etprof.errors import InputError
 from etprof.result import records
 from etprof.trace.model import Trace
@@ -23,6 +24,7 @@ class SummaryOptions:
     warmup: int | None = None
     top: int = 10
     method: str | None = None  # None: each method of the trace in turn
+    keep_outliers: bool = False  # preempted iterations count in the shares (docs/attribution.md)
 
     def __post_init__(self) -> None:  # refused up front, as breakdown refuses them
         if self.top < 1:
@@ -38,18 +40,24 @@ class Summary:
     operators: OperatorTable
     settings: dict[str, Any]
     costs: Costs | None = None  # load, memory, profiler overhead
+    shipped: Shipped | None = None  # ETDump's own cost taken out (analyzers/shipped.py)
 
     schema = "etprof.summary"
 
     def headline(self) -> str:
-        """The traced mean (what the attribution explains), the untraced figure beside it."""
+        """The shipped run model with its interval when the trace has untraced timings, the
+        traced mean (what the attribution explains) beside it."""
         method = self.settings.get("method")
         # a method other than forward is named: `run --method encode` times encode, not forward
         of = f" {method}" if method and method != "forward" else ""
-        line = f"{self.stats.model}{of}: run model {ms_text(self.stats.mean_ms)} (traced mean"
+        s = self.shipped
+        head = f"{self.stats.model}{of}: run model "
+        if s is not None and s.status != "not measured":
+            head += f"{s.line()}; "
+        line = f"{head}{ms_text(self.stats.mean_ms)} traced mean"
         if self.costs is not None and self.costs.overhead.measured:
-            line += f"; {self.costs.overhead.line()}"
-        return line + ")"
+            line += f" ({self.costs.overhead.line()})"
+        return line
 
     def split(self) -> pd.DataFrame:
         total = self.buckets.run_model_ms
@@ -92,6 +100,8 @@ class Summary:
         )
         top = self.operators.frame.drop(columns=["glue"])
         out = {"run model": stats, "split": self.split(), "top operators": top}
+        if self.shipped is not None:
+            out.update(self.shipped.tables(several=len(self.buckets.backends) > 1))
         if self.costs is not None:
             out["load, memory, overhead"] = pd.DataFrame(
                 self.costs.rows(), columns=["figure", "value"]
@@ -100,7 +110,8 @@ class Summary:
 
     def notes(self) -> list[str]:
         costs = self.costs.notes() if self.costs is not None else []
-        return costs + self.buckets.resolution_notes()
+        shipped = self.shipped.notes() if self.shipped is not None else []
+        return costs + self.buckets.resolution_notes() + self.buckets.outlier_notes() + shipped
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,6 +122,7 @@ class Summary:
             "resolution": records(self.buckets.resolution()),
             "top_operators": records(self.operators.frame),
             **(self.costs.to_dict() if self.costs is not None else {}),
+            "shipped": None if self.shipped is None else self.shipped.to_dict(),
         }
 
 
@@ -160,8 +172,9 @@ def _summary(trace: Trace, options: SummaryOptions) -> Summary:
     }
     return Summary(
         stats=run_model_stats(trace, RunModelOptions(options.warmup)),
-        buckets=buckets(trace, BucketOptions(options.warmup)),
+        buckets=buckets(trace, BucketOptions(options.warmup, options.keep_outliers)),
         operators=operators(trace, OperatorOptions(options.warmup, options.top)),
         settings=settings,
         costs=costs(trace, options.warmup),
+        shipped=shipped(trace, ShippedOptions(options.warmup, options.keep_outliers)),
     )

@@ -38,6 +38,10 @@ from etprof.errors import InputError
 FASTER = "faster"
 SLOWER = "slower"
 NO_CHANGE = "no significant change"
+# the words every output uses for a comparison's outcome, the CI gate's vocabulary
+# (etprof.analyzers.stats.gate): faster, slower, no change, or inconclusive and why
+NO_CHANGE_WORD = "no change"
+INCONCLUSIVE = "inconclusive"
 STATISTICS = ("mean", "median")
 RESAMPLING = ("blocks", "iterations")
 IDLE_SHARE_PCT = 99.0  # a runner with at least this share of its core had it to itself
@@ -103,9 +107,34 @@ class Comparison:
     def median_delta_ms(self) -> float:
         return self.median_b_ms - self.median_a_ms
 
+    def outcome(self) -> tuple[str, str]:
+        """(faster | slower | no change | inconclusive, why), in the gate's words: no change
+        only when the interval lies within the noise band (a change beyond it is ruled out)
+        and, on a busy machine (band widened for CPU contention), includes 0; anything else
+        without a significant change is inconclusive."""
+        if self.verdict in (FASTER, SLOWER):
+            return self.verdict, ""
+        band = self.method.band_pct
+        finite = all(math.isfinite(v) for v in (self.change_pct, self.ci_low_pct, self.ci_high_pct))
+        if not finite:
+            return INCONCLUSIVE, "no relative change exists (a baseline time of zero)"
+        conf = f"{100 * self.method.confidence:g}%"
+        if self.method.contention_pct and (self.ci_low_pct > 0 or self.ci_high_pct < 0):
+            return INCONCLUSIVE, (
+                f"busy machine: the interval excludes 0 but the +/-{band:.3g}% noise band, "
+                f"{self.method.contention_pct:.1f}% of it for CPU contention, covers it"
+            )
+        if -band <= self.ci_low_pct and self.ci_high_pct <= band:
+            return NO_CHANGE_WORD, f"the {conf} interval lies within the +/-{band:.3g}% noise band"
+        return INCONCLUSIVE, (
+            f"{self.reason}; the {conf} interval reaches beyond the +/-{band:.3g}% noise band, "
+            "so a change beyond it is not ruled out"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         doc = asdict(self)
         doc["method"] = asdict(self.method)
+        doc["outcome"], doc["outcome_reason"] = self.outcome()
         return {k: _finite(v) for k, v in doc.items()}
 
 

@@ -18,6 +18,13 @@ from etprof.util.output import check_writable, write_text
 OutputOption = typer.Option(
     None, "--output", "-o", help="write to this file instead of stdout (replaced atomically)"
 )
+KeepOutliersOption = typer.Option(
+    False,
+    "--keep-outliers",
+    help="count iterations the machine preempted (far above their session's own "
+    "distribution) in bucket shares and diff contributors too; by default they are set aside "
+    "and counted (docs/attribution.md)",
+)
 
 
 def format_option(schema: str) -> Any:

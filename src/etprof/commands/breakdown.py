@@ -7,7 +7,14 @@ from pathlib import Path
 
 import typer
 
-from etprof.commands._common import OutputOption, check_output, emit, format_option, trace_inputs
+from etprof.commands._common import (
+    KeepOutliersOption,
+    OutputOption,
+    check_output,
+    emit,
+    format_option,
+    trace_inputs,
+)
 from etprof.commands._options import TraceArgs, etrecord_option, method_option, pte_option
 
 SCHEMA = "etprof.breakdown"
@@ -48,6 +55,7 @@ def breakdown(
         "fallback fix quotes its measured run-model time",
     ),
     method: str | None = method_option(),
+    keep_outliers: bool = KeepOutliersOption,
 ) -> None:
     """Attribute run-model time to XNNPACK, portable kernels and overheads; list operators,
     delegate blocks, modules and iterations."""
@@ -63,7 +71,13 @@ def breakdown(
     loaded = load_trace(trace, pte=pte, etrecord=etrecord, engine=engine, method=method)
     other = load_trace(compare, engine=engine) if compare is not None else None
     options = BreakdownOptions(
-        warmup=warmup, top=top, by=shown_by, compare=other, method=method, phase=phase
+        warmup=warmup,
+        top=top,
+        by=shown_by,
+        compare=other,
+        method=method,
+        phase=phase,
+        keep_outliers=keep_outliers,
     )
     result = analyzers.run("breakdown", loaded, options)
     emit(result, chosen, output, table=table, inputs=inputs)

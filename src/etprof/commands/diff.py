@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from etprof.commands._common import OutputOption, format_option
+from etprof.commands._common import KeepOutliersOption, OutputOption, format_option
 from etprof.commands._options import TraceArgs, etrecord_option, method_option, pte_option
 
 SCHEMA = "etprof.diff"
@@ -78,6 +78,7 @@ def diff(
     fmt: str | None = format_option(SCHEMA),
     output: Path | None = OutputOption,
     method: str | None = method_option(),
+    keep_outliers: bool = KeepOutliersOption,
 ) -> None:
     """Compare two traces: run-model change with a verdict, buckets, and contributors."""
     from dataclasses import replace
@@ -102,6 +103,7 @@ def diff(
         min_sessions=min_sessions,
         method_name=method,
         phase=phase,
+        keep_outliers=keep_outliers,
     )
     # refuse bad options before reading anything
     options.check()

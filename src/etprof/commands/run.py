@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from etprof.commands._common import KeepOutliersOption
 from etprof.render import formats
 from etprof.util import methodology
 
@@ -107,6 +108,7 @@ def run(
         "iterations: the profiler's own cost (docs/memory.md)",
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show the runtime's log"),
+    keep_outliers: bool = KeepOutliersOption,
 ) -> None:
     """Run programs with ETDump profiling (seed methodology) and summarise the measured runs."""
     from rich.console import Console
@@ -125,7 +127,8 @@ def run(
     from etprof.util.quiet import terminal
 
     fmt = "json" if json_out else fmt
-    summary_options = SummaryOptions(top=top)  # refuses --top 0 before minutes of profiling
+    # refuses --top 0 before minutes of profiling
+    summary_options = SummaryOptions(top=top, keep_outliers=keep_outliers)
     several = len(ptes) > 1
     if several and (out is not None or etrecord is not None):
         raise InputError(

@@ -18,6 +18,7 @@ tensors is the only part that needs torch.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,17 +150,41 @@ def run_sequences(
     torch: Any,
     tick: Callable[[], None],
     measured_start: Callable[[], None],
-) -> None:
-    """Run one session's sequences through `run(inputs)` (the runtime's forward);
-    `measured_start` is called before the first measured run."""
+    untraced: Callable[[tuple[Any, ...]], None] | None = None,
+) -> dict[str, list[float]] | None:
+    """Run one session's sequences through `run(inputs)` (the traced forward);
+    `measured_start` is called before the first measured sequence.
+
+    With `untraced` (the forward of a second load without ETDump, its own KV cache), every
+    sequence runs on both, whole, taking turns which goes first, each step timed by the wall
+    clock: returns the measured steps' wall ms, traced and untraced, in step order (the shipped
+    figures, docs/llm.md); None without `untraced`.
+    """
     gen = torch.Generator().manual_seed(SEED)
     vocab = plan.info.vocab_size
-    for i, step in enumerate(plan.session_steps):
-        if i == plan.warmup_runs:
+    times: dict[str, list[float]] = {"traced_ms": [], "untraced_ms": []}
+    for q in range(plan.warmup_sequences + plan.sequences):
+        if q == plan.warmup_sequences:
             measured_start()
-        tokens = torch.randint(0, vocab, (1, step.tokens), generator=gen, dtype=torch.long)
-        if plan.info.takes_position:
-            run((tokens, torch.tensor([step.position], dtype=torch.long)))
-        else:  # forward(tokens): no KV cache, the whole prompt in one execute
-            run((tokens,))
-        tick()
+        inputs = [_step_inputs(plan, step, gen, vocab, torch) for step in plan.steps]
+        sides = [(run, "traced_ms", True)]
+        if untraced is not None:
+            sides.append((untraced, "untraced_ms", False))
+            sides = sides if q % 2 == 0 else sides[::-1]
+        for forward, key, traced in sides:
+            measured = q >= plan.warmup_sequences
+            for args in inputs:
+                began = time.perf_counter()
+                forward(args)
+                if measured:
+                    times[key].append(1e3 * (time.perf_counter() - began))
+                if traced:
+                    tick()
+    return times if untraced is not None else None
+
+
+def _step_inputs(plan: LlmPlan, step: Step, gen: Any, vocab: int, torch: Any) -> tuple[Any, ...]:
+    tokens = torch.randint(0, vocab, (1, step.tokens), generator=gen, dtype=torch.long)
+    if plan.info.takes_position:
+        return tokens, torch.tensor([step.position], dtype=torch.long)
+    return (tokens,)  # forward(tokens): no KV cache, the whole prompt in one execute

@@ -246,8 +246,9 @@ def _session(
     """One session (in a forked child on Linux): load, run each method `req.iters` times, taking
     turns, dump to `path`."""
     untraced = partial(runtime._load_for_executorch, str(req.pte), enable_etdump=False)
-    # an LLM session's sequences carry state (the KV cache): no untraced copy runs beside them;
-    # nor beside methods taking turns (its timings are of one method's runs)
+    # an LLM session's sequences carry state (the KV cache): its untraced copy runs whole
+    # sequences of its own (_llm_session); none beside methods taking turns (its timings are of
+    # one method's runs)
     beside = req.untraced and req.llm is None and len(req.methods) == 1
     probe = SessionProbe(untraced if beside else None, req.warmup)
     try:
@@ -262,11 +263,14 @@ def _session(
         ) from None
     clock = _Contention()
     if req.llm is not None:
-        _llm_session(req, req.llm, module, torch, tick, clock)
+        shipped = probe.load_beside(untraced) if req.untraced else None
+        timings = _llm_session(req, req.llm, module, shipped, torch, tick, clock)
         cpu, wall = clock.elapsed()
         memory, _ = probe.finish()
         module.write_etdump_result_to_file(str(path))
-        return SessionResult(cpu_s=cpu, wall_s=wall, inputs=req.llm.describe(), memory=memory)
+        return SessionResult(
+            cpu_s=cpu, wall_s=wall, inputs=req.llm.describe(), memory=memory, untraced=timings
+        )
     for method in req.methods:
         try:
             module.method_meta(method)
@@ -347,27 +351,42 @@ def _llm_session(
     req: RunRequest,
     plan: LlmPlan,
     module: Any,
+    shipped: Any,
     torch: Any,
     tick: Callable[[], None],
     clock: _Contention,
-) -> None:
+) -> dict[str, list[float]] | None:
+    """The session's sequences on the traced load, and on `shipped` (the untraced one) when
+    given, taking turns sequence by sequence (llm_runner.run_sequences)."""
     done = 0
+
+    def failed(exc: RuntimeError, traced: bool) -> RuntimeUnavailableError:
+        step = plan.session_steps[min(done, len(plan.session_steps) - 1)]
+        which = "" if traced else " (untraced copy)"
+        return RuntimeUnavailableError(
+            f"{step.phase} run {done + 1} of forward{which} ({step.tokens} token(s) at position "
+            f"{step.position}) failed ({first_line(exc)})",
+            "run with --verbose to see the runtime's log; a smaller --prefill/--decode may "
+            "fit the program's cache",
+        )
 
     def forward(inputs: tuple[Any, ...]) -> None:
         nonlocal done
         try:
             module.run_method("forward", inputs)
         except RuntimeError as exc:
-            step = plan.session_steps[done]
-            raise RuntimeUnavailableError(
-                f"{step.phase} run {done + 1} of forward ({step.tokens} token(s) at position "
-                f"{step.position}) failed ({first_line(exc)})",
-                "run with --verbose to see the runtime's log; a smaller --prefill/--decode may "
-                "fit the program's cache",
-            ) from None
+            raise failed(exc, True) from None
         done += 1
 
-    run_sequences(plan, forward, torch, tick, clock.start)
+    def untraced(inputs: tuple[Any, ...]) -> None:
+        try:
+            shipped.run_method("forward", inputs)
+        except RuntimeError as exc:
+            raise failed(exc, False) from None
+
+    return run_sequences(
+        plan, forward, torch, tick, clock.start, untraced if shipped is not None else None
+    )
 
 
 def _dump(path: Path) -> bytes:

@@ -47,6 +47,16 @@ class SessionProbe:
         self.memory.start_phase()
         self.memory.after_load = rss_bytes()
 
+    def load_beside(self, load: Callable[[], Any]) -> Any:
+        """Load the untraced copy now (an LLM session: it runs whole sequences of its own);
+        what it added is noted."""
+        before = rss_bytes()
+        module = load()
+        after = rss_bytes()
+        if before is not None and after is not None:
+            self.memory.untraced_copy = after - before
+        return module
+
     def measuring(self, run: Run) -> None:
         self.memory.warmup_peak = peak_bytes()
         if self._load_untraced is not None:

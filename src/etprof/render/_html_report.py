@@ -231,14 +231,15 @@ def _llm(r: Report) -> str:
         if llm is None:
             continue
         cards = []
+        label = "shipped" if llm.shipped else "traced"
         for name, p in llm.phases.items():
-            half = p.half_width
+            mean, half = p.headline_tokens_per_s
             pm = f" \u00b1 {_rate(half)}" if math.isfinite(half) else ""
             cards.append(
-                (f"{_rate(p.mean_tokens_per_s)}{pm}", f"{llm.test_name(name)} tokens/s ({name})")
+                (f"{_rate(mean)}{pm}", f"{llm.test_name(name)} tokens/s ({name}, {label})")
             )
-        if math.isfinite(llm.ttft_ms):
-            cards.append((ms_text(llm.ttft_ms), "time to first token"))
+        if math.isfinite(llm.headline_ttft_ms):
+            cards.append((ms_text(llm.headline_ttft_ms), f"time to first token ({label})"))
         decode = llm.phases.get(DECODE)
         if decode is not None:
             cards += [

@@ -42,7 +42,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from etprof.errors import InputError
-from etprof.trace.sidecar import TraceMeta
+from etprof.trace.sidecar import TraceMeta, UntracedTimes
 from etprof.util import methodology
 
 DEFAULT_WARMUP = methodology.WARMUP  # a trace without metadata
@@ -173,6 +173,7 @@ class Trace:
                 warmup=sum(i < run.warmup for i in kept),
                 phases=tuple(run.phases[i] for i in kept),
                 schedule=tuple(run.schedule[i] for i in kept) if run.schedule else (),
+                untraced=_phase_timings(run.untraced, kept, run.warmup),
             )
             self._cache[key] = replace(self, events=events, meta=replace(self.meta, run=settings))
         return self._cache[key]  # type: ignore[return-value]
@@ -307,3 +308,18 @@ def _rows(frame: pd.DataFrame, mask: pd.Series | npt.NDArray[np.bool_]) -> pd.Da
     if where.size and int(where[-1]) - int(where[0]) + 1 == where.size:
         return frame.iloc[int(where[0]) : int(where[-1]) + 1].reset_index(drop=True)
     return frame.take(where).reset_index(drop=True)
+
+
+def _phase_timings(
+    untraced: tuple[UntracedTimes, ...], kept: list[int], warmup: int
+) -> tuple[UntracedTimes, ...]:
+    """Each session's untraced timings (one per measured run) of the runs `kept`."""
+    mine = [i - warmup for i in kept if i >= warmup]
+    return tuple(
+        replace(
+            u,
+            traced_ms=tuple(u.traced_ms[j] for j in mine if j < len(u.traced_ms)),
+            untraced_ms=tuple(u.untraced_ms[j] for j in mine if j < len(u.untraced_ms)),
+        )
+        for u in untraced
+    )

@@ -242,7 +242,9 @@ def test_a_trace_against_itself_is_no_change(path: Path) -> None:
     assert result.match == "instruction"
     assert (result.contributors["delta_ms"] == 0.0).all()
     assert (result.buckets["delta_ms"] == 0.0).all()
-    assert "no significant change" in result.headline()
+    # delta 0, p = 1, yet the interval of a few iterations reaches past the 1% band: the
+    # gate's word for that is inconclusive, and the headline says why
+    assert "inconclusive (the rank test does not reject (p=1" in result.headline()
     assert result.where_it_went() == ""
     check_sum(result)
 

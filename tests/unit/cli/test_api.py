@@ -110,7 +110,9 @@ def test_diff_of_a_trace_with_itself_is_no_change(small: Trace) -> None:
     result = etprof.diff(small, SMALL)  # a Trace and a path
     assert result.schema == "etprof.diff"
     assert result.mean_delta_ms == pytest.approx(0.0, abs=1e-12)
-    assert "no significant change" in result.headline()
+    # delta 0, p = 1, yet the interval of a few iterations reaches past the 1% band: the
+    # gate's word for that is inconclusive, and the headline says why
+    assert "inconclusive (the rank test does not reject (p=1" in result.headline()
     assert all(isinstance(f, pd.DataFrame) for f in result.tables().values())
 
 
