@@ -66,6 +66,17 @@ def set_aside_notes(run_model_ms: npt.ArrayLike, mask: npt.NDArray[np.bool_]) ->
     ]
 
 
+def aside_warnings(a: int, b: int) -> list[str]:
+    """diff's warning when preempted iterations were left out of the contributors."""
+    if not (a or b):
+        return []
+    return [
+        f"contributors leave out the iterations preempted ({a} of A's, {b} of B's: far above "
+        "their session's own distribution), so their deltas sum to the mean delta of the rest; "
+        "--keep-outliers counts them"
+    ]
+
+
 def _ms(x: float) -> str:
     from etprof.units import ms_text
 

@@ -29,6 +29,7 @@ from etprof.analyzers._diff_facts import facts_table
 from etprof.analyzers._diff_model import same_model, structure_line
 from etprof.analyzers._diff_phases import PhaseDiffs
 from etprof.analyzers._diff_rows import MATCHES, contributor_table, contributors, same_program
+from etprof.analyzers._outliers import aside_warnings
 from etprof.analyzers.buckets import BUCKETS, BucketOptions, Buckets, buckets
 from etprof.analyzers.runmodel import run_model_samples
 from etprof.analyzers.stats.gate import DEFAULT_MIN_SESSIONS, Gate, check_thresholds, judge
@@ -84,8 +85,7 @@ class DiffOptions:
     min_sessions: int = DEFAULT_MIN_SESSIONS  # fewer on a side: a pass becomes inconclusive
     same_model: bool = False  # the user says both are the same model (docs/diff.md)
     phase: str | None = None  # LLM traces: compare this phase's runs ("prefill" | "decode")
-    # preempted iterations count among the contributors too (default: set aside)
-    keep_outliers: bool = False
+    keep_outliers: bool = False  # preempted iterations count among the contributors too
 
     def method(self) -> Method:
         return Method(
@@ -398,12 +398,7 @@ def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
     warnings += _noisy((label_a, samples_a), (label_b, samples_b))
     warnings += _contended(label_a, label_b, shares, contended, method)
     warnings += _one_session(comparison)
-    if ba.set_aside or bb.set_aside:
-        warnings.append(
-            f"contributors leave out the iterations preempted ({ba.set_aside} of A's, "
-            f"{bb.set_aside} of B's: far above their session's own distribution), so their "
-            "deltas sum to the mean delta of the rest; --keep-outliers counts them"
-        )
+    warnings += aside_warnings(ba.set_aside, bb.set_aside)
     return DiffResult(
         a=_side(a, label_a, options, len(samples_a)),
         b=_side(b, label_b, options, len(samples_b)),

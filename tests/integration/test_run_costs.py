@@ -120,9 +120,11 @@ def test_summary_reports_overhead_from_the_pairs(
     assert isinstance(memory, dict)
     assert memory["weights_bytes"] == 1040 and memory["activations_bytes"] == 9408
     assert len(memory["sessions"]) == SESSIONS
-    # the headline stays the traced mean and names the untraced figure beside it
-    first = table.splitlines()[0]
-    assert "traced mean" in first and "untraced" in table.split("\n\n")[0]
+    # the headline leads with the shipped figure (docs/attribution.md), the traced mean and
+    # the untraced call figures beside it
+    head = " ".join(table.split("\n\n")[0].split())
+    assert head.split(": run model ", 1)[1].startswith("shipped"), head
+    assert "traced mean" in head and "untraced" in head
     for figure in (
         "load",
         "first inference",
