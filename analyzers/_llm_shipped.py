@@ -2,18 +2,13 @@
 
 `etprof run` runs every sequence twice per session, on the traced load and on a second load
 without ETDump (its own KV cache), taking turns, and times each step's `run_method` call by the
-wall clock on both (``run.untraced``: the measured steps in session order). A wall time is the
-program's `Method::execute` plus the Python call around it (argument and result conversion),
-which ETDump does not touch; the traced side measures that call cost exactly, as its wall time
-minus the trace's own `Method::execute` duration of the same step. So, per session and phase,
-
-    shipped step i = untraced wall i - median over the phase's traced steps of (wall - execute)
-
-(the median: a step preempted outside `Method::execute` must not count as call cost), and the
-phase's shipped duration is their sum, its tokens/s the tokens over it. Should a step's
-estimate not come out positive (a call cost as large as the step: never seen on an LLM), the
-session's untraced walls are scaled by execute / wall of the traced side instead, so that no
-figure is zero, negative or larger than the untraced call that contains it.
+wall clock on both (``run.untraced``: the measured steps in session order). A shipped step is
+its untraced wall time: the program's `Method::execute` plus the call around it, as an
+application calling the program sees it (llama-bench and ExecuTorch's LLM runner likewise time
+their own calls; always positive). The phase's shipped duration is the steps' sum, its tokens/s
+the tokens over it. The call's own cost is reported beside (`call_ms`: the median over the
+phase's traced steps of wall minus the trace's own `Method::execute`), so that the shipped
+execute time can be read too (a step's wall minus it).
 
 Untraced steps far above their session's own distribution (preempted: analyzers/_outliers.py)
 are set aside from tokens/s, and counted; a phase's duration counts them as the kept steps'
@@ -45,7 +40,6 @@ class ShippedPhase:
     duration_ms: tuple[float, ...]  # per session: the phase's measured steps' shipped total
     latency_ms: tuple[float, ...]  # every measured step, shipped estimate
     call_ms: float  # the Python call around Method::execute, mean per step (traced side)
-    scaled_sessions: int = 0  # sessions estimated by scaling (a step would not come out > 0)
     set_aside: int = 0  # untraced steps preempted (analyzers/_outliers.py), all sessions
 
 
@@ -88,7 +82,6 @@ def _phase(
     steps = np.zeros(index.size)
     walls = np.zeros(index.size)
     calls: list[float] = []
-    scaled = 0
     for k, u in enumerate(untraced):
         mine = session == k
         idx = index[mine]
@@ -96,13 +89,8 @@ def _phase(
             continue
         traced = np.asarray(u.traced_ms)[idx]
         wall = np.asarray(u.untraced_ms)[idx]
-        call = float(np.median(traced - exec_ms[mine]))
-        est = wall - call
-        if not (est > 0).all():
-            scaled += 1
-            est = wall * float(exec_ms[mine].sum() / traced.sum())
-        steps[mine], walls[mine] = est, wall
-        calls.append(call)
+        steps[mine] = walls[mine] = wall
+        calls.append(float(np.median(traced - exec_ms[mine])))
     # a phase of few steps per session (a prefill of one execute) is judged over all sessions
     counts = np.bincount(session)
     enough = counts[counts > 0].min() >= MIN_SAMPLES
@@ -121,7 +109,6 @@ def _phase(
         tuple(dur),
         tuple(float(x) for x in steps[kept]),
         float(np.mean(calls)),
-        scaled,
         int((~kept).sum()),
     )
 
@@ -163,7 +150,6 @@ def shipped_dict(s: ShippedPhase) -> dict[str, Any]:
             "p90": num(float(np.percentile(lat, 90))),
         },
         "call_ms": s.call_ms,
-        "scaled_sessions": s.scaled_sessions,
         "set_aside": s.set_aside,
     }
 

@@ -17,8 +17,10 @@ that rotates from round to round so that all three meet the machine's drift alik
 - loop: the program loaded with ExecuTorch's pybindings without ETDump, `run_method("forward")`
   on a [1, P] prompt at position 0, then G single-token steps, timed by the wall clock.
 
-Prints each round's figures and the medians with the ratios etprof/runner and etprof/loop, and
-the load average (the figures depend on how busy the machine is). Not a test.
+Prints each round's figures and the medians with the ratios etprof/runner and etprof/loop, the
+best rounds likewise (on a busy machine the runner's and the loop's totals include preempted
+steps, which etprof's headline sets aside; their best rounds are the unpreempted ones), and the
+load average (the figures depend on how busy the machine is). Not a test.
 """
 
 from __future__ import annotations
@@ -94,7 +96,9 @@ class Runner:
         )
         self.runner.reset()
         began = time.perf_counter()
-        self.runner.generate(self.prompt, cfg, stats_callback=self._stats)
+        self.runner.generate(
+            self.prompt, cfg, token_callback=lambda _: None, stats_callback=self._stats
+        )
         return time.perf_counter() - began
 
     def _stats(self, stats: Any) -> None:
@@ -191,6 +195,7 @@ def main() -> int:
             flush=True,
         )
     med = {n: {k: statistics.median(x[k] for x in rows[n]) for k in rows[n][0]} for n in names}
+    best = {n: {k: max(x[k] for x in rows[n]) for k in ("pp", "tg")} for n in names}
     print(
         f"\nmedians over {args.rounds} rounds (pp{args.prefill}, tg{args.decode}); "
         f"load average {os.getloadavg()[0]:.2f}"
@@ -202,6 +207,12 @@ def main() -> int:
         ("ttft_ms", "time to first token ms (*)"),
     ):
         e, rn, lp = med["etprof"][key], med["runner"][key], med["loop"][key]
+        print(f"{label:<34}{e:>10.1f}{rn:>10.1f}{lp:>10.1f}{e / rn:>9.2f}{e / lp:>8.2f}")
+    for key, label in (
+        ("pp", "prefill tokens/s, best round"),
+        ("tg", "decode tokens/s, best round"),
+    ):
+        e, rn, lp = best["etprof"][key], best["runner"][key], best["loop"][key]
         print(f"{label:<34}{e:>10.1f}{rn:>10.1f}{lp:>10.1f}{e / rn:>9.2f}{e / lp:>8.2f}")
     e = med["etprof"]
     print(
