@@ -96,7 +96,11 @@ class Shipped:
             if self.status == "no measurable cost"
             else ms_text(self.profiler_ms)
         )
-        return f"shipped {ms_text(self.shipped_ms)} ({ci}); {PROFILER} {cost}"
+        aside = f", {self.set_aside} preempted set aside" if self.set_aside else ""
+        return (
+            f"shipped {ms_text(self.shipped_ms)} ({ci}); {PROFILER} {cost} of "
+            f"{ms_text(self.traced_ms)} traced{aside}"
+        )
 
     def lead(self) -> str:
         """What a headline puts before the traced figure: this line, or nothing."""
