@@ -93,6 +93,7 @@ def test_parquet_orphans_of_a_killed_batch_are_removed_by_a_larger_store(
     again = run_cli("store", *TRACES[:3], "--parquet", lake)  # another batch: other names
     assert again.returncode == 0, again.stderr
     assert not any(f.exists() for f in orphans)
+    assert not any((lake / "_etprof" / "staging").iterdir())  # the dead writer's evidence too
     assert _counts(store_db.read_tables(parquet=lake)) == clean
     raw = duckdb.sql(f"SELECT count(*) FROM read_parquet('{lake}/iterations/**/*.parquet')")
     assert raw.fetchall() == [(clean["iterations"],)]

@@ -203,37 +203,38 @@ def marked_runs(folder: Path) -> set[str]:
 
 
 def _sweep(folder: Path, marked: set[str]) -> None:
-    """Remove the files of batches that never got a marker and are covered since, and staging
-    folders of writers long gone."""
+    """Clean up after writers that died: a staging folder left by a process that no longer
+    runs (or untouched for hours) names its batch; that batch's published files are removed
+    once every run in them is marked (by that batch or another), and then the folder. Without
+    such a folder nothing is scanned, so a store costs no walk of the whole lake."""
     batches = set(markers(folder))
-    orphans = [
-        f
-        for t in TABLES
-        for f in (folder / t).rglob("part-*.parquet")
-        if (m := _PART.search(f.name)) and m.group(1) not in batches
-    ]
-    if orphans:
-        import duckdb
-
-        con = duckdb.connect(":memory:")
-        try:
-            for f in orphans:
-                ids = {
-                    r[0]
-                    for r in con.execute(
-                        f"SELECT DISTINCT run_id FROM read_parquet('{_quote(f)}')"
-                    ).fetchall()
-                }
-                if ids <= marked:
-                    with contextlib.suppress(OSError):
-                        f.unlink()
-        finally:
-            con.close()
     now = time.time()
     for staging in (folder / META / "staging").glob("*"):
         with contextlib.suppress(OSError):
-            if _gone(staging.name) or now - staging.stat().st_mtime > _STALE_STAGING_S:
-                shutil.rmtree(staging, ignore_errors=True)
+            if not (_gone(staging.name) or now - staging.stat().st_mtime > _STALE_STAGING_S):
+                continue
+            batch = staging.name.split(".")[0]
+            if batch not in batches and _orphans_left(folder, batch, marked):
+                continue  # keep the evidence until the orphans' runs are stored again
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _orphans_left(folder: Path, batch: str, marked: set[str]) -> bool:
+    """Remove the unmarked batch's files whose runs are all marked; whether any remain."""
+    import duckdb
+
+    left = False
+    con = duckdb.connect(":memory:")
+    try:
+        for f in (f for t in TABLES for f in (folder / t).rglob(f"part-{batch}.parquet")):
+            rows = con.execute(f"SELECT DISTINCT run_id FROM read_parquet('{_quote(f)}')")
+            if {r[0] for r in rows.fetchall()} <= marked:
+                f.unlink()
+            else:
+                left = True
+    finally:
+        con.close()
+    return left
 
 
 def _gone(staging: str) -> bool:
