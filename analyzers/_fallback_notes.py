@@ -110,7 +110,7 @@ def _first_op(real: pd.DataFrame, label: str) -> str:
 def _why(
     r: FallbackReport, op: str, group: pd.DataFrame, instr: pd.DataFrame, note: FallbackNote | None
 ) -> str:
-    from .fallback import SUPPORT
+    from ._fallback_cost import SUPPORT
 
     label = r.backend.label
     count = int(group["count"].sum())

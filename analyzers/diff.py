@@ -17,32 +17,39 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from etprof.analyzers import analyzer
+from etprof.analyzers._diff_buckets import bucket_deltas
+from etprof.analyzers._diff_checks import Check, check_settings, labels, match_mode
 from etprof.analyzers._diff_facts import COLUMNS as FACT_COLUMNS
 from etprof.analyzers._diff_facts import facts_table
-from etprof.analyzers._diff_model import same_model, structure_line
+from etprof.analyzers._diff_model import structure_line
 from etprof.analyzers._diff_phases import PhaseDiffs
-from etprof.analyzers._diff_rows import MATCHES, contributor_table, contributors, same_program
+from etprof.analyzers._diff_rows import MATCHES, contributor_table, contributors
+from etprof.analyzers._diff_words import (
+    contention_notes,
+    interval,
+    ms,
+    noisy,
+    one_session,
+    pct,
+    sessions,
+    signed_ms,
+)
 from etprof.analyzers._outliers import aside_warnings
-from etprof.analyzers.buckets import BUCKETS, BucketOptions, Buckets, buckets
+from etprof.analyzers.buckets import BUCKETS, BucketOptions, buckets
 from etprof.analyzers.runmodel import run_model_samples
 from etprof.analyzers.stats.gate import DEFAULT_MIN_SESSIONS, Gate, check_thresholds, judge
 from etprof.analyzers.stats.significance import (
-    IDLE_SHARE_PCT,
     NO_CHANGE,
     Comparison,
     Method,
-    block_length,
     check_method,
     compare,
     contention_pct,
-    rank_tests,
 )
 from etprof.errors import InputError, MismatchError
 from etprof.program.llm import PHASES
@@ -51,18 +58,7 @@ from etprof.trace.model import Trace
 
 # What each breakdown bucket is called when it explains a change ({backend}: the delegate's
 # label, "XNNPACK"; the glue and overhead classes name it only when the sides hold several).
-CLASSES = {
-    "delegate_compute": "{backend} compute",
-    "delegate_glue": "partition-boundary glue",
-    "delegate_unresolved": "operators below timer resolution",
-    "delegate_overhead": "delegate overhead",
-    "portable_kernels": "portable fallback",
-    "dispatch_overhead": "dispatch overhead",
-    "runtime_overhead": "runtime overhead",
-}
 MAIN_SHARE_PCT = 10.0  # a class named in "where it went" carries at least this share
-CONTENTION_NOTE_PCT = 0.1  # any contention that widened the band is worth saying
-NOISY_CV_PCT = 5.0  # run-model CV above which a side is flagged as measured on a busy machine
 
 
 @dataclass(frozen=True)
@@ -118,22 +114,6 @@ class DiffOptions:
 
 
 @dataclass(frozen=True)
-class Check:
-    """One setting compared between the sides, as pyperf checks metadata."""
-
-    setting: str
-    a: str
-    b: str
-    status: str  # "same" | "differs" | "unknown"
-    blocking: bool  # a difference refuses the diff unless forced
-    basis: str = ""  # what the status was judged on ("they share 7% of their module paths")
-
-    def sentence(self) -> str:
-        why = f" ({self.basis})" if self.basis else ""
-        return f"{self.setting} differs: {self.a} (A) vs {self.b} (B){why}"
-
-
-@dataclass(frozen=True)
 class Side:
     label: str
     model: str
@@ -172,17 +152,17 @@ class DiffResult:
 
     def headline(self) -> str:
         c = self.comparison
-        ci = f"{c.method.confidence:.0%} CI {_pct(c.ci_low_pct)} .. {_pct(c.ci_high_pct)}"
+        ci = f"{c.method.confidence:.0%} CI {pct(c.ci_low_pct)} .. {pct(c.ci_high_pct)}"
         head = f"{self.a.label} -> {self.b.label}: "
         stat = "" if c.method.statistic == "mean" else f" in {c.method.statistic}"
         if c.verdict == NO_CHANGE:
             word, why = c.outcome()
             return (
-                f"{head}{word} ({why}){stat}: {_signed_ms(c.delta_ms)} "
-                f"({_pct(c.change_pct)}, {ci}), Mann-Whitney p={c.p_value:.2g}"
+                f"{head}{word} ({why}){stat}: {signed_ms(c.delta_ms)} "
+                f"({pct(c.change_pct)}, {ci}), Mann-Whitney p={c.p_value:.2g}"
             )
         return (
-            f"{head}{c.verdict} by {_ms(abs(c.delta_ms))}{stat} ({_pct(c.change_pct)}, {ci}),"
+            f"{head}{c.verdict} by {ms(abs(c.delta_ms))}{stat} ({pct(c.change_pct)}, {ci}),"
             f" significant (Mann-Whitney p={c.p_value:.2g})"
         )
 
@@ -226,7 +206,7 @@ class DiffResult:
         if main.empty:
             return "no single part of the run carries a significant share of the change"
         parts = [
-            f"{r['class']} {_signed_ms(r['delta_ms'])} ({r['share_pct']:.0f}%)"
+            f"{r['class']} {signed_ms(r['delta_ms'])} ({r['share_pct']:.0f}%)"
             for _, r in main.iterrows()
         ]
         return "where it went: " + ", ".join(parts)
@@ -243,7 +223,7 @@ class DiffResult:
         if m.statistic != "mean":
             out.append(
                 f"the headline compares {m.statistic}s; the buckets and contributors "
-                f"split the mean delta {_signed_ms(self.mean_delta_ms)}"
+                f"split the mean delta {signed_ms(self.mean_delta_ms)}"
             )
         out.extend(f"warning: {w}" for w in self.warnings)
         if self.gate is not None:
@@ -261,12 +241,12 @@ class DiffResult:
             )
         out.append(
             f"contributors matched by {self.match}; their deltas sum to the run-model mean delta "
-            f"{_signed_ms(self.mean_delta_ms)} (JSON lists all {len(self.contributors)} rows)"
+            f"{signed_ms(self.mean_delta_ms)} (JSON lists all {len(self.contributors)} rows)"
         )
         out.append(
-            f"method: {c.n_a} vs {c.n_b} measured iterations{_sessions(c)}; two-sided "
+            f"method: {c.n_a} vs {c.n_b} measured iterations{sessions(c)}; two-sided "
             f"Mann-Whitney U at alpha {m.alpha:g}; {m.confidence:.0%} CI of the {m.statistic}: "
-            f"{_interval(c)}; noise band +/-{m.band_pct:.3g}% (docs/diff.md)"
+            f"{interval(c)}; noise band +/-{m.band_pct:.3g}% (docs/diff.md)"
         )
         return out
 
@@ -378,7 +358,7 @@ def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
         sessions_a=a.session_of(rm_a.index.to_numpy()),
         sessions_b=b.session_of(rm_b.index.to_numpy()),
     )
-    match = _match_mode(a, b, options.match)
+    match = match_mode(a, b, options.match)
     ba = buckets(a, BucketOptions(options.warmup, options.keep_outliers))
     bb = buckets(b, BucketOptions(options.warmup, options.keep_outliers))
     rows = contributors(ma, mb, match, ba.kept_frame(), bb.kept_frame())
@@ -394,10 +374,10 @@ def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
         for c in checks
         if c.status == "unknown" and c.blocking
     ]
-    label_a, label_b = _labels(a, b)
-    warnings += _noisy((label_a, samples_a), (label_b, samples_b))
-    warnings += _contended(label_a, label_b, shares, contended, method)
-    warnings += _one_session(comparison)
+    label_a, label_b = labels(a, b)
+    warnings += noisy((label_a, samples_a), (label_b, samples_b))
+    warnings += contention_notes(label_a, label_b, shares, contended, method)
+    warnings += one_session(comparison)
     warnings += aside_warnings(ba.set_aside, bb.set_aside)
     return DiffResult(
         a=_side(a, label_a, options, len(samples_a)),
@@ -421,128 +401,6 @@ def diff_traces(a: Trace, b: Trace, options: DiffOptions) -> DiffResult:
     )
 
 
-def bucket_class(bucket: str, backend: str, several: bool) -> str:
-    """The class a bucket row explains a change as ("XNNPACK compute", "portable fallback")."""
-    name = CLASSES.get(bucket, "run model (total)")
-    if bucket == "delegate_compute":
-        return name.format(backend=backend)
-    if several and bucket in ("delegate_glue", "delegate_unresolved", "delegate_overhead"):
-        return f"{backend} {name}"
-    return name
-
-
-def bucket_deltas(ba: Buckets, bb: Buckets, total_ms: float) -> pd.DataFrame:
-    """Both sides' buckets (one row per backend for the delegate ones), their deltas and each
-    delta's share of the run-model delta."""
-
-    def rows(b: Buckets) -> dict[tuple[str, str], tuple[str, pd.Series]]:
-        return {
-            (bucket, bid): (bid and b.backends[bid].label, ns) for bucket, bid, _, ns in b.rows()
-        }
-
-    ra, rb = rows(ba), rows(bb)
-    keys = list(dict.fromkeys([*ra, *rb]))
-    several = len({bid for _, bid in keys if bid}) > 1
-
-    def matrix(b: Buckets, r: dict[tuple[str, str], tuple[str, pd.Series]]) -> np.ndarray:
-        cols = [b.per_iteration["run_model"].to_numpy(float)]
-        for k in keys:
-            cols.append(r[k][1].to_numpy(float) if k in r else np.zeros(len(b.per_iteration)))
-        return np.column_stack(cols)
-
-    p = rank_tests(matrix(ba, ra), matrix(bb, rb))
-    out = []
-    for i, (bucket, bid) in enumerate(keys, start=1):
-        av = float(ra[(bucket, bid)][1].mean()) / 1e6 if (bucket, bid) in ra else 0.0
-        bv = float(rb[(bucket, bid)][1].mean()) / 1e6 if (bucket, bid) in rb else 0.0
-        name = (ra.get((bucket, bid)) or rb[(bucket, bid)])[0]
-        out.append(
-            {
-                "bucket": bucket,
-                "backend": bid,
-                "class": bucket_class(bucket, name, several),
-                "a_ms": av,
-                "b_ms": bv,
-                "delta_ms": bv - av,
-                "share_pct": 100.0 * (bv - av) / total_ms if total_ms else math.nan,
-                "p_value": float(p[i]),
-            }
-        )
-    av, bv = ba.run_model_ms, bb.run_model_ms
-    out.append(
-        {
-            "bucket": "run_model",
-            "backend": "",
-            "class": "run model (total)",
-            "a_ms": av,
-            "b_ms": bv,
-            "delta_ms": bv - av,
-            "share_pct": 100.0 * (bv - av) / total_ms if total_ms else math.nan,
-            "p_value": float(p[0]),
-        }
-    )
-    return pd.DataFrame(out)  # the total last, as in the buckets table
-
-
-def check_settings(a: Trace, b: Trace, options: DiffOptions) -> list[Check]:
-    """Compare the settings that must agree (blocking) and those worth a warning."""
-    checks = [_model_check(a, b, options)]
-    ta = a.meta.run.threads if a.has_meta else None
-    tb = b.meta.run.threads if b.has_meta else None
-    checks.append(_check("threads", ta, tb, blocking=True))
-    if options.warmup is None:
-        wa = a.meta.run.warmup if a.has_meta else None
-        wb = b.meta.run.warmup if b.has_meta else None
-        checks.append(_check("warm-up", wa, wb, blocking=True))
-    ha = a.meta.host.cpu if a.has_meta else None
-    hb = b.meta.host.cpu if b.has_meta else None
-    checks.append(_check("host CPU", ha or None, hb or None, blocking=False))
-    for pkg in ("executorch",):
-        va = a.meta.versions.get(pkg) if a.has_meta else None
-        vb = b.meta.versions.get(pkg) if b.has_meta else None
-        checks.append(_check(f"{pkg} version", va, vb, blocking=False))
-    return checks
-
-
-def _model_check(a: Trace, b: Trace, options: DiffOptions) -> Check:
-    """Same model by what the user says or the programs share (analyzers/_diff_model.py);
-    blocking only under a CI gate (--fail-if-*), which would judge unrelated programs."""
-    status, basis = same_model(a, b, options.same_model)
-    gate = options.fail_if_slower is not None or options.fail_if_faster is not None
-    return Check("model", a.model, b.model, status, gate, basis)
-
-
-def _check(setting: str, a: object, b: object, *, blocking: bool) -> Check:
-    status = "unknown" if a is None or b is None else "same" if a == b else "differs"
-    return Check(
-        setting, "?" if a is None else str(a), "?" if b is None else str(b), status, blocking
-    )
-
-
-def _match_mode(a: Trace, b: Trace, wanted: str) -> str:
-    same = same_program(a, b)
-    if wanted == "instruction" and not same:
-        raise InputError(
-            "--match instruction needs two traces of the same program (same "
-            "sha256 or instruction table)",
-            "use --match operator or auto",
-        )
-    if wanted == "auto":
-        return "instruction" if same else "operator"
-    return wanted
-
-
-def _labels(a: Trace, b: Trace) -> tuple[str, str]:
-    if a.model != b.model:
-        return a.model, b.model
-    sa, sb = Path(a.source).name, Path(b.source).name
-    if sa and sb and sa != sb:
-        return sa, sb
-    if a.source and Path(a.source).resolve() != Path(b.source).resolve():
-        return a.source, b.source
-    return f"{a.model} (A)", f"{b.model} (B)"
-
-
 def _side(t: Trace, label: str, options: DiffOptions, measured: int) -> Side:
     return Side(
         label=label,
@@ -553,98 +411,6 @@ def _side(t: Trace, label: str, options: DiffOptions, measured: int) -> Side:
         warmup=t.warmup if options.warmup is None else options.warmup,
         measured=measured,
     )
-
-
-def _noisy(*sides: tuple[str, Any]) -> list[str]:
-    """A busy machine shifts whole runs, which one pair of runs cannot tell from a change."""
-    busy = []
-    for label, samples in sides:
-        mean = float(samples.mean())
-        cv = 100.0 * float(samples.std(ddof=1)) / mean if len(samples) > 1 and mean else 0.0
-        if cv > NOISY_CV_PCT:
-            busy.append(f"{label} (CV {cv:.0f}%)")
-    if not busy:
-        return []
-    return [
-        (
-            f"run-model times vary from iteration to iteration in {' and '.join(busy)}: the "
-            "machine was busy, and runs on a busy machine differ from each other more than "
-            "their iterations do; re-run both on a quiet machine before trusting the verdict"
-        )
-    ]
-
-
-def _resampled(m: Method, n: int) -> str:
-    return (
-        f"blocks of {block_length(n)} consecutive iterations"
-        if m.resampling == "blocks"
-        else "single iterations"
-    )
-
-
-def _sessions(c: Comparison) -> str:
-    return f" in {c.sessions_a} vs {c.sessions_b} sessions" if c.by_session else ""
-
-
-def _interval(c: Comparison) -> str:
-    m = c.method
-    boot = (
-        f"percentile bootstrap over {_resampled(m, c.n_a)} ({m.resamples} resamples, seed {m.seed})"
-    )
-    if not c.by_session:
-        return boot
-    return (
-        f"the hull of a {boot} and a Welch t interval over the session {m.statistic}s "
-        f"({_pct(c.session_ci_low_pct)} .. {_pct(c.session_ci_high_pct)})"
-    )
-
-
-def _one_session(c: Comparison) -> list[str]:
-    """Without sessions the interval knows nothing of run-to-run variation."""
-    if c.by_session or c.verdict == NO_CHANGE:
-        return []
-    return [
-        (
-            "both traces are one session each, so the interval covers iteration-to-iteration "
-            "noise only; two runs of one program can differ by more than that (docs/diff.md). "
-            "Record with `etprof run --sessions 5` (auto does so for fast programs) to account "
-            "for it"
-        )
-    ]
-
-
-def _contended(
-    label_a: str, label_b: str, shares: list[float | None], contended: float, method: Method
-) -> list[str]:
-    """Another process took the runner's core for part of the measured time."""
-    if contended < CONTENTION_NOTE_PCT:
-        return []
-    who = [
-        f"{label} had its CPU {share:.0f}% of the measured time"
-        for label, share in zip((label_a, label_b), shares, strict=False)
-        if share is not None and share < IDLE_SHARE_PCT
-    ]
-    return [
-        (
-            f"another process shared the runner's core: {' and '.join(who)}, which can "
-            f"stretch its times by {contended:.0f}%; the noise band is widened to "
-            f"+/-{method.band_pct:.3g}% (re-run on a quiet machine for a tighter answer)"
-        )
-    ]
-
-
-def _ms(value: float) -> str:
-    v = abs(value)
-    digits = 0 if v >= 100 else 1 if v >= 10 else 2 if v >= 1 else 3
-    return f"{value:.{digits}f} ms"
-
-
-def _signed_ms(value: float) -> str:
-    return ("+" if value >= 0 else "-") + _ms(abs(value))
-
-
-def _pct(value: float) -> str:
-    return "n/a" if not math.isfinite(value) else f"{value:+.1f}%"
 
 
 __all__ = [
