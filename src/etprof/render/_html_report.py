@@ -15,6 +15,7 @@ import pandas as pd
 
 from etprof.analyzers._report import Report, SideReport
 from etprof.program.llm import DECODE
+from etprof.render import _html_latency as lat
 from etprof.render import _html_svg as svg
 from etprof.render.html import frame_table, notes_list, prose
 
@@ -277,7 +278,7 @@ def _llm(r: Report) -> str:
             )
             chart = (
                 "<h4>Decode latency against position</h4>"
-                + svg.latency_by_position(
+                + lat.latency_by_position(
                     points,
                     decode.fit(),
                     f"decode latency per step against position: "
@@ -285,10 +286,10 @@ def _llm(r: Report) -> str:
                 )
                 + svg.legend(
                     [
-                        (svg.SESSION_COLORS[k % len(svg.SESSION_COLORS)], f"session {k + 1}")
+                        (lat.SESSION_COLORS[k % len(lat.SESSION_COLORS)], f"session {k + 1}")
                         for k in sorted({s for *_, s in points})
                     ]
-                    + [(svg.FIT, "least-squares line")]
+                    + [(lat.FIT, "least-squares line")]
                 )
             )
         blocks.append(

@@ -620,7 +620,7 @@ def test_png_reader_matches_a_known_image(tmp_path: Path) -> None:
 def test_latency_chart_axis_is_not_squashed_by_one_slow_step() -> None:
     """One 14 ms step among 0.4 ms ones: the axis stops near the others, the slow step sits on
     the top edge marked as above the axis, and every step is still drawn."""
-    from etprof.render._html_svg import axis_limit, latency_by_position
+    from etprof.render._html_latency import axis_limit, latency_by_position
 
     points = [(16 + i, 0.40 + 0.01 * i, 0) for i in range(8)] + [(20, 14.2, 1)]
     assert axis_limit([ms for _, ms, _ in points]) == pytest.approx(0.47)
