@@ -8,7 +8,10 @@ exir. A delegate's own graph is read by its backend (etprof.backends.graphs).
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -19,7 +22,13 @@ from etprof.errors import ProgramFormatError
 from etprof.program import schema as S
 from etprof.program.memory import PlannedMemory, planned_memory
 from etprof.program.methods import MethodShape, parse_methods
-from etprof.program.schema import looks_like_program, segment_base
+from etprof.program.schema import (
+    HEAD_BYTES,
+    MAX_FLATBUFFER_BYTES,
+    declared_size,
+    looks_like_program,
+    segment_base,
+)
 from etprof.program.types import BlobDigest, Instruction, MethodInfo, ProgramContent, ProgramInfo
 from etprof.util.flatbuf import Buffer, CorruptBuffer
 
@@ -28,17 +37,64 @@ Blob = tuple[tuple[str, int], str, memoryview]  # ((method, delegate index), bac
 
 
 def read_pte(path: Path) -> bytes:
-    """The bytes of the program file at `path`; one-line errors for unreadable files."""
+    """The bytes of the program file at `path`, read whole only once it looks like a program:
+    a regular file (a device or FIFO is refused at once, never read or waited on) whose first
+    bytes hold the ET12 identifier and whose size is the one its extended header declares (at
+    most MAX_FLATBUFFER_BYTES without one). One-line errors for everything else."""
     try:
-        return path.read_bytes()
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise ProgramFormatError(f"{path} is a directory", "pass a .pte file")
+        if not stat.S_ISREG(st.st_mode):
+            raise ProgramFormatError(
+                f"{path} is not a regular file (a device, FIFO or socket), so not a program",
+                "copy the .pte to a file and pass that",
+            )
+        with open(path, "rb") as f:
+            _check_head(f.read(HEAD_BYTES), st.st_size, path)
+            f.seek(0)
+            return f.read(st.st_size)  # a file that grows meanwhile is cut at its checked size
     except FileNotFoundError:
         raise ProgramFormatError(f"no such program: {path}", "check the path") from None
     except IsADirectoryError:
         raise ProgramFormatError(f"{path} is a directory", "pass a .pte file") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ProgramFormatError(f"{path} is a symlink loop", "point it at the .pte") from None
         raise ProgramFormatError(
             f"cannot read {path}: {exc.strerror}", "check permissions"
         ) from None
+
+
+def _check_head(head: bytes, size: int, path: Path) -> None:
+    """Refuse a file that is not a whole program from its first bytes and its size."""
+    if not looks_like_program(head):
+        what = "it is an ETDump trace" if head[4:8] == b"ED00" or head[8:12] == b"ED00" else ""
+        raise ProgramFormatError(
+            f"{path} is not an ExecuTorch program (no ET12 identifier"
+            + (f"; {what})" if what else ")"),
+            "pass a .pte made by `etprof export` or ExecuTorch's to_executorch()",
+        )
+    declared = declared_size(head)
+    if declared is None:
+        if size > MAX_FLATBUFFER_BYTES:
+            raise ProgramFormatError(
+                f"{path} is {size} bytes, and a program without segments is one FlatBuffer, "
+                f"at most {MAX_FLATBUFFER_BYTES} bytes",
+                "pass the .pte file itself",
+            )
+        return
+    if size < declared:
+        raise ProgramFormatError(
+            f"{path} is truncated: its header declares {declared} bytes but it has {size}",
+            "copy or export it again",
+        )
+    if size > declared:
+        raise ProgramFormatError(
+            f"{path} has {size - declared} bytes after the end of the program its header "
+            f"declares ({declared} bytes): something was appended",
+            "copy or export it again, or cut it to its declared size",
+        )
 
 
 @dataclass(frozen=True, eq=False)

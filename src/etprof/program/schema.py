@@ -12,6 +12,8 @@ from etprof.util.flatbuf import Buffer
 
 IDENTIFIER = b"ET12"
 EXTENDED_HEADER = b"eh00"
+HEAD_BYTES = 40  # the identifier and a whole extended header (magic, length and three u64s)
+MAX_FLATBUFFER_BYTES = 2**31  # what a FlatBuffer's 32-bit offsets can address
 
 # table Program
 PROGRAM_PLANS, CONSTANT_BUFFER, DELEGATE_DATA, SEGMENTS, CONSTANT_SEGMENT = 1, 2, 3, 4, 5
@@ -48,3 +50,16 @@ def segment_base(data: bytes | memoryview) -> tuple[int, int]:
     if program_size > len(data) or base > len(data):
         raise ValueError(f"the extended header points past the end of the {len(data)}-byte file")
     return program_size, base
+
+
+def declared_size(head: bytes | memoryview) -> int | None:
+    """The file size the extended header at the start of a `.pte` declares: the end of its
+    segments (their base plus their size), or the FlatBuffer's size when it has none. None
+    without an extended header recent enough to say (one of 32 bytes or more)."""
+    if len(head) < HEAD_BYTES or bytes(head[8:12]) != EXTENDED_HEADER:
+        return None
+    buf = Buffer.of(head)
+    if buf.u32_at(12) < 32:
+        return None
+    program_size, base, segments = buf.u64_at(16), buf.u64_at(24), buf.u64_at(32)
+    return base + segments if base else program_size

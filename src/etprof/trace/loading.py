@@ -86,12 +86,18 @@ def load_trace(
     return trace
 
 
-def _bound_sidecar(path: Path, data: bytes, pte: Path | None) -> TraceMeta | None:
+def _bound_sidecar(path: Path, data: bytes | memoryview, pte: Path | None) -> TraceMeta | None:
     """The sidecar of the trace at `path` (holding `data`), if it belongs to that trace.
 
     One written for another trace is refused; given `--pte`, it is set aside instead (the user
     named the program, and the stale document's settings belong to another run).
     """
+    sidecar = sidecar_path(path)
+    if sidecar.is_dir():  # not silently skipped: the trace would lose its metadata unseen
+        raise InputError(
+            f"{sidecar}, where the trace's metadata would be, is a directory",
+            f"rename or move the directory {sidecar.name}: that name is the trace's metadata",
+        )
     meta = read_sidecar(path)
     if meta is None or meta.trace is None:
         return meta
@@ -101,7 +107,6 @@ def _bound_sidecar(path: Path, data: bytes, pte: Path | None) -> TraceMeta | Non
         return meta
     if pte is not None:
         return None
-    sidecar = sidecar_path(path)
     found = f"{len(data)} bytes" + (f", sha256 {digest[:12]}..." if digest else "")
     raise MismatchError(
         f"{sidecar} belongs to another trace, not {path} (it was written for {bound.size} bytes, "

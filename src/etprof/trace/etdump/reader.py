@@ -7,6 +7,7 @@ executorch's exir, or flatc. Field numbers below follow the schema's declaration
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 import stat
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ IDENTIFIER = b"ED00"
 # it is read (a sparse file, a disk image named .etdp).
 MAX_TRACE_BYTES = 2**31
 _HEAD = 12  # enough for a size prefix and the identifier
+# bytes an unprefixed buffer may hold past the last one its events reach (alignment padding,
+# fields etprof does not read); beyond that, something was appended
+_TAIL_SLACK = 64 * 1024
 
 # table ETDump { version, run_data }
 _ETDUMP_VERSION, _ETDUMP_RUN_DATA = 0, 1
@@ -33,7 +37,7 @@ _RUN_NAME, _RUN_ALLOCATORS, _RUN_EVENTS = 0, 2, 3
 _EV_PROFILE, _EV_ALLOCATION, _EV_DEBUG = 0, 1, 2
 # table ProfileEvent
 _PE_NAME, _PE_CHAIN, _PE_INSTRUCTION, _PE_DELEGATE_INT, _PE_DELEGATE_STR = 0, 1, 2, 3, 4
-_PE_START, _PE_END = 6, 7
+_PE_METADATA, _PE_START, _PE_END = 5, 6, 7
 # table AllocationEvent { allocator_id, allocation_size }
 _AE_ALLOCATOR, _AE_SIZE = 0, 1
 # table Allocator { name }
@@ -69,7 +73,7 @@ class RawDump:
     debug_event_count: int
 
 
-def _root(data: bytes, source: str) -> tuple[Buffer, int]:
+def _root(data: bytes | memoryview, source: str) -> tuple[Buffer, int]:
     """Check the identifier and the size prefix; return the buffer and the root table's position.
 
     Positions stay relative to the file: FlatBuffer offsets are relative, so a size-prefixed
@@ -79,23 +83,12 @@ def _root(data: bytes, source: str) -> tuple[Buffer, int]:
     if len(data) == 0:
         raise TraceFormatError(f"{source} is empty", fix)
     if len(data) >= 12 and data[8:12] == IDENTIFIER:
-        prefix = int.from_bytes(data[0:4], "little")
-        if prefix + 4 > len(data):
-            raise TraceFormatError(
-                f"{source} is truncated: it declares {prefix + 4} bytes but has {len(data)}",
-                "re-copy the trace or run the model again",
-            )
-        if prefix + 4 < len(data):
-            raise TraceFormatError(
-                f"{source} has {len(data) - prefix - 4} bytes after the end of its ETDump "
-                f"(which declares {prefix + 4} bytes): something was appended to the trace",
-                "re-copy the trace, or cut it to its declared size",
-            )
+        _check_declared(int.from_bytes(data[0:4], "little") + 4, len(data), source)
         buf, root_at = Buffer.of(memoryview(data)), 4
     elif len(data) >= 8 and data[4:8] == IDENTIFIER:
         buf, root_at = Buffer.of(data), 0
     else:
-        kind = _guess_kind(data)
+        kind = _guess_kind(bytes(data[:_HEAD]), len(data))
         raise TraceFormatError(f"{source} is not an ETDump trace ({kind})", fix)
     try:
         return buf, buf.deref(root_at)
@@ -106,15 +99,30 @@ def _root(data: bytes, source: str) -> tuple[Buffer, int]:
         ) from None
 
 
-def _guess_kind(data: bytes) -> str:
+def _check_declared(declared: int, size: int, source: str) -> None:
+    """A size-prefixed trace holds exactly the bytes it declares."""
+    if declared > size:
+        raise TraceFormatError(
+            f"{source} is truncated: it declares {declared} bytes but has {size}",
+            "re-copy the trace or run the model again",
+        )
+    if declared < size:
+        raise TraceFormatError(
+            f"{source} has {size - declared} bytes after the end of its ETDump (which "
+            f"declares {declared} bytes): something was appended to the trace",
+            "re-copy the trace, or cut it to its declared size",
+        )
+
+
+def _guess_kind(data: bytes, size: int) -> str:
     if len(data) >= 8 and data[4:8] == b"ET12":
         return "it is an ExecuTorch program (.pte); run it with `etprof run` to make a trace"
     if data[:2] == b"PK":
         return "it is a zip archive, perhaps an ETRecord"
     if data[:1] in (b"{", b"["):
         return "it looks like JSON text"
-    if len(data) < 12:
-        return f"only {len(data)} bytes, too short to be one"
+    if size < 12:
+        return f"only {size} bytes, too short to be one"
     for ident in (data[4:8], data[8:12]):
         if all(48 <= c < 123 and chr(c).isalnum() for c in ident):
             return f"it is a FlatBuffer with identifier '{ident.decode()}', not 'ED00'"
@@ -126,11 +134,11 @@ def read_dump(path: Path) -> RawDump:
     return parse_dump(read_trace_bytes(path), str(path))
 
 
-def read_trace_bytes(path: Path) -> bytes:
+def read_trace_bytes(path: Path) -> bytes | memoryview:
     """The bytes of the trace at `path`, read whole only once it looks like a trace: a regular
     file of a plausible size whose first bytes hold the ETDump identifier (and, size-prefixed,
-    a size that fits the file). So `/dev/zero`, a FIFO or a 2 GB file of zeros is refused in
-    one line at once, never read into memory or waited on."""
+    a size that is the file's). So `/dev/zero`, a FIFO, a 2 GB file of zeros or a trace padded
+    to 2 GiB is refused in one line at once, never read into memory or waited on."""
     try:
         st = os.stat(path)
         if stat.S_ISDIR(st.st_mode):
@@ -148,8 +156,13 @@ def read_trace_bytes(path: Path) -> bytes:
         with open(path, "rb") as f:
             head = f.read(_HEAD)
             _check_head(head, st.st_size, str(path))
+            if head[8:12] != IDENTIFIER:
+                # no size prefix: how long the buffer is shows only once parsed (parse_dump),
+                # so it is mapped, and bytes no event reaches are never read
+                return memoryview(mmap.mmap(f.fileno(), st.st_size, access=mmap.ACCESS_READ))
+            f.seek(0)
             # a file that grows while read is cut at the size it had: never read unbounded
-            return head + f.read(max(st.st_size - len(head), 0))
+            return f.read(st.st_size)
     except FileNotFoundError:
         raise TraceFormatError(
             f"no such trace: {path}", "check the path, or make one with `etprof run`"
@@ -170,28 +183,35 @@ def _check_head(head: bytes, size: int, source: str) -> None:
     """Refuse a file whose first bytes are not an ETDump's, before reading the rest."""
     if len(head) >= 12 and head[8:12] == IDENTIFIER:
         prefix = int.from_bytes(head[0:4], "little")
-        if prefix + 4 > size:
-            raise TraceFormatError(
-                f"{source} is truncated: it declares {prefix + 4} bytes but has {size}",
-                "re-copy the trace or run the model again",
-            )
+        _check_declared(prefix + 4, size, source)
     elif not (len(head) >= 8 and head[4:8] == IDENTIFIER):
         _root(head, source)  # raises: empty, too short, or not an ETDump (with what it is)
 
 
-def parse_dump(data: bytes, source: str = "trace") -> RawDump:
+def parse_dump(data: bytes | memoryview, source: str = "trace") -> RawDump:
     """Parse an ETDump held in memory; raise TraceFormatError on anything malformed."""
     buf, root = _root(data, source)
     try:
-        return _parse(buf, root)
+        raw, reach = _parse(buf, root, prefixed=bytes(data[8:12]) == IDENTIFIER)
     except (CorruptBuffer, IndexError, ValueError, OverflowError) as exc:
         raise TraceFormatError(
             f"{source} is a corrupt ETDump trace ({exc})",
             "re-copy the trace or run the model again",
         ) from None
+    # without a size prefix the buffer ends where its data does; debug events' values are not
+    # read, so a trace holding them is not judged
+    if reach and not raw.debug_event_count and len(data) - reach > _TAIL_SLACK:
+        raise TraceFormatError(
+            f"{source} has {len(data) - reach} bytes after the end of its ETDump (its data "
+            f"ends at byte {reach}): something was appended to the trace",
+            "re-copy the trace, or cut it to its ETDump",
+        )
+    return raw
 
 
-def _parse(buf: Buffer, root: int) -> RawDump:
+def _parse(buf: Buffer, root: int, prefixed: bool) -> tuple[RawDump, int]:
+    """The dump, and for a buffer without a size prefix the end of the furthest byte it
+    reaches (0 for a prefixed one, whose size is declared)."""
     cols = Columns(buf.data)
     top = cols.tables(np.array([root], dtype=np.int64))
     version = int(top.scalar(_ETDUMP_VERSION, "<u4", 0)[0])
@@ -212,7 +232,9 @@ def _parse(buf: Buffer, root: int) -> RawDump:
     names, name_codes = prof.strings(_PE_NAME)
     dnames, dcodes = prof.strings(_PE_DELEGATE_STR)
     every = has_prof is None
-    return RawDump(
+    if not prefixed:
+        prof.vectors(_PE_METADATA, 1)  # read for its extent only
+    raw = RawDump(
         version=version,
         run_names=run_names,
         run=owner if every else owner[is_prof],
@@ -232,6 +254,7 @@ def _parse(buf: Buffer, root: int) -> RawDump:
         allocator_names=allocator_names,
         debug_event_count=int(is_debug.sum()),
     )
+    return raw, 0 if prefixed else cols.reach
 
 
 def _present(tables: TableSet, index: int) -> npt.NDArray[np.bool_]:

@@ -34,6 +34,17 @@ class Columns:
 
     data: bytes | memoryview
     _views: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    # the end of the furthest byte any checked read reached: where the buffer's data ends, for
+    # a buffer without a size prefix (anything after it was appended)
+    _reach: list[int] = field(default_factory=lambda: [0], repr=False, compare=False)
+
+    @property
+    def reach(self) -> int:
+        return self._reach[0]
+
+    def _note(self, end: int) -> None:
+        if end > self._reach[0]:
+            self._reach[0] = end
 
     def __len__(self) -> int:
         return len(self.data)
@@ -49,15 +60,23 @@ class Columns:
 
     def check(self, pos: Positions, size: int, what: str = "") -> None:
         """Raise unless every `size`-byte read at `pos` lies inside the buffer."""
-        if pos.size and (int(pos.min()) < 0 or int(pos.max()) + size > len(self.data)):
+        if not pos.size:
+            return
+        end = int(pos.max()) + size
+        if int(pos.min()) < 0 or end > len(self.data):
             what = what or f"a {size}-byte read"
             raise CorruptBuffer(f"{what} falls outside the {len(self.data)}-byte buffer")
+        self._note(end)
 
     def check_end(self, pos: Positions, size: int, what: str = "") -> None:
         """Like :meth:`check` for positions already known not to be negative."""
-        if pos.size and int(pos.max()) + size > len(self.data):
+        if not pos.size:
+            return
+        end = int(pos.max()) + size
+        if end > len(self.data):
             what = what or f"a {size}-byte read"
             raise CorruptBuffer(f"{what} runs past the end of the {len(self.data)}-byte buffer")
+        self._note(end)
 
     def gather(self, pos: Positions, dtype: str) -> np.ndarray:
         self.check(pos, np.dtype(dtype).itemsize)
@@ -181,6 +200,8 @@ class TableSet:
             pos = np.where(has, pos, 0)
         if self.top + hi + size > len(self.cols):  # else no table's field can reach the end
             self.cols.check_end(pos, size, "a table's field")
+        else:
+            self.cols._note(self.top + hi + size)  # at most a table's size beyond its fields
         return pos, has
 
     def scalar(self, index: int, dtype: str, default: int) -> np.ndarray:
