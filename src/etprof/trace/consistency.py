@@ -23,6 +23,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from etprof.errors import CorruptTraceError
+from etprof.trace.timing_bounds import check_bounds
 
 _FIX = "re-copy the trace or record it again; its timestamps cannot be real"
 
@@ -46,6 +47,7 @@ def check_events(events: pd.DataFrame, source: str) -> None:
     _kernels_inside_calls(
         events, end, run, key, is_kind("kernel"), is_kind("operator_call"), source
     )
+    check_bounds(events, source)  # the delegate operators' exemption, bounded; runs in order
 
 
 def _kind_masks(column: pd.Series) -> Callable[[str], npt.NDArray[np.bool_]]:
