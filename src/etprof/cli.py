@@ -30,10 +30,41 @@ app = typer.Typer(
 )
 
 
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(version_line())
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_show_version,
+        help="print etprof's, executorch's and torch's versions",
+    ),
+) -> None:
     """Profile ExecuTorch programs: where run-model time goes between XNNPACK and portable
     kernels. Start with `etprof demo`, or `etprof run MODEL.pte`."""
+
+
+def version_line() -> str:
+    """`etprof 0.1.0, executorch 1.5.1, torch 2.13.0+cpu, Python 3.11.7`, read from the
+    installed packages' metadata (importing torch would take seconds)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    from etprof.util.version import __version__
+
+    parts = [f"etprof {__version__}"]
+    for package in ("executorch", "torch"):
+        try:
+            parts.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            parts.append(f"{package} not installed")
+    return ", ".join(parts) + f", Python {platform.python_version()}"
 
 
 def _register_commands() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# control characters (line breaks above all) as Python writes them in a string literal
+_ESCAPED = {c: repr(chr(c))[1:-1] for c in [*range(32), 127] if chr(c) != " "}
+
 
 class EtprofError(Exception):
     """A problem the user can fix: `problem` says what is wrong, `fix` what to do about it."""
@@ -14,7 +17,10 @@ class EtprofError(Exception):
         self.fix = fix
 
     def one_line(self) -> str:
-        return f"{self.problem}; {self.fix}" if self.fix else self.problem
+        """The problem and its fix on one line: a line break in a value the message quotes (a
+        tag, a file name) is shown escaped, never as a second line."""
+        text = f"{self.problem}; {self.fix}" if self.fix else self.problem
+        return text.translate(_ESCAPED)
 
 
 class InputError(EtprofError):

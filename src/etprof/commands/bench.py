@@ -38,6 +38,10 @@ def bench(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show export/runtime logs"),
 ) -> None:
     """Export each model in each variant (cached), run it the seed's way, compare with the seed."""
+    from etprof.util.limits import check_iters, check_limits
+
+    check_iters(iters, warmup)
+    check_limits(threads=threads)  # before any work
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 

@@ -59,6 +59,9 @@ def breakdown(
 ) -> None:
     """Attribute run-model time to XNNPACK, portable kernels and overheads; list operators,
     delegate blocks, modules and iterations."""
+    from etprof.util.limits import check_limits
+
+    check_limits(warmup=warmup, top=top)  # before any work
     from etprof import analyzers
     from etprof.analyzers.breakdown import BreakdownOptions
     from etprof.trace.loading import load_trace

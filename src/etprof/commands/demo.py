@@ -34,6 +34,9 @@ def demo(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="show export/runtime logs"),
 ) -> None:
     """Export MobileNet (q8, quant-only and mixed partitioners), profile both, explain the gap."""
+    from etprof.util.limits import check_iters
+
+    check_iters(iters, warmup)  # before any work
     from rich.console import Console
 
     from etprof import analyzers, render

@@ -81,6 +81,17 @@ def diff(
     keep_outliers: bool = KeepOutliersOption,
 ) -> None:
     """Compare two traces: run-model change with a verdict, buckets, and contributors."""
+    from etprof.util.limits import check_limits
+
+    check_limits(
+        warmup=warmup,
+        noise=noise,
+        top=top,
+        seed=seed,
+        fail_if_slower=fail_if_slower,
+        fail_if_faster=fail_if_faster,
+        min_sessions=min_sessions,
+    )  # before any work
     from dataclasses import replace
 
     from etprof.analyzers.diff import DiffOptions, PhaseDiffs

@@ -60,6 +60,15 @@ def history(
 ) -> None:
     """List stored runs per series (model + variant + device) over time, marking each
     significant change against the run(s) before it, with the buckets and operators that moved."""
+    from etprof.util.limits import check_limits
+
+    check_limits(
+        window=window,
+        noise=noise,
+        fail_if_slower=fail_if_slower,
+        fail_if_faster=fail_if_faster,
+        min_sessions=min_sessions,
+    )  # before any work
     from etprof.analyzers.history import HistoryOptions, StoredRuns, history
     from etprof.commands._common import check_output, emit
     from etprof.errors import InputError

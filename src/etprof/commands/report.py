@@ -63,6 +63,9 @@ def report(
 ) -> None:
     """Write an HTML report: run model, buckets, top operators, iterations, fallback (and the
     diff view when given two traces). Works offline: no script, nothing fetched."""
+    from etprof.util.limits import check_limits
+
+    check_limits(top=top, warmup=warmup)  # before any work
     from etprof.analyzers._report import ReportOptions, build_report
     from etprof.commands._common import check_output, trace_inputs
     from etprof.errors import InputError

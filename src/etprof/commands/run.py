@@ -111,6 +111,18 @@ def run(
     keep_outliers: bool = KeepOutliersOption,
 ) -> None:
     """Run programs with ETDump profiling (seed methodology) and summarise the measured runs."""
+    from etprof.util.limits import check_limits
+
+    check_limits(
+        iters=iters,
+        warmup=warmup,
+        threads=threads,
+        spread=spread,
+        prefill=prefill,
+        decode=decode,
+        top=top,
+    )
+    parse_sessions(sessions)  # before any work
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -125,6 +137,7 @@ def run(
     from etprof.result import Result
     from etprof.trace.loading import load_trace
     from etprof.util.quiet import terminal
+    from etprof.util.runtime_log import log_above
 
     fmt = "json" if json_out else fmt
     # refuses --top 0 before minutes of profiling
@@ -169,13 +182,18 @@ def run(
     several_methods = len(chosen_methods) > 1
     console = Console(file=terminal(), stderr=True)
     names = ", ".join(p.name for p in ptes)
-    with Progress(
-        TextColumn(f"running {names}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
+    with (
+        Progress(
+            TextColumn(f"running {names}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=console,
+            transient=True,
+            redirect_stdout=False,  # the runtime's log: see util/runtime_log.py
+            redirect_stderr=False,
+        ) as bar,
+        log_above(console, verbose and console.is_terminal),
+    ):
         task = bar.add_task("run", total=reqs[0].iters * (reqs[0].sessions or 1) * len(reqs))
         metas = run_programs(
             reqs, lambda done, total: bar.update(task, completed=done, total=total)
@@ -224,16 +242,19 @@ def run(
 def parse_sessions(text: str) -> int | None:
     """`--sessions`: "auto" (None) or a count."""
     from etprof.errors import InputError
+    from etprof.util.limits import check_limits
 
     if text.strip().lower() == "auto":
         return None
     try:
-        return int(text)
+        count = int(text)
     except ValueError:
         raise InputError(
             f"--sessions {text!r} is neither a count nor 'auto'",
             "use --sessions auto or e.g. --sessions 5",
         ) from None
+    check_limits(sessions=count)
+    return count
 
 
 def register(app: typer.Typer) -> None:

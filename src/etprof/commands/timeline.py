@@ -33,6 +33,9 @@ def timeline(
     Method::execute, each instruction, and the XNNPACK operators nested in their DELEGATE_CALL;
     --format csv or json give the same slices as a table (times in ns) instead.
     """
+    from etprof.util.limits import check_limits
+
+    check_limits(iteration=iteration)  # before any work
     from etprof import analyzers
     from etprof.analyzers.timeline import TimelineOptions
     from etprof.trace.loading import load_trace

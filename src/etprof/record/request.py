@@ -110,6 +110,14 @@ def default_trace_path(pte: Path, methods: Sequence[str] = ("forward",)) -> Path
     return pte.with_suffix(f".{'+'.join(methods)}.etdp")
 
 
+def _utf8(path: Path) -> bool:
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:  # a name of bytes that are not UTF-8, held as surrogates
+        return False
+    return True
+
+
 def validate(req: RunRequest, read: ProgramReader = Program.read) -> Prepared:
     """Check everything that can be checked before loading the runtime."""
     if req.iters <= req.warmup:
@@ -141,14 +149,26 @@ def validate(req: RunRequest, read: ProgramReader = Program.read) -> Prepared:
         raise InputError(
             f"--method lists {', '.join(req.methods) or 'nothing'}", "name each method once"
         )
+    for path, what in ((req.pte, "program"), (req.out, "--out")):
+        if not _utf8(path):
+            raise InputError(
+                f"the {what} path {str(path)!r} is not UTF-8, and the runtime only opens UTF-8 "
+                "paths",
+                "rename it or link it under a UTF-8 name",
+            )
+    inputs = (req.pte, req.inputs, req.etrecord, beside(req.pte))
+    if check_writable(req.out, inputs).through:
+        raise InputError(
+            f"--out {req.out} is a device or a FIFO, and a trace is a file that etprof reads "
+            "back, with its .etprof.json beside it",
+            "give --out a file name (e.g. model.etdp)",
+        )
+    check_writable(sidecar_path(req.out), inputs)
     program = read(req.pte)
     methods = runnable_methods(program, req.methods)
     info = replace(
         program_info(program, req.methods[0]), memory=program.memory, source_model=req.model
     )
-    inputs = (req.pte, req.inputs, req.etrecord, beside(req.pte))
-    check_writable(req.out, inputs)
-    check_writable(sidecar_path(req.out), inputs)
     if req.inputs is not None:
         if not req.inputs.is_file():
             raise InputError(f"no such inputs file: {req.inputs}", "pass a .pt, .npy or .npz file")

@@ -58,7 +58,12 @@ def parse_tags(tags: list[str] | tuple[str, ...]) -> dict[str, str]:
     """`k=v` strings as a dict; a malformed one or a key given twice is a user error."""
     out: dict[str, str] = {}
     for tag in tags:
-        m = TAG.match(tag)
+        if not tag.isprintable():
+            raise InputError(
+                f"--tag {tag!r} holds a line break or another control character",
+                "give a tag on one line, e.g. --tag commit=abc123",
+            )
+        m = TAG.fullmatch(tag)
         if not m:
             raise InputError(
                 f"--tag '{tag}' is not key=value",

@@ -58,7 +58,9 @@ def check_writable(path: Path, inputs: Iterable[Path | None] = ()) -> Target:
     if st is not None and (stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
         if not os.access(path, os.W_OK):
             raise OutputError(f"cannot write {path}: permission denied", _FIX)
-        return Target(target, through=True)
+        # written by the name given: /dev/stdout into a pipe resolves to "pipe:[...]", a name
+        # no open() can find, while the name itself still opens the pipe
+        return Target(Path(path), through=True)
     if st is not None and not stat.S_ISREG(st.st_mode):
         raise OutputError(
             f"output {path} is a special file (not a regular file, a character device or a FIFO)",

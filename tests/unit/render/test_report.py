@@ -423,7 +423,7 @@ def test_cli_default_output_is_report_html(tmp_path: Path) -> None:
         (["-o", "missing-dir/r.html"], ["folder", "does not exist"]),
         (["-o", "r.json"], ["does not end in .html"]),
         (["--top", "0"], ["--top 0"]),
-        (["--warmup", "-1"], ["negative"]),
+        (["--warmup", "-1"], ["--warmup -1 is outside"]),
         (["--etrecord", "x.etrecord"], ["--etrecord needs --pte"]),
         (["--pte-b", "x.pte"], ["without a trace B"]),
     ],

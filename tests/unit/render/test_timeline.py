@@ -296,7 +296,7 @@ def test_cli_bad_input_is_one_line(
 
 def test_cli_negative_iteration(small_trace_path: Path) -> None:
     assert_one_line_error(
-        run_cli("timeline", small_trace_path, "--iteration", "-1"), "out of range"
+        run_cli("timeline", small_trace_path, "--iteration", "-1"), "--iteration -1 is outside"
     )
 
 
