@@ -72,6 +72,8 @@ def bench(
         MofNCompleteColumn(),
         console=console,
         transient=True,
+        redirect_stdout=False,  # the runtime's log: see util/runtime_log.py
+        redirect_stderr=False,
     ) as bar:
         task = bar.add_task("", total=iters)
 

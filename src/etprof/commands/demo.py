@@ -46,6 +46,7 @@ def demo(
     from etprof.trace.loading import load_trace
     from etprof.util.methodology import SPREAD_S
     from etprof.util.quiet import terminal
+    from etprof.util.runtime_log import status
     from etprof.zoo.export import STANDARD_VARIANTS, export_model, output_paths
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -60,7 +61,7 @@ def demo(
         if pte.is_file():
             console.print(f"reusing {pte}")
         else:
-            with console.status(f"exporting {model} as {variant} (about a minute)"):
+            with status(console, f"exporting {model} as {variant} (about a minute)"):
                 pte = export_model(model, options, workdir, verbose=verbose).pte
             console.print(f"exported {pte}")
         reqs.append(
@@ -74,8 +75,8 @@ def demo(
                 spread_s=SPREAD_S,
             )
         )
-    with console.status(
-        f"running both, taking turns: {iters} iterations in each of up to 5 sessions"
+    with status(
+        console, f"running both, taking turns: {iters} iterations in each of up to 5 sessions"
     ):
         run_programs(reqs)
     traces = [load_trace(req.out) for req in reqs]
@@ -106,6 +107,7 @@ def demo_llm(workdir: Path, console: Any, verbose: bool) -> None:
     from etprof.record.runner import run_programs
     from etprof.trace.loading import load_trace
     from etprof.util.methodology import SPREAD_S
+    from etprof.util.runtime_log import status
     from etprof.zoo.export import ExportOptions, export_model
 
     reqs = []
@@ -118,7 +120,7 @@ def demo_llm(workdir: Path, console: Any, verbose: bool) -> None:
             console.print(f"reusing {pte}")
         else:
             folder.mkdir(parents=True, exist_ok=True)
-            with console.status(f"exporting the tiny Llama ({name}, about a minute)"):
+            with status(console, f"exporting the tiny Llama ({name}, about a minute)"):
                 pte = export_model(
                     "llama", ExportOptions(quantize=quantize), folder, verbose=verbose
                 ).pte
@@ -132,8 +134,9 @@ def demo_llm(workdir: Path, console: Any, verbose: bool) -> None:
                 spread_s=SPREAD_S,
             )
         )
-    with console.status(
-        "running both, taking turns: prefill + decode sequences in each of up to 5 sessions"
+    with status(
+        console,
+        "running both, taking turns: prefill + decode sequences in each of up to 5 sessions",
     ):
         run_programs(reqs)
     width = terminal_width()

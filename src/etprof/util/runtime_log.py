@@ -19,6 +19,8 @@ import threading
 from collections.abc import Iterator
 
 from rich.console import Console
+from rich.live import Live
+from rich.spinner import Spinner
 
 
 @contextlib.contextmanager
@@ -49,6 +51,19 @@ def log_above(console: Console, enabled: bool = True) -> Iterator[None]:
         pump.join(timeout=10)
         with contextlib.suppress(OSError):
             os.close(read_fd)
+
+
+def status(console: Console, text: str) -> Live:
+    """`console.status(text)` without the redirection of sys.stdout and sys.stderr that would
+    print the runtime's log a token per line (see the module's docstring)."""
+    return Live(
+        Spinner("dots", text),
+        console=console,
+        transient=True,
+        refresh_per_second=12.5,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
 
 
 def _pump(fd: int, console: Console) -> None:
