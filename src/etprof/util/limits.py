@@ -69,7 +69,7 @@ LIMITS = {
         ),
         Limit(
             "--decode",
-            1,
+            0,
             1_000_000,
             "generated tokens, also capped to the program's sequence length",
         ),
