@@ -68,6 +68,7 @@ def history(
         fail_if_slower=fail_if_slower,
         fail_if_faster=fail_if_faster,
         min_sessions=min_sessions,
+        wait=wait,
     )  # before any work
     from etprof.analyzers.history import HistoryOptions, StoredRuns, history
     from etprof.commands._common import check_output, emit

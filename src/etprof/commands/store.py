@@ -53,6 +53,9 @@ def store(
 ) -> None:
     """Store traces in a DuckDB results store (one row per run, session, bucket, operator and
     delegate block); a trace already stored is skipped."""
+    from etprof.util.limits import check_limits
+
+    check_limits(wait=wait)  # before any work
     from etprof.store import db as stored
     from etprof.store.rows import content_id, parse_tags, trace_rows
     from etprof.trace.loading import load_trace

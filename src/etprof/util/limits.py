@@ -80,6 +80,7 @@ LIMITS = {
         Limit("--fail-if-faster", 0, 1000, "a percentage"),
         Limit("--min-sessions", 1, MAX_SESSIONS, "sessions on a side"),
         Limit("--window", 1, 10_000, "stored runs pooled"),
+        Limit("--wait", 0, 3600, "seconds to wait for another process's lock on the store"),
         Limit("--iteration", 0, 10**9, "an iteration's index, 0-based"),
     )
 }
