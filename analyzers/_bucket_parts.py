@@ -31,16 +31,19 @@ def backend_notes(
                 f"or precisions: its glue is counted in {b.label} compute"
             )
         frame = by_backend.get(bid)
-        if (
-            frame is None
-            or not len(frame)
-            or (frame["delegate_compute"] + frame["delegate_glue"]).any()
-        ):
+        if frame is None or not len(frame):
+            continue
+        if frame["opaque_calls"].any() and frame["operators"].any():
+            notes.append(
+                f"some {b.label} calls recorded no operator events: each is one opaque "
+                f"block ('{b.opaque_label}'), not delegate overhead"
+            )
+        if (frame["delegate_compute"] + frame["delegate_glue"]).any():
             continue
         if not frame["operators"].any():
             notes.append(
-                f"{b.label} recorded no operator events: its whole call time shows "
-                "as delegate overhead"
+                f"{b.label} recorded no operator events: each of its calls is one "
+                f"opaque block ('{b.opaque_label}'), its compute and its overhead together"
             )
         elif b.timer_resolution_ns is None:  # else the timer-resolution warning says it
             notes.append(

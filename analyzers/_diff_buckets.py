@@ -19,6 +19,7 @@ CLASSES = {
     "delegate_compute": "{backend} compute",
     "delegate_glue": "partition-boundary glue",
     "delegate_unresolved": "operators below timer resolution",
+    "delegate_opaque": "{backend} (no operator events)",
     "delegate_overhead": "delegate overhead",
     "portable_kernels": "portable fallback",
     "dispatch_overhead": "dispatch overhead",
@@ -29,7 +30,7 @@ CLASSES = {
 def bucket_class(bucket: str, backend: str, several: bool) -> str:
     """The class a bucket row explains a change as ("XNNPACK compute", "portable fallback")."""
     name = CLASSES.get(bucket, "run model (total)")
-    if bucket == "delegate_compute":
+    if bucket in ("delegate_compute", "delegate_opaque"):
         return name.format(backend=backend)
     if several and bucket in ("delegate_glue", "delegate_unresolved", "delegate_overhead"):
         return f"{backend} {name}"

@@ -3,6 +3,8 @@
 Each side's run-model time per iteration is split exactly into
 
 - one row per operator: every delegate operator inside a delegate call and every portable kernel;
+- one row per backend whose delegate calls recorded no operator events: those calls whole, as
+  one opaque block of that backend ("OpenVINO (no operator events)"), ranked with the operators;
 - three overhead rows from the buckets (delegate overhead, dispatch overhead, runtime overhead),
   each defined by subtraction, so the rows of an iteration sum to its run-model time in integer ns.
 
@@ -28,13 +30,14 @@ import numpy as np
 import pandas as pd
 
 from etprof.analyzers._diff_pairs import PORTABLE, Name, pair_operators
-from etprof.analyzers.buckets import delegate_backends, glue_flags
+from etprof.analyzers.buckets import backend_frames, delegate_backends, glue_flags
 from etprof.analyzers.stats.significance import rank_tests
 from etprof.backends import Backend, resolve
 from etprof.trace.model import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, Trace
 
 MATCHES = ("auto", "instruction", "operator")
 GLUE, FALLBACK = "partition-boundary glue", "portable fallback"
+OPAQUE = "(no operator events)"  # the key suffix of a backend's opaque-block row
 # The overhead rows: bucket column -> (row label, class, side, the calls it is paid per)
 OVERHEADS = {
     # the part of the calls outside their operators that may be operators below the backend's
@@ -267,6 +270,21 @@ def _split(
             "where": "",
             "precision": "",
             "calls": calls,
+        }
+    for bid, f in backend_frames(t).items():
+        if not f["opaque_calls"].reindex(iters, fill_value=0).any():
+            continue
+        backend = delegate_backends(t)[bid]
+        key = f"{bid}:{OPAQUE}"
+        wide[key] = f["delegate_opaque"].reindex(iters, fill_value=0).to_numpy()
+        info.loc[key] = {
+            "contributor": backend.opaque_label,
+            "class": backend.opaque_label,
+            "side": "delegated",
+            "kind": "operator",
+            "where": "",
+            "precision": "",
+            "calls": float(f["opaque_calls"].reindex(iters, fill_value=0).sum() / n),
         }
     return wide.astype("int64"), info
 

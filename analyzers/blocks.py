@@ -9,6 +9,9 @@ Times are per measured iteration (the total over those iterations divided by the
 a block's operators plus its overhead equal its DELEGATE_CALL time exactly. The overhead is a
 subtraction and may come out negative (see docs/attribution.md, "whole microseconds");
 ``below_res_ms`` says how much of it may be operators below the backend's timer resolution.
+A call that recorded no operator event at all is an opaque block of its backend (OpenVINO's
+every call): its time is ``opaque_ms``, not overhead, and its one row in the block operators is
+OPAQUE_EVENT.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from etprof.analyzers import analyzer
+from etprof.analyzers._delegate_calls import opaque_calls
 from etprof.analyzers.buckets import delegate_backends, glue_flags, unresolved_by_instruction
 from etprof.analyzers.modules import instruction_modules, module_label
 from etprof.result import records
@@ -27,6 +31,7 @@ from etprof.trace.model import DELEGATE_CALL, DELEGATE_OP, RUN_MODEL, Trace
 from etprof.util.grouping import group_codes, group_count, group_first, group_min, group_sum
 
 OVERHEAD_EVENT = "(delegate overhead)"
+OPAQUE_EVENT = "(no operator events)"
 BLOCK_COLUMNS = (
     "instruction",
     "backend",
@@ -36,6 +41,7 @@ BLOCK_COLUMNS = (
     "call_ms",
     "compute_ms",
     "glue_ms",
+    "opaque_ms",
     "overhead_ms",
     "below_res_ms",
     "share_pct",
@@ -121,6 +127,9 @@ def block_tables(trace: Trace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
     neg = _negative_overheads(calls, ops)
 
     call_ns = group_sum(c_iid, c_dur).astype(float) / n
+    opaque_ns = (
+        group_sum(c_iid, np.where(opaque_calls(calls, ops), c_dur, 0)).astype(float) / n
+    ).reindex(call_ns.index, fill_value=0.0)
     parts = (
         pd.DataFrame(
             {
@@ -141,12 +150,14 @@ def block_tables(trace: Trace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
             "instruction": call_ns.index.astype("int64"),
             "backend": [b or "(unknown)" for b in backend.reindex(call_ns.index)],
             "ops": counts.to_numpy(),
-            "main_ops": [main.get(i, "(no operator events)") for i in call_ns.index],
+            "main_ops": [main.get(i, OPAQUE_EVENT) for i in call_ns.index],
             "module": [module_label(modules.get(int(i), ())) for i in call_ns.index],
             "call_ms": call_ns.to_numpy() / 1e6,
             "compute_ms": parts["compute"].to_numpy() / 1e6,
             "glue_ms": parts["glue"].to_numpy() / 1e6,
-            "overhead_ms": (call_ns - parts["compute"] - parts["glue"]).to_numpy() / 1e6,
+            "opaque_ms": opaque_ns.to_numpy() / 1e6,
+            "overhead_ms": (call_ns - parts["compute"] - parts["glue"] - opaque_ns).to_numpy()
+            / 1e6,
             # of overhead_ms, what may be operators below the backend's timer resolution (the
             # buckets' delegate_unresolved, per block)
             "below_res_ms": (
@@ -157,7 +168,16 @@ def block_tables(trace: Trace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame
             "share_pct": call_ns.to_numpy() * share,
         }
     )
-    return frame[list(BLOCK_COLUMNS)], _operator_rows(ops, call_ns, n, share), neg
+    return frame[list(BLOCK_COLUMNS)], _operator_rows(ops, call_ns, opaque_ns, n, share), neg
+
+
+def with_opaque(columns: list[str], blocks: pd.DataFrame) -> list[str]:
+    """`columns` with the blocks' opaque time before their overhead, when some call had no
+    operator events (the column stays out of the tables of backends that always have some)."""
+    if "opaque_ms" not in blocks or not blocks["opaque_ms"].any():
+        return columns
+    at = columns.index("overhead_ms")
+    return [*columns[:at], "opaque_ms", *columns[at:]]
 
 
 def _negative_overheads(calls: pd.DataFrame, ops: pd.DataFrame) -> pd.DataFrame:
@@ -185,8 +205,11 @@ def _negative_overheads(calls: pd.DataFrame, ops: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _operator_rows(ops: pd.DataFrame, call_ns: pd.Series, n: int, share: float) -> pd.DataFrame:
-    """One row per operator event of each block (in execution order), then the block overhead."""
+def _operator_rows(
+    ops: pd.DataFrame, call_ns: pd.Series, opaque_ns: pd.Series, n: int, share: float
+) -> pd.DataFrame:
+    """One row per operator event of each block (in execution order), then the block's opaque
+    calls (when some recorded no operator event), then its overhead."""
     grouped = _by_instruction_and(ops, "event")
     grouped["part"] = ops["part"].to_numpy()[grouped["first"].to_numpy()]
     grouped = grouped.sort_values(["instruction_id", "seq"], kind="stable")
@@ -210,7 +233,20 @@ def _operator_rows(ops: pd.DataFrame, call_ns: pd.Series, n: int, share: float) 
                     ns * share,
                 )
             )
-        rest = float(block_ns) - ops_ns
+        opaque = float(opaque_ns.get(instr, 0.0))
+        if opaque:
+            rows.append(
+                (
+                    int(instr),
+                    OPAQUE_EVENT,
+                    "opaque",
+                    1.0,
+                    opaque / 1e6,
+                    100.0 * opaque / block_ns if block_ns else 0.0,
+                    opaque * share,
+                )
+            )
+        rest = float(block_ns) - ops_ns - opaque
         rows.append(
             (
                 int(instr),

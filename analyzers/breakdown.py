@@ -16,10 +16,11 @@ from typing import Any
 import pandas as pd
 
 from etprof.analyzers import analyzer
+from etprof.analyzers._backend_split import backend_parts, split_notes
 from etprof.analyzers._bucket_parts import backend_notes
 from etprof.analyzers._cost_rows import Costs, costs
-from etprof.analyzers.blocks import BlockTable, block_tables, negative_overhead_notes
-from etprof.analyzers.buckets import DELEGATED, PORTABLE, Buckets, measured_buckets
+from etprof.analyzers.blocks import BlockTable, block_tables, negative_overhead_notes, with_opaque
+from etprof.analyzers.buckets import PORTABLE, Buckets, measured_buckets
 from etprof.analyzers.iterations import (
     IterationTable,
     in_session_order,
@@ -120,17 +121,7 @@ class Breakdown:
         def pct(ms: float) -> str:
             return f"{100.0 * ms / total:.1f}%" if total else "-"
 
-        parts = []
-        warned = set(b.resolution().query("warn")["backend"]) if b.backends else set()
-        for bid, backend in b.backends.items():
-            ms = b.backend_share_ms(bid)
-            inner = [f"{pct(float(ms['delegate_glue']))} glue"] if backend.knows_glue else []
-            if bid in warned:  # too much of it is below the timer to read as compute/overhead
-                inner.append(f"{pct(float(ms['delegate_unresolved']))} below timer resolution")
-            detail = f" ({', '.join(inner)})" if inner else ""
-            parts.append(f"{backend.label} {pct(float(ms[list(DELEGATED)].sum()))}{detail}")
-        if not parts:
-            parts.append("no delegate")
+        parts = backend_parts(b, pct) or ["no delegate"]
         method = f" {self.settings['method']}" if self.settings.get("methods", 1) > 1 else ""
         shipped = self.shipped.lead() if self.shipped is not None else ""
         return (
@@ -203,7 +194,7 @@ class Breakdown:
         """The default view's blocks: the most expensive first, as many as operator rows."""
         limit = self.top if self.top is not None else DEFAULT_TOP
         frame = self.blocks.blocks.sort_values(["call_ms", "instruction"], ascending=[False, True])
-        return frame[_BLOCK_SUMMARY].head(limit).reset_index(drop=True)
+        return frame[with_opaque(_BLOCK_SUMMARY, frame)].head(limit).reset_index(drop=True)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         out = {"run": self.header()}
@@ -219,7 +210,9 @@ class Breakdown:
         elif self.by == "op":
             out["operators"] = self.operator_rows(default_view=False)
         elif self.by == "block":
-            out["delegate blocks"] = self.blocks.blocks[_BLOCK_DETAIL]
+            out["delegate blocks"] = self.blocks.blocks[
+                with_opaque(_BLOCK_DETAIL, self.blocks.blocks)
+            ]
             out["block operators"] = self.blocks.operators
         elif self.by == "module":
             out["modules"] = self.modules.frame
@@ -241,6 +234,7 @@ class Breakdown:
             notes += self.shipped.notes() if self.shipped is not None else []
         if self.by in (None, "block"):
             notes += negative_overhead_notes(self.blocks.negative, self.stats.n)
+            notes += split_notes(self.blocks.blocks, self.buckets)
         hidden = len(self.blocks.blocks) - len(self.block_summary())
         if self.by is None and hidden > 0:
             notes.append(

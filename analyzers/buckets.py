@@ -6,7 +6,8 @@ run model (Method::execute) =
   + delegate below resolution           (of each DELEGATE_CALL minus its operators, the part
                                          that may be operators faster than the backend's timer:
                                          at most resolution x the operators that read below it)
-  + delegate overhead                   (each DELEGATE_CALL minus its operators and the above)
+  + delegate opaque                     (DELEGATE_CALLs without any operator event, whole)
+  + delegate overhead                   (each other DELEGATE_CALL minus its operators, above)
   + portable kernels                    (native_call_* and custom-op events)
   + dispatch overhead                   (OPERATOR_CALL minus its kernel)
   + runtime overhead                    (run model minus all DELEGATE_CALLs and OPERATOR_CALLs)
@@ -14,8 +15,9 @@ run model (Method::execute) =
 Each bucket is defined by subtraction from the one enclosing it, so they sum to the run-model
 time exactly (in integer nanoseconds, per iteration) and nothing is counted twice. The three
 delegate buckets exist once per backend (etprof.backends); a backend that cannot tell glue from
-compute has all its operators as compute and no glue row, and one whose timer resolution is
-unknown has no below-resolution row. JSON schema version 2 (docs/json-schema.md).
+compute has all its operators as compute and no glue row, one whose timer resolution is
+unknown has no below-resolution row, and a backend has an opaque row only when some of its calls
+recorded no operator event. JSON schema version 2 (docs/json-schema.md).
 """
 
 from __future__ import annotations
@@ -30,8 +32,11 @@ import pandas as pd
 
 from etprof.analyzers import analyzer
 from etprof.analyzers._bucket_parts import _unresolved_per_call, backend_notes
+from etprof.analyzers._delegate_calls import _strings, opaque_calls
+from etprof.analyzers._delegate_calls import delegate_backends as delegate_backends
+from etprof.analyzers._delegate_calls import glue_flags as glue_flags
 from etprof.analyzers._outliers import far_out, set_aside_notes
-from etprof.backends import Backend, resolve
+from etprof.backends import Backend
 from etprof.result import records
 from etprof.trace.model import DELEGATE_CALL, DELEGATE_OP, KERNEL, OPERATOR_CALL, RUN_MODEL, Trace
 from etprof.units import ms_text
@@ -40,12 +45,19 @@ BUCKETS = (
     "delegate_compute",
     "delegate_glue",
     "delegate_unresolved",
+    "delegate_opaque",
     "delegate_overhead",
     "portable_kernels",
     "dispatch_overhead",
     "runtime_overhead",
 )
-DELEGATED = ("delegate_compute", "delegate_glue", "delegate_unresolved", "delegate_overhead")
+DELEGATED = (
+    "delegate_compute",
+    "delegate_glue",
+    "delegate_unresolved",
+    "delegate_opaque",
+    "delegate_overhead",
+)
 # an unresolved share at least this large, or larger than the operator time the backend did
 # resolve, can change what the buckets say: warned about
 UNRESOLVED_WARN_PCT = 10.0
@@ -65,50 +77,9 @@ def label(bucket: str, backend: Backend | None = None) -> str:
         "delegate_compute": f"{backend.label} compute",
         "delegate_glue": f"{backend.label} layout/precision glue",
         "delegate_unresolved": f"{backend.label} operators below timer resolution",
+        "delegate_opaque": backend.opaque_label,
         "delegate_overhead": f"{backend.label} delegate overhead",
     }[bucket]
-
-
-def delegate_backends(trace: Trace) -> dict[str, Backend]:
-    """The backends of the trace's delegate calls, by backend id, in order of first call (a
-    trace without its program table has backend "", resolved from its operator names)."""
-
-    def find() -> dict[str, Backend]:
-        calls = trace.of_kind(DELEGATE_CALL)
-        ids = [str(b) for b in pd.unique(_strings(calls["backend"]))] if len(calls) else []
-        ops = trace.of_kind(DELEGATE_OP)
-        out = {}
-        for b in ids:
-            names = ops.loc[_strings(ops["backend"]) == b, "op"] if not b else []
-            out[b] = resolve(b, (str(n) for n in pd.unique(pd.Series(names, dtype=object))))
-        return out
-
-    return trace.memo("delegate_backends", find)
-
-
-def _strings(column: pd.Series) -> npt.NDArray[np.object_]:
-    """A categorical string column as an object array, gathered from its categories (an
-    `astype(str)` of every row costs more than the analysis on long traces)."""
-    if not isinstance(column.dtype, pd.CategoricalDtype):
-        plain: npt.NDArray[np.object_] = column.astype(str).to_numpy(dtype=object)
-        return plain
-    table = np.array([str(c) for c in column.cat.categories] + [""], dtype=object)
-    out: npt.NDArray[np.object_] = table[column.cat.codes.to_numpy()]
-    return out
-
-
-def glue_flags(ops: pd.DataFrame, backends: Mapping[str, Backend]) -> npt.NDArray[np.bool_]:
-    """Whether each delegate-operator row is glue, as its own backend judges."""
-    out = np.zeros(len(ops), dtype=bool)
-    if not len(ops):
-        return out
-    backend = _strings(ops["backend"])
-    for b in pd.unique(backend):
-        judge = backends.get(str(b)) or resolve(str(b))
-        if judge.knows_glue:
-            rows = backend == b
-            out[rows] = judge.glue_mask(ops["op"][rows])
-    return out
 
 
 @dataclass(frozen=True)
@@ -170,6 +141,12 @@ class Buckets:
         """Mean ms of one backend's delegate buckets."""
         return self.by_backend[backend][list(DELEGATED)].mean() / 1e6
 
+    def opaque(self) -> tuple[Backend, ...]:
+        """The backends some of whose calls recorded no operator event (opaque blocks)."""
+        return tuple(
+            b for bid, b in self.backends.items() if self.by_backend[bid]["opaque_calls"].any()
+        )
+
     def delegate_label(self) -> str:
         """ "XNNPACK", "XNNPACK + CoreMLBackend", or "delegate" when there is none."""
         return " + ".join(b.label for b in self.backends.values()) or "delegate"
@@ -179,10 +156,16 @@ class Buckets:
         out = []
         for bid, backend in self.backends.items():
             frame = self.by_backend[bid]
+            # a backend whose every call was opaque has no operators to split
+            opaque_only = frame["opaque_calls"].any() and not frame["operators"].any()
             for b in DELEGATED:
+                if opaque_only and b in ("delegate_compute", "delegate_glue"):
+                    continue
                 if b == "delegate_glue" and not backend.knows_glue:
                     continue
                 if b == "delegate_unresolved" and backend.timer_resolution_ns is None:
+                    continue
+                if b == "delegate_opaque" and not frame["opaque_calls"].any():
                     continue
                 out.append((b, bid, label(b, backend), frame[b]))
         for b in (*PORTABLE, "runtime_overhead"):
@@ -246,6 +229,10 @@ class Buckets:
             if self.kept is None
             else set_aside_notes(self.per_iteration["run_model"].to_numpy() / 1e6, ~self.kept)
         )
+
+    def opaque_notes(self) -> list[str]:
+        """One line per backend some of whose calls were opaque blocks."""
+        return [n for n in backend_notes(self.backends, self.by_backend) if "opaque" in n]
 
     def resolution(self) -> pd.DataFrame:
         """Per backend: its timer resolution, its operators per iteration and how many read
@@ -387,6 +374,7 @@ def _compute_frames(trace: Trace) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]
     call_backend = _strings(calls["backend"])
     per_backend = {}
     unresolved = pd.Series(np.zeros(width, dtype=np.int64))
+    opaque = opaque_calls(calls, ops)
     for bid, backend in backends.items():
         mine = op_backend == bid
         f = frame(
@@ -394,6 +382,8 @@ def _compute_frames(trace: Trace) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]
                 "delegate_call": total(calls, call_backend == bid),
                 "delegate_compute": total(ops, mine & ~glue),
                 "delegate_glue": total(ops, mine & glue),
+                "delegate_opaque": total(calls, (call_backend == bid) & opaque),
+                "opaque_calls": total_count(calls, (call_backend == bid) & opaque),
             }
         )
         res = backend.timer_resolution_ns
@@ -413,13 +403,14 @@ def _compute_frames(trace: Trace) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]
             - f["delegate_compute"]
             - f["delegate_glue"]
             - f["delegate_unresolved"]
+            - f["delegate_opaque"]
         )
         f["operators"] = total_count(ops, mine).reindex(f.index, fill_value=0).to_numpy()
         f["below_resolution"] = (
             total_count(ops, mine & below).reindex(f.index, fill_value=0).to_numpy()
         )
         f.index.name = "iteration"
-        per_backend[bid] = f[[*DELEGATED, "operators", "below_resolution"]]
+        per_backend[bid] = f[[*DELEGATED, "operators", "below_resolution", "opaque_calls"]]
     f = frame(
         {
             "run_model": run_model,
@@ -427,12 +418,17 @@ def _compute_frames(trace: Trace) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]
             "delegate_compute": total(ops, ~glue),
             "delegate_glue": total(ops, glue),
             "delegate_unresolved": unresolved,
+            "delegate_opaque": total(calls, opaque),
             "operator_call": total(trace.of_kind(OPERATOR_CALL)),
             "portable_kernels": total(trace.of_kind(KERNEL)),
         }
     )
     f["delegate_overhead"] = (
-        f["delegate_call"] - f["delegate_compute"] - f["delegate_glue"] - f["delegate_unresolved"]
+        f["delegate_call"]
+        - f["delegate_compute"]
+        - f["delegate_glue"]
+        - f["delegate_unresolved"]
+        - f["delegate_opaque"]
     )
     f["dispatch_overhead"] = f["operator_call"] - f["portable_kernels"]
     f["runtime_overhead"] = f["run_model"] - f["delegate_call"] - f["operator_call"]

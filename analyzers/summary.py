@@ -62,7 +62,15 @@ class Summary:
     def split(self) -> pd.DataFrame:
         total = self.buckets.run_model_ms
         rows: list[dict[str, Any]] = []
-        delegated = f"delegated ({self.buckets.delegate_label()})"
+        opaque = {b.id for b in self.buckets.opaque()}
+        label = (
+            " + ".join(
+                f"{b.label}, no operator events" if b.id in opaque else b.label
+                for b in self.buckets.backends.values()
+            )
+            or "delegate"
+        )
+        delegated = f"delegated ({label})"
         for side, ms in (
             (delegated, self.buckets.delegated_ms()),
             ("portable", self.buckets.portable_ms()),
@@ -98,7 +106,7 @@ class Summary:
                 }
             ]
         )
-        top = self.operators.frame.drop(columns=["glue"])
+        top = self.operators.frame.drop(columns=["glue"], errors="ignore")
         out = {"run model": stats, "split": self.split(), "top operators": top}
         if self.shipped is not None:
             out.update(self.shipped.tables(several=len(self.buckets.backends) > 1))
@@ -111,7 +119,14 @@ class Summary:
     def notes(self) -> list[str]:
         costs = self.costs.notes() if self.costs is not None else []
         shipped = self.shipped.notes() if self.shipped is not None else []
-        return costs + self.buckets.resolution_notes() + self.buckets.outlier_notes() + shipped
+        opaque = self.buckets.opaque_notes()
+        return (
+            costs
+            + opaque
+            + self.buckets.resolution_notes()
+            + self.buckets.outlier_notes()
+            + shipped
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

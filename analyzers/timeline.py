@@ -7,7 +7,8 @@ second track holds loading. XNNPACK reports its operators in whole microseconds 
 from the delegate's start, so after rounding an operator may start before or end after its
 DELEGATE_CALL, or overlap the next operator: those are clamped into their DELEGATE_CALL's window
 and to start no earlier than the previous operator's end, keeping their recorded times. A last
-pass enforces nesting on every track, so the rule holds for any input. The Chrome document itself
+pass enforces nesting on every track, so the rule holds for any input. A delegate call that
+recorded no operator event is one opaque block of its backend (cat "opaque"). The Chrome document itself
 is written by etprof.render.chrome (docs/timeline.md).
 """
 
@@ -205,6 +206,8 @@ def layout(events: pd.DataFrame, modules: dict[int, str] | None = None) -> pd.Da
     label = name.where(~kind.isin([DELEGATE_CALL, OPERATOR_CALL]) | (op == ""), name + " " + op)
     label = label.where(kind != DELEGATE_OP, delegate.where(delegate != "", "delegate operator"))
     label = label.where(label != "", "(unnamed)")
+    opaque = _opaque(ev, kind)
+    label = label.where(~opaque, label + " (no operator events)")
     if "phase" in ev:  # an LLM run's Method::execute says its phase: "Method::execute (decode)"
         phase = ev["phase"].astype(str)
         label = label.where((kind != RUN_MODEL) | (phase == ""), label + " (" + phase + ")")
@@ -215,7 +218,7 @@ def layout(events: pd.DataFrame, modules: dict[int, str] | None = None) -> pd.Da
             "depth": place.map(lambda p: p[1]).astype("int64"),
             "iteration": ev["iteration"].astype("int64"),
             "name": label,
-            "cat": place.map(lambda p: p[0]),
+            "cat": place.map(lambda p: p[0]).where(~opaque, "opaque"),
             "kind": kind,
             "op": op.mask(op == ""),  # missing: NaN, so a CSV reads back the same
             "instruction_id": ev["instruction_id"].astype("int64"),
@@ -245,6 +248,20 @@ def layout(events: pd.DataFrame, modules: dict[int, str] | None = None) -> pd.Da
         out["end_ns"] != out["recorded_end_ns"]
     )
     return out.iloc[order].reset_index(drop=True)[SLICE_COLUMNS]
+
+
+def _opaque(ev: pd.DataFrame, kind: pd.Series) -> pd.Series:
+    """Whether each row is a DELEGATE_CALL with no operator event of its own (same run and
+    instruction): one opaque block of its backend (OpenVINO's every call), named
+    "DELEGATE_CALL OpenvinoBackend (no operator events)", cat "opaque"."""
+    calls = kind == DELEGATE_CALL
+    ops = ev.loc[kind == DELEGATE_OP, ["run", "instruction_id"]]
+    if not len(ops):
+        return calls
+    has_ops = pd.MultiIndex.from_frame(ev[["run", "instruction_id"]]).isin(
+        pd.MultiIndex.from_frame(ops)
+    )
+    return pd.Series(calls.to_numpy() & ~has_ops, index=ev.index)
 
 
 def _families(ev: pd.DataFrame) -> Iterable[tuple[int, list[int]]]:

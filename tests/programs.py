@@ -44,7 +44,12 @@ from etprof.zoo.export import STANDARD_VARIANTS, ExportOptions, export_model, ou
 FORMAT = "etprof-test-programs"
 VERSION = 1
 # modules whose source decides what an export produces, besides the model's own
-PIPELINE = ("etprof.zoo.export", "etprof.zoo.registry", "etprof.zoo.recipe")
+PIPELINE = (
+    "etprof.zoo.export",
+    "etprof.zoo.export_openvino",
+    "etprof.zoo.registry",
+    "etprof.zoo.recipe",
+)
 VARIANTS: dict[str, ExportOptions] = {**STANDARD_VARIANTS, "dq8": STANDARD_VARIANTS["xnnpack_q8"]}
 
 
@@ -74,11 +79,14 @@ def exported(
     quantize: bool | None = None,
     delegate: bool | None = None,
     partitioner: str | None = None,
+    backend: str | None = None,
 ) -> Exported:
     """The program of `model` (a zoo name or `package.module:callable`) exported with `variant`
     and options, from the cache, exported into it first if absent."""
     spec = zoo.parse(model)
-    options = options_of(variant, quantize=quantize, delegate=delegate, partitioner=partitioner)
+    options = options_of(
+        variant, quantize=quantize, delegate=delegate, partitioner=partitioner, backend=backend
+    )
     standard = next((v for v, o in STANDARD_VARIANTS.items() if o == options), None)
     if spec.builtin and not spec.llm and standard is not None:
         return _bench_entry(spec, standard)

@@ -15,7 +15,7 @@ import importlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -96,6 +96,26 @@ class FallbackNote:
 
 
 @dataclass(frozen=True)
+class NativeLayer:
+    """One layer of a backend's own profile of a delegate (see `Backend.native_profile`)."""
+
+    name: str  # the layer's name in the backend's graph (often the edge node it came from)
+    kind: str  # its operator type as the backend names it ("Convolution", "MatMul")
+    real_ns: int  # wall time of one run, as the backend's profiler measured it
+    cpu_ns: int
+    precision: str = ""  # the kernel's data type ("bf16", "f32"), "" when unknown
+
+
+@dataclass(frozen=True)
+class NativeProfile:
+    """A backend's per-layer profile of one delegate, from one run in the backend's runtime."""
+
+    layers: tuple[NativeLayer, ...]
+    runs: int  # how many runs the times are the mean of
+    source: str  # what made it, e.g. "OpenVINO 2025.4.1 PERF_COUNT"
+
+
+@dataclass(frozen=True)
 class Backend:
     """A delegate backend etprof has no special knowledge of (the base of every backend)."""
 
@@ -109,6 +129,21 @@ class Backend:
     # cannot tell an operator faster than its clock from delegate overhead
     timer_resolution_ns: int | None = None
     boundary_glue: str = "glue"  # how the fallback explainer names the glue at a block's edges
+    # how a user installs its runtime when the ExecuTorch runtime cannot load it ("": unknown)
+    install_hint: str = ""
+
+    @property
+    def opaque_label(self) -> str:
+        """What a delegate call of this backend that recorded no operator events is called:
+        one opaque block of the backend, not delegate overhead (analyzers/buckets.py)."""
+        return f"{self.label} (no operator events)"
+
+    def native_profile(self, blob: bytes, inputs: Sequence[Any]) -> NativeProfile | None:
+        """The backend's own profile of one delegate: its processed blob (from the `.pte`) run
+        on `inputs` (the delegate's input tensors, as numpy arrays) by the backend's own
+        runtime with its profiler on; None when etprof has no such profiler for the backend.
+        Imports the backend's runtime: only commands that run programs call it."""
+        return None
 
     def op_name(self, raw: str) -> str:
         """The operator type of a delegate event name (e.g. without a per-delegate counter)."""
@@ -238,7 +273,24 @@ class Backend:
         return False
 
 
-_MODULES = {"XnnpackBackend": "etprof.backends.xnnpack"}
+_MODULES = {
+    "XnnpackBackend": "etprof.backends.xnnpack",
+    "OpenvinoBackend": "etprof.backends.openvino",
+}
+# What users call the backends etprof has no module for, by ExecuTorch backend id
+LABELS = {
+    "CoreMLBackend": "Core ML",
+    "QnnBackend": "QNN",
+    "VulkanBackend": "Vulkan",
+    "MPSBackend": "MPS",
+    "VgfBackend": "Arm VGF",
+    "EthosUBackend": "Arm Ethos-U",
+    "NeuropilotBackend": "MediaTek NeuroPilot",
+    "EnnBackend": "Samsung Exynos",
+    "CadenceBackend": "Cadence",
+    "CudaBackend": "CUDA",
+    "MetalBackend": "Metal",
+}
 
 
 @lru_cache(maxsize=64)
@@ -249,7 +301,7 @@ def get(backend_id: str) -> Backend:
     if module is not None:
         found: Backend = importlib.import_module(module).BACKEND
         return found
-    return Backend(id=backend_id, label=backend_id or UNKNOWN_LABEL)
+    return Backend(id=backend_id, label=LABELS.get(backend_id, backend_id or UNKNOWN_LABEL))
 
 
 def resolve(backend_id: str, op_names: Iterable[str] = ()) -> Backend:

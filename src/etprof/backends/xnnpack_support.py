@@ -44,10 +44,17 @@ _DECOMPOSED_RUNTIME_NAMES = {
 }
 
 
-def table_from_dict(doc: dict[str, Any], source: str = DATA_FILE) -> SupportTable:
-    fix = "regenerate it with scripts/gen_xnnpack_support.py"
-    if doc.get("format") != FORMAT_NAME or doc.get("version") != FORMAT_VERSION:
-        raise InputError(f"{source} is not an {FORMAT_NAME} v{FORMAT_VERSION} document", fix)
+def table_from_dict(
+    doc: dict[str, Any],
+    source: str = DATA_FILE,
+    *,
+    format_name: str = FORMAT_NAME,
+    script: str = "scripts/gen_xnnpack_support.py",
+) -> SupportTable:
+    """A support table document read back (any backend's: `format_name` names its format)."""
+    fix = f"regenerate it with {script}"
+    if doc.get("format") != format_name or doc.get("version") != FORMAT_VERSION:
+        raise InputError(f"{source} is not an {format_name} v{FORMAT_VERSION} document", fix)
     try:
         ops = tuple(
             OpSupport(
@@ -64,12 +71,17 @@ def table_from_dict(doc: dict[str, Any], source: str = DATA_FILE) -> SupportTabl
     return SupportTable(executorch=str(doc.get("executorch", "")), ops=ops)
 
 
-def table_to_dict(table: SupportTable) -> dict[str, Any]:
+def table_to_dict(
+    table: SupportTable,
+    *,
+    format_name: str = FORMAT_NAME,
+    source: str = "executorch.backends.xnnpack.partition.config.ALL_PARTITIONER_CONFIGS",
+) -> dict[str, Any]:
     return {
-        "format": FORMAT_NAME,
+        "format": format_name,
         "version": FORMAT_VERSION,
         "executorch": table.executorch,
-        "source": "executorch.backends.xnnpack.partition.config.ALL_PARTITIONER_CONFIGS",
+        "source": source,
         "ops": [
             {
                 "config": o.config,
@@ -107,7 +119,7 @@ def generate_table() -> SupportTable:
         targets = _resolve_targets(str(cls.target_name))
         names: list[str] = []
         for target in targets:
-            for name in _runtime_names(target):
+            for name in runtime_names(target):
                 if name not in names:
                     names.append(name)
         ops.append(
@@ -136,7 +148,7 @@ def _resolve_targets(target_name: str) -> list[str]:
     return found
 
 
-def _runtime_names(target: str) -> list[str]:
+def runtime_names(target: str) -> list[str]:
     """Kernel names a program calls for `target` when it is not delegated ("ns::op.overload")."""
     import torch
     from executorch.exir.operator.convert import to_out_variant
@@ -171,6 +183,7 @@ __all__ = [
     "dumps",
     "generate_table",
     "load_table",
+    "runtime_names",
     "table_from_dict",
     "table_to_dict",
 ]

@@ -27,7 +27,16 @@ def export(
         "llama: dynamically quantized linears, as ExecuTorch's LLM export)",
     ),
     delegate: bool = typer.Option(
-        True, "--delegate/--no-delegate", help="lower to XNNPACK (--no-delegate: portable kernels)"
+        True,
+        "--delegate/--no-delegate",
+        help="lower to --backend (--no-delegate: portable kernels)",
+    ),
+    backend: str = typer.Option(
+        "xnnpack",
+        "--backend",
+        help="xnnpack; openvino (ExecuTorch's OpenVINO example: "
+        "NNCF 8-bit with --quantize; needs pip install 'etprof[openvino]'); xnnpack+openvino "
+        "(XNNPACK's partitioner first, OpenVINO takes the rest)",
     ),
     partitioner: str = typer.Option(
         "mixed",
@@ -53,7 +62,9 @@ def export(
     spec = zoo.parse(model)
     if not spec.builtin:
         zoo.resolve(spec)  # a typo in the user's module path fails now, not after the banner
-    options = ExportOptions(quantize=quantize, delegate=delegate, partitioner=partitioner)
+    options = ExportOptions(
+        quantize=quantize, delegate=delegate, partitioner=partitioner, backend=backend
+    )
     check_options(options)
     check_llm_options(spec, options)
     check_output_dir(out_dir)

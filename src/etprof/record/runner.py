@@ -74,7 +74,8 @@ def run_programs(reqs: Sequence[RunRequest], progress: Progress | None = None) -
     with silenced(not first.verbose):
         runtime, torch = import_runtime()
     for req, prep in zip(reqs, prepared, strict=False):
-        check_backends(runtime, prep.info, req.pte)
+        with silenced(not first.verbose):  # loading a backend's library logs
+            check_backends(runtime, prep.info, req.pte)
         with silenced(not first.verbose):
             load_custom_ops(prep.info, req.pte)
     started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")

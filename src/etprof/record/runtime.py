@@ -32,6 +32,34 @@ def check_backends(runtime: Any, info: ProgramInfo, pte: Path) -> None:
             "re-export with a backend this runtime has (e.g. `etprof export MODEL` for "
             "XNNPACK) or profile on a runtime built with it",
         )
+    check_backends_load(runtime, info, pte)
+
+
+def check_backends_load(runtime: Any, info: ProgramInfo, pte: Path) -> None:
+    """Refuse, in one line naming the backend and its install hint, a program whose delegate's
+    backend is registered but does not load. A registered backend can still be unusable:
+    OpenVINO's loads its own library (``libopenvino_c``, found through the ``openvino`` package)
+    when first asked, and without it the program fails at its first run, which would read as
+    bad inputs. The runtime's ``_is_available(backend)`` asks the backend itself."""
+    from etprof import backends
+
+    available = getattr(runtime, "_is_available", None)
+    if available is None:  # an older runtime cannot tell: the run itself will
+        return
+    for backend_id in dict.fromkeys(info.delegates):
+        if available(backend_id):
+            continue
+        backend = backends.get(backend_id)
+        fix = (
+            f"install it with {backend.install_hint}"
+            if backend.install_hint
+            else f"install {backend.label}'s runtime library where the ExecuTorch runtime finds it"
+        )
+        raise RuntimeUnavailableError(
+            f"{pte} delegates to {backend.label} ({backend_id}), whose runtime does not load "
+            "on this machine",
+            f"{fix}, or run with --verbose for the runtime's log",
+        )
 
 
 # Operator namespaces whose kernels live in a library outside the runtime, and the module whose

@@ -17,6 +17,7 @@ BUCKET_COLORS = {
     "delegate_compute": "#1d5fa6",
     "delegate_glue": "#6fa8dc",
     "delegate_unresolved": "#8fb8e0",
+    "delegate_opaque": "#0b7a75",
     "delegate_overhead": "#b7d4ef",
     "portable_kernels": "#e8710a",
     "dispatch_overhead": "#f7bd83",

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     import torch
 
 PARTITIONERS = ("mixed", "quant-only")
+# what --backend lowers to (openvino: etprof.zoo.export_openvino); "xnnpack+openvino": XNNPACK's
+# partitioner first, OpenVINO's takes what it left (a program split between two backends)
+BACKENDS = ("xnnpack", "openvino", "xnnpack+openvino")
 ETRECORD_SUFFIX = ".etrecord"
 
 
@@ -44,6 +47,7 @@ class ExportOptions:
     quantize: bool = False
     delegate: bool = True
     partitioner: str = "mixed"  # "mixed" | "quant-only"; only used with delegate
+    backend: str = "xnnpack"  # one of BACKENDS; only used with delegate
 
 
 # The four variants `etprof bench` compares, in the order of the 2023 tables (plus quant-only).
@@ -79,6 +83,29 @@ class ExportResult:
 
 def check_options(options: ExportOptions) -> None:
     """Refuse combinations that cannot give a useful program, before any slow work."""
+    if options.backend not in BACKENDS:
+        raise InputError(
+            f"unknown backend '{options.backend}'", f"use one of {', '.join(BACKENDS)}"
+        )
+    if "openvino" in options.backend:
+        if not options.delegate:
+            raise InputError(
+                f"--backend {options.backend} needs --delegate",
+                "drop --backend or drop --no-delegate",
+            )
+        if options.quantize and options.backend != "openvino":
+            raise InputError(
+                f"etprof quantizes for one backend, not {options.backend}",
+                "drop --quantize or use --backend openvino",
+            )
+        if options.partitioner != "mixed":
+            raise InputError(
+                "--partitioner chooses among XNNPACK's partitioners",
+                f"drop --partitioner with --backend {options.backend}",
+            )
+        from etprof.zoo.export_openvino import check_available
+
+        check_available()
     if options.partitioner not in PARTITIONERS:
         raise InputError(
             f"unknown partitioner '{options.partitioner}'", f"use one of {', '.join(PARTITIONERS)}"
@@ -96,6 +123,12 @@ def check_options(options: ExportOptions) -> None:
 
 
 def check_llm_options(spec: zoo.ModelSpec, options: ExportOptions) -> None:
+    if spec.llm and options.backend != "xnnpack":
+        raise InputError(
+            f"{spec.name} is an LLM, which etprof exports the way ExecuTorch's "
+            "LLM export does: to XNNPACK only",
+            "drop --backend",
+        )
     if spec.llm and options.partitioner == "quant-only":
         raise InputError(
             f"{spec.name} is quantized with dynamic 8-bit linears, which the quant-only "
@@ -105,19 +138,26 @@ def check_llm_options(spec: zoo.ModelSpec, options: ExportOptions) -> None:
 
 
 def variant_name(
-    model: str, quantize: bool, delegate: bool, partitioner: str = "mixed", *, llm: bool = False
+    model: str,
+    quantize: bool,
+    delegate: bool,
+    partitioner: str = "mixed",
+    *,
+    llm: bool = False,
+    backend: str = "xnnpack",
 ) -> str:
-    """File stem as ExecuTorch's examples name it: mv2_portable, mv3_xnnpack_q8, ...; an LLM
-    model's 8-bit dynamically quantized linears are `dq8` (llama_xnnpack_dq8)."""
-    check_options(ExportOptions(quantize, delegate, partitioner))
+    """File stem as ExecuTorch's examples name it: mv2_portable, mv3_xnnpack_q8,
+    mv3_openvino_fp32, ...; an LLM model's 8-bit dynamically quantized linears are `dq8`
+    (llama_xnnpack_dq8)."""
+    check_options(ExportOptions(quantize, delegate, partitioner, backend))
     q8 = "dq8" if llm else "q8"
     if not delegate:
         return f"{model}_portable_{q8}" if quantize else f"{model}_portable"
-    stem = f"{model}_xnnpack_{q8 if quantize else 'fp32'}"
+    stem = f"{model}_{backend.replace('+', '_')}_{q8 if quantize else 'fp32'}"
     return f"{stem}_quantonly" if partitioner == "quant-only" else stem
 
 
-_VARIANT = re.compile(r"^(?P<model>.+?)_(portable|xnnpack)(_.*)?$")
+_VARIANT = re.compile(r"^(?P<model>.+?)_(portable|xnnpack|openvino)(_.*)?$")
 
 
 def model_of_variant(stem: str) -> str:
@@ -130,7 +170,14 @@ def model_of_variant(stem: str) -> str:
 def output_paths(
     out_dir: Path, model: str, options: ExportOptions, *, llm: bool = False
 ) -> tuple[Path, Path]:
-    stem = variant_name(model, options.quantize, options.delegate, options.partitioner, llm=llm)
+    stem = variant_name(
+        model,
+        options.quantize,
+        options.delegate,
+        options.partitioner,
+        llm=llm,
+        backend=options.backend,
+    )
     return out_dir / f"{stem}.pte", out_dir / f"{stem}{ETRECORD_SUFFIX}"
 
 
@@ -232,7 +279,11 @@ def _lower(spec: zoo.ModelSpec, recipe: zoo.Recipe, options: ExportOptions) -> A
             module.requires_grad_(False)
             dynamic = recipe.dynamic_shapes if name == "forward" else None
             ep = _export(spec, module, inputs, dynamic)
-            if options.quantize:
+            if options.quantize and options.backend == "openvino":
+                from etprof.zoo.export_openvino import quantize
+
+                ep = _export(spec, quantize(ep.module(), inputs), inputs, dynamic)
+            elif options.quantize:
                 quantized = _quantize(ep.module(), inputs, dynamic=_dynamic_quant(recipe))
                 ep = _export(spec, quantized, inputs, dynamic)
                 # Registers the out variants of quantize/dequantize, which to_executorch needs
@@ -281,7 +332,18 @@ def _to_executorch(ep: Any, recipe: zoo.Recipe, options: ExportOptions) -> Any:
         _check_ir_validity=not (options.quantize or recipe.llm), _skip_dim_order=True
     )
     methods = recipe.constant_methods or None
-    if options.delegate:
+    if options.delegate and "openvino" in options.backend:
+        from etprof.zoo.export_openvino import partitioners
+
+        first = [_partitioner("mixed")] if options.backend.startswith("xnnpack") else []
+        edge = to_edge_transform_and_lower(
+            ep,
+            partitioner=first + partitioners(),
+            compile_config=config,
+            constant_methods=methods,
+            generate_etrecord=True,
+        )
+    elif options.delegate:
         from executorch.backends.xnnpack.utils.configs import get_transform_passes
 
         edge = to_edge_transform_and_lower(

@@ -608,7 +608,7 @@ def test_the_default_target_explains_a_portable_program(fake_only: None) -> None
 def test_the_default_target_is_the_first_registered_explainer(fake_too: None) -> None:
     target = backends.default_target()
     assert target is not None and target.id == "XnnpackBackend"
-    assert [b.label for b in backends.explainers()] == ["XNNPACK", "Fakeo"]
+    assert [b.label for b in backends.explainers()] == ["XNNPACK", "OpenVINO", "Fakeo"]
 
 
 def test_a_backend_without_fallback_knowledge_is_refused() -> None:
@@ -625,9 +625,9 @@ def test_a_backend_without_fallback_knowledge_is_refused() -> None:
     line = err.value.one_line()
     assert "\n" not in line
     assert line == (
-        "coreml.etdp delegates to CoreMLBackend: etprof has no fallback knowledge of "
+        "coreml.etdp delegates to Core ML: etprof has no fallback knowledge of "
         "it; read the buckets and operators; the explanation needs a program lowered "
-        "to a backend etprof explains (XNNPACK)"
+        "to a backend etprof explains (XNNPACK, OpenVINO)"
     )
 
 

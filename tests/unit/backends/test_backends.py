@@ -19,19 +19,19 @@ from conftest import run_cli
 from hand_traces import Call, execute_run, loading, method, write_trace
 
 ITERS, WARMUP = 8, 2
-# one method: a Vulkan delegate, a portable add, an XNNPACK delegate, a second Vulkan call
+# one method: a Acme delegate, a portable add, an XNNPACK delegate, a second Acme call
 MIXED = method(
     "forward",
     [
-        ("delegate", "VulkanBackend"),
+        ("delegate", "AcmeNpuBackend"),
         ("operator", "aten::add.out"),
         ("delegate", "XnnpackBackend"),
-        ("delegate", "VulkanBackend"),
+        ("delegate", "AcmeNpuBackend"),
     ],
-    ("VulkanBackend", "XnnpackBackend"),
+    ("AcmeNpuBackend", "XnnpackBackend"),
 )
-VULKAN_ONLY = method(
-    "forward", [("delegate", "VulkanBackend"), ("operator", "aten::add.out")], ("VulkanBackend",)
+ACME_ONLY = method(
+    "forward", [("delegate", "AcmeNpuBackend"), ("operator", "aten::add.out")], ("AcmeNpuBackend",)
 )
 
 
@@ -41,7 +41,7 @@ def mixed_run(j: int, slower: int = 0) -> list[Call]:
         Call(1, 4, (("add.out", 3),), delegate=False),
         Call(2, 9, (("Convolution (NHWC, F32) IGEMM #1", 5), ("Transpose (ND, X32) #1", 2))),
         Call(3, 6, ()),
-    ]  # a Vulkan call that recorded no operator events
+    ]  # a Acme call that recorded no operator events
 
 
 def write_mixed(path: Path, slower: int = 0) -> Path:
@@ -55,8 +55,8 @@ def mixed(tmp_path: Path) -> Path:
 
 
 def test_an_unknown_backend_is_generic_and_labelled_by_its_id() -> None:
-    vulkan = backends.get("VulkanBackend")
-    assert vulkan.label == "VulkanBackend" and not vulkan.knows_glue
+    vulkan = backends.get("AcmeNpuBackend")
+    assert vulkan.label == "AcmeNpuBackend" and not vulkan.knows_glue
     assert vulkan.op_name("conv2d #1") == "conv2d #1" and not vulkan.explains_fallbacks
     xnnpack = backends.get("XnnpackBackend")
     assert xnnpack.label == "XNNPACK" and xnnpack.knows_glue and xnnpack.explains_fallbacks
@@ -64,20 +64,47 @@ def test_an_unknown_backend_is_generic_and_labelled_by_its_id() -> None:
     assert xnnpack.is_glue("Convert (NC)") and not xnnpack.is_glue("Copy Sign (ND)")
 
 
+def test_known_backends_have_human_labels() -> None:
+    labels = {
+        b: backends.get(b).label
+        for b in (
+            "VulkanBackend",
+            "CoreMLBackend",
+            "QnnBackend",
+            "OpenvinoBackend",
+            "XnnpackBackend",
+        )
+    }
+    assert labels == {
+        "VulkanBackend": "Vulkan",
+        "CoreMLBackend": "Core ML",
+        "QnnBackend": "QNN",
+        "OpenvinoBackend": "OpenVINO",
+        "XnnpackBackend": "XNNPACK",
+    }
+    ov = backends.get("OpenvinoBackend")
+    assert ov.opaque_label == "OpenVINO (no operator events)"
+    assert ov.install_hint == "pip install 'etprof[openvino]'"
+    assert ov.is_glue("Reorder") and not ov.is_glue("Convolution")
+    assert ov.explains_fallbacks and ov.support_table().lookup("aten::convolution.out")
+    note = ov.fallback_note("aten::foo.out", "unsupported", [])
+    assert note is not None and not note.fixable
+
+
 def test_backend_column_and_op_names_per_backend(mixed: Path) -> None:
     ev = load_trace(mixed).events
     calls = ev[ev["kind"] == "delegate_call"]
     assert set(zip(calls["instruction_id"], calls["backend"].astype(str), strict=False)) == {
-        (0, "VulkanBackend"),
+        (0, "AcmeNpuBackend"),
         (2, "XnnpackBackend"),
-        (3, "VulkanBackend"),
+        (3, "AcmeNpuBackend"),
     }
     ops = ev[ev["kind"] == "delegate_op"]
     named = set(zip(ops["backend"].astype(str), ops["op"].astype(str), strict=False))
     # XNNPACK's counters are stripped; a backend etprof does not know keeps its names
     assert named == {
-        ("VulkanBackend", "conv2d_clamp_half #1"),
-        ("VulkanBackend", "copy_image #2"),
+        ("AcmeNpuBackend", "conv2d_clamp_half #1"),
+        ("AcmeNpuBackend", "copy_image #2"),
         ("XnnpackBackend", "Convolution (NHWC, F32) IGEMM"),
         ("XnnpackBackend", "Transpose (ND, X32)"),
     }
@@ -88,7 +115,7 @@ def test_buckets_per_backend_sum_exactly_to_run_model(mixed: Path) -> None:
     trace = load_trace(mixed)
     total = bucket_frame(trace)
     per = backend_frames(trace)
-    assert list(per) == ["VulkanBackend", "XnnpackBackend"]
+    assert list(per) == ["AcmeNpuBackend", "XnnpackBackend"]
     for bucket in DELEGATED:  # the per-backend rows split the totals exactly
         assert (sum(f[bucket] for f in per.values()) == total[bucket]).all()
     parts = sum(f[list(DELEGATED)].sum(axis=1) for f in per.values()) + total[
@@ -96,10 +123,13 @@ def test_buckets_per_backend_sum_exactly_to_run_model(mixed: Path) -> None:
     ].sum(axis=1)
     assert (parts == total["run_model"]).all()
     us = 1000
-    vk, xnn = per["VulkanBackend"], per["XnnpackBackend"]
+    vk, xnn = per["AcmeNpuBackend"], per["XnnpackBackend"]
     assert (vk["delegate_compute"] == 8 * us).all()  # its operators, glue not told apart
     assert (vk["delegate_glue"] == 0).all()
-    assert (vk["delegate_overhead"] == (12 + 6 - 8) * us).all()  # incl. the silent call
+    assert (vk["delegate_overhead"] == (12 - 8) * us).all()
+    # the call that recorded no operator event is one opaque block of its backend, not overhead
+    assert (vk["delegate_opaque"] == 6 * us).all() and (vk["opaque_calls"] == 1).all()
+    assert (xnn["delegate_opaque"] == 0).all()
     assert (xnn["delegate_compute"] == 5 * us).all() and (xnn["delegate_glue"] == 2 * us).all()
     assert (xnn["delegate_overhead"] == 2 * us).all()
     assert (total["portable_kernels"] == 3 * us).all()
@@ -113,11 +143,12 @@ def test_breakdown_rows_labels_and_notes(mixed: Path) -> None:
     table = result.buckets.table()
     rows = list(zip(table["bucket"], table["backend"], table["label"], strict=False))
     assert rows == [
-        ("delegate_compute", "VulkanBackend", "VulkanBackend compute"),
-        ("delegate_overhead", "VulkanBackend", "VulkanBackend delegate overhead"),
+        ("delegate_compute", "AcmeNpuBackend", "AcmeNpuBackend compute"),
+        ("delegate_opaque", "AcmeNpuBackend", "AcmeNpuBackend (no operator events)"),
+        ("delegate_overhead", "AcmeNpuBackend", "AcmeNpuBackend delegate overhead"),
         ("delegate_compute", "XnnpackBackend", "XNNPACK compute"),
         ("delegate_glue", "XnnpackBackend", "XNNPACK layout/precision glue"),
-        # XNNPACK's timer resolution is known (1 us), Vulkan's is not: no such row for it
+        # XNNPACK's timer resolution is known (1 us), Acme's is not: no such row for it
         ("delegate_unresolved", "XnnpackBackend", "XNNPACK operators below timer resolution"),
         ("delegate_overhead", "XnnpackBackend", "XNNPACK delegate overhead"),
         ("portable_kernels", "", "portable kernels"),
@@ -127,19 +158,20 @@ def test_breakdown_rows_labels_and_notes(mixed: Path) -> None:
     ]
     body = table[table["bucket"] != "run_model"]
     assert body["mean_ms"].sum() == pytest.approx(result.buckets.run_model_ms, rel=1e-12)
-    # mean run model 44.5 us: Vulkan 12 + 6, XNNPACK 9 (2 glue), portable 3 + 1
+    # mean run model 44.5 us: Acme 12 + 6, XNNPACK 9 (2 glue), portable 3 + 1
     assert result.headline() == (
-        "mixed: 44.5 µs: VulkanBackend 40.4%, XNNPACK 20.2% (4.5% "
+        "mixed: 44.5 µs: AcmeNpuBackend 40.4% (13.5% opaque), XNNPACK 20.2% (4.5% "
         "glue), portable 9.0%, runtime 30.3%"
     )
     notes = result.notes()
-    assert any("which VulkanBackend operators only convert" in n for n in notes)
+    assert any("which AcmeNpuBackend operators only convert" in n for n in notes)
+    assert any("some AcmeNpuBackend calls recorded no operator events" in n for n in notes)
     # the fallback explainer knows XNNPACK only: it does not judge a program with another delegate
     assert result.fallback is None
-    assert "delegates to VulkanBackend: etprof has no fallback knowledge" in result.fallback_error
+    assert "delegates to AcmeNpuBackend: etprof has no fallback knowledge" in result.fallback_error
     ops = result.operators.frame
     assert set(zip(ops["side"], ops["backend"], strict=False)) == {
-        ("delegated", "VulkanBackend"),
+        ("delegated", "AcmeNpuBackend"),
         ("delegated", "XnnpackBackend"),
         ("portable", ""),
     }
@@ -153,14 +185,14 @@ def test_a_backend_without_glue_knowledge_alone(tmp_path: Path) -> None:
         for j in range(ITERS)
     ]
     path = write_trace(
-        tmp_path / "vk.etdp", runs, (VULKAN_ONLY,), warmup=WARMUP, iters=ITERS, model="vk"
+        tmp_path / "vk.etdp", runs, (ACME_ONLY,), warmup=WARMUP, iters=ITERS, model="vk"
     )
     result = analyzers.run("breakdown", load_trace(path), BreakdownOptions())
-    # mean 24.5 us: Vulkan 10 (no glue figure: unknown), portable 3
-    assert result.headline() == "vk: 24.5 µs: VulkanBackend 40.8%, portable 12.2%, runtime 46.9%"
+    # mean 24.5 us: Acme 10 (no glue figure: unknown), portable 3
+    assert result.headline() == "vk: 24.5 µs: AcmeNpuBackend 40.8%, portable 12.2%, runtime 46.9%"
     assert list(result.bucket_rows()["label"])[:2] == [
-        "VulkanBackend compute",
-        "VulkanBackend delegate overhead",
+        "AcmeNpuBackend compute",
+        "AcmeNpuBackend delegate overhead",
     ]
 
 
@@ -168,34 +200,34 @@ def test_every_command_runs_on_it(mixed: Path, tmp_path: Path) -> None:
     other = write_mixed(tmp_path / "mixed_slower.etdp", slower=2)
     table = run_cli("breakdown", mixed)
     assert table.returncode == 0, table.stderr
-    assert "VulkanBackend compute" in table.stdout and "XNNPACK compute" in table.stdout
+    assert "AcmeNpuBackend compute" in table.stdout and "XNNPACK compute" in table.stdout
     doc = json.loads(run_cli("breakdown", mixed, "-f", "json").stdout)
     assert {(b["bucket"], b["backend"]) for b in doc["buckets"]} >= {
-        ("delegate_compute", "VulkanBackend"),
+        ("delegate_compute", "AcmeNpuBackend"),
         ("delegate_compute", "XnnpackBackend"),
     }
     diff = run_cli("diff", mixed, other, "-f", "json")
     assert diff.returncode == 0, diff.stderr
     d = json.loads(diff.stdout)
     rows = {(r["bucket"], r["backend"]): r for r in d["buckets"]}
-    assert rows[("delegate_compute", "VulkanBackend")]["delta_ms"] == pytest.approx(0.002)
-    assert rows[("delegate_compute", "VulkanBackend")]["class"] == "VulkanBackend compute"
+    assert rows[("delegate_compute", "AcmeNpuBackend")]["delta_ms"] == pytest.approx(0.002)
+    assert rows[("delegate_compute", "AcmeNpuBackend")]["class"] == "AcmeNpuBackend compute"
     # two backends: the glue and overhead classes name theirs
     assert rows[("delegate_glue", "XnnpackBackend")]["class"] == "XNNPACK partition-boundary glue"
     assert (
-        rows[("delegate_overhead", "VulkanBackend")]["class"] == "VulkanBackend delegate overhead"
+        rows[("delegate_overhead", "AcmeNpuBackend")]["class"] == "AcmeNpuBackend delegate overhead"
     )
     assert d["contributors_sum_ms"] == pytest.approx(rows[("run_model", "")]["delta_ms"])
     page = tmp_path / "r.html"
     report = run_cli("report", mixed, other, "--force", "-o", page)
     assert report.returncode == 0, report.stderr
     html = page.read_text()
-    assert "VulkanBackend compute" in html and backends.get("VulkanBackend").compute_color in html
+    assert "AcmeNpuBackend compute" in html and backends.get("AcmeNpuBackend").compute_color in html
     chrome = tmp_path / "t.json"
     timeline = run_cli("timeline", mixed, "-o", chrome)
     assert timeline.returncode == 0, timeline.stderr
     names = {e["name"] for e in json.loads(chrome.read_text())["traceEvents"]}
-    assert "DELEGATE_CALL VulkanBackend" in names and "conv2d_clamp_half #1" in names
+    assert "DELEGATE_CALL AcmeNpuBackend" in names and "conv2d_clamp_half #1" in names
 
 
 def test_fallback_knowledge_is_the_backends() -> None:
@@ -203,7 +235,7 @@ def test_fallback_knowledge_is_the_backends() -> None:
     nothing about has neither; XNNPACK's say an LLM export's custom SDPA kernel is intended and
     the in-place KV-cache write has no fix (executorch 1.5.1)."""
 
-    other = backends.get("VulkanBackend")
+    other = backends.get("AcmeNpuBackend")
     assert other.fallback_note("aten::div.out", "unsupported", []) is None
     assert other.glue_kernels() == frozenset()
     xnn = backends.get("XnnpackBackend")
@@ -217,7 +249,7 @@ def test_fallback_knowledge_is_the_backends() -> None:
     assert alone is not None and alone.label == "" and "outputs a bool tensor" in alone.reason
 
 
-@pytest.mark.parametrize("backend", ["XnnpackBackend", "VulkanBackend"])
+@pytest.mark.parametrize("backend", ["XnnpackBackend", "AcmeNpuBackend"])
 def test_operators_that_read_zero_are_not_called_missing(tmp_path: Path, backend: str) -> None:
     """A delegate whose every operator event reads 0 recorded operators (an LSTM's XNNPACK
     calls: 65 per run, all under 1 µs): the note "recorded no operator events" is for calls
