@@ -12,6 +12,7 @@ events summed per iteration, and the program's instruction table for the partiti
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -182,8 +183,17 @@ def test_missing_openvino_runtime_is_a_one_line_backend_error(tmp_path: Path) ->
         "import sys\nsys.modules['openvino'] = None\nfrom etprof import cli\n"
         f"sys.argv = ['etprof', 'run', {str(pte)!r}, *{list(QUICK)!r}]\ncli.main()\n"
     )
+    # a minimal environment: nothing a test run exported before (library paths, a worker's
+    # settings) may let the runtime find OpenVINO's library by another way
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
     proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+        cwd=tmp_path,
     )
     result = CliResult(proc.returncode, proc.stdout, proc.stderr)
     assert_one_line_error(result, "OpenVINO", "does not load", "pip install 'etprof[openvino]'")
